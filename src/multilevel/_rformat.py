@@ -1,0 +1,229 @@
+"""Number formatting that reproduces R's printed output.
+
+Users compare our printed summaries to lme4 / metafor / RoBMA side by side,
+so numbers are formatted with R's rules:
+
+* :func:`format_num` is R's ``format(x, digits = d)`` for a numeric vector:
+  the smallest number of significant digits (at most ``d``) that shows every
+  element to ``d`` significant digits, one common number of decimals, fixed
+  notation unless scientific is narrower.
+* :func:`format_pval` is R's ``format.pval``.
+* :func:`signif_stars` gives the significance codes of ``printCoefmat``.
+* :func:`render_table` right-justifies a table of strings the way R prints a
+  matrix or data frame.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["format_num", "format_pval", "signif_stars", "render_table", "SIGNIF_LEGEND"]
+
+SIGNIF_LEGEND = "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1"
+
+
+def _sci_parts(x: float, digits: int) -> tuple[int, int, bool]:
+    """Return (kpower, nsig, roundingwidens) for |x| as R's ``scientific()``."""
+    alpha = abs(x)
+    kp = int(math.floor(math.log10(alpha)))
+    # round the mantissa to `digits` significant digits
+    mant = round(alpha / 10.0**kp, digits - 1)
+    if mant >= 10.0:
+        kp += 1
+        mant = round(alpha / 10.0**kp, digits - 1)
+    # R works on the digits of the rounded mantissa to count significant digits
+    s = f"{mant:.{digits - 1}f}".replace(".", "")
+    nsig = len(s.rstrip("0")) or 1
+    return kp, nsig, False
+
+
+def _layout(values: np.ndarray, digits: int, nsmall: int = 0) -> tuple[bool, int, int]:
+    """Common layout of a vector: (fixed?, decimals or mantissa digits, width)."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return True, 0, 0
+    mxsl = 1
+    rgt = 0
+    mxns = 1
+    mxe = 1
+    any_neg = bool(np.any(finite < 0))
+    for v in finite:
+        neg = 1 if v < 0 else 0
+        if v == 0:
+            kp, nsig = 0, 1
+        else:
+            kp, nsig, _ = _sci_parts(float(v), digits)
+        sleft = neg + (kp + 1 if kp >= 0 else 1)
+        mxsl = max(mxsl, sleft)
+        rgt = max(rgt, nsig - kp - 1)
+        mxns = max(mxns, nsig)
+        mxe = max(mxe, abs(kp))
+    rgt = max(rgt, 0)
+    fixed_width = mxsl + (rgt + 1 if rgt > 0 else 0)
+    sci_width = int(any_neg) + (mxns + 1 if mxns > 1 else mxns) + 4 + (1 if mxe >= 100 else 0)
+    if fixed_width <= sci_width:
+        rgt = max(rgt, nsmall)
+        return True, rgt, mxsl + (rgt + 1 if rgt > 0 else 0)
+    return False, mxns - 1, sci_width
+
+
+def _fmt_one(v: float, fixed: bool, decimals: int) -> str:
+    if math.isnan(v):
+        return "NA"
+    if math.isinf(v):
+        return "Inf" if v > 0 else "-Inf"
+    if fixed:
+        out = f"{v:.{decimals}f}"
+        if out.startswith("-") and float(out) == 0.0:
+            out = out[1:] if v > -0.0 and v != 0 else out
+        return out
+    return f"{v:.{decimals}e}"
+
+
+def format_num(x: Sequence[float] | np.ndarray | float, digits: int = 7, *, nsmall: int = 0,
+               width: int | None = None, justify: bool = True) -> list[str]:
+    """Format numbers as R's ``format(x, digits = digits, nsmall = nsmall)``.
+
+    Parameters
+    ----------
+    x : array_like
+        Numbers formatted together (one common number of decimals).
+    digits : int
+        Significant digits that every element shows at least.
+    nsmall : int
+        Minimum number of decimals in fixed notation.
+    width : int, optional
+        Minimum width of each string.
+    justify : bool
+        Pad to a common width (right-justified), as R does.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> format_num([26.799339, 2.019198], digits=4)
+    ['26.799', ' 2.019']
+    >>> format_num([0.0978], digits=4)
+    ['0.0978']
+    >>> format_num([3.395e-13], digits=3)
+    ['3.4e-13']
+    """
+    arr = np.atleast_1d(np.asarray(x, dtype=float))
+    fixed, dec, _ = _layout(arr, digits, nsmall)
+    out = [_fmt_one(float(v), fixed, dec) for v in arr]
+    if justify:
+        w = max([len(s) for s in out] + [width or 0])
+        out = [s.rjust(w) for s in out]
+    return out
+
+
+def format_pval(p: Sequence[float] | np.ndarray, digits: int = 5, eps: float = np.finfo(float).eps) -> list[str]:
+    """Format p-values as R's ``format.pval(pv, digits, eps)``.
+
+    Values below ``eps`` print as ``"<eps"``; values at or above 1e-3 are
+    formatted together in fixed notation, smaller ones together in
+    scientific notation.
+
+    Examples
+    --------
+    >>> format_pval([1e-20, 3.395e-13], digits=3)
+    ['< 2e-16', '3.4e-13']
+    >>> format_pval([0.2634, 1e-30], digits=3)
+    ['0.263', '<2e-16']
+    """
+    pv = np.asarray(p, dtype=float)
+    out = ["NA"] * pv.size
+    is0 = pv < eps
+    rest = np.flatnonzero(~is0 & ~np.isnan(pv))
+    formatted: list[str] = []
+    if rest.size:
+        vals = pv[rest]
+        expo = np.floor(np.log10(np.where(vals > 0, vals, 1e-50)))
+        fixp = (expo >= -3) | (vals == 0)
+        for group in (fixp, ~fixp):
+            if group.any():
+                strs = format_num(vals[group], digits)
+                for i, s in zip(rest[group], strs):
+                    out[i] = s
+                    formatted.append(s)
+    if is0.any():
+        d = max(1, digits - 2)
+        if formatted:
+            nc = max(len(s) for s in formatted)
+            if d > 1 and d + 6 > nc:
+                d = max(1, nc - 7)
+            sep = "" if (d == 1 and nc <= 6) else " "
+        else:
+            sep = "" if d == 1 else " "
+        eps_str = format_num([eps], d)[0]
+        for i in np.flatnonzero(is0):
+            out[i] = "<" + sep + eps_str
+    return out
+
+
+def signif_stars(p: Sequence[float] | np.ndarray) -> list[str]:
+    """Significance codes as R's ``printCoefmat`` (``***``, ``**``, ``*``, ``.``, blank).
+
+    Examples
+    --------
+    >>> signif_stars([0.0001, 0.004, 0.03, 0.07, 0.5])
+    ['***', '**', '*', '.', '']
+    """
+    out = []
+    for v in np.asarray(p, dtype=float):
+        if np.isnan(v):
+            out.append("")
+        elif v < 0.001:
+            out.append("***")
+        elif v < 0.01:
+            out.append("**")
+        elif v < 0.05:
+            out.append("*")
+        elif v < 0.1:
+            out.append(".")
+        else:
+            out.append("")
+    return out
+
+
+def render_table(columns: dict[str, list[str]], row_names: Sequence[str] | None = None,
+                 *, left_align: Sequence[str] = (), row_names_left: bool = True, sep: str = " ") -> str:
+    """Lay out string columns as R prints a matrix: each column right-justified.
+
+    Parameters
+    ----------
+    columns : dict of str to list of str
+        Column header to already formatted cells.
+    row_names : sequence of str, optional
+        Row labels, left-justified (as R's matrix print) unless ``row_names_left`` is False.
+    left_align : sequence of str
+        Columns whose cells (and header) are left-justified.
+
+    Examples
+    --------
+    >>> print(render_table({"Estimate": ["1.0", "22.5"]}, ["a", "bb"]))
+       Estimate
+    a       1.0
+    bb     22.5
+    """
+    lines: list[list[str]] = []
+    n = len(next(iter(columns.values()))) if columns else len(row_names or [])
+    blocks = []
+    if row_names is not None:
+        w = max([len(r) for r in row_names] + [0])
+        cells = [r.ljust(w) if row_names_left else r.rjust(w) for r in row_names]
+        blocks.append([" " * w] + cells)
+    for name, cells in columns.items():
+        w = max([len(c) for c in cells] + [len(name)])
+        if name in left_align:
+            blocks.append([name.ljust(w)] + [c.ljust(w) for c in cells])
+        else:
+            blocks.append([name.rjust(w)] + [c.rjust(w) for c in cells])
+    for i in range(n + 1):
+        lines.append([b[i] for b in blocks])
+    return "\n".join(sep.join(parts).rstrip() for parts in lines)

@@ -1,0 +1,3 @@
+"""bayes subpackage."""
+
+__all__: list[str] = []

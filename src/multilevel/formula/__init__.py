@@ -1,0 +1,3 @@
+"""formula subpackage."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""lmm subpackage."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""meta subpackage."""
+
+__all__: list[str] = []

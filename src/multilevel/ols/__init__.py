@@ -1,0 +1,3 @@
+"""ols subpackage."""
+
+__all__: list[str] = []
