@@ -1,0 +1,100 @@
+"""The model frame: what a formula and a table become before any numerics.
+
+This is the contract between the formula layer (which builds it) and the
+numerical cores (which read only its arrays). Everything here is plain NumPy
+arrays, tuples and strings; ``fixed_spec`` is kept so that ``predict(newdata)``
+rebuilds the same fixed-effects columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["RandomEffectsBlock", "ModelFrame"]
+
+
+@dataclass(frozen=True, eq=False)
+class RandomEffectsBlock:
+    """One random-effects term ``(lhs | group)`` after expansion of ``||`` and ``/``.
+
+    Attributes
+    ----------
+    group : str
+        Grouping name as lme4 prints it (``"Subject"``, ``"cask:batch"``).
+        Terms split by ``||`` each get their own block with the same ``group``.
+    levels : pandas.Index
+        Levels of the grouping factor that occur in the data, in R's order
+        (factor level order; for ``a:b``, R's interaction order).
+    codes : numpy.ndarray of int, shape (n,)
+        0-based level of every row.
+    Z : numpy.ndarray of float, shape (n, k)
+        Raw model matrix of the term's left-hand side (before expansion by levels).
+    column_names : tuple of str
+        Names of the k columns as lme4 prints them (``"(Intercept)"``, ``"Days"``).
+    lhs_spec : object
+        What is needed to rebuild ``Z`` for new data (see :meth:`ModelFrame.random_design`).
+    """
+
+    group: str
+    levels: pd.Index
+    codes: np.ndarray
+    Z: np.ndarray
+    column_names: tuple[str, ...]
+    lhs_spec: Any = None
+
+    @property
+    def num_levels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def num_columns(self) -> int:
+        return self.Z.shape[1]
+
+
+@dataclass(frozen=True, eq=False)
+class ModelFrame:
+    """A formula evaluated on a table.
+
+    Attributes
+    ----------
+    formula : str
+        The formula as the user wrote it.
+    response : str
+        Name of the response column.
+    y : numpy.ndarray, shape (n,)
+    X : numpy.ndarray, shape (n, p)
+        Fixed-effects design after dropping columns that make it rank deficient.
+    fixed_names : tuple of str
+        Coefficient names as R prints them (``"(Intercept)"``, ``"schoolOakwood"``,
+        ``"recipeB:temperature185"``).
+    dropped_fixed : tuple of str
+        Columns dropped for rank deficiency (a RankDeficiencyWarning was issued).
+    blocks : tuple of RandomEffectsBlock
+        Random-effects terms in lme4's order (decreasing number of levels, as lme4 orders them).
+    row_index : pandas.Index
+        Index labels of the rows used (after dropping rows with missing values).
+    n_dropped_na : int
+        Number of rows dropped for missing values.
+    fixed_spec : object
+        Kept to rebuild ``X`` for new data with :meth:`fixed_design`.
+    """
+
+    formula: str
+    response: str
+    y: np.ndarray
+    X: np.ndarray
+    fixed_names: tuple[str, ...]
+    dropped_fixed: tuple[str, ...]
+    blocks: tuple[RandomEffectsBlock, ...]
+    row_index: pd.Index
+    n_dropped_na: int = 0
+    fixed_spec: Any = None
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def nobs(self) -> int:
+        return self.y.shape[0]
