@@ -41,3 +41,12 @@ def test_load_returns_a_copy():
 def test_unknown_dataset_is_a_clear_error():
     with pytest.raises(ml.DataError, match="no bundled dataset named 'sleeptsudy'"):
         ml.datasets.load("sleeptsudy")
+
+
+def test_simulated_students_dataset():
+    df = ml.datasets.load("students")
+    assert df.shape == (183, 3)
+    assert list(df["school"].cat.categories) == ["Hillcrest", "Oakwood", "St Mary\u2019s"]
+    assert df["school"].value_counts(sort=False).tolist() == [60, 69, 54]
+    assert "students" in list_datasets()
+    assert checksum(df, "students") == dataset_info("students")["md5_canonical"]

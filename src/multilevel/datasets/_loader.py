@@ -22,7 +22,12 @@ _ALIASES = {"dat.konstantopoulos2011": "konstantopoulos2011", "dat.assink2016": 
 @lru_cache(maxsize=1)
 def _manifest() -> dict[str, Any]:
     text = resources.files(__package__).joinpath("data/manifest.json").read_text(encoding="utf-8")
-    return {k: v for k, v in json.loads(text).items() if not k.startswith("_")}
+    entries = json.loads(text)
+    # simulated datasets (written by tools/make_*.py, not by the R script) have their own manifest
+    simulated = resources.files(__package__).joinpath("data/simulated.json")
+    if simulated.is_file():
+        entries.update(json.loads(simulated.read_text(encoding="utf-8")))
+    return {k: v for k, v in entries.items() if not k.startswith("_")}
 
 
 def list_datasets() -> list[str]:
