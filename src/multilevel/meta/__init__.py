@@ -1,3 +1,5 @@
-"""meta subpackage."""
+"""meta subpackage: frequentist meta-analysis as metafor (effect sizes, ``rma``, ``rma_mv``)."""
 
-__all__: list[str] = []
+from ._escalc import escalc
+
+__all__: list[str] = ["escalc"]

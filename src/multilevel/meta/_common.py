@@ -1,0 +1,614 @@
+"""Shared meta-analysis utilities: effect-size input, moderators, rank checks, printing.
+
+Both :func:`~multilevel.rma` and :func:`~multilevel.rma_mv` read their inputs
+and print their results through these helpers, so that users get the same
+messages and metafor's layout everywhere.
+
+Input
+    :func:`prepare_effects` reads ``yi`` and ``vi`` (or ``sei``) as column names
+    of ``data`` or as arrays, drops incomplete rows (R's ``na.omit``, with a
+    :class:`~multilevel.MissingDataWarning`), rejects non-positive variances and
+    builds the moderators design (:func:`moderators_design`) with metafor's
+    coefficient names (``intrcpt``, ``ablat``, ``allocrandom``).
+
+Printing
+    :func:`fcf`, :func:`fmt_pval` reproduce metafor's number formatting
+    (``formatC(x, format = "f")`` and its p-value rule); :func:`heterogeneity_lines`,
+    :func:`moderators_lines`, :func:`model_results_lines` and :func:`fitstats_lines`
+    return the blocks of ``print.rma`` as lists of lines (no trailing spaces).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._data import as_dataframe, check_columns
+from .._exceptions import (DataError, FormulaError, MissingDataWarning, ModelSpecificationError,
+                           RankDeficiencyWarning)
+from .._rformat import SIGNIF_LEGEND, format_num, signif_stars
+
+__all__ = [
+    "EffectData", "ModeratorsDesign", "prepare_effects", "column_values", "moderators_design",
+    "check_rank", "fcf", "fmt_pval", "format_btt", "heterogeneity_lines", "moderators_lines",
+    "model_results_lines", "fitstats_lines", "signif_legend_lines", "print_vector_lines",
+    "DEFAULT_DIGITS",
+]
+
+#: metafor's default number of decimals in printed output.
+DEFAULT_DIGITS = 4
+
+
+# ----------------------------------------------------------------------------------------------
+# input
+# ----------------------------------------------------------------------------------------------
+
+def column_values(value: Any, data: pd.DataFrame | None, *, role: str) -> np.ndarray:
+    """Return ``value`` as a float array: a column name of ``data`` or an array-like.
+
+    Raises :class:`~multilevel.DataError` for non-numeric input and
+    :class:`~multilevel.UnknownColumnError` for an unknown column name.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> column_values("ablat", ml.datasets.load("bcg"), role="moderator")[:3]
+    array([44., 55., 42.])
+    """
+    if isinstance(value, str):
+        if data is None:
+            raise DataError(f"{role} is given as the column name {value!r} but no data were given")
+        check_columns(data, [value], context=f"{role} argument")
+        col = data[value]
+        if isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(col) \
+                or col.dtype == object:
+            raise DataError(f"the {role} column {value!r} must be numeric, but it holds {col.dtype} values")
+        return col.to_numpy(dtype=float, na_value=np.nan)
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise DataError(f"{role} must be a column name or an array of numbers") from None
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class ModeratorsDesign:
+    """Fixed-effects design of a meta-regression.
+
+    Attributes
+    ----------
+    X : numpy.ndarray, shape (k, p)
+        Model matrix (first column the intercept when there is one).
+    names : tuple of str
+        Coefficient names as metafor prints them (``intrcpt``, ``ablat``, ``allocrandom``).
+    spec : object or None
+        formulaic ``ModelSpec`` used to rebuild the columns for new data (None for array input).
+    intercept : bool
+        Whether the design has an intercept column.
+    formula : str or None
+        The moderators formula as given.
+    """
+
+    X: np.ndarray
+    names: tuple[str, ...]
+    spec: Any = None
+    intercept: bool = True
+    formula: str | None = None
+
+    @property
+    def int_only(self) -> bool:
+        """True for the intercept-only (random-effects) model."""
+        return self.intercept and self.X.shape[1] == 1
+
+    def new_design(self, newmods: Any, *, intercept: bool = True) -> np.ndarray:
+        """Model matrix for new moderator values (metafor's ``predict(newmods=)``).
+
+        ``newmods`` is a DataFrame (evaluated with the formula) or numbers for the
+        non-intercept columns: a scalar or 1-D array for one moderator, a 2-D
+        array with ``p - 1`` columns otherwise.
+        """
+        p = self.X.shape[1]
+        if isinstance(newmods, (pd.DataFrame, dict)) and self.spec is not None:
+            frame = as_dataframe(newmods, what="newmods")
+            return _formula_matrix(self.spec, frame)
+        arr = np.asarray(newmods, dtype=float)
+        nmods = p - int(self.intercept)
+        if arr.ndim == 0:
+            arr = arr.reshape(1, 1)
+        elif arr.ndim == 1:
+            arr = arr.reshape(-1, 1) if nmods == 1 else arr.reshape(1, -1)
+        if arr.shape[1] != nmods:
+            raise DataError(f"newmods has {arr.shape[1]} columns but the model has {nmods} moderators")
+        if self.intercept:
+            icol = np.full((arr.shape[0], 1), 1.0 if intercept else 0.0)
+            arr = np.hstack([icol, arr])
+        return arr
+
+
+def _r_factor(x: Any) -> pd.Series:
+    """R's ``factor()``: a categorical with sorted levels (used inside formulas)."""
+    s = pd.Series(x)
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return s
+    return s.astype(pd.CategoricalDtype(sorted(s.dropna().unique())))
+
+
+def _level_label(level: Any) -> str:
+    if isinstance(level, (bool, np.bool_)):
+        return "TRUE" if level else "FALSE"
+    return str(level)
+
+
+def _r_names(spec: Any) -> list[str]:
+    """metafor's names of the columns of a formulaic model spec, from its term structure."""
+    states = spec.encoder_state
+    names: list[str] = []
+    for struct in spec.structure:
+        lookup: dict[str, str] = {}
+        for scoped in struct.scoped_terms:
+            combos = [("", "")]
+            for sf in scoped.factors:
+                expr = sf.factor.expr
+                kind, state = states.get(expr, (None, {}))
+                levels = state.get("categories") if isinstance(state, dict) else None
+                if levels is None:
+                    pieces = [(expr, expr)]
+                else:
+                    use = levels[1:] if sf.reduced else levels
+                    tag = "T." if sf.reduced else ""
+                    pieces = [(f"{expr}[{tag}{lev}]", f"{expr}{_level_label(lev)}") for lev in use]
+                combos = [(a + (":" if a else "") + fa, b + (":" if b else "") + fb)
+                          for fa, fb in pieces for a, b in combos]
+            if not scoped.factors:
+                combos = [("Intercept", "intrcpt")]
+            lookup.update(dict(combos))
+        names.extend(lookup.get(col, col) for col in struct.columns)
+    return names
+
+
+def _formula_matrix(spec: Any, frame: pd.DataFrame) -> np.ndarray:
+    mm = spec.get_model_matrix(frame, context={"factor": _r_factor})
+    return np.asarray(mm, dtype=float)
+
+
+def moderators_design(mods: Any, data: pd.DataFrame | None, k: int, *, intercept: bool = True) -> ModeratorsDesign:
+    """Build the moderators design from a formula string, an array, or None.
+
+    Parameters
+    ----------
+    mods : str, array_like or None
+        ``"~ ablat + year"``, ``"~ factor(alloc)"`` (evaluated on ``data`` with
+        formulaic; character columns become factors with sorted levels, as R),
+        a (k, m) array of moderator values (an intercept is added when
+        ``intercept``), or None for the intercept-only model.
+    data : DataFrame or None
+        Rows already reduced to the complete cases.
+    k : int
+        Number of estimates.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> bcg = ml.datasets.load("bcg")
+    >>> moderators_design("~ ablat + alloc", bcg, len(bcg)).names
+    ('intrcpt', 'ablat', 'allocrandom', 'allocsystematic')
+    """
+    if mods is None:
+        return ModeratorsDesign(np.ones((k, 1)), ("intrcpt",), None, True, None)
+    if isinstance(mods, str):
+        return _formula_design(mods, data, intercept)
+    if isinstance(mods, pd.Series):
+        mods = mods.to_frame()
+    names = [str(c) for c in mods.columns] if isinstance(mods, pd.DataFrame) else None
+    arr = np.asarray(mods, dtype=float)
+    if arr.ndim == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.shape[0] != k:
+        raise DataError(f"mods has {arr.shape[0]} rows but there are {k} estimates")
+    if names is None:
+        names = ["mods"] if arr.shape[1] == 1 else [f"mods{j + 1}" for j in range(arr.shape[1])]
+    if intercept:
+        arr = np.hstack([np.ones((k, 1)), arr])
+        names = ["intrcpt", *names]
+    return ModeratorsDesign(arr, tuple(names), None, intercept, None)
+
+
+def _formula_design(mods: str, data: pd.DataFrame | None, intercept: bool) -> ModeratorsDesign:
+    import formulaic
+
+    text = mods.strip()
+    if not text.startswith("~"):
+        raise FormulaError("a moderators formula must start with '~' (for example '~ ablat + year')", mods, 0)
+    if data is None:
+        raise DataError("a moderators formula needs data")
+    if not intercept:
+        text += " - 1"
+    try:
+        mm = formulaic.model_matrix(text, data, context={"factor": _r_factor}, na_action="ignore")
+    except Exception as err:  # formulaic raises many types; report them as a formula problem
+        raise FormulaError(f"the moderators formula could not be evaluated: {err}", mods) from None
+    X = np.asarray(mm, dtype=float)
+    names = tuple(_r_names(mm.model_spec))
+    has_int = "intrcpt" in names
+    if has_int and names[0] != "intrcpt":
+        raise FormulaError("the intercept must come first in the moderators formula", mods)
+    return ModeratorsDesign(X, names, mm.model_spec, has_int, mods)
+
+
+def formula_variables(mods: Any, data: pd.DataFrame | None) -> list[str]:
+    """Columns of ``data`` a moderators formula uses (for the missing-data check)."""
+    if not isinstance(mods, str) or data is None:
+        return []
+    import formulaic
+
+    try:
+        required = formulaic.Formula(mods.strip()).required_variables
+    except Exception as err:
+        raise FormulaError(f"the moderators formula could not be parsed: {err}", mods) from None
+    unknown = sorted(v for v in required if v not in data.columns and v not in ("factor", "I", "C"))
+    if unknown:
+        check_columns(data, unknown, context="moderators formula")
+    return sorted(v for v in required if v in data.columns)
+
+
+def check_rank(X: np.ndarray, names: tuple[str, ...], *, tol: float = 1e-7) -> np.ndarray:
+    """Indices of the columns to keep; redundant columns are dropped with a warning.
+
+    Columns are kept left to right when they add to the rank (as R's pivoted
+    QR), so the earlier of two collinear moderators stays.
+    """
+    keep: list[int] = []
+    for j in range(X.shape[1]):
+        trial = X[:, keep + [j]]
+        if np.linalg.matrix_rank(trial, tol=tol * max(1.0, np.abs(trial).max())) == len(keep) + 1:
+            keep.append(j)
+    if len(keep) < X.shape[1]:
+        dropped = [names[j] for j in range(X.shape[1]) if j not in keep]
+        warnings.warn(f"redundant predictors dropped from the model: {', '.join(dropped)}",
+                      RankDeficiencyWarning, stacklevel=3)
+    return np.asarray(keep, dtype=int)
+
+
+@dataclass(frozen=True, eq=False)
+class EffectData:
+    """Complete cases of a meta-analysis input.
+
+    Attributes
+    ----------
+    yi : ndarray (k,)
+        Observed effect sizes.
+    vi : ndarray (k,) or (k, k)
+        Sampling variances (or a variance-covariance matrix when given as a matrix).
+    design : ModeratorsDesign
+        Moderators design (rank-deficient columns already removed).
+    rows : ndarray of int
+        Positions of the kept rows in the input.
+    frame : DataFrame or None
+        Kept rows of ``data`` (for grouping variables and labels).
+    num_dropped : int
+        Rows dropped for missing values.
+    slab : tuple of str
+        Study labels (the data index, or 1..n).
+    """
+
+    yi: np.ndarray
+    vi: np.ndarray
+    design: ModeratorsDesign
+    rows: np.ndarray
+    frame: pd.DataFrame | None
+    num_dropped: int
+    slab: tuple[str, ...]
+
+    @property
+    def k(self) -> int:
+        return self.yi.shape[0]
+
+
+def _check_lengths(named: dict[str, np.ndarray]) -> int:
+    lengths = {name: (a.shape[0] if a.ndim else 1) for name, a in named.items()}
+    if len(set(lengths.values())) > 1:
+        desc = ", ".join(f"{n} has {m}" for n, m in lengths.items())
+        raise DataError(f"the inputs have different lengths: {desc}")
+    return next(iter(lengths.values()))
+
+
+def _check_variances(values: np.ndarray, slab: list[str], name: str) -> None:
+    bad = np.flatnonzero(~np.isfinite(values) | (values <= 0))
+    if bad.size:
+        show = ", ".join(f"{slab[i]} ({values[i]:g})" for i in bad[:10])
+        more = f" and {bad.size - 10} more" if bad.size > 10 else ""
+        raise DataError(f"{name} must be positive and finite; offending rows: {show}{more}")
+
+
+def prepare_effects(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = None, mods: Any = None,
+                    required: tuple[str, ...] = (), intercept: bool = True,
+                    allow_matrix: bool = False) -> EffectData:
+    """Read effect sizes, sampling variances and moderators; drop incomplete rows.
+
+    Parameters
+    ----------
+    yi, vi, sei : str or array_like
+        Column names of ``data`` or arrays; give ``vi`` or ``sei`` (``vi = sei**2``).
+        With ``allow_matrix``, ``vi`` may be a (n, n) variance-covariance matrix
+        (rows and columns of dropped estimates are removed; its diagonal is checked).
+    data : DataFrame, optional
+    mods : str, array_like or None
+        Moderators (see :func:`moderators_design`).
+    required : tuple of str
+        Further columns of ``data`` that must be complete (grouping variables).
+
+    Returns
+    -------
+    EffectData
+
+    Raises
+    ------
+    DataError
+        Mismatched lengths, non-positive or non-finite variances (naming the rows).
+    MissingDataWarning
+        When rows with missing values are dropped (with the count).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+    >>> eff = prepare_effects("yi", "vi", data=dat, mods="~ ablat")
+    >>> eff.k, eff.design.names
+    (13, ('intrcpt', 'ablat'))
+    """
+    frame = as_dataframe(data) if data is not None else None
+    if (vi is None) == (sei is None):
+        raise DataError("give exactly one of vi (sampling variances) or sei (standard errors)")
+    y = column_values(yi, frame, role="yi")
+    if sei is not None:
+        v = column_values(sei, frame, role="sei") ** 2
+        vname = "sei"
+    else:
+        v = column_values(vi, frame, role="vi")
+        vname = "vi"
+    if y.ndim != 1:
+        raise DataError("yi must be one-dimensional")
+    if v.ndim == 2 and not allow_matrix:
+        raise DataError("vi must be a vector of sampling variances")
+    vdiag = np.diag(v) if v.ndim == 2 else v
+    named = {"yi": y, vname: vdiag}
+    if frame is not None:
+        named["data"] = np.empty(len(frame))
+    mods_arr = None
+    if mods is not None and not isinstance(mods, str):
+        mods_arr = np.asarray(mods, dtype=float)
+        named["mods"] = mods_arr
+    n = _check_lengths(named)
+    slab = [str(i) for i in frame.index] if frame is not None else [str(i + 1) for i in range(n)]
+    if frame is not None and isinstance(frame.index, pd.RangeIndex):
+        slab = [str(i + 1) for i in range(n)]
+    cols = formula_variables(mods, frame) + list(required)
+    if required and frame is not None:
+        check_columns(frame, required, context="random-effects specification")
+    miss = np.isnan(y) | np.isnan(vdiag)
+    if mods_arr is not None:
+        miss |= np.isnan(mods_arr.reshape(n, -1)).any(axis=1)
+    if cols:
+        miss |= frame[cols].isna().any(axis=1).to_numpy()
+    keep = np.flatnonzero(~miss)
+    if keep.size == 0:
+        raise DataError("every row has a missing value in yi, the variances or the moderators")
+    if keep.size < n:
+        warnings.warn(f"{n - keep.size} row{'s' if n - keep.size > 1 else ''} with missing values dropped "
+                      f"({keep.size} of {n} estimates used)", MissingDataWarning, stacklevel=3)
+    slab_kept = [slab[i] for i in keep]
+    _check_variances(vdiag[keep], slab_kept, vname)
+    v_kept = v[np.ix_(keep, keep)] if v.ndim == 2 else v[keep]
+    sub = frame.iloc[keep] if frame is not None else None
+    mods_kept = mods_arr.reshape(n, -1)[keep] if mods_arr is not None else mods
+    design = moderators_design(mods_kept, sub, keep.size, intercept=intercept)
+    cols_keep = check_rank(design.X, design.names)
+    if cols_keep.size < design.X.shape[1]:
+        design = ModeratorsDesign(design.X[:, cols_keep], tuple(design.names[j] for j in cols_keep),
+                                  design.spec, design.intercept and 0 in cols_keep, design.formula)
+    if design.X.shape[1] > keep.size:
+        raise ModelSpecificationError(
+            f"the model has {design.X.shape[1]} coefficients but only {keep.size} estimates")
+    return EffectData(y[keep], v_kept, design, keep, sub, n - keep.size, tuple(slab_kept))
+
+
+# ----------------------------------------------------------------------------------------------
+# printing (metafor's print.rma layout)
+# ----------------------------------------------------------------------------------------------
+
+def fcf(x: Any, digits: int) -> list[str]:
+    """metafor's ``.fcf``: ``formatC(x, format = "f", digits)`` with blanks trimmed.
+
+    Examples
+    --------
+    >>> fcf([0.31322, -12.20237], 4)
+    ['0.3132', '-12.2024']
+    """
+    arr = np.atleast_1d(np.asarray(x, dtype=float))
+    out = []
+    for v in arr:
+        if np.isnan(v):
+            out.append("NA")
+        elif np.isinf(v):
+            out.append("Inf" if v > 0 else "-Inf")
+        else:
+            s = f"{v:.{digits}f}"
+            out.append(s)
+    return out
+
+
+def fmt_pval(p: Any, digits: int = DEFAULT_DIGITS, *, showeq: bool = False, sep: str = "") -> list[str]:
+    """metafor's p-value format: ``"<.0001"`` below 10^-digits, fixed decimals otherwise.
+
+    Examples
+    --------
+    >>> fmt_pval([0.0016, 1e-9], showeq=True, sep=" ")
+    ['= 0.0016', '< .0001']
+    >>> fmt_pval([0.91468, 1e-9])
+    ['0.9147', '<.0001']
+    """
+    digits = max(int(digits), 1)
+    cutoff = "." + "0" * (digits - 1) + "1"
+    out = []
+    for v in np.atleast_1d(np.asarray(p, dtype=float)):
+        eq = "=" if showeq else ""
+        if np.isnan(v):
+            out.append(f"{eq}{sep}NA")
+        elif v >= float(cutoff):
+            out.append(f"{eq}{sep}{v:.{digits}f}")
+        else:
+            out.append(f"<{sep}{cutoff}")
+    return out
+
+
+def format_btt(btt: Any) -> str:
+    """metafor's coefficient-set label: 1-based indices with runs as ``a:b`` (``"2:3"``, ``"2,4"``).
+
+    Examples
+    --------
+    >>> format_btt([2, 3, 4]), format_btt([2, 4, 5]), format_btt([2])
+    ('2:4', '2,4:5', '2')
+    """
+    idx = sorted(int(b) for b in btt)
+    parts = []
+    i = 0
+    while i < len(idx):
+        j = i
+        while j + 1 < len(idx) and idx[j + 1] == idx[j] + 1:
+            j += 1
+        parts.append(str(idx[i]) if j == i else f"{idx[i]}:{idx[j]}")
+        i = j + 1
+    return ",".join(parts)
+
+
+def heterogeneity_lines(QE: float, QEp: float, df: int, *, int_only: bool,
+                        digits: int = DEFAULT_DIGITS) -> list[str]:
+    """The "Test for (Residual) Heterogeneity:" block (two lines).
+
+    Examples
+    --------
+    >>> heterogeneity_lines(578.864, 1e-20, 55, int_only=True)
+    ['Test for Heterogeneity:', 'Q(df = 55) = 578.8640, p-val < .0001']
+    """
+    q = fcf(QE, digits)[0]
+    p = fmt_pval(QEp, digits, showeq=True, sep=" ")[0]
+    if int_only:
+        return ["Test for Heterogeneity:", f"Q(df = {df}) = {q}, p-val {p}"]
+    return ["Test for Residual Heterogeneity:", f"QE(df = {df}) = {q}, p-val {p}"]
+
+
+def moderators_lines(QM: float, QMp: float, btt: Any, df1: int, df2: float | None = None,
+                     *, digits: int = DEFAULT_DIGITS) -> list[str]:
+    """The "Test of Moderators (coefficients 2:3):" block; ``df2`` given for the F-test.
+
+    Examples
+    --------
+    >>> moderators_lines(4.96489, 0.0318, [2, 3], 2, 10)
+    ['Test of Moderators (coefficients 2:3):', 'F(df1 = 2, df2 = 10) = 4.9649, p-val = 0.0318']
+    """
+    btt = list(btt)
+    head = f"Test of Moderators (coefficient{' ' if len(btt) == 1 else 's '}{format_btt(btt)}):"
+    q = fcf(QM, digits)[0]
+    p = fmt_pval(QMp, digits, showeq=True, sep=" ")[0]
+    if df2 is not None:
+        return [head, f"F(df1 = {df1}, df2 = {_r_round_str(df2)}) = {q}, p-val {p}"]
+    return [head, f"QM(df = {df1}) = {q}, p-val {p}"]
+
+
+def _r_round_str(x: float) -> str:
+    """``as.character(round(x, 2))`` (up to 15 significant digits, no trailing zeros)."""
+    r = round(float(x), 2)
+    return format_num([r], 15)[0].strip()
+
+
+def print_vector_lines(names: list[str], values: list[str], gap: int = 2) -> list[str]:
+    """metafor's ``.print.vector``: one header line and one value line, per-column widths."""
+    widths = [max(len(n), len(v)) for n, v in zip(names, values)]
+    sp = " " * gap
+    head = sp.join(n.rjust(w) for n, w in zip(names, widths))
+    row = sp.join(v.rjust(w) for v, w in zip(values, widths))
+    return [head.rstrip(), row.rstrip()]
+
+
+def _matrix_lines(columns: dict[str, list[str]], row_names: list[str], *, gap: int = 2,
+                  width: int = 80) -> list[str]:
+    """R's print of a character matrix (right = TRUE, print.gap): wrapped at ``width``."""
+    rlabw = max(len(r) for r in row_names)
+    names = list(columns)
+    widths = [max([len(h)] + [len(c) for c in columns[h]]) for h in names]
+    lines: list[str] = []
+    j = 0
+    while j < len(names):
+        total = rlabw + widths[j] + gap
+        end = j + 1
+        while end < len(names) and total + widths[end] + gap < width:
+            total += widths[end] + gap
+            end += 1
+        chunk = range(j, end)
+        head = " " * rlabw + "".join(" " * gap + names[c].rjust(widths[c]) for c in chunk)
+        lines.append(head.rstrip())
+        for i, r in enumerate(row_names):
+            row = r.ljust(rlabw) + "".join(" " * gap + columns[names[c]][i].rjust(widths[c]) for c in chunk)
+            lines.append(row.rstrip())
+        j = end
+    return lines
+
+
+def model_results_lines(names: tuple[str, ...] | list[str], beta: Any, se: Any, stat: Any, pval: Any,
+                        ci_lb: Any, ci_ub: Any, *, df: Any = None, int_only: bool = False,
+                        digits: int = DEFAULT_DIGITS, stars: bool = True) -> list[str]:
+    """The "Model Results:" table of ``print.rma`` (zval, or tval and df when ``df`` is given).
+
+    Returns the heading, a blank line, the table, then the ``---`` line and
+    the significance legend when ``stars``.
+
+    Examples
+    --------
+    >>> print("\\n".join(model_results_lines(["intrcpt"], [-0.7145], [0.1798], [-3.9744], [7e-5],
+    ...                                      [-1.0669], [-0.3622], int_only=True)))
+    Model Results:
+    <BLANKLINE>
+    estimate      se     zval    pval    ci.lb    ci.ub
+     -0.7145  0.1798  -3.9744  <.0001  -1.0669  -0.3622  ***
+    <BLANKLINE>
+    ---
+    Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1
+    """
+    cols: dict[str, list[str]] = {"estimate": fcf(beta, digits), "se": fcf(se, digits)}
+    if df is None:
+        cols["zval"] = fcf(stat, digits)
+    else:
+        cols["tval"] = fcf(stat, digits)
+        cols["df"] = format_num(np.round(np.atleast_1d(np.asarray(df, dtype=float)), 2), 7)
+    cols["pval"] = fmt_pval(pval, digits)
+    cols["ci.lb"] = fcf(ci_lb, digits)
+    cols["ci.ub"] = fcf(ci_ub, digits)
+    if stars:
+        cols[""] = [s or " " for s in signif_stars(pval)]
+    if int_only:
+        table = print_vector_lines(list(cols), [c[0] for c in cols.values()])
+    else:
+        table = _matrix_lines(cols, list(names))
+    out = ["Model Results:", "", *table]
+    if stars:
+        out += signif_legend_lines()
+    return out
+
+
+def signif_legend_lines() -> list[str]:
+    """The blank line, ``---`` and the significance legend closing the model results."""
+    return ["", "---", SIGNIF_LEGEND]
+
+
+def fitstats_lines(values: Any, digits: int = DEFAULT_DIGITS) -> list[str]:
+    """The logLik / deviance / AIC / BIC / AICc line pair of ``summary()`` (R named-vector print)."""
+    labels = ["logLik", "deviance", "AIC", "BIC", "AICc"]
+    vals = fcf(values, digits)
+    w = max(len(s) for s in labels + vals)
+    head = "  ".join(s.rjust(w) for s in labels)
+    row = "  ".join(s.rjust(w) for s in vals)
+    return [head.rstrip(), row.rstrip()]
