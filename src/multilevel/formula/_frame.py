@@ -36,7 +36,12 @@ class RandomEffectsBlock:
     column_names : tuple of str
         Names of the k columns as lme4 prints them (``"(Intercept)"``, ``"Days"``).
     lhs_spec : object
-        What is needed to rebuild ``Z`` for new data (see :meth:`ModelFrame.random_design`).
+        What is needed to rebuild ``Z`` for new data (see :meth:`ModelFrame.random_design`);
+        ``None`` for an intercept-only term. Internal.
+    term : str
+        The term as written after expansion (``"0 + Days | Subject"``), for messages.
+    group_expr : object
+        The parsed grouping expression, to find the groups of new data. Internal.
     """
 
     group: str
@@ -45,6 +50,8 @@ class RandomEffectsBlock:
     Z: np.ndarray
     column_names: tuple[str, ...]
     lhs_spec: Any = None
+    term: str = ""
+    group_expr: Any = None
 
     @property
     def num_levels(self) -> int:
@@ -80,7 +87,12 @@ class ModelFrame:
     n_dropped_na : int
         Number of rows dropped for missing values.
     fixed_spec : object
-        Kept to rebuild ``X`` for new data with :meth:`fixed_design`.
+        Kept to rebuild ``X`` for new data with :meth:`fixed_design` (a formulaic
+        ``ModelSpec``). Internal.
+    extras : dict
+        Free-form information for callers (unused by the formula layer).
+    fixed_keep : numpy.ndarray of int or None
+        Indices of the columns of ``fixed_spec``'s matrix kept in ``X`` (``None``: all). Internal.
     """
 
     formula: str
@@ -94,7 +106,47 @@ class ModelFrame:
     n_dropped_na: int = 0
     fixed_spec: Any = None
     extras: dict = field(default_factory=dict)
+    fixed_keep: np.ndarray | None = None
 
     @property
     def nobs(self) -> int:
         return self.y.shape[0]
+
+    def fixed_design(self, newdata) -> np.ndarray:
+        """Fixed-effects design for new data, with the columns of ``X`` (dropped columns removed).
+
+        Raises :class:`~multilevel.DataError` for factor levels not seen in
+        fitting and :class:`~multilevel.UnknownColumnError` for missing columns.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> mf = ml.model_frame("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> mf.fixed_design({"Days": [0.0, 10.0]})
+        array([[ 1.,  0.],
+               [ 1., 10.]])
+        """
+        from ._build import new_fixed_design
+
+        return new_fixed_design(self, newdata)
+
+    def random_design(self, newdata, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(codes, Z)`` of random-effects block ``i`` for new data.
+
+        ``codes`` are 0-based positions in ``blocks[i].levels``, -1 for groups
+        not seen in fitting; ``Z`` is the raw (n x k) matrix of the term.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> mf = ml.model_frame("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> codes, Z = mf.random_design({"Days": [1.0, 2.0], "Subject": ["309", "999"]}, 0)
+        >>> codes
+        array([ 1, -1])
+        >>> Z
+        array([[1., 1.],
+               [1., 2.]])
+        """
+        from ._build import new_random_design
+
+        return new_random_design(self, newdata, i)

@@ -1,0 +1,186 @@
+"""``model_frame``: a formula and a table become a :class:`ModelFrame`."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from .._data import as_dataframe, check_columns, drop_missing, numeric_column
+from .._exceptions import DataError, RankDeficiencyWarning
+from ._bars import ParsedFormula, parse_formula
+from ._design import formula_variables, materialize, pivot_rank_columns, rematerialize
+from ._frame import ModelFrame
+from ._groups import build_blocks, check_blocks, group_codes_for
+
+__all__ = ["model_frame", "new_fixed_design", "new_random_design"]
+
+
+def model_frame(formula: str, data, *, drop_na: bool = True) -> ModelFrame:
+    r"""Evaluate an lme4 formula on a table.
+
+    The fixed part is built by formulaic with R's conventions (treatment
+    contrasts with the first level as reference, coefficient names as R prints
+    them); each random-effects term ``(lhs | group)`` becomes a
+    :class:`RandomEffectsBlock`, in lme4's order.
+
+    .. math::
+
+        y = X\beta + \sum_i Z_i b_i + \varepsilon
+
+    Parameters
+    ----------
+    formula : str
+        lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``. Supported:
+        ``(x | g)``, ``(0 + x | g)``, ``(x || g)`` (one uncorrelated term per
+        column), ``(1 | a/b)`` (``(1 | b:a) + (1 | a)``), ``(1 | a:b)``,
+        ``I(x^2)``, ``log(x)``, ``np.log(x)``, ``C(f, ...)`` for other contrasts.
+    data : pandas.DataFrame, polars.DataFrame or dict of columns
+        Factors should be pandas Categoricals (their first level is the
+        reference). Strings become factors with sorted levels and booleans
+        factors with levels FALSE, TRUE, as in R. Ordered Categoricals also get
+        treatment contrasts (R would use polynomial contrasts; request them
+        with ``C(x, Poly)``).
+    drop_na : bool, default True
+        Drop rows with a missing value in any column used (with a
+        :class:`~multilevel.MissingDataWarning`, as R's ``na.omit``). If False,
+        missing values raise :class:`~multilevel.DataError`.
+
+    Returns
+    -------
+    ModelFrame
+
+    Raises
+    ------
+    FormulaError, UnknownColumnError, DataError, ModelSpecificationError
+
+    Warns
+    -----
+    MissingDataWarning, RankDeficiencyWarning
+
+    Notes
+    -----
+    Strings are sorted by code point; R sorts them in the collation order of
+    its locale, which may differ for mixed-case labels.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> mf = ml.model_frame("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> mf.fixed_names
+    ('(Intercept)', 'Days')
+    >>> b = mf.blocks[0]
+    >>> b.group, b.column_names, b.num_levels, mf.X.shape
+    ('Subject', ('(Intercept)', 'Days'), 18, (180, 2))
+    >>> [b.group for b in ml.model_frame("strength ~ 1 + (1 | batch/cask)", ml.datasets.load("Pastes")).blocks]
+    ['cask:batch', 'batch']
+    """
+    parsed = parse_formula(formula)
+    df = as_dataframe(data)
+    columns = _used_columns(parsed, df)
+    check_columns(df, columns)
+    df = df[columns]
+    n_dropped = 0
+    if drop_na:
+        df, n_dropped = drop_missing(df, columns)
+    else:
+        _refuse_missing(df, columns)
+    df = _as_factors(df)
+    y = _response(parsed, df)
+    fixed = materialize(parsed.fixed, df, formula)
+    blocks = build_blocks(parsed.terms, df, formula)
+    if blocks:
+        check_blocks(blocks, len(df))
+    keep = pivot_rank_columns(fixed.matrix)
+    X, names, dropped = fixed.matrix, fixed.names, ()
+    if len(keep) < X.shape[1]:
+        X, names, dropped = _drop_columns(X, names, keep)
+    return ModelFrame(
+        formula=formula, response=parsed.response, y=y, X=X, fixed_names=tuple(names),
+        dropped_fixed=dropped, blocks=blocks, row_index=df.index, n_dropped_na=n_dropped,
+        fixed_spec=fixed.spec, fixed_keep=keep if dropped else None,
+    )
+
+
+def _used_columns(parsed: ParsedFormula, df: pd.DataFrame) -> list[str]:
+    """Columns named anywhere in the formula, in order of first appearance."""
+    if parsed.response in df.columns:
+        found = {parsed.response}
+    else:
+        found = formula_variables(parsed.response_code, parsed.formula)
+    found |= formula_variables(parsed.fixed, parsed.formula)
+    for term in parsed.terms:
+        found |= formula_variables(term.lhs, parsed.formula)
+        found.update(term.group.variables())
+    text = parsed.formula
+    return sorted(found, key=lambda c: (text.find(c) if c in text else len(text), c))
+
+
+def _refuse_missing(df: pd.DataFrame, columns: list[str]) -> None:
+    bad = [c for c in columns if df[c].isna().any()]
+    if bad:
+        raise DataError(f"missing values in {', '.join(bad)} (use drop_na=True to drop those rows)")
+
+
+def _as_factors(df: pd.DataFrame) -> pd.DataFrame:
+    """Booleans become factors FALSE/TRUE; unused levels of categoricals are dropped (as lme4's model frame)."""
+    changed = {}
+    for name in df.columns:
+        col = df[name]
+        if pd.api.types.is_bool_dtype(col.dtype):
+            values = np.where(col.to_numpy(dtype=bool), "TRUE", "FALSE")
+            changed[name] = pd.Categorical(values, categories=["FALSE", "TRUE"])
+        elif isinstance(col.dtype, pd.CategoricalDtype):
+            counts = np.bincount(col.cat.codes.to_numpy() + 1, minlength=len(col.cat.categories) + 1)
+            if (counts[1:] == 0).any():
+                changed[name] = col.cat.remove_unused_categories()
+    if not changed:
+        return df
+    df = df.copy()
+    for name, values in changed.items():
+        df[name] = values
+    return df
+
+
+def _response(parsed: ParsedFormula, df: pd.DataFrame) -> np.ndarray:
+    if parsed.response in df.columns:
+        return numeric_column(df, parsed.response)
+    design = materialize("0 + " + parsed.response_code, df, parsed.formula)
+    if design.matrix.shape[1] != 1:
+        raise DataError(f"the response {parsed.response!r} must be numeric (one column), "
+                        f"but it gives {design.matrix.shape[1]} columns")
+    return design.matrix[:, 0].copy()
+
+
+def _drop_columns(X: np.ndarray, names: tuple[str, ...], keep: np.ndarray):
+    dropped = tuple(n for j, n in enumerate(names) if j not in set(keep.tolist()))
+    k = len(dropped)
+    warnings.warn(
+        f"fixed-effect model matrix is rank deficient so dropping {k} "
+        + ("column / coefficient" if k == 1 else "columns / coefficients")
+        + f" ({', '.join(dropped)})",
+        RankDeficiencyWarning,
+        stacklevel=3,
+    )
+    return np.ascontiguousarray(X[:, keep]), tuple(names[j] for j in keep), dropped
+
+
+def new_fixed_design(frame: ModelFrame, newdata) -> np.ndarray:
+    """Implementation of :meth:`ModelFrame.fixed_design`."""
+    df = _as_factors(as_dataframe(newdata, what="newdata"))
+    X = rematerialize(frame.fixed_spec, df, "fixed-effects design")
+    return X if frame.fixed_keep is None else X[:, frame.fixed_keep]
+
+
+def new_random_design(frame: ModelFrame, newdata, i: int) -> tuple[np.ndarray, np.ndarray]:
+    """Implementation of :meth:`ModelFrame.random_design`."""
+    block = frame.blocks[i]
+    df = _as_factors(as_dataframe(newdata, what="newdata"))
+    check_columns(df, block.group_expr.variables(), context=f"grouping factor {block.group!r}")
+    codes = group_codes_for(block.group_expr, block.levels, df)
+    if block.lhs_spec is None:
+        Z = np.ones((len(df), 1))
+    else:
+        Z = rematerialize(block.lhs_spec, df, f"random-effects term ({block.term})")
+    return codes, Z

@@ -1,0 +1,117 @@
+"""Thin adapter over formulaic: model matrices with R's column names, and R's rank check.
+
+formulaic evaluates the fixed part (and the left-hand sides of the bars);
+this module only chooses its options (treatment contrasts, no NA handling
+since rows were already dropped, NumPy output), supplies R's common
+functions (``log``, ``sqrt``, ...) and names the columns as R does.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+import formulaic
+from formulaic.errors import FormulaicError
+
+from .._exceptions import DataError, FormulaError, UnknownColumnError
+from ._names import r_column_names
+
+__all__ = ["Design", "materialize", "rematerialize", "formula_variables", "pivot_rank_columns", "CONTEXT"]
+
+#: Names available in formulas besides the data columns (R's usual transforms).
+CONTEXT = {
+    "np": np, "numpy": np, "log": np.log, "log2": np.log2, "log10": np.log10, "log1p": np.log1p,
+    "exp": np.exp, "expm1": np.expm1, "sqrt": np.sqrt, "abs": np.abs, "sin": np.sin, "cos": np.cos,
+    "tan": np.tan, "floor": np.floor, "ceiling": np.ceil, "round": np.round, "pi": np.pi,
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Design:
+    """A materialized model matrix with R's column names and the spec to rebuild it."""
+
+    matrix: np.ndarray
+    names: tuple[str, ...]
+    spec: object
+
+
+@lru_cache(maxsize=256)
+def _formula(text: str) -> formulaic.Formula:
+    return formulaic.Formula(text)
+
+
+def formula_variables(text: str, formula: str) -> set[str]:
+    """Data columns a formulaic formula text needs (functions of :data:`CONTEXT` excluded)."""
+    try:
+        variables = _formula(text).required_variables
+    except FormulaicError as err:
+        raise FormulaError(f"cannot parse {text!r}: {err}", formula) from None
+    return {str(v) for v in variables if str(v) not in CONTEXT}
+
+
+def materialize(text: str, data: pd.DataFrame, formula: str) -> Design:
+    """Evaluate formula text (a right-hand side) on ``data``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            mm = formulaic.model_matrix(_formula(text), data, output="numpy", na_action="ignore",
+                                        context=CONTEXT)
+    except FormulaicError as err:
+        raise FormulaError(f"cannot evaluate {text!r}: {err}", formula) from None
+    spec = mm.model_spec
+    matrix = np.asarray(mm, dtype=float)
+    if matrix.ndim == 1:
+        matrix = matrix[:, None]
+    return Design(np.ascontiguousarray(matrix), tuple(r_column_names(spec)), spec)
+
+
+def rematerialize(spec, data: pd.DataFrame, what: str) -> np.ndarray:
+    """Rebuild a model matrix from a saved spec on new data; unseen factor levels raise DataError."""
+    missing = [str(v) for v in spec.required_variables if str(v) not in CONTEXT and str(v) not in data.columns]
+    if missing:
+        raise UnknownColumnError(
+            f"column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, sorted(missing)))} needed for the "
+            f"{what} not found in newdata")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            mm = spec.get_model_matrix(data, context=CONTEXT)
+        except FormulaicError as err:
+            raise DataError(f"cannot build the {what} for newdata: {err}") from None
+    for w in caught:
+        if "categories outside of the nominated levels" in str(w.message) or "not seen" in str(w.message):
+            raise DataError(f"newdata has factor levels not seen when fitting ({what}): {w.message}")
+    matrix = np.asarray(mm, dtype=float)
+    return matrix[:, None] if matrix.ndim == 1 else matrix
+
+
+def pivot_rank_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
+    """Indices of the columns R's ``qr(X, tol, LAPACK = FALSE)`` keeps (LINPACK dqrdc2 pivoting).
+
+    A column is dropped when the norm of what is left of it after projecting
+    out the columns kept before it falls below ``tol`` times its original norm;
+    earlier columns are kept first, as lme4's ``chkRank.drop.cols``.
+    """
+    n, p = X.shape
+    if p == 0:
+        return np.arange(0)
+    norms = np.linalg.norm(X, axis=0)
+    norms[norms == 0.0] = 1.0
+    R = np.linalg.qr(X, mode="r")
+    diag = np.abs(np.diag(R))
+    if diag.shape[0] == p and np.all(diag >= tol * norms):
+        return np.arange(p)
+    keep: list[int] = []
+    Q = np.zeros((n, 0))
+    for j in range(p):
+        resid = X[:, j] - Q @ (Q.T @ X[:, j])
+        resid -= Q @ (Q.T @ resid)  # re-orthogonalize
+        r = np.linalg.norm(resid)
+        if r >= tol * norms[j] and r > 0:
+            keep.append(j)
+            Q = np.column_stack([Q, resid / r])
+    return np.asarray(keep, dtype=int)
