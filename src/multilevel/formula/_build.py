@@ -10,6 +10,7 @@ import pandas as pd
 from .._data import as_dataframe, check_columns, drop_missing, numeric_column
 from .._exceptions import DataError, RankDeficiencyWarning
 from ._bars import ParsedFormula, parse_formula
+from ._collate import r_sorted
 from ._design import formula_variables, materialize, pivot_rank_columns, rematerialize
 from ._frame import ModelFrame
 from ._groups import build_blocks, check_blocks, group_codes_for
@@ -86,8 +87,8 @@ def model_frame(formula: str, data, *, drop_na: bool = True) -> ModelFrame:
         df, n_dropped = drop_missing(df, columns)
     else:
         _refuse_missing(df, columns)
-    df = _as_factors(df)
     y = _response(parsed, df)
+    df = _as_factors(df)
     fixed = materialize(parsed.fixed, df, formula)
     blocks = build_blocks(parsed.terms, df, formula)
     if blocks:
@@ -96,10 +97,12 @@ def model_frame(formula: str, data, *, drop_na: bool = True) -> ModelFrame:
     X, names, dropped = fixed.matrix, fixed.names, ()
     if len(keep) < X.shape[1]:
         X, names, dropped = _drop_columns(X, names, keep)
+    columns = fixed.columns[keep]
     return ModelFrame(
         formula=formula, response=parsed.response, y=y, X=X, fixed_names=tuple(names),
         dropped_fixed=dropped, blocks=blocks, row_index=df.index, n_dropped_na=n_dropped,
-        fixed_spec=fixed.spec, fixed_keep=keep if dropped else None,
+        fixed_spec=fixed.spec,
+        fixed_keep=None if np.array_equal(columns, np.arange(len(fixed.names))) else columns,
     )
 
 
@@ -124,11 +127,17 @@ def _refuse_missing(df: pd.DataFrame, columns: list[str]) -> None:
 
 
 def _as_factors(df: pd.DataFrame) -> pd.DataFrame:
-    """Booleans become factors FALSE/TRUE; unused levels of categoricals are dropped (as lme4's model frame)."""
+    """Columns become R factors where R would make them factors.
+
+    Booleans become factors FALSE/TRUE, strings factors with R's sorted levels;
+    unused levels of categoricals are dropped (as lme4's model frame).
+    """
     changed = {}
     for name in df.columns:
         col = df[name]
-        if pd.api.types.is_bool_dtype(col.dtype):
+        if col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
+            changed[name] = _string_factor(col)
+        elif pd.api.types.is_bool_dtype(col.dtype):
             values = np.where(col.to_numpy(dtype=bool), "TRUE", "FALSE")
             changed[name] = pd.Categorical(values, categories=["FALSE", "TRUE"])
         elif isinstance(col.dtype, pd.CategoricalDtype):
@@ -141,6 +150,18 @@ def _as_factors(df: pd.DataFrame) -> pd.DataFrame:
     for name, values in changed.items():
         df[name] = values
     return df
+
+
+def _string_factor(col: pd.Series) -> pd.Categorical:
+    uniques = pd.unique(col.dropna())
+    if all(isinstance(u, str) for u in uniques):
+        levels = r_sorted(uniques)
+    else:
+        try:
+            levels = sorted(uniques)
+        except TypeError:
+            return _string_factor(col.astype(str).where(col.notna()))
+    return pd.Categorical(col, categories=levels)
 
 
 def _response(parsed: ParsedFormula, df: pd.DataFrame) -> np.ndarray:
@@ -182,5 +203,5 @@ def new_random_design(frame: ModelFrame, newdata, i: int) -> tuple[np.ndarray, n
     if block.lhs_spec is None:
         Z = np.ones((len(df), 1))
     else:
-        Z = rematerialize(block.lhs_spec, df, f"random-effects term ({block.term})")
+        Z = block.lhs_spec.rebuild(df, f"random-effects term ({block.term})")
     return codes, Z

@@ -18,7 +18,7 @@ import formulaic
 from formulaic.errors import FormulaicError
 
 from .._exceptions import DataError, FormulaError, UnknownColumnError
-from ._names import r_column_names
+from ._names import r_columns, variable_order
 
 __all__ = ["Design", "materialize", "rematerialize", "formula_variables", "pivot_rank_columns", "CONTEXT"]
 
@@ -32,16 +32,30 @@ CONTEXT = {
 
 @dataclass(frozen=True, eq=False)
 class Design:
-    """A materialized model matrix with R's column names and the spec to rebuild it."""
+    """A materialized model matrix with R's column names and what is needed to rebuild it.
+
+    ``columns`` are the indices of the formulaic matrix's columns in R's order
+    (``matrix`` is already in that order).
+    """
 
     matrix: np.ndarray
     names: tuple[str, ...]
     spec: object
+    columns: np.ndarray
+
+    def rebuild(self, data: pd.DataFrame, what: str) -> np.ndarray:
+        """The same columns for new data (see :func:`rematerialize`)."""
+        return rematerialize(self.spec, data, what)[:, self.columns]
 
 
 @lru_cache(maxsize=256)
 def _formula(text: str) -> formulaic.Formula:
     return formulaic.Formula(text)
+
+
+@lru_cache(maxsize=256)
+def _variable_order(text: str) -> dict:
+    return variable_order(formulaic.Formula(text, _ordering="none"))
 
 
 def formula_variables(text: str, formula: str) -> set[str]:
@@ -66,7 +80,10 @@ def materialize(text: str, data: pd.DataFrame, formula: str) -> Design:
     matrix = np.asarray(mm, dtype=float)
     if matrix.ndim == 1:
         matrix = matrix[:, None]
-    return Design(np.ascontiguousarray(matrix), tuple(r_column_names(spec)), spec)
+    names, columns = r_columns(spec, _variable_order(text))
+    if not np.array_equal(columns, np.arange(matrix.shape[1])):
+        matrix = matrix[:, columns]
+    return Design(np.ascontiguousarray(matrix), tuple(names), spec, columns)
 
 
 def rematerialize(spec, data: pd.DataFrame, what: str) -> np.ndarray:

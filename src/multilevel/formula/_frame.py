@@ -92,7 +92,8 @@ class ModelFrame:
     extras : dict
         Free-form information for callers (unused by the formula layer).
     fixed_keep : numpy.ndarray of int or None
-        Indices of the columns of ``fixed_spec``'s matrix kept in ``X`` (``None``: all). Internal.
+        Indices of the columns of ``fixed_spec``'s matrix that make up ``X``, in
+        ``X``'s order (``None``: all, in the same order). Internal.
     """
 
     formula: str

@@ -82,7 +82,7 @@ def build_blocks(terms: tuple[RandomTerm, ...], data: pd.DataFrame, formula: str
             if term.lhs not in designs:
                 designs[term.lhs] = materialize(term.lhs, data, formula)
             design = designs[term.lhs]
-            Z, cols, spec = design.matrix, design.names, design.spec
+            Z, cols, spec = design.matrix, design.names, design
         blocks.append(RandomEffectsBlock(group=name, levels=levels, codes=codes, Z=Z, column_names=cols,
                                          lhs_spec=spec, term=str(term), group_expr=term.group))
     return _lme4_order(blocks)

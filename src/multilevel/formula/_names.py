@@ -12,9 +12,11 @@ from __future__ import annotations
 import ast
 from functools import lru_cache
 
+import numpy as np
+
 from formulaic.transforms.contrasts import PolyContrasts, TreatmentContrasts
 
-__all__ = ["r_column_names", "r_deparse"]
+__all__ = ["r_columns", "r_deparse", "variable_order"]
 
 _BINOPS = {
     ast.Add: " + ", ast.Sub: " - ", ast.Mult: " * ", ast.Div: "/", ast.Mod: " %% ",
@@ -125,31 +127,68 @@ def _factor_labels(spec, scoped_factor) -> list[str] | None:
     return [name + str(i + 1) for i in range(len(levels) - 1)]
 
 
-def r_column_names(spec) -> list[str]:
-    """Column names of a formulaic model spec as R's ``model.matrix`` prints them.
+def variable_order(formula) -> dict:
+    """R's variable order: first appearance, left to right, in the formula as written.
 
-    The first factor of an interaction varies fastest, as in R. A term whose
-    factors give an unexpected number of columns keeps formulaic's names.
+    ``formula`` is a formulaic Formula parsed with ``_ordering="none"``.
     """
+    order: dict = {}
+    for term in formula:
+        for factor in term.factors:
+            order.setdefault(factor.expr, len(order))
+    return order
+
+
+def _scoped_columns(spec, scoped_term, order: dict) -> tuple[list[str], np.ndarray] | None:
+    """R names and R order (as indices into formulaic's columns) of one scoped term."""
+    factors = list(scoped_term.factors)
+    labels = [_factor_labels(spec, sf) for sf in factors]
+    if any(lab is None for lab in labels):
+        return None
+    m = len(factors)
+    perm = sorted(range(m), key=lambda i: order.get(factors[i].factor.expr, m + i))
+    sizes = [len(lab) for lab in labels]
+    index = np.arange(int(np.prod(sizes))).reshape(sizes[::-1])  # first factor fastest
+    index = index.transpose([m - 1 - perm[r] for r in reversed(range(m))]).ravel()
+    names = [""]
+    for i in perm:
+        names = [f"{c}:{lab}" if c else lab for lab in labels[i] for c in names]
+    return names, index
+
+
+def r_columns(spec, order: dict | None = None) -> tuple[list[str], np.ndarray]:
+    """Column names as R's ``model.matrix`` prints them, and R's column order.
+
+    Returns the names and the indices of formulaic's columns in R's order.
+    Factors of an interaction are ordered as R orders them (by first
+    appearance in the formula, ``order``); the first varies fastest. A term
+    whose factors give an unexpected number of columns keeps formulaic's names.
+    """
+    order = order or {}
     names: list[str] = []
+    columns: list[np.ndarray] = []
+    start = 0
     for structure in spec.structure:
-        term_names: list[str] = []
+        width = len(structure.columns)
+        term_names: list[str] | None = []
+        term_cols: list[np.ndarray] = []
+        offset = start
         for scoped_term in structure.scoped_terms:
             if not scoped_term.factors:
                 term_names.append("(Intercept)")
+                term_cols.append(np.array([offset]))
+                offset += 1
                 continue
-            combined = [""]
-            for scoped_factor in scoped_term.factors:
-                labels = _factor_labels(spec, scoped_factor)
-                if labels is None:
-                    combined = None
-                    break
-                combined = [f"{c}:{lab}" if c else lab for lab in labels for c in combined]
-            if combined is None:
+            found = _scoped_columns(spec, scoped_term, order)
+            if found is None:
                 term_names = None
                 break
-            term_names.extend(combined)
-        if term_names is None or len(term_names) != len(structure.columns):
-            term_names = list(structure.columns)
+            term_names.extend(found[0])
+            term_cols.append(found[1] + offset)
+            offset += len(found[0])
+        if term_names is None or len(term_names) != width:
+            term_names, term_cols = list(structure.columns), [np.arange(start, start + width)]
         names.extend(term_names)
-    return names
+        columns.extend(term_cols)
+        start += width
+    return names, (np.concatenate(columns) if columns else np.arange(0))
