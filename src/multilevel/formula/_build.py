@@ -83,14 +83,14 @@ def model_frame(formula: str, data, *, drop_na: bool = True) -> ModelFrame:
     check_columns(df, columns)
     df = df[columns]
     n_dropped = 0
-    if drop_na:
+    if any(df[c].hasnans for c in columns):
+        if not drop_na:
+            _refuse_missing(df, columns)
         df, n_dropped = drop_missing(df, columns)
-    else:
-        _refuse_missing(df, columns)
     y = _response(parsed, df)
     df = _as_factors(df)
     fixed = materialize(parsed.fixed, df, formula)
-    blocks = build_blocks(parsed.terms, df, formula)
+    blocks = build_blocks(parsed.terms, df, formula, known={parsed.fixed: fixed})
     if blocks:
         check_blocks(blocks, len(df))
     keep = pivot_rank_columns(fixed.matrix)

@@ -116,11 +116,10 @@ def pivot_rank_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
     n, p = X.shape
     if p == 0:
         return np.arange(0)
-    norms = np.linalg.norm(X, axis=0)
+    gram = X.T @ X
+    norms = np.sqrt(np.diag(gram))
     norms[norms == 0.0] = 1.0
-    R = np.linalg.qr(X, mode="r")
-    diag = np.abs(np.diag(R))
-    if diag.shape[0] == p and np.all(diag >= tol * norms):
+    if n >= p and _clearly_full_rank(gram, norms):
         return np.arange(p)
     keep: list[int] = []
     Q = np.zeros((n, 0))
@@ -132,3 +131,18 @@ def pivot_rank_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
             keep.append(j)
             Q = np.column_stack([Q, resid / r])
     return np.asarray(keep, dtype=int)
+
+
+def _clearly_full_rank(gram: np.ndarray, norms: np.ndarray) -> bool:
+    """Cheap test on X'X: every column keeps more than 1e-4 of its norm after projection.
+
+    The Cholesky factor of X'X is R of the QR of X; its diagonal relative to the
+    column norms is accurate to ~1e-8 here, far from the 1e-7 threshold, so the
+    exact column-by-column check is needed only when this test fails.
+    """
+    scaled = gram / np.outer(norms, norms)
+    try:
+        L = np.linalg.cholesky(scaled)
+    except np.linalg.LinAlgError:
+        return False
+    return bool(np.all(np.abs(np.diag(L)) > 1e-4))

@@ -65,11 +65,16 @@ def group_codes_for(group: GroupExpr, levels: pd.Index, data: pd.DataFrame) -> n
     return np.asarray(pd.Index(levels).get_indexer(labels), dtype=np.intp)
 
 
-def build_blocks(terms: tuple[RandomTerm, ...], data: pd.DataFrame, formula: str) -> tuple[RandomEffectsBlock, ...]:
-    """One block per expanded term, ordered as lme4's ``mkReTrms``."""
+def build_blocks(terms: tuple[RandomTerm, ...], data: pd.DataFrame, formula: str,
+                 known: dict | None = None) -> tuple[RandomEffectsBlock, ...]:
+    """One block per expanded term, ordered as lme4's ``mkReTrms``.
+
+    ``known`` maps formula text to designs already built on the same rows
+    (the fixed part is often the same as a term's left-hand side).
+    """
     n = len(data)
     factors: dict[str, tuple[np.ndarray, pd.Index]] = {}
-    designs: dict[str, object] = {}
+    designs: dict[str, object] = dict(known or {})
     blocks = []
     for term in terms:
         name = term.group_name
@@ -82,7 +87,7 @@ def build_blocks(terms: tuple[RandomTerm, ...], data: pd.DataFrame, formula: str
             if term.lhs not in designs:
                 designs[term.lhs] = materialize(term.lhs, data, formula)
             design = designs[term.lhs]
-            Z, cols, spec = design.matrix, design.names, design
+            Z, cols, spec = design.matrix.copy(), design.names, design
         blocks.append(RandomEffectsBlock(group=name, levels=levels, codes=codes, Z=Z, column_names=cols,
                                          lhs_spec=spec, term=str(term), group_expr=term.group))
     return _lme4_order(blocks)
