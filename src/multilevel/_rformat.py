@@ -227,3 +227,143 @@ def render_table(columns: dict[str, list[str]], row_names: Sequence[str] | None 
     for i in range(n + 1):
         lines.append([b[i] for b in blocks])
     return "\n".join(sep.join(parts).rstrip() for parts in lines)
+
+
+# --------------------------------------------------------------------------- additions for lm / printCoefmat
+
+__all__ += ["zapsmall", "format_g", "format_named_vector", "format_coefmat"]
+
+
+def zapsmall(x: Sequence[float] | np.ndarray, digits: int) -> np.ndarray:
+    """R's ``zapsmall(x, digits)``: round so that values tiny relative to the largest become 0.
+
+    Examples
+    --------
+    >>> zapsmall([1e-20, 1.5], 5).tolist()
+    [0.0, 1.5]
+    """
+    arr = np.asarray(x, dtype=float)
+    finite = arr[np.isfinite(arr)]
+    mx = float(np.max(np.abs(finite))) if finite.size else 0.0
+    dec = max(0, int(math.floor(digits - math.log10(mx) + 0.5))) if mx > 0 else digits
+    return np.round(arr, dec)
+
+
+def format_g(x: float, digits: int = 4) -> str:
+    """R's ``formatC(x, digits = digits)`` (C's ``%.*g``).
+
+    Examples
+    --------
+    >>> format_g(0.81815, 4), format_g(268.63, 4), format_g(3288.4, 4)
+    ('0.8182', '268.6', ' 3288')
+    """
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "Inf" if x > 0 else "-Inf"
+    return f"{x:{digits + 1}.{digits}g}"  # R pads to digits + 1 characters
+
+
+def format_named_vector(values: Sequence[float] | np.ndarray, names: Sequence[str], digits: int = 7,
+                        *, width: int = 80) -> str:
+    """R's ``print()`` of a named numeric vector: names above values, common width, wrapped at ``width``.
+
+    Examples
+    --------
+    >>> print(format_named_vector([-1.25, 0.5], ["Min", "Max"], 4))
+      Min   Max
+    -1.25  0.50
+    """
+    cells = format_num(values, digits)
+    w = max([len(c) for c in cells] + [len(n) for n in names])
+    per_line = max(1, width // (w + 1))
+    lines = []
+    for start in range(0, len(cells), per_line):
+        chunk = slice(start, start + per_line)
+        lines.append(" ".join(n.rjust(w) for n in names[chunk]).rstrip())
+        lines.append(" ".join(c.rjust(w) for c in cells[chunk]).rstrip())
+    return "\n".join(lines)
+
+
+def format_coefmat(values: np.ndarray, row_names: Sequence[str], col_names: Sequence[str], *,
+                   digits: int = 4, cs_ind: Sequence[int] = (0, 1), tst_ind: Sequence[int] | None = None,
+                   has_pvalue: bool = True, signif_legend: bool = True, na_print: str = "NA") -> str:
+    """R's ``printCoefmat``: a coefficient table with estimates, test statistics, p-values and stars.
+
+    Estimates and standard errors (columns ``cs_ind``) share one number of
+    decimals; test statistics (``tst_ind``, default the column after them) are
+    rounded to ``max(1, min(5, digits - 1))`` decimals; other columns are
+    formatted alone; the last column is a p-value when ``has_pvalue``.
+
+    Examples
+    --------
+    >>> table = np.array([[26.799339, 1.2427, 21.57, 1e-50], [2.019198, 0.1326, 15.23, 1e-35]])
+    >>> print(format_coefmat(table, ["(Intercept)", "study_time"],
+    ...                      ["Estimate", "Std. Error", "t value", "Pr(>|t|)"]))
+                Estimate Std. Error t value Pr(>|t|)
+    (Intercept)  26.7993     1.2427   21.57   <2e-16 ***
+    study_time    2.0192     0.1326   15.23   <2e-16 ***
+    ---
+    Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1
+    """
+    xm = np.array(values, dtype=float, ndmin=2)
+    n, nc = xm.shape
+    dig_tst = max(1, min(5, digits - 1))
+    cs = list(cs_ind)
+    k = nc - int(has_pvalue) - 1
+    tst = list(tst_ind) if tst_ind is not None else ([k] if 0 <= k < nc else [])
+    cf = np.full((n, nc), "", dtype=object)
+    ina = np.isnan(xm)
+    if cs:
+        acs = np.abs(xm[:, cs])
+        pos = acs[np.isfinite(acs) & (acs != 0)]
+        if np.isfinite(acs).any():
+            digmin = 1 + (math.floor(math.log10(pos.min())) if pos.size else 0)
+            block = np.round(xm[:, cs], max(1, digits - digmin))
+            cells = format_num(block.ravel(), digits)
+            cf[:, cs] = np.array(cells, dtype=object).reshape(block.shape)
+    if tst:
+        block = np.round(xm[:, tst], dig_tst)
+        cf[:, tst] = np.array(format_num(block.ravel(), digits), dtype=object).reshape(block.shape)
+    p_col = nc - 1 if has_pvalue else None
+    for j in range(nc):
+        if j not in cs and j not in tst and j != p_col:
+            cf[:, j] = format_num(xm[:, j], digits)
+    _fix_false_zeros(xm, cf, ina, [j for j in range(nc) if j not in tst and j != p_col], digits)
+    cf[ina] = na_print
+    columns = {name: [c for c in cf[:, j]] for j, name in enumerate(col_names)}
+    stars = False
+    if has_pvalue:
+        ok = ~ina[:, nc - 1]
+        if ok.any():
+            pv = xm[:, nc - 1]
+            formatted = format_pval(pv[ok], digits=dig_tst)
+            col = columns[col_names[nc - 1]]
+            for i, s in zip(np.flatnonzero(ok), formatted):
+                col[i] = s
+            stars = bool(np.any(pv[ok] < 0.1))
+            if stars:
+                codes = signif_stars(pv)
+                w = max(len(c) for c in codes)
+                columns[""] = [c.ljust(w) for c in codes]
+    text = render_table(columns, list(row_names))
+    if stars and signif_legend:
+        text += "\n---\n" + SIGNIF_LEGEND
+    return text
+
+
+def _fix_false_zeros(xm: np.ndarray, cf: np.ndarray, ina: np.ndarray, cols: list[int], digits: int) -> None:
+    """Cells printed as 0 that are not 0 are reformatted with one digit less (as printCoefmat)."""
+    idx = [(i, j) for j in cols for i in range(xm.shape[0]) if not ina[i, j]
+           and (xm[i, j] == 0) != (_as_float(cf[i, j]) == 0)]
+    if idx:
+        redo = format_num([xm[i, j] for i, j in idx], max(1, digits - 1))
+        for (i, j), s in zip(idx, redo):
+            cf[i, j] = s
+
+
+def _as_float(s: str) -> float:
+    try:
+        return float(s)
+    except ValueError:
+        return math.nan

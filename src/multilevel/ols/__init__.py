@@ -1,3 +1,7 @@
-"""ols subpackage."""
+"""Ordinary least squares baselines: :func:`lm` (R's ``lm``) and :func:`lm_list` (lme4's ``lmList``)."""
 
-__all__: list[str] = []
+from ._lm import FStatistic, LinearModel, lm
+from ._lmlist import LmList, lm_list
+from ._summary import LinearModelSummary
+
+__all__ = ["lm", "lm_list", "LinearModel", "LmList", "LinearModelSummary", "FStatistic"]

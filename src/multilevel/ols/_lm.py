@@ -1,0 +1,254 @@
+"""``lm``: ordinary least squares with R's names, summary and prediction."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .._data import as_dataframe
+from .._exceptions import DataError, RankDeficiencyWarning
+from ._fit import OLSArrays, ols_fit
+
+__all__ = ["LinearModel", "lm", "FStatistic"]
+
+
+@dataclass(frozen=True)
+class FStatistic:
+    """Overall F test of a linear model against the intercept-only model."""
+
+    value: float
+    numdf: int
+    dendf: int
+
+    @property
+    def pvalue(self) -> float:
+        return float(stats.f.sf(self.value, self.numdf, self.dendf))
+
+
+@dataclass(frozen=True, eq=False)
+class LinearModel:
+    """A fitted linear model (returned by :func:`lm`).
+
+    Attributes
+    ----------
+    formula : str
+        The formula as given.
+    names : tuple of str
+        Coefficient names as R prints them, aliased columns included.
+    fit : OLSArrays
+        The array-level fit (internal).
+    y : ndarray
+        Response.
+    has_intercept : bool
+    row_index : pandas.Index
+        Labels of the rows used.
+    data_name : str
+        Name shown in the printed call.
+    design : object
+        What :meth:`predict` needs to rebuild the model matrix (internal).
+    """
+
+    formula: str
+    names: tuple[str, ...]
+    fit: OLSArrays
+    y: np.ndarray
+    has_intercept: bool
+    row_index: pd.Index
+    data_name: str = "data"
+    design: Any = None
+
+    # ------------------------------------------------------------------ coefficients
+    def _series(self, values: np.ndarray, name: str) -> pd.Series:
+        return pd.Series(values, index=list(self.names), name=name)
+
+    @property
+    def coef(self) -> pd.Series:
+        """Estimated coefficients (NaN where a column is aliased, as R's NA)."""
+        return self._series(self.fit.coef, "Estimate")
+
+    @property
+    def se(self) -> pd.Series:
+        return self._series(self.fit.se, "Std. Error")
+
+    @property
+    def tvalue(self) -> pd.Series:
+        return self._series(self.fit.tvalue, "t value")
+
+    @property
+    def pvalue(self) -> pd.Series:
+        return self._series(self.fit.pvalue, "Pr(>|t|)")
+
+    @property
+    def aliased(self) -> pd.Series:
+        return self._series(self.fit.aliased, "aliased")
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance matrix of the estimates; NaN rows and columns for aliased coefficients (as R)."""
+        keep = np.flatnonzero(~self.fit.aliased)
+        full = np.full((len(self.names), len(self.names)), np.nan)
+        full[np.ix_(keep, keep)] = self.fit.vcov
+        return pd.DataFrame(full, index=list(self.names), columns=list(self.names))
+
+    # ------------------------------------------------------------------ fit statistics
+    @property
+    def nobs(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def sigma(self) -> float:
+        """Residual standard error."""
+        return self.fit.sigma
+
+    @property
+    def df_resid(self) -> int:
+        return self.fit.df_resid
+
+    @property
+    def residuals(self) -> pd.Series:
+        return pd.Series(self.fit.residuals, index=self.row_index, name="residuals")
+
+    @property
+    def fitted(self) -> pd.Series:
+        return pd.Series(self.fit.fitted, index=self.row_index, name="fitted")
+
+    def _mss_rss(self) -> tuple[float, float]:
+        f = self.fit.fitted
+        mss = float(np.sum((f - f.mean()) ** 2)) if self.has_intercept else float(f @ f)
+        return mss, float(self.fit.residuals @ self.fit.residuals)
+
+    @property
+    def r_squared(self) -> float:
+        """Multiple R-squared (about the mean if the model has an intercept, about 0 if not)."""
+        mss, rss = self._mss_rss()
+        return mss / (mss + rss) if mss + rss > 0 else float("nan")
+
+    @property
+    def adj_r_squared(self) -> float:
+        df_int = int(self.has_intercept)
+        if self.df_resid == 0:
+            return float("nan")
+        return 1.0 - (1.0 - self.r_squared) * (self.nobs - df_int) / self.df_resid
+
+    @property
+    def fstatistic(self) -> FStatistic | None:
+        """F statistic against the intercept-only model; None when there is nothing to test."""
+        numdf = self.fit.rank - int(self.has_intercept)
+        if numdf <= 0 or self.df_resid == 0:
+            return None
+        mss, _ = self._mss_rss()
+        return FStatistic(mss / numdf / self.sigma**2, numdf, self.df_resid)
+
+    # ------------------------------------------------------------------ inference and prediction
+    def confint(self, level: float = 0.95) -> pd.DataFrame:
+        """t-based confidence intervals for the coefficients (R's ``confint.lm``).
+
+        Returns a DataFrame with columns ``lower`` and ``upper`` (R's "2.5 %" and "97.5 %").
+        """
+        if not 0 < level < 1:
+            raise DataError(f"level must be between 0 and 1, got {level}")
+        q = stats.t.ppf(0.5 + level / 2, self.df_resid) if self.df_resid > 0 else np.nan
+        est, se = self.fit.coef, self.fit.se
+        return pd.DataFrame({"lower": est - q * se, "upper": est + q * se}, index=list(self.names))
+
+    def predict(self, newdata: Any = None) -> pd.Series:
+        """Predictions for ``newdata`` (fitted values when omitted).
+
+        Aliased coefficients are left out, as R's ``predict.lm`` does.
+        """
+        if newdata is None:
+            return self.fitted
+        df = as_dataframe(newdata, what="newdata")
+        X = self.design.rebuild(df)
+        keep = ~self.fit.aliased
+        return pd.Series(X[:, keep] @ self.fit.coef[keep], index=df.index, name="fit")
+
+    def summary(self):
+        """R's ``summary(lm(...))``: coefficient table with t tests, R-squared and the F test."""
+        from ._summary import LinearModelSummary
+
+        return LinearModelSummary.from_model(self)
+
+    def __repr__(self) -> str:
+        coefs = ", ".join(f"{n}={v:.6g}" for n, v in zip(self.names, self.fit.coef))
+        return f"<LinearModel {self.formula}: {coefs}>"
+
+
+@dataclass(frozen=True, eq=False)
+class _FixedDesign:
+    """Rebuilds the model matrix for new data; aliased columns come back as zeros."""
+
+    frame: Any
+    positions: np.ndarray
+    num_columns: int
+
+    def rebuild(self, data: pd.DataFrame) -> np.ndarray:
+        return self.expand(self.frame.fixed_design(data))
+
+    def expand(self, X: np.ndarray) -> np.ndarray:
+        full = np.zeros((X.shape[0], self.num_columns))
+        full[:, self.positions] = X
+        return full
+
+
+def _full_design(frame: Any) -> tuple[_FixedDesign, tuple[str, ...]]:
+    """Put back the columns the frame dropped for rank deficiency (lm reports them as aliased)."""
+    p = len(frame.fixed_names) + len(frame.dropped_fixed)
+    positions = np.arange(p) if frame.fixed_keep is None else np.asarray(frame.fixed_keep, dtype=int)
+    names = [""] * p
+    for j, name in zip(positions, frame.fixed_names):
+        names[j] = name
+    rest = iter(frame.dropped_fixed)
+    names = [n if j in set(positions.tolist()) else next(rest) for j, n in enumerate(names)]
+    return _FixedDesign(frame, positions, p), tuple(names)
+
+
+def lm(formula: str, data: Any, *, data_name: str = "data") -> LinearModel:
+    """Fit a linear model by ordinary least squares (R's ``lm``).
+
+    .. math::
+
+        y_i = x_i^\\top \\beta + \\varepsilon_i, \\qquad \\varepsilon_i \\sim N(0, \\sigma^2)
+
+    Parameters
+    ----------
+    formula : str
+        Wilkinson formula, e.g. ``"test_score ~ study_time + school"``; factors get
+        treatment contrasts with R's names (``schoolOakwood``).
+    data : DataFrame or mapping
+        Table with the columns named in the formula. Rows with missing values are dropped.
+    data_name : str
+        Name of the data shown in the printed call (R shows the expression it was given).
+
+    Returns
+    -------
+    LinearModel
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> students = ml.datasets.load("students")
+    >>> fit = ml.lm("test_score ~ study_time + school", students)
+    >>> fit.coef.round(3).to_dict()
+    {'(Intercept)': 30.717, 'study_time': 1.969, 'schoolOakwood': -8.989, 'schoolSt Mary’s': -1.08}
+    >>> round(fit.r_squared, 4)
+    0.8182
+    """
+    from ..formula import model_frame
+
+    df = as_dataframe(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RankDeficiencyWarning)
+        frame = model_frame(formula, df)
+    if frame.blocks:
+        raise DataError("lm() fits fixed effects only; use lmer() for a formula with (... | group) terms")
+    design, names = _full_design(frame)
+    fit = ols_fit(design.expand(frame.X), frame.y)
+    return LinearModel(formula=frame.formula, names=names, fit=fit, y=frame.y,
+                       has_intercept="(Intercept)" in names, row_index=frame.row_index,
+                       data_name=data_name, design=design)

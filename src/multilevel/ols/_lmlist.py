@@ -1,0 +1,217 @@
+"""``lm_list``: one ordinary least-squares fit per group (lme4's ``lmList``)."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .._data import as_dataframe, check_columns, drop_missing
+from .._exceptions import FormulaError
+from .._rformat import format_num, render_table
+from ._lm import LinearModel, lm
+from ._summary import deparse_formula
+
+__all__ = ["LmList", "LmListSummary", "lm_list"]
+
+
+def _split_group(formula: str) -> tuple[str, str]:
+    """``"y ~ x | g"`` -> (``"y ~ x"``, ``"g"``), splitting at the last top-level ``|``."""
+    depth, bar = 0, -1
+    for i, ch in enumerate(formula):
+        depth += (ch == "(") - (ch == ")")
+        if ch == "|" and depth == 0:
+            bar = i
+    if bar < 0:
+        raise FormulaError("lm_list() needs a grouping factor: write the formula as 'y ~ x | group'",
+                           formula, len(formula))
+    model, group = formula[:bar].strip(), formula[bar + 1:].strip()
+    if "~" not in model or not group:
+        raise FormulaError("lm_list() formulas look like 'y ~ x | group'", formula, bar)
+    return model, group
+
+
+@dataclass(frozen=True, eq=False)
+class LmList:
+    """Separate linear models, one per level of a grouping factor (returned by :func:`lm_list`).
+
+    ``len(fits)`` is the number of groups, ``fits["Oakwood"]`` the fit of one group
+    (a :class:`LinearModel`, or None if the group could not be fitted), iteration
+    gives the group labels, :attr:`coef` the table of coefficients (groups x terms).
+    """
+
+    formula: str
+    group: str
+    groups: tuple[Any, ...]
+    fits: tuple[LinearModel | None, ...]
+    data_name: str = "data"
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.groups)
+
+    def __getitem__(self, key: Any) -> LinearModel | None:
+        if key in self.groups:
+            return self.fits[self.groups.index(key)]
+        if isinstance(key, (int, np.integer)) and -len(self) <= key < len(self):
+            return self.fits[key]
+        raise KeyError(f"no group {key!r}; groups are {', '.join(map(str, self.groups))}")
+
+    def items(self) -> Iterator[tuple[Any, LinearModel | None]]:
+        return zip(self.groups, self.fits)
+
+    @property
+    def coef(self) -> pd.DataFrame:
+        """Coefficients, one row per group (NaN where a group could not estimate a term)."""
+        names: list[str] = []
+        for fit in self.fits:
+            for n in fit.names if fit is not None else ():
+                if n not in names:
+                    names.append(n)
+        rows = [fit.coef.reindex(names) if fit is not None else pd.Series(np.nan, index=names)
+                for fit in self.fits]
+        return pd.DataFrame(rows, index=pd.Index([str(g) for g in self.groups], name=self.group),
+                            columns=names)
+
+    @property
+    def df_resid(self) -> int:
+        return int(sum(f.df_resid for f in self.fits if f is not None))
+
+    @property
+    def nobs(self) -> int:
+        return int(sum(f.nobs for f in self.fits if f is not None))
+
+    @property
+    def pooled_sd(self) -> float:
+        """Residual standard deviation pooled over the groups: sqrt(sum RSS / sum df)."""
+        rss = sum(float(f.fit.residuals @ f.fit.residuals) for f in self.fits if f is not None)
+        return float(np.sqrt(rss / self.df_resid)) if self.df_resid > 0 else float("nan")
+
+    def summary(self, *, pool: bool = True) -> LmListSummary:
+        """Per-group coefficient tables; with ``pool`` the standard errors use the pooled SD (as lmList)."""
+        return LmListSummary.from_list(self, pool=pool)
+
+    def __str__(self) -> str:
+        coef = self.coef
+        cols = {c: format_num(coef[c].to_numpy(), 7) for c in coef.columns}
+        return "\n".join([
+            f"Call: lmList(formula = {deparse_formula(self.formula + ' | ' + self.group)}, data = {self.data_name})",
+            "Coefficients:", render_table(cols, list(coef.index)), "",
+            f"Degrees of freedom: {self.nobs} total; {self.df_resid} residual",
+            f"Residual standard error: {format_num([self.pooled_sd], 7)[0]}"])
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+@dataclass(frozen=True, eq=False)
+class LmListSummary:
+    """Coefficient tables of an :class:`LmList`; ``to_frame()`` is long (term, group) x statistic."""
+
+    title: tuple[str, ...]
+    table: pd.DataFrame
+    sigma: float
+    df_resid: int
+
+    @classmethod
+    def from_list(cls, fits: LmList, *, pool: bool) -> LmListSummary:
+        frames = []
+        for g, fit in fits.items():
+            if fit is None:
+                continue
+            se, df = fit.se, fit.df_resid
+            if pool:
+                se, df = se * fits.pooled_sd / fit.sigma if fit.df_resid > 0 else se * np.nan, fits.df_resid
+            t = fit.coef / se
+            p = 2.0 * stats.t.sf(np.abs(t), df)
+            frames.append(pd.DataFrame({"term": list(fit.names), "group": str(g), "Estimate": fit.coef.to_numpy(),
+                                        "Std. Error": se.to_numpy(), "t value": t.to_numpy(),
+                                        "Pr(>|t|)": np.asarray(p, dtype=float)}))
+        table = pd.concat(frames, ignore_index=True)
+        order = list(dict.fromkeys(table["term"]))
+        table["term"] = pd.Categorical(table["term"], categories=order)
+        table = table.sort_values("term", kind="stable").set_index(["term", "group"])
+        title = ("Call:", f"  Model: {deparse_formula(fits.formula + ' | ' + fits.group)}", f"   Data: {fits.data_name}")
+        return cls(title, table, fits.pooled_sd if pool else float("nan"), fits.df_resid)
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.table.copy()
+
+    def __str__(self) -> str:
+        lines = [*self.title, "", "Coefficients:"]
+        for term in self.table.index.get_level_values("term").categories:
+            block = self.table.xs(term, level="term")
+            lines.append(f"   {term}")
+            cols = {c: format_num(block[c].to_numpy(), 7) for c in block.columns}
+            lines.append(render_table(cols, list(block.index)))
+        if np.isfinite(self.sigma):
+            lines += ["", f"Residual standard error: {format_num([self.sigma], 7)[0]} on "
+                          f"{self.df_resid} degrees of freedom"]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(str(self))}</pre>"
+
+    def _repr_markdown_(self) -> str:
+        return f"```\n{self}\n```"
+
+
+def lm_list(formula: str, data: Any, *, data_name: str = "data") -> LmList:
+    """Fit one linear model per group (lme4's ``lmList``).
+
+    .. math::
+
+        y_{ij} = x_{ij}^\\top \\beta_j + \\varepsilon_{ij}, \\qquad
+        \\varepsilon_{ij} \\sim N(0, \\sigma_j^2), \\quad j = 1, \\dots, J
+
+    Parameters
+    ----------
+    formula : str
+        ``"y ~ x | group"``: the model, a bar, and the grouping column.
+    data : DataFrame or mapping
+    data_name : str
+        Name of the data shown in printed calls.
+
+    Returns
+    -------
+    LmList
+        Groups follow the factor's level order (sorted values for other columns);
+        levels without rows are left out.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fits = ml.lm_list("test_score ~ study_time | school", ml.datasets.load("students"))
+    >>> len(fits)
+    3
+    >>> fits.coef.round(3)
+               (Intercept)  study_time
+    school
+    Hillcrest       38.496       1.126
+    Oakwood         21.376       2.008
+    St Mary’s       21.084       2.948
+    """
+    model, group = _split_group(formula)
+    df = as_dataframe(data)
+    check_columns(df, [group], context="grouping of lm_list()")
+    df, _ = drop_missing(df, [group])
+    col = df[group]
+    levels = list(col.cat.categories) if isinstance(col.dtype, pd.CategoricalDtype) else sorted(col.unique())
+    groups, fits = [], []
+    for level in levels:
+        subset = df[(col == level).to_numpy()]
+        if len(subset) == 0:
+            continue
+        groups.append(level)
+        fits.append(lm(model, subset, data_name=data_name))
+    return LmList(model, group, tuple(groups), tuple(fits), data_name)

@@ -1,0 +1,137 @@
+"""Printed summary of :func:`multilevel.lm` in the layout of R's ``print(summary(lm(...)))``."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .._rformat import format_coefmat, format_g, format_named_vector, format_num, format_pval, zapsmall
+
+__all__ = ["LinearModelSummary", "deparse_formula", "deparse_call"]
+
+_COLUMNS = ["Estimate", "Std. Error", "t value", "Pr(>|t|)"]
+_QUANTILE_NAMES = ["Min", "1Q", "Median", "3Q", "Max"]
+
+
+def deparse_formula(formula: str) -> str:
+    """A formula with R's spacing: blanks around ``~ + - * / |``, none around ``:`` and ``^``.
+
+    Examples
+    --------
+    >>> deparse_formula("y~x*g + x:z")
+    'y ~ x * g + x:z'
+    """
+    out, depth, prev = [], 0, ""
+    for ch in re.findall(r"`[^`]*`|\s+|.", formula.strip()):
+        if ch.isspace():
+            continue
+        if ch in "~+*/|" or (ch == "-" and prev not in ("", "~", "+", "*", "/", "(", "|", ",")):
+            out.append(f" {ch} ")
+        elif ch == ",":
+            out.append(", ")
+        else:
+            out.append(ch)
+        prev = ch
+        depth += (ch == "(") - (ch == ")")
+    return "".join(out).replace("  ", " ")
+
+
+def deparse_call(function: str, args: list[tuple[str, str]], cutoff: int = 60) -> list[str]:
+    """A call printed as R's ``deparse``: a new line (indented 4) before an argument past ``cutoff``."""
+    lines, current = [], f"{function}("
+    for i, (name, value) in enumerate(args):
+        piece = f"{name} = {value}" if name else value
+        if i:
+            current += ", "
+            if len(current.encode("utf-8")) > cutoff:
+                lines.append(current.rstrip())
+                current = "    "
+        current += piece
+    lines.append(current + ")")
+    return lines
+
+
+@dataclass(frozen=True, eq=False)
+class LinearModelSummary:
+    """R's ``summary.lm``: every printed block, as numbers.
+
+    ``to_frame()`` is the coefficient table (NaN rows for aliased coefficients);
+    ``str()`` prints R's layout.
+    """
+
+    call: tuple[str, ...]
+    residuals: np.ndarray
+    df_resid: int
+    coefficients: pd.DataFrame
+    num_aliased: int
+    sigma: float
+    r_squared: float
+    adj_r_squared: float
+    fstatistic: object
+    digits: int = 4
+
+    @classmethod
+    def from_model(cls, model) -> LinearModelSummary:
+        table = pd.DataFrame({"Estimate": model.coef, "Std. Error": model.se, "t value": model.tvalue,
+                              "Pr(>|t|)": model.pvalue})
+        call = deparse_call("lm", [("formula", deparse_formula(model.formula)), ("data", model.data_name)])
+        return cls(tuple(call), model.fit.residuals, model.df_resid, table, int(model.fit.aliased.sum()),
+                   model.sigma, model.r_squared, model.adj_r_squared, model.fstatistic)
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.coefficients.copy()
+
+    def residual_quantiles(self) -> pd.Series:
+        q = np.quantile(self.residuals, [0, 0.25, 0.5, 0.75, 1.0])
+        return pd.Series(zapsmall(q, self.digits + 1), index=_QUANTILE_NAMES)
+
+    def _residual_lines(self) -> list[str]:
+        if self.df_resid > 5:
+            q = self.residual_quantiles()
+            return format_named_vector(q.to_numpy(), _QUANTILE_NAMES, self.digits).split("\n")
+        if self.df_resid > 0:
+            names = [str(i + 1) for i in range(self.residuals.size)]
+            return format_named_vector(self.residuals, names, self.digits).split("\n")
+        return [f"ALL {self.residuals.size} residuals are 0: no residual degrees of freedom!"]
+
+    def _coef_lines(self) -> list[str]:
+        if self.coefficients.shape[0] == 0:
+            return ["", "No Coefficients"]
+        head = (f"Coefficients: ({self.num_aliased} not defined because of singularities)"
+                if self.num_aliased else "Coefficients:")
+        body = format_coefmat(self.coefficients.to_numpy(), list(self.coefficients.index), _COLUMNS,
+                              digits=self.digits)
+        return ["", head, *body.split("\n")]
+
+    def _fit_lines(self) -> list[str]:
+        d = self.digits
+        sigma = format_num([float(f"{self.sigma:.{d}g}")], 7)[0] if np.isfinite(self.sigma) else "NaN"
+        lines = [f"Residual standard error: {sigma} on {self.df_resid} degrees of freedom"]
+        f = self.fstatistic
+        if f is not None:
+            lines.append(f"Multiple R-squared:  {format_g(self.r_squared, d)},\t"
+                         f"Adjusted R-squared:  {format_g(self.adj_r_squared, d)} ")
+            lines.append(f"F-statistic: {format_g(f.value, d)} on {f.numdf} and {f.dendf} DF,  "
+                         f"p-value: {format_pval([f.pvalue], d)[0]}")
+        return lines
+
+    def lines(self) -> list[str]:
+        """The printed lines (as R's ``capture.output(print(summary(fit)))``)."""
+        return ["", "Call:", *self.call, "", "Residuals:", *self._residual_lines(), *self._coef_lines(), "",
+                *self._fit_lines(), ""]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(str(self))}</pre>"
+
+    def _repr_markdown_(self) -> str:
+        return f"```\n{self}\n```"
