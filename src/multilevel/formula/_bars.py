@@ -23,6 +23,7 @@ from functools import lru_cache
 import formulaic
 
 from .._exceptions import FormulaError
+from ._names import r_deparse
 
 __all__ = ["GroupExpr", "RandomTerm", "ParsedFormula", "parse_formula"]
 
@@ -81,7 +82,8 @@ class RandomTerm:
         return self.group.deparse()
 
     def __str__(self) -> str:
-        return f"{self.lhs} | {self.group_name}"
+        """The term as R's ``deparse`` prints it (lme4's term names)."""
+        return f"{r_deparse(self.lhs)} | {self.group_name}"
 
 
 @dataclass(frozen=True)

@@ -108,13 +108,14 @@ def model_frame(formula: str, data, *, drop_na: bool = True) -> ModelFrame:
 
 def _used_columns(parsed: ParsedFormula, df: pd.DataFrame) -> list[str]:
     """Columns named anywhere in the formula, in order of first appearance."""
+    found: set[str] = set()
     if parsed.response in df.columns:
-        found = {parsed.response}
-    else:
-        found = formula_variables(parsed.response_code, parsed.formula)
-    found |= formula_variables(parsed.fixed, parsed.formula)
+        found.add(parsed.response)
+    else:  # an expression such as log(y)
+        found.update(formula_variables(parsed.response_code, parsed.formula))
+    found.update(formula_variables(parsed.fixed, parsed.formula))
     for term in parsed.terms:
-        found |= formula_variables(term.lhs, parsed.formula)
+        found.update(formula_variables(term.lhs, parsed.formula))
         found.update(term.group.variables())
     text = parsed.formula
     return sorted(found, key=lambda c: (text.find(c) if c in text else len(text), c))

@@ -8,6 +8,8 @@ functions (``log``, ``sqrt``, ...) and names the columns as R does.
 
 from __future__ import annotations
 
+import ast
+import builtins
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,6 +18,7 @@ import numpy as np
 import pandas as pd
 import formulaic
 from formulaic.errors import FormulaicError
+from formulaic.transforms import TRANSFORMS
 
 from .._exceptions import DataError, FormulaError, UnknownColumnError
 from ._names import r_columns, variable_order
@@ -28,6 +31,9 @@ CONTEXT = {
     "exp": np.exp, "expm1": np.expm1, "sqrt": np.sqrt, "abs": np.abs, "sin": np.sin, "cos": np.cos,
     "tan": np.tan, "floor": np.floor, "ceiling": np.ceil, "round": np.round, "pi": np.pi,
 }
+
+
+_NOT_COLUMNS = frozenset(CONTEXT) | frozenset(TRANSFORMS) | frozenset(dir(builtins))
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,13 +64,39 @@ def _variable_order(text: str) -> dict:
     return variable_order(formulaic.Formula(text, _ordering="none"))
 
 
-def formula_variables(text: str, formula: str) -> set[str]:
-    """Data columns a formulaic formula text needs (functions of :data:`CONTEXT` excluded)."""
+@lru_cache(maxsize=256)
+def formula_variables(text: str, formula: str) -> frozenset[str]:
+    """Data columns a formulaic formula text needs (functions and transforms excluded).
+
+    formulaic's ``required_variables`` misses the arguments of stateful
+    transforms (``poly(x, 2)``, ``scale(x)``), so the names in each factor's
+    Python expression are collected too.
+    """
     try:
-        variables = _formula(text).required_variables
+        parsed = _formula(text)
+        variables = {str(v) for v in parsed.required_variables}
     except FormulaicError as err:
         raise FormulaError(f"cannot parse {text!r}: {err}", formula) from None
-    return {str(v) for v in variables if str(v) not in CONTEXT}
+    for term in parsed:
+        for factor in term.factors:
+            if factor.expr != "1":
+                variables |= _expression_names(factor.expr)
+    return frozenset(v for v in variables if v not in _NOT_COLUMNS)
+
+
+def _expression_names(expr: str) -> set[str]:
+    """Names in a Python expression that are neither called nor the base of an attribute."""
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError:
+        return {expr}  # a plain (quoted) column name
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            skip.add(id(node.func))
+        elif isinstance(node, ast.Attribute):
+            skip.add(id(node.value))
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and id(node) not in skip}
 
 
 def materialize(text: str, data: pd.DataFrame, formula: str) -> Design:

@@ -187,8 +187,18 @@ def r_columns(spec, order: dict | None = None) -> tuple[list[str], np.ndarray]:
             term_cols.append(found[1] + offset)
             offset += len(found[0])
         if term_names is None or len(term_names) != width:
-            term_names, term_cols = list(structure.columns), [np.arange(start, start + width)]
+            term_names, term_cols = _matrix_names(structure), [np.arange(start, start + width)]
         names.extend(term_names)
         columns.extend(term_cols)
         start += width
     return names, (np.concatenate(columns) if columns else np.arange(0))
+
+
+def _matrix_names(structure) -> list[str]:
+    """Names for a term that is one matrix-valued factor (``poly(x, 2)`` -> ``poly(x, 2)1``, ...)
+    as R pastes column numbers to the expression; formulaic's names otherwise."""
+    scoped = structure.scoped_terms
+    if len(scoped) == 1 and len(scoped[0].factors) == 1:
+        name = r_deparse(scoped[0].factors[0].factor.expr)
+        return [f"{name}{i + 1}" for i in range(len(structure.columns))]
+    return list(structure.columns)
