@@ -1,0 +1,136 @@
+"""Figures for OLS fits: data with fitted lines (one line, parallel lines, separate fits) and residuals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._data import as_dataframe, check_columns
+from .._exceptions import DataError
+from .._plots_common import draw_group_lines, draw_qq, draw_residuals, new_axes
+from ._lm import LinearModel
+from ._lmlist import LmList
+
+__all__ = ["plot_lm", "plot_lm_list", "plot_residuals"]
+
+
+def _newdata(data: pd.DataFrame, x: str, grid: np.ndarray, group: str | None, level: Any) -> pd.DataFrame:
+    """A grid over ``x``; other columns take the typical value of the group (first row / mean)."""
+    rows = data if group is None or level is None else data[data[group] == level]
+    out = {}
+    for col in data.columns:
+        if col == x:
+            out[col] = grid
+        elif col == group and level is not None:
+            out[col] = pd.Categorical([level] * grid.size, categories=data[col].cat.categories) \
+                if isinstance(data[col].dtype, pd.CategoricalDtype) else [level] * grid.size
+        elif pd.api.types.is_numeric_dtype(data[col]) and not isinstance(data[col].dtype, pd.CategoricalDtype):
+            out[col] = np.full(grid.size, float(rows[col].mean()))
+        else:
+            first = rows[col].iloc[0]
+            out[col] = pd.Categorical([first] * grid.size, categories=data[col].cat.categories) \
+                if isinstance(data[col].dtype, pd.CategoricalDtype) else [first] * grid.size
+    return pd.DataFrame(out)
+
+
+def plot_lm(fit: LinearModel, data: Any, x: str, *, group: str | None = None, ax: Any = None,
+            title: str | None = None):
+    """The data and the fitted lines of an :func:`~multilevel.lm` fit.
+
+    Without ``group``: one regression line ("constant intercept, constant slope").
+    With ``group`` (a factor in the model, e.g. ``y ~ x + school``): one line per
+    group, parallel when the model has dummies only ("varying intercepts").
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> students = ml.datasets.load("students")
+    >>> fit = ml.lm("test_score ~ study_time + school", students)
+    >>> fig = ml.plot_lm(fit, students, "study_time", group="school")
+    >>> len(fig.axes[0].lines)
+    3
+    """
+    df = as_dataframe(data)
+    check_columns(df, [x, fit.formula.split("~")[0].strip()] + ([group] if group else []), context="plot")
+    y = fit.formula.split("~")[0].strip()
+    fig, axes = new_axes(ax)
+    if group is None:
+        population = lambda grid: fit.predict(_newdata(df, x, grid, None, None)).to_numpy()  # noqa: E731
+        draw_group_lines(axes, df, x, y, None, None, population, title=title)
+    else:
+        line = lambda level, grid: fit.predict(_newdata(df, x, grid, group, level)).to_numpy()  # noqa: E731
+        draw_group_lines(axes, df, x, y, group, line, None, title=title)
+    return fig
+
+
+def plot_lm_list(fits: LmList, data: Any, x: str, *, ax: Any = None, title: str | None = None):
+    """The data and one separately fitted line per group of an :func:`~multilevel.lm_list` fit.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> students = ml.datasets.load("students")
+    >>> fits = ml.lm_list("test_score ~ study_time | school", students)
+    >>> fig = ml.plot_lm_list(fits, students, "study_time")
+    >>> len(fig.axes[0].lines)
+    3
+    """
+    df = as_dataframe(data)
+    y = fits.formula.split("~")[0].strip()
+    check_columns(df, [x, y, fits.group], context="plot")
+    fig, axes = new_axes(ax)
+
+    def line(level, grid):
+        fit = fits[level]
+        if fit is None:
+            return np.full(grid.size, np.nan)
+        return fit.predict(_newdata(df[df[fits.group] == level], x, grid, None, None)).to_numpy()
+
+    draw_group_lines(axes, df, x, y, fits.group, line, None, title=title)
+    return fig
+
+
+def plot_residuals(fit: Any, *, ax: Any = None):
+    """Residual diagnostics: residuals against fitted values, and a normal QQ plot of the residuals.
+
+    Works for any fit with ``fitted`` and ``residuals`` (``lm`` and ``lmer`` fits).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lm("test_score ~ study_time + school", ml.datasets.load("students"))
+    >>> fig = ml.plot_residuals(fit)
+    >>> len(fig.axes)
+    2
+    """
+    fitted, resid = _values(fit, "fitted"), _values(fit, "residuals")
+    if ax is None:
+        fig, (a1, a2) = new_axes(None, ncols=2)
+    else:
+        if len(ax) != 2:
+            raise DataError("plot_residuals() draws two panels: pass two Axes")
+        a1, a2 = ax
+        fig = a1.figure
+    draw_residuals(a1, fitted, resid)
+    draw_qq(a2, resid, title="Normal Q-Q of residuals")
+    return fig
+
+
+def _values(fit: Any, name: str) -> np.ndarray:
+    value = getattr(fit, name)
+    value = value() if callable(value) else value
+    return np.asarray(value, dtype=float)
