@@ -1,5 +1,6 @@
 """meta subpackage: frequentist meta-analysis as metafor (effect sizes, ``rma``, ``rma_mv``)."""
 
 from ._escalc import escalc
+from ._rma import RmaFit, rma
 
-__all__: list[str] = ["escalc"]
+__all__: list[str] = ["escalc", "rma", "RmaFit"]

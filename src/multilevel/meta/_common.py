@@ -36,7 +36,7 @@ __all__ = [
     "EffectData", "ModeratorsDesign", "prepare_effects", "column_values", "moderators_design",
     "check_rank", "fcf", "fmt_pval", "format_btt", "heterogeneity_lines", "moderators_lines",
     "model_results_lines", "fitstats_lines", "signif_legend_lines", "print_vector_lines",
-    "DEFAULT_DIGITS",
+    "DEFAULT_DIGITS", "r_uniroot", "formula_variables",
 ]
 
 #: metafor's default number of decimals in printed output.
@@ -380,7 +380,10 @@ def prepare_effects(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = Non
         named["data"] = np.empty(len(frame))
     mods_arr = None
     if mods is not None and not isinstance(mods, str):
-        mods_arr = np.asarray(mods, dtype=float)
+        try:
+            mods_arr = np.asarray(mods, dtype=float)
+        except (TypeError, ValueError):
+            raise DataError("mods must be a formula string such as '~ ablat' or an array of numbers") from None
         named["mods"] = mods_arr
     n = _check_lengths(named)
     slab = [str(i) for i in frame.index] if frame is not None else [str(i + 1) for i in range(n)]
@@ -404,7 +407,12 @@ def prepare_effects(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = Non
     _check_variances(vdiag[keep], slab_kept, vname)
     v_kept = v[np.ix_(keep, keep)] if v.ndim == 2 else v[keep]
     sub = frame.iloc[keep] if frame is not None else None
-    mods_kept = mods_arr.reshape(n, -1)[keep] if mods_arr is not None else mods
+    mods_kept = mods
+    if mods_arr is not None:
+        mods_kept = mods_arr.reshape(n, -1)[keep]
+        if isinstance(mods, (pd.DataFrame, pd.Series)):
+            names = [str(c) for c in mods.columns] if isinstance(mods, pd.DataFrame) else [str(mods.name)]
+            mods_kept = pd.DataFrame(mods_kept, columns=names)
     design = moderators_design(mods_kept, sub, keep.size, intercept=intercept)
     cols_keep = check_rank(design.X, design.names)
     if cols_keep.size < design.X.shape[1]:
@@ -612,3 +620,71 @@ def fitstats_lines(values: Any, digits: int = DEFAULT_DIGITS) -> list[str]:
     head = "  ".join(s.rjust(w) for s in labels)
     row = "  ".join(s.rjust(w) for s in vals)
     return [head.rstrip(), row.rstrip()]
+
+
+# ----------------------------------------------------------------------------------------------
+# root finding as R's uniroot (Brent's zeroin), so that iterative estimators stop where metafor's do
+# ----------------------------------------------------------------------------------------------
+
+def r_uniroot(fn: Any, lower: float, upper: float, *, tol: float = np.finfo(float).eps ** 0.25,
+              maxiter: int = 1000, f_lower: float | None = None, f_upper: float | None = None) -> float:
+    """Root of ``fn`` in ``[lower, upper]`` by Brent's method with R's ``uniroot`` stopping rule.
+
+    metafor finds tau^2 (PM estimator, Q-profile and profile-likelihood limits)
+    with ``uniroot(tol = .Machine$double.eps^0.25)``; using the same algorithm and
+    tolerance returns the same iterate, so results agree far below that tolerance.
+
+    Raises
+    ------
+    ValueError
+        When ``fn`` has the same sign at both ends or the iteration limit is reached.
+
+    Examples
+    --------
+    >>> round(r_uniroot(lambda x: x**2 - 2, 0, 2, tol=1e-12), 10)
+    1.4142135624
+    """
+    eps = np.finfo(float).eps
+    a, b = float(lower), float(upper)
+    fa = float(fn(a)) if f_lower is None else float(f_lower)
+    fb = float(fn(b)) if f_upper is None else float(f_upper)
+    if fa * fb > 0:
+        raise ValueError("f() values at end points not of opposite sign")
+    if fa == 0:
+        return a
+    if fb == 0:
+        return b
+    c, fc = a, fa
+    for _ in range(maxiter + 1):
+        prev_step = b - a
+        if abs(fc) < abs(fb):
+            a, b, c = b, c, b
+            fa, fb, fc = fb, fc, fb
+        tol_act = 2 * eps * abs(b) + tol / 2
+        new_step = (c - b) / 2
+        if abs(new_step) <= tol_act or fb == 0:
+            return b
+        if abs(prev_step) >= tol_act and abs(fa) > abs(fb):
+            cb = c - b
+            if a == c:
+                t1 = fb / fa
+                p = cb * t1
+                q = 1.0 - t1
+            else:
+                q, t1, t2 = fa / fc, fb / fc, fb / fa
+                p = t2 * (cb * q * (q - t1) - (b - a) * (t1 - 1.0))
+                q = (q - 1.0) * (t1 - 1.0) * (t2 - 1.0)
+            if p > 0:
+                q = -q
+            else:
+                p = -p
+            if p < 0.75 * cb * q - abs(tol_act * q) / 2 and p < abs(prev_step * q / 2):
+                new_step = p / q
+        if abs(new_step) < tol_act:
+            new_step = tol_act if new_step > 0 else -tol_act
+        a, fa = b, fb
+        b += new_step
+        fb = float(fn(b))
+        if (fb > 0 and fc > 0) or (fb < 0 and fc < 0):
+            c, fc = a, fa
+    raise ValueError("iteration limit reached in root finding")

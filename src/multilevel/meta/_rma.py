@@ -1,0 +1,394 @@
+"""Univariate meta-analysis (metafor's ``rma`` / ``rma.uni``): entry point and result object."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .._exceptions import DataError, ModelSpecificationError, MultilevelWarning
+from ._common import EffectData, ModeratorsDesign, prepare_effects
+from ._rma_core import TAU2_METHODS, estimate_tau2, fit_statistics, fixed_effects, heterogeneity
+
+__all__ = ["rma", "RmaFit"]
+
+
+@dataclass(frozen=True, eq=False)
+class RmaFit:
+    """Result of :func:`rma` (frozen).
+
+    Attributes
+    ----------
+    beta, se, zval, pval, ci_lb, ci_ub : pandas.Series
+        Coefficients, standard errors, test statistics (z, or t under
+        ``test="knha"``), p-values and confidence limits, indexed by metafor's
+        coefficient names.
+    vb : pandas.DataFrame
+        Covariance matrix of the coefficients.
+    tau2, se_tau2 : float
+        (Residual) heterogeneity variance and its standard error (NaN for EE/FE).
+    QE, QEp : float
+        Test for (residual) heterogeneity and its p-value.
+    QM, QMp : float
+        Omnibus test of the moderators (coefficients ``btt``); an F statistic under Knapp-Hartung.
+    QMdf : tuple
+        ``(m, None)`` for the chi-square test, ``(m, k - p)`` for the F-test.
+    I2, H2 : float
+        I^2 (percent) and H^2 with metafor's typical within-study variance ``vt``.
+    R2 : float or None
+        Proportion of heterogeneity accounted for by the moderators (percent).
+    k, p : int
+        Number of estimates and of coefficients.
+    method, test : str
+        tau^2 estimator and test of the coefficients.
+    level : float
+        Confidence level in percent.
+
+    Notes
+    -----
+    ``yi``, ``vi``, ``design``, ``slab``, ``fit_stats``, ``vt``, ``ddf``,
+    ``s2w`` and ``btt`` are kept for :meth:`predict`, :meth:`confint` and the
+    plots; they are internal and may change.
+    """
+
+    beta: pd.Series
+    se: pd.Series
+    zval: pd.Series
+    pval: pd.Series
+    ci_lb: pd.Series
+    ci_ub: pd.Series
+    vb: pd.DataFrame
+    tau2: float
+    se_tau2: float
+    QE: float
+    QEp: float
+    QM: float
+    QMp: float
+    QMdf: tuple
+    I2: float
+    H2: float
+    R2: float | None
+    vt: float
+    k: int
+    p: int
+    method: str
+    test: str
+    level: float
+    ddf: float | None
+    s2w: float
+    btt: tuple[int, ...]
+    yi: np.ndarray = field(repr=False)
+    vi: np.ndarray = field(repr=False)
+    design: ModeratorsDesign = field(repr=False)
+    slab: tuple[str, ...] = field(repr=False)
+    fit_stats: dict = field(repr=False)
+    num_dropped: int = 0
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def int_only(self) -> bool:
+        """True for the model without moderators."""
+        return self.design.int_only
+
+    @property
+    def fixed_model(self) -> bool:
+        """True for the equal-/fixed-/common-effects model (tau^2 = 0 by assumption)."""
+        return self.method in ("EE", "FE", "CE")
+
+    @property
+    def parms(self) -> int:
+        """Number of estimated parameters (coefficients plus tau^2)."""
+        return self.p + (0 if self.fixed_model else 1)
+
+    @property
+    def loglik(self) -> float:
+        """Log-likelihood (restricted for REML fits)."""
+        return self.fit_stats["REML" if self.method == "REML" else "ML"]["ll"]
+
+    # ------------------------------------------------------------------ inference
+    def confint(self, level: float | None = None) -> pd.DataFrame:
+        """Q-profile confidence intervals for tau^2, tau, I^2 and H^2 (metafor's ``confint``).
+
+        Returns a DataFrame indexed ``tau2, tau, I2, H2`` with columns
+        ``estimate, ci_lb, ci_ub``; see :func:`multilevel.meta._rma_infer.qprofile_confint`.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> ml.rma("yi", "vi", data=dat).confint().round(4)
+              estimate    ci_lb    ci_ub
+        tau2    0.3132   0.1197   1.1115
+        tau     0.5597   0.3460   1.0543
+        I2     92.2214  81.9177  97.6781
+        H2     12.8558   5.5303  43.0680
+        """
+        from ._rma_infer import qprofile_confint
+
+        return qprofile_confint(self, self.level if level is None else level)
+
+    def predict(self, newmods: Any = None, *, transf: Callable[[np.ndarray], np.ndarray] | None = None,
+                level: float | None = None) -> pd.DataFrame:
+        """Predicted (average) effects with confidence and prediction intervals.
+
+        Parameters
+        ----------
+        newmods : array_like or DataFrame, optional
+            Moderator values (without the intercept) or a table evaluated with the
+            moderators formula; default: the fitted values (the pooled estimate for
+            the intercept-only model).
+        transf : callable, optional
+            Back-transformation applied to the estimates and limits (e.g. ``np.exp``);
+            the ``se`` column is then NaN, as in metafor.
+        level : float, optional
+            Confidence level in percent (default: that of the fit).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``pred, se, ci_lb, ci_ub, pi_lb, pi_ub``.
+
+        Examples
+        --------
+        >>> import numpy as np, multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> ml.rma("yi", "vi", data=dat).predict(transf=np.exp).round(4)
+             pred  se   ci_lb   ci_ub   pi_lb  pi_ub
+        0  0.4894 NaN  0.3441  0.6962  0.1546  1.549
+        """
+        from ._rma_infer import predict
+
+        return predict(self, newmods, transf=transf, level=self.level if level is None else level)
+
+    def blup(self) -> pd.DataFrame:
+        """Best linear unbiased predictions of the true effects (``pred, se, pi_lb, pi_ub``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> ml.rma("yi", "vi", data=dat).blup().round(4).head(2)
+             pred      se   pi_lb   pi_ub
+        1 -0.8002  0.4099 -1.6037  0.0032
+        2 -1.2517  0.3532 -1.9440 -0.5594
+        """
+        from ._rma_infer import blup
+
+        return blup(self)
+
+    def fitstats(self) -> pd.Series:
+        """logLik, deviance, AIC, BIC and AICc (restricted for REML fits), as metafor's ``fitstats``.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> ml.rma("yi", "vi", data=dat).fitstats().round(4)
+        logLik     -12.2024
+        deviance    24.4047
+        AIC         28.4047
+        BIC         29.3746
+        AICc        29.7381
+        Name: REML, dtype: float64
+        """
+        kind = "REML" if self.method == "REML" else "ML"
+        st = self.fit_stats[kind]
+        return pd.Series([st["ll"], st["dev"], st["AIC"], st["BIC"], st["AICc"]],
+                         index=["logLik", "deviance", "AIC", "BIC", "AICc"], name=kind)
+
+    # ------------------------------------------------------------------ presentation
+    def summary(self) -> Any:
+        """Summary with the fit statistics (metafor's ``summary``): ``str()``, HTML and ``to_frame()``."""
+        from ._rma_print import RmaSummary
+
+        return RmaSummary(self, showfit=True)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Model results as a DataFrame (estimate, se, zval or tval, pval, ci_lb, ci_ub)."""
+        from ._rma_print import RmaSummary
+
+        return RmaSummary(self, showfit=False).to_frame()
+
+    def __str__(self) -> str:
+        from ._rma_print import RmaSummary
+
+        return str(RmaSummary(self, showfit=False))
+
+    def _repr_html_(self) -> str:
+        from ._rma_print import RmaSummary
+
+        return RmaSummary(self, showfit=False)._repr_html_()
+
+    def forest(self, **options: Any) -> Any:
+        """Forest plot of this fit (see :func:`multilevel.forest`)."""
+        from ._forest import forest
+
+        return forest(self, **options)
+
+    def funnel(self, **options: Any) -> Any:
+        """Funnel plot of this fit (see :func:`multilevel.funnel`)."""
+        from ._funnel import funnel
+
+        return funnel(self, **options)
+
+
+def _btt(design: ModeratorsDesign) -> tuple[int, ...]:
+    p = design.X.shape[1]
+    if design.intercept and p > 1:
+        return tuple(range(1, p))
+    return tuple(range(p))
+
+
+def _wald(beta, vb, btt, test, k, p, level):
+    """z- or t-tests, confidence limits and the omnibus test of coefficients ``btt``."""
+    se = np.sqrt(np.diag(vb))
+    zval = beta / se
+    idx = np.asarray(btt)
+    sub = vb[np.ix_(idx, idx)]
+    QM = float(beta[idx] @ np.linalg.solve(sub, beta[idx]))
+    alpha = 1 - level / 100
+    if test == "knha":
+        ddf = k - p
+        QM /= len(idx)
+        QMp = float(stats.f.sf(QM, len(idx), ddf)) if ddf > 0 else float("nan")
+        pval = 2 * stats.t.sf(np.abs(zval), ddf)
+        crit = stats.t.isf(alpha / 2, ddf)
+        return se, zval, pval, crit, QM, QMp, (len(idx), ddf), ddf
+    QMp = float(stats.chi2.sf(QM, len(idx)))
+    pval = 2 * stats.norm.sf(np.abs(zval))
+    crit = stats.norm.isf(alpha / 2)
+    return se, zval, pval, crit, QM, QMp, (len(idx), None), None
+
+
+def _r2(eff: EffectData, method: str, tau2: float, beta: np.ndarray) -> float | None:
+    """metafor's R^2: relative reduction of tau^2 against the intercept-only model (FE: weighted adj. R^2)."""
+    design = eff.design
+    if design.int_only or not design.intercept:
+        return None
+    y, v, X = eff.yi, eff.vi, design.X
+    if method in ("EE", "FE", "CE"):
+        if np.var(y) == 0:
+            return 0.0
+        w = 1.0 / v
+        fitted = X @ beta
+        ybar = np.sum(w * y) / w.sum()
+        r2 = 1 - np.sum(w * (y - fitted) ** 2) / np.sum(w * (y - ybar) ** 2)
+        k, p = X.shape
+        adj = 1 - (1 - r2) * (k - 1) / (k - p)
+        return max(0.0, 100 * adj)
+    try:
+        tau2_re = estimate_tau2(y, v, np.ones((len(y), 1)), method).tau2
+    except ModelSpecificationError:
+        return float("nan")
+    if tau2_re == 0:
+        return 0.0
+    return max(0.0, 100 * (tau2_re - tau2) / tau2_re)
+
+
+def rma(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = None, method: str = "REML",
+        test: str = "z", mods: Any = None, level: float = 95, intercept: bool = True) -> RmaFit:
+    r"""Fit a fixed-, random- or mixed-effects meta-analysis model (metafor's ``rma``).
+
+    Parameters
+    ----------
+    yi : str or array_like
+        Observed effect sizes (a column of ``data`` or an array).
+    vi, sei : str or array_like
+        Sampling variances, or their square roots; give one.
+    data : DataFrame, optional
+        Table holding the named columns.
+    method : str
+        tau^2 estimator: ``"REML"`` (default), ``"ML"``, ``"DL"``, ``"HE"``, ``"HS"``,
+        ``"SJ"``, ``"EB"``, ``"PM"``, or ``"EE"`` / ``"FE"`` / ``"CE"`` for the
+        equal-effects model.
+    test : str
+        ``"z"`` (default) or ``"knha"`` (Knapp-Hartung: t- and F-tests with the
+        rescaled covariance matrix).
+    mods : str or array_like, optional
+        Moderators: a formula such as ``"~ ablat + year"`` or ``"~ factor(alloc)"``,
+        or an array of moderator values.
+    level : float
+        Confidence level in percent.
+    intercept : bool
+        Add an intercept to the moderators.
+
+    Returns
+    -------
+    RmaFit
+
+    Notes
+    -----
+    The model is
+
+    .. math::
+
+        y_i = x_i^\top \beta + u_i + \varepsilon_i, \quad
+        u_i \sim N(0, \tau^2), \quad \varepsilon_i \sim N(0, v_i),
+
+    with :math:`\beta` estimated by weighted least squares with weights
+    :math:`1/(v_i + \hat\tau^2)`. ML, REML and EB use metafor's Fisher scoring
+    (started at the HE estimate, step halving at the boundary, stop when tau^2
+    changes by less than 1e-5), PM solves :math:`Q(\tau^2) = k - p` by Brent's method.
+    :math:`I^2 = 100\,\hat\tau^2 / (\hat\tau^2 + \tilde v)` with the typical
+    within-study variance :math:`\tilde v = (k - p) / \operatorname{tr}(P)`.
+
+    References
+    ----------
+    Viechtbauer, W. (2010). Conducting meta-analyses in R with the metafor package.
+    Journal of Statistical Software, 36(3), 1-48.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+    >>> fit = ml.rma("yi", "vi", data=dat)
+    >>> round(fit.tau2, 4), round(float(fit.beta["intrcpt"]), 4), round(fit.I2, 2)
+    (0.3132, -0.7145, 92.22)
+    >>> fit2 = ml.rma("yi", "vi", data=dat, mods="~ ablat + year", test="knha")
+    >>> fit2.beta.round(4)
+    intrcpt   -3.5455
+    ablat     -0.0280
+    year       0.0019
+    dtype: float64
+    """
+    method = str(method).upper()
+    if method not in TAU2_METHODS:
+        raise ModelSpecificationError(f"unknown method {method!r}; choose one of {', '.join(TAU2_METHODS)}")
+    test = str(test).lower()
+    if test not in ("z", "knha"):
+        raise ModelSpecificationError(f"test must be 'z' or 'knha', not {test!r}")
+    if not 0 < float(level) < 100:
+        raise DataError(f"level must be a percentage between 0 and 100, not {level!r}")
+    eff = prepare_effects(yi, vi, sei=sei, data=data, mods=mods, intercept=intercept)
+    return _fit(eff, method, test, float(level))
+
+
+def _fit(eff: EffectData, method: str, test: str, level: float) -> RmaFit:
+    y, v, X = eff.yi, eff.vi, eff.design.X
+    k, p = X.shape
+    if method in ("EE", "FE", "CE") and test == "knha":
+        warnings.warn(f"Knapp-Hartung adjustment is not meant for {method} models", MultilevelWarning,
+                      stacklevel=3)
+    est = estimate_tau2(y, v, X, method)
+    fe = fixed_effects(y, v, X, est.tau2, knha=test == "knha")
+    btt = _btt(eff.design)
+    se, zval, pval, crit, QM, QMp, QMdf, ddf = _wald(fe.beta, fe.vb, btt, test, k, p, level)
+    QE, vt, I2, H2 = heterogeneity(y, v, X, est.tau2, method in ("EE", "FE", "CE"))
+    QEp = float(stats.chi2.sf(QE, k - p)) if k > p else 1.0
+    parms = p + (0 if method in ("EE", "FE", "CE") else 1)
+    rss = float(np.sum((y - X @ fe.beta) ** 2 / (v + est.tau2)))
+    fstats = fit_statistics(y, v, X, est.tau2, rss, parms)
+    names = list(eff.design.names)
+    ser = lambda a: pd.Series(np.asarray(a, dtype=float), index=names)  # noqa: E731
+    return RmaFit(
+        beta=ser(fe.beta), se=ser(se), zval=ser(zval), pval=ser(pval), ci_lb=ser(fe.beta - crit * se),
+        ci_ub=ser(fe.beta + crit * se), vb=pd.DataFrame(fe.vb, index=names, columns=names),
+        tau2=est.tau2, se_tau2=est.se, QE=QE, QEp=QEp, QM=QM, QMp=QMp, QMdf=QMdf, I2=float(I2), H2=float(H2),
+        R2=_r2(eff, method, est.tau2, fe.beta), vt=float(vt), k=k, p=p, method=method, test=test,
+        level=level, ddf=ddf, s2w=fe.s2w, btt=btt, yi=y, vi=v, design=eff.design, slab=eff.slab,
+        fit_stats=fstats, num_dropped=eff.num_dropped)

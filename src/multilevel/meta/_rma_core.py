@@ -1,0 +1,269 @@
+"""Numerical core of the univariate meta-analysis model (arrays in, arrays out).
+
+Model: :math:`y_i = x_i^\\top \\beta + u_i + e_i`, :math:`u_i \\sim N(0, \\tau^2)`,
+:math:`e_i \\sim N(0, v_i)` with known :math:`v_i`.
+
+The tau^2 estimators follow metafor's ``rma.uni`` step by step (same starting
+values, Fisher-scoring steps with step halving at the boundary, same stopping
+threshold 1e-5, Brent root finding with ``uniroot``'s tolerance for PM), so
+estimates agree with metafor to many more digits than its stopping rule suggests.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._exceptions import ConvergenceWarning, ModelSpecificationError
+from ._common import r_uniroot
+
+__all__ = ["TAU2_METHODS", "Tau2Estimate", "estimate_tau2", "FixedEffects", "fixed_effects",
+           "heterogeneity", "fit_statistics", "qe_at", "residual_projection"]
+
+TAU2_METHODS = ("EE", "FE", "CE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
+_THRESHOLD = 1e-5
+_MAXITER = 100
+_TOL = np.finfo(float).eps ** 0.25
+
+
+def residual_projection(X: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``P = W - W X (X'WX)^{-1} X'W`` and ``(X'WX)^{-1}`` for weights ``w``."""
+    Xw = X * w[:, None]
+    inv = np.linalg.inv(X.T @ Xw)
+    P = np.diag(w) - Xw @ inv @ Xw.T
+    return P, inv
+
+
+def qe_at(tau2: float, y: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
+    """Generalized Q statistic ``y' P(tau2) y`` (metafor's ``.QE.func`` without the objective)."""
+    P, _ = residual_projection(X, 1.0 / (v + tau2))
+    return float(y @ P @ y)
+
+
+@dataclass(frozen=True)
+class Tau2Estimate:
+    """tau^2, its standard error and the number of Fisher-scoring iterations."""
+
+    tau2: float
+    se: float
+    iterations: int = 0
+
+
+def _fixed_p(X: np.ndarray, v: np.ndarray) -> np.ndarray:
+    return residual_projection(X, 1.0 / v)[0]
+
+
+def _hs(y, v, X):
+    k, p = X.shape
+    w = 1.0 / v
+    P = _fixed_p(X, v)
+    tau2 = (y @ P @ y - k) / w.sum()
+    t = max(tau2, 0.0)
+    se = math.sqrt((2 * (k - p) + 4 * t * np.trace(P) + 2 * t**2 * np.sum(P * P)) / w.sum() ** 2)
+    return Tau2Estimate(tau2, se)
+
+
+def _he_raw(y, v, X):
+    k, p = X.shape
+    P, _ = residual_projection(X, np.ones(k))
+    PV = P * v[None, :]
+    return (y @ P @ y - np.trace(PV)) / (k - p), P, PV
+
+
+def _he(y, v, X):
+    k, p = X.shape
+    tau2, P, PV = _he_raw(y, v, X)
+    t = max(tau2, 0.0)
+    se = math.sqrt((2 * np.sum(PV * PV.T) + 4 * t * np.trace(PV) + 2 * t**2 * (k - p)) / (k - p) ** 2)
+    return Tau2Estimate(tau2, se)
+
+
+def _dl(y, v, X):
+    k, p = X.shape
+    P = _fixed_p(X, v)
+    trP = np.trace(P)
+    tau2 = (y @ P @ y - (k - p)) / trP
+    t = max(tau2, 0.0)
+    se = math.sqrt((2 * (k - p) + 4 * t * trP + 2 * t**2 * np.sum(P * P)) / trP**2)
+    return Tau2Estimate(tau2, se)
+
+
+def _sj(y, v, X):
+    k, p = X.shape
+    tau0 = float(np.var(y, ddof=1) * (k - 1) / k)
+    P, _ = residual_projection(X, 1.0 / (v + tau0))
+    tau2 = tau0 * (y @ P @ y) / (k - p)
+    PV = P * v[None, :]
+    t = max(tau2, 0.0)
+    se = math.sqrt(tau0**2 / (k - p) ** 2 * (2 * np.sum(PV * PV.T) + 4 * t * np.sum(PV * P)
+                                              + 2 * t**2 * np.sum(P * P)))
+    return Tau2Estimate(tau2, se)
+
+
+def _loglik0_check(y, v, X, tau2, method):
+    """metafor's check that the fit beats tau^2 = 0; returns the tau^2 to use."""
+    def ll(t):
+        w = 1.0 / (v + t)
+        P, inv = residual_projection(X, w)
+        rss = float(y @ P @ y)
+        k, p = X.shape
+        if method == "ML":
+            return -0.5 * k * math.log(2 * math.pi) - 0.5 * np.log(v + t).sum() - 0.5 * rss
+        logdet = np.linalg.slogdet(X.T @ (X * w[:, None]))[1]
+        return -0.5 * (k - p) * math.log(2 * math.pi) - 0.5 * np.log(v + t).sum() - 0.5 * logdet - 0.5 * rss
+    if ll(0.0) - ll(tau2) > _TOL and tau2 > _THRESHOLD:
+        warnings.warn("Fisher scoring may have stopped at a local maximum; setting tau^2 = 0",
+                      ConvergenceWarning, stacklevel=4)
+        return 0.0
+    return tau2
+
+
+def _fisher_scoring(y, v, X, method):
+    k, p = X.shape
+    tau2 = max(0.0, _he_raw(y, v, X)[0])
+    change, it = _THRESHOLD + 1, 0
+    while change > _THRESHOLD:
+        it += 1
+        old = tau2
+        w = 1.0 / (v + tau2)
+        P, _ = residual_projection(X, w)
+        if method == "EB":
+            adj = ((y @ P @ y) * k / (k - p) - k) / w.sum()
+        else:
+            Py = P @ y
+            if method == "ML":
+                adj = (Py @ Py - w.sum()) / np.sum(w**2)
+            else:
+                adj = (Py @ Py - np.trace(P)) / np.sum(P * P)
+        if not np.isfinite(adj):
+            adj = 0.0
+        while tau2 + adj < 0:
+            adj /= 2
+        tau2 = tau2 + adj
+        change = abs(old - tau2)
+        if it > _MAXITER:
+            raise ModelSpecificationError(
+                "Fisher scoring did not converge for tau^2; try method='DL' or 'PM'")
+    if method in ("ML", "REML"):
+        tau2 = _loglik0_check(y, v, X, tau2, method)
+    w = 1.0 / (v + tau2)
+    if method == "ML":
+        se = math.sqrt(2 / np.sum(w**2))
+    elif method == "REML":
+        P, _ = residual_projection(X, w)
+        se = math.sqrt(2 / np.sum(P * P))
+    else:
+        se = _eb_se(w, k, p)
+    return Tau2Estimate(tau2, se, it)
+
+
+def _eb_se(w, k, p):
+    return math.sqrt(2 * k**2 / (k - p) / w.sum() ** 2)
+
+
+def _pm(y, v, X, y_raw):
+    k, p = X.shape
+    target = k - p
+    mad = 1.4826 * float(np.median(np.abs(y_raw - np.median(y_raw))))
+    upper = max(100.0, 10 * mad**2)
+    f0 = qe_at(0.0, y, v, X) - target
+    if f0 < 0:
+        tau2 = 0.0
+    else:
+        f1 = qe_at(upper, y, v, X) - target
+        if f1 > 0:
+            raise ModelSpecificationError("the PM estimator needs tau^2 above 100; use another method")
+        tau2 = r_uniroot(lambda t: qe_at(t, y, v, X) - target, 0.0, upper, tol=_TOL, maxiter=_MAXITER,
+                         f_lower=f0, f_upper=f1)
+    return Tau2Estimate(tau2, _eb_se(1.0 / (v + tau2), k, p))
+
+
+def estimate_tau2(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str) -> Tau2Estimate:
+    """Estimate tau^2 by ``method`` (one of :data:`TAU2_METHODS`).
+
+    ``y`` is used centered (as metafor does) for every estimator; the EE/FE/CE
+    models return tau^2 = 0 with an undefined standard error.
+    """
+    if method in ("EE", "FE", "CE"):
+        return Tau2Estimate(0.0, float("nan"))
+    k, p = X.shape
+    if p + 1 > k:
+        raise ModelSpecificationError(
+            f"a random-effects model with {p} coefficients needs more than {p} estimates (k = {k})")
+    ymc = y - y.mean()
+    if method == "HS":
+        est = _hs(ymc, v, X)
+    elif method == "HE":
+        est = _he(ymc, v, X)
+    elif method == "DL":
+        est = _dl(ymc, v, X)
+    elif method == "SJ":
+        est = _sj(ymc, v, X)
+    elif method == "PM":
+        est = _pm(ymc, v, X, y)
+    else:
+        est = _fisher_scoring(ymc, v, X, method)
+    return Tau2Estimate(max(0.0, float(est.tau2)), float(est.se), est.iterations)
+
+
+@dataclass(frozen=True)
+class FixedEffects:
+    """Weighted least squares solution at a given tau^2."""
+
+    beta: np.ndarray
+    vb: np.ndarray
+    rss: float
+    s2w: float
+
+
+def fixed_effects(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, *, knha: bool) -> FixedEffects:
+    """Coefficients and their covariance at ``tau2``; Knapp-Hartung scaling when ``knha``."""
+    k, p = X.shape
+    w = 1.0 / (v + tau2)
+    Xw = X * w[:, None]
+    inv = np.linalg.inv(X.T @ Xw)
+    beta = inv @ (Xw.T @ y)
+    rss = float(np.sum(w * (y - X @ beta) ** 2))
+    s2w = 1.0
+    if knha:
+        s2w = 0.0 if rss <= np.finfo(float).eps else rss / (k - p)
+    return FixedEffects(beta, s2w * inv, rss, s2w)
+
+
+def heterogeneity(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, fixed_model: bool
+                  ) -> tuple[float, float, float, float]:
+    """(QE, vt, I2, H2): Cochran's Q, the typical sampling variance (k - p)/tr(P), I^2 (%), H^2."""
+    k, p = X.shape
+    if k <= p:
+        return 0.0, 0.0, 0.0, 1.0
+    ymc = y - y.mean()
+    P = _fixed_p(X, v)
+    QE = max(0.0, float(ymc @ P @ ymc))
+    vt = (k - p) / np.trace(P)
+    if fixed_model:
+        return QE, vt, max(0.0, 100 * (QE - (k - p)) / QE), QE / (k - p)
+    return QE, vt, 100 * tau2 / (vt + tau2), tau2 / vt + 1
+
+
+def fit_statistics(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, rss: float, parms: int
+                   ) -> dict[str, dict[str, float]]:
+    """metafor's fit statistics: ``{"ML": {...}, "REML": {...}}`` with ll, dev, AIC, BIC, AICc."""
+    k, p = X.shape
+    w = 1.0 / (v + tau2)
+    log2pi = math.log(2 * math.pi)
+    ll_ml = -0.5 * k * log2pi - 0.5 * np.log(v + tau2).sum() - 0.5 * rss
+    ll_reml = (-0.5 * (k - p) * log2pi + 0.5 * np.linalg.slogdet(X.T @ X)[1]
+               - 0.5 * np.log(v + tau2).sum() - 0.5 * np.linalg.slogdet(X.T @ (X * w[:, None]))[1] - 0.5 * rss)
+    sat = float(np.sum(-0.5 * np.log(2 * math.pi * v)))
+    dev_ml = -2 * (ll_ml - sat) if k > p else 0.0
+
+    def block(ll, dev, n):
+        m = max(n, parms + 2)
+        return {"ll": float(ll), "dev": float(dev), "AIC": float(-2 * ll + 2 * parms),
+                "BIC": float(-2 * ll + parms * math.log(n)),
+                "AICc": float(-2 * ll + 2 * parms * m / (m - parms - 1))}
+
+    return {"ML": block(ll_ml, dev_ml, k), "REML": block(ll_reml, -2 * ll_reml, k - p)}
