@@ -320,8 +320,10 @@ def _split_rhs(formula: str, start: int, pairs: dict[int, int]) -> tuple[str, li
     if not fixed_parts:
         fixed = "1"
     else:
+        if fixed_parts[0].startswith("+ "):
+            fixed_parts[0] = fixed_parts[0][2:]
         fixed = " ".join(fixed_parts)
-        if fixed_parts[0].startswith(("+", "-")):
+        if fixed.startswith("-"):
             fixed = "1 " + fixed
     return fixed, terms
 
@@ -373,9 +375,10 @@ def _parse_bar(formula: str, open_pos: int, pairs: dict[int, int]) -> list[Rando
         raise _err("no grouping factor after '|'", formula, rhs_start)
     _check_fixed(formula, inner_start, bar, pairs)
     lhs = _python_code(formula, inner_start, bar, pairs).strip()
-    group = _GroupParser(formula, rhs_start, inner_stop).parse()
+    group_start = rhs_start + len(formula[rhs_start:inner_stop]) - len(formula[rhs_start:inner_stop].lstrip())
+    group = _GroupParser(formula, group_start, inner_stop).parse()
     lhs_list = _expand_double(lhs, formula, inner_start) if double else [lhs]
-    return [RandomTerm(part, g) for part in lhs_list for g in _expand_slash(group, formula, rhs_start)]
+    return [RandomTerm(part, g) for part in lhs_list for g in _expand_slash(group, formula, group_start)]
 
 
 def _expand_double(lhs: str, formula: str, position: int) -> list[str]:

@@ -78,7 +78,7 @@ def model_frame(formula: str, data, *, drop_na: bool = True) -> ModelFrame:
     ['cask:batch', 'batch']
     """
     parsed = parse_formula(formula)
-    df = as_dataframe(data)
+    df = _polars_to_pandas(data) if _is_polars(data) else as_dataframe(data)
     columns = _used_columns(parsed, df)
     check_columns(df, columns)
     df = df[columns]
@@ -104,6 +104,31 @@ def model_frame(formula: str, data, *, drop_na: bool = True) -> ModelFrame:
         fixed_spec=fixed.spec,
         fixed_keep=None if np.array_equal(columns, np.arange(len(fixed.names))) else columns,
     )
+
+
+def _is_polars(data) -> bool:
+    return type(data).__module__.startswith("polars") and hasattr(data, "get_columns")
+
+
+def _polars_to_pandas(data) -> pd.DataFrame:
+    """A polars DataFrame as pandas without needing pyarrow.
+
+    Enum columns keep their category order; polars Categorical columns are
+    treated as strings (their category order is an encoding detail), so they
+    get R's sorted levels like any string column.
+    """
+    import polars as pl
+
+    columns = {}
+    for series in data.get_columns():
+        if isinstance(series.dtype, pl.Enum):
+            categories = series.dtype.categories.to_list()
+            columns[series.name] = pd.Categorical(series.cast(pl.String).to_list(), categories=categories)
+        elif isinstance(series.dtype, (pl.Categorical, pl.String)):
+            columns[series.name] = pd.Series(series.cast(pl.String).to_list(), dtype=object)
+        else:
+            columns[series.name] = series.to_numpy()
+    return pd.DataFrame(columns)
 
 
 def _used_columns(parsed: ParsedFormula, df: pd.DataFrame) -> list[str]:
@@ -190,7 +215,7 @@ def _drop_columns(X: np.ndarray, names: tuple[str, ...], keep: np.ndarray):
 
 def new_fixed_design(frame: ModelFrame, newdata) -> np.ndarray:
     """Implementation of :meth:`ModelFrame.fixed_design`."""
-    df = _as_factors(as_dataframe(newdata, what="newdata"))
+    df = _as_factors(_polars_to_pandas(newdata) if _is_polars(newdata) else as_dataframe(newdata, what="newdata"))
     X = rematerialize(frame.fixed_spec, df, "fixed-effects design")
     return X if frame.fixed_keep is None else X[:, frame.fixed_keep]
 
@@ -198,7 +223,7 @@ def new_fixed_design(frame: ModelFrame, newdata) -> np.ndarray:
 def new_random_design(frame: ModelFrame, newdata, i: int) -> tuple[np.ndarray, np.ndarray]:
     """Implementation of :meth:`ModelFrame.random_design`."""
     block = frame.blocks[i]
-    df = _as_factors(as_dataframe(newdata, what="newdata"))
+    df = _as_factors(_polars_to_pandas(newdata) if _is_polars(newdata) else as_dataframe(newdata, what="newdata"))
     check_columns(df, block.group_expr.variables(), context=f"grouping factor {block.group!r}")
     codes = group_codes_for(block.group_expr, block.levels, df)
     if block.lhs_spec is None:
