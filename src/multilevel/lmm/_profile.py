@@ -1,0 +1,240 @@
+"""Profile-likelihood confidence intervals for linear mixed models (lme4's ``confint(method = "profile")``).
+
+As lme4, the profile is built on the maximum-likelihood deviance (REML fits
+are refitted by ML first) in the standard-deviation / correlation scale:
+the parameters are, per random-effects term, the standard deviations and
+correlations of the random effects, then the residual standard deviation
+``sigma``, then the fixed effects. For a parameter ``psi`` fixed at ``x`` the
+deviance is minimized over all the others and
+
+.. math::
+
+    \\zeta(x) = \\operatorname{sign}(x - \\hat\\psi)\\sqrt{\\tilde d(x) - \\hat d}
+
+is the signed square root of the increase. The interval at level ``1 - a``
+is where ``zeta`` crosses the normal quantiles ``-/+ z_{1 - a/2}``: here the
+crossings are found by root finding on ``zeta`` itself (lme4 interpolates a
+spline through a grid of ``zeta`` values; both target the same points).
+Where ``zeta`` never reaches the quantile before a bound (a standard
+deviation of 0, a correlation of -1 or 1) the bound is the limit, as lme4.
+
+A fixed effect ``beta_j`` is profiled by moving its column to the offset
+and optimizing the ML deviance over theta (sigma and the other fixed effects
+profiled out).
+
+Arrays only: functions take a :class:`~multilevel.lmm._pls.PLSProblem`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize, stats
+
+from ._optimize import NloptBobyqa, optimize_theta
+from ._pls import PLSProblem, theta_template_indices
+
+__all__ = ["sdcor_from_theta", "theta_from_sdcor", "ProfileSetup", "profile_setup", "zeta_function",
+           "profile_interval", "profile_grid", "parameter_names"]
+
+_LOG2PI = float(np.log(2.0 * np.pi))
+
+
+def sdcor_from_theta(theta: np.ndarray, ks: list[int], sigma: float) -> np.ndarray:
+    """Standard deviations (diagonal positions) and correlations (off-diagonal) per term, lme4's ``Cv_to_Sv``."""
+    out, off = [], 0
+    for k in ks:
+        r, c = theta_template_indices(k)
+        m = k * (k + 1) // 2
+        T = np.zeros((k, k))
+        T[r, c] = theta[off:off + m]
+        S = T @ T.T
+        sd = np.sqrt(np.diag(S))
+        vals = np.empty(m)
+        for i, (a, b) in enumerate(zip(r, c)):
+            vals[i] = sigma * sd[a] if a == b else (S[a, b] / (sd[a] * sd[b]) if sd[a] * sd[b] > 0 else 0.0)
+        out.append(vals)
+        off += m
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def theta_from_sdcor(sdcor: np.ndarray, ks: list[int], sigma: float) -> np.ndarray | None:
+    """Inverse of :func:`sdcor_from_theta` (lme4's ``Sv_to_Cv``); None if the correlations are not valid."""
+    out, off = [], 0
+    for k in ks:
+        r, c = theta_template_indices(k)
+        m = k * (k + 1) // 2
+        vals = sdcor[off:off + m]
+        off += m
+        if k == 1:
+            out.append(vals / sigma)
+            continue
+        sd = np.zeros(k)
+        C = np.eye(k)
+        for v, a, b in zip(vals, r, c):
+            if a == b:
+                sd[a] = v / sigma
+            else:
+                C[a, b] = C[b, a] = v
+        try:
+            L = np.linalg.cholesky(C)
+        except np.linalg.LinAlgError:
+            return None
+        T = sd[:, None] * L
+        out.append(T[r, c])
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def parameter_names(ks: list[int], fixed_names: list[str]) -> list[str]:
+    """lme4's ``oldNames``: ``.sig01``, ``.sig02``, ..., ``.sigma``, then the fixed effects."""
+    m = sum(k * (k + 1) // 2 for k in ks)
+    return [f".sig{i + 1:02d}" for i in range(m)] + [".sigma"] + list(fixed_names)
+
+
+@dataclass(frozen=True, eq=False)
+class ProfileSetup:
+    """ML optimum of a model, the starting point of every profile."""
+
+    problem: PLSProblem
+    ks: tuple[int, ...]
+    theta: np.ndarray
+    sigma: float
+    beta: np.ndarray
+    base: float
+    stderr: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+
+    @property
+    def num_varpar(self) -> int:
+        return self.lower.size
+
+    @property
+    def optimum(self) -> np.ndarray:
+        return np.concatenate([sdcor_from_theta(self.theta, list(self.ks), self.sigma), [self.sigma], self.beta])
+
+
+def profile_setup(problem: PLSProblem, ks: list[int], theta_start: np.ndarray, optimizer=None) -> ProfileSetup:
+    """Refit by maximum likelihood (starting at ``theta_start``) and record what profiling needs."""
+    opt = optimizer or NloptBobyqa()
+    res = optimize_theta(problem.objective(False), theta_start, problem.lower, opt)
+    sol = problem.solve(res.x)
+    rxi = np.linalg.inv(np.triu(sol.RX))
+    stderr = sol.sigma_ml * np.sqrt(np.sum(rxi**2, axis=1))
+    lower, upper = [], []
+    for k in ks:
+        r, c = theta_template_indices(k)
+        lower += [0.0 if a == b else -1.0 for a, b in zip(r, c)]
+        upper += [np.inf if a == b else 1.0 for a, b in zip(r, c)]
+    return ProfileSetup(problem, tuple(ks), res.x, sol.sigma_ml, sol.beta, float(res.fun), stderr,
+                        np.array(lower + [0.0]), np.array(upper + [np.inf]))
+
+
+def _varpar_deviance(setup: ProfileSetup, pars: np.ndarray) -> float:
+    """ML deviance at (sd/cor..., sigma), beta profiled (lme4's ``devfun2``)."""
+    sigma = pars[-1]
+    if sigma <= 0:
+        return np.inf
+    theta = theta_from_sdcor(pars[:-1], list(setup.ks), sigma)
+    if theta is None:
+        return np.inf
+    try:
+        sol = setup.problem.solve(theta)
+    except np.linalg.LinAlgError:
+        return np.inf
+    s2 = sigma * sigma
+    return float(sol.logdet_L + sol.pwrss / s2 + setup.problem.n * (_LOG2PI + np.log(s2)))
+
+
+def _minimize(fn, x0, lower, upper) -> tuple[float, np.ndarray]:
+    if x0.size == 0:
+        return float(fn(x0)), x0
+    x0 = np.clip(x0, lower, upper)
+    res = NloptBobyqa(xtol_abs=1e-10, ftol_abs=1e-12).minimize(fn, x0, lower, upper)
+    return res.fun, res.x
+
+
+def zeta_function(setup: ProfileSetup, which: int):
+    """``x -> zeta(x)`` for parameter ``which`` (index into :attr:`ProfileSetup.optimum`)."""
+    nvp = setup.num_varpar
+    opt = setup.optimum
+    if which < nvp:
+        others = np.delete(np.arange(nvp), which)
+        start = {"x": opt[others]}
+
+        def zeta(x: float) -> float:
+            def fn(rest):
+                pars = np.empty(nvp)
+                pars[which] = x
+                pars[others] = rest
+                return _varpar_deviance(setup, pars)
+
+            fval, xbest = _minimize(fn, start["x"], setup.lower[others], setup.upper[others])
+            if np.isfinite(fval):
+                start["x"] = xbest
+            return float(np.sign(x - opt[which]) * np.sqrt(max(0.0, fval - setup.base)))
+
+        return zeta
+    j = which - nvp
+    X = setup.problem.X
+    dropped = PLSProblem(np.delete(X, j, axis=1), setup.problem.y, setup.problem.terms)
+    est = opt[which]
+
+    def zeta_fixed(x: float) -> float:
+        prob = dropped.with_response(setup.problem.y - x * X[:, j])
+        res = optimize_theta(prob.objective(False), setup.theta, prob.lower, NloptBobyqa(), boundary_tol=0)
+        return float(np.sign(x - est) * np.sqrt(max(0.0, res.fun - setup.base)))
+
+    return zeta_fixed
+
+
+def _initial_step(setup: ProfileSetup, which: int) -> float:
+    opt = setup.optimum
+    if which >= setup.num_varpar:
+        return float(setup.stderr[which - setup.num_varpar])
+    v = abs(opt[which])
+    is_cor = setup.upper[which] == 1.0
+    return 0.1 if is_cor else max(0.2 * v, 1e-3 * max(setup.sigma, 1e-8))
+
+
+def profile_interval(setup: ProfileSetup, which: int, level: float = 0.95, zeta=None) -> tuple[float, float]:
+    """Lower and upper limits where ``zeta`` crosses the normal quantiles of ``level``."""
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    zeta = zeta or zeta_function(setup, which)
+    return (_crossing(setup, which, zeta, -1, z), _crossing(setup, which, zeta, +1, z))
+
+
+def _crossing(setup: ProfileSetup, which: int, zeta, direction: int, z: float) -> float:
+    est = setup.optimum[which]
+    if which >= setup.num_varpar:
+        bound = direction * np.inf
+    else:
+        bound = setup.upper[which] if direction > 0 else setup.lower[which]
+    step = _initial_step(setup, which)
+    inner, outer = est, est
+    target = direction * z
+    for _ in range(60):
+        outer = inner + direction * step
+        if (direction > 0 and outer >= bound) or (direction < 0 and outer <= bound):
+            outer = bound
+            if abs(zeta(outer)) < z:
+                return float(bound)
+        if abs(zeta(outer)) >= z:
+            break
+        inner, step = outer, step * 1.6
+    else:
+        return float("nan")
+    return float(optimize.brentq(lambda x: zeta(x) - target, inner, outer, xtol=1e-10, rtol=1e-10))
+
+
+def profile_grid(setup: ProfileSetup, which: int, *, num: int = 15, zmax: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+    """``(values, zeta)`` on a grid spanning the interval where ``|zeta| <= zmax`` (for profile plots)."""
+    zeta = zeta_function(setup, which)
+    level = 2 * stats.norm.cdf(zmax) - 1
+    lo, hi = profile_interval(setup, which, level, zeta)
+    est = setup.optimum[which]
+    lo = lo if np.isfinite(lo) else est - 3 * abs(est - hi)
+    hi = hi if np.isfinite(hi) else est + 3 * abs(est - lo)
+    xs = np.unique(np.concatenate([np.linspace(lo, est, num // 2 + 1), np.linspace(est, hi, num // 2 + 1)]))
+    return xs, np.array([zeta(x) if x != est else 0.0 for x in xs])
