@@ -1,6 +1,8 @@
 """meta subpackage: frequentist meta-analysis as metafor (effect sizes, ``rma``, ``rma_mv``)."""
 
 from ._escalc import escalc
+from ._forest import forest
+from ._funnel import funnel
 from ._rma import RmaFit, rma
 
-__all__: list[str] = ["escalc", "rma", "RmaFit"]
+__all__: list[str] = ["escalc", "rma", "RmaFit", "forest", "funnel"]

@@ -324,9 +324,22 @@ def _check_variances(values: np.ndarray, slab: list[str], name: str) -> None:
         raise DataError(f"{name} must be positive and finite; offending rows: {show}{more}")
 
 
+def _labels(slab: Any, frame: pd.DataFrame | None, n: int) -> list[str]:
+    if isinstance(slab, str):
+        if frame is None:
+            raise DataError(f"slab is given as the column name {slab!r} but no data were given")
+        check_columns(frame, [slab], context="slab argument")
+        values = frame[slab].tolist()
+    else:
+        values = list(slab)
+    if len(values) != n:
+        raise DataError(f"slab has {len(values)} labels but there are {n} estimates")
+    return [str(v) for v in values]
+
+
 def prepare_effects(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = None, mods: Any = None,
                     required: tuple[str, ...] = (), intercept: bool = True,
-                    allow_matrix: bool = False) -> EffectData:
+                    allow_matrix: bool = False, slab: Any = None) -> EffectData:
     """Read effect sizes, sampling variances and moderators; drop incomplete rows.
 
     Parameters
@@ -340,6 +353,9 @@ def prepare_effects(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = Non
         Moderators (see :func:`moderators_design`).
     required : tuple of str
         Further columns of ``data`` that must be complete (grouping variables).
+    slab : str or sequence, optional
+        Study labels: a column of ``data`` or one label per row (default: the
+        data index, or 1..n when the index is the default range).
 
     Returns
     -------
@@ -386,9 +402,12 @@ def prepare_effects(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = Non
             raise DataError("mods must be a formula string such as '~ ablat' or an array of numbers") from None
         named["mods"] = mods_arr
     n = _check_lengths(named)
+    slab_arg = slab
     slab = [str(i) for i in frame.index] if frame is not None else [str(i + 1) for i in range(n)]
     if frame is not None and isinstance(frame.index, pd.RangeIndex):
         slab = [str(i + 1) for i in range(n)]
+    if slab_arg is not None:
+        slab = _labels(slab_arg, frame, n)
     cols = formula_variables(mods, frame) + list(required)
     if required and frame is not None:
         check_columns(frame, required, context="random-effects specification")

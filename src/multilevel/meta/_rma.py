@@ -291,7 +291,8 @@ def _r2(eff: EffectData, method: str, tau2: float, beta: np.ndarray) -> float | 
 
 
 def rma(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = None, method: str = "REML",
-        test: str = "z", mods: Any = None, level: float = 95, intercept: bool = True) -> RmaFit:
+        test: str = "z", mods: Any = None, level: float = 95, intercept: bool = True,
+        slab: Any = None) -> RmaFit:
     r"""Fit a fixed-, random- or mixed-effects meta-analysis model (metafor's ``rma``).
 
     Parameters
@@ -316,6 +317,9 @@ def rma(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = None, method: s
         Confidence level in percent.
     intercept : bool
         Add an intercept to the moderators.
+    slab : str or sequence, optional
+        Study labels (a column of ``data`` or one label per estimate), used by
+        :meth:`RmaFit.blup`, :meth:`RmaFit.predict` and the plots.
 
     Returns
     -------
@@ -364,7 +368,7 @@ def rma(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = None, method: s
         raise ModelSpecificationError(f"test must be 'z' or 'knha', not {test!r}")
     if not 0 < float(level) < 100:
         raise DataError(f"level must be a percentage between 0 and 100, not {level!r}")
-    eff = prepare_effects(yi, vi, sei=sei, data=data, mods=mods, intercept=intercept)
+    eff = prepare_effects(yi, vi, sei=sei, data=data, mods=mods, intercept=intercept, slab=slab)
     return _fit(eff, method, test, float(level))
 
 
