@@ -81,6 +81,15 @@ ERRORS = {
     "y ~ (1 | f(g))": ("unexpected '(' in the grouping factor", 10),
     "y ~ (1 | a:(b/c))": ("cannot expand the nested grouping factor", 9),
     "y ~ 'x": ("unterminated ' quote", 4),
+    "y ~ x +* z": ("operator '*' has no term on its left", 7),
+    "y ~ x : ": ("operator ':' has no term on its right", 6),
+    "y ~ x z": ("missing operator between terms", 6),
+    "y ~ ()": ("empty parentheses", 4),
+    "y ~ (1 + | g)": ("operator '+' has no term on its right", 7),
+    "y ~ .": ("'.' (all other columns) is not supported", 4),
+    "y ~ 2 * x": ("a number other than 0 or 1 is not a term", 4),
+    "y ~ x + I(x ^^ 2)": ("invalid expression 'I(x ^^ 2)'", 8),
+    "y ~ x, z": ("unknown operator ','", 5),
 }
 
 
@@ -98,3 +107,11 @@ def test_syntax_errors(formula):
 def test_non_string_formula():
     with pytest.raises(FormulaError, match="must be a string"):
         parse_formula(42)
+
+
+def test_unknown_function_is_a_formula_error():
+    import multilevel as ml
+
+    with pytest.raises(FormulaError, match="unknown function 'offset'") as info:
+        ml.model_frame("Reaction ~ Days + offset(Days)", ml.datasets.load("sleepstudy"))
+    assert info.value.position == 18

@@ -16,6 +16,7 @@ problem in the formula as the user wrote it.
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,7 +30,6 @@ __all__ = ["GroupExpr", "RandomTerm", "ParsedFormula", "parse_formula"]
 
 _NAME_START = re.compile(r"[A-Za-z.]")
 _NAME_CHAR = re.compile(r"[A-Za-z0-9._]")
-_FIXED_OK = set("+-*/:^(), \t\n") | set("0123456789")
 _SYNTACTIC = re.compile(r"^(?:[A-Za-z]|\.(?![0-9]))[A-Za-z0-9._]*$")
 
 
@@ -328,32 +328,74 @@ def _split_rhs(formula: str, start: int, pairs: dict[int, int]) -> tuple[str, li
     return fixed, terms
 
 
-def _check_fixed(formula: str, begin: int, end: int, pairs: dict[int, int]) -> None:
-    """Reject bars and unknown operators in a fixed-effects summand."""
+def _check_fixed(formula: str, begin: int, end: int, pairs: dict[int, int], nested: bool = False) -> None:
+    """Check the terms of a fixed-effects summand: operands and operators alternate, no bars,
+    no unknown operators, function calls are valid Python."""
+    expect, last_op, seen = True, None, False
     i = begin
     while i < end:
         ch = formula[i]
-        if ch == "(":
-            if _is_call(formula, i):
-                i = pairs[i] + 1
-                continue
-            if _top_level(formula, i + 1, pairs[i], pairs, "|"):
-                raise _err("a random-effects term (... | ...) must be added to the formula with '+'",
-                           formula, i)
-            _check_fixed(formula, i + 1, pairs[i], pairs)
-            i = pairs[i] + 1
+        if ch in " \t\n":
+            i += 1
+            continue
+        op = _operator_at(formula, i)
+        if op:
+            if expect and op not in ("+", "-"):
+                raise _err(f"operator {op!r} has no term on its left", formula, i)
+            expect, last_op, i = True, i, i + len(op)
             continue
         if ch == "|":
             raise _err("'|' outside parentheses: write random-effects terms as (terms | group)", formula, i)
-        if ch == "%" and formula.startswith("%in%", i):
-            i += 4
-            continue
-        if ch in "`'\"":
-            i = _skip(formula, i, pairs)
-            continue
-        if not (ch in _FIXED_OK or _NAME_CHAR.match(ch)):
+        if not (ch in "(`'\"" or _NAME_CHAR.match(ch)):
             raise _err(f"unknown operator {ch!r} in the formula", formula, i)
-        i += 1
+        if not expect:
+            raise _err("missing operator between terms", formula, i)
+        i = _check_operand(formula, i, end, pairs)
+        expect, seen = False, True
+    if expect and last_op is not None:
+        raise _err(f"operator {formula[last_op]!r} has no term on its right", formula, last_op)
+    if nested and not seen:
+        raise _err("empty parentheses", formula, begin - 1)
+
+
+def _operator_at(formula: str, i: int) -> str | None:
+    if formula.startswith("**", i):
+        return "**"
+    if formula.startswith("%in%", i):
+        return "%in%"
+    return formula[i] if formula[i] in "+-*/:^" else None
+
+
+def _check_operand(formula: str, i: int, end: int, pairs: dict[int, int]) -> int:
+    """Check one operand (a name, a number, a call, a quoted name or a parenthesised group); return its end."""
+    ch = formula[i]
+    if ch == "(":
+        if _top_level(formula, i + 1, pairs[i], pairs, "|"):
+            raise _err("a random-effects term (... | ...) must be added to the formula with '+'", formula, i)
+        _check_fixed(formula, i + 1, pairs[i], pairs, nested=True)
+        return pairs[i] + 1
+    if ch in "`'\"":
+        return _skip(formula, i, pairs)
+    if not _NAME_CHAR.match(ch):
+        raise _err(f"unknown operator {ch!r} in the formula", formula, i)
+    j = i
+    while j < end and _NAME_CHAR.match(formula[j]):
+        j += 1
+    if formula[i:j] == ".":
+        raise _err("'.' (all other columns) is not supported: name the columns", formula, i)
+    if formula[i].isdigit() and formula[i:j] not in ("0", "1"):
+        raise _err("a number other than 0 or 1 is not a term (use I(...) for arithmetic)", formula, i)
+    k = j
+    while k < end and formula[k] in " \t":
+        k += 1
+    if k < end and formula[k] == "(":  # a function call: Python code
+        code = formula[i:j] + "(" + _caret_to_pow(formula[k + 1:pairs[k]]) + ")"
+        try:
+            ast.parse(code, mode="eval")
+        except SyntaxError:
+            raise _err(f"invalid expression {formula[i:pairs[k] + 1]!r}", formula, i) from None
+        return pairs[k] + 1
+    return j
 
 
 def _parse_bar(formula: str, open_pos: int, pairs: dict[int, int]) -> list[RandomTerm]:

@@ -77,26 +77,40 @@ def formula_variables(text: str, formula: str) -> frozenset[str]:
         variables = {str(v) for v in parsed.required_variables}
     except FormulaicError as err:
         raise FormulaError(f"cannot parse {text!r}: {err}", formula) from None
+    called: set[str] = set()
     for term in parsed:
         for factor in term.factors:
             if factor.expr != "1":
-                variables |= _expression_names(factor.expr)
-    return frozenset(v for v in variables if v not in _NOT_COLUMNS)
+                names, functions = _expression_names(factor.expr)
+                variables |= names
+                called |= functions
+    unknown = sorted(called - _NOT_COLUMNS)
+    if unknown:
+        where = formula.find(unknown[0] + "(")
+        known = sorted(k for k, v in CONTEXT.items() if callable(v) and k not in ("np", "numpy"))
+        raise FormulaError(f"unknown function {unknown[0]!r} (known: {', '.join(known)}, np.<function>, "
+                           "I, C, poly, scale, center)", formula, where if where >= 0 else None)
+    return frozenset(v for v in variables - called if v not in _NOT_COLUMNS)
 
 
-def _expression_names(expr: str) -> set[str]:
-    """Names in a Python expression that are neither called nor the base of an attribute."""
+def _expression_names(expr: str) -> tuple[set[str], set[str]]:
+    """Names in a Python expression that are neither called nor the base of an attribute,
+    and the names of the functions called."""
     try:
         tree = ast.parse(expr, mode="eval")
     except SyntaxError:
-        return {expr}  # a plain (quoted) column name
+        return {expr}, set()  # a plain (quoted) column name
     skip: set[int] = set()
+    called: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             skip.add(id(node.func))
+            if isinstance(node.func, ast.Name):
+                called.add(node.func.id)
         elif isinstance(node, ast.Attribute):
             skip.add(id(node.value))
-    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and id(node) not in skip}
+    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and id(node) not in skip}
+    return names, called
 
 
 def materialize(text: str, data: pd.DataFrame, formula: str) -> Design:
