@@ -83,3 +83,19 @@ def test_missing_newdata_columns():
         mf.fixed_design(pd.DataFrame({"Day": [1.0]}))
     with pytest.raises(UnknownColumnError, match="'Subject'"):
         mf.random_design(pd.DataFrame({"Days": [1.0]}), 0)
+
+
+def test_positions_of_kept_columns_in_the_full_design():
+    # R (lme4 1.1-31) names and drops exactly these columns for this formula
+    cake = _cake()
+    with pytest.warns(RankDeficiencyWarning, match="dropping 1 column / coefficient"):
+        mf = ml.model_frame("angle ~ temp + temperature + recipe:temperature + (1 | replicate)", cake)
+    assert mf.dropped_fixed == ("temperature225",)
+    temps = ["175", "185", "195", "205", "215", "225"]
+    full = (["(Intercept)", "temp"] + [f"temperature{t}" for t in temps[1:]]
+            + [f"temperature{t}:recipe{r}" for r in "BC" for t in temps])
+    assert len(mf.fixed_names) == len(full) - 1
+    assert [full[j] for j in mf.fixed_keep] == list(mf.fixed_names)
+    assert mf.fixed_columns is not None  # formulaic builds recipe:temperature, R temperature:recipe
+    np.testing.assert_allclose(mf.fixed_design(cake), mf.X, rtol=1e-14)
+    np.testing.assert_allclose(mf.fixed_design(cake.iloc[[7, 99]]), mf.X[[7, 99]], rtol=1e-14)

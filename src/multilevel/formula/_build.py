@@ -97,12 +97,13 @@ def model_frame(formula: str, data, *, drop_na: bool = True) -> ModelFrame:
     X, names, dropped = fixed.matrix, fixed.names, ()
     if len(keep) < X.shape[1]:
         X, names, dropped = _drop_columns(X, names, keep)
-    columns = fixed.columns[keep]
+    identity = np.arange(len(fixed.names))
     return ModelFrame(
         formula=formula, response=parsed.response, y=y, X=X, fixed_names=tuple(names),
         dropped_fixed=dropped, blocks=blocks, row_index=df.index, n_dropped_na=n_dropped,
         fixed_spec=fixed.spec,
-        fixed_keep=None if np.array_equal(columns, np.arange(len(fixed.names))) else columns,
+        fixed_keep=keep if dropped else None,
+        fixed_columns=None if np.array_equal(fixed.columns, identity) else fixed.columns,
     )
 
 
@@ -217,6 +218,8 @@ def new_fixed_design(frame: ModelFrame, newdata) -> np.ndarray:
     """Implementation of :meth:`ModelFrame.fixed_design`."""
     df = _as_factors(_polars_to_pandas(newdata) if _is_polars(newdata) else as_dataframe(newdata, what="newdata"))
     X = rematerialize(frame.fixed_spec, df, "fixed-effects design")
+    if frame.fixed_columns is not None:
+        X = X[:, frame.fixed_columns]
     return X if frame.fixed_keep is None else X[:, frame.fixed_keep]
 
 

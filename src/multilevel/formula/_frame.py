@@ -92,8 +92,13 @@ class ModelFrame:
     extras : dict
         Free-form information for callers (unused by the formula layer).
     fixed_keep : numpy.ndarray of int or None
-        Indices of the columns of ``fixed_spec``'s matrix that make up ``X``, in
-        ``X``'s order (``None``: all, in the same order). Internal.
+        Positions of ``X``'s columns in the full design (before dropping columns
+        for rank deficiency; names ``fixed_names`` and ``dropped_fixed`` merged
+        in R's column order). ``None`` when nothing was dropped.
+    fixed_columns : numpy.ndarray of int or None
+        Indices of the columns of ``fixed_spec``'s matrix in R's column order
+        (R orders the factors of an interaction by their first appearance in the
+        formula). ``None`` when formulaic's order is R's. Internal.
     """
 
     formula: str
@@ -108,6 +113,7 @@ class ModelFrame:
     fixed_spec: Any = None
     extras: dict = field(default_factory=dict)
     fixed_keep: np.ndarray | None = None
+    fixed_columns: np.ndarray | None = None
 
     @property
     def nobs(self) -> int:
