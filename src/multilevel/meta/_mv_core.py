@@ -63,18 +63,16 @@ class Batch:
     k: int
     p: int
     logdet_xtx: float
+    num_tau2: int
+    num_rho: int
+    si: np.ndarray | None = None
+    r_of: np.ndarray | None = None
+    t_ind: np.ndarray | None = None
+    r_ind: np.ndarray | None = None
 
     @property
     def num_sigma2(self) -> int:
         return self.S.shape[0]
-
-    @property
-    def num_tau2(self) -> int:
-        return 0 if self.so is None else int(self.tau_map.max()) + 1
-
-    @property
-    def num_rho(self) -> int:
-        return 0 if self.so is None else int(max(self.rho_map.max() + 1, 0))
 
 
 def connected_blocks(k: int, groupings: list[np.ndarray], V: np.ndarray | None) -> list[np.ndarray]:
@@ -112,11 +110,11 @@ def connected_blocks(k: int, groupings: list[np.ndarray], V: np.ndarray | None) 
 
 
 def make_batch(y: np.ndarray, X: np.ndarray, V: np.ndarray, s_codes: list[np.ndarray],
-               g: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None) -> Batch:
+               g: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int] | None) -> Batch:
     """Gather the data into padded cluster blocks (or one dense block when cheaper).
 
-    ``g`` is ``(inner_codes, outer_codes, tau_map, rho_map)`` for an
-    ``~ inner | outer`` term, or None.
+    ``g`` is ``(inner_codes, outer_codes, tau_map, rho_map, num_tau2, num_rho)``
+    for an ``~ inner | outer`` term, or None.
     """
     k, p = X.shape
     Vm = np.diag(V) if V.ndim == 1 else V
@@ -140,46 +138,64 @@ def make_batch(y: np.ndarray, X: np.ndarray, V: np.ndarray, s_codes: list[np.nda
     S = np.stack([(pair & (c[safe][:, :, None] == c[safe][:, None, :])).astype(float) for c in s_codes]) \
         if s_codes else np.zeros((0, nb, m, m))
     if g is not None:
-        inner_codes, outer_codes, tau_map, rho_map = g
+        inner_codes, outer_codes, tau_map, rho_map, ntau, nrho = g
         so = (pair & (outer_codes[safe][:, :, None] == outer_codes[safe][:, None, :])).astype(float)
         inner = np.where(mask, inner_codes[safe], 0)
     else:
         so, inner = None, np.zeros((nb, m), dtype=int)
         tau_map, rho_map = np.zeros(1, dtype=int), -np.ones((1, 1), dtype=int)
+        ntau, nrho = 0, 0
     sign, logdet = np.linalg.slogdet(X.T @ X)
-    return Batch(idx, yb, Xb, Vb, S, so, inner, np.asarray(tau_map), np.asarray(rho_map), k, p,
-                 float(logdet))
+    tau_map, rho_map = np.asarray(tau_map), np.asarray(rho_map)
+    ia, ib = inner[:, :, None], inner[:, None, :]
+    r_of = np.where(rho_map[ia, ib] >= 0, rho_map[ia, ib], nrho)
+    si = (ia == ib).astype(float)
+    t_of = tau_map[inner]
+    t_ind = np.stack([(t_of == i)[:, :, None].astype(float) + (t_of == i)[:, None, :] for i in range(ntau)]) \
+        if ntau else None
+    r_ind = np.stack([(r_of == r).astype(float) for r in range(nrho)]) if nrho else None
+    return Batch(idx, yb, Xb, Vb, S, so, inner, tau_map, rho_map, k, p, float(logdet), ntau, nrho,
+                 si, r_of, t_ind, r_ind)
 
 
 def marginal(batch: Batch, sigma2: np.ndarray, tau2: np.ndarray, rho: np.ndarray,
-             derivs: bool) -> tuple[np.ndarray, list[np.ndarray]]:
-    """``M`` by cluster and its derivatives with respect to (log sigma2, log tau2, atanh rho)."""
+             derivs: bool) -> tuple[np.ndarray, list[np.ndarray], dict[tuple[int, int], np.ndarray]]:
+    """``M`` by cluster, its first and (non-zero) second derivatives.
+
+    Derivatives are with respect to (log sigma2, log tau2, atanh rho), in that
+    order; second derivatives are keyed by index pairs ``(i, j)``, ``i <= j``.
+    """
     M = batch.V.copy()
     D: list[np.ndarray] = []
-    for j in range(batch.num_sigma2):
+    D2: dict[tuple[int, int], np.ndarray] = {}
+    ns, nt = batch.num_sigma2, batch.num_tau2
+    for j in range(ns):
         term = sigma2[j] * batch.S[j]
         M += term
         if derivs:
             D.append(term)
+            D2[(j, j)] = term
     if batch.so is None:
-        return M, D
-    L = batch.tau_map.shape[0]
-    R = np.eye(L)
-    off = batch.rho_map >= 0
-    R[off] = rho[batch.rho_map[off]]
+        return M, D, D2
     sq = np.sqrt(tau2[batch.tau_map])[batch.inner]
-    sqtt = batch.so * sq[:, :, None] * sq[:, None, :]
-    MG = sqtt * R[batch.inner[:, :, None], batch.inner[:, None, :]]
+    sqtt = batch.so * (sq[:, :, None] * sq[:, None, :])
+    MG = sqtt * (batch.si + np.append(rho, 0.0)[batch.r_of])
     M += MG
-    if derivs:
-        t_of = batch.tau_map[batch.inner]
-        for i in range(batch.num_tau2):
-            ind = (t_of == i).astype(float)
-            D.append(0.5 * MG * (ind[:, :, None] + ind[:, None, :]))
-        r_of = batch.rho_map[batch.inner[:, :, None], batch.inner[:, None, :]]
-        for r in range(batch.num_rho):
-            D.append(sqtt * (1.0 - rho[r] ** 2) * (r_of == r))
-    return M, D
+    if not derivs:
+        return M, D, D2
+    half = [np.ones(1) if nt == 1 else 0.5 * batch.t_ind[i] for i in range(nt)]
+    for i in range(nt):
+        D.append(MG if nt == 1 else half[i] * MG)
+        for j in range(i, nt):
+            D2[(ns + i, ns + j)] = D[ns + i] if nt == 1 else half[i] * half[j] * MG
+    for r in range(batch.num_rho):
+        Dr = sqtt * ((1.0 - rho[r] ** 2) * batch.r_ind[r])
+        D.append(Dr)
+        pos = ns + nt + r
+        D2[(pos, pos)] = -2.0 * rho[r] * Dr
+        for i in range(nt):
+            D2[(ns + i, pos)] = Dr if nt == 1 else half[i] * Dr
+    return M, D, D2
 
 
 @dataclass(frozen=True, eq=False)
@@ -197,14 +213,16 @@ class Evaluation:
 
 
 def evaluate(batch: Batch, sigma2: np.ndarray, tau2: np.ndarray, rho: np.ndarray, *, reml: bool,
-             free: np.ndarray | None = None, derivs: bool = False) -> Evaluation | None:
+             free: np.ndarray | None = None, derivs: bool = False, observed: bool = True) -> Evaluation | None:
     """Log-likelihoods (ML and REML), GLS estimates and, optionally, score and information.
 
     ``free`` selects the parameters (in the order sigma2, tau2, rho) for which
-    the gradient and the expected information of the objective ``ll`` are
-    returned. Returns None when ``M`` is not positive definite.
+    the gradient and the information of the objective ``ll`` are returned:
+    the observed information when ``observed`` and positive definite,
+    otherwise the average information. Returns None when ``M`` is not
+    positive definite.
     """
-    M, D = marginal(batch, sigma2, tau2, rho, derivs)
+    M, D, D2 = marginal(batch, sigma2, tau2, rho, derivs)
     try:
         chol = np.linalg.cholesky(M)
     except np.linalg.LinAlgError:
@@ -228,27 +246,68 @@ def evaluate(batch: Batch, sigma2: np.ndarray, tau2: np.ndarray, rho: np.ndarray
     grad = info = None
     if derivs:
         sel = np.arange(len(D)) if free is None else np.flatnonzero(free)
-        grad, info = _score_info(Minv, MinvX, Cinv, Py, np.stack([D[i] for i in sel]) if len(sel) else
-                                 np.zeros((0,) + M.shape), reml)
+        lin = _Linear(Minv, MinvX, Cinv, Py, reml)
+        grad, info = lin.score_info([D[i] for i in sel], _second(D2, sel), observed)
     return Evaluation(ll_ml, ll_reml, beta, Cinv, grad, info, Minv, Py)
 
 
-def _score_info(Minv: np.ndarray, MinvX: np.ndarray, Cinv: np.ndarray, Py: np.ndarray, D: np.ndarray,
-                reml: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Score and expected information of ``ll`` for the derivative matrices ``D`` (q, nb, m, m)."""
-    q = D.shape[0]
-    if q == 0:
-        return np.zeros(0), np.zeros((0, 0))
-    A = Minv[None] @ D
-    quad = np.einsum("bm,qbmn,bn->q", Py, D, Py)
-    tr = np.einsum("qbii->q", A)
-    info = np.einsum("qbxy,rbyx->qr", A, A)
-    if reml:
-        U = D @ MinvX[None]
-        Rq = np.einsum("bmp,qbmr->qpr", MinvX, U)
-        tr = tr - np.einsum("pk,qkp->q", Cinv, Rq)
-        W = Minv[None] @ U
-        S = np.einsum("qbmp,rbmk->qrpk", U, W)
-        CR = Cinv[None] @ Rq
-        info = info - 2.0 * np.einsum("pk,qrkp->qr", Cinv, S) + np.einsum("qab,rba->qr", CR, CR)
-    return -0.5 * (tr - quad), 0.5 * info
+def _second(D2: dict[tuple[int, int], np.ndarray], sel: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
+    pos = {int(i): a for a, i in enumerate(sel)}
+    return {(pos[i], pos[j]): E for (i, j), E in D2.items() if i in pos and j in pos}
+
+
+class _Linear:
+    """Traces and quadratic forms with ``P`` (REML) or ``M^{-1}`` (ML) at one evaluation."""
+
+    def __init__(self, Minv: np.ndarray, MinvX: np.ndarray, Cinv: np.ndarray, Py: np.ndarray, reml: bool):
+        self.Minv, self.MinvX, self.Cinv, self.Py, self.reml = Minv, MinvX, Cinv, Py, reml
+
+    def s(self, E: np.ndarray) -> np.ndarray:
+        """``tr(Pi E) - y'P E P y`` for a stack of matrices ``E`` (q, nb, m, m)."""
+        tr = np.einsum("bij,qbji->q", self.Minv, E)
+        if self.reml:
+            U = E @ self.MinvX[None]
+            tr = tr - np.einsum("bmp,qbmk,kp->q", self.MinvX, U, self.Cinv)
+        return tr - np.einsum("bm,qbmn,bn->q", self.Py, E, self.Py)
+
+    def score_info(self, D: list[np.ndarray], D2: dict[tuple[int, int], np.ndarray],
+                   observed: bool) -> tuple[np.ndarray, np.ndarray]:
+        q = len(D)
+        if q == 0:
+            return np.zeros(0), np.zeros((0, 0))
+        Ds = np.stack(D)
+        Minv, MinvX, Cinv, Py = self.Minv, self.MinvX, self.Cinv, self.Py
+        u = np.einsum("qbmn,bn->qbm", Ds, Py)
+        Pu = np.einsum("bmn,qbn->qbm", Minv, u)
+        Pu = Pu - np.einsum("bmp,qp->qbm", MinvX, np.einsum("bmp,qbm->qp", MinvX, u) @ Cinv)
+        ai = 0.5 * np.einsum("qbm,rbm->qr", u, Pu)
+        grad = -0.5 * self.s(Ds)
+        if not observed:
+            return grad, ai
+        fisher = 0.5 * self._trace_pair(Ds)
+        obs = 2.0 * ai - fisher
+        if D2:
+            keys = list(D2)
+            vals = self.s(np.stack([D2[key] for key in keys]))
+            for (i, j), v in zip(keys, vals):
+                obs[i, j] += 0.5 * v
+                if i != j:
+                    obs[j, i] += 0.5 * v
+        try:
+            np.linalg.cholesky(obs)
+        except np.linalg.LinAlgError:
+            return grad, ai
+        return grad, obs
+
+    def _trace_pair(self, Ds: np.ndarray) -> np.ndarray:
+        """``tr(Pi D_i Pi D_j)`` for all pairs."""
+        A = self.Minv[None] @ Ds
+        out = np.einsum("qbxy,rbyx->qr", A, A)
+        if self.reml:
+            U = Ds @ self.MinvX[None]
+            WU = self.Minv[None] @ U
+            S = np.einsum("qbmp,rbmk->qrpk", U, WU)
+            R = np.einsum("bmp,qbmk->qpk", self.MinvX, U)
+            CR = self.Cinv[None] @ R
+            out = out - 2.0 * np.einsum("qrpk,kp->qr", S, self.Cinv) + np.einsum("qab,rba->qr", CR, CR)
+        return out

@@ -1,0 +1,155 @@
+"""Maximise the (restricted) likelihood of ``rma_mv`` over the variance components.
+
+Fisher scoring on the unconstrained scale (log variances, atanh correlations)
+with the fixed effects profiled out, a step-halving line search and the
+Newton decrement as the convergence criterion; the score and the expected
+information are exact (``_mv_core``). Any component can be held fixed, which
+is what the profile-likelihood intervals need. Arrays in, arrays out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._mv_core import Batch, Evaluation, evaluate
+
+__all__ = ["Layout", "FitState", "optimize", "initial_values", "fe_fit"]
+
+_MAX_ITER = 200
+_TOL = 1e-18
+_THETA_MIN = -35.0
+_ATANH_MAX = 12.0
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Position of each kind of component in the natural parameter vector."""
+
+    ns: int
+    nt: int
+    nr: int
+
+    @property
+    def size(self) -> int:
+        return self.ns + self.nt + self.nr
+
+    def split(self, nat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return nat[: self.ns], nat[self.ns: self.ns + self.nt], nat[self.ns + self.nt:]
+
+    def is_rho(self) -> np.ndarray:
+        return np.arange(self.size) >= self.ns + self.nt
+
+
+@dataclass(frozen=True, eq=False)
+class FitState:
+    """Optimum: natural parameters, evaluation there, iterations and convergence flag."""
+
+    nat: np.ndarray
+    ev: Evaluation
+    iterations: int
+    converged: bool
+
+    def ll(self, reml: bool) -> float:
+        return self.ev.ll_reml if reml else self.ev.ll_ml
+
+
+def to_natural(theta: np.ndarray, rho_mask: np.ndarray) -> np.ndarray:
+    return np.where(rho_mask, np.tanh(theta), np.exp(theta))
+
+
+def to_theta(nat: np.ndarray, rho_mask: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        th = np.where(rho_mask, np.arctanh(np.clip(nat, -1 + 1e-12, 1 - 1e-12)),
+                      np.log(np.maximum(nat, 1e-300)))
+    return np.clip(th, _THETA_MIN, None)
+
+
+def fe_fit(batch: Batch) -> tuple[np.ndarray, float]:
+    """Fixed-effects GLS with ``V`` only: coefficients and the Q statistic (QE)."""
+    Vinv = np.linalg.inv(batch.V)
+    VX = Vinv @ batch.X
+    C = np.einsum("bmp,bmq->pq", batch.X, VX)
+    Vy = np.einsum("bij,bj->bi", Vinv, batch.y)
+    beta = np.linalg.solve(C, np.einsum("bmp,bm->p", batch.X, Vy))
+    r = batch.y - batch.X @ beta
+    qe = float(np.einsum("bi,bij,bj->", r, Vinv, r))
+    return beta, qe
+
+
+def initial_values(batch: Batch, layout: Layout, y: np.ndarray, X: np.ndarray, vi: np.ndarray) -> np.ndarray:
+    """metafor's starting values: the residual variance of the FE fit shared out, rho = 0.5."""
+    beta, _ = fe_fit(batch)
+    resid = y - X @ beta
+    ns_or1 = max(layout.ns, 1)
+    nt_or1 = max(layout.nt, 1)
+    count = ns_or1 + nt_or1 + 1
+    total = max(0.001 * count, float(np.var(resid, ddof=1)) - 1.0 / float(np.mean(1.0 / vi)))
+    share = total / count
+    return np.concatenate([np.full(layout.ns, share), np.full(layout.nt, share), np.full(layout.nr, 0.5)])
+
+
+def _eval(batch: Batch, layout: Layout, nat: np.ndarray, reml: bool, free: np.ndarray,
+          derivs: bool) -> Evaluation | None:
+    s2, t2, rho = layout.split(nat)
+    return evaluate(batch, s2, t2, rho, reml=reml, free=free, derivs=derivs)
+
+
+def optimize(batch: Batch, layout: Layout, start: np.ndarray, free: np.ndarray, *, reml: bool) -> FitState | None:
+    """Maximise over the ``free`` components starting from ``start`` (natural scale).
+
+    Returns None when no positive-definite marginal variance is found.
+    """
+    rho_mask = layout.is_rho()
+    nat = start.astype(float).copy()
+    theta = to_theta(nat, rho_mask)
+    ev = _eval(batch, layout, nat, reml, free, derivs=bool(free.any()))
+    if ev is None:
+        return None
+    obj = ev.ll_reml if reml else ev.ll_ml
+    fidx = np.flatnonzero(free)
+    it = 0
+    converged = fidx.size == 0
+    while not converged and it < _MAX_ITER:
+        it += 1
+        step = _step(ev.grad, ev.info)
+        decrement = float(step @ ev.grad)
+        if decrement < _TOL * (1.0 + abs(obj)) or not np.isfinite(decrement):
+            converged = np.isfinite(decrement)
+            break
+        t = 1.0
+        while t > 1e-10:
+            cand = theta.copy()
+            cand[fidx] = theta[fidx] + t * step
+            cand[fidx] = np.where(rho_mask[fidx], np.clip(cand[fidx], -_ATANH_MAX, _ATANH_MAX),
+                                  np.maximum(cand[fidx], _THETA_MIN))
+            cnat = nat.copy()
+            cnat[fidx] = to_natural(cand, rho_mask)[fidx]
+            cev = _eval(batch, layout, cnat, reml, free, derivs=True)
+            if cev is not None:
+                cobj = cev.ll_reml if reml else cev.ll_ml
+                if cobj >= obj - 1e-14 * (1.0 + abs(obj)):
+                    break
+            t *= 0.5
+        else:
+            converged = True  # no ascent direction left: at the optimum up to rounding
+            break
+        done = abs(cobj - obj) < 1e-15 * (1.0 + abs(obj)) and t < 1.0
+        theta, nat, ev, obj = cand, cnat, cev, cobj
+        if done:
+            converged = True
+    return FitState(nat, ev, it, converged)
+
+
+def _step(grad: np.ndarray, info: np.ndarray) -> np.ndarray:
+    q = grad.shape[0]
+    scale = max(float(np.trace(info)) / max(q, 1), 1e-300)
+    try:
+        step = np.linalg.solve(info + 1e-10 * scale * np.eye(q), grad)
+    except np.linalg.LinAlgError:
+        step = grad / scale
+    big = np.max(np.abs(step))
+    if big > 5.0:
+        step *= 5.0 / big
+    return step

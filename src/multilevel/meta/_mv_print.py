@@ -1,0 +1,241 @@
+"""Text and HTML output of ``rma_mv`` fits in metafor's layout, and the LRT table of ``anova``."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .._exceptions import ModelSpecificationError
+from .._rformat import render_table
+from ._common import (_matrix_lines, fcf, fmt_pval, heterogeneity_lines, model_results_lines,
+                      moderators_lines)
+
+__all__ = ["fit_text", "fit_html", "RmaMvSummary", "AnovaRmaMv", "anova_fits", "abbreviate"]
+
+DIGITS = 4
+
+
+def abbreviate(name: str, minlength: int = 4) -> str:
+    """R's ``abbreviate(name, minlength)``: drop lower-case vowels, then lower-case letters, from the end.
+
+    Examples
+    --------
+    >>> abbreviate("AL"), abbreviate("general"), abbreviate("overt")
+    ('AL', 'gnrl', 'ovrt')
+    """
+    chars = list(name)
+    for pool in ("aeiou", "abcdefghijklmnopqrstuvwxyz"):
+        i = len(chars) - 1
+        while len(chars) > minlength and i > 0:
+            if chars[i] in pool:
+                del chars[i]
+            i -= 1
+    return "".join(chars[:max(minlength, 1)]) if len(chars) > minlength else "".join(chars)
+
+
+def _sigma_block(fit: Any) -> list[str]:
+    s2 = fit.sigma2
+    names = [t.name for t in fit._sigmas]
+    fixed = fit.fixed[: len(s2)]
+    rows = ["sigma^2  "] if len(s2) == 1 else [f"sigma^2.{j + 1}" for j in range(len(s2))]
+    cols = {"estim": fcf(s2, DIGITS), "sqrt": fcf(np.sqrt(s2), DIGITS),
+            "nlvls": [str(t.nlevels) for t in fit._sigmas], "fixed": ["yes" if f else "no" for f in fixed],
+            "factor": names}
+    return _matrix_lines(cols, rows) + [""]
+
+
+def _g_header(g: Any) -> list[str]:
+    width = max(len(g.inner_name), len(g.outer_name))
+    return [f"outer factor: {g.outer_name.ljust(width)} (nlvls = {g.nlevels[1]})",
+            f"inner factor: {g.inner_name.ljust(width)} (nlvls = {g.nlevels[0]})", ""]
+
+
+def _g_block(fit: Any) -> list[str]:
+    g = fit._g
+    ns = len(fit.sigma2)
+    tfix = fit.fixed[ns: ns + len(fit.tau2)]
+    rfix = fit.fixed[ns + len(fit.tau2):]
+    yn = lambda f: "yes" if f else "no"  # noqa: E731
+    tau2, tau = fcf(fit.tau2, DIGITS), fcf(np.sqrt(fit.tau2), DIGITS)
+    rho = fcf(fit.rho, DIGITS) if len(fit.rho) else ["0.0000"]
+    lines = _g_header(g)
+    if g.struct in ("CS", "ID"):
+        cols = {"estim": [tau2[0], rho[0]], "sqrt": [tau[0], ""],
+                "fixed": [yn(tfix[0]), yn(rfix[0]) if len(rfix) else "yes"]}
+        rows = ["tau^2    ", "rho"]
+        if g.struct == "ID":
+            cols = {c: v[:1] for c, v in cols.items()}
+            rows = rows[:1]
+        lines += _matrix_lines(cols, rows)
+    elif g.struct in ("HCS", "DIAG"):
+        nt = len(fit.tau2)
+        cols = {"estim": tau2 + [rho[0]], "sqrt": tau + [""],
+                "k.lvl": [str(c) for c in g.levels_k] + [""],
+                "fixed": [yn(f) for f in tfix] + [yn(rfix[0]) if len(rfix) else "yes"],
+                "level": list(g.inner_levels) + [""]}
+        rows = (["tau^2   "] if nt == 1 else [f"tau^2.{j + 1}  " for j in range(nt)]) + ["rho"]
+        if g.struct == "DIAG":
+            cols = {c: v[:nt] for c, v in cols.items()}
+            rows = rows[:nt]
+        lines += _matrix_lines(cols, rows)
+    else:
+        lines += _un_block(fit, g, tau2, tau, tfix, rfix)
+    return lines + [""]
+
+
+def _un_block(fit: Any, g: Any, tau2: list[str], tau: list[str], tfix: np.ndarray, rfix: np.ndarray) -> list[str]:
+    L = len(g.inner_levels)
+    yn = lambda f: "yes" if f else "no"  # noqa: E731
+    cols = {"estim": tau2, "sqrt": tau, "k.lvl": [str(c) for c in g.levels_k],
+            "fixed": [yn(f) for f in tfix], "level": list(g.inner_levels)}
+    rows = ["tau^2"] if L == 1 else [f"tau^2.{j + 1}  " for j in range(L)]
+    lines = _matrix_lines(cols, rows) + [""]
+    n = max(L, 2)
+    rho_cells = [["" for _ in range(n)] for _ in range(n)]
+    info = [["" for _ in range(n)] for _ in range(n)]
+    rstr = fcf(fit.rho, DIGITS)
+    for i in range(n):
+        rho_cells[i][i], info[i][i] = "1", "-"
+        for j in range(i):
+            r = g.rho_map[i, j] if L > 1 else 0
+            rho_cells[i][j] = rstr[r] if L > 1 else "NA"
+            info[i][j] = yn(rfix[r]) if len(rfix) else "yes"
+            info[j][i] = str(g.pair_k[i, j]) if L > 1 else "NA"
+    labels = list(g.inner_levels) if L > 1 else list(g.inner_levels) + ["NA"]
+    abbr = [abbreviate(v) for v in labels]
+    mcols: dict[str, list[str]] = {f"rho.{a}": [rho_cells[i][j] for i in range(n)] for j, a in enumerate(abbr)}
+    mcols[""] = [""] * n
+    for j, a in enumerate(abbr):
+        mcols[a] = [info[i][j] for i in range(n)]
+    return lines + _matrix_lines(mcols, labels)
+
+
+def fit_lines(fit: Any, *, showfit: bool = False) -> list[str]:
+    """The lines of ``print(rma.mv)`` (``summary`` when ``showfit``), without the outer blank lines."""
+    lines = [f"Multivariate Meta-Analysis Model (k = {fit.k}; method: {fit.method})", ""]
+    if showfit:
+        lines += fitstats_lines(fit.fit_stats[fit.method]) + [""]
+    if not len(fit.sigma2) and fit._g is None:
+        lines += ["Variance Components: none", ""]
+    else:
+        lines += ["Variance Components:", ""]
+        if len(fit.sigma2):
+            lines += _sigma_block(fit)
+        if fit._g is not None:
+            lines += _g_block(fit)
+    lines += heterogeneity_lines(fit.QE, fit.QEp, fit.k - fit.p, int_only=fit.int_only, digits=DIGITS) + [""]
+    if fit.p > 1 and np.isfinite(fit.QM):
+        df2 = fit.QMdf[1] if fit.test == "t" else None
+        lines += moderators_lines(fit.QM, fit.QMp, fit._btt + 1, fit.QMdf[0], df2, digits=DIGITS) + [""]
+    df = np.full(fit.p, fit.k - fit.p) if fit.test == "t" else None
+    lines += model_results_lines(list(fit.beta.index), fit.beta, fit.se, fit.zval, fit.pval, fit.ci_lb,
+                                 fit.ci_ub, df=df, int_only=fit.int_only, digits=DIGITS)
+    return lines
+
+
+def fitstats_lines(values: np.ndarray) -> list[str]:
+    """The logLik / Deviance / AIC / BIC / AICc pair of lines (R's named-vector print, gap 2)."""
+    labels = ["logLik", "Deviance", "AIC", "BIC", "AICc"]
+    vals = fcf(values, DIGITS)
+    w = max(len(s) for s in labels + vals)
+    return ["  ".join(s.rjust(w) for s in labels), "  ".join(s.rjust(w) for s in vals)]
+
+
+def fit_text(fit: Any) -> str:
+    return "\n".join(line.rstrip() for line in fit_lines(fit))
+
+
+def fit_html(fit: Any) -> str:
+    head = html.escape(f"Multivariate Meta-Analysis Model (k = {fit.k}; method: {fit.method})")
+    vc = _components_frame(fit)
+    parts = [f"<p><b>{head}</b></p>"]
+    if len(vc):
+        parts.append("<p>Variance components</p>" + vc.to_html(float_format=lambda v: f"{v:.4f}"))
+    het = html.escape(heterogeneity_lines(fit.QE, fit.QEp, fit.k - fit.p, int_only=fit.int_only)[1])
+    parts.append(f"<p>{het}</p>")
+    parts.append("<p>Model results</p>" + fit.to_frame().to_html(float_format=lambda v: f"{v:.4f}"))
+    return "\n".join(parts)
+
+
+def _components_frame(fit: Any) -> pd.DataFrame:
+    from ._mv_profile import component_names
+    names = component_names(fit)
+    vals = fit._comps.values
+    keep = [i for i, n in enumerate(names) if n is not None]
+    return pd.DataFrame({"estimate": vals[keep], "fixed": fit.fixed[keep]}, index=[names[i] for i in keep])
+
+
+@dataclass(frozen=True, eq=False)
+class RmaMvSummary:
+    """``summary()`` of an ``rma_mv`` fit: the printed model with its fit statistics."""
+
+    fit: Any
+
+    def __str__(self) -> str:
+        return "\n".join(line.rstrip() for line in fit_lines(self.fit, showfit=True))
+
+    def _repr_html_(self) -> str:
+        stats_html = self.fit.fitstats().T.to_html(float_format=lambda v: f"{v:.4f}")
+        return fit_html(self.fit) + "\n<p>Fit statistics</p>" + stats_html
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.fit.to_frame()
+
+
+@dataclass(frozen=True, eq=False)
+class AnovaRmaMv:
+    """Likelihood-ratio test of two nested ``rma_mv`` fits (metafor's ``anova(full, reduced)``)."""
+
+    table: pd.DataFrame
+    LRT: float
+    pval: float
+    df: int
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.table
+
+    def __str__(self) -> str:
+        t = self.table
+        cols = {"df": [str(int(v)) for v in t["df"]]}
+        for c in ("AIC", "BIC", "AICc", "logLik"):
+            cols[c] = fcf(t[c], DIGITS)
+        cols["LRT"] = ["", fcf(self.LRT, DIGITS)[0]]
+        cols["pval"] = ["", fmt_pval(self.pval, DIGITS)[0]]
+        cols["QE"] = fcf(t["QE"], DIGITS)
+        return render_table(cols, list(t.index))
+
+    def _repr_html_(self) -> str:
+        return self.table.to_html(float_format=lambda v: f"{v:.4f}", na_rep="")
+
+
+def anova_fits(fits: tuple, **options: Any) -> AnovaRmaMv:
+    """LRT between a full and a reduced fit (the one with more parameters is the full model)."""
+    if len(fits) != 2:
+        raise ModelSpecificationError("anova() compares exactly two rma_mv fits")
+    if options:
+        raise ModelSpecificationError(f"unknown anova() options for rma_mv fits: {', '.join(options)}")
+    a, b = fits
+    if a.parms == b.parms:
+        raise ModelSpecificationError("the models have the same number of parameters; an LRT is not meaningful")
+    full, red = (a, b) if a.parms > b.parms else (b, a)
+    if full.method != red.method:
+        raise ModelSpecificationError(f"cannot compare a {full.method} fit with a {red.method} fit")
+    same_y = full.k == red.k and np.array_equal(full._eff.yi, red._eff.yi)
+    if not same_y or not np.array_equal(full._eff.vi, red._eff.vi):
+        raise ModelSpecificationError("the two models were fitted to different estimates or variances")
+    if full.method == "REML" and not (full.p == red.p and np.allclose(full._eff.design.X, red._eff.design.X)):
+        raise ModelSpecificationError("REML fits with different moderators cannot be compared; "
+                                      "refit both with method='ML'")
+    f, r = full.fit_stats[full.method], red.fit_stats[red.method]
+    lrt = max(0.0, float(r[1] - f[1]))
+    df = full.parms - red.parms
+    pval = float(stats.chi2.sf(lrt, df))
+    table = pd.DataFrame({"df": [full.parms, red.parms], "AIC": [f[2], r[2]], "BIC": [f[3], r[3]],
+                          "AICc": [f[4], r[4]], "logLik": [f[0], r[0]], "LRT": [np.nan, lrt],
+                          "pval": [np.nan, pval], "QE": [full.QE, red.QE]}, index=["Full", "Reduced"])
+    return AnovaRmaMv(table, lrt, pval, df)

@@ -1,0 +1,290 @@
+"""The frozen result of :func:`~multilevel.rma_mv` and its methods.
+
+Everything a method needs (the cluster batch, the design, the estimates) is
+kept on the result, so ``confint()``, ``profile()``, ``predict()``,
+``ranef()`` and ``robust()`` never refit from fresh arguments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+__all__ = ["Components", "RmaMvFit"]
+
+
+@dataclass(frozen=True, eq=False)
+class Components:
+    """Variance components on the natural scale and which of them are held fixed (internal)."""
+
+    values: np.ndarray
+    fixed: np.ndarray
+
+
+def _wald(beta: np.ndarray, vb: np.ndarray, test: str, df: int, level: float) -> tuple[np.ndarray, ...]:
+    se = np.sqrt(np.diag(vb))
+    z = beta / se
+    if test == "t":
+        pval = 2.0 * stats.t.sf(np.abs(z), df)
+        crit = stats.t.ppf(1 - (1 - level / 100) / 2, df)
+    else:
+        pval = 2.0 * stats.norm.sf(np.abs(z))
+        crit = stats.norm.ppf(1 - (1 - level / 100) / 2)
+    return se, z, pval, beta - crit * se, beta + crit * se
+
+
+def _fit_stats(ll_ml: float, ll_reml: float, ll_qe: float, parms: int, k: int, p: int) -> dict[str, np.ndarray]:
+    """metafor's fit statistics (logLik, deviance, AIC, BIC, AICc) for ML and REML."""
+    def block(ll: float, dev: float, n: int) -> np.ndarray:
+        m = max(n, parms + 2)
+        return np.array([ll, dev, -2 * ll + 2 * parms, -2 * ll + parms * np.log(n),
+                         -2 * ll + 2 * parms * m / (m - parms - 1)])
+    return {"ML": block(ll_ml, -2 * (ll_ml - ll_qe), k), "REML": block(ll_reml, -2 * ll_reml, k - p)}
+
+
+@dataclass(frozen=True, eq=False)
+class RmaMvFit:
+    """A fitted multivariate / multilevel meta-analytic model (metafor's ``rma.mv``).
+
+    Attributes
+    ----------
+    beta, se, zval, pval, ci_lb, ci_ub : pandas.Series
+        Fixed effects with metafor's names (``intrcpt``, ``year``) and their Wald inference.
+    sigma2 : ndarray
+        One variance per ``~ 1 | f`` term (in the order metafor prints them).
+    tau2, rho : ndarray
+        Variances and correlations of the ``~ inner | outer`` term (empty without one).
+    QE, QEp : float
+        Test for (residual) heterogeneity.
+    QM, QMp : float
+        Omnibus test of the moderators (all coefficients but the intercept).
+    loglik : float
+        Log-likelihood of the fitting method (restricted for REML).
+    k, p, parms : int
+        Estimates, coefficients, and estimated parameters (coefficients plus free components).
+
+    Fields whose names start with an underscore are internal.
+    """
+
+    beta: pd.Series
+    se: pd.Series
+    zval: pd.Series
+    pval: pd.Series
+    ci_lb: pd.Series
+    ci_ub: pd.Series
+    vb: pd.DataFrame
+    sigma2: np.ndarray
+    tau2: np.ndarray
+    rho: np.ndarray
+    QE: float
+    QEp: float
+    QM: float
+    QMp: float
+    QMdf: tuple[int, float]
+    loglik: float
+    k: int
+    p: int
+    parms: int
+    method: str
+    test: str
+    level: float
+    fit_stats: dict[str, np.ndarray] = field(repr=False)
+    _eff: Any = field(repr=False)
+    _batch: Any = field(repr=False)
+    _layout: Any = field(repr=False)
+    _comps: Components = field(repr=False)
+    _sigmas: list = field(repr=False)
+    _g: Any = field(repr=False)
+    _btt: np.ndarray = field(repr=False)
+    _random: Any = field(repr=False)
+    _iterations: int = field(repr=False)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_state(cls, *, eff: Any, batch: Any, layout: Any, state: Any, sigmas: list, g: Any,
+                   comps: Components, method: str, test: str, level: float, QE: float,
+                   random: Any) -> "RmaMvFit":
+        names = list(eff.design.names)
+        k, p = eff.k, len(names)
+        ev = state.ev
+        beta = np.asarray(ev.beta, dtype=float)
+        vb = np.asarray(ev.vb, dtype=float)
+        se, z, pval, lb, ub = _wald(beta, vb, test, k - p, level)
+        btt = np.arange(1, p) if (eff.design.intercept and p > 1) else np.arange(p)
+        QM = float(beta[btt] @ np.linalg.solve(vb[np.ix_(btt, btt)], beta[btt]))
+        m = btt.size
+        if test == "t":
+            QM, QMdf = QM / m, (m, float(k - p))
+            QMp = float(stats.f.sf(QM, m, k - p))
+        else:
+            QMdf = (m, float("nan"))
+            QMp = float(stats.chi2.sf(QM, m))
+        vmat = eff.vi if eff.vi.ndim == 2 else np.diag(eff.vi)
+        ll_qe = -0.5 * k * np.log(2 * np.pi) - 0.5 * float(np.linalg.slogdet(vmat)[1])
+        nat = np.where(state.nat <= 10 * np.finfo(float).eps, np.where(layout.is_rho(), state.nat, 0.0),
+                       state.nat)
+        s2, t2, rho = layout.split(nat)
+        parms = p + int((~comps.fixed).sum())
+        fs = _fit_stats(ev.ll_ml, ev.ll_reml, ll_qe, parms, k, p)
+        QEp = float(stats.chi2.sf(QE, k - p)) if k > p else 1.0
+        idx = pd.Index(names)
+        return cls(pd.Series(beta, idx), pd.Series(se, idx), pd.Series(z, idx), pd.Series(pval, idx),
+                   pd.Series(lb, idx), pd.Series(ub, idx), pd.DataFrame(vb, idx, idx), s2.copy(), t2.copy(),
+                   rho.copy(), float(QE), QEp, QM, QMp, QMdf,
+                   float(ev.ll_reml if method == "REML" else ev.ll_ml), k, p, parms, method, test, level, fs,
+                   eff, batch, layout, Components(nat, comps.fixed), sigmas, g, btt, random, state.iterations)
+
+    def _at(self, values: Any) -> "RmaMvFit":
+        """The same model evaluated at given component values (internal: printing tests, profiles)."""
+        from ._mv_core import evaluate
+        from ._mv_fit import FitState
+        nat = np.asarray(values, dtype=float)
+        s2, t2, rho = self._layout.split(nat)
+        ev = evaluate(self._batch, s2, t2, rho, reml=self.method == "REML")
+        state = FitState(nat, ev, 0, True)
+        return RmaMvFit.from_state(eff=self._eff, batch=self._batch, layout=self._layout, state=state,
+                                   sigmas=self._sigmas, g=self._g, comps=self._comps, method=self.method,
+                                   test=self.test, level=self.level, QE=self.QE, random=self._random)
+
+    # ------------------------------------------------------------------ basic accessors
+    @property
+    def int_only(self) -> bool:
+        """True for a model without moderators."""
+        return self._eff.design.int_only
+
+    @property
+    def fixed(self) -> np.ndarray:
+        """Which components (sigma2, tau2, rho in order) were held fixed."""
+        return self._comps.fixed
+
+    @property
+    def struct(self) -> str | None:
+        """Structure of the ``~ inner | outer`` term (None without one)."""
+        return None if self._g is None else self._g.struct
+
+    def vcov(self) -> pd.DataFrame:
+        """Variance-covariance matrix of the fixed effects."""
+        return self.vb
+
+    def fitstats(self) -> pd.DataFrame:
+        """logLik, deviance, AIC, BIC and AICc as metafor computes them for the fitting method.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma_mv("yi", "vi", random="~ 1 | district/school",
+        ...                 data=ml.datasets.load("konstantopoulos2011"))
+        >>> fit.fitstats().round(4)["REML"].tolist()
+        [-7.9587, 15.9174, 21.9174, 27.9394, 22.388]
+        """
+        return pd.DataFrame({self.method: self.fit_stats[self.method]},
+                            index=["logLik", "deviance", "AIC", "BIC", "AICc"])
+
+    # ------------------------------------------------------------------ presentation
+    def to_frame(self) -> pd.DataFrame:
+        """The model-results table: estimate, se, zval (tval), pval, ci_lb, ci_ub."""
+        stat = "tval" if self.test == "t" else "zval"
+        return pd.DataFrame({"estimate": self.beta, "se": self.se, stat: self.zval, "pval": self.pval,
+                             "ci_lb": self.ci_lb, "ci_ub": self.ci_ub})
+
+    def __str__(self) -> str:
+        from ._mv_print import fit_text
+        return fit_text(self)
+
+    def _repr_html_(self) -> str:
+        from ._mv_print import fit_html
+        return fit_html(self)
+
+    def summary(self) -> "Any":
+        """Printed output with the fit statistics (metafor's ``summary()``)."""
+        from ._mv_print import RmaMvSummary
+        return RmaMvSummary(self)
+
+    # ------------------------------------------------------------------ inference
+    def confint(self, level: float | None = None, *, tol: float | None = None) -> pd.DataFrame:
+        """Profile-likelihood confidence intervals for every estimated variance component.
+
+        Rows ``sigma2.1``, ``sigma.1``, ... (or ``sigma2``, ``sigma`` for one
+        component), ``tau2``, ``tau``, ``rho``; columns ``estimate``, ``ci_lb``,
+        ``ci_ub``. Each bound solves ``-2 (ll(value) - ll) = qchisq(level, 1)``
+        with the other components re-estimated (as metafor's ``confint``);
+        bounds at the edge of the searched interval are reported as the edge.
+        ``tol`` is the absolute tolerance of the root finding; the default is
+        metafor's (``.Machine$double.eps^0.25``), so the printed bounds agree
+        with metafor's to the last digit.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma_mv("yi", "vi", random="~ school | district",
+        ...                 data=ml.datasets.load("konstantopoulos2011"))
+        >>> fit.confint().round(4)
+               estimate   ci_lb   ci_ub
+        tau2     0.0978  0.0528  0.2398
+        tau      0.3127  0.2298  0.4897
+        rho      0.6653  0.3282  0.8855
+        """
+        from ._mv_profile import confint_frame
+        return confint_frame(self, self.level if level is None else level, tol)
+
+    def confint_report(self, level: float | None = None) -> Any:
+        """The profile-likelihood intervals as metafor prints them (``print(confint(res))``)."""
+        from ._mv_profile import ConfintReport
+        return ConfintReport(self.confint(level))
+
+    def profile(self, component: str = "tau2", *, values: Any = None, steps: int = 20) -> Any:
+        """Profile log-likelihood of one component (``"sigma2.1"``, ``"tau2"``, ``"rho"`` ...).
+
+        Returns a :class:`~multilevel.meta._mv_profile.ProfileLikelihood` with
+        ``to_frame()`` and ``plot()``.
+        """
+        from ._mv_profile import profile
+        return profile(self, component, values=values, steps=steps)
+
+    def predict(self, newmods: Any = None, *, level: float | None = None) -> pd.DataFrame:
+        """Predicted average effects with confidence and prediction intervals.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma_mv("yi", "vi", random="~ school | district",
+        ...                 data=ml.datasets.load("konstantopoulos2011"))
+        >>> fit.predict().round(4)
+             pred      se   ci_lb   ci_ub   pi_lb   pi_ub
+        0  0.1847  0.0846   0.019  0.3504 -0.4613  0.8307
+        """
+        from ._mv_predict import predict
+        return predict(self, newmods, self.level if level is None else level)
+
+    def ranef(self, *, level: float | None = None) -> dict[str, pd.DataFrame]:
+        """Best linear unbiased predictions of the random effects, with se and intervals."""
+        from ._mv_predict import ranef
+        return ranef(self, self.level if level is None else level)
+
+    def i2(self) -> pd.Series:
+        """Multilevel I^2 (percent): total and per component, with the typical sampling variance.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma_mv("yi", "vi", random="~ 1 | district/school",
+        ...                 data=ml.datasets.load("konstantopoulos2011"))
+        >>> fit.i2().round(2).tolist()
+        [94.87, 63.02, 31.85]
+        """
+        from ._mv_predict import i2
+        return i2(self)
+
+    def robust(self, cluster: Any, *, clubsandwich: bool = False, adjust: bool = True) -> Any:
+        """Cluster-robust tests and intervals (CR1 as metafor's ``robust()``; CR2 with ``clubsandwich``)."""
+        from ._mv_robust import robust
+        return robust(self, cluster, clubsandwich=clubsandwich, adjust=adjust)
+
+    @classmethod
+    def _anova(cls, fits: tuple, **options: Any) -> Any:
+        from ._mv_print import anova_fits
+        return anova_fits(fits, **options)

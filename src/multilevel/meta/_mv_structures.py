@@ -1,0 +1,223 @@
+"""Random-effects specification of ``rma_mv``: ``~ 1 | f``, ``~ 1 | a/b``, ``~ inner | outer``.
+
+The grammar is metafor's: each formula is ``~ 1 | factor`` (one variance
+component ``sigma2`` per factor; ``a/b`` expands to ``a`` and ``a/b``) or
+``~ inner | outer`` (a variance-covariance matrix ``G`` of the inner levels,
+shared by the outer levels, with structure CS, HCS, UN, ID or DIAG). Levels
+follow R's ``factor()``: categories in their order, numbers sorted, strings
+sorted; nested factors are R's ``interaction(..., lex.order = TRUE)`` with
+labels ``"a/b"``.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .._data import check_columns
+from .._exceptions import FormulaError, ModelSpecificationError, MultilevelWarning
+
+__all__ = ["STRUCTS", "SigmaTerm", "GTerm", "RandomSpec", "parse_random", "random_columns", "build_terms"]
+
+STRUCTS = ("CS", "HCS", "UN", "ID", "DIAG")
+_NAME = r"[A-Za-z_.][A-Za-z0-9_.]*"
+
+
+@dataclass(frozen=True)
+class RandomSpec:
+    """Parsed random-effects formulas: sigma2 factor paths and at most one inner/outer pair."""
+
+    sigma_paths: tuple[tuple[str, ...], ...]
+    inner: str | None
+    outer: str | None
+    formulas: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class SigmaTerm:
+    """A ``~ 1 | f`` variance component: level codes, labels and name (``district/school``)."""
+
+    name: str
+    codes: np.ndarray
+    levels: tuple[str, ...]
+
+    @property
+    def nlevels(self) -> int:
+        return len(self.levels)
+
+
+@dataclass(frozen=True, eq=False)
+class GTerm:
+    """An ``~ inner | outer`` term with its structure and parameter maps (see ``_mv_core.Batch``)."""
+
+    struct: str
+    inner_name: str
+    outer_name: str
+    inner_codes: np.ndarray
+    outer_codes: np.ndarray
+    inner_levels: tuple[str, ...]
+    outer_levels: tuple[str, ...]
+    tau_map: np.ndarray
+    rho_map: np.ndarray
+    num_tau2: int
+    num_rho: int
+    rho_fixed_zero: np.ndarray
+    levels_k: np.ndarray
+    pair_k: np.ndarray
+
+    @property
+    def nlevels(self) -> tuple[int, int]:
+        return len(self.inner_levels), len(self.outer_levels)
+
+
+def _split_formula(text: str) -> tuple[str, str]:
+    body = text.strip()
+    if not body.startswith("~"):
+        raise FormulaError("a random-effects formula must start with '~' (for example '~ 1 | study')", text, 0)
+    body = body[1:]
+    if "||" in body:
+        raise FormulaError("'||' is not supported in rma_mv random effects; use '|'", text, text.index("||"))
+    if body.count("|") != 1:
+        pos = text.find("|")
+        raise FormulaError("a random-effects formula needs exactly one '|' between the inner "
+                           "term and the grouping factor (for example '~ 1 | district/school')",
+                           text, pos if pos >= 0 else len(text))
+    lhs, rhs = (part.strip() for part in body.split("|"))
+    return lhs, rhs
+
+
+def parse_random(random: str | list[str] | tuple[str, ...]) -> RandomSpec:
+    """Parse ``random`` (a formula or a list of formulas).
+
+    Examples
+    --------
+    >>> parse_random("~ 1 | district/school").sigma_paths
+    (('district',), ('district', 'school'))
+    >>> spec = parse_random("~ school | district")
+    >>> spec.inner, spec.outer
+    ('school', 'district')
+    """
+    forms = [random] if isinstance(random, str) else list(random)
+    if not forms:
+        raise FormulaError("random needs at least one formula such as '~ 1 | study'")
+    paths: list[tuple[str, ...]] = []
+    inner = outer = None
+    for text in forms:
+        if not isinstance(text, str):
+            raise FormulaError(f"each random-effects formula must be a string, not {type(text).__name__}")
+        lhs, rhs = _split_formula(text)
+        parts = [p.strip() for p in rhs.split("/")]
+        for part in parts:
+            if not re.fullmatch(_NAME, part):
+                raise FormulaError(f"{part!r} is not a column name", text, text.find(part))
+        if lhs == "1":
+            paths.extend(tuple(parts[: j + 1]) for j in range(len(parts)))
+            continue
+        if not re.fullmatch(_NAME, lhs):
+            raise FormulaError("the inner term of '~ inner | outer' must be a single column name", text,
+                               text.find(lhs))
+        if len(parts) > 1:
+            raise FormulaError("'~ inner | outer1/outer2' terms are not allowed", text, text.find("/"))
+        if inner is not None:
+            raise FormulaError("only one '~ inner | outer' term is supported", text)
+        inner, outer = lhs, parts[0]
+    return RandomSpec(tuple(paths), inner, outer, tuple(forms))
+
+
+def random_columns(spec: RandomSpec) -> list[str]:
+    """Every column a random specification uses."""
+    cols = [c for path in spec.sigma_paths for c in path]
+    if spec.inner is not None:
+        cols += [spec.inner, spec.outer]
+    return list(dict.fromkeys(cols))
+
+
+def _factor(col: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """R's ``factor(x)`` on the rows given: codes and labels of the levels present."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        present = [c for c in col.cat.categories if (col == c).any()]
+    else:
+        present = sorted(col.unique())
+    lookup = {v: i for i, v in enumerate(present)}
+    codes = np.array([lookup[v] for v in col], dtype=int)
+    labels = [_label(v) for v in present]
+    return codes, labels
+
+
+def _label(value: object) -> str:
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _nested(frame: pd.DataFrame, path: tuple[str, ...]) -> SigmaTerm:
+    codes = [_factor(frame[c]) for c in path]
+    keys = np.stack([c for c, _ in codes], axis=1)
+    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+    labels = tuple("/".join(codes[j][1][u[j]] for j in range(len(path))) for u in uniq)
+    return SigmaTerm("/".join(path), inv.reshape(-1), labels)
+
+
+def _rho_map(struct: str, L: int) -> tuple[np.ndarray, int]:
+    rho_map = -np.ones((L, L), dtype=int)
+    if struct in ("ID", "DIAG") or L == 1:
+        return rho_map, 0 if struct in ("ID", "DIAG") else 1
+    if struct in ("CS", "HCS"):
+        rho_map[~np.eye(L, dtype=bool)] = 0
+        return rho_map, 1
+    r = 0
+    for j in range(L):  # column-major lower triangle, as R's G[lower.tri(G)]
+        for i in range(j + 1, L):
+            rho_map[i, j] = rho_map[j, i] = r
+            r += 1
+    return rho_map, r
+
+
+def _g_term(frame: pd.DataFrame, inner: str, outer: str, struct: str) -> GTerm:
+    icodes, ilev = _factor(frame[inner])
+    ocodes, olev = _factor(frame[outer])
+    L = len(ilev)
+    tau_map = np.zeros(L, dtype=int) if struct in ("CS", "ID") else np.arange(L)
+    rho_map, nrho = _rho_map(struct, L)
+    fixed0 = np.zeros(nrho, dtype=bool)
+    levels_k = np.bincount(icodes, minlength=L)
+    pair_k = np.zeros((L, L), dtype=int)
+    for o in np.unique(ocodes):
+        present = np.unique(icodes[ocodes == o])
+        pair_k[np.ix_(present, present)] += 1
+    if struct in ("CS", "HCS") and L == 1:
+        fixed0[:] = True
+        _warn("the inner factor has a single level, so rho is fixed to 0")
+    elif struct in ("CS", "HCS") and len(olev) == len(frame):
+        fixed0[:] = True
+        _warn("each level of the outer factor contains a single estimate, so rho is fixed to 0")
+    elif struct == "UN":
+        if L == 1:
+            fixed0[:] = True
+            _warn("the inner factor has a single level, so rho is fixed to 0")
+        for j in range(L):
+            for i in range(j + 1, L):
+                if pair_k[i, j] == 0:
+                    fixed0[rho_map[i, j]] = True
+                    _warn(f"levels {ilev[i]!r} and {ilev[j]!r} of {inner!r} never occur in the same "
+                          f"{outer!r}, so their correlation is fixed to 0")
+    return GTerm(struct, inner, outer, icodes, ocodes, tuple(ilev), tuple(olev), tau_map, rho_map,
+                 int(tau_map.max()) + 1, nrho, fixed0, levels_k, pair_k)
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, MultilevelWarning, stacklevel=5)
+
+
+def build_terms(spec: RandomSpec, frame: pd.DataFrame, struct: str) -> tuple[list[SigmaTerm], GTerm | None]:
+    """Level codes of every term on the rows of ``frame`` (complete cases)."""
+    check_columns(frame, random_columns(spec), context="random argument")
+    if struct not in STRUCTS:
+        raise ModelSpecificationError(f"struct must be one of {', '.join(STRUCTS)}, not {struct!r}")
+    sigmas = [_nested(frame, path) for path in spec.sigma_paths]
+    g = _g_term(frame, spec.inner, spec.outer, struct) if spec.inner is not None else None
+    return sigmas, g

@@ -1,0 +1,181 @@
+"""``rma_mv``: multilevel / multivariate meta-analysis models as metafor's ``rma.mv``.
+
+This module reads the inputs (effect sizes, sampling variances or their
+matrix, moderators, random effects), fits the model with the numerical core
+(``_mv_core``, ``_mv_fit``) and returns the frozen :class:`RmaMvFit`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._data import as_dataframe
+from .._exceptions import ConvergenceWarning, DataError, ModelSpecificationError, MultilevelWarning
+from ._common import column_values, prepare_effects
+from ._mv_core import make_batch
+from ._mv_fit import Layout, fe_fit, initial_values, optimize
+from ._mv_result import Components, RmaMvFit
+from ._mv_structures import build_terms, parse_random, random_columns
+
+__all__ = ["rma_mv"]
+
+
+def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any = None,
+           struct: str = "CS", method: str = "REML", mods: Any = None, test: str = "z",
+           level: float = 95, sigma2: Any = None, tau2: Any = None, rho: Any = None,
+           sparse: bool = False) -> RmaMvFit:
+    r"""Fit a multilevel / multivariate meta-analytic model (metafor's ``rma.mv``).
+
+    .. math::
+
+        y = X\beta + \sum_j Z_j u_j + Z_G g + e, \qquad
+        u_j \sim N(0, \sigma^2_j I), \quad g \sim N(0, I \otimes G), \quad e \sim N(0, V)
+
+    The variance components are estimated by maximising the restricted (REML)
+    or full (ML) log-likelihood with the fixed effects profiled out.
+
+    Parameters
+    ----------
+    yi : str or array_like
+        Observed effect sizes (column of ``data`` or array).
+    V : str or array_like
+        Sampling variances (column or vector) or their variance-covariance
+        matrix (``k x k``, symmetric positive definite; block-diagonal for
+        dependent estimates).
+    random : str or list of str, optional
+        ``"~ 1 | study"``; nested ``"~ 1 | district/school"`` (components for
+        ``district`` and ``district/school``); several formulas for crossed
+        factors; ``"~ inner | outer"`` for a structured ``G``.
+    data : DataFrame, optional
+        Data holding the columns named.
+    struct : {"CS", "HCS", "UN", "ID", "DIAG"}
+        Structure of ``G`` for an ``~ inner | outer`` term.
+    method : {"REML", "ML"}
+    mods : str or array_like, optional
+        Moderators formula (``"~ year"``) or matrix.
+    test : {"z", "t"}
+        Normal or t (``k - p`` df) tests and intervals for the coefficients.
+    level : float
+        Confidence level in percent.
+    sigma2, tau2, rho : array_like, optional
+        Values at which to hold components fixed (NaN or None entries are estimated).
+    sparse : bool
+        Accepted for metafor compatibility; the fit always exploits the
+        block-diagonal structure.
+
+    Returns
+    -------
+    RmaMvFit
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> dat = ml.datasets.load("konstantopoulos2011")
+    >>> fit = ml.rma_mv("yi", "vi", random="~ school | district", data=dat)
+    >>> round(fit.tau2[0], 4), round(fit.rho[0], 4), round(fit.beta["intrcpt"], 4)
+    (0.0978, 0.6653, 0.1847)
+    """
+    method = str(method).upper()
+    if method not in ("REML", "ML"):
+        raise ModelSpecificationError(f"method must be 'REML' or 'ML', not {method!r}")
+    if test not in ("z", "t"):
+        raise ModelSpecificationError(f"test must be 'z' or 't', not {test!r}")
+    frame = as_dataframe(data) if data is not None else None
+    spec = parse_random(random) if random is not None else None
+    if spec is not None and frame is None:
+        raise DataError("random effects name columns, so data must be given")
+    Vin = _read_v(V, frame)
+    eff = prepare_effects(yi, Vin, data=frame, mods=mods, allow_matrix=True,
+                          required=tuple(random_columns(spec)) if spec else ())
+    if eff.k <= 1:
+        raise ModelSpecificationError("at least two estimates are needed to fit the model")
+    if eff.vi.ndim == 2:
+        _check_pd(eff.vi)
+    if spec is not None:
+        sigmas, g = build_terms(spec, eff.frame, struct)
+    else:
+        sigmas, g = [], None
+    comps = _components(sigmas, g, sigma2, tau2, rho)
+    X = eff.design.X
+    gt = None if g is None else (g.inner_codes, g.outer_codes, g.tau_map, g.rho_map, g.num_tau2, g.num_rho)
+    batch = make_batch(eff.yi, X, eff.vi, [s.codes for s in sigmas], gt)
+    layout = Layout(len(sigmas), 0 if g is None else g.num_tau2, 0 if g is None else g.num_rho)
+    vdiag = np.diag(eff.vi) if eff.vi.ndim == 2 else eff.vi
+    start = np.where(comps.fixed, comps.values, initial_values(batch, layout, eff.yi, X, vdiag))
+    state = optimize(batch, layout, start, ~comps.fixed, reml=method == "REML")
+    if state is None:
+        raise ModelSpecificationError("the marginal variance-covariance matrix is not positive definite "
+                                      "at the starting values; check V and the fixed components")
+    if not state.converged:
+        warnings.warn("the optimizer did not converge; the estimates may be inaccurate",
+                      ConvergenceWarning, stacklevel=2)
+    _, QE = fe_fit(batch)
+    return RmaMvFit.from_state(eff=eff, batch=batch, layout=layout, state=state, sigmas=sigmas, g=g,
+                               comps=comps, method=method, test=test, level=float(level), QE=QE,
+                               random=spec)
+
+
+def _read_v(V: Any, frame: pd.DataFrame | None) -> np.ndarray:
+    if isinstance(V, str):
+        return column_values(V, frame, role="V")
+    if isinstance(V, pd.DataFrame):
+        V = V.to_numpy()
+    arr = column_values(V, None, role="V")
+    if arr.ndim == 2:
+        if arr.shape[0] != arr.shape[1]:
+            if 1 in arr.shape:
+                return arr.reshape(-1)
+            raise DataError(f"V must be a square matrix, not {arr.shape[0]} x {arr.shape[1]}")
+        if not np.allclose(arr, arr.T, rtol=1e-10, atol=1e-12 * max(1.0, float(np.abs(arr).max()))):
+            raise DataError("V must be a symmetric matrix")
+    elif arr.ndim != 1:
+        raise DataError("V must be a vector of sampling variances or a square matrix")
+    return arr
+
+
+def _check_pd(V: np.ndarray) -> None:
+    try:
+        np.linalg.cholesky(V)
+    except np.linalg.LinAlgError:
+        ev = float(np.linalg.eigvalsh(V).min())
+        raise DataError(f"V is not positive definite (smallest eigenvalue {ev:.3g}); check the "
+                        "sampling covariances") from None
+
+
+def _fixed_values(values: Any, n: int, name: str) -> np.ndarray:
+    out = np.full(n, np.nan)
+    if values is None:
+        return out
+    arr = np.atleast_1d(np.asarray([np.nan if v is None else v for v in np.atleast_1d(values)], dtype=float))
+    if arr.size == 1:
+        arr = np.repeat(arr, n)
+    if arr.size != n:
+        raise ModelSpecificationError(f"{name} has {arr.size} values but the model has {n} such components")
+    return arr
+
+
+def _components(sigmas: list, g: Any, sigma2: Any, tau2: Any, rho: Any) -> Components:
+    ns = len(sigmas)
+    nt = 0 if g is None else g.num_tau2
+    nr = 0 if g is None else g.num_rho
+    s2 = _fixed_values(sigma2, ns, "sigma2")
+    t2 = _fixed_values(tau2, nt, "tau2")
+    r = _fixed_values(rho, nr, "rho")
+    if np.any(s2 < 0) or np.any(t2 < 0):
+        raise ModelSpecificationError("fixed variance components must be non-negative")
+    if np.any(np.abs(r) > 1):
+        raise ModelSpecificationError("fixed correlations must lie in [-1, 1]")
+    for j, term in enumerate(sigmas):
+        if term.nlevels == 1 and np.isnan(s2[j]):
+            s2[j] = 0.0
+            warnings.warn(f"the factor {term.name!r} has a single level, so its sigma2 is fixed to 0",
+                          MultilevelWarning, stacklevel=3)
+    if g is not None:
+        r = np.where(g.rho_fixed_zero & np.isnan(r), 0.0, r)
+    values = np.concatenate([s2, t2, r])
+    return Components(np.nan_to_num(values), ~np.isnan(values))
+
