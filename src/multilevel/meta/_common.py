@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -228,7 +229,8 @@ def _formula_design(mods: str, data: pd.DataFrame | None, intercept: bool) -> Mo
     if not intercept:
         text += " - 1"
     try:
-        mm = formulaic.model_matrix(text, data, context={"factor": _r_factor}, na_action="ignore")
+        mm = formulaic.model_matrix(_parsed_formula(text), data, context={"factor": _r_factor},
+                                    na_action="ignore")
     except Exception as err:  # formulaic raises many types; report them as a formula problem
         raise FormulaError(f"the moderators formula could not be evaluated: {err}", mods) from None
     X = np.asarray(mm, dtype=float)
@@ -239,14 +241,20 @@ def _formula_design(mods: str, data: pd.DataFrame | None, intercept: bool) -> Mo
     return ModeratorsDesign(X, names, mm.model_spec, has_int, mods)
 
 
+@lru_cache(maxsize=64)
+def _parsed_formula(text: str) -> Any:
+    """Parsed formulaic formula (cached: formulas are immutable and parsing dominates small fits)."""
+    import formulaic
+
+    return formulaic.Formula(text)
+
+
 def formula_variables(mods: Any, data: pd.DataFrame | None) -> list[str]:
     """Columns of ``data`` a moderators formula uses (for the missing-data check)."""
     if not isinstance(mods, str) or data is None:
         return []
-    import formulaic
-
     try:
-        required = formulaic.Formula(mods.strip()).required_variables
+        required = _parsed_formula(mods.strip()).required_variables
     except Exception as err:
         raise FormulaError(f"the moderators formula could not be parsed: {err}", mods) from None
     unknown = sorted(v for v in required if v not in data.columns and v not in ("factor", "I", "C"))
@@ -425,7 +433,7 @@ def prepare_effects(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = Non
     slab_kept = [slab[i] for i in keep]
     _check_variances(vdiag[keep], slab_kept, vname)
     v_kept = v[np.ix_(keep, keep)] if v.ndim == 2 else v[keep]
-    sub = frame.iloc[keep] if frame is not None else None
+    sub = frame.iloc[keep] if frame is not None and keep.size < n else frame
     mods_kept = mods
     if mods_arr is not None:
         mods_kept = mods_arr.reshape(n, -1)[keep]

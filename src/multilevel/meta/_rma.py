@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from .._exceptions import DataError, ModelSpecificationError, MultilevelWarning
 from ._common import EffectData, ModeratorsDesign, prepare_effects
@@ -255,13 +255,13 @@ def _wald(beta, vb, btt, test, k, p, level):
     if test == "knha":
         ddf = k - p
         QM /= len(idx)
-        QMp = float(stats.f.sf(QM, len(idx), ddf)) if ddf > 0 else float("nan")
-        pval = 2 * stats.t.sf(np.abs(zval), ddf)
-        crit = stats.t.isf(alpha / 2, ddf)
+        QMp = float(special.fdtrc(len(idx), ddf, QM)) if ddf > 0 else float("nan")
+        pval = 2 * special.stdtr(ddf, -np.abs(zval))
+        crit = float(-special.stdtrit(ddf, alpha / 2))
         return se, zval, pval, crit, QM, QMp, (len(idx), ddf), ddf
-    QMp = float(stats.chi2.sf(QM, len(idx)))
-    pval = 2 * stats.norm.sf(np.abs(zval))
-    crit = stats.norm.isf(alpha / 2)
+    QMp = float(special.chdtrc(len(idx), QM))
+    pval = 2 * special.ndtr(-np.abs(zval))
+    crit = float(-special.ndtri(alpha / 2))
     return se, zval, pval, crit, QM, QMp, (len(idx), None), None
 
 
@@ -383,12 +383,12 @@ def _fit(eff: EffectData, method: str, test: str, level: float) -> RmaFit:
     btt = _btt(eff.design)
     se, zval, pval, crit, QM, QMp, QMdf, ddf = _wald(fe.beta, fe.vb, btt, test, k, p, level)
     QE, vt, I2, H2 = heterogeneity(y, v, X, est.tau2, method in ("EE", "FE", "CE"))
-    QEp = float(stats.chi2.sf(QE, k - p)) if k > p else 1.0
+    QEp = float(special.chdtrc(k - p, QE)) if k > p else 1.0
     parms = p + (0 if method in ("EE", "FE", "CE") else 1)
     rss = float(np.sum((y - X @ fe.beta) ** 2 / (v + est.tau2)))
     fstats = fit_statistics(y, v, X, est.tau2, rss, parms)
-    names = list(eff.design.names)
-    ser = lambda a: pd.Series(np.asarray(a, dtype=float), index=names)  # noqa: E731
+    names = pd.Index(eff.design.names)
+    ser = lambda a: pd.Series(np.asarray(a, dtype=float), index=names, copy=False)  # noqa: E731
     return RmaFit(
         beta=ser(fe.beta), se=ser(se), zval=ser(zval), pval=ser(pval), ci_lb=ser(fe.beta - crit * se),
         ci_ub=ser(fe.beta + crit * se), vb=pd.DataFrame(fe.vb, index=names, columns=names),

@@ -38,9 +38,18 @@ def residual_projection(X: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def qe_at(tau2: float, y: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
-    """Generalized Q statistic ``y' P(tau2) y`` (metafor's ``.QE.func`` without the objective)."""
-    P, _ = residual_projection(X, 1.0 / (v + tau2))
-    return float(y @ P @ y)
+    """Generalized Q statistic ``y' P(tau2) y`` (metafor's ``.QE.func`` without the objective).
+
+    Computed as the weighted residual sum of squares, without forming ``P``.
+    """
+    w = 1.0 / (v + tau2)
+    if X.shape[1] == 1 and X[0, 0] == 1.0 and np.all(X == 1.0):  # intercept only: weighted mean
+        r = y - (w @ y) / w.sum()
+        return float(w @ (r * r))
+    Xw = X * w[:, None]
+    beta = np.linalg.solve(X.T @ Xw, Xw.T @ y)
+    r = y - X @ beta
+    return float(w @ (r * r))
 
 
 @dataclass(frozen=True)

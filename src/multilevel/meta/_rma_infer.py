@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from .._exceptions import ConvergenceWarning, ModelSpecificationError
 from ._common import r_uniroot
@@ -31,8 +31,8 @@ def qprofile_limits(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, le
     """
     k, p = X.shape
     alpha = 1 - level / 100
-    crit_u = stats.chi2.isf(alpha / 2, k - p)
-    crit_l = stats.chi2.ppf(alpha / 2, k - p)
+    crit_u = float(special.chdtri(k - p, alpha / 2))
+    crit_l = float(special.chdtri(k - p, 1 - alpha / 2))
     lo_b, hi_b = min(0.0, tau2), max(100.0, tau2 * 10, min(0.0, tau2) * 10)
     q_hi, q_lo = qe_at(hi_b, y, v, X), qe_at(lo_b, y, v, X)
     fn = lambda target: (lambda t: qe_at(t, y, v, X) - target)  # noqa: E731
@@ -74,8 +74,8 @@ def qprofile_confint(fit: RmaFit, level: float) -> pd.DataFrame:
 def _crit(fit: RmaFit, level: float) -> float:
     alpha = 1 - level / 100
     if fit.test == "knha":
-        return float(stats.t.isf(alpha / 2, fit.k - fit.p))
-    return float(stats.norm.isf(alpha / 2))
+        return float(-special.stdtrit(fit.k - fit.p, alpha / 2))
+    return float(-special.ndtri(alpha / 2))
 
 
 def _sorted(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
