@@ -287,13 +287,15 @@ def format_named_vector(values: Sequence[float] | np.ndarray, names: Sequence[st
 
 def format_coefmat(values: np.ndarray, row_names: Sequence[str], col_names: Sequence[str], *,
                    digits: int = 4, cs_ind: Sequence[int] = (0, 1), tst_ind: Sequence[int] | None = None,
-                   has_pvalue: bool = True, signif_legend: bool = True, na_print: str = "NA") -> str:
+                   has_pvalue: bool = True, signif_legend: bool = True, na_print: str = "NA",
+                   zap_ind: Sequence[int] = ()) -> str:
     """R's ``printCoefmat``: a coefficient table with estimates, test statistics, p-values and stars.
 
     Estimates and standard errors (columns ``cs_ind``) share one number of
     decimals; test statistics (``tst_ind``, default the column after them) are
     rounded to ``max(1, min(5, digits - 1))`` decimals; other columns are
     formatted alone; the last column is a p-value when ``has_pvalue``.
+    Columns ``zap_ind`` are passed through :func:`zapsmall` first (as ``print.anova``).
 
     Examples
     --------
@@ -314,6 +316,8 @@ def format_coefmat(values: np.ndarray, row_names: Sequence[str], col_names: Sequ
     tst = list(tst_ind) if tst_ind is not None else ([k] if 0 <= k < nc else [])
     cf = np.full((n, nc), "", dtype=object)
     ina = np.isnan(xm)
+    for j in zap_ind:
+        xm[:, j] = zapsmall(xm[:, j], digits)
     if cs:
         acs = np.abs(xm[:, cs])
         pos = acs[np.isfinite(acs) & (acs != 0)]

@@ -238,3 +238,69 @@ def profile_grid(setup: ProfileSetup, which: int, *, num: int = 15, zmax: float 
     hi = hi if np.isfinite(hi) else est + 3 * abs(est - lo)
     xs = np.unique(np.concatenate([np.linspace(lo, est, num // 2 + 1), np.linspace(est, hi, num // 2 + 1)]))
     return xs, np.array([zeta(x) if x != est else 0.0 for x in xs])
+
+
+# --------------------------------------------------------------------------- fit-level entry point
+def _profile_one(setup: ProfileSetup, which: int, level: float) -> tuple[float, float]:
+    return profile_interval(setup, which, level)
+
+
+def fit_setup(fit) -> ProfileSetup:
+    """ML optimum of a fit (REML fits are refitted by ML, as lme4's ``profile``)."""
+    return profile_setup(fit._problem, [b.num_columns for b in fit.frame.blocks], fit.theta)
+
+
+def fit_confint(fit, method: str = "profile", level: float = 0.95, *, nsim: int = 500, seed=None,
+                parallel: bool = True, progress: bool = True):
+    """:meth:`LinearMixedModel.confint`."""
+    import pandas as pd
+
+    from .._exceptions import DataError, ModelSpecificationError
+
+    if not 0 < level < 1:
+        raise DataError(f"level must be between 0 and 1, got {level}")
+    ks = [b.num_columns for b in fit.frame.blocks]
+    names = parameter_names(ks, list(fit.frame.fixed_names))
+    kind = str(method).lower()
+    if kind == "wald":
+        z = stats.norm.ppf(0.5 + level / 2)
+        beta, se = fit.fixef.to_numpy(), np.sqrt(np.diag(fit.vcov.to_numpy()))
+        nvp = len(names) - beta.size
+        values = np.vstack([np.full((nvp, 2), np.nan), np.column_stack([beta - z * se, beta + z * se])])
+    elif kind == "profile":
+        setup = fit_setup(fit)
+        values = _map_parameters(setup, len(names), level, parallel, progress)
+    elif kind in ("boot", "bootstrap"):
+        from ._bootstrap import bootstrap_parameters, percentile_intervals
+
+        reps = bootstrap_parameters(fit._problem, ks, fit.theta, fit.fixef.to_numpy(), fit.sigma, fit.REML,
+                                    nsim=int(nsim), seed=seed, parallel=parallel, progress=progress)
+        values = percentile_intervals(reps, level)
+    else:
+        raise ModelSpecificationError(f"method must be 'profile', 'Wald' or 'boot', not {method!r}")
+    out = pd.DataFrame(values, index=names, columns=["lower", "upper"])
+    out.attrs.update(level=level, method=kind)
+    return out
+
+
+def _map_parameters(setup: ProfileSetup, num: int, level: float, parallel: bool, progress: bool) -> np.ndarray:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=num, desc="profile", unit="parameter", disable=not progress, leave=False)
+    results: list = [None] * num
+    try:
+        if parallel and num > 1:
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            with ProcessPoolExecutor(max_workers=2) as pool:
+                futures = {pool.submit(_profile_one, setup, i, level): i for i in range(num)}
+                for fut in as_completed(futures):
+                    results[futures[fut]] = fut.result()
+                    bar.update(1)
+        else:
+            for i in range(num):
+                results[i] = _profile_one(setup, i, level)
+                bar.update(1)
+    finally:
+        bar.close()
+    return np.array(results, dtype=float)

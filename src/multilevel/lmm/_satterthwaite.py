@@ -150,3 +150,35 @@ def coef_test(beta: np.ndarray, se: np.ndarray, df: np.ndarray) -> tuple[np.ndar
     """t values and two-sided p-values with ``df`` degrees of freedom."""
     t = beta / se
     return t, 2.0 * stats.t.sf(np.abs(t), df)
+
+
+# --------------------------------------------------------------------------- fit-level entry point
+_DDF = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger", "kr": "Kenward-Roger",
+        "kenward_roger": "Kenward-Roger"}
+
+
+def coef_table(fit, ddf: str = "Satterthwaite"):
+    """:meth:`LinearMixedModel.coef_table`: Estimate, Std. Error, df, t value, Pr(>|t|)."""
+    import pandas as pd
+
+    from .._exceptions import ModelSpecificationError
+
+    method = _DDF.get(str(ddf).lower())
+    if method is None:
+        raise ModelSpecificationError(f"ddf must be 'Satterthwaite' or 'Kenward-Roger', not {ddf!r}")
+    beta = fit.fixef.to_numpy()
+    p = beta.size
+    if method == "Satterthwaite":
+        parts = satterthwaite_parts(fit._problem, fit.theta, fit.sigma, fit.REML)
+        vcov = parts.vcov_beta
+        df = satterthwaite_df(parts, np.eye(p))
+    else:
+        from ._kenward_roger import kenward_roger
+
+        vcov, df = kenward_roger(fit)
+    se = np.sqrt(np.diag(vcov))
+    t, pv = coef_test(beta, se, df)
+    table = pd.DataFrame({"Estimate": beta, "Std. Error": se, "df": df, "t value": t, "Pr(>|t|)": pv},
+                         index=list(fit.frame.fixed_names))
+    table.attrs["ddf"] = method
+    return table

@@ -1,0 +1,106 @@
+"""Likelihood-ratio comparison of nested linear mixed models (lme4's ``anova(m1, m2, ...)``).
+
+REML fits are refitted by maximum likelihood first (``refit=True``, lme4's
+default), since REML criteria of models with different fixed effects are not
+comparable. Models are ordered by their number of parameters; each row is
+tested against the row above it:
+
+.. math::
+
+    \\chi^2 = D_{k-1} - D_k, \\qquad \\mathrm{df} = p_k - p_{k-1}.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .._exceptions import ModelSpecificationError
+from .._rformat import format_coefmat
+
+__all__ = ["AnovaTable", "lmer_anova"]
+
+_COLUMNS = ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)"]
+
+
+@dataclass(frozen=True, eq=False)
+class AnovaTable:
+    """The comparison table; ``to_frame()`` has lme4's columns (``Chisq``, ``Df``, ``Pr(>Chisq)`` ...)."""
+
+    names: tuple[str, ...]
+    formulas: tuple[str, ...]
+    data_name: str | None
+    values: np.ndarray
+    refitted: bool
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.values, index=list(self.names), columns=_COLUMNS)
+
+    def __getitem__(self, column: str) -> pd.Series:
+        return self.to_frame()[column]
+
+    @property
+    def columns(self) -> pd.Index:
+        return pd.Index(_COLUMNS)
+
+    def heading(self) -> list[str]:
+        lines = [f"Data: {self.data_name}"] if self.data_name else []
+        return lines + ["Models:"] + [f"{n}: {f}" for n, f in zip(self.names, self.formulas)]
+
+    def __str__(self) -> str:
+        table = format_coefmat(self.values, list(self.names), _COLUMNS, digits=5, cs_ind=(), tst_ind=[5],
+                               zap_ind=range(5), na_print="")
+        return "\n".join(self.heading() + [table])
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(str(self))}</pre>"
+
+    def _repr_markdown_(self) -> str:
+        return f"```\n{self}\n```"
+
+
+def lmer_anova(fits: Sequence, *, refit: bool = True, names: Sequence[str] | None = None) -> AnovaTable:
+    """Compare fits of one response on the same rows (see :func:`multilevel.anova`)."""
+    fits = list(fits)
+    nobs = {f.nobs for f in fits}
+    if len(nobs) > 1:
+        raise ModelSpecificationError(f"models were not all fitted to the same size of dataset ({sorted(nobs)})")
+    responses = {f.frame.response for f in fits}
+    if len(responses) > 1:
+        raise ModelSpecificationError(f"models have different responses ({', '.join(sorted(responses))})")
+    labels = list(names) if names is not None else [f"m{i + 1}" for i in range(len(fits))]
+    if len(labels) != len(fits):
+        raise ModelSpecificationError(f"names must have one label per model ({len(fits)})")
+    refitted = refit and any(f.REML for f in fits)
+    if refitted:
+        fits = [f.refit(REML=False) if f.REML else f for f in fits]
+    order = sorted(range(len(fits)), key=lambda i: fits[i].num_params)
+    rows = []
+    for pos, i in enumerate(order):
+        f = fits[i]
+        dev = -2.0 * f.loglik
+        row = [f.num_params, f.aic, f.bic, f.loglik, dev, np.nan, np.nan, np.nan]
+        if pos:
+            prev = rows[-1]
+            chisq, df = prev[4] - dev, f.num_params - prev[0]
+            p = stats.chi2.sf(chisq, df) if df > 0 else np.nan
+            row[5:] = [chisq, df, p]
+        rows.append(row)
+    data_names = {f.data_name for f in fits}
+    data_name = data_names.pop() if len(data_names) == 1 else None
+    return AnovaTable(tuple(labels[i] for i in order), tuple(_deparse(fits[i]) for i in order), data_name,
+                      np.array(rows, dtype=float), refitted)
+
+
+def _deparse(fit) -> str:
+    from ._deparse import deparse
+
+    return deparse(fit.formula)
