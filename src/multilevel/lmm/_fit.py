@@ -1,0 +1,118 @@
+"""Estimation of a linear mixed model on arrays: optimize theta, then solve the PLS problem.
+
+Internal API (no pandas, no formulas): :func:`fit_problem` takes a
+:class:`~multilevel.lmm._pls.PLSProblem` and returns an :class:`LmerEstimate`.
+Refitting the same structure with a new response is
+``fit_problem(problem.with_response(y), reml)``; switching between REML and
+ML is ``fit_problem(problem, not reml, start=estimate.theta)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._optimize import check_convergence, get_optimizer, optimize_theta
+from ._pls import PLSProblem, PLSSolution
+
+__all__ = ["OptimizerSummary", "LmerEstimate", "fit_problem", "estimate_at"]
+
+
+@dataclass(frozen=True, eq=False)
+class OptimizerSummary:
+    """How the optimum was found.
+
+    Attributes
+    ----------
+    optimizer : str
+        ``"nloptwrap"`` (nlopt's BOBYQA, lme4's default) or the scipy method.
+    feval : int
+        Deviance evaluations by the optimizer (lme4's ``optinfo$feval``).
+    code : int
+        0 on success; lme4's convention otherwise (nlopt status < 0, or 5 for ``maxeval``).
+    message : str
+        The optimizer's own message.
+    messages : tuple of str
+        lme4's post-fit checks that failed (singular fit, gradient, Hessian).
+    gradient, hessian : ndarray or None
+        Finite-difference derivatives of the deviance at the optimum (not computed for singular fits).
+    """
+
+    optimizer: str
+    feval: int
+    code: int
+    message: str
+    messages: tuple[str, ...] = ()
+    gradient: np.ndarray | None = None
+    hessian: np.ndarray | None = None
+
+    @property
+    def converged(self) -> bool:
+        return self.code == 0 and not any(m.startswith(("Model failed", "unable", "Gradient"))
+                                          for m in self.messages)
+
+
+@dataclass(frozen=True, eq=False)
+class LmerEstimate:
+    """Result of :func:`fit_problem`: ``theta``, the PLS ``solution`` there, ``reml``, checks."""
+
+    theta: np.ndarray
+    solution: PLSSolution
+    reml: bool
+    optinfo: OptimizerSummary
+    is_singular: bool
+
+    @property
+    def deviance(self) -> float:
+        return self.solution.deviance(self.reml)
+
+    @property
+    def sigma(self) -> float:
+        return self.solution.sigma(self.reml)
+
+
+def fit_problem(problem: PLSProblem, reml: bool = True, *, optimizer="bobyqa", start=None,
+                restart_edge: bool = True, boundary_tol: float = 1e-5, calc_derivs: bool = True) -> LmerEstimate:
+    """Minimize the profiled deviance (or REML criterion) of ``problem`` over theta.
+
+    Parameters
+    ----------
+    problem : PLSProblem
+    reml : bool
+    optimizer : str or object
+        See :func:`~multilevel.lmm._optimize.get_optimizer`.
+    start : array_like, optional
+        Starting theta (default: 1 on the diagonal of each template, 0 elsewhere).
+    restart_edge, boundary_tol : lme4's boundary handling.
+    calc_derivs : bool
+        Compute the finite-difference gradient and Hessian for the convergence checks.
+    """
+    opt = get_optimizer(optimizer)
+    fn = problem.objective(reml)
+    x0 = problem.theta_start if start is None else np.asarray(start, dtype=float)
+    if x0.shape != problem.theta_start.shape:
+        from .._exceptions import ModelSpecificationError
+
+        raise ModelSpecificationError(
+            f"start must have {problem.num_theta} theta values (got {x0.size})")
+    x0 = np.maximum(x0, problem.lower)
+    res = optimize_theta(fn, x0, problem.lower, opt, restart_edge=restart_edge, boundary_tol=boundary_tol)
+    report = check_convergence(fn, res.x, res.fun, problem.lower, calc_derivs=calc_derivs)
+    messages = list(report.messages)
+    if res.code != 0:
+        messages.insert(0, f"convergence code {res.code} from {res.optimizer}: {res.message}")
+    info = OptimizerSummary(res.optimizer, res.feval, res.code, res.message, tuple(messages),
+                            report.gradient, report.hessian)
+    solution = problem.solve(res.x)
+    return LmerEstimate(res.x, solution, reml, info, report.is_singular)
+
+
+def estimate_at(problem: PLSProblem, theta, reml: bool = True) -> LmerEstimate:
+    """The estimate at a given ``theta`` without optimizing (for fixed-parameter output and tests)."""
+    from ._optimize import SINGULAR_MESSAGE, is_singular_theta
+
+    theta = np.asarray(theta, dtype=float)
+    singular = is_singular_theta(theta, problem.lower)
+    info = OptimizerSummary("none", 0, 0, "theta fixed", (SINGULAR_MESSAGE,) if singular else ())
+    return LmerEstimate(theta, problem.solve(theta), reml, info, singular)

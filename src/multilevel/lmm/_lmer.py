@@ -1,0 +1,110 @@
+"""``lmer``: fit a linear mixed model from a formula and a table."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .._exceptions import ConvergenceWarning, ModelSpecificationError, SingularFitWarning
+from ..formula import model_frame
+from ..formula._frame import ModelFrame
+from ._fit import fit_problem
+from ._optimize import SINGULAR_MESSAGE
+from ._pls import PLSProblem, TermStructure
+from ._results import LinearMixedModel
+
+__all__ = ["lmer", "problem_from_frame"]
+
+
+def problem_from_frame(frame: ModelFrame) -> PLSProblem:
+    """The numerical problem (arrays only) of a model frame; checks lme4's identifiability rules."""
+    n = frame.nobs
+    if not frame.blocks:
+        raise ModelSpecificationError(
+            f"no random effects terms specified in formula {frame.formula!r}; use ml.lm for a linear model")
+    terms = []
+    for blk in frame.blocks:
+        if blk.num_levels < 2:
+            raise ModelSpecificationError(
+                f"grouping factor {blk.group!r} has {blk.num_levels} level; grouping factors must have > 1 "
+                "sampled level")
+        if blk.num_levels >= n:
+            raise ModelSpecificationError(
+                f"number of levels of grouping factor {blk.group!r} ({blk.num_levels}) must be < number of "
+                f"observations ({n})")
+        q = blk.num_levels * blk.num_columns
+        if q >= n:
+            raise ModelSpecificationError(
+                f"number of observations (={n}) <= number of random effects (={q}) for term "
+                f"({' + '.join(blk.column_names)} | {blk.group}); the random-effects parameters and the "
+                "residual variance are probably unidentifiable")
+        terms.append(TermStructure(np.asarray(blk.codes, dtype=np.intp), np.asarray(blk.Z, dtype=float),
+                                   blk.num_levels))
+    return PLSProblem(frame.X, frame.y, terms)
+
+
+def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=None,
+         calc_derivs: bool = True, restart_edge: bool = True, boundary_tol: float = 1e-5,
+         data_name: str | None = None) -> LinearMixedModel:
+    """Fit a linear mixed-effects model by REML or maximum likelihood, as lme4's ``lmer``.
+
+    .. math::
+
+        y = X\\beta + Zb + \\varepsilon, \\qquad
+        b \\sim N(0, \\Sigma_\\theta), \\qquad \\varepsilon \\sim N(0, \\sigma^2 I)
+
+    with ``Sigma_theta = sigma^2 Lambda_theta Lambda_theta'``; beta and sigma are
+    profiled out and the deviance (or REML criterion) is minimized over theta.
+
+    Parameters
+    ----------
+    formula : str
+        lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``; ``(x || g)``
+        for uncorrelated terms, ``(1 | a/b)`` for nesting.
+    data : DataFrame
+        pandas or polars DataFrame, or a dict of columns.
+    REML : bool
+        REML (default) or maximum likelihood.
+    optimizer : str or object
+        ``"bobyqa"`` (nlopt's BOBYQA with lme4's ``nloptwrap`` settings, the default),
+        ``"L-BFGS-B"``, ``"Nelder-Mead"``, ``"Powell"``, or an object with
+        ``name`` and ``minimize(fn, x0, lower, upper)``.
+    start : array_like, optional
+        Starting values of theta.
+    calc_derivs : bool
+        Check the gradient and Hessian at the optimum (lme4's convergence checks).
+    restart_edge, boundary_tol
+        lme4's boundary handling (``lmerControl``).
+    data_name : str, optional
+        Name shown on the summary's ``Data:`` line (as lme4 prints the data argument).
+
+    Returns
+    -------
+    LinearMixedModel
+
+    Warns
+    -----
+    SingularFitWarning
+        A variance component is estimated as zero or a correlation as +-1.
+    ConvergenceWarning
+        The optimizer or the gradient/Hessian checks report a problem.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> sleep = ml.datasets.load("sleepstudy")
+    >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", sleep)
+    >>> fit.fixef.round(3).to_dict()
+    {'(Intercept)': 251.405, 'Days': 10.467}
+    >>> round(fit.sigma, 4), round(fit.deviance, 2)
+    (25.5918, 1743.63)
+    """
+    frame = model_frame(formula, data)
+    problem = problem_from_frame(frame)
+    est = fit_problem(problem, bool(REML), optimizer=optimizer, start=start, restart_edge=restart_edge,
+                      boundary_tol=boundary_tol, calc_derivs=calc_derivs)
+    for msg in est.optinfo.messages:
+        category = SingularFitWarning if msg == SINGULAR_MESSAGE else ConvergenceWarning
+        warnings.warn(msg, category, stacklevel=2)
+    return LinearMixedModel(formula, bool(REML), frame, data_name, est, problem)

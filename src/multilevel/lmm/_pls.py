@@ -1,0 +1,508 @@
+"""Penalized least squares for linear mixed models (arrays only).
+
+The model is lme4's
+
+.. math::
+
+    y = X\\beta + Z b + \\varepsilon,\\quad b = \\Lambda_\\theta u,\\quad
+    u \\sim N(0, \\sigma^2 I_q),\\quad \\varepsilon \\sim N(0, \\sigma^2 I_n),
+
+with the relative covariance factor :math:`\\Lambda_\\theta` block diagonal,
+``I_l (x) T_b`` for random-effects term ``b`` with ``l`` levels and a lower
+triangular ``k x k`` template ``T_b`` filled column-wise from ``theta``.
+
+For given ``theta``, beta and sigma are profiled out through the Cholesky
+factor of the augmented system
+
+.. math::
+
+    \\begin{bmatrix} \\Lambda'Z'Z\\Lambda + I & \\Lambda'Z'X & \\Lambda'Z'y \\\\
+    X'Z\\Lambda & X'X & X'y \\\\ y'Z\\Lambda & y'X & y'y \\end{bmatrix} = L L'.
+
+The factor is blocked as in MixedModels.jl: the first term (the one with the
+most levels) has a block-diagonal ``Lambda'Z'Z Lambda + I`` with one ``k x k``
+block per level (batched small Cholesky factors); the Schur complement of
+everything else ("the rest": the later terms, X and y) is a small dense matrix
+factored by LAPACK. The Schur complement update is a sparse matrix-vector
+product with a matrix ``P`` precomputed from the sparsity pattern of
+``Z_1'[Z_rest, X, y]``, so that an evaluation does only theta-dependent work
+and never forms an ``n x n`` or ``q x q`` matrix.
+
+Nothing here imports pandas, formulas or result classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import lapack, solve_triangular
+
+__all__ = ["PLSProblem", "PLSSolution", "TermStructure", "theta_template_indices"]
+
+_LOG2PI = float(np.log(2.0 * np.pi))
+_DENSE_P_MAX = 200_000  # entries of the Schur-update map stored dense below this size
+_DENSE_SETUP_MAX = 2_000_000  # n * r below which the designs are kept dense
+
+
+def theta_template_indices(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the lower triangle of a ``k x k`` template, column-wise (lme4's order)."""
+    rows, cols = np.triu_indices(k)
+    return cols, rows
+
+
+@dataclass(frozen=True, eq=False)
+class TermStructure:
+    """One random-effects term: ``codes`` (n,) 0-based level per row, raw ``Z`` (n, k), ``num_levels``."""
+
+    codes: np.ndarray
+    Z: np.ndarray
+    num_levels: int
+
+    @property
+    def k(self) -> int:
+        return self.Z.shape[1]
+
+    @property
+    def q(self) -> int:
+        return self.num_levels * self.k
+
+    @property
+    def num_theta(self) -> int:
+        return self.k * (self.k + 1) // 2
+
+    def expanded(self) -> sp.csr_matrix:
+        """The term's columns of Z, ``n x (levels * k)``, level-major."""
+        n, k = self.Z.shape
+        cols = (self.codes[:, None] * k + np.arange(k)[None, :]).ravel()
+        rows = np.repeat(np.arange(n), k)
+        return sp.csr_matrix((self.Z.ravel(), (rows, cols)), shape=(n, self.q))
+
+
+@dataclass(frozen=True, eq=False)
+class PLSSolution:
+    """What the penalized least squares problem gives at one ``theta``.
+
+    Attributes
+    ----------
+    theta : ndarray
+    beta : ndarray (p,)
+        Fixed effects (profiled).
+    u : ndarray (q,)
+        Spherical random effects; ``b = Lambda u``.
+    b : list of ndarray
+        Conditional modes per term, each ``(levels, k)``.
+    sigma_ml, sigma_reml : float
+        ``sqrt(pwrss / n)`` and ``sqrt(pwrss / (n - p))``.
+    logdet_L : float
+        ``log |L_theta|^2`` of ``Lambda'Z'Z Lambda + I``.
+    logdet_RX : float
+        ``log |R_X|^2``.
+    pwrss : float
+        Penalized residual sum of squares ``||y - X beta - Z b||^2 + ||u||^2``.
+    RX : ndarray (p, p)
+        Upper triangular, ``RX' RX`` is the (unscaled) precision of ``beta``.
+    fitted : ndarray (n,)
+    deviance_ml, deviance_reml : float
+        ML deviance and REML criterion at ``theta``.
+    """
+
+    theta: np.ndarray
+    beta: np.ndarray
+    u: np.ndarray
+    b: list
+    sigma_ml: float
+    sigma_reml: float
+    logdet_L: float
+    logdet_RX: float
+    pwrss: float
+    RX: np.ndarray
+    fitted: np.ndarray
+    deviance_ml: float
+    deviance_reml: float
+
+    def sigma(self, reml: bool) -> float:
+        return self.sigma_reml if reml else self.sigma_ml
+
+    def deviance(self, reml: bool) -> float:
+        return self.deviance_reml if reml else self.deviance_ml
+
+
+def _pair_products(left: sp.csr_matrix, right: sp.csr_matrix, rows_left: np.ndarray,
+                   rows_right: np.ndarray, r: int, triangular: bool):
+    """Products ``left[i, c] * right[j, d]`` for the row pairs ``(rows_left[t], rows_right[t])``.
+
+    Returns ``(target, counts, values)`` with ``target = c * r + d`` grouped by pair ``t``
+    (``counts[t]`` entries each), ready to be the columns of a CSC matrix. With
+    ``triangular`` (same matrix and rows on both sides, sorted indices) only ``c >= d``
+    is generated.
+    """
+    lp, li, lv = left.indptr, left.indices, left.data
+    rp, ri, rv = right.indptr, right.indices, right.data
+    la, lb = lp[rows_left], rp[rows_right]
+    na = lp[rows_left + 1] - la
+    nb = rp[rows_right + 1] - lb
+    counts = na * (na + 1) // 2 if triangular else na * nb
+    total = int(counts.sum())
+    grp = np.repeat(np.arange(counts.size), counts)
+    t = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    if triangular:
+        u = ((np.sqrt(8.0 * t + 1.0) - 1.0) * 0.5).astype(np.int64)
+        u += (u + 1) * (u + 2) // 2 <= t  # guard against rounding
+        u -= u * (u + 1) // 2 > t
+        v = t - u * (u + 1) // 2
+    else:
+        nbg = nb[grp]
+        u = t // nbg
+        v = t - u * nbg
+    ia = la[grp] + u
+    ib = lb[grp] + v
+    target = li[ia].astype(np.int64) * r + ri[ib]
+    return target, counts, lv[ia] * rv[ib]
+
+
+def _csc_from_pairs(target, counts, values, shape):
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    return sp.csc_matrix((values, target, indptr), shape=shape)
+
+
+class PLSProblem:
+    """Precomputed structure of a linear mixed model; evaluates the profiled deviance.
+
+    Parameters
+    ----------
+    X : ndarray (n, p)
+    y : ndarray (n,)
+    terms : sequence of TermStructure
+        In lme4's order; the first term should have the most levels (it gets the
+        block-diagonal treatment).
+
+    Notes
+    -----
+    Internal API (used by the result object and by inference code):
+    :meth:`deviance` (theta -> ML deviance or REML criterion), :meth:`solve`
+    (theta -> :class:`PLSSolution`), :meth:`condvar`, :meth:`with_response`
+    (same structure, new response, cheap), ``lower`` and ``theta_start``.
+    """
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, terms):
+        self.X = np.ascontiguousarray(X, dtype=float)
+        self.y = np.ascontiguousarray(y, dtype=float)
+        self.terms = tuple(terms)
+        if not self.terms:
+            raise ValueError("a mixed model needs at least one random-effects term")
+        self.n, self.p = self.X.shape
+        self._init_theta_layout()
+        self._init_first_block()
+        self._init_rest()
+        self._set_response(self.y)
+
+    # ------------------------------------------------------------------ setup
+    def _init_theta_layout(self):
+        self.theta_slices, self.theta_rc = [], []
+        lower, start, off = [], [], 0
+        for t in self.terms:
+            r, c = theta_template_indices(t.k)
+            self.theta_slices.append(slice(off, off + t.num_theta))
+            self.theta_rc.append((r, c))
+            diag = r == c
+            lower.append(np.where(diag, 0.0, -np.inf))
+            start.append(np.where(diag, 1.0, 0.0))
+            off += t.num_theta
+        self.num_theta = off
+        self.lower = np.concatenate(lower)
+        self.theta_start = np.concatenate(start)
+        self.q = sum(t.q for t in self.terms)
+
+    def _init_first_block(self):
+        t1 = self.terms[0]
+        k, nl = t1.k, t1.num_levels
+        A = np.empty((nl, k, k))
+        for a in range(k):
+            for b in range(a, k):
+                v = np.bincount(t1.codes, weights=t1.Z[:, a] * t1.Z[:, b], minlength=nl)
+                A[:, a, b] = v
+                A[:, b, a] = v
+        self.A11 = A
+        self._sym_a, self._sym_b = np.triu_indices(k)
+        self._A11_sym = np.ascontiguousarray(A[:, self._sym_a, self._sym_b])
+        self._sign_2x2 = np.array([1.0, -1.0, 1.0])
+        self.Z1 = t1.expanded()
+        self.Z1T = self.Z1.T.tocsr()
+
+    def _init_rest(self):
+        rest = self.terms[1:]
+        self.q_rest = sum(t.q for t in rest)
+        self.r = self.q_rest + self.p + 1
+        self.rest_offsets = np.cumsum([0] + [t.q for t in rest])
+        self.rest_scalar = all(t.k == 1 for t in rest)
+        k1, q1 = self.terms[0].k, self.terms[0].q
+        ks = k1 * (k1 + 1) // 2
+        self.dense = (self.n * self.r <= _DENSE_SETUP_MAX
+                      and self.r * self.r * self.terms[0].num_levels * ks <= _DENSE_P_MAX)
+        if self.dense:
+            cols = [t.expanded().toarray() for t in rest] + [self.X]
+            self.R_noy = np.hstack(cols) if cols else np.zeros((self.n, 0))
+            self.RT_noy = self.R_noy.T
+            self.A1r_noy = np.asarray(self.Z1T @ self.R_noy)
+            Arr = self.RT_noy @ self.R_noy
+        else:
+            parts = [t.expanded() for t in rest] + [sp.csr_matrix(self.X)]
+            self.R_noy = sp.hstack(parts, format="csr")
+            self.RT_noy = self.R_noy.T.tocsr()
+            A1r = (self.Z1T @ self.R_noy).tocsr()
+            A1r.sum_duplicates()
+            A1r.eliminate_zeros()
+            A1r.sort_indices()
+            self.A1r_noy = A1r
+            Arr = (self.RT_noy @ self.R_noy).toarray()
+            self.P_main = self._build_P(self.A1r_noy, self.A1r_noy, symmetric=True)
+        self.Arr = np.zeros((self.r, self.r))
+        self.Arr[:-1, :-1] = Arr
+
+    def _dense_P(self, A1r: np.ndarray) -> np.ndarray:
+        """Dense Schur-update map for small problems, columns as :meth:`_fold` orders them."""
+        k1, nl = self.terms[0].k, self.terms[0].num_levels
+        A = A1r.reshape(nl, k1, self.r)
+        P4 = np.einsum("jac,jbd->cdjab", A, A)
+        sym = P4[..., self._sym_a, self._sym_b]
+        off = self._sym_a != self._sym_b
+        sym[..., off] += P4[..., self._sym_b[off], self._sym_a[off]]
+        return sym.reshape(self.r * self.r, -1)
+
+    def _build_P(self, left, right, symmetric):
+        """Sparse map from the first block's ``W`` (flattened) to the Schur update ``Z_r'Z_1 W Z_1'Z_r``."""
+        k1, nl = self.terms[0].k, self.terms[0].num_levels
+        shape = (self.r * self.r, nl * k1 * k1)
+        P = None
+        for a in range(k1):
+            for b in range(k1):
+                ra, rb = np.arange(nl) * k1 + a, np.arange(nl) * k1 + b
+                t, c, v = _pair_products(left, right, ra, rb, self.r, symmetric and a == b)
+                counts = np.zeros((nl, k1 * k1), dtype=np.int64)
+                counts[:, a * k1 + b] = c
+                part = _csc_from_pairs(t, counts.ravel(), v, shape)
+                P = part if P is None else P + part
+        return P
+
+    def _fold(self) -> sp.csr_matrix:
+        """Adds the columns of ``W_j[a, b]`` and ``W_j[b, a]`` (W is symmetric)."""
+        k1, nl = self.terms[0].k, self.terms[0].num_levels
+        ks = k1 * (k1 + 1) // 2
+        sym = np.zeros((k1, k1), dtype=np.int64)
+        sym[self._sym_a, self._sym_b] = np.arange(ks)
+        sym[self._sym_b, self._sym_a] = np.arange(ks)
+        rows = np.arange(nl * k1 * k1)
+        cols = (np.arange(nl)[:, None] * ks + sym.reshape(-1)[None, :]).reshape(-1)
+        return sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(nl * k1 * k1, nl * ks))
+
+    def _set_response(self, y):
+        self.y = y
+        A1y = self.Z1T @ y
+        if self.dense:
+            self.A1r = np.hstack([self.A1r_noy, A1y[:, None]])
+            self.P = self._dense_P(self.A1r)
+        else:
+            y_left = sp.csr_matrix((A1y, (np.arange(A1y.size), np.full(A1y.size, self.r - 1))),
+                                   shape=(A1y.size, self.r))
+            right = sp.hstack([self.A1r_noy, sp.csr_matrix(A1y[:, None])], format="csr")
+            self.A1r = right
+            P_y = self._build_P(y_left, right, symmetric=False)
+            self.P = ((self.P_main + P_y) @ self._fold()).tocsr()
+        self.Arr[-1, :-1] = self.RT_noy @ y
+        self.Arr[-1, -1] = y @ y
+
+    def with_response(self, y: np.ndarray) -> "PLSProblem":
+        """A copy of this problem with a new response vector (reuses all y-free structure)."""
+        new = object.__new__(PLSProblem)
+        new.__dict__.update(self.__dict__)
+        new.Arr = self.Arr.copy()
+        new._set_response(np.ascontiguousarray(y, dtype=float))
+        return new
+
+    # ------------------------------------------------------------ theta -> Lambda
+    def templates(self, theta: np.ndarray) -> list[np.ndarray]:
+        out = []
+        for t, sl, (r, c) in zip(self.terms, self.theta_slices, self.theta_rc):
+            T = np.zeros((t.k, t.k))
+            T[r, c] = theta[sl]
+            out.append(T)
+        return out
+
+    def _first_block(self, T1):
+        """(log-determinant, W) of the first block: ``M_j = T'A_jT + I``, ``W_j = T M_j^{-1} T'``.
+
+        ``W`` is returned as the upper triangles of the ``W_j`` (the columns of ``self.P``).
+        """
+        k = T1.shape[0]
+        if k == 1:
+            lam2 = T1[0, 0] * T1[0, 0]
+            m = lam2 * self.A11[:, 0, 0] + 1.0
+            return float(np.log(m).sum()), lam2 / m
+        if k == 2:
+            return self._first_block_2x2(T1)
+        M = self.first_block_matrices(T1)
+        L = np.linalg.cholesky(M)
+        logdet = 2.0 * float(np.log(np.diagonal(L, axis1=1, axis2=2)).sum())
+        W = T1 @ np.linalg.inv(M) @ T1.T
+        return logdet, W[:, self._sym_a, self._sym_b].reshape(-1)
+
+    def first_block_matrices(self, T1) -> np.ndarray:
+        """``M_j = T'A_jT + I`` for every level of the first term, ``(levels, k, k)``."""
+        k = T1.shape[0]
+        M = T1.T @ self.A11 @ T1
+        M[:, np.arange(k), np.arange(k)] += 1.0
+        return M
+
+    def _first_block_2x2(self, T1):
+        """Closed form of :meth:`_first_block` for 2 x 2 blocks (the common random slope)."""
+        t00, t10, t11 = T1[0, 0], T1[1, 0], T1[1, 1]
+        K = np.array([[t00 * t00, 0.0, 0.0], [2.0 * t00 * t10, t00 * t11, 0.0], [t10 * t10, t10 * t11, t11 * t11]])
+        Mf = self._A11_sym @ K  # columns m00, m01, m11 of T'A_jT
+        Mf[:, 0] += 1.0
+        Mf[:, 2] += 1.0
+        det = Mf[:, 0] * Mf[:, 2] - Mf[:, 1] * Mf[:, 1]
+        inv = Mf[:, ::-1] * (self._sign_2x2 / det[:, None])  # i00, i01, i11
+        K2 = np.array([[t00 * t00, t00 * t10, t10 * t10], [0.0, t00 * t11, 2.0 * t10 * t11], [0.0, 0.0, t11 * t11]])
+        return float(np.log(det).sum()), (inv @ K2).reshape(-1)
+
+    def _rest_scale(self, templates) -> np.ndarray:
+        d = np.ones(self.r)
+        for T, o0, o1 in zip(templates[1:], self.rest_offsets[:-1], self.rest_offsets[1:]):
+            d[o0:o1] = T[0, 0]
+        return d
+
+    def _rest_matrix(self, theta, templates, w):
+        """Schur complement of the rest (lower triangle valid), scaled by Lambda_rest, plus I."""
+        r = self.r
+        C = self.Arr - (self.P @ w).reshape(r, r)
+        if not self.q_rest:
+            return C
+        if self.rest_scalar:
+            d = self._rest_scale(templates)
+            C *= d[:, None]
+            C *= d[None, :]
+        else:
+            C = np.tril(C) + np.tril(C, -1).T
+            D = np.eye(r)
+            for t, T, o0 in zip(self.terms[1:], templates[1:], self.rest_offsets[:-1]):
+                D[o0:o0 + t.q, o0:o0 + t.q] = np.kron(np.eye(t.num_levels), T)
+            C = D.T @ C @ D
+        idx = np.arange(self.q_rest)
+        C[idx, idx] += 1.0
+        return C
+
+    def _factor(self, theta):
+        templates = self.templates(theta)
+        logdet1, w = self._first_block(templates[0])
+        C = self._rest_matrix(theta, templates, w)
+        # lower triangle of C (row-major) is the upper triangle of C.T (column-major)
+        U, info = lapack.dpotrf(C.T, lower=0, clean=0, overwrite_a=1)
+        return templates, logdet1, U, info
+
+    # --------------------------------------------------------------- objective
+    def deviance(self, theta: np.ndarray, reml: bool) -> float:
+        """Profiled ML deviance (``reml=False``) or REML criterion at ``theta``."""
+        _, logdet1, U, info = self._factor(np.asarray(theta, dtype=float))
+        if info != 0:
+            return np.inf
+        diag = np.diagonal(U)
+        qr, p = self.q_rest, self.p
+        logdet = logdet1 + 2.0 * float(np.log(diag[:qr]).sum())
+        pwrss = float(diag[-1]) ** 2
+        if reml:
+            nmp = self.n - p
+            ldrx = 2.0 * float(np.log(diag[qr:qr + p]).sum())
+            return logdet + ldrx + nmp * (1.0 + _LOG2PI + np.log(pwrss / nmp))
+        return logdet + self.n * (1.0 + _LOG2PI + np.log(pwrss / self.n))
+
+    def objective(self, reml: bool):
+        """``theta -> deviance`` as a plain function (for optimizers)."""
+        return lambda theta: self.deviance(theta, reml)
+
+    # ---------------------------------------------------------------- solution
+    def solve(self, theta: np.ndarray) -> PLSSolution:
+        """All pieces of the PLS solution at ``theta`` (for ML and REML alike)."""
+        theta = np.asarray(theta, dtype=float)
+        templates, logdet1, U, info = self._factor(theta)
+        M = self.first_block_matrices(templates[0])
+        if info != 0:
+            raise np.linalg.LinAlgError("the penalized system is not positive definite at theta")
+        L = U.T
+        qr, p, n = self.q_rest, self.p, self.n
+        diag = np.diagonal(L)
+        logdet = logdet1 + 2.0 * float(np.log(diag[:qr]).sum())
+        logdet_rx = 2.0 * float(np.log(diag[qr:qr + p]).sum())
+        pwrss = float(diag[-1]) ** 2
+        z = solve_triangular(L[:-1, :-1], L[-1, :-1], lower=True, trans="T")
+        beta = z[qr:]
+        b_rest = self._apply_lambda_rest(templates, z[:qr])
+        e = np.concatenate([b_rest, beta, [-1.0]])
+        v = (self.A1r @ e).reshape(-1, self.terms[0].k)
+        T1 = templates[0]
+        rhs = -(v @ T1)  # rows: T1' v_j
+        u1 = np.linalg.solve(M, rhs[:, :, None])[:, :, 0]
+        b1 = u1 @ T1.T
+        u = np.concatenate([u1.ravel(), z[:qr]])
+        blist = [b1] + [b_rest[o0:o1].reshape(-1, t.k)
+                        for t, o0, o1 in zip(self.terms[1:], self.rest_offsets[:-1], self.rest_offsets[1:])]
+        fitted = self.X @ beta
+        for t, bt in zip(self.terms, blist):
+            fitted = fitted + np.einsum("nk,nk->n", t.Z, bt[t.codes])
+        dev_ml = logdet + n * (1.0 + _LOG2PI + np.log(pwrss / n))
+        nmp = n - p
+        dev_reml = logdet + logdet_rx + nmp * (1.0 + _LOG2PI + np.log(pwrss / nmp))
+        RX = np.triu(L[qr:qr + p, qr:qr + p].T)
+        return PLSSolution(theta=theta, beta=beta, u=u, b=blist, sigma_ml=float(np.sqrt(pwrss / n)),
+                           sigma_reml=float(np.sqrt(pwrss / nmp)) if nmp > 0 else np.nan,
+                           logdet_L=logdet, logdet_RX=logdet_rx, pwrss=pwrss, RX=RX, fitted=fitted,
+                           deviance_ml=float(dev_ml), deviance_reml=float(dev_reml))
+
+    def _apply_lambda_rest(self, templates, u_rest):
+        out = np.empty_like(u_rest)
+        for t, T, o0, o1 in zip(self.terms[1:], templates[1:], self.rest_offsets[:-1], self.rest_offsets[1:]):
+            out[o0:o1] = (u_rest[o0:o1].reshape(-1, t.k) @ T.T).ravel()
+        return out
+
+    def condvar(self, theta: np.ndarray) -> list[np.ndarray]:
+        """Diagonal blocks of ``Lambda (Lambda'Z'Z Lambda + I)^{-1} Lambda'`` per term, ``(levels, k, k)``.
+
+        Multiplied by ``sigma^2`` these are lme4's conditional variances of the random
+        effects (``ranef(condVar = TRUE)``).
+        """
+        theta = np.asarray(theta, dtype=float)
+        templates, _, U, info = self._factor(theta)
+        M = self.first_block_matrices(templates[0])
+        L = U.T
+        qr = self.q_rest
+        t1, T1 = self.terms[0], templates[0]
+        Minv = np.linalg.inv(M)
+        out_rest = []
+        V1 = Minv
+        if qr:
+            Linv = solve_triangular(L[:qr, :qr], np.eye(qr), lower=True)
+            # B = Lambda_rest' Z_rest' Z_1 Lambda_1 ; G_j = B_j M_j^{-1}
+            d = np.eye(qr) if not self.rest_scalar else None
+            B = self.A1r_noy[:, :qr]
+            B = (B if isinstance(B, np.ndarray) else B.toarray()).T.copy()  # (qr, q1)
+            if self.rest_scalar:
+                B *= self._rest_scale(templates)[:qr, None]
+            else:
+                d = self._rest_lambda_dense(templates)
+                B = d.T @ B
+            B = (B.reshape(qr, -1, t1.k) @ T1).reshape(qr, -1)
+            G = np.einsum("rjk,jkl->rjl", B.reshape(qr, -1, t1.k), Minv)
+            Y = (Linv @ G.reshape(qr, -1)).reshape(qr, -1, t1.k)
+            V1 = Minv + np.einsum("rja,rjb->jab", Y, Y)
+            for t, T, o0, o1 in zip(self.terms[1:], templates[1:], self.rest_offsets[:-1], self.rest_offsets[1:]):
+                Lc = Linv[:, o0:o1].reshape(qr, t.num_levels, t.k)
+                Vb = np.einsum("rja,rjb->jab", Lc, Lc)
+                out_rest.append(T @ Vb @ T.T)
+        return [T1 @ V1 @ T1.T] + out_rest
+
+    def _rest_lambda_dense(self, templates):
+        D = np.eye(self.q_rest)
+        for t, T, o0 in zip(self.terms[1:], templates[1:], self.rest_offsets[:-1]):
+            D[o0:o0 + t.q, o0:o0 + t.q] = np.kron(np.eye(t.num_levels), T)
+        return D

@@ -1,0 +1,399 @@
+"""The fitted linear mixed model (frozen result of :func:`multilevel.lmer`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..formula._frame import ModelFrame
+from ._fit import LmerEstimate, OptimizerSummary, fit_problem
+from ._pls import PLSProblem
+from ._summary import FitCriteria, FixedEffectsTable, FixefCorrelation, LmerSummary, ScaledResiduals, COR_MAX
+from ._varcorr import VarCorr
+
+__all__ = ["LinearMixedModel"]
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class LinearMixedModel:
+    """A linear mixed model fitted by REML or maximum likelihood, as lme4's ``lmerMod``.
+
+    Create it with :func:`multilevel.lmer`. All attributes are computed from the
+    stored estimate; the object never changes.
+
+    Attributes
+    ----------
+    formula : str
+        The model formula as written.
+    REML : bool
+        True for a REML fit, False for maximum likelihood.
+    frame : ModelFrame
+        Response, designs and grouping factors (kept for ``predict`` and refits).
+    theta : ndarray
+        Relative covariance parameters (lme4's ``getME(m, "theta")``).
+    sigma : float
+        Residual standard deviation.
+    deviance : float
+        REML criterion at convergence for REML fits, ``-2 logLik`` for ML fits.
+    is_singular : bool
+        A variance component or correlation is on the boundary (lme4's ``isSingular``).
+    optinfo : OptimizerSummary
+        Optimizer name, number of evaluations, convergence code and check messages.
+    data_name : str or None
+        Name printed on the summary's ``Data:`` line.
+
+    Notes
+    -----
+    Extension contract: methods added by other modules go in the marked
+    section at the end of the class body; they read the public attributes and
+    ``_estimate`` (an :class:`~multilevel.lmm._fit.LmerEstimate`: theta, the PLS
+    solution, optimizer info) and ``_problem`` (the precomputed
+    :class:`~multilevel.lmm._pls.PLSProblem`, whose ``solve(theta)``,
+    ``deviance(theta, reml)`` and ``with_response(y)`` are cheap).
+    """
+
+    formula: str
+    REML: bool
+    frame: ModelFrame
+    data_name: str | None
+    _estimate: LmerEstimate = field(repr=False)
+    _problem: PLSProblem = field(repr=False)
+
+    # ------------------------------------------------------------------ estimates
+    @property
+    def theta(self) -> np.ndarray:
+        return self._estimate.theta.copy()
+
+    @property
+    def theta_names(self) -> list[str]:
+        """lme4's names of theta (``Subject.(Intercept)``, ``Subject.Days.(Intercept)`` ...)."""
+        out = []
+        for blk in self.frame.blocks:
+            cn = blk.column_names
+            for j in range(len(cn)):
+                for i in range(j, len(cn)):
+                    out.append(f"{blk.group}.{cn[i]}" if i == j else f"{blk.group}.{cn[i]}.{cn[j]}")
+        return out
+
+    @property
+    def sigma(self) -> float:
+        return self._estimate.sigma
+
+    @property
+    def deviance(self) -> float:
+        return self._estimate.deviance
+
+    @property
+    def is_singular(self) -> bool:
+        return self._estimate.is_singular
+
+    @property
+    def optinfo(self) -> OptimizerSummary:
+        return self._estimate.optinfo
+
+    @property
+    def fixef(self) -> pd.Series:
+        """Fixed-effects estimates, named as lme4 names them."""
+        return pd.Series(self._estimate.solution.beta, index=list(self.frame.fixed_names), name="fixef")
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance matrix of the fixed-effects estimates, ``sigma^2 (R_X' R_X)^{-1}``."""
+        RX = self._estimate.solution.RX
+        Rinv = np.linalg.solve(RX, np.eye(RX.shape[0])) if RX.size else RX
+        names = list(self.frame.fixed_names)
+        return pd.DataFrame(self.sigma ** 2 * (Rinv @ Rinv.T), index=names, columns=names)
+
+    @property
+    def nobs(self) -> int:
+        return int(self.frame.nobs)
+
+    @property
+    def ngroups(self) -> dict[str, int]:
+        """Number of levels of each grouping factor (lme4's ``ngrps``), terms of one factor counted once."""
+        out: dict[str, int] = {}
+        for blk in self.frame.blocks:
+            out.setdefault(blk.group, blk.num_levels)
+        return out
+
+    @property
+    def num_params(self) -> int:
+        """Parameters counted by logLik's ``df``: fixed effects, theta and sigma."""
+        return len(self.frame.fixed_names) + self.theta.size + 1
+
+    @property
+    def loglik(self) -> float:
+        """Log-likelihood (the REML log-likelihood for REML fits, as lme4's ``logLik``)."""
+        return -0.5 * self.deviance
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.loglik + 2.0 * self.num_params
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.loglik + math.log(self.nobs) * self.num_params
+
+    @property
+    def df_resid(self) -> int:
+        return self.nobs - self.num_params
+
+    # ------------------------------------------------------------------ fitted values
+    @property
+    def fitted(self) -> pd.Series:
+        return pd.Series(self._estimate.solution.fitted, index=self.frame.row_index, name="fitted")
+
+    @property
+    def residuals(self) -> pd.Series:
+        """Raw residuals ``y - fitted``."""
+        return pd.Series(self.frame.y - self._estimate.solution.fitted, index=self.frame.row_index,
+                         name="residuals")
+
+    @property
+    def scaled_residuals(self) -> pd.Series:
+        """Residuals divided by sigma (lme4's ``residuals(m, scaled = TRUE)``)."""
+        return (self.residuals / self.sigma).rename("scaled_residuals")
+
+    # ------------------------------------------------------------------ random effects
+    def _group_blocks(self) -> dict[str, list[int]]:
+        groups: dict[str, list[int]] = {}
+        for i, blk in enumerate(self.frame.blocks):
+            groups.setdefault(blk.group, []).append(i)
+        return groups
+
+    @property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        """Conditional modes of the random effects: grouping factor -> DataFrame (levels x terms)."""
+        b = self._estimate.solution.b
+        out = {}
+        for g, idx in self._group_blocks().items():
+            blk = self.frame.blocks[idx[0]]
+            cols = [c for i in idx for c in self.frame.blocks[i].column_names]
+            out[g] = pd.DataFrame(np.hstack([b[i] for i in idx]), index=pd.Index(blk.levels, name=g),
+                                  columns=cols)
+        return out
+
+    @property
+    def ranef_condvar(self) -> dict[str, np.ndarray]:
+        """Conditional covariance of the random effects per level: grouping factor -> (levels, k, k).
+
+        lme4's ``attr(ranef(m, condVar = TRUE)[[g]], "postVar")`` (terms of one factor
+        split by ``||`` are combined block-diagonally).
+        """
+        cv = self._problem.condvar(self.theta)
+        s2 = self.sigma ** 2
+        out = {}
+        for g, idx in self._group_blocks().items():
+            ks = [cv[i].shape[1] for i in idx]
+            arr = np.zeros((cv[idx[0]].shape[0], sum(ks), sum(ks)))
+            off = 0
+            for i, k in zip(idx, ks):
+                arr[:, off:off + k, off:off + k] = s2 * cv[i]
+                off += k
+            out[g] = arr
+        return out
+
+    def ranef_frame(self) -> pd.DataFrame:
+        """Long table as lme4's ``as.data.frame(ranef(m, condVar = TRUE))``: grpvar, term, grp, condval, condsd."""
+        parts = []
+        cvs = self.ranef_condvar
+        for g, df in self.ranef.items():
+            for j, term in enumerate(df.columns):
+                parts.append(pd.DataFrame({"grpvar": g, "term": term, "grp": df.index.astype(str),
+                                           "condval": df[term].to_numpy(),
+                                           "condsd": np.sqrt(cvs[g][:, j, j])}))
+        return pd.concat(parts, ignore_index=True)
+
+    @property
+    def coef(self) -> dict[str, pd.DataFrame]:
+        """Per-level coefficients, fixed plus random (lme4's ``coef``)."""
+        fe = self.fixef
+        out = {}
+        for g, re in self.ranef.items():
+            cols = list(re.columns) + [c for c in fe.index if c not in re.columns]
+            df = pd.DataFrame(index=re.index)
+            for c in cols:
+                df[c] = (re[c].to_numpy() if c in re.columns else 0.0) + (fe[c] if c in fe.index else 0.0)
+            out[g] = df
+        return out
+
+    @property
+    def varcorr_table(self) -> VarCorr:
+        """The variance components as a printable block (lme4's ``VarCorr``)."""
+        templates = self._problem.templates(self.theta)
+        return VarCorr.from_theta([b.group for b in self.frame.blocks],
+                                  [b.column_names for b in self.frame.blocks], templates, self.sigma)
+
+    @property
+    def varcorr(self) -> pd.DataFrame:
+        """lme4's ``as.data.frame(VarCorr(m))``: grp, var1, var2, vcov, sdcor."""
+        return self.varcorr_table.to_frame()
+
+    # ------------------------------------------------------------------ output
+    def summary(self) -> LmerSummary:
+        """lme4's ``summary(m)``; ``print()`` it for lme4's layout."""
+        V = self.vcov.to_numpy()
+        se = np.sqrt(np.diag(V))
+        names = tuple(self.frame.fixed_names)
+        corr = None
+        if 1 < len(names) <= COR_MAX:
+            corr = FixefCorrelation(names, V / np.outer(se, se))
+        sol = self._estimate.solution
+        criteria = FitCriteria(self.REML, sol.deviance_reml, self.aic, self.bic, self.loglik,
+                               sol.deviance_ml, self.df_resid)
+        info = self.optinfo
+        return LmerSummary(self.REML, self.formula, self.data_name, criteria,
+                           ScaledResiduals.from_residuals(self.scaled_residuals.to_numpy()), self.varcorr_table,
+                           self.nobs, self.ngroups, FixedEffectsTable(names, self.fixef.to_numpy(), se), corr,
+                           info.optimizer, info.code, info.messages)
+
+    def __repr__(self) -> str:
+        kind = "REML" if self.REML else "ML"
+        return (f"<LinearMixedModel {kind}: {self.formula}; nobs={self.nobs}, "
+                f"deviance={self.deviance:.4f}, sigma={self.sigma:.5g}>")
+
+    def __str__(self) -> str:
+        return str(self.summary())
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
+
+    # ------------------------------------------------------------------ refits
+    def refit(self, newresp=None, *, REML: bool | None = None) -> "LinearMixedModel":
+        """Fit the same model to a new response and/or with REML switched, reusing the structure.
+
+        Parameters
+        ----------
+        newresp : array_like, optional
+            New response vector (length ``nobs``), as lme4's ``refit(m, newresp)``.
+        REML : bool, optional
+            Fit criterion of the refit (default: as this fit).
+        """
+        reml = self.REML if REML is None else bool(REML)
+        problem = self._problem
+        if newresp is not None:
+            y = np.asarray(newresp, dtype=float).ravel()
+            if y.shape != (self.nobs,):
+                from .._exceptions import DataError
+
+                raise DataError(f"newresp must have {self.nobs} values (got {y.size})")
+            problem = problem.with_response(y)
+        est = fit_problem(problem, reml, start=self.theta)
+        frame = self.frame if newresp is None else _with_y(self.frame, problem.y)
+        return LinearMixedModel(self.formula, reml, frame, self.data_name, est, problem)
+
+    # ======================================================================
+    # Extensions (inference, prediction, plots) are added below this line.
+    # ======================================================================
+
+    # --- workflow inference (issue 3): thin delegates to _satterthwaite, _profile, _predict, _icc, _anova
+    def coef_table(self, ddf: str = "Satterthwaite") -> pd.DataFrame:
+        """Fixed effects with t tests: Estimate, Std. Error, df, t value, Pr(>|t|) (lmerTest's numbers).
+
+        ``ddf="Satterthwaite"`` (default) or ``"Kenward-Roger"`` denominator degrees of freedom.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> fit.coef_table()["df"].round(2).tolist()
+        [17.0, 17.0]
+        """
+        from ._satterthwaite import coef_table
+
+        return coef_table(self, ddf)
+
+    def confint(self, method: str = "profile", level: float = 0.95, *, nsim: int = 500, seed=None,
+                parallel: bool = True, progress: bool = True) -> pd.DataFrame:
+        """Confidence intervals (columns ``lower``, ``upper``) for .sig01..., .sigma and the fixed effects.
+
+        ``method="profile"`` (likelihood profile, lme4's default), ``"Wald"`` (fixed effects only)
+        or ``"boot"`` (parametric bootstrap with ``nsim`` replicates, ``seed``, on 2 processes).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
+        >>> fit.confint("Wald").loc["Days"].round(3).tolist()
+        [8.891, 12.044]
+        """
+        from ._profile import fit_confint
+
+        return fit_confint(self, method, level, nsim=nsim, seed=seed, parallel=parallel, progress=progress)
+
+    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False) -> pd.Series:
+        """Predictions with the random effects of ``re_form`` (None: all, ``"~0"``: none).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> fit.predict({"Days": [0.0], "Subject": ["999"]}, allow_new_levels=True).round(3).tolist()
+        [251.405]
+        """
+        from ._predict import predict
+
+        return predict(self, newdata, re_form, allow_new_levels)
+
+    def simulate(self, nsim: int = 1, seed=None) -> pd.DataFrame:
+        """Responses simulated from the fitted model, one column per simulation.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
+        >>> fit.simulate(2, seed=1).shape
+        (180, 2)
+        """
+        from ._predict import simulate
+
+        return simulate(self, nsim, seed)
+
+    def icc(self):
+        """Intraclass correlation, adjusted and unadjusted (performance's ``icc``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ 1 + (1 | Subject)", ml.datasets.load("sleepstudy"))
+        >>> round(fit.icc().adjusted, 3)
+        0.395
+        """
+        from ._icc import model_icc
+
+        return model_icc(self)
+
+    def r2(self):
+        """Nakagawa's marginal and conditional R-squared (performance's ``r2_nakagawa``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> round(fit.r2().marginal, 3)
+        0.279
+        """
+        from ._icc import model_r2
+
+        return model_r2(self)
+
+    def ranef_intervals(self, level: float = 0.95) -> pd.DataFrame:
+        """Conditional modes with conditional SDs and normal intervals (``ranef(condVar = TRUE)``)."""
+        from ._plots import ranef_intervals
+
+        return ranef_intervals(self, level)
+
+    @classmethod
+    def _anova(cls, fits, refit: bool = True, names=None):
+        from ._anova import lmer_anova
+
+        return lmer_anova(fits, refit=refit, names=names)
+
+
+def _with_y(frame: ModelFrame, y: np.ndarray) -> ModelFrame:
+    import dataclasses
+
+    return dataclasses.replace(frame, y=y)

@@ -1,0 +1,288 @@
+"""Printed summary of a linear mixed model, block by block, in lme4's layout.
+
+Each block is a small frozen type with ``__str__``, ``to_frame()`` and
+``_repr_html_``; :class:`LmerSummary` stacks them as lme4's
+``print(summary(m))`` does.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .._rformat import format_coefmat, format_named_vector, format_num, zapsmall
+from ._varcorr import VarCorr
+
+__all__ = ["LmerSummary", "FitCriteria", "ScaledResiduals", "FixedEffectsTable", "FixefCorrelation",
+           "abbreviate", "deparse_formula"]
+
+COR_MAX = 12  # lme4.summary.cor.max
+
+
+# --------------------------------------------------------------------------- R helpers
+_VOWELS = set("aeiou")
+
+
+def _abbreviate_one(s: str, minlength: int) -> str:
+    """The C routine behind R's ``abbreviate`` (method ``left.kept``, ``use.classes = TRUE``)."""
+    b = list(s)
+    if len(b) <= minlength:
+        return s
+    nspace = 0
+    for i in range(len(b) - 1, 0, -1):  # trailing spaces go, inner ones are word breaks
+        if b[i].isspace():
+            nspace += 1
+    def first(i):
+        return b[i - 1].isspace()
+
+    def last(i):
+        return not b[i - 1].isspace() and (i + 1 == len(b) or b[i + 1].isspace())
+
+    passes = [lambda i: b[i] in _VOWELS and last(i), lambda i: b[i] in _VOWELS and not first(i),
+              lambda i: b[i].islower() and last(i), lambda i: b[i].islower() and not first(i),
+              lambda i: not first(i) and not b[i].isspace()]
+    done = False
+    for test in passes:
+        for i in range(len(b) - 1, 0, -1):
+            if i < len(b) and test(i):
+                del b[i]
+            if len(b) - nspace <= minlength:
+                done = True
+                break
+        if done:
+            break
+    if len(b) > minlength:
+        b = [b[0]] + [c for c in b[1:] if not c.isspace()]
+    return "".join(b)
+
+
+def abbreviate(names, minlength: int = 4) -> list[str]:
+    """R's ``abbreviate(names, minlength)`` (not strict: lengthened until unique).
+
+    Examples
+    --------
+    >>> abbreviate(["(Intercept)", "recipeB:temperature185", "Days"], 6)
+    ['(Intr)', 'rB:185', 'Days']
+    """
+    names = [str(n).strip(" ") for n in names]
+    uniq = list(dict.fromkeys(names))
+    x = list(uniq)
+    dup2 = [True] * len(uniq)
+    ml = minlength
+    while True:
+        for i, d in enumerate(dup2):
+            if d:
+                x[i] = _abbreviate_one(uniq[i], ml)
+        seen, dups = set(), []
+        for v in x:
+            dups.append(v in seen)
+            seen.add(v)
+        if not any(dups):
+            break
+        ml += 1
+        dupvals = {v for v, d in zip(x, dups) if d}
+        dup2 = [v in dupvals for v in x]
+    lookup = dict(zip(uniq, x))
+    return [lookup[n] for n in names]
+
+
+def deparse_formula(formula: str) -> str:
+    """The formula as lme4 prints it: R's operator spacing, ``(x || g)`` expanded.
+
+    Examples
+    --------
+    >>> deparse_formula("Reaction~Days+(Days||Subject)")
+    'Reaction ~ Days + ((1 | Subject) + (0 + Days | Subject))'
+    """
+    from ._deparse import deparse
+
+    return deparse(formula)
+
+
+def _html_pre(text: str) -> str:
+    return f"<pre>{html.escape(text)}</pre>"
+
+
+# --------------------------------------------------------------------------- blocks
+@dataclass(frozen=True)
+class FitCriteria:
+    """REML criterion (REML fits) or AIC, BIC, logLik, deviance, df.resid (ML fits)."""
+
+    REML: bool
+    reml_criterion: float
+    aic: float
+    bic: float
+    loglik: float
+    deviance: float
+    df_resid: int
+
+    def to_frame(self) -> pd.DataFrame:
+        if self.REML:
+            return pd.DataFrame({"REML": [self.reml_criterion]})
+        return pd.DataFrame({"AIC": [self.aic], "BIC": [self.bic], "logLik": [self.loglik],
+                             "deviance": [self.deviance], "df.resid": [self.df_resid]})
+
+    def __str__(self) -> str:
+        if self.REML:
+            return "REML criterion at convergence: " + format_num([round(self.reml_criterion, 1)], 7)[0].strip()
+        vals = np.round([self.aic, self.bic, self.loglik, self.deviance, self.df_resid], 1)
+        cells = format_num(vals, 7)
+        cells[4] = format_num([vals[4]], 7)[0].strip()
+        names = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
+        w = max(len(c) for c in cells + names)
+        return " ".join(n.rjust(w) for n in names) + " \n" + " ".join(c.rjust(w) for c in cells) + " "
+
+    def _repr_html_(self) -> str:
+        return self.to_frame().to_html(index=False)
+
+
+@dataclass(frozen=True)
+class ScaledResiduals:
+    """Quantiles of the scaled (Pearson) residuals."""
+
+    quantiles: np.ndarray
+    digits: int = 4
+
+    @classmethod
+    def from_residuals(cls, scaled: np.ndarray, digits: int = 4) -> "ScaledResiduals":
+        return cls(np.quantile(scaled, [0, 0.25, 0.5, 0.75, 1.0]), digits)
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([self.quantiles], columns=["Min", "1Q", "Median", "3Q", "Max"])
+
+    def __str__(self) -> str:
+        q = zapsmall(self.quantiles, self.digits + 1)
+        return "Scaled residuals: \n" + format_named_vector(q, ["Min", "1Q", "Median", "3Q", "Max"],
+                                                            self.digits)
+
+    def _repr_html_(self) -> str:
+        return self.to_frame().to_html(index=False)
+
+
+@dataclass(frozen=True)
+class FixedEffectsTable:
+    """Estimates, standard errors and t values of the fixed effects."""
+
+    names: tuple[str, ...]
+    estimate: np.ndarray
+    std_error: np.ndarray
+    digits: int = 4
+
+    @property
+    def t_value(self) -> np.ndarray:
+        return self.estimate / self.std_error
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"Estimate": self.estimate, "Std. Error": self.std_error, "t value": self.t_value},
+                            index=list(self.names))
+
+    def __str__(self) -> str:
+        values = np.column_stack([self.estimate, self.std_error, self.t_value])
+        return format_coefmat(values, list(self.names), ["Estimate", "Std. Error", "t value"],
+                              digits=self.digits, has_pvalue=False)
+
+    def _repr_html_(self) -> str:
+        return self.to_frame().to_html()
+
+
+@dataclass(frozen=True)
+class FixefCorrelation:
+    """Correlation of the fixed-effects estimates, printed with abbreviated names."""
+
+    names: tuple[str, ...]
+    matrix: np.ndarray
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.matrix, index=list(self.names), columns=list(self.names))
+
+    def __str__(self) -> str:
+        p = len(self.names)
+        rows = abbreviate(self.names, 11)
+        cols = abbreviate(self.names, 6)
+        cells = np.array(format_num(np.round(self.matrix, 3).ravel(order="F"), 7, nsmall=3),
+                         dtype=object).reshape((p, p), order="F")
+        body = [[cells[i, j] if i > j else "" for j in range(p - 1)] for i in range(1, p)]
+        rn = rows[1:]
+        wr = max(len(r) for r in rn)
+        widths = [max([len(cols[j])] + [len(r[j]) for r in body]) for j in range(p - 1)]
+        lines = [" " * wr + "".join(" " + c.ljust(w) for c, w in zip(cols[:-1], widths))]
+        for name, r in zip(rn, body):
+            lines.append(name.ljust(wr) + "".join(" " + c.ljust(w) for c, w in zip(r, widths)))
+        return "Correlation of Fixed Effects:\n" + "\n".join(line.rstrip() for line in lines)
+
+    def _repr_html_(self) -> str:
+        return self.to_frame().round(3).to_html()
+
+
+@dataclass(frozen=True)
+class LmerSummary:
+    """``summary()`` of a linear mixed model; ``str()`` is lme4's printed layout."""
+
+    REML: bool
+    formula: str
+    data_name: str | None
+    criteria: FitCriteria
+    residuals: ScaledResiduals
+    varcorr: VarCorr
+    nobs: int
+    ngroups: dict
+    fixed: FixedEffectsTable
+    correlation: FixefCorrelation | None
+    optimizer: str
+    convergence_code: int
+    messages: tuple[str, ...]
+
+    @property
+    def title(self) -> str:
+        return ("Linear mixed model fit by REML ['lmerMod']" if self.REML
+                else "Linear mixed model fit by maximum likelihood  ['lmerMod']")
+
+    def groups_line(self) -> str:
+        first = f"Number of obs: {self.nobs}, groups: "
+        rest = "; ".join(f"{g}, {n}" for g, n in self.ngroups.items())
+        if len(first) + 1 + len(rest) > 80:  # cat(fill = TRUE) breaks between its arguments
+            return first.rstrip() + "\n" + rest
+        return first + " " + rest
+
+    def blocks(self) -> list[str]:
+        out = [self.title, "Formula: " + deparse_formula(self.formula)]
+        if self.data_name:
+            out.append("   Data: " + self.data_name)
+        out += ["", str(self.criteria), "", str(self.residuals), "", "Random effects:",
+                self.varcorr.format(4), self.groups_line()]
+        if len(self.fixed.names):
+            out += ["", "Fixed effects:", str(self.fixed)]
+            if self.correlation is not None:
+                out += ["", str(self.correlation)]
+        if self.convergence_code != 0 or self.messages:
+            ok = "(OK)" if self.convergence_code == 0 else ""
+            out += [f"optimizer ({self.optimizer}) convergence code: {self.convergence_code} {ok}".rstrip()]
+            out += list(self.messages) + [""]
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(line.rstrip() for block in self.blocks() for line in block.split("\n"))
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The fixed-effects table (other blocks: ``.varcorr.to_frame()``, ``.criteria.to_frame()`` ...)."""
+        return self.fixed.to_frame()
+
+    def _repr_html_(self) -> str:
+        parts = [f"<p><b>{html.escape(self.title)}</b><br>Formula: {html.escape(deparse_formula(self.formula))}"
+                 + (f"<br>Data: {html.escape(self.data_name)}" if self.data_name else "") + "</p>",
+                 self.criteria._repr_html_(), "<p>Scaled residuals</p>", self.residuals._repr_html_(),
+                 "<p>Random effects</p>", self.varcorr._repr_html_(),
+                 f"<p>Number of obs: {self.nobs}, groups: "
+                 + html.escape("; ".join(f"{g}, {n}" for g, n in self.ngroups.items())) + "</p>",
+                 "<p>Fixed effects</p>", self.fixed._repr_html_()]
+        if self.correlation is not None:
+            parts += ["<p>Correlation of fixed effects</p>", self.correlation._repr_html_()]
+        if self.messages:
+            parts.append("<p>" + "<br>".join(html.escape(m) for m in self.messages) + "</p>")
+        return "\n".join(parts)
