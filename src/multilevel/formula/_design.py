@@ -22,6 +22,7 @@ from formulaic.transforms import TRANSFORMS
 
 from .._exceptions import DataError, FormulaError, UnknownColumnError
 from ._names import r_columns, variable_order
+from ._rcoding import MATERIALIZER
 
 __all__ = ["Design", "materialize", "rematerialize", "formula_variables", "pivot_rank_columns", "CONTEXT"]
 
@@ -115,18 +116,20 @@ def _expression_names(expr: str) -> tuple[set[str], set[str]]:
 
 def materialize(text: str, data: pd.DataFrame, formula: str) -> Design:
     """Evaluate formula text (a right-hand side) on ``data``."""
+    order = _variable_order(text)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             mm = formulaic.model_matrix(_formula(text), data, output="numpy", na_action="ignore",
-                                        context=CONTEXT)
+                                        context=CONTEXT, materializer=MATERIALIZER,
+                                        materializer_params={"variable_order": tuple(order)})
     except FormulaicError as err:
         raise FormulaError(f"cannot evaluate {text!r}: {err}", formula) from None
     spec = mm.model_spec
     matrix = np.asarray(mm, dtype=float)
     if matrix.ndim == 1:
         matrix = matrix[:, None]
-    names, columns = r_columns(spec, _variable_order(text))
+    names, columns = r_columns(spec, order)
     if not np.array_equal(columns, np.arange(matrix.shape[1])):
         matrix = matrix[:, columns]
     return Design(np.ascontiguousarray(matrix), tuple(names), spec, columns)
