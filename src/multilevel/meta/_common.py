@@ -384,67 +384,92 @@ def prepare_effects(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = Non
     (13, ('intrcpt', 'ablat'))
     """
     frame = as_dataframe(data) if data is not None else None
+    y, v, vname = _read_outcomes(yi, vi, sei, frame, allow_matrix)
+    vdiag = np.diag(v) if v.ndim == 2 else v
+    mods_arr = _mods_array(mods)
+    named = {"yi": y, vname: vdiag}
+    if frame is not None:
+        named["data"] = np.empty(len(frame))
+    if mods_arr is not None:
+        named["mods"] = mods_arr
+    n = _check_lengths(named)
+    labels = _labels(slab, frame, n) if slab is not None else _default_labels(frame, n)
+    if required and frame is not None:
+        check_columns(frame, required, context="random-effects specification")
+    keep = _complete_rows(y, vdiag, mods_arr, frame, formula_variables(mods, frame) + list(required))
+    slab_kept = [labels[i] for i in keep]
+    _check_variances(vdiag[keep], slab_kept, vname)
+    v_kept = v[np.ix_(keep, keep)] if v.ndim == 2 else v[keep]
+    sub = frame.iloc[keep] if frame is not None and keep.size < n else frame
+    mods_kept = mods if mods_arr is None else _mods_subset(mods, mods_arr.reshape(n, -1)[keep])
+    design = _full_rank(moderators_design(mods_kept, sub, keep.size, intercept=intercept))
+    if design.X.shape[1] > keep.size:
+        raise ModelSpecificationError(
+            f"the model has {design.X.shape[1]} coefficients but only {keep.size} estimates")
+    return EffectData(y[keep], v_kept, design, keep, sub, n - keep.size, tuple(slab_kept))
+
+
+def _read_outcomes(yi: Any, vi: Any, sei: Any, frame: pd.DataFrame | None,
+                   allow_matrix: bool) -> tuple[np.ndarray, np.ndarray, str]:
     if (vi is None) == (sei is None):
         raise DataError("give exactly one of vi (sampling variances) or sei (standard errors)")
     y = column_values(yi, frame, role="yi")
     if sei is not None:
-        v = column_values(sei, frame, role="sei") ** 2
-        vname = "sei"
+        v, vname = column_values(sei, frame, role="sei") ** 2, "sei"
     else:
-        v = column_values(vi, frame, role="vi")
-        vname = "vi"
+        v, vname = column_values(vi, frame, role="vi"), "vi"
     if y.ndim != 1:
         raise DataError("yi must be one-dimensional")
     if v.ndim == 2 and not allow_matrix:
         raise DataError("vi must be a vector of sampling variances")
-    vdiag = np.diag(v) if v.ndim == 2 else v
-    named = {"yi": y, vname: vdiag}
-    if frame is not None:
-        named["data"] = np.empty(len(frame))
-    mods_arr = None
-    if mods is not None and not isinstance(mods, str):
-        try:
-            mods_arr = np.asarray(mods, dtype=float)
-        except (TypeError, ValueError):
-            raise DataError("mods must be a formula string such as '~ ablat' or an array of numbers") from None
-        named["mods"] = mods_arr
-    n = _check_lengths(named)
-    slab_arg = slab
-    slab = [str(i) for i in frame.index] if frame is not None else [str(i + 1) for i in range(n)]
-    if frame is not None and isinstance(frame.index, pd.RangeIndex):
-        slab = [str(i + 1) for i in range(n)]
-    if slab_arg is not None:
-        slab = _labels(slab_arg, frame, n)
-    cols = formula_variables(mods, frame) + list(required)
-    if required and frame is not None:
-        check_columns(frame, required, context="random-effects specification")
+    return y, v, vname
+
+
+def _mods_array(mods: Any) -> np.ndarray | None:
+    if mods is None or isinstance(mods, str):
+        return None
+    try:
+        return np.asarray(mods, dtype=float)
+    except (TypeError, ValueError):
+        raise DataError("mods must be a formula string such as '~ ablat' or an array of numbers") from None
+
+
+def _mods_subset(mods: Any, values: np.ndarray) -> Any:
+    """Kept rows of array moderators, keeping the column names of a DataFrame or Series."""
+    if isinstance(mods, pd.DataFrame):
+        return pd.DataFrame(values, columns=[str(c) for c in mods.columns])
+    if isinstance(mods, pd.Series):
+        return pd.DataFrame(values, columns=[str(mods.name)])
+    return values
+
+
+def _default_labels(frame: pd.DataFrame | None, n: int) -> list[str]:
+    if frame is None or isinstance(frame.index, pd.RangeIndex):
+        return [str(i + 1) for i in range(n)]
+    return [str(i) for i in frame.index]
+
+
+def _complete_rows(y: np.ndarray, vdiag: np.ndarray, mods_arr: np.ndarray | None, frame: pd.DataFrame | None,
+                   columns: list[str]) -> np.ndarray:
+    """Positions of the complete rows; warns with the number of rows dropped."""
+    n = y.shape[0]
     miss = np.isnan(y) | np.isnan(vdiag)
     if mods_arr is not None:
         miss |= np.isnan(mods_arr.reshape(n, -1)).any(axis=1)
-    if cols:
-        miss |= frame[cols].isna().any(axis=1).to_numpy()
+    if columns:
+        miss |= frame[columns].isna().any(axis=1).to_numpy()
     keep = np.flatnonzero(~miss)
     if keep.size == 0:
         raise DataError("every row has a missing value in yi, the variances or the moderators")
     if keep.size < n:
         warnings.warn(f"{n - keep.size} row{'s' if n - keep.size > 1 else ''} with missing values dropped "
-                      f"({keep.size} of {n} estimates used)", MissingDataWarning, stacklevel=3)
-    slab_kept = [slab[i] for i in keep]
-    _check_variances(vdiag[keep], slab_kept, vname)
-    v_kept = v[np.ix_(keep, keep)] if v.ndim == 2 else v[keep]
-    sub = frame.iloc[keep] if frame is not None and keep.size < n else frame
-    mods_kept = mods
-    if mods_arr is not None:
-        mods_kept = mods_arr.reshape(n, -1)[keep]
-        if isinstance(mods, (pd.DataFrame, pd.Series)):
-            names = [str(c) for c in mods.columns] if isinstance(mods, pd.DataFrame) else [str(mods.name)]
-            mods_kept = pd.DataFrame(mods_kept, columns=names)
-    design = moderators_design(mods_kept, sub, keep.size, intercept=intercept)
-    cols_keep = check_rank(design.X, design.names)
-    if cols_keep.size < design.X.shape[1]:
-        design = ModeratorsDesign(design.X[:, cols_keep], tuple(design.names[j] for j in cols_keep),
-                                  design.spec, design.intercept and 0 in cols_keep, design.formula)
-    if design.X.shape[1] > keep.size:
-        raise ModelSpecificationError(
-            f"the model has {design.X.shape[1]} coefficients but only {keep.size} estimates")
-    return EffectData(y[keep], v_kept, design, keep, sub, n - keep.size, tuple(slab_kept))
+                      f"({keep.size} of {n} estimates used)", MissingDataWarning, stacklevel=4)
+    return keep
+
+
+def _full_rank(design: ModeratorsDesign) -> ModeratorsDesign:
+    cols = check_rank(design.X, design.names)
+    if cols.size == design.X.shape[1]:
+        return design
+    return ModeratorsDesign(design.X[:, cols], tuple(design.names[j] for j in cols), design.spec,
+                            design.intercept and 0 in cols, design.formula)
