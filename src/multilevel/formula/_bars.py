@@ -207,7 +207,6 @@ def _caret_to_pow(code: str) -> str:
 
 
 # --------------------------------------------------------------------------- the formula
-@lru_cache(maxsize=256)
 def parse_formula(formula: str) -> ParsedFormula:
     """Split an lme4 formula into response, fixed part and expanded random-effects terms.
 
@@ -237,6 +236,11 @@ def parse_formula(formula: str) -> ParsedFormula:
     """
     if not isinstance(formula, str):
         raise FormulaError(f"the formula must be a string, not {type(formula).__name__}")
+    return _parse(formula)
+
+
+@lru_cache(maxsize=256)
+def _parse(formula: str) -> ParsedFormula:
     pairs = _match_parens(formula)
     tildes = _top_level(formula, 0, len(formula), pairs, "~")
     if not tildes:
