@@ -22,7 +22,8 @@ INTERVAL_RTOL = 1e-8  # Q-profile limits use the same root finder and tolerance 
 
 @pytest.fixture(scope="module")
 def bcg():
-    return ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+    dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+    return dat.assign(n=dat["tpos"] + dat["tneg"] + dat["cpos"] + dat["cneg"])
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def fits(bcg):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ml.MultilevelWarning)
             out[key] = ml.rma("yi", "vi", data=bcg, method=call["method"], test=call["test"],
-                              mods=call["mods"] or None)
+                              mods=call["mods"] or None, weights=call.get("weights") or None)
     return out
 
 

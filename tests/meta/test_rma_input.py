@@ -98,3 +98,20 @@ def test_newmods_shape_checked(bcg):
 def test_polars_and_dict_input(bcg):
     fit = ml.rma("yi", "vi", data={"yi": bcg["yi"].to_numpy(), "vi": bcg["vi"].to_numpy()})
     assert fit.k == 13
+
+
+def test_level_as_proportion(bcg):
+    a = ml.rma("yi", "vi", data=bcg, level=0.9)
+    b = ml.rma("yi", "vi", data=bcg, level=90)
+    assert a.level == 90 and a.ci_lb.equals(b.ci_lb)
+    with pytest.raises(ml.DataError, match="level"):
+        ml.rma("yi", "vi", data=bcg, level=150)
+
+
+def test_negative_or_missing_weights(bcg):
+    with pytest.raises(ml.DataError, match="weights must be non-negative"):
+        ml.rma("yi", "vi", data=bcg, weights=-np.ones(13))
+    w = np.ones(13)
+    w[3] = np.nan
+    with pytest.warns(ml.MissingDataWarning, match="1 row"):
+        assert ml.rma("yi", "vi", data=bcg, weights=w).k == 12

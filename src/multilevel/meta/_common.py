@@ -300,6 +300,8 @@ class EffectData:
         Rows dropped for missing values.
     slab : tuple of str
         Study labels (the data index, or 1..n).
+    weights : ndarray (k,) or None
+        User-specified weights for the fixed effects (metafor's ``weights``).
     """
 
     yi: np.ndarray
@@ -309,6 +311,7 @@ class EffectData:
     frame: pd.DataFrame | None
     num_dropped: int
     slab: tuple[str, ...]
+    weights: np.ndarray | None = None
 
     @property
     def k(self) -> int:
@@ -346,7 +349,7 @@ def _labels(slab: Any, frame: pd.DataFrame | None, n: int) -> list[str]:
 
 def prepare_effects(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = None, mods: Any = None,
                     required: tuple[str, ...] = (), intercept: bool = True,
-                    allow_matrix: bool = False, slab: Any = None) -> EffectData:
+                    allow_matrix: bool = False, slab: Any = None, weights: Any = None) -> EffectData:
     """Read effect sizes, sampling variances and moderators; drop incomplete rows.
 
     Parameters
@@ -363,6 +366,9 @@ def prepare_effects(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = Non
     slab : str or sequence, optional
         Study labels: a column of ``data`` or one label per row (default: the
         data index, or 1..n when the index is the default range).
+    weights : str or array_like, optional
+        Non-negative weights (a column of ``data`` or an array); rows with a
+        missing weight are dropped with the others.
 
     Returns
     -------
@@ -392,13 +398,19 @@ def prepare_effects(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = Non
         named["data"] = np.empty(len(frame))
     if mods_arr is not None:
         named["mods"] = mods_arr
+    wts = None if weights is None else column_values(weights, frame, role="weights")
+    if wts is not None:
+        named["weights"] = wts
     n = _check_lengths(named)
     labels = _labels(slab, frame, n) if slab is not None else _default_labels(frame, n)
     if required and frame is not None:
         check_columns(frame, required, context="random-effects specification")
-    keep = _complete_rows(y, vdiag, mods_arr, frame, formula_variables(mods, frame) + list(required))
+    keep = _complete_rows([y, vdiag] + ([] if wts is None else [wts]), mods_arr, frame,
+                          formula_variables(mods, frame) + list(required))
     slab_kept = [labels[i] for i in keep]
     _check_variances(vdiag[keep], slab_kept, vname)
+    if wts is not None and (np.any(wts[keep] < 0) or not np.all(np.isfinite(wts[keep]))):
+        raise DataError("weights must be non-negative and finite")
     v_kept = v[np.ix_(keep, keep)] if v.ndim == 2 else v[keep]
     sub = frame.iloc[keep] if frame is not None and keep.size < n else frame
     mods_kept = mods if mods_arr is None else _mods_subset(mods, mods_arr.reshape(n, -1)[keep])
@@ -406,7 +418,8 @@ def prepare_effects(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = Non
     if design.X.shape[1] > keep.size:
         raise ModelSpecificationError(
             f"the model has {design.X.shape[1]} coefficients but only {keep.size} estimates")
-    return EffectData(y[keep], v_kept, design, keep, sub, n - keep.size, tuple(slab_kept))
+    return EffectData(y[keep], v_kept, design, keep, sub, n - keep.size, tuple(slab_kept),
+                      None if wts is None else wts[keep])
 
 
 def _read_outcomes(yi: Any, vi: Any, sei: Any, frame: pd.DataFrame | None,
@@ -449,11 +462,13 @@ def _default_labels(frame: pd.DataFrame | None, n: int) -> list[str]:
     return [str(i) for i in frame.index]
 
 
-def _complete_rows(y: np.ndarray, vdiag: np.ndarray, mods_arr: np.ndarray | None, frame: pd.DataFrame | None,
+def _complete_rows(vectors: list[np.ndarray], mods_arr: np.ndarray | None, frame: pd.DataFrame | None,
                    columns: list[str]) -> np.ndarray:
     """Positions of the complete rows; warns with the number of rows dropped."""
-    n = y.shape[0]
-    miss = np.isnan(y) | np.isnan(vdiag)
+    n = vectors[0].shape[0]
+    miss = np.zeros(n, dtype=bool)
+    for vec in vectors:
+        miss |= np.isnan(vec)
     if mods_arr is not None:
         miss |= np.isnan(mods_arr.reshape(n, -1)).any(axis=1)
     if columns:

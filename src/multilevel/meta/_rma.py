@@ -88,6 +88,7 @@ class RmaFit:
     slab: tuple[str, ...] = field(repr=False)
     fit_stats: dict = field(repr=False)
     num_dropped: int = 0
+    weights: np.ndarray | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -274,7 +275,7 @@ def _r2(eff: EffectData, method: str, tau2: float, beta: np.ndarray) -> float | 
     if method in ("EE", "FE", "CE"):
         if np.var(y) == 0:
             return 0.0
-        w = 1.0 / v
+        w = 1.0 / v if eff.weights is None else eff.weights
         fitted = X @ beta
         ybar = np.sum(w * y) / w.sum()
         r2 = 1 - np.sum(w * (y - fitted) ** 2) / np.sum(w * (y - ybar) ** 2)
@@ -292,7 +293,7 @@ def _r2(eff: EffectData, method: str, tau2: float, beta: np.ndarray) -> float | 
 
 def rma(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = None, method: str = "REML",
         test: str = "z", mods: Any = None, level: float = 95, intercept: bool = True,
-        slab: Any = None) -> RmaFit:
+        slab: Any = None, weights: Any = None) -> RmaFit:
     r"""Fit a fixed-, random- or mixed-effects meta-analysis model (metafor's ``rma``).
 
     Parameters
@@ -314,12 +315,15 @@ def rma(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = None, method: s
         Moderators: a formula such as ``"~ ablat + year"`` or ``"~ factor(alloc)"``,
         or an array of moderator values.
     level : float
-        Confidence level in percent.
+        Confidence level in percent (a proportion such as 0.95 is also accepted).
     intercept : bool
         Add an intercept to the moderators.
     slab : str or sequence, optional
         Study labels (a column of ``data`` or one label per estimate), used by
         :meth:`RmaFit.blup`, :meth:`RmaFit.predict` and the plots.
+    weights : str or array_like, optional
+        Weights for estimating the coefficients (default: inverse variances
+        :math:`1/(v_i + \hat\tau^2)`); tau^2 is estimated as without them.
 
     Returns
     -------
@@ -366,10 +370,14 @@ def rma(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = None, method: s
     test = str(test).lower()
     if test not in ("z", "knha"):
         raise ModelSpecificationError(f"test must be 'z' or 'knha', not {test!r}")
-    if not 0 < float(level) < 100:
+    level = float(level)
+    if 0 < level < 1:  # a proportion, as metafor also accepts
+        level *= 100
+    if not 0 < level < 100:
         raise DataError(f"level must be a percentage between 0 and 100, not {level!r}")
-    eff = prepare_effects(yi, vi, sei=sei, data=data, mods=mods, intercept=intercept, slab=slab)
-    return _fit(eff, method, test, float(level))
+    eff = prepare_effects(yi, vi, sei=sei, data=data, mods=mods, intercept=intercept, slab=slab,
+                          weights=weights)
+    return _fit(eff, method, test, level)
 
 
 def _fit(eff: EffectData, method: str, test: str, level: float) -> RmaFit:
@@ -379,14 +387,13 @@ def _fit(eff: EffectData, method: str, test: str, level: float) -> RmaFit:
         warnings.warn(f"Knapp-Hartung adjustment is not meant for {method} models", MultilevelWarning,
                       stacklevel=3)
     est = estimate_tau2(y, v, X, method)
-    fe = fixed_effects(y, v, X, est.tau2, knha=test == "knha")
+    fe = fixed_effects(y, v, X, est.tau2, knha=test == "knha", weights=eff.weights)
     btt = _btt(eff.design)
     se, zval, pval, crit, QM, QMp, QMdf, ddf = _wald(fe.beta, fe.vb, btt, test, k, p, level)
     QE, vt, I2, H2 = heterogeneity(y, v, X, est.tau2, method in ("EE", "FE", "CE"))
     QEp = float(special.chdtrc(k - p, QE)) if k > p else 1.0
     parms = p + (0 if method in ("EE", "FE", "CE") else 1)
-    rss = float(np.sum((y - X @ fe.beta) ** 2 / (v + est.tau2)))
-    fstats = fit_statistics(y, v, X, est.tau2, rss, parms)
+    fstats = fit_statistics(y, v, X, est.tau2, fe.rss, parms)
     names = pd.Index(eff.design.names)
     ser = lambda a: pd.Series(np.asarray(a, dtype=float), index=names, copy=False)  # noqa: E731
     return RmaFit(
@@ -395,4 +402,4 @@ def _fit(eff: EffectData, method: str, test: str, level: float) -> RmaFit:
         tau2=est.tau2, se_tau2=est.se, QE=QE, QEp=QEp, QM=QM, QMp=QMp, QMdf=QMdf, I2=float(I2), H2=float(H2),
         R2=_r2(eff, method, est.tau2, fe.beta), vt=float(vt), k=k, p=p, method=method, test=test,
         level=level, ddf=ddf, s2w=fe.s2w, btt=btt, yi=y, vi=v, design=eff.design, slab=eff.slab,
-        fit_stats=fstats, num_dropped=eff.num_dropped)
+        fit_stats=fstats, num_dropped=eff.num_dropped, weights=eff.weights)

@@ -228,8 +228,14 @@ class FixedEffects:
     s2w: float
 
 
-def fixed_effects(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, *, knha: bool) -> FixedEffects:
-    """Coefficients and their covariance at ``tau2``; Knapp-Hartung scaling when ``knha``."""
+def fixed_effects(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, *, knha: bool,
+                  weights: np.ndarray | None = None) -> FixedEffects:
+    r"""Coefficients and their covariance at ``tau2``; Knapp-Hartung scaling when ``knha``.
+
+    With user ``weights`` A, :math:`\hat\beta = (X'AX)^{-1}X'Ay` with the sandwich
+    covariance :math:`(X'AX)^{-1}X'AMAX(X'AX)^{-1}`, :math:`M = \mathrm{diag}(v_i + \tau^2)`;
+    the Knapp-Hartung factor still comes from the inverse-variance fit (as metafor).
+    """
     k, p = X.shape
     w = 1.0 / (v + tau2)
     Xw = X * w[:, None]
@@ -239,6 +245,12 @@ def fixed_effects(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, *, k
     s2w = 1.0
     if knha:
         s2w = 0.0 if rss <= np.finfo(float).eps else rss / (k - p)
+    if weights is not None:
+        Xa = X * weights[:, None]
+        inv_a = np.linalg.inv(X.T @ Xa)
+        beta = inv_a @ (Xa.T @ y)
+        inv = inv_a @ (Xa.T @ (Xa * (v + tau2)[:, None])) @ inv_a
+        rss = float(np.sum(w * (y - X @ beta) ** 2))
     return FixedEffects(beta, s2w * inv, rss, s2w)
 
 
