@@ -171,3 +171,8 @@ def test_to_frame_and_html(fits):
 def test_confint_needs_random_effects(fits):
     with pytest.raises(ml.ModelSpecificationError, match="heterogeneity"):
         fits["FE"].confint()
+
+
+def test_summary_html_has_fit_statistics(fits):
+    html = fits["REML"].summary()._repr_html_()
+    assert "logLik" in html and "AICc" in html and "Test for Heterogeneity:" in html

@@ -204,13 +204,52 @@ class RmaFit:
 
     # ------------------------------------------------------------------ presentation
     def summary(self) -> Any:
-        """Summary with the fit statistics (metafor's ``summary``): ``str()``, HTML and ``to_frame()``."""
+        """Summary with the fit statistics (metafor's ``summary``): ``str()``, HTML and ``to_frame()``.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> print(ml.rma("yi", "vi", data=dat).summary())
+        <BLANKLINE>
+        Random-Effects Model (k = 13; tau^2 estimator: REML)
+        <BLANKLINE>
+          logLik  deviance       AIC       BIC      AICc
+        -12.2024   24.4047   28.4047   29.3746   29.7381
+        <BLANKLINE>
+        tau^2 (estimated amount of total heterogeneity): 0.3132 (SE = 0.1664)
+        tau (square root of estimated tau^2 value):      0.5597
+        I^2 (total heterogeneity / total variability):   92.22%
+        H^2 (total variability / sampling variability):  12.86
+        <BLANKLINE>
+        Test for Heterogeneity:
+        Q(df = 12) = 152.2330, p-val < .0001
+        <BLANKLINE>
+        Model Results:
+        <BLANKLINE>
+        estimate      se     zval    pval    ci.lb    ci.ub
+         -0.7145  0.1798  -3.9744  <.0001  -1.0669  -0.3622  ***
+        <BLANKLINE>
+        ---
+        Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1
+        <BLANKLINE>
+        """
         from ._rma_print import RmaSummary
 
         return RmaSummary(self, showfit=True)
 
     def to_frame(self) -> pd.DataFrame:
-        """Model results as a DataFrame (estimate, se, zval or tval, pval, ci_lb, ci_ub)."""
+        """Model results as a DataFrame (estimate, se, zval or tval and df, pval, ci_lb, ci_ub).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> ml.rma("yi", "vi", data=dat, mods="~ ablat").to_frame().round(4)
+                 estimate      se    zval    pval   ci_lb   ci_ub
+        intrcpt    0.2515  0.2491  1.0095  0.3127 -0.2368  0.7397
+        ablat     -0.0291  0.0072 -4.0444  0.0001 -0.0432 -0.0150
+        """
         from ._rma_print import RmaSummary
 
         return RmaSummary(self, showfit=False).to_frame()

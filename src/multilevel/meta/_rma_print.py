@@ -105,4 +105,7 @@ class RmaSummary:
             stats_lines += moderators_lines(fit.QM, fit.QMp, [b + 1 for b in fit.btt], *fit.QMdf)
         body = "<br>".join(html.escape(s) for s in stats_lines)
         table = self.to_frame().to_html(float_format=lambda x: f"{x:.4f}")
-        return f"<div><p><strong>{head}</strong></p><p>{body}</p>{table}</div>"
+        fit_table = ""
+        if self.showfit:
+            fit_table = fit.fitstats().to_frame().T.to_html(float_format=lambda x: f"{x:.4f}", index=False)
+        return f"<div><p><strong>{head}</strong></p>{fit_table}<p>{body}</p>{table}</div>"
