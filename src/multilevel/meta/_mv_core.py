@@ -109,6 +109,23 @@ def connected_blocks(k: int, groupings: list[np.ndarray], V: np.ndarray | None) 
     return np.split(order, splits)
 
 
+def _coarsest(groupings: list[np.ndarray]) -> list[np.ndarray]:
+    """Drop groupings nested in another one (they add no links between rows)."""
+    keep: list[np.ndarray] = []
+    for i, g in enumerate(groupings):
+        nested = False
+        for j, h in enumerate(groupings):
+            if i == j or (j < i and np.array_equal(g, h)):
+                continue
+            pairs = np.unique(np.stack([g, h]), axis=1)
+            if np.unique(pairs[0]).size == pairs.shape[1] and (np.unique(h).size < np.unique(g).size or j < i):
+                nested = True
+                break
+        if not nested:
+            keep.append(g)
+    return keep
+
+
 def make_batch(y: np.ndarray, X: np.ndarray, V: np.ndarray, s_codes: list[np.ndarray],
                g: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int] | None) -> Batch:
     """Gather the data into padded cluster blocks (or one dense block when cheaper).
@@ -118,8 +135,12 @@ def make_batch(y: np.ndarray, X: np.ndarray, V: np.ndarray, s_codes: list[np.nda
     """
     k, p = X.shape
     Vm = np.diag(V) if V.ndim == 1 else V
-    groupings = list(s_codes) + ([g[1]] if g is not None else [])
-    blocks = connected_blocks(k, groupings, Vm)
+    groupings = _coarsest(list(s_codes) + ([g[1]] if g is not None else []))
+    if len(groupings) == 1 and V.ndim == 1:
+        order = np.argsort(groupings[0], kind="stable")
+        blocks = np.split(order, np.flatnonzero(np.diff(groupings[0][order])) + 1)
+    else:
+        blocks = connected_blocks(k, groupings, Vm if V.ndim == 2 else None)
     m = max(len(b) for b in blocks)
     if len(blocks) * m * m >= k * k:
         blocks = [np.arange(k)]
@@ -230,17 +251,23 @@ def evaluate(batch: Batch, sigma2: np.ndarray, tau2: np.ndarray, rho: np.ndarray
     logdet_m = 2.0 * float(np.log(np.diagonal(chol, axis1=1, axis2=2)).sum())
     Minv = np.linalg.inv(M)
     MinvX = Minv @ batch.X
-    Minvy = np.einsum("bij,bj->bi", Minv, batch.y)
+    Minvy = (Minv @ batch.y[:, :, None])[:, :, 0]
     C = np.einsum("bmp,bmq->pq", batch.X, MinvX)
-    try:
-        Cinv = np.linalg.inv(C)
-    except np.linalg.LinAlgError:
-        return None
+    k, p = batch.k, batch.p
+    if p == 1:
+        c = float(C[0, 0])
+        if not c > 0:
+            return None
+        Cinv, logdet_c = np.array([[1.0 / c]]), float(np.log(c))
+    else:
+        try:
+            Cinv = np.linalg.inv(C)
+        except np.linalg.LinAlgError:
+            return None
+        logdet_c = float(np.linalg.slogdet(C)[1])
     beta = Cinv @ np.einsum("bmp,bm->p", batch.X, Minvy)
     Py = Minvy - MinvX @ beta
     rss = float(np.sum(batch.y * Py))
-    k, p = batch.k, batch.p
-    sign, logdet_c = np.linalg.slogdet(C)
     ll_ml = -0.5 * (k * LOG_2PI + logdet_m + rss)
     ll_reml = -0.5 * ((k - p) * LOG_2PI - batch.logdet_xtx + logdet_m + logdet_c + rss)
     grad = info = None
@@ -262,52 +289,56 @@ class _Linear:
     def __init__(self, Minv: np.ndarray, MinvX: np.ndarray, Cinv: np.ndarray, Py: np.ndarray, reml: bool):
         self.Minv, self.MinvX, self.Cinv, self.Py, self.reml = Minv, MinvX, Cinv, Py, reml
 
-    def s(self, E: np.ndarray) -> np.ndarray:
-        """``tr(Pi E) - y'P E P y`` for a stack of matrices ``E`` (q, nb, m, m)."""
-        tr = np.einsum("bij,qbji->q", self.Minv, E)
+    def s(self, E: np.ndarray, u: np.ndarray, EX: np.ndarray | None) -> np.ndarray:
+        """``tr(Pi E) - y'P E P y`` for a stack ``E`` (q, nb, m, m) with ``u = E P y``, ``EX = E M^-1 X``."""
+        tr = np.einsum("bij,qbij->q", self.Minv, E)
         if self.reml:
-            U = E @ self.MinvX[None]
-            tr = tr - np.einsum("bmp,qbmk,kp->q", self.MinvX, U, self.Cinv)
-        return tr - np.einsum("bm,qbmn,bn->q", self.Py, E, self.Py)
+            tr = tr - np.einsum("bmp,qbmk,kp->q", self.MinvX, EX, self.Cinv)
+        return tr - np.einsum("bm,qbm->q", self.Py, u)
 
     def score_info(self, D: list[np.ndarray], D2: dict[tuple[int, int], np.ndarray],
                    observed: bool) -> tuple[np.ndarray, np.ndarray]:
         q = len(D)
         if q == 0:
             return np.zeros(0), np.zeros((0, 0))
-        Ds = np.stack(D)
+        keys = list(D2) if observed else []
+        Es = np.stack(D + [D2[key] for key in keys])
         Minv, MinvX, Cinv, Py = self.Minv, self.MinvX, self.Cinv, self.Py
-        u = np.einsum("qbmn,bn->qbm", Ds, Py)
-        Pu = np.einsum("bmn,qbn->qbm", Minv, u)
+        u_all = (Es @ Py[None, :, :, None])[..., 0]
+        EX = Es @ MinvX[None]
+        s_all = self.s(Es, u_all, EX)
+        grad = -0.5 * s_all[:q]
+        u = u_all[:q]
+        Pu = (Minv[None] @ u[..., None])[..., 0]
         Pu = Pu - np.einsum("bmp,qp->qbm", MinvX, np.einsum("bmp,qbm->qp", MinvX, u) @ Cinv)
         ai = 0.5 * np.einsum("qbm,rbm->qr", u, Pu)
-        grad = -0.5 * self.s(Ds)
         if not observed:
             return grad, ai
-        fisher = 0.5 * self._trace_pair(Ds)
-        obs = 2.0 * ai - fisher
-        if D2:
-            keys = list(D2)
-            vals = self.s(np.stack([D2[key] for key in keys]))
-            for (i, j), v in zip(keys, vals):
-                obs[i, j] += 0.5 * v
-                if i != j:
-                    obs[j, i] += 0.5 * v
-        try:
-            np.linalg.cholesky(obs)
-        except np.linalg.LinAlgError:
-            return grad, ai
-        return grad, obs
+        obs = 2.0 * ai - 0.5 * self._trace_pair(Es[:q], EX[:q])
+        for (i, j), v in zip(keys, s_all[q:]):
+            obs[i, j] += 0.5 * v
+            if i != j:
+                obs[j, i] += 0.5 * v
+        return grad, (obs if _positive_definite(obs) else ai)
 
-    def _trace_pair(self, Ds: np.ndarray) -> np.ndarray:
-        """``tr(Pi D_i Pi D_j)`` for all pairs."""
+    def _trace_pair(self, Ds: np.ndarray, U: np.ndarray) -> np.ndarray:
+        """``tr(Pi D_i Pi D_j)`` for all pairs (``U = D M^-1 X``)."""
         A = self.Minv[None] @ Ds
         out = np.einsum("qbxy,rbyx->qr", A, A)
         if self.reml:
-            U = Ds @ self.MinvX[None]
-            WU = self.Minv[None] @ U
-            S = np.einsum("qbmp,rbmk->qrpk", U, WU)
-            R = np.einsum("bmp,qbmk->qpk", self.MinvX, U)
-            CR = self.Cinv[None] @ R
+            S = np.einsum("qbmp,rbmk->qrpk", U, self.Minv[None] @ U)
+            CR = self.Cinv[None] @ np.einsum("bmp,qbmk->qpk", self.MinvX, U)
             out = out - 2.0 * np.einsum("qrpk,kp->qr", S, self.Cinv) + np.einsum("qab,rba->qr", CR, CR)
         return out
+
+
+def _positive_definite(a: np.ndarray) -> bool:
+    if a.shape[0] == 1:
+        return bool(a[0, 0] > 0)
+    if a.shape[0] == 2:
+        return bool(a[0, 0] > 0 and a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0] > 0)
+    try:
+        np.linalg.cholesky(a)
+    except np.linalg.LinAlgError:
+        return False
+    return True

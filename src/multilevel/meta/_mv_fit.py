@@ -78,9 +78,8 @@ def fe_fit(batch: Batch) -> tuple[np.ndarray, float]:
     return beta, qe
 
 
-def initial_values(batch: Batch, layout: Layout, y: np.ndarray, X: np.ndarray, vi: np.ndarray) -> np.ndarray:
+def initial_values(layout: Layout, beta: np.ndarray, y: np.ndarray, X: np.ndarray, vi: np.ndarray) -> np.ndarray:
     """metafor's starting values: the residual variance of the FE fit shared out, rho = 0.5."""
-    beta, _ = fe_fit(batch)
     resid = y - X @ beta
     ns_or1 = max(layout.ns, 1)
     nt_or1 = max(layout.nt, 1)
@@ -145,10 +144,16 @@ def optimize(batch: Batch, layout: Layout, start: np.ndarray, free: np.ndarray, 
 def _step(grad: np.ndarray, info: np.ndarray) -> np.ndarray:
     q = grad.shape[0]
     scale = max(float(np.trace(info)) / max(q, 1), 1e-300)
-    try:
-        step = np.linalg.solve(info + 1e-10 * scale * np.eye(q), grad)
-    except np.linalg.LinAlgError:
-        step = grad / scale
+    a = info + 1e-10 * scale * np.eye(q)
+    if q == 1:
+        step = grad / a[0, 0]
+    elif q == 2 and (det := a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0]) > 0:
+        step = np.array([a[1, 1] * grad[0] - a[0, 1] * grad[1], a[0, 0] * grad[1] - a[1, 0] * grad[0]]) / det
+    else:
+        try:
+            step = np.linalg.solve(a, grad)
+        except np.linalg.LinAlgError:
+            step = grad / scale
     big = np.max(np.abs(step))
     if big > 5.0:
         step *= 5.0 / big

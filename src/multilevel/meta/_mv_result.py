@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 __all__ = ["Components", "RmaMvFit"]
 
@@ -28,12 +28,13 @@ class Components:
 def _wald(beta: np.ndarray, vb: np.ndarray, test: str, df: int, level: float) -> tuple[np.ndarray, ...]:
     se = np.sqrt(np.diag(vb))
     z = beta / se
+    q = 1 - (1 - level / 100) / 2
     if test == "t":
-        pval = 2.0 * stats.t.sf(np.abs(z), df)
-        crit = stats.t.ppf(1 - (1 - level / 100) / 2, df)
+        pval = 2.0 * special.stdtr(df, -np.abs(z))
+        crit = special.stdtrit(df, q)
     else:
-        pval = 2.0 * stats.norm.sf(np.abs(z))
-        crit = stats.norm.ppf(1 - (1 - level / 100) / 2)
+        pval = 2.0 * special.ndtr(-np.abs(z))
+        crit = special.ndtri(q)
     return se, z, pval, beta - crit * se, beta + crit * se
 
 
@@ -53,7 +54,10 @@ class RmaMvFit:
     Attributes
     ----------
     beta, se, zval, pval, ci_lb, ci_ub : pandas.Series
-        Fixed effects with metafor's names (``intrcpt``, ``year``) and their Wald inference.
+        Fixed effects with metafor's names (``intrcpt``, ``year``) and their Wald
+        inference (properties over ``coef_table``; ``vb`` is their covariance).
+    names : tuple of str
+        Coefficient names.
     sigma2 : ndarray
         One variance per ``~ 1 | f`` term (in the order metafor prints them).
     tau2, rho : ndarray
@@ -70,13 +74,9 @@ class RmaMvFit:
     Fields whose names start with an underscore are internal.
     """
 
-    beta: pd.Series
-    se: pd.Series
-    zval: pd.Series
-    pval: pd.Series
-    ci_lb: pd.Series
-    ci_ub: pd.Series
-    vb: pd.DataFrame
+    names: tuple[str, ...]
+    coef_table: np.ndarray = field(repr=False)
+    vb_array: np.ndarray = field(repr=False)
     sigma2: np.ndarray
     tau2: np.ndarray
     rho: np.ndarray
@@ -115,25 +115,27 @@ class RmaMvFit:
         vb = np.asarray(ev.vb, dtype=float)
         se, z, pval, lb, ub = _wald(beta, vb, test, k - p, level)
         btt = np.arange(1, p) if (eff.design.intercept and p > 1) else np.arange(p)
-        QM = float(beta[btt] @ np.linalg.solve(vb[np.ix_(btt, btt)], beta[btt]))
+        sub = vb[np.ix_(btt, btt)]
+        QM = float(beta[btt[0]] ** 2 / sub[0, 0]) if btt.size == 1 else \
+            float(beta[btt] @ np.linalg.solve(sub, beta[btt]))
         m = btt.size
         if test == "t":
             QM, QMdf = QM / m, (m, float(k - p))
-            QMp = float(stats.f.sf(QM, m, k - p))
+            QMp = float(special.fdtrc(m, k - p, QM))
         else:
             QMdf = (m, float("nan"))
-            QMp = float(stats.chi2.sf(QM, m))
-        vmat = eff.vi if eff.vi.ndim == 2 else np.diag(eff.vi)
-        ll_qe = -0.5 * k * np.log(2 * np.pi) - 0.5 * float(np.linalg.slogdet(vmat)[1])
+            QMp = float(special.chdtrc(m, QM))
+        vmat = eff.vi
+        logdet_v = float(np.sum(np.log(eff.vi))) if eff.vi.ndim == 1 else float(np.linalg.slogdet(vmat)[1])
+        ll_qe = -0.5 * k * np.log(2 * np.pi) - 0.5 * logdet_v
         nat = np.where(state.nat <= 10 * np.finfo(float).eps, np.where(layout.is_rho(), state.nat, 0.0),
                        state.nat)
         s2, t2, rho = layout.split(nat)
         parms = p + int((~comps.fixed).sum())
         fs = _fit_stats(ev.ll_ml, ev.ll_reml, ll_qe, parms, k, p)
-        QEp = float(stats.chi2.sf(QE, k - p)) if k > p else 1.0
-        idx = pd.Index(names)
-        return cls(pd.Series(beta, idx), pd.Series(se, idx), pd.Series(z, idx), pd.Series(pval, idx),
-                   pd.Series(lb, idx), pd.Series(ub, idx), pd.DataFrame(vb, idx, idx), s2.copy(), t2.copy(),
+        QEp = float(special.chdtrc(k - p, QE)) if k > p else 1.0
+        table = np.column_stack([beta, se, z, pval, lb, ub])
+        return cls(tuple(names), table, vb, s2.copy(), t2.copy(),
                    rho.copy(), float(QE), QEp, QM, QMp, QMdf,
                    float(ev.ll_reml if method == "REML" else ev.ll_ml), k, p, parms, method, test, level, fs,
                    eff, batch, layout, Components(nat, comps.fixed), sigmas, g, btt, random, state.iterations)
@@ -149,6 +151,41 @@ class RmaMvFit:
         return RmaMvFit.from_state(eff=self._eff, batch=self._batch, layout=self._layout, state=state,
                                    sigmas=self._sigmas, g=self._g, comps=self._comps, method=self.method,
                                    test=self.test, level=self.level, QE=self.QE, random=self._random)
+
+    # ------------------------------------------------------------------ coefficients (pandas views)
+    def _column(self, j: int) -> pd.Series:
+        return pd.Series(self.coef_table[:, j], index=pd.Index(self.names))
+
+    @property
+    def beta(self) -> pd.Series:
+        """Estimated coefficients (metafor's names)."""
+        return self._column(0)
+
+    @property
+    def se(self) -> pd.Series:
+        return self._column(1)
+
+    @property
+    def zval(self) -> pd.Series:
+        return self._column(2)
+
+    @property
+    def pval(self) -> pd.Series:
+        return self._column(3)
+
+    @property
+    def ci_lb(self) -> pd.Series:
+        return self._column(4)
+
+    @property
+    def ci_ub(self) -> pd.Series:
+        return self._column(5)
+
+    @property
+    def vb(self) -> pd.DataFrame:
+        """Variance-covariance matrix of the coefficients."""
+        idx = pd.Index(self.names)
+        return pd.DataFrame(self.vb_array, index=idx, columns=idx)
 
     # ------------------------------------------------------------------ basic accessors
     @property

@@ -139,13 +139,14 @@ def random_columns(spec: RandomSpec) -> list[str]:
 def _factor(col: pd.Series) -> tuple[np.ndarray, list[str]]:
     """R's ``factor(x)`` on the rows given: codes and labels of the levels present."""
     if isinstance(col.dtype, pd.CategoricalDtype):
-        present = [c for c in col.cat.categories if (col == c).any()]
-    else:
-        present = sorted(col.unique())
-    lookup = {v: i for i, v in enumerate(present)}
-    codes = np.array([lookup[v] for v in col], dtype=int)
-    labels = [_label(v) for v in present]
-    return codes, labels
+        used, codes = np.unique(col.cat.codes.to_numpy(), return_inverse=True)
+        labels = [_label(col.cat.categories[i]) for i in used]
+        return codes.reshape(-1), labels
+    values = col.to_numpy()
+    if values.dtype == object:
+        values = values.astype(str)
+    present, codes = np.unique(values, return_inverse=True)
+    return codes.reshape(-1), [_label(v) for v in present]
 
 
 def _label(value: object) -> str:
@@ -185,10 +186,9 @@ def _g_term(frame: pd.DataFrame, inner: str, outer: str, struct: str) -> GTerm:
     rho_map, nrho = _rho_map(struct, L)
     fixed0 = np.zeros(nrho, dtype=bool)
     levels_k = np.bincount(icodes, minlength=L)
-    pair_k = np.zeros((L, L), dtype=int)
-    for o in np.unique(ocodes):
-        present = np.unique(icodes[ocodes == o])
-        pair_k[np.ix_(present, present)] += 1
+    present = np.zeros((L, len(olev)))
+    present[icodes, ocodes] = 1.0
+    pair_k = (present @ present.T).astype(int)
     if struct in ("CS", "HCS") and L == 1:
         fixed0[:] = True
         _warn("the inner factor has a single level, so rho is fixed to 0")

@@ -105,7 +105,8 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
     batch = make_batch(eff.yi, X, eff.vi, [s.codes for s in sigmas], gt)
     layout = Layout(len(sigmas), 0 if g is None else g.num_tau2, 0 if g is None else g.num_rho)
     vdiag = np.diag(eff.vi) if eff.vi.ndim == 2 else eff.vi
-    start = np.where(comps.fixed, comps.values, initial_values(batch, layout, eff.yi, X, vdiag))
+    beta_fe, QE = fe_fit(batch)
+    start = np.where(comps.fixed, comps.values, initial_values(layout, beta_fe, eff.yi, X, vdiag))
     state = optimize(batch, layout, start, ~comps.fixed, reml=method == "REML")
     if state is None:
         raise ModelSpecificationError("the marginal variance-covariance matrix is not positive definite "
@@ -113,7 +114,6 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
     if not state.converged:
         warnings.warn("the optimizer did not converge; the estimates may be inaccurate",
                       ConvergenceWarning, stacklevel=2)
-    _, QE = fe_fit(batch)
     return RmaMvFit.from_state(eff=eff, batch=batch, layout=layout, state=state, sigmas=sigmas, g=g,
                                comps=comps, method=method, test=test, level=float(level), QE=QE,
                                random=spec)
