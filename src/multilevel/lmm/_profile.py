@@ -35,7 +35,7 @@ from scipy import optimize, stats
 from ._optimize import NloptBobyqa, optimize_theta
 from ._pls import PLSProblem, theta_template_indices
 
-__all__ = ["sdcor_from_theta", "theta_from_sdcor", "ProfileSetup", "profile_setup", "zeta_function",
+__all__ = ["pls_pieces", "sdcor_from_theta", "theta_from_sdcor", "ProfileSetup", "profile_setup", "zeta_function",
            "profile_interval", "profile_grid", "parameter_names"]
 
 _LOG2PI = float(np.log(2.0 * np.pi))
@@ -131,6 +131,30 @@ def profile_setup(problem: PLSProblem, ks: list[int], theta_start: np.ndarray, o
                         np.array(lower + [0.0]), np.array(upper + [np.inf]))
 
 
+def pls_pieces(problem: PLSProblem, theta: np.ndarray) -> tuple[float, float, float] | None:
+    """``(log|L|^2, log|R_X|^2, penalized RSS)`` at ``theta`` from the Cholesky factor alone (no solve).
+
+    Uses the problem's factorization (its internal ``_factor``, the same one ``deviance`` uses);
+    None when the system is not positive definite.
+    """
+    theta = np.asarray(theta, dtype=float)
+    factor = getattr(problem, "_factor", None)
+    if factor is None:  # no access to the factor: take the pieces from the full solution
+        try:
+            sol = problem.solve(theta)
+        except np.linalg.LinAlgError:
+            return None
+        return sol.logdet_L, sol.logdet_RX, sol.pwrss
+    parts = factor(theta)
+    logdet1, U, info = parts[1], parts[-2], parts[-1]
+    if info != 0:
+        return None
+    diag = np.diagonal(U)
+    qr, p = problem.q_rest, problem.p
+    return (logdet1 + 2.0 * float(np.log(diag[:qr]).sum()), 2.0 * float(np.log(diag[qr:qr + p]).sum()),
+            float(diag[-1]) ** 2)
+
+
 def _varpar_deviance(setup: ProfileSetup, pars: np.ndarray) -> float:
     """ML deviance at (sd/cor..., sigma), beta profiled (lme4's ``devfun2``)."""
     sigma = pars[-1]
@@ -139,12 +163,12 @@ def _varpar_deviance(setup: ProfileSetup, pars: np.ndarray) -> float:
     theta = theta_from_sdcor(pars[:-1], list(setup.ks), sigma)
     if theta is None:
         return np.inf
-    try:
-        sol = setup.problem.solve(theta)
-    except np.linalg.LinAlgError:
+    pieces = pls_pieces(setup.problem, theta)
+    if pieces is None:
         return np.inf
+    logdet, _, pwrss = pieces
     s2 = sigma * sigma
-    return float(sol.logdet_L + sol.pwrss / s2 + setup.problem.n * (_LOG2PI + np.log(s2)))
+    return float(logdet + pwrss / s2 + setup.problem.n * (_LOG2PI + np.log(s2)))
 
 
 def _minimize(fn, x0, lower, upper) -> tuple[float, np.ndarray]:

@@ -100,12 +100,17 @@ def richardson_hessian(fn: Callable[[np.ndarray], float], x: np.ndarray) -> np.n
 
 def varpar_deviance(problem, varpar: np.ndarray, reml: bool) -> float:
     """Deviance (REML criterion) at ``varpar = (theta, sigma)``, not profiled over sigma (lmerTest's ``devfun_vp``)."""
+    from ._profile import pls_pieces
+
     theta, sigma = varpar[:-1], varpar[-1]
-    sol = problem.solve(theta)
+    pieces = pls_pieces(problem, theta)
+    if pieces is None:
+        return np.inf
+    logdet_L, logdet_RX, pwrss = pieces
     s2 = sigma**2
-    dev = sol.logdet_L + sol.pwrss / s2 + problem.n * np.log(2.0 * np.pi * s2)
+    dev = logdet_L + pwrss / s2 + problem.n * np.log(2.0 * np.pi * s2)
     if reml:
-        dev += sol.logdet_RX - problem.p * np.log(2.0 * np.pi * s2)
+        dev += logdet_RX - problem.p * np.log(2.0 * np.pi * s2)
     return float(dev)
 
 
