@@ -1,0 +1,88 @@
+"""MCMC diagnostics as plain array functions on draws shaped (chains, draws).
+
+ESS and split R-hat come from :mod:`numpyro.diagnostics` (NumPy code); the Monte Carlo error of
+a quantile from ArviZ. Nothing here knows about fits.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .._exceptions import ConvergenceWarning
+
+__all__ = ["ess", "rhat", "mcse_mean", "mcse_quantile", "posterior_table", "check_convergence"]
+
+RHAT_MAX = 1.05
+ESS_MIN = 500
+
+
+def ess(x: np.ndarray) -> float:
+    """Effective sample size of ``x`` (chains, draws)."""
+    from numpyro.diagnostics import effective_sample_size
+
+    x = np.asarray(x, dtype=float)
+    if np.ptp(x) == 0:
+        return float("nan")
+    return float(effective_sample_size(x))
+
+
+def rhat(x: np.ndarray) -> float:
+    """Split R-hat of ``x`` (chains, draws)."""
+    from numpyro.diagnostics import split_gelman_rubin
+
+    x = np.asarray(x, dtype=float)
+    if np.ptp(x) == 0:
+        return float("nan")
+    return float(split_gelman_rubin(x))
+
+
+def mcse_mean(x: np.ndarray) -> float:
+    """Monte Carlo standard error of the posterior mean: SD / sqrt(ESS)."""
+    return float(np.std(x, ddof=1) / np.sqrt(ess(x)))
+
+
+def mcse_quantile(x: np.ndarray, prob: float) -> float:
+    """Monte Carlo standard error of a posterior quantile (ArviZ)."""
+    import arviz as az
+
+    return float(az.mcse(np.asarray(x, dtype=float), method="quantile", prob=prob))
+
+
+def posterior_table(draws: dict[str, np.ndarray], probs=(0.025, 0.5, 0.975)) -> dict[str, list[float]]:
+    """Mean, SD, quantiles, MCMC error, error/SD, ESS and R-hat per parameter."""
+    cols = ["Mean", "SD", *[_qname(p) for p in probs], "MCMC error", "error/SD", "ESS", "R-hat"]
+    out = {c: [] for c in cols}
+    for x in draws.values():
+        flat = np.asarray(x).reshape(-1)
+        sd = float(np.std(flat, ddof=1))
+        e = ess(x)
+        err = sd / np.sqrt(e) if e == e else float("nan")
+        vals = [flat.mean(), sd, *np.quantile(flat, probs), err, err / sd if sd > 0 else np.nan, e, rhat(x)]
+        for c, val in zip(cols, vals):
+            out[c].append(float(val))
+    return out
+
+
+def _qname(p: float) -> str:
+    return f"{p:g}"
+
+
+def check_convergence(draws: dict[str, np.ndarray], diverging: np.ndarray) -> list[str]:
+    """Warn (:class:`ConvergenceWarning`) on R-hat > 1.05, ESS < 500 or divergent transitions;
+    returns the messages."""
+    msgs = []
+    for name, x in draws.items():
+        r, e = rhat(x), ess(x)
+        if r == r and r > RHAT_MAX:
+            msgs.append(f"R-hat of {name} is {r:.3f} (> {RHAT_MAX})")
+        if e == e and e < ESS_MIN:
+            msgs.append(f"effective sample size of {name} is {e:.0f} (< {ESS_MIN})")
+    n_div = int(np.sum(diverging))
+    if n_div:
+        msgs.append(f"{n_div} divergent transition{'s' if n_div > 1 else ''} after warm-up")
+    if msgs:
+        warnings.warn("MCMC convergence: " + "; ".join(msgs) + ". Run longer with fit.extend(draws=...)"
+                      " or increase warmup.", ConvergenceWarning, stacklevel=4)
+    return msgs

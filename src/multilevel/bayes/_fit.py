@@ -1,0 +1,383 @@
+"""``brma``: Bayesian (multilevel) random-effects meta-analysis and meta-regression."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._exceptions import MultilevelError, ModelSpecificationError
+from ._design import BrmaData, new_design, prepare
+from ._diagnostics import check_convergence
+from ._layout import Layout, make_layout
+from ._priors import MEASURES, Prior, Priors, default_priors, unit_information_sd
+from ._summary import (
+    BrmaSummary,
+    HeterogeneitySummary,
+    estimates_frame,
+    heterogeneity_draws,
+    heterogeneity_frame,
+    typical_variance,
+)
+
+__all__ = ["brma", "BrmaFit"]
+
+_MISSING = "brma needs the optional dependencies: pip install 'multilevel[bayes]'"
+
+
+def _bayes_backend(name: str):
+    """Import one of our JAX-based private modules, with a clear error when JAX is missing."""
+    try:
+        return importlib.import_module(f"multilevel.bayes.{name}")
+    except ImportError as err:
+        if any(m in str(err) for m in ("jax", "numpyro", "arviz")):
+            raise MultilevelError(_MISSING) from None
+        raise
+
+
+def brma(yi, vi=None, *, sei=None, measure: str, cluster=None, mods: str | None = None,
+         scale: str | None = None, data=None, ni=None, prior_effect: Prior | None = None,
+         prior_heterogeneity: Prior | None = None, prior_mods: Prior | dict | None = None,
+         prior_scale: Prior | dict | None = None, prior_heterogeneity_allocation: Prior | None = None,
+         prior_unit_information_sd: float | None = None, chains: int = 3, draws: int = 5000,
+         warmup: int = 1000, seed: int | None = None, progress: bool = True) -> "BrmaFit":
+    r"""Bayesian random-effects meta-analysis, multilevel and location-scale (RoBMA's ``brma``).
+
+    .. math::
+
+        y_i = \mu + x_i'\beta + u_{c(i)} + \varepsilon_i, \quad
+        u_c \sim N(0, \tau^2\rho), \quad
+        \varepsilon_i \sim N(0, v_i + \tau^2 (1 - \rho)),
+
+    with :math:`\log\tau_i = \log\tau + s_i'\delta` in a location-scale model and
+    :math:`\rho` absent without ``cluster``. Default priors (RoBMA 4, from the unit-information
+    SD of ``measure``): :math:`\mu \sim N(0, UISD/2)`, :math:`\tau \sim N_+(0, UISD/4)`,
+    :math:`\rho \sim Beta(1, 1)`, :math:`\beta \sim N(0, UISD/4)` per SD of standardized
+    continuous predictors, :math:`\delta \sim N(0, 0.5)`.
+
+    Parameters
+    ----------
+    yi, vi : str or array
+        Effect sizes and sampling variances (column names in ``data`` or arrays).
+    sei : str or array, optional
+        Standard errors instead of ``vi``.
+    measure : str
+        ``"SMD"``, ``"ZCOR"``, ``"OR"``, ``"RR"``, ``"HR"``, ``"IRR"`` or ``"GEN"`` (then give
+        ``ni`` or ``prior_unit_information_sd``).
+    cluster : str or array, optional
+        Cluster (e.g. district, study) of each estimate: fits the multilevel model.
+    mods, scale : str, optional
+        Formulas (``"~ x1 + x2"``) of the meta-regression and of log(tau).
+    data : DataFrame or dict, optional
+    ni : str or array, optional
+        Sample sizes, to estimate the unit-information SD for ``measure="GEN"``.
+    prior_effect, prior_heterogeneity, prior_heterogeneity_allocation : Prior, optional
+        Priors of mu, tau and rho (see :func:`prior`); replace the defaults.
+    prior_mods, prior_scale : Prior or dict of Prior, optional
+        One prior for all coefficients or a dict by coefficient name.
+    prior_unit_information_sd : float, optional
+    chains, draws, warmup : int
+        NUTS chains, draws per chain kept, warm-up (adaptation) iterations per chain.
+    seed : int, optional
+        Random seed; a fit is reproducible for a given seed.
+    progress : bool
+        Show a progress bar on runs longer than a second.
+
+    Returns
+    -------
+    BrmaFit
+
+    Notes
+    -----
+    The estimate and cluster levels and any coefficient with a normal prior are integrated
+    out analytically; NumPyro's NUTS samples the remaining parameters (tau, rho, delta), and
+    the integrated coefficients and cluster effects are drawn from their exact conditionals.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> dat = ml.datasets.load("konstantopoulos2011")
+    >>> fit = ml.brma(yi="yi", vi="vi", measure="SMD", cluster="district", data=dat, seed=1,
+    ...               progress=False)
+    >>> fit.summary().to_frame().loc["mu", "Mean"].round(2)
+    np.float64(0.18)
+    """
+    if not isinstance(measure, str) or measure.upper() not in MEASURES:
+        raise ModelSpecificationError(f"unknown measure {measure!r}; use one of {', '.join(MEASURES)}")
+    for name, val in (("chains", chains), ("draws", draws), ("warmup", warmup)):
+        if int(val) != val or val < 1:
+            raise ModelSpecificationError(f"{name} must be a positive integer, got {val!r}")
+    bd = prepare(yi, vi, sei, cluster=cluster, mods=mods, scale=scale, data=data)
+    priors = _priors(bd, measure, ni, data, prior_unit_information_sd, prior_effect,
+                     prior_heterogeneity, prior_mods, prior_scale, prior_heterogeneity_allocation)
+    seed = int(np.random.default_rng().integers(2**31 - 1)) if seed is None else int(seed)
+    layout = make_layout(priors)
+    engine = _bayes_backend("_engine")
+    run = engine.run_nuts(layout, bd.num_clusters, _args(bd), chains=int(chains), draws=int(draws),
+                          warmup=int(warmup), seed=seed, progress=progress)
+    return _assemble(bd, priors, layout, run, measure.upper(), seed, int(warmup))
+
+
+def _args(bd: BrmaData):
+    cl = bd.cluster if bd.cluster is not None else np.zeros(bd.k, dtype=np.int32)
+    return (bd.y, bd.v, cl, bd.X, bd.Z)
+
+
+def _priors(bd, measure, ni, data, uisd, p_mu, p_tau, p_mods, p_scale, p_rho) -> Priors:
+    if uisd is None:
+        n = None
+        if ni is not None:
+            n = np.asarray(data[ni] if isinstance(ni, str) else ni, dtype=float)[: bd.k]
+        uisd = unit_information_sd(measure, np.sqrt(bd.v), n)
+    mod_names, scale_names = list(bd.X_names[1:]), list(bd.Z_names)
+    base = default_priors(float(uisd), multilevel=bd.cluster is not None, mods=mod_names, scale=scale_names)
+    if p_rho is not None and bd.cluster is None:
+        raise ModelSpecificationError("prior_heterogeneity_allocation needs a cluster")
+    return replace(base, mu=p_mu or base.mu, tau=p_tau or base.tau, rho=p_rho or base.rho,
+                   mods=_per_name(p_mods, base.mods, "prior_mods"),
+                   scale=_per_name(p_scale, base.scale, "prior_scale"))
+
+
+def _per_name(given, defaults: dict, what: str) -> dict:
+    if given is None:
+        return defaults
+    if not defaults:
+        raise ModelSpecificationError(f"{what} given, but the model has no such coefficients")
+    if isinstance(given, Prior):
+        return {k: given for k in defaults}
+    unknown = set(given) - set(defaults)
+    if unknown:
+        raise ModelSpecificationError(f"{what}: unknown coefficient(s) {', '.join(sorted(unknown))}; "
+                                      f"coefficients are {', '.join(defaults)}")
+    return {k: given.get(k, v) for k, v in defaults.items()}
+
+
+def _assemble(bd, priors, layout, run, measure, seed, warmup) -> "BrmaFit":
+    post = _bayes_backend("_posterior")
+    B, z, loglik = post.complete_draws(layout, bd.num_clusters, _args(bd), run.draws, seed + 7919)
+    fit = BrmaFit(data=bd, priors=priors, measure=measure, seed=seed, warmup=warmup,
+                  _layout=layout, _run=run, _B=B, _z=z, _loglik=loglik)
+    sampled = {n: run.draws[s] for n, s in fit._site_names().items()}
+    object.__setattr__(fit, "convergence", tuple(check_convergence(sampled, run.diverging)))
+    return fit
+
+
+@dataclass(frozen=True)
+class BrmaFit:
+    """A fitted brma model (immutable). Draws of every parameter: :attr:`posterior`.
+
+    Fields starting with an underscore are internal.
+    """
+
+    data: BrmaData
+    priors: Priors
+    measure: str
+    seed: int
+    warmup: int
+    _layout: Layout = field(repr=False)
+    _run: Any = field(repr=False)
+    _B: np.ndarray = field(repr=False)
+    _z: np.ndarray = field(repr=False)
+    _loglik: np.ndarray = field(repr=False)
+    convergence: tuple[str, ...] = ()
+
+    # ----------------------------------------------------------------- draws
+    @property
+    def chains(self) -> int:
+        return int(self._B.shape[0])
+
+    @property
+    def draws(self) -> int:
+        return int(self._B.shape[1])
+
+    @property
+    def is_multilevel(self) -> bool:
+        return self.data.cluster is not None
+
+    def _site_names(self) -> dict[str, str]:
+        """Display name -> NUTS site, for the sampled parameters."""
+        names = dict(zip(["mu", *self.data.X_names[1:]], [s for s, _ in self._layout.fixed]))
+        names |= {"tau": "tau", "rho": "rho"} | {f"log(tau): {n}": s for n, (s, _) in
+                                                  zip(self.data.Z_names, self._layout.scale)}
+        return {n: s for n, s in names.items() if s in self._run.draws}
+
+    def _const(self, value: float) -> np.ndarray:
+        return np.full((self.chains, self.draws), float(value))
+
+    @property
+    def posterior(self) -> dict[str, np.ndarray]:
+        """Draws (chains, draws) of mu, the moderator coefficients (original predictor scale),
+        tau, rho and the scale coefficients (log tau scale, original predictor scale)."""
+        out = {}
+        B = self._B @ self.data.back_X.T if self.data.back_X is not None else self._B
+        for j, name in enumerate(["mu", *self.data.X_names[1:]]):
+            out[name] = B[..., j]
+        run = self._run.draws
+        out["tau"] = run["tau"] if "tau" in run else self._const(self.priors.tau.params[0])
+        if self.is_multilevel:
+            out["rho"] = run["rho"] if "rho" in run else self._const(self.priors.rho.params[0])
+        if self.data.Z_names:
+            D = np.stack([np.log(out["tau"])] + [run[s] if s in run else self._const(p.params[0])
+                                                  for s, p in self._layout.scale], axis=-1)
+            if self.data.back_Z is not None:
+                D = D @ self.data.back_Z.T
+            out["log(tau): intercept"] = D[..., 0]
+            for j, name in enumerate(self.data.Z_names):
+                out[f"log(tau): {name}"] = D[..., j + 1]
+        return out
+
+    def _tau_parts(self):
+        """Per-estimate tau_within and tau_between draws, (chains, draws, k)."""
+        post, run = self.posterior, self._run.draws
+        tau = post["tau"][..., None]
+        if self.data.Z_names:
+            delta = np.stack([run[s] if s in run else self._const(p.params[0])
+                              for s, p in self._layout.scale], axis=-1)
+            tau = tau * np.exp(delta @ self.data.Z.T)
+        rho = post["rho"][..., None] if self.is_multilevel else 0.0
+        return tau * np.sqrt(1 - rho), tau * np.sqrt(rho)
+
+    # ----------------------------------------------------------------- summaries
+    def summary(self, include_mcmc_diagnostics: bool = True, probs=(0.025, 0.5, 0.975)) -> BrmaSummary:
+        """Posterior means, SDs, quantiles and MCMC diagnostics, printed like RoBMA.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.datasets.load("konstantopoulos2011")
+        >>> fit = ml.brma("yi", "vi", measure="SMD", cluster="district", data=dat, seed=1,
+        ...               progress=False)
+        >>> print(fit.summary(include_mcmc_diagnostics=False))  # doctest: +SKIP
+        Bayesian Multilevel Random-Effects Model (k = 56, clusters = 11)
+        ...
+        """
+        post = self.posterior
+        est = {k: post[k] for k in ("mu", "tau", "rho") if k in post}
+        blocks = []
+        if len(self.data.X_names) > 1:
+            est.pop("mu")
+            reg = {"intercept": post["mu"]} | {n: post[n] for n in self.data.X_names[1:]}
+        blocks.append(("Estimates", estimates_frame(est, probs)))
+        if len(self.data.X_names) > 1:
+            blocks.append(("Meta-regression", estimates_frame(reg, probs)))
+        if self.data.Z_names:
+            sc = {k.removeprefix("log(tau): "): v for k, v in post.items() if k.startswith("log(tau): ")}
+            blocks.append(("Scale regression (log tau)", estimates_frame(sc, probs)))
+        return BrmaSummary(self._title(), tuple(blocks), include_mcmc_diagnostics)
+
+    def _title(self) -> str:
+        kind = "Meta-Regression" if len(self.data.X_names) > 1 else "Random-Effects"
+        kind = ("Location-Scale " if self.data.Z_names else "") + kind
+        if self.is_multilevel:
+            return f"Bayesian Multilevel {kind} Model (k = {self.data.k}, clusters = {self.data.num_clusters})"
+        return f"Bayesian {kind} Model (k = {self.data.k})"
+
+    def summary_heterogeneity(self, probs=(0.025, 0.975)) -> HeterogeneitySummary:
+        """tau, rho, the within / between split, tau2, I2 (typical sampling variance
+        (k - p) / tr(P)) and H2.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.datasets.load("konstantopoulos2011")
+        >>> fit = ml.brma("yi", "vi", measure="SMD", cluster="district", data=dat, seed=1,
+        ...               progress=False)
+        >>> list(fit.summary_heterogeneity().to_frame().index)[:4]
+        ['tau', 'rho', 'tau [within]', 'tau [between]']
+        """
+        tw, tb = self._tau_parts()
+        v_tilde = typical_variance(self.data.v, self.data.X)
+        rho = self.posterior.get("rho")
+        hd = heterogeneity_draws(tw.mean(-1), tb.mean(-1) if self.is_multilevel else None, rho, v_tilde)
+        return HeterogeneitySummary(heterogeneity_frame(hd, probs))
+
+    def pooled_effect(self, probs=(0.025, 0.975)) -> pd.DataFrame:
+        """Pooled effect mu and the prediction for a new estimate (in a new cluster):
+        mean, median and credible / prediction interval."""
+        if len(self.data.X_names) > 1:
+            raise ModelSpecificationError("with moderators use predict(newdata)")
+        return self.predict(None, probs=probs, _label=True)
+
+    def predict(self, newdata=None, *, probs=(0.025, 0.975), _label: bool = False) -> pd.DataFrame:
+        """Posterior of the mean effect and the prediction interval for ``newdata``
+        (rows of moderator and scale values; ``None`` for the fitted estimates or, without
+        moderators, the pooled effect)."""
+        from ._predict import predict_frame
+
+        return predict_frame(self, newdata, probs, _label, new_design)
+
+    def ranef(self, probs=(0.025, 0.975)) -> pd.DataFrame:
+        """Cluster effects u_c (deviation of each cluster from the fixed part): posterior mean,
+        SD and interval, drawn from their exact conditional given each posterior draw."""
+        if not self.is_multilevel:
+            raise ModelSpecificationError("ranef() needs a multilevel fit (cluster=...)")
+        u = self.cluster_effects()
+        q = np.quantile(u, probs, axis=0)
+        frame = pd.DataFrame({"Mean": u.mean(0), "SD": u.std(0, ddof=1)},
+                             index=pd.Index(self.data.cluster_labels, name=self.data.cluster_name))
+        for p, row in zip(probs, q):
+            frame[f"{p:g}"] = row
+        return frame
+
+    def cluster_effects(self) -> np.ndarray:
+        """Draws (chains * draws, clusters) of u_c = tau sqrt(rho) z_c (tau at the scale intercept)."""
+        post = self.posterior
+        tb = post["tau"] * np.sqrt(post["rho"])
+        return (self._z * tb[..., None]).reshape(-1, self.data.num_clusters)
+
+    # ----------------------------------------------------------------- engine
+    def extend(self, draws: int = 5000, *, progress: bool = True) -> "BrmaFit":
+        """A new fit with ``draws`` more draws per chain, continuing each chain where it stopped."""
+        engine = _bayes_backend("_engine")
+        run = engine.continue_nuts(self._layout, self.data.num_clusters, _args(self.data), self._run,
+                                   draws=int(draws), progress=progress)
+        return _assemble(self.data, self.priors, self._layout, run, self.measure, self.seed + 1,
+                         self.warmup)
+
+    def to_inference_data(self):
+        """ArviZ InferenceData: posterior, pointwise log-likelihood (per cluster in a
+        multilevel fit), sample stats and observed data."""
+        from ._compare import inference_data
+
+        return inference_data(self)
+
+    def loo(self, **kwargs):
+        """PSIS leave-one-out (leave one cluster out in a multilevel fit) via ArviZ."""
+        from ._compare import loo
+
+        return loo(self, **kwargs)
+
+    def log_marginal_likelihood(self, method: str = "bridge", **kwargs):
+        """Log marginal likelihood by bridge sampling (``"bridge"``, with its Monte Carlo error)
+        or numerical integration (``"quadrature"``, intercept-only models)."""
+        from ._compare import log_marginal_likelihood
+
+        return log_marginal_likelihood(self, method=method, **kwargs)
+
+    # ----------------------------------------------------------------- plots
+    def plot(self, parameter: str = "mu", *, prior: bool = False, xlim=None, ax=None, main=None):
+        """Posterior density of ``parameter`` with the prior overlaid (``prior=True``)."""
+        from ._plots import plot_parameter
+
+        return plot_parameter(self, parameter, prior=prior, xlim=xlim, ax=ax, title=main)
+
+    def plot_diagnostics(self, parameter: str = "mu", kind: str = "trace", ax=None):
+        """MCMC diagnostics per chain: ``kind`` = ``"trace"``, ``"density"`` or ``"autocorrelation"``."""
+        from ._plots import plot_diagnostics
+
+        return plot_diagnostics(self, parameter, kind, ax=ax)
+
+    def forest(self, ax=None):
+        """Forest plot: observed estimates, shrunken cluster estimates and the pooled effect."""
+        from ._plots import forest
+
+        return forest(self, ax=ax)
+
+    def __str__(self) -> str:
+        return str(self.summary(include_mcmc_diagnostics=False))
+
+    def _repr_html_(self) -> str:
+        return self.summary(include_mcmc_diagnostics=False)._repr_html_()
