@@ -1,0 +1,207 @@
+"""lmer against lme4: one oracle table, one parametrized test per quantity.
+
+Fixtures: ``tools/fixtures/lmer.R`` -> ``tests/fixtures/lmm/lmer_<id>.json`` (lme4 1.1-31).
+
+Two kinds of comparison:
+
+* *fitted*: our optimizer's fit against lme4's fit. Both stop BOBYQA at
+  ``ftol_abs = 1e-8`` on flat optima, so theta can differ at the 1e-4 level in
+  small components (sleepstudy ML, Penicillin); there our deviance is the lower
+  one (checked), i.e. the difference is lme4's stopping point, not ours. Theta
+  is compared with rtol 1e-4 plus an absolute 1e-4 on the scale of the largest theta.
+* *at lme4's theta*: the PLS solution evaluated at lme4's theta must reproduce
+  lme4's fixed effects, standard errors, sigma and deviance to 1e-8, and the
+  printed summary line by line (printed output is tested with fixed parameters).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import pathlib
+import warnings
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import multilevel as ml
+from multilevel.lmm._fit import estimate_at
+from multilevel.lmm._lmer import problem_from_frame
+from multilevel.lmm._results import LinearMixedModel
+
+FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "lmm"
+
+# id -> (dataset, formula, REML)
+CASES = {
+    "sleepstudy_reml": ("sleepstudy", "Reaction ~ Days + (Days | Subject)", True),
+    "sleepstudy_ml": ("sleepstudy", "Reaction ~ Days + (Days | Subject)", False),
+    "sleepstudy_uncorr": ("sleepstudy", "Reaction ~ Days + (Days || Subject)", True),
+    "sleepstudy_slope": ("sleepstudy", "Reaction ~ 1 + (0 + Days | Subject)", True),
+    "dyestuff": ("Dyestuff", "Yield ~ 1 + (1 | Batch)", True),
+    "dyestuff_ml": ("Dyestuff", "Yield ~ 1 + (1 | Batch)", False),
+    "dyestuff2": ("Dyestuff2", "Yield ~ 1 + (1 | Batch)", True),
+    "penicillin": ("Penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)", True),
+    "pastes": ("Pastes", "strength ~ 1 + (1 | batch/cask)", True),
+    "cake": ("cake", "angle ~ recipe * temperature + (1 | recipe:replicate)", True),
+    "insteval_ml": ("InstEval", "y ~ 1 + service * dept + (1 | s) + (1 | d)", False),
+}
+SMALL = [c for c in CASES if c != "insteval_ml"]
+
+
+@functools.lru_cache(maxsize=None)
+def reference(case: str) -> dict:
+    return json.loads((FIXTURES / f"lmer_{case}.json").read_text())
+
+
+@functools.lru_cache(maxsize=None)
+def data(name: str):
+    df = ml.datasets.load(name)
+    if name == "cake":  # the R script uses an unordered factor (treatment contrasts)
+        df["temperature"] = df["temperature"].cat.as_unordered()
+    return df
+
+
+@functools.lru_cache(maxsize=None)
+def fitted(case: str) -> LinearMixedModel:
+    ds, formula, reml = CASES[case]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ml.SingularFitWarning)
+        return ml.lmer(formula, data(ds), REML=reml, data_name=ds)
+
+
+@functools.lru_cache(maxsize=None)
+def at_reference(case: str) -> LinearMixedModel:
+    """The model evaluated at lme4's theta (no optimization)."""
+    ds, formula, reml = CASES[case]
+    fit = fitted(case)
+    est = estimate_at(fit._problem, reference(case)["theta"], reml)
+    est = dataclasses.replace(est, optinfo=dataclasses.replace(est.optinfo, optimizer=fit.optinfo.optimizer))
+    return LinearMixedModel(formula, reml, fit.frame, ds, est, fit._problem)
+
+
+def ref_deviance(ref: dict) -> float:
+    return ref["REMLcrit"] if ref["REML"] else ref["deviance_ml"]
+
+
+# --------------------------------------------------------------------------- fitted vs lme4
+@pytest.mark.parametrize("case", CASES)
+def test_fixef(case):
+    fit, ref = fitted(case), reference(case)
+    assert list(fit.fixef.index) == ref["fixef_names"]
+    # fixed effects follow theta: within 1e-5 relative or 1e-4 standard errors
+    np.testing.assert_allclose(fit.fixef.to_numpy(), list(ref["fixef"].values()), rtol=1e-5,
+                               atol=1e-4 * np.min(ref["se"]))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_standard_errors(case):
+    fit, ref = fitted(case), reference(case)
+    np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov.to_numpy())), ref["se"], rtol=1e-4)
+    np.testing.assert_allclose(fit.vcov.to_numpy(), np.array(ref["vcov"]), rtol=2e-4,
+                               atol=1e-4 * np.max(np.abs(ref["vcov"])))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_sigma(case):
+    np.testing.assert_allclose(fitted(case).sigma, reference(case)["sigma"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_theta(case):
+    fit, ref = fitted(case), reference(case)
+    assert fit.theta_names == ref["theta_names"]
+    theta = np.array(ref["theta"])
+    np.testing.assert_allclose(fit.theta, theta, rtol=1e-4, atol=1e-4 * np.max(np.abs(theta)))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_varcorr(case):
+    vc, ref = fitted(case).varcorr, reference(case)["varcorr"]
+    assert list(vc.columns) == ["grp", "var1", "var2", "vcov", "sdcor"]
+    assert list(vc["grp"]) == ref["grp"]
+    assert [None if pd.isna(v) else v for v in vc["var1"]] == ref["var1"]
+    assert [None if pd.isna(v) else v for v in vc["var2"]] == ref["var2"]
+    scale = np.max(np.abs(ref["vcov"]))
+    np.testing.assert_allclose(vc["vcov"], ref["vcov"], rtol=1e-4, atol=1e-4 * scale)
+    np.testing.assert_allclose(vc["sdcor"], ref["sdcor"], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_deviance_and_likelihood(case):
+    fit, ref = fitted(case), reference(case)
+    assert abs(fit.deviance - ref_deviance(ref)) < 1e-3
+    assert fit.deviance <= ref_deviance(ref) + 1e-6  # at least as good an optimum as lme4's
+    assert abs(fit.loglik - ref["loglik"]) < 1e-3
+    assert abs(fit.aic - ref["AIC"]) < 1e-3
+    assert abs(fit.bic - ref["BIC"]) < 1e-3
+    assert fit.num_params == ref["df"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_counts_and_singularity(case):
+    fit, ref = fitted(case), reference(case)
+    assert fit.nobs == ref["nobs"]
+    assert fit.ngroups == ref["ngroups"]
+    assert fit.is_singular == ref["is_singular"]
+    assert fit.optinfo.optimizer == ref["optimizer"]
+
+
+@pytest.mark.parametrize("case", SMALL)
+def test_ranef_and_condvar(case):
+    fit, ref = fitted(case), reference(case)["ranef"]
+    re, cv = fit.ranef, fit.ranef_condvar
+    assert list(re) == list(ref)
+    for g, r in ref.items():
+        assert [str(x) for x in re[g].index] == r["levels"]
+        assert list(re[g].columns) == r["terms"]
+        values = np.column_stack([r["values"][t] for t in r["terms"]])
+        np.testing.assert_allclose(re[g].to_numpy(), values, rtol=1e-4, atol=1e-4 * np.max(np.abs(values)) + 1e-10)
+        np.testing.assert_allclose(cv[g], np.array(r["condvar"]), rtol=1e-4, atol=1e-10)
+
+
+@pytest.mark.parametrize("case", SMALL)
+def test_coef(case):
+    fit, ref = fitted(case), reference(case)["coef"]
+    for g, cols in ref.items():
+        assert list(fit.coef[g].columns) == list(cols)
+        values = np.column_stack(list(cols.values()))
+        np.testing.assert_allclose(fit.coef[g].to_numpy(), values, rtol=1e-4, atol=1e-4 * np.max(np.abs(values)))
+
+
+@pytest.mark.parametrize("case", SMALL)
+def test_fitted_and_residuals(case):
+    fit, ref = fitted(case), reference(case)
+    scale = ref["sigma"]
+    np.testing.assert_allclose(fit.fitted.to_numpy(), ref["fitted"], rtol=1e-6, atol=1e-4 * scale)
+    np.testing.assert_allclose(fit.residuals.to_numpy(), ref["residuals"], atol=1e-4 * scale)
+    np.testing.assert_allclose(fit.scaled_residuals.to_numpy(), ref["scaled_residuals"], atol=1e-4)
+
+
+# --------------------------------------------------------------------------- at lme4's theta
+@pytest.mark.parametrize("case", CASES)
+def test_pls_solution_at_reference_theta(case):
+    fit, ref = at_reference(case), reference(case)
+    np.testing.assert_allclose(fit.deviance, ref_deviance(ref), rtol=1e-10)
+    np.testing.assert_allclose(fit.fixef.to_numpy(), list(ref["fixef"].values()), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov.to_numpy())), ref["se"], rtol=1e-8)
+    np.testing.assert_allclose(fit.sigma, ref["sigma"], rtol=1e-8)
+    np.testing.assert_allclose(fit.varcorr["vcov"], ref["varcorr"]["vcov"], rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", SMALL)
+def test_ranef_at_reference_theta(case):
+    fit, ref = at_reference(case), reference(case)["ranef"]
+    for g, r in ref.items():
+        values = np.column_stack([r["values"][t] for t in r["terms"]])
+        np.testing.assert_allclose(fit.ranef[g].to_numpy(), values, rtol=1e-7, atol=1e-9 * np.max(np.abs(values)))
+        np.testing.assert_allclose(fit.ranef_condvar[g], np.array(r["condvar"]), rtol=1e-7, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_summary_text(case):
+    ours = str(at_reference(case).summary()).split("\n")
+    theirs = [line.rstrip() for line in reference(case)["summary_text"]]
+    assert ours == theirs
