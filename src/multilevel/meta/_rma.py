@@ -264,6 +264,23 @@ class RmaFit:
 
         return RmaSummary(self, showfit=False)._repr_html_()
 
+    @classmethod
+    def _anova(cls, fits: tuple, **options: Any) -> Any:
+        """Likelihood-ratio test of two nested fits; used by :func:`multilevel.anova`.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> m0 = ml.rma("yi", "vi", data=dat, method="ML")
+        >>> m1 = ml.rma("yi", "vi", data=dat, mods="~ ablat", method="ML")
+        >>> round(ml.anova(m1, m0).LRT, 4)
+        9.9588
+        """
+        from ._rma_anova import anova_rma
+
+        return anova_rma(tuple(fits), **options)
+
     def forest(self, **options: Any) -> Any:
         """Forest plot of this fit (see :func:`multilevel.forest`)."""
         from ._forest import forest
