@@ -66,3 +66,17 @@ def test_unknown_ddf_is_an_error():
     ref = MODELS["sleepstudy_null"]
     with pytest.raises(ml.ModelSpecificationError, match="ddf"):
         fit(ref["formula"], ref["data"]).coef_table(ddf="Wald")
+
+
+@pytest.mark.parametrize("name", sorted(set(MODELS) - set(FIT_RTOL)))
+def test_lmertest_summary_printed_exactly(name):
+    ref = MODELS[name]
+    got = str(fit(ref["formula"], ref["data"]).lmertest_summary()).split("\n")
+    assert got == [line.rstrip() for line in ref["printed_satterthwaite"]]
+
+
+def test_lmertest_summary_kenward_roger_title():
+    ref = MODELS["sleepstudy_slope"]
+    s = fit(ref["formula"], ref["data"]).lmertest_summary(ddf="Kenward-Roger")
+    assert str(s).startswith("Linear mixed model fit by REML. t-tests use Kenward-Roger's method [\nlmerModLmerTest]")
+    assert list(s.to_frame().columns) == ["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"]

@@ -187,3 +187,66 @@ def coef_table(fit, ddf: str = "Satterthwaite"):
                          index=list(fit.frame.fixed_names))
     table.attrs["ddf"] = method
     return table
+
+
+# --------------------------------------------------------------------------- lmerTest's printed summary
+_TITLE_WIDTH = 80
+
+
+@dataclass(frozen=True, eq=False)
+class LmerTestSummary:
+    """lmerTest's ``summary(m, ddf = ...)``: lme4's summary with df and p-values in the fixed effects.
+
+    ``to_frame()`` is the coefficient table (Estimate, Std. Error, df, t value, Pr(>|t|)).
+    """
+
+    base: object
+    table: object
+    ddf: str
+
+    @property
+    def title(self) -> str:
+        how = "REML" if self.base.REML else "maximum likelihood "
+        return f"Linear mixed model fit by {how}. t-tests use {self.ddf}'s method"
+
+    def _title_lines(self) -> list[str]:
+        cls = "lmerModLmerTest"
+        if len(self.title) + 5 + len(cls) > _TITLE_WIDTH:  # lme4's .prt.methTit: cat(fill = TRUE)
+            head = self.title + " ["
+            return [head, cls + "]"] if len(head) + len(cls) + 1 > _TITLE_WIDTH else [head + cls + "]"]
+        return [f"{self.title} ['{cls}']"]
+
+    def blocks(self) -> list[str]:
+        from .._rformat import format_coefmat
+
+        blocks = list(self.base.blocks())
+        blocks[0] = "\n".join(self._title_lines())
+        if "Fixed effects:" in blocks:
+            i = blocks.index("Fixed effects:")
+            t = self.table
+            blocks[i + 1] = format_coefmat(t.to_numpy(), list(t.index), list(t.columns), digits=4,
+                                           cs_ind=(0, 1, 2), tst_ind=[3])
+        return blocks
+
+    def to_frame(self):
+        return self.table.copy()
+
+    def __str__(self) -> str:
+        return "\n".join(line.rstrip() for block in self.blocks() for line in block.split("\n"))
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<pre>{html.escape(str(self))}</pre>"
+
+    def _repr_markdown_(self) -> str:
+        return f"```\n{self}\n```"
+
+
+def lmertest_summary(fit, ddf: str = "Satterthwaite") -> LmerTestSummary:
+    """:meth:`LinearMixedModel.lmertest_summary`."""
+    table = coef_table(fit, ddf)
+    return LmerTestSummary(fit.summary(), table, table.attrs["ddf"])
