@@ -306,6 +306,20 @@ class LinearMixedModel:
 
         return coef_table(self, ddf)
 
+    def lmertest_summary(self, ddf: str = "Satterthwaite"):
+        """The summary with df and p-values for the fixed effects, as lmerTest's ``summary(m, ddf = ...)``.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> print(str(fit.lmertest_summary()).split("Fixed effects:")[1].splitlines()[2])
+        (Intercept)  251.405      6.825  17.000  36.838  < 2e-16 ***
+        """
+        from ._satterthwaite import lmertest_summary
+
+        return lmertest_summary(self, ddf)
+
     def confint(self, method: str = "profile", level: float = 0.95, *, nsim: int = 500, seed=None,
                 parallel: bool = True, progress: bool = True) -> pd.DataFrame:
         """Confidence intervals (columns ``lower``, ``upper``) for .sig01..., .sigma and the fixed effects.
