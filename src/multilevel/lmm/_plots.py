@@ -104,7 +104,7 @@ def plot_ranef(fit, *, level: float = 0.95, ax: Any = None):
     table = ranef_intervals(fit, level)
     panels = list(table.groupby(["grpvar", "term"], sort=False))
     if ax is None:
-        fig, axes = new_axes(None, ncols=len(panels), figsize=(3.6 * len(panels) + 1, 0.9 + 0.22 * table.grp.nunique()))
+        fig, axes = new_axes(None, ncols=len(panels), figsize=(3.6 * len(panels) + 1, max(2.6, 0.9 + 0.22 * table.grp.nunique())))
         axes = np.atleast_1d(axes)
     else:
         axes = np.atleast_1d(ax)
