@@ -30,11 +30,64 @@ _TOL = np.finfo(float).eps ** 0.25
 
 
 def residual_projection(X: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``P = W - W X (X'WX)^{-1} X'W`` and ``(X'WX)^{-1}`` for weights ``w``."""
+    """``P = W - W X (X'WX)^{-1} X'W`` and ``(X'WX)^{-1}`` for weights ``w`` (dense; for small k).
+
+    The estimators below never form ``P``; they use :class:`_Projection`, whose
+    cost is O(k p^2), so that large meta-analyses need no k-by-k matrices.
+    """
     Xw = X * w[:, None]
     inv = np.linalg.inv(X.T @ Xw)
     P = np.diag(w) - Xw @ inv @ Xw.T
     return P, inv
+
+
+class _Projection:
+    """Quantities of ``P = W - W X C X'W`` (``C = (X'WX)^{-1}``) without forming ``P``.
+
+    With ``Xw = W X``: ``P y = w * r`` (r the weighted least-squares residuals),
+    ``tr P = sum(w) - tr(C Xw'Xw)`` and
+    ``tr P^2 = sum(w^2) - 2 tr(C Xw' W Xw) + tr((C Xw'Xw)^2)``.
+    """
+
+    def __init__(self, X: np.ndarray, w: np.ndarray, y: np.ndarray):
+        self.X, self.w = X, w
+        self.Xw = X * w[:, None]
+        self.C = np.linalg.inv(X.T @ self.Xw)
+        self.r = y - X @ (self.C @ (self.Xw.T @ y))
+
+    @property
+    def Py(self) -> np.ndarray:
+        return self.w * self.r
+
+    def quad(self) -> float:
+        """``y' P y``."""
+        return float(self.w @ (self.r * self.r))
+
+    def _g(self, d: np.ndarray) -> np.ndarray:
+        """``C Xw' diag(d) Xw``."""
+        return self.C @ (self.Xw.T @ (self.Xw * d[:, None]))
+
+    def trace(self) -> float:
+        return float(self.w.sum() - np.trace(self._g(np.ones_like(self.w))))
+
+    def trace_sq(self) -> float:
+        G = self._g(np.ones_like(self.w))
+        return float(np.sum(self.w**2) - 2 * np.trace(self._g(self.w)) + np.sum(G * G.T))
+
+    def trace_pv(self, v: np.ndarray) -> float:
+        """``tr(P V)``."""
+        return float(np.sum(self.w * v) - np.trace(self._g(v)))
+
+    def trace_pvpv(self, v: np.ndarray) -> float:
+        """``tr(P V P V)`` (metafor's ``sum(PV * t(PV))``)."""
+        M = self._g(v)
+        return float(np.sum((self.w * v) ** 2) - 2 * np.trace(self._g(self.w * v**2)) + np.sum(M * M.T))
+
+    def trace_ppv(self, v: np.ndarray) -> float:
+        """``tr(P P V)`` (metafor's ``sum(PV * P)``)."""
+        G = self._g(np.ones_like(self.w))
+        M = self._g(v)
+        return float(np.sum(self.w**2 * v) - 2 * np.trace(self._g(self.w * v)) + np.sum(G * M.T))
 
 
 def qe_at(tau2: float, y: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
@@ -61,54 +114,48 @@ class Tau2Estimate:
     iterations: int = 0
 
 
-def _fixed_p(X: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return residual_projection(X, 1.0 / v)[0]
-
-
 def _hs(y, v, X):
     k, p = X.shape
-    w = 1.0 / v
-    P = _fixed_p(X, v)
-    tau2 = (y @ P @ y - k) / w.sum()
+    pr = _Projection(X, 1.0 / v, y)
+    sw = pr.w.sum()
+    tau2 = (pr.quad() - k) / sw
     t = max(tau2, 0.0)
-    se = math.sqrt((2 * (k - p) + 4 * t * np.trace(P) + 2 * t**2 * np.sum(P * P)) / w.sum() ** 2)
+    se = math.sqrt((2 * (k - p) + 4 * t * pr.trace() + 2 * t**2 * pr.trace_sq()) / sw**2)
     return Tau2Estimate(tau2, se)
 
 
 def _he_raw(y, v, X):
     k, p = X.shape
-    P, _ = residual_projection(X, np.ones(k))
-    PV = P * v[None, :]
-    return (y @ P @ y - np.trace(PV)) / (k - p), P, PV
+    pr = _Projection(X, np.ones(k), y)
+    return (pr.quad() - pr.trace_pv(v)) / (k - p), pr
 
 
 def _he(y, v, X):
     k, p = X.shape
-    tau2, P, PV = _he_raw(y, v, X)
+    tau2, pr = _he_raw(y, v, X)
     t = max(tau2, 0.0)
-    se = math.sqrt((2 * np.sum(PV * PV.T) + 4 * t * np.trace(PV) + 2 * t**2 * (k - p)) / (k - p) ** 2)
+    se = math.sqrt((2 * pr.trace_pvpv(v) + 4 * t * pr.trace_pv(v) + 2 * t**2 * (k - p)) / (k - p) ** 2)
     return Tau2Estimate(tau2, se)
 
 
 def _dl(y, v, X):
     k, p = X.shape
-    P = _fixed_p(X, v)
-    trP = np.trace(P)
-    tau2 = (y @ P @ y - (k - p)) / trP
+    pr = _Projection(X, 1.0 / v, y)
+    trP = pr.trace()
+    tau2 = (pr.quad() - (k - p)) / trP
     t = max(tau2, 0.0)
-    se = math.sqrt((2 * (k - p) + 4 * t * trP + 2 * t**2 * np.sum(P * P)) / trP**2)
+    se = math.sqrt((2 * (k - p) + 4 * t * trP + 2 * t**2 * pr.trace_sq()) / trP**2)
     return Tau2Estimate(tau2, se)
 
 
 def _sj(y, v, X):
     k, p = X.shape
     tau0 = float(np.var(y, ddof=1) * (k - 1) / k)
-    P, _ = residual_projection(X, 1.0 / (v + tau0))
-    tau2 = tau0 * (y @ P @ y) / (k - p)
-    PV = P * v[None, :]
+    pr = _Projection(X, 1.0 / (v + tau0), y)
+    tau2 = tau0 * pr.quad() / (k - p)
     t = max(tau2, 0.0)
-    se = math.sqrt(tau0**2 / (k - p) ** 2 * (2 * np.sum(PV * PV.T) + 4 * t * np.sum(PV * P)
-                                              + 2 * t**2 * np.sum(P * P)))
+    se = math.sqrt(tau0**2 / (k - p) ** 2 * (2 * pr.trace_pvpv(v) + 4 * t * pr.trace_ppv(v)
+                                              + 2 * t**2 * pr.trace_sq()))
     return Tau2Estimate(tau2, se)
 
 
@@ -116,8 +163,7 @@ def _loglik0_check(y, v, X, tau2, method):
     """metafor's check that the fit beats tau^2 = 0; returns the tau^2 to use."""
     def ll(t):
         w = 1.0 / (v + t)
-        P, inv = residual_projection(X, w)
-        rss = float(y @ P @ y)
+        rss = _Projection(X, w, y).quad()
         k, p = X.shape
         if method == "ML":
             return -0.5 * k * math.log(2 * math.pi) - 0.5 * np.log(v + t).sum() - 0.5 * rss
@@ -137,16 +183,16 @@ def _fisher_scoring(y, v, X, method):
     while change > _THRESHOLD:
         it += 1
         old = tau2
-        w = 1.0 / (v + tau2)
-        P, _ = residual_projection(X, w)
+        pr = _Projection(X, 1.0 / (v + tau2), y)
+        w = pr.w
         if method == "EB":
-            adj = ((y @ P @ y) * k / (k - p) - k) / w.sum()
+            adj = (pr.quad() * k / (k - p) - k) / w.sum()
+        elif method == "ML":
+            Py = pr.Py
+            adj = (Py @ Py - w.sum()) / np.sum(w**2)
         else:
-            Py = P @ y
-            if method == "ML":
-                adj = (Py @ Py - w.sum()) / np.sum(w**2)
-            else:
-                adj = (Py @ Py - np.trace(P)) / np.sum(P * P)
+            Py = pr.Py
+            adj = (Py @ Py - pr.trace()) / pr.trace_sq()
         if not np.isfinite(adj):
             adj = 0.0
         while tau2 + adj < 0:
@@ -162,8 +208,7 @@ def _fisher_scoring(y, v, X, method):
     if method == "ML":
         se = math.sqrt(2 / np.sum(w**2))
     elif method == "REML":
-        P, _ = residual_projection(X, w)
-        se = math.sqrt(2 / np.sum(P * P))
+        se = math.sqrt(2 / _Projection(X, w, y).trace_sq())
     else:
         se = _eb_se(w, k, p)
     return Tau2Estimate(tau2, se, it)
@@ -260,10 +305,9 @@ def heterogeneity(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, fixe
     k, p = X.shape
     if k <= p:
         return 0.0, 0.0, 0.0, 1.0
-    ymc = y - y.mean()
-    P = _fixed_p(X, v)
-    QE = max(0.0, float(ymc @ P @ ymc))
-    vt = (k - p) / np.trace(P)
+    pr = _Projection(X, 1.0 / v, y - y.mean())
+    QE = max(0.0, pr.quad())
+    vt = (k - p) / pr.trace()
     if fixed_model:
         return QE, vt, max(0.0, 100 * (QE - (k - p)) / QE), QE / (k - p)
     return QE, vt, 100 * tau2 / (vt + tau2), tau2 / vt + 1
