@@ -62,8 +62,20 @@ def model_frame(formula: str, data, *, drop_na: bool = True) -> ModelFrame:
 
     Notes
     -----
-    Strings are sorted by code point; R sorts them in the collation order of
-    its locale, which may differ for mixed-case labels.
+    The fixed-effects columns follow R's ``model.matrix``: factors of a term are
+    coded by contrasts or by indicators with R's rule (so ``y ~ a:b`` gives
+    every ``a:b`` combination, as in R), interactions are named and ordered by
+    the variables' first appearance in the formula, and columns that make the
+    design rank deficient are dropped with lme4's pivoted QR (tolerance 1e-7),
+    keeping the earlier columns.
+
+    Grouping factors keep the level order of a Categorical (unused levels
+    dropped); numbers are sorted numerically and strings in R's (ICU) collation
+    order, case-insensitively first (``"a10" < "a2" < "b" < "B"``); ``a:b`` has
+    the observed combinations ordered by ``a``, then ``b``, as lme4's ``%i%``.
+    Blocks are reordered by decreasing number of levels exactly as lme4's
+    ``mkReTrms`` does (only if some term has more levels than the one before it;
+    ties then end up in reverse formula order).
 
     Examples
     --------
@@ -78,10 +90,15 @@ def model_frame(formula: str, data, *, drop_na: bool = True) -> ModelFrame:
     ['cask:batch', 'batch']
     """
     parsed = parse_formula(formula)
-    df = _polars_to_pandas(data) if _is_polars(data) else as_dataframe(data)
-    columns = _used_columns(parsed, df)
-    check_columns(df, columns)
-    df = df[columns]
+    if _is_polars(data):  # convert only the columns used
+        columns = _used_columns(parsed, data.columns)
+        check_columns(pd.DataFrame(columns=data.columns), columns)
+        df = _polars_to_pandas(data.select(columns))
+    else:
+        df = as_dataframe(data)
+        columns = _used_columns(parsed, df.columns)
+        check_columns(df, columns)
+        df = df[columns]
     n_dropped = 0
     if any(df[c].hasnans for c in columns):
         if not drop_na:
@@ -132,10 +149,10 @@ def _polars_to_pandas(data) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def _used_columns(parsed: ParsedFormula, df: pd.DataFrame) -> list[str]:
+def _used_columns(parsed: ParsedFormula, available) -> list[str]:
     """Columns named anywhere in the formula, in order of first appearance."""
     found: set[str] = set()
-    if parsed.response in df.columns:
+    if parsed.response in available:
         found.add(parsed.response)
     else:  # an expression such as log(y)
         found.update(formula_variables(parsed.response_code, parsed.formula))
