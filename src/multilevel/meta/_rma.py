@@ -48,6 +48,10 @@ class RmaFit:
         tau^2 estimator and test of the coefficients.
     level : float
         Confidence level in percent.
+    num_dropped : int
+        Rows dropped for missing values.
+    weights : numpy.ndarray or None
+        User weights of the fixed effects, if given.
 
     Notes
     -----
