@@ -34,6 +34,7 @@ PARSES = {
     "y ~ x * f": ("y", "x * f", []),
     "y ~ (1 | `my group`)": ("y", "1", ["1 | `my group`"]),
     "y ~ x + (1 | g:h/k)": ("y", "x", ["1 | k:(g:h)", "1 | g:h"]),
+    "y ~ (1 | factor(id)) + (1 | as.factor(id):g)": ("y", "1", ["1 | factor(id)", "1 | as.factor(id):g"]),
 }
 
 
@@ -49,6 +50,7 @@ def test_parse(formula):
 def test_group_variables():
     parsed = parse_formula("y ~ (1 | a/b)")
     assert [t.group.variables() for t in parsed.terms] == [("b", "a"), ("a",)]
+    assert parse_formula("y ~ (1 | factor(id))").terms[0].group.variables() == ("id",)
 
 
 def test_response_code_uses_python_power():
@@ -79,6 +81,7 @@ ERRORS = {
     "y ~ x +": ("missing term", 6),
     "y | z ~ x": ("not allowed in the response", 2),
     "y ~ (1 | f(g))": ("unexpected '(' in the grouping factor", 10),
+    "y ~ (1 | factor(a:b))": ("unexpected ':' in the grouping factor", 17),
     "y ~ (1 | a:(b/c))": ("cannot expand the nested grouping factor", 9),
     "y ~ 'x": ("unterminated ' quote", 4),
     "y ~ x +* z": ("operator '*' has no term on its left", 7),

@@ -29,6 +29,7 @@ from ._names import r_deparse
 __all__ = ["GroupExpr", "RandomTerm", "ParsedFormula", "parse_formula"]
 
 _NAME_START = re.compile(r"[A-Za-z.]")
+_FACTOR_FUNCS = ("factor", "as.factor")
 _NAME_CHAR = re.compile(r"[A-Za-z0-9._]")
 _SYNTACTIC = re.compile(r"^(?:[A-Za-z]|\.(?![0-9]))[A-Za-z0-9._]*$")
 
@@ -42,11 +43,13 @@ class GroupExpr:
     op: str | None = None
     left: GroupExpr | None = None
     right: GroupExpr | None = None
+    func: str | None = None  # "factor" or "as.factor" around a name: the same grouping
 
     def deparse(self) -> str:
         """The expression as R's ``deparse`` prints it (``c:(b:a)``)."""
         if self.op is None:
-            return self.name if _SYNTACTIC.match(self.name) else f"`{self.name}`"
+            name = self.name if _SYNTACTIC.match(self.name) else f"`{self.name}`"
+            return f"{self.func}({name})" if self.func else name
         right = self.right.deparse()
         if self.right.op is not None:
             right = f"({right})"
@@ -531,5 +534,18 @@ class _GroupParser:
             while end < self.stop and _NAME_CHAR.match(f[end]):
                 end += 1
             name, self.pos = f[self.pos:end], end
+            self._space()
+            if name in _FACTOR_FUNCS and self.pos < self.stop and f[self.pos] == "(":
+                return self._factor_call(name)
             return GroupExpr(name=name)
         raise self._unexpected()
+
+    def _factor_call(self, func: str) -> GroupExpr:
+        """``factor(g)`` / ``as.factor(g)``: the grouping by column ``g``."""
+        self.pos += 1
+        inner = self._atom()
+        self._space()
+        if inner.op is not None or inner.func or self.pos >= self.stop or self.formula[self.pos] != ")":
+            raise self._unexpected()
+        self.pos += 1
+        return GroupExpr(name=inner.name, func=func)
