@@ -21,6 +21,7 @@ here is taken with respect to those unconstrained values.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -184,7 +185,8 @@ def marginal(batch: Batch, sigma2: np.ndarray, tau2: np.ndarray, rho: np.ndarray
     """``M`` by cluster, its first and (non-zero) second derivatives.
 
     Derivatives are with respect to (log sigma2, log tau2, atanh rho), in that
-    order; second derivatives are keyed by index pairs ``(i, j)``, ``i <= j``.
+    order; second derivatives are keyed by index pairs ``(i, j)``, ``i <= j``,
+    and are either a matrix or ``(c, l)`` meaning ``c`` times first derivative ``l``.
     """
     M = batch.V.copy()
     D: list[np.ndarray] = []
@@ -195,7 +197,7 @@ def marginal(batch: Batch, sigma2: np.ndarray, tau2: np.ndarray, rho: np.ndarray
         M += term
         if derivs:
             D.append(term)
-            D2[(j, j)] = term
+            D2[(j, j)] = (1.0, j)
     if batch.so is None:
         return M, D, D2
     sq = np.sqrt(tau2[batch.tau_map])[batch.inner]
@@ -208,14 +210,14 @@ def marginal(batch: Batch, sigma2: np.ndarray, tau2: np.ndarray, rho: np.ndarray
     for i in range(nt):
         D.append(MG if nt == 1 else half[i] * MG)
         for j in range(i, nt):
-            D2[(ns + i, ns + j)] = D[ns + i] if nt == 1 else half[i] * half[j] * MG
+            D2[(ns + i, ns + j)] = (1.0, ns + i) if nt == 1 else half[i] * half[j] * MG
     for r in range(batch.num_rho):
         Dr = sqtt * ((1.0 - rho[r] ** 2) * batch.r_ind[r])
         D.append(Dr)
         pos = ns + nt + r
-        D2[(pos, pos)] = -2.0 * rho[r] * Dr
+        D2[(pos, pos)] = (-2.0 * rho[r], pos)
         for i in range(nt):
-            D2[(ns + i, pos)] = Dr if nt == 1 else half[i] * Dr
+            D2[(ns + i, pos)] = (1.0, pos) if nt == 1 else half[i] * Dr
     return M, D, D2
 
 
@@ -231,6 +233,7 @@ class Evaluation:
     info: np.ndarray | None
     Minv: np.ndarray | None
     Py: np.ndarray | None
+    newton: bool = False
 
 
 def evaluate(batch: Batch, sigma2: np.ndarray, tau2: np.ndarray, rho: np.ndarray, *, reml: bool,
@@ -274,13 +277,22 @@ def evaluate(batch: Batch, sigma2: np.ndarray, tau2: np.ndarray, rho: np.ndarray
     if derivs:
         sel = np.arange(len(D)) if free is None else np.flatnonzero(free)
         lin = _Linear(Minv, MinvX, Cinv, Py, reml)
-        grad, info = lin.score_info([D[i] for i in sel], _second(D2, sel), observed)
+        grad, info, newton = lin.score_info([D[i] for i in sel], _second(D2, sel), observed)
+        return Evaluation(ll_ml, ll_reml, beta, Cinv, grad, info, Minv, Py, newton)
     return Evaluation(ll_ml, ll_reml, beta, Cinv, grad, info, Minv, Py)
 
 
-def _second(D2: dict[tuple[int, int], np.ndarray], sel: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
+def _second(D2: dict[tuple[int, int], Any], sel: np.ndarray) -> dict[tuple[int, int], Any]:
     pos = {int(i): a for a, i in enumerate(sel)}
-    return {(pos[i], pos[j]): E for (i, j), E in D2.items() if i in pos and j in pos}
+    out = {}
+    for (i, j), E in D2.items():
+        if i in pos and j in pos:
+            if isinstance(E, tuple):
+                if E[1] not in pos:
+                    continue
+                E = (E[0], pos[E[1]])
+            out[(pos[i], pos[j])] = E
+    return out
 
 
 class _Linear:
@@ -297,11 +309,11 @@ class _Linear:
         return tr - np.einsum("bm,qbm->q", self.Py, u)
 
     def score_info(self, D: list[np.ndarray], D2: dict[tuple[int, int], np.ndarray],
-                   observed: bool) -> tuple[np.ndarray, np.ndarray]:
+                   observed: bool) -> tuple[np.ndarray, np.ndarray, bool]:
         q = len(D)
         if q == 0:
-            return np.zeros(0), np.zeros((0, 0))
-        keys = list(D2) if observed else []
+            return np.zeros(0), np.zeros((0, 0)), False
+        keys = [key for key, E in D2.items() if not isinstance(E, tuple)] if observed else []
         Es = np.stack(D + [D2[key] for key in keys])
         Minv, MinvX, Cinv, Py = self.Minv, self.MinvX, self.Cinv, self.Py
         u_all = (Es @ Py[None, :, :, None])[..., 0]
@@ -313,13 +325,17 @@ class _Linear:
         Pu = Pu - np.einsum("bmp,qp->qbm", MinvX, np.einsum("bmp,qbm->qp", MinvX, u) @ Cinv)
         ai = 0.5 * np.einsum("qbm,rbm->qr", u, Pu)
         if not observed:
-            return grad, ai
+            return grad, ai, False
         obs = 2.0 * ai - 0.5 * self._trace_pair(Es[:q], EX[:q])
-        for (i, j), v in zip(keys, s_all[q:]):
+        second = list(zip(keys, s_all[q:])) + [(key, E[0] * s_all[E[1]]) for key, E in D2.items()
+                                               if isinstance(E, tuple)]
+        for (i, j), v in second:
             obs[i, j] += 0.5 * v
             if i != j:
                 obs[j, i] += 0.5 * v
-        return grad, (obs if _positive_definite(obs) else ai)
+        if _positive_definite(obs):
+            return grad, obs, True
+        return grad, ai, False
 
     def _trace_pair(self, Ds: np.ndarray, U: np.ndarray) -> np.ndarray:
         """``tr(Pi D_i Pi D_j)`` for all pairs (``U = D M^-1 X``)."""

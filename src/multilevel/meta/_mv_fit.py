@@ -21,6 +21,8 @@ _MAX_ITER = 200
 _TOL = 1e-18
 _THETA_MIN = -35.0
 _ATANH_MAX = 12.0
+_LAST_STEP = 1e-8
+_NEWTON_ZONE = 0.5  # Newton decrement below which the observed information is used
 
 
 @dataclass(frozen=True)
@@ -90,9 +92,9 @@ def initial_values(layout: Layout, beta: np.ndarray, y: np.ndarray, X: np.ndarra
 
 
 def _eval(batch: Batch, layout: Layout, nat: np.ndarray, reml: bool, free: np.ndarray,
-          derivs: bool) -> Evaluation | None:
+          derivs: bool, observed: bool = True) -> Evaluation | None:
     s2, t2, rho = layout.split(nat)
-    return evaluate(batch, s2, t2, rho, reml=reml, free=free, derivs=derivs)
+    return evaluate(batch, s2, t2, rho, reml=reml, free=free, derivs=derivs, observed=observed)
 
 
 def optimize(batch: Batch, layout: Layout, start: np.ndarray, free: np.ndarray, *, reml: bool) -> FitState | None:
@@ -103,7 +105,7 @@ def optimize(batch: Batch, layout: Layout, start: np.ndarray, free: np.ndarray, 
     rho_mask = layout.is_rho()
     nat = start.astype(float).copy()
     theta = to_theta(nat, rho_mask)
-    ev = _eval(batch, layout, nat, reml, free, derivs=bool(free.any()))
+    ev = _eval(batch, layout, nat, reml, free, derivs=bool(free.any()), observed=False)
     if ev is None:
         return None
     obj = ev.ll_reml if reml else ev.ll_ml
@@ -117,6 +119,13 @@ def optimize(batch: Batch, layout: Layout, start: np.ndarray, free: np.ndarray, 
         if decrement < _TOL * (1.0 + abs(obj)) or not np.isfinite(decrement):
             converged = np.isfinite(decrement)
             break
+        if ev.newton and decrement < _LAST_STEP * (1.0 + abs(obj)):
+            # quadratic convergence: after this Newton step the error is ~decrement**2
+            final = _final_step(batch, layout, theta, nat, step, fidx, rho_mask, reml, obj)
+            if final is not None:
+                nat, ev = final
+            converged = True
+            break
         t = 1.0
         while t > 1e-10:
             cand = theta.copy()
@@ -125,7 +134,7 @@ def optimize(batch: Batch, layout: Layout, start: np.ndarray, free: np.ndarray, 
                                   np.maximum(cand[fidx], _THETA_MIN))
             cnat = nat.copy()
             cnat[fidx] = to_natural(cand, rho_mask)[fidx]
-            cev = _eval(batch, layout, cnat, reml, free, derivs=True)
+            cev = _eval(batch, layout, cnat, reml, free, derivs=True, observed=decrement < _NEWTON_ZONE)
             if cev is not None:
                 cobj = cev.ll_reml if reml else cev.ll_ml
                 if cobj >= obj - 1e-14 * (1.0 + abs(obj)):
@@ -139,6 +148,20 @@ def optimize(batch: Batch, layout: Layout, start: np.ndarray, free: np.ndarray, 
         if done:
             converged = True
     return FitState(nat, ev, it, converged)
+
+
+def _final_step(batch: Batch, layout: Layout, theta: np.ndarray, nat: np.ndarray, step: np.ndarray,
+                fidx: np.ndarray, rho_mask: np.ndarray, reml: bool,
+                obj: float) -> tuple[np.ndarray, Evaluation] | None:
+    cand = theta.copy()
+    cand[fidx] = theta[fidx] + step
+    cnat = nat.copy()
+    cnat[fidx] = to_natural(cand, rho_mask)[fidx]
+    s2, t2, rho = layout.split(cnat)
+    cev = evaluate(batch, s2, t2, rho, reml=reml)
+    if cev is None or (cev.ll_reml if reml else cev.ll_ml) < obj - 1e-12 * (1.0 + abs(obj)):
+        return None
+    return cnat, cev
 
 
 def _step(grad: np.ndarray, info: np.ndarray) -> np.ndarray:
