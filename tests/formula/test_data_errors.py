@@ -201,3 +201,21 @@ def test_polars_enum_keeps_level_order_and_nulls_are_dropped():
     assert mf.fixed_names == ("(Intercept)", "gb", "ga")
     assert list(mf.blocks[0].levels) == ["c", "b", "a"]
     assert list(mf.row_index) == [0, 1, 3, 4, 5]
+
+
+@pytest.mark.parametrize(
+    "column, factor, warns",  # checked against lme4 1.1-31's lFormula warnings
+    [("ms", 86400000.0, True), ("big", 2000.0, True), ("sm", 1 / 200, False), ("same", 1.0, False)],
+)
+def test_scale_message_as_lme4(sleep, column, factor, warns):
+    sleep[column] = sleep["Days"] * factor
+    mf = ml.model_frame(f"Reaction ~ {column} + (1 | Subject)", sleep)
+    expected = "Some predictor variables are on very different scales: consider rescaling" if warns else None
+    assert mf.scale_message() == expected
+
+
+def test_scale_message_after_dropping_columns(sleep):
+    sleep["small"] = sleep["Days"] / 2000
+    with pytest.warns(RankDeficiencyWarning):
+        mf = ml.model_frame("Reaction ~ small + Days + (1 | Subject)", sleep)
+    assert mf.scale_message() is None  # lme4 checks the scale after dropping 'Days'

@@ -119,6 +119,34 @@ class ModelFrame:
     def nobs(self) -> int:
         return self.y.shape[0]
 
+    def scale_message(self, tol: float = 1e3) -> str | None:
+        """lme4's ``check.scaleX`` message if the predictors are on very different scales, else None.
+
+        lme4 (``lmerControl(check.scaleX = "warning")``) warns when the standard
+        deviation of a non-0/1 column of ``X``, or the ratio of two such standard
+        deviations, is above ``tol`` or below ``1/tol``. ``lmer`` uses this;
+        ``lm`` does not.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> sleep = ml.datasets.load("sleepstudy")
+        >>> ml.model_frame("Reaction ~ Days + (1 | Subject)", sleep).scale_message() is None
+        True
+        >>> sleep["ms"] = sleep["Days"] * 86400000.0
+        >>> ml.model_frame("Reaction ~ ms + (1 | Subject)", sleep).scale_message()
+        'Some predictor variables are on very different scales: consider rescaling'
+        """
+        X = self.X
+        continuous = ~np.all((X == 0.0) | (X == 1.0), axis=0)
+        if not continuous.any() or X.shape[0] < 2:
+            return None
+        log_sd = np.log(np.std(X[:, continuous], axis=0, ddof=1))
+        spread = np.abs(log_sd[:, None] - log_sd[None, :])
+        if np.any(np.abs(log_sd) > np.log(tol)) or np.any(spread > np.log(tol)):
+            return "Some predictor variables are on very different scales: consider rescaling"
+        return None
+
     def fixed_design(self, newdata) -> np.ndarray:
         """Fixed-effects design for new data, with the columns of ``X`` (dropped columns removed).
 
