@@ -65,6 +65,10 @@ def test_simulate_is_reproducible_and_centred():
     ("sleepstudy_intercept_profile", INTERCEPT, "sleep"),
     ("pastes_profile", "strength ~ 1 + (1 | batch/cask)", "pastes"),
     ("students_intercept_profile", "test_score ~ 1 + study_time + (1 | school)", "students"),
+    ("dyestuff_profile", "Yield ~ 1 + (1 | Batch)", "Dyestuff"),
+    ("dyestuff2_profile", "Yield ~ 1 + (1 | Batch)", "Dyestuff2"),
+    ("penicillin_profile", "diameter ~ 1 + (1 | plate) + (1 | sample)", "Penicillin"),
+    ("sleepstudy_uncorrelated_profile", "Reaction ~ Days + (Days || Subject)", "sleep"),
 ])
 def test_profile_confint(key, formula, data):
     ref = matrix(CI[key])

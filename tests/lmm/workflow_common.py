@@ -20,8 +20,8 @@ def fixture(name: str) -> dict:
 
 
 def data(name: str) -> pd.DataFrame:
-    return {"sleep": ml.datasets.load("sleepstudy"), "pastes": ml.datasets.load("Pastes"),
-            "students": ml.datasets.load("students")}[name]
+    aliases = {"sleep": "sleepstudy", "pastes": "Pastes"}
+    return ml.datasets.load(aliases.get(name, name))
 
 
 @lru_cache(maxsize=None)
