@@ -219,3 +219,10 @@ def test_scale_message_after_dropping_columns(sleep):
     with pytest.warns(RankDeficiencyWarning):
         mf = ml.model_frame("Reaction ~ small + Days + (1 | Subject)", sleep)
     assert mf.scale_message() is None  # lme4 checks the scale after dropping 'Days'
+
+
+def test_infinite_predictor_values(sleep):
+    with pytest.raises(DataError, match=r"fixed-effects column 'log\(Days\)' has 18 infinite"):
+        ml.model_frame("Reaction ~ log(Days) + (1 | Subject)", sleep)
+    with pytest.raises(DataError, match=r"random-effects term \(0 \+ log\(Days\) | Subject\) column"):
+        ml.model_frame("Reaction ~ Days + (0 + log(Days) | Subject)", sleep)

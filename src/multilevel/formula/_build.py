@@ -107,7 +107,10 @@ def model_frame(formula: str, data, *, drop_na: bool = True) -> ModelFrame:
     y = _response(parsed, df)
     df = _as_factors(df)
     fixed = materialize(parsed.fixed, df, formula)
+    _check_finite(fixed.matrix, fixed.names, "fixed-effects")
     blocks = build_blocks(parsed.terms, df, formula, known={parsed.fixed: fixed})
+    for block in blocks:
+        _check_finite(block.Z, block.column_names, f"random-effects term ({block.term})")
     if blocks:
         check_blocks(blocks, len(df))
     keep = pivot_rank_columns(fixed.matrix)
@@ -216,6 +219,16 @@ def _response(parsed: ParsedFormula, df: pd.DataFrame) -> np.ndarray:
         raise DataError(f"the response {parsed.response!r} must be numeric (one column), "
                         f"but it gives {design.matrix.shape[1]} columns")
     return design.matrix[:, 0].copy()
+
+
+def _check_finite(matrix: np.ndarray, names: tuple[str, ...], what: str) -> None:
+    finite = np.isfinite(matrix)
+    if finite.all():
+        return
+    j = int(np.flatnonzero(~finite.all(axis=0))[0])
+    count = int((~finite[:, j]).sum())
+    raise DataError(f"the {what} column {names[j]!r} has {count} infinite or undefined value"
+                    f"{'s' if count > 1 else ''} (for example the log of 0)")
 
 
 def _drop_columns(X: np.ndarray, names: tuple[str, ...], keep: np.ndarray):

@@ -118,8 +118,8 @@ def materialize(text: str, data: pd.DataFrame, formula: str) -> Design:
     """Evaluate formula text (a right-hand side) on ``data``."""
     order = _variable_order(text)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
+        with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+            warnings.simplefilter("ignore", FutureWarning)  # non-finite values are reported by the caller
             mm = formulaic.model_matrix(_formula(text), data, output="numpy", na_action="ignore",
                                         context=CONTEXT, materializer=MATERIALIZER,
                                         materializer_params={"variable_order": tuple(order)})
