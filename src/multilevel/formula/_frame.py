@@ -28,7 +28,9 @@ class RandomEffectsBlock:
         Terms split by ``||`` each get their own block with the same ``group``.
     levels : pandas.Index
         Levels of the grouping factor that occur in the data, in R's order
-        (factor level order; for ``a:b``, R's interaction order).
+        (factor level order; for ``a:b``, R's interaction order). The values
+        are those of the column (categories, numbers or strings); for ``a:b``
+        they are R's labels ``"a1:b1"``.
     codes : numpy.ndarray of int, shape (n,)
         0-based level of every row.
     Z : numpy.ndarray of float, shape (n, k)
@@ -39,7 +41,8 @@ class RandomEffectsBlock:
         What is needed to rebuild ``Z`` for new data (see :meth:`ModelFrame.random_design`);
         ``None`` for an intercept-only term. Internal.
     term : str
-        The term as written after expansion (``"0 + Days | Subject"``), for messages.
+        The term after expansion as lme4 names it (``"0 + Days | Subject"``, the
+        names of lme4's ``Ztlist``).
     group_expr : object
         The parsed grouping expression, to find the groups of new data. Internal.
     """
