@@ -253,10 +253,12 @@ def evaluate(batch: Batch, sigma2: np.ndarray, tau2: np.ndarray, rho: np.ndarray
         return None
     logdet_m = 2.0 * float(np.log(np.diagonal(chol, axis1=1, axis2=2)).sum())
     Minv = np.linalg.inv(M)
+    nb, m, p = batch.X.shape
     MinvX = Minv @ batch.X
-    Minvy = (Minv @ batch.y[:, :, None])[:, :, 0]
-    C = np.einsum("bmp,bmq->pq", batch.X, MinvX)
-    k, p = batch.k, batch.p
+    Py = (Minv @ batch.y[:, :, None])[:, :, 0]
+    Xf, MXf = batch.X.reshape(nb * m, p), MinvX.reshape(nb * m, p)
+    C = Xf.T @ MXf
+    k = batch.k
     if p == 1:
         c = float(C[0, 0])
         if not c > 0:
@@ -268,9 +270,9 @@ def evaluate(batch: Batch, sigma2: np.ndarray, tau2: np.ndarray, rho: np.ndarray
         except np.linalg.LinAlgError:
             return None
         logdet_c = float(np.linalg.slogdet(C)[1])
-    beta = Cinv @ np.einsum("bmp,bm->p", batch.X, Minvy)
-    Py = Minvy - MinvX @ beta
-    rss = float(np.sum(batch.y * Py))
+    beta = Cinv @ (Xf.T @ Py.reshape(-1))
+    Py -= MinvX @ beta
+    rss = float(batch.y.reshape(-1) @ Py.reshape(-1))
     ll_ml = -0.5 * (k * LOG_2PI + logdet_m + rss)
     ll_reml = -0.5 * ((k - p) * LOG_2PI - batch.logdet_xtx + logdet_m + logdet_c + rss)
     grad = info = None
@@ -296,34 +298,45 @@ def _second(D2: dict[tuple[int, int], Any], sel: np.ndarray) -> dict[tuple[int, 
 
 
 class _Linear:
-    """Traces and quadratic forms with ``P`` (REML) or ``M^{-1}`` (ML) at one evaluation."""
+    """Traces and quadratic forms with ``P`` (REML) or ``M^{-1}`` (ML) at one evaluation.
+
+    Stacks of cluster matrices are flattened so that every trace or quadratic
+    form is one matrix product.
+    """
 
     def __init__(self, Minv: np.ndarray, MinvX: np.ndarray, Cinv: np.ndarray, Py: np.ndarray, reml: bool):
         self.Minv, self.MinvX, self.Cinv, self.Py, self.reml = Minv, MinvX, Cinv, Py, reml
+        nb, m, p = MinvX.shape
+        self.n, self.p = nb * m, p
+        self.MXf = MinvX.reshape(self.n, p)
+
+    def _xex(self, EX: np.ndarray) -> np.ndarray:
+        """``(M^-1 X)' E (M^-1 X)`` for a stack ``EX = E M^-1 X`` (q, nb, m, p) -> (q, p, p)."""
+        return np.swapaxes(EX.reshape(EX.shape[0], self.n, self.p), 1, 2) @ self.MXf
 
     def s(self, E: np.ndarray, u: np.ndarray, EX: np.ndarray | None) -> np.ndarray:
         """``tr(Pi E) - y'P E P y`` for a stack ``E`` (q, nb, m, m) with ``u = E P y``, ``EX = E M^-1 X``."""
-        tr = np.einsum("bij,qbij->q", self.Minv, E)
+        q = E.shape[0]
+        tr = E.reshape(q, -1) @ self.Minv.reshape(-1)
         if self.reml:
-            tr = tr - np.einsum("bmp,qbmk,kp->q", self.MinvX, EX, self.Cinv)
-        return tr - np.einsum("bm,qbm->q", self.Py, u)
+            tr = tr - self._xex(EX).reshape(q, -1) @ self.Cinv.reshape(-1)
+        return tr - u.reshape(q, -1) @ self.Py.reshape(-1)
 
-    def score_info(self, D: list[np.ndarray], D2: dict[tuple[int, int], np.ndarray],
+    def score_info(self, D: list[np.ndarray], D2: dict[tuple[int, int], Any],
                    observed: bool) -> tuple[np.ndarray, np.ndarray, bool]:
         q = len(D)
         if q == 0:
             return np.zeros(0), np.zeros((0, 0)), False
         keys = [key for key, E in D2.items() if not isinstance(E, tuple)] if observed else []
         Es = np.stack(D + [D2[key] for key in keys])
-        Minv, MinvX, Cinv, Py = self.Minv, self.MinvX, self.Cinv, self.Py
-        u_all = (Es @ Py[None, :, :, None])[..., 0]
-        EX = Es @ MinvX[None]
+        u_all = (Es @ self.Py[None, :, :, None])[..., 0]
+        EX = Es @ self.MinvX[None] if self.reml or observed else None
         s_all = self.s(Es, u_all, EX)
         grad = -0.5 * s_all[:q]
-        u = u_all[:q]
-        Pu = (Minv[None] @ u[..., None])[..., 0]
-        Pu = Pu - np.einsum("bmp,qp->qbm", MinvX, np.einsum("bmp,qbm->qp", MinvX, u) @ Cinv)
-        ai = 0.5 * np.einsum("qbm,rbm->qr", u, Pu)
+        uf = u_all[:q].reshape(q, self.n)
+        Pu = (self.Minv[None] @ u_all[:q, :, :, None]).reshape(q, self.n)
+        Pu = Pu - ((uf @ self.MXf) @ self.Cinv) @ self.MXf.T
+        ai = 0.5 * (uf @ Pu.T)
         if not observed:
             return grad, ai, False
         obs = 2.0 * ai - 0.5 * self._trace_pair(Es[:q], EX[:q])
@@ -339,12 +352,17 @@ class _Linear:
 
     def _trace_pair(self, Ds: np.ndarray, U: np.ndarray) -> np.ndarray:
         """``tr(Pi D_i Pi D_j)`` for all pairs (``U = D M^-1 X``)."""
+        q = Ds.shape[0]
         A = self.Minv[None] @ Ds
-        out = np.einsum("qbxy,rbyx->qr", A, A)
+        out = A.reshape(q, -1) @ np.swapaxes(A, 2, 3).reshape(q, -1).T
         if self.reml:
-            S = np.einsum("qbmp,rbmk->qrpk", U, self.Minv[None] @ U)
-            CR = self.Cinv[None] @ np.einsum("bmp,qbmk->qpk", self.MinvX, U)
-            out = out - 2.0 * np.einsum("qrpk,kp->qr", S, self.Cinv) + np.einsum("qab,rba->qr", CR, CR)
+            Uf = U.reshape(q, self.n, self.p)
+            WU = (self.Minv[None] @ U).reshape(q, self.n, self.p)
+            S = np.swapaxes(Uf, 1, 2).reshape(q * self.p, self.n) @ WU.transpose(1, 0, 2).reshape(self.n, q * self.p)
+            S = S.reshape(q, self.p, q, self.p)
+            t2 = np.einsum("qprk,kp->qr", S, self.Cinv)
+            CR = self.Cinv[None] @ self._xex(U)
+            out = out - 2.0 * t2 + np.einsum("qab,rba->qr", CR, CR)
         return out
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._data import as_dataframe
+from .._data import as_dataframe, check_columns
 from .._exceptions import ConvergenceWarning, DataError, ModelSpecificationError, MultilevelWarning
 from ._common import column_values, prepare_effects
 from ._mv_core import make_batch
@@ -88,9 +88,9 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
     spec = parse_random(random) if random is not None else None
     if spec is not None and frame is None:
         raise DataError("random effects name columns, so data must be given")
-    Vin = _read_v(V, frame)
+    Vin = V if isinstance(V, str) else _read_v(V, frame)
     eff = prepare_effects(yi, Vin, data=frame, mods=mods, allow_matrix=True,
-                          required=tuple(random_columns(spec)) if spec else ())
+                          required=_required(spec, frame))
     if eff.k <= 1:
         raise ModelSpecificationError("at least two estimates are needed to fit the model")
     if eff.vi.ndim == 2:
@@ -117,6 +117,15 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
     return RmaMvFit.from_state(eff=eff, batch=batch, layout=layout, state=state, sigmas=sigmas, g=g,
                                comps=comps, method=method, test=test, level=float(level), QE=QE,
                                random=spec)
+
+
+def _required(spec: Any, frame: pd.DataFrame | None) -> tuple[str, ...]:
+    """Grouping columns that need the missing-value check (only those with missing values)."""
+    if spec is None:
+        return ()
+    cols = random_columns(spec)
+    check_columns(frame, cols, context="random argument")
+    return tuple(c for c in cols if frame[c].isna().to_numpy().any())
 
 
 def _read_v(V: Any, frame: pd.DataFrame | None) -> np.ndarray:
