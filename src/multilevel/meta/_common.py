@@ -64,6 +64,8 @@ def column_values(value: Any, data: pd.DataFrame | None, *, role: str) -> np.nda
             raise DataError(f"{role} is given as the column name {value!r} but no data were given")
         check_columns(data, [value], context=f"{role} argument")
         col = data[value]
+        if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiu":
+            return col.to_numpy(dtype=float)
         if isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(col) \
                 or col.dtype == object:
             raise DataError(f"the {role} column {value!r} must be numeric, but it holds {col.dtype} values")

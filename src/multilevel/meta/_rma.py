@@ -55,18 +55,14 @@ class RmaFit:
 
     Notes
     -----
-    ``yi``, ``vi``, ``design``, ``slab``, ``fit_stats``, ``vt``, ``ddf``,
+    ``coefficients`` (rows: beta, se, zval, pval, ci_lb, ci_ub) and ``vcov`` are
+    the read-only arrays behind the Series above. ``yi``, ``vi``, ``design``, ``slab``, ``fit_stats``, ``vt``, ``ddf``,
     ``s2w`` and ``btt`` are kept for :meth:`predict`, :meth:`confint` and the
     plots; they are internal and may change.
     """
 
-    beta: pd.Series
-    se: pd.Series
-    zval: pd.Series
-    pval: pd.Series
-    ci_lb: pd.Series
-    ci_ub: pd.Series
-    vb: pd.DataFrame
+    coefficients: np.ndarray = field(repr=False)
+    vcov: np.ndarray = field(repr=False)
     tau2: float
     se_tau2: float
     QE: float
@@ -95,6 +91,45 @@ class RmaFit:
     weights: np.ndarray | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ properties
+    def _row(self, i: int) -> pd.Series:
+        return pd.Series(self.coefficients[i], index=pd.Index(self.design.names), copy=True)
+
+    @property
+    def beta(self) -> pd.Series:
+        """Estimated coefficients."""
+        return self._row(0)
+
+    @property
+    def se(self) -> pd.Series:
+        """Standard errors of the coefficients."""
+        return self._row(1)
+
+    @property
+    def zval(self) -> pd.Series:
+        """Test statistics (t statistics under Knapp-Hartung)."""
+        return self._row(2)
+
+    @property
+    def pval(self) -> pd.Series:
+        """Two-sided p-values of the coefficients."""
+        return self._row(3)
+
+    @property
+    def ci_lb(self) -> pd.Series:
+        """Lower confidence limits of the coefficients."""
+        return self._row(4)
+
+    @property
+    def ci_ub(self) -> pd.Series:
+        """Upper confidence limits of the coefficients."""
+        return self._row(5)
+
+    @property
+    def vb(self) -> pd.DataFrame:
+        """Covariance matrix of the coefficients."""
+        names = list(self.design.names)
+        return pd.DataFrame(self.vcov.copy(), index=names, columns=names)
+
     @property
     def int_only(self) -> bool:
         """True for the model without moderators."""
@@ -454,12 +489,12 @@ def _fit(eff: EffectData, method: str, test: str, level: float) -> RmaFit:
     QEp = float(special.chdtrc(k - p, QE)) if k > p else 1.0
     parms = p + (0 if method in ("EE", "FE", "CE") else 1)
     fstats = fit_statistics(y, v, X, est.tau2, fe.rss, parms)
-    names = pd.Index(eff.design.names)
-    ser = lambda a: pd.Series(np.asarray(a, dtype=float), index=names, copy=False)  # noqa: E731
+    coefs = np.vstack([fe.beta, se, zval, pval, fe.beta - crit * se, fe.beta + crit * se])
+    coefs.flags.writeable = False
+    vcov = np.array(fe.vb)
+    vcov.flags.writeable = False
     return RmaFit(
-        beta=ser(fe.beta), se=ser(se), zval=ser(zval), pval=ser(pval), ci_lb=ser(fe.beta - crit * se),
-        ci_ub=ser(fe.beta + crit * se), vb=pd.DataFrame(fe.vb, index=names, columns=names),
-        tau2=est.tau2, se_tau2=est.se, QE=QE, QEp=QEp, QM=QM, QMp=QMp, QMdf=QMdf, I2=float(I2), H2=float(H2),
+        coefficients=coefs, vcov=vcov, tau2=est.tau2, se_tau2=est.se, QE=QE, QEp=QEp, QM=QM, QMp=QMp, QMdf=QMdf, I2=float(I2), H2=float(H2),
         R2=_r2(eff, method, est.tau2, fe.beta), vt=float(vt), k=k, p=p, method=method, test=test,
         level=level, ddf=ddf, s2w=fe.s2w, btt=btt, yi=y, vi=v, design=eff.design, slab=eff.slab,
         fit_stats=fstats, num_dropped=eff.num_dropped, weights=eff.weights)

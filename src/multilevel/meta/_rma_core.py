@@ -54,6 +54,7 @@ class _Projection:
         self.Xw = X * w[:, None]
         self.C = np.linalg.inv(X.T @ self.Xw)
         self.r = y - X @ (self.C @ (self.Xw.T @ y))
+        self._G: np.ndarray | None = None
 
     @property
     def Py(self) -> np.ndarray:
@@ -67,11 +68,18 @@ class _Projection:
         """``C Xw' diag(d) Xw``."""
         return self.C @ (self.Xw.T @ (self.Xw * d[:, None]))
 
+    @property
+    def G(self) -> np.ndarray:
+        """``C Xw'Xw`` (cached)."""
+        if self._G is None:
+            self._G = self.C @ (self.Xw.T @ self.Xw)
+        return self._G
+
     def trace(self) -> float:
-        return float(self.w.sum() - np.trace(self._g(np.ones_like(self.w))))
+        return float(self.w.sum() - np.trace(self.G))
 
     def trace_sq(self) -> float:
-        G = self._g(np.ones_like(self.w))
+        G = self.G
         return float(np.sum(self.w**2) - 2 * np.trace(self._g(self.w)) + np.sum(G * G.T))
 
     def trace_pv(self, v: np.ndarray) -> float:
@@ -85,7 +93,7 @@ class _Projection:
 
     def trace_ppv(self, v: np.ndarray) -> float:
         """``tr(P P V)`` (metafor's ``sum(PV * P)``)."""
-        G = self._g(np.ones_like(self.w))
+        G = self.G
         M = self._g(v)
         return float(np.sum(self.w**2 * v) - 2 * np.trace(self._g(self.w * v)) + np.sum(G * M.T))
 

@@ -95,8 +95,8 @@ def predict(fit: RmaFit, newmods: Any, *, transf: Callable[[np.ndarray], np.ndar
             raise ModelSpecificationError("newmods given but the model has no moderators")
         Xn = fit.design.new_design(newmods)
         index = pd.RangeIndex(Xn.shape[0])
-    vb = fit.vb.to_numpy()
-    pred = Xn @ fit.beta.to_numpy()
+    vb = fit.vcov
+    pred = Xn @ fit.coefficients[0]
     se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", Xn, vb, Xn), 0.0))
     crit = _crit(fit, level)
     ci_lb, ci_ub = pred - crit * se, pred + crit * se
@@ -121,9 +121,9 @@ def blup(fit: RmaFit, level: float | None = None) -> pd.DataFrame:
     :math:`\lambda_i = \hat\tau^2 / (\hat\tau^2 + v_i)` and variance
     :math:`\lambda_i v_i + (1 - \lambda_i)^2 x_i^\top V_\beta x_i`.
     """
-    X, vb = fit.design.X, fit.vb.to_numpy()
+    X, vb = fit.design.X, fit.vcov
     lam = fit.tau2 / (fit.tau2 + fit.vi)
-    pred = lam * fit.yi + (1 - lam) * (X @ fit.beta.to_numpy())
+    pred = lam * fit.yi + (1 - lam) * (X @ fit.coefficients[0])
     vpred = lam * fit.vi + (1 - lam) ** 2 * np.einsum("ij,jk,ik->i", X, vb, X)
     se = np.sqrt(vpred)
     crit = _crit(fit, fit.level if level is None else level)
