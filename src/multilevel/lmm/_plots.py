@@ -14,7 +14,7 @@ from scipy import stats
 
 from .._data import as_dataframe, check_columns
 from .._exceptions import DataError
-from .._plots_common import draw_group_lines, draw_qq, draw_residuals, group_colors, new_axes
+from .._plots_common import draw_group_lines, draw_qq, draw_residuals, new_axes
 
 __all__ = ["plot_lmer", "plot_ranef", "plot_qq_ranef", "plot_profile", "plot_lmer_residuals", "ranef_intervals"]
 

@@ -25,7 +25,7 @@ def deparse_formula(formula: str) -> str:
     >>> deparse_formula("y~x*g + x:z")
     'y ~ x * g + x:z'
     """
-    out, depth, prev = [], 0, ""
+    out, prev = [], ""
     for ch in re.findall(r"`[^`]*`|\s+|.", formula.strip()):
         if ch.isspace():
             continue
@@ -36,7 +36,6 @@ def deparse_formula(formula: str) -> str:
         else:
             out.append(ch)
         prev = ch
-        depth += (ch == "(") - (ch == ")")
     return "".join(out).replace("  ", " ")
 
 
