@@ -226,3 +226,16 @@ def test_infinite_predictor_values(sleep):
         ml.model_frame("Reaction ~ log(Days) + (1 | Subject)", sleep)
     with pytest.raises(DataError, match=r"random-effects term \(0 \+ log\(Days\) | Subject\) column"):
         ml.model_frame("Reaction ~ Days + (0 + log(Days) | Subject)", sleep)
+
+
+def test_undefined_transform_rows_dropped_as_na_omit(sleep):
+    with pytest.warns(MissingDataWarning, match="18 rows where a transformation is undefined"):
+        mf = ml.model_frame("Reaction ~ sqrt(Days - 1) + (1 | Subject)", sleep)
+    assert mf.nobs == 162 and mf.n_dropped_na == 18
+    assert not (sleep.loc[mf.row_index, "Days"] == 0).any()
+    with pytest.raises(DataError, match="infinite or undefined"):
+        ml.model_frame("Reaction ~ sqrt(Days - 1) + (1 | Subject)", sleep, drop_na=False)
+    shifted = sleep.assign(Reaction=np.where(sleep["Days"] == 0, 230.0, sleep["Reaction"] + 500))
+    with pytest.warns(MissingDataWarning, match="18 rows"):  # log of a negative response
+        mf = ml.model_frame("log(Reaction - 240) ~ Days + (1 | Subject)", shifted)
+    assert mf.nobs == 162

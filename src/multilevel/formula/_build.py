@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .._data import as_dataframe, check_columns, drop_missing, numeric_column
-from .._exceptions import DataError, RankDeficiencyWarning
+from .._exceptions import DataError, MissingDataWarning, RankDeficiencyWarning
 from ._bars import ParsedFormula, parse_formula
 from ._collate import r_sorted
 from ._design import formula_variables, materialize, pivot_rank_columns, rematerialize
@@ -90,27 +90,9 @@ def model_frame(formula: str, data, *, drop_na: bool = True) -> ModelFrame:
     ['cask:batch', 'batch']
     """
     parsed = parse_formula(formula)
-    if _is_polars(data):  # convert only the columns used
-        columns = _used_columns(parsed, data.columns)
-        check_columns(pd.DataFrame(columns=data.columns), columns)
-        df = _polars_to_pandas(data.select(columns))
-    else:
-        df = as_dataframe(data)
-        columns = _used_columns(parsed, df.columns)
-        check_columns(df, columns)
-        df = df[columns]
-    n_dropped = 0
-    if any(df[c].hasnans for c in columns):
-        if not drop_na:
-            _refuse_missing(df, columns)
-        df, n_dropped = drop_missing(df, columns)
-    y = _response(parsed, df)
-    df = _as_factors(df)
-    fixed = materialize(parsed.fixed, df, formula)
-    _check_finite(fixed.matrix, fixed.names, "fixed-effects")
-    blocks = build_blocks(parsed.terms, df, formula, known={parsed.fixed: fixed})
-    for block in blocks:
-        _check_finite(block.Z, block.column_names, f"random-effects term ({block.term})")
+    df, n_dropped = _table(parsed, data, drop_na)
+    df, y, fixed, blocks, n_undefined = _evaluate(parsed, df, drop_na)
+    n_dropped += n_undefined
     if blocks:
         check_blocks(blocks, len(df))
     keep = pivot_rank_columns(fixed.matrix)
@@ -125,6 +107,48 @@ def model_frame(formula: str, data, *, drop_na: bool = True) -> ModelFrame:
         fixed_keep=keep if dropped else None,
         fixed_columns=None if np.array_equal(fixed.columns, identity) else fixed.columns,
     )
+
+
+def _table(parsed: ParsedFormula, data, drop_na: bool) -> tuple[pd.DataFrame, int]:
+    """The columns used, as pandas, without rows with missing values."""
+    if _is_polars(data):  # convert only the columns used
+        columns = _used_columns(parsed, data.columns)
+        check_columns(pd.DataFrame(columns=data.columns), columns)
+        df = _polars_to_pandas(data.select(columns))
+    else:
+        df = as_dataframe(data)
+        columns = _used_columns(parsed, df.columns)
+        check_columns(df, columns)
+        df = df[columns]
+    if not any(df[c].hasnans for c in columns):
+        return df, 0
+    if not drop_na:
+        _refuse_missing(df, columns)
+    return drop_missing(df, columns)
+
+
+def _evaluate(parsed: ParsedFormula, df: pd.DataFrame, drop_na: bool):
+    """Response, fixed design and blocks; rows where a transform is undefined (NaN, such as
+    ``log`` of a negative number) are dropped as R's ``na.omit`` drops them."""
+    y = _response(parsed, df)
+    df = _as_factors(df)
+    fixed = materialize(parsed.fixed, df, parsed.formula)
+    blocks = build_blocks(parsed.terms, df, parsed.formula, known={parsed.fixed: fixed})
+    undefined = np.isnan(y) | np.isnan(fixed.matrix).any(axis=1)
+    for block in blocks:
+        undefined |= np.isnan(block.Z).any(axis=1)
+    if undefined.any() and drop_na and not undefined.all():
+        k = int(undefined.sum())
+        warnings.warn(f"{k} row{'s' if k > 1 else ''} where a transformation is undefined (NaN) dropped "
+                      f"({len(df) - k} of {len(df)} rows used)", MissingDataWarning, stacklevel=4)
+        df, y, fixed, blocks, _ = _evaluate(parsed, df.loc[~undefined], drop_na)
+        return df, y, fixed, blocks, k
+    _check_finite(fixed.matrix, fixed.names, "fixed-effects")
+    for block in blocks:
+        _check_finite(block.Z, block.column_names, f"random-effects term ({block.term})")
+    if not np.isfinite(y).all():
+        raise DataError(f"the response {parsed.response!r} has infinite or undefined values")
+    return df, y, fixed, blocks, 0
 
 
 def _is_polars(data) -> bool:
