@@ -205,15 +205,14 @@ def inference_data(fit):
     if fit.is_multilevel:
         post["u"] = fit._z * (fit.posterior["tau"] * np.sqrt(fit.posterior["rho"]))[..., None]
         dims["u"] = ["cluster"]
-    unit = "cluster" if fit.is_multilevel else "estimate"
-    dims["y"] = [unit]
+    dims["log_lik"] = ["cluster" if fit.is_multilevel else "estimate"]
+    dims["yi"] = ["estimate"]
     coords = {"cluster": list(map(str, fit.data.cluster_labels))} if fit.is_multilevel else {}
     coords["estimate"] = list(range(fit.data.k))
     return az.from_dict(
-        posterior=post, log_likelihood={"y": fit._loglik},
+        posterior=post, log_likelihood={"log_lik": fit._loglik},
         sample_stats={"diverging": fit._run.diverging, "n_steps": fit._run.num_steps},
-        observed_data={"y": fit.data.y}, coords=coords,
-        dims=dims | {"y": ["estimate"]} if not fit.is_multilevel else dims)
+        observed_data={"yi": fit.data.y}, coords=coords, dims=dims)
 
 
 def loo(fit, **kwargs):

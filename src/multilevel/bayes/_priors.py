@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 
 from .._exceptions import ModelSpecificationError
 
@@ -50,6 +49,8 @@ class Prior:
 
     # -- scipy representation -------------------------------------------------------------
     def _scipy(self):
+        from scipy import stats  # lazily: keeps ``import multilevel`` fast
+
         p = self.params
         if self.family == "normal":
             return stats.norm(p[0], p[1])
