@@ -133,38 +133,36 @@ def _pair_products(left: sp.csr_matrix, right: sp.csr_matrix, rows_left: np.ndar
                    rows_right: np.ndarray, r: int, triangular: bool):
     """Products ``left[i, c] * right[j, d]`` for the row pairs ``(rows_left[t], rows_right[t])``.
 
-    Returns ``(target, counts, values)`` with ``target = c * r + d`` grouped by pair ``t``
-    (``counts[t]`` entries each), ready to be the columns of a CSC matrix. With
-    ``triangular`` (same matrix and rows on both sides, sorted indices) only ``c >= d``
-    is generated.
+    Returns ``(target, counts, values)``, ``target = c * r + d``, ordered by pair ``t``
+    (``counts[t]`` entries each: the columns of a CSC matrix). With ``triangular`` (same
+    matrix and rows on both sides, sorted indices) only ``c >= d`` is generated. Rows are
+    grouped by their numbers of entries so that each group is one broadcast gather.
     """
     lp, li, lv = left.indptr, left.indices, left.data
     rp, ri, rv = right.indptr, right.indices, right.data
     la, lb = lp[rows_left], rp[rows_right]
-    na = lp[rows_left + 1] - la
-    nb = rp[rows_right + 1] - lb
+    na, nb = lp[rows_left + 1] - la, rp[rows_right + 1] - lb
     counts = na * (na + 1) // 2 if triangular else na * nb
+    offset = np.cumsum(counts) - counts
     total = int(counts.sum())
-    grp = np.repeat(np.arange(counts.size), counts)
-    t = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-    if triangular:
-        u = ((np.sqrt(8.0 * t + 1.0) - 1.0) * 0.5).astype(np.int64)
-        u += (u + 1) * (u + 2) // 2 <= t  # guard against rounding
-        u -= u * (u + 1) // 2 > t
-        v = t - u * (u + 1) // 2
-    else:
-        nbg = nb[grp]
-        u = t // nbg
-        v = t - u * nbg
-    ia = la[grp] + u
-    ib = lb[grp] + v
-    target = li[ia].astype(np.int64) * r + ri[ib]
-    return target, counts, lv[ia] * rv[ib]
-
-
-def _csc_from_pairs(target, counts, values, shape):
-    indptr = np.concatenate([[0], np.cumsum(counts)])
-    return sp.csc_matrix((values, target, indptr), shape=shape)
+    target = np.empty(total, dtype=np.int64)
+    values = np.empty(total)
+    key = na.astype(np.int64) * (int(nb.max(initial=0)) + 1) + nb
+    order = np.argsort(key, kind="stable")
+    for grp in np.split(order, np.flatnonzero(np.diff(key[order])) + 1):
+        m, k = int(na[grp[0]]), int(nb[grp[0]])
+        if m == 0 or k == 0:
+            continue
+        if triangular:
+            u, v = np.tril_indices(m)
+        else:
+            u, v = np.repeat(np.arange(m), k), np.tile(np.arange(k), m)
+        ia = la[grp][:, None] + u[None, :]
+        ib = lb[grp][:, None] + v[None, :]
+        pos = offset[grp][:, None] + np.arange(u.size)[None, :]
+        target[pos] = li[ia].astype(np.int64) * r + ri[ib]
+        values[pos] = lv[ia] * rv[ib]
+    return target, counts, values
 
 
 class PLSProblem:
@@ -262,7 +260,7 @@ class PLSProblem:
         self.Arr[:-1, :-1] = Arr
 
     def _dense_P(self, A1r: np.ndarray) -> np.ndarray:
-        """Dense Schur-update map for small problems, columns as :meth:`_fold` orders them."""
+        """Dense Schur-update map for small problems, columns as :meth:`_build_P` orders them."""
         k1, nl = self.terms[0].k, self.terms[0].num_levels
         A = A1r.reshape(nl, k1, self.r)
         P4 = np.einsum("jac,jbd->cdjab", A, A)
@@ -272,30 +270,24 @@ class PLSProblem:
         return sym.reshape(self.r * self.r, -1)
 
     def _build_P(self, left, right, symmetric):
-        """Sparse map from the first block's ``W`` (flattened) to the Schur update ``Z_r'Z_1 W Z_1'Z_r``."""
-        k1, nl = self.terms[0].k, self.terms[0].num_levels
-        shape = (self.r * self.r, nl * k1 * k1)
-        P = None
-        for a in range(k1):
-            for b in range(k1):
-                ra, rb = np.arange(nl) * k1 + a, np.arange(nl) * k1 + b
-                t, c, v = _pair_products(left, right, ra, rb, self.r, symmetric and a == b)
-                counts = np.zeros((nl, k1 * k1), dtype=np.int64)
-                counts[:, a * k1 + b] = c
-                part = _csc_from_pairs(t, counts.ravel(), v, shape)
-                P = part if P is None else P + part
-        return P
-
-    def _fold(self) -> sp.csr_matrix:
-        """Adds the columns of ``W_j[a, b]`` and ``W_j[b, a]`` (W is symmetric)."""
+        """Sparse map from the first block's ``W`` (upper triangles) to ``Z_r'Z_1 W Z_1'Z_r`` (flattened)."""
         k1, nl = self.terms[0].k, self.terms[0].num_levels
         ks = k1 * (k1 + 1) // 2
         sym = np.zeros((k1, k1), dtype=np.int64)
         sym[self._sym_a, self._sym_b] = np.arange(ks)
         sym[self._sym_b, self._sym_a] = np.arange(ks)
-        rows = np.arange(nl * k1 * k1)
-        cols = (np.arange(nl)[:, None] * ks + sym.reshape(-1)[None, :]).reshape(-1)
-        return sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(nl * k1 * k1, nl * ks))
+        shape = (self.r * self.r, nl * ks)
+        P = None
+        for a in range(k1):
+            for b in range(k1):
+                ra, rb = np.arange(nl) * k1 + a, np.arange(nl) * k1 + b
+                t, c, v = _pair_products(left, right, ra, rb, self.r, symmetric and a == b)
+                counts = np.zeros((nl, ks), dtype=np.int64)
+                counts[:, sym[a, b]] = c
+                indptr = np.concatenate([[0], np.cumsum(counts.ravel())])
+                part = sp.csc_matrix((v, t, indptr), shape=shape)
+                P = part if P is None else P + part
+        return P
 
     def _set_response(self, y):
         self.y = y
@@ -308,8 +300,7 @@ class PLSProblem:
                                    shape=(A1y.size, self.r))
             right = sp.hstack([self.A1r_noy, sp.csr_matrix(A1y[:, None])], format="csr")
             self.A1r = right
-            P_y = self._build_P(y_left, right, symmetric=False)
-            self.P = ((self.P_main + P_y) @ self._fold()).tocsr()
+            self.P_y = self._build_P(y_left, right, symmetric=False)
         self.Arr[-1, :-1] = self.RT_noy @ y
         self.Arr[-1, -1] = y @ y
 
@@ -376,7 +367,10 @@ class PLSProblem:
     def _rest_matrix(self, theta, templates, w):
         """Schur complement of the rest (lower triangle valid), scaled by Lambda_rest, plus I."""
         r = self.r
-        C = self.Arr - (self.P @ w).reshape(r, r)
+        if self.dense:
+            C = self.Arr - (self.P @ w).reshape(r, r)
+        else:
+            C = self.Arr - (self.P_main @ w + self.P_y @ w).reshape(r, r)
         if not self.q_rest:
             return C
         if self.rest_scalar:
