@@ -125,7 +125,10 @@ def _required(spec: Any, frame: pd.DataFrame | None) -> tuple[str, ...]:
         return ()
     cols = random_columns(spec)
     check_columns(frame, cols, context="random argument")
-    return tuple(c for c in cols if frame[c].isna().to_numpy().any())
+    dtypes = frame.dtypes
+    # plain NumPy integer and boolean columns cannot hold missing values
+    return tuple(c for c in cols if not (isinstance(dtypes[c], np.dtype) and dtypes[c].kind in "iub")
+                 and frame[c].isna().to_numpy().any())
 
 
 def _read_v(V: Any, frame: pd.DataFrame | None) -> np.ndarray:
