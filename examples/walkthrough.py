@@ -128,8 +128,16 @@ def diagnostics():
     return ml.plot_lmer_residuals(both)
 
 
+def likelihood_profiles():
+    """Likelihood profiles of the random-intercept model: where zeta crosses +-1.96 are the 95% limits."""
+    fit = ml.lmer("test_score ~ 1 + study_time + (1 | school)", students, data_name="students")
+    print(fit.confint(method="profile", progress=False).round(3))
+    return ml.plot_profile(fit, num=9)
+
+
 STEPS = [data_overview, simple_regression, dummy_regression, separate_regressions, null_model,
-         random_intercept, random_slope, random_intercept_and_slope, model_comparison, diagnostics]
+         random_intercept, random_slope, random_intercept_and_slope, model_comparison, diagnostics,
+         likelihood_profiles]
 
 
 # ----------------------------------------------------------------------------- running and the page

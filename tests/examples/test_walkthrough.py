@@ -21,11 +21,11 @@ def walkthrough():
 def test_walkthrough_runs_end_to_end(walkthrough, tmp_path, capsys):
     page = tmp_path / "walkthrough.md"
     results = walkthrough.main([str(tmp_path / "figures"), "--markdown", str(page)])
-    assert len(results) == len(walkthrough.STEPS) == 10
+    assert len(results) == len(walkthrough.STEPS) == 11
     figures = sorted((tmp_path / "figures").glob("*.png"))
-    assert len(figures) == 10 and all(f.stat().st_size > 5000 for f in figures)
+    assert len(figures) == 11 and all(f.stat().st_size > 5000 for f in figures)
     text = page.read_text(encoding="utf-8")
-    assert text.count("```python") == 11 and text.count("![") == 10
+    assert text.count("```python") == 12 and text.count("![") == 11
     out = capsys.readouterr().out
     # numbers of the simulated students data, as R prints them (tests/fixtures/ols, lmm/workflow_*)
     assert "(Intercept)     30.71738    0.89478  34.329   <2e-16 ***" in out

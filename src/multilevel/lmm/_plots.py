@@ -204,6 +204,8 @@ def _grids(setup, idx: list[int], num: int, parallel: bool):
     if parallel and len(idx) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
+        from functools import partial
+
         with ProcessPoolExecutor(max_workers=2) as pool:
-            return list(pool.map(profile_grid, [setup] * len(idx), idx, [num] * len(idx)))
+            return list(pool.map(partial(profile_grid, setup, num=num), idx))
     return [profile_grid(setup, i, num=num) for i in idx]

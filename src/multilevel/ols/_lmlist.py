@@ -213,5 +213,6 @@ def lm_list(formula: str, data: Any, *, data_name: str = "data") -> LmList:
         if len(subset) == 0:
             continue
         groups.append(level)
-        fits.append(lm(model, subset, data_name=data_name))
+        label = f'"{level}"' if isinstance(level, str) else str(level)
+        fits.append(lm(model, subset, data_name=f"{data_name}[{data_name}${group} == {label}, ]"))
     return LmList(model, group, tuple(groups), tuple(fits), data_name)
