@@ -16,7 +16,7 @@ import pandas as pd
 
 from ._exceptions import DataError, MissingDataWarning, UnknownColumnError
 
-__all__ = ["as_dataframe", "check_columns", "drop_missing", "numeric_column"]
+__all__ = ["as_dataframe", "check_columns", "drop_missing", "numeric_column", "is_polars", "polars_to_pandas"]
 
 
 def as_dataframe(data: Any, *, what: str = "data") -> pd.DataFrame:
@@ -27,9 +27,8 @@ def as_dataframe(data: Any, *, what: str = "data") -> pd.DataFrame:
     """
     if isinstance(data, pd.DataFrame):
         return data
-    to_pandas = getattr(data, "to_pandas", None)
-    if callable(to_pandas) and type(data).__module__.startswith("polars"):
-        return to_pandas()
+    if is_polars(data):
+        return polars_to_pandas(data)
     if isinstance(data, Mapping):
         try:
             return pd.DataFrame(dict(data))
@@ -39,6 +38,32 @@ def as_dataframe(data: Any, *, what: str = "data") -> pd.DataFrame:
         f"{what} must be a pandas DataFrame, a polars DataFrame or a dict of columns, "
         f"not {type(data).__name__}"
     )
+
+
+def is_polars(data: Any) -> bool:
+    """True for a polars DataFrame (checked without importing polars)."""
+    return type(data).__module__.startswith("polars") and hasattr(data, "get_columns")
+
+
+def polars_to_pandas(data: Any) -> pd.DataFrame:
+    """A polars DataFrame as pandas without needing pyarrow.
+
+    Enum columns keep their category order; polars Categorical columns are
+    treated as strings (their category order is an encoding detail), so they
+    get R's sorted levels like any string column.
+    """
+    import polars as pl
+
+    columns = {}
+    for series in data.get_columns():
+        if isinstance(series.dtype, pl.Enum):
+            categories = series.dtype.categories.to_list()
+            columns[series.name] = pd.Categorical(series.cast(pl.String).to_list(), categories=categories)
+        elif isinstance(series.dtype, (pl.Categorical, pl.String)):
+            columns[series.name] = pd.Series(series.cast(pl.String).to_list(), dtype=object)
+        else:
+            columns[series.name] = series.to_numpy()
+    return pd.DataFrame(columns)
 
 
 def check_columns(data: pd.DataFrame, columns: Iterable[str], *, context: str = "formula") -> None:

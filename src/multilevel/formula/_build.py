@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .._data import as_dataframe, check_columns, drop_missing, numeric_column
+from .._data import as_dataframe, check_columns, drop_missing, is_polars, numeric_column, polars_to_pandas
 from .._exceptions import DataError, MissingDataWarning, RankDeficiencyWarning
 from ._bars import ParsedFormula, parse_formula
 from ._collate import r_sorted
@@ -111,10 +111,10 @@ def model_frame(formula: str, data, *, drop_na: bool = True) -> ModelFrame:
 
 def _table(parsed: ParsedFormula, data, drop_na: bool) -> tuple[pd.DataFrame, int]:
     """The columns used, as pandas, without rows with missing values."""
-    if _is_polars(data):  # convert only the columns used
+    if is_polars(data):  # convert only the columns used
         columns = _used_columns(parsed, data.columns)
         check_columns(pd.DataFrame(columns=data.columns), columns)
-        df = _polars_to_pandas(data.select(columns))
+        df = polars_to_pandas(data.select(columns))
     else:
         df = as_dataframe(data)
         columns = _used_columns(parsed, df.columns)
@@ -149,31 +149,6 @@ def _evaluate(parsed: ParsedFormula, df: pd.DataFrame, drop_na: bool):
     if not np.isfinite(y).all():
         raise DataError(f"the response {parsed.response!r} has infinite or undefined values")
     return df, y, fixed, blocks, 0
-
-
-def _is_polars(data) -> bool:
-    return type(data).__module__.startswith("polars") and hasattr(data, "get_columns")
-
-
-def _polars_to_pandas(data) -> pd.DataFrame:
-    """A polars DataFrame as pandas without needing pyarrow.
-
-    Enum columns keep their category order; polars Categorical columns are
-    treated as strings (their category order is an encoding detail), so they
-    get R's sorted levels like any string column.
-    """
-    import polars as pl
-
-    columns = {}
-    for series in data.get_columns():
-        if isinstance(series.dtype, pl.Enum):
-            categories = series.dtype.categories.to_list()
-            columns[series.name] = pd.Categorical(series.cast(pl.String).to_list(), categories=categories)
-        elif isinstance(series.dtype, (pl.Categorical, pl.String)):
-            columns[series.name] = pd.Series(series.cast(pl.String).to_list(), dtype=object)
-        else:
-            columns[series.name] = series.to_numpy()
-    return pd.DataFrame(columns)
 
 
 def _used_columns(parsed: ParsedFormula, available) -> list[str]:
@@ -270,7 +245,7 @@ def _drop_columns(X: np.ndarray, names: tuple[str, ...], keep: np.ndarray):
 
 def new_fixed_design(frame: ModelFrame, newdata) -> np.ndarray:
     """Implementation of :meth:`ModelFrame.fixed_design`."""
-    df = _as_factors(_polars_to_pandas(newdata) if _is_polars(newdata) else as_dataframe(newdata, what="newdata"))
+    df = _as_factors(polars_to_pandas(newdata) if is_polars(newdata) else as_dataframe(newdata, what="newdata"))
     X = rematerialize(frame.fixed_spec, df, "fixed-effects design")
     if frame.fixed_columns is not None:
         X = X[:, frame.fixed_columns]
@@ -280,7 +255,7 @@ def new_fixed_design(frame: ModelFrame, newdata) -> np.ndarray:
 def new_random_design(frame: ModelFrame, newdata, i: int) -> tuple[np.ndarray, np.ndarray]:
     """Implementation of :meth:`ModelFrame.random_design`."""
     block = frame.blocks[i]
-    df = _as_factors(_polars_to_pandas(newdata) if _is_polars(newdata) else as_dataframe(newdata, what="newdata"))
+    df = _as_factors(polars_to_pandas(newdata) if is_polars(newdata) else as_dataframe(newdata, what="newdata"))
     check_columns(df, block.group_expr.variables(), context=f"grouping factor {block.group!r}")
     codes = group_codes_for(block.group_expr, block.levels, df)
     if block.lhs_spec is None:
