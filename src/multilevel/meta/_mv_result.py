@@ -277,10 +277,39 @@ class RmaMvFit:
         """Profile log-likelihood of one component (``"sigma2.1"``, ``"tau2"``, ``"rho"`` ...).
 
         Returns a :class:`~multilevel.meta._mv_profile.ProfileLikelihood` with
-        ``to_frame()`` and ``plot()``.
+        ``to_frame()`` and ``plot()``. ``values`` defaults to ``steps`` points
+        spanning the profile-likelihood interval and a quarter of its width
+        beyond each end (within the parameter space).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma_mv("yi", "vi", random="~ school | district",
+        ...                 data=ml.datasets.load("konstantopoulos2011"))
+        >>> prof = fit.profile("rho", values=[0.5, 0.6653, 0.8])
+        >>> prof.to_frame().round(3)
+             rho  loglik
+        0  0.500  -8.460
+        1  0.665  -7.959
+        2  0.800  -8.489
         """
         from ._mv_profile import profile
         return profile(self, component, values=values, steps=steps)
+
+    def plot_profile(self, components: list[str] | None = None, *, steps: int = 20) -> Any:
+        """Profile-likelihood plots of the variance components (one panel each); returns the Figure.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma_mv("yi", "vi", random="~ school | district",
+        ...                 data=ml.datasets.load("konstantopoulos2011"))
+        >>> fig = fit.plot_profile(steps=5)
+        >>> len(fig.axes)
+        2
+        """
+        from ._profile_plot import plot_profiles
+        return plot_profiles(self, components, steps=steps)
 
     def predict(self, newmods: Any = None, *, level: float | None = None) -> pd.DataFrame:
         """Predicted average effects with confidence and prediction intervals.
@@ -291,8 +320,8 @@ class RmaMvFit:
         >>> fit = ml.rma_mv("yi", "vi", random="~ school | district",
         ...                 data=ml.datasets.load("konstantopoulos2011"))
         >>> fit.predict().round(4)
-             pred      se   ci_lb   ci_ub   pi_lb   pi_ub
-        0  0.1847  0.0846   0.019  0.3504 -0.4613  0.8307
+             pred      se  ci_lb   ci_ub   pi_lb   pi_ub
+        0  0.1847  0.0846  0.019  0.3504 -0.4502  0.8197
         """
         from ._mv_predict import predict
         return predict(self, newmods, self.level if level is None else level)
@@ -311,7 +340,7 @@ class RmaMvFit:
         >>> fit = ml.rma_mv("yi", "vi", random="~ 1 | district/school",
         ...                 data=ml.datasets.load("konstantopoulos2011"))
         >>> fit.i2().round(2).tolist()
-        [94.87, 63.02, 31.85]
+        [95.19, 63.32, 31.86]
         """
         from ._mv_predict import i2
         return i2(self)

@@ -76,8 +76,33 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
     >>> import multilevel as ml
     >>> dat = ml.datasets.load("konstantopoulos2011")
     >>> fit = ml.rma_mv("yi", "vi", random="~ school | district", data=dat)
-    >>> round(fit.tau2[0], 4), round(fit.rho[0], 4), round(fit.beta["intrcpt"], 4)
-    (0.0978, 0.6653, 0.1847)
+    >>> print(fit)
+    Multivariate Meta-Analysis Model (k = 56; method: REML)
+    <BLANKLINE>
+    Variance Components:
+    <BLANKLINE>
+    outer factor: district (nlvls = 11)
+    inner factor: school   (nlvls = 11)
+    <BLANKLINE>
+                estim    sqrt  fixed
+    tau^2      0.0978  0.3127     no
+    rho        0.6653             no
+    <BLANKLINE>
+    Test for Heterogeneity:
+    Q(df = 55) = 578.8640, p-val < .0001
+    <BLANKLINE>
+    Model Results:
+    <BLANKLINE>
+    estimate      se    zval    pval   ci.lb   ci.ub
+      0.1847  0.0846  2.1845  0.0289  0.0190  0.3504  *
+    <BLANKLINE>
+    ---
+    Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1
+    >>> fit.confint().round(4)
+          estimate   ci_lb   ci_ub
+    tau2    0.0978  0.0528  0.2398
+    tau     0.3127  0.2298  0.4897
+    rho     0.6653  0.3282  0.8855
     """
     method = str(method).upper()
     if method not in ("REML", "ML"):

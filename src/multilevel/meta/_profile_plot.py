@@ -1,0 +1,56 @@
+"""Profile-likelihood plots of variance components (matplotlib), as metafor's ``plot(profile(res))``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["plot_profile", "plot_profiles"]
+
+_LABELS = {"sigma2": "\\sigma^2", "tau2": "\\tau^2", "rho": "\\rho"}
+
+
+def _label(component: str) -> str:
+    base, _, num = component.partition(".")
+    sym = _LABELS.get(base, base)
+    return f"${sym}_{{{num}}}$" if num else f"${sym}$"
+
+
+def plot_profile(prof: Any, ax: Any = None, *, reml: bool | None = None, **line_kw: Any) -> Any:
+    """Draw one profile: log-likelihood against the component, with the estimate and the maximum.
+
+    Returns the matplotlib Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4))
+    style = {"color": "black", "marker": "o", "markersize": 3, "linewidth": 1}
+    style.update(line_kw)
+    ok = np.isfinite(prof.loglik)
+    ax.plot(prof.values[ok], prof.loglik[ok], **style)
+    ax.axvline(prof.estimate, linestyle=":", color="gray", linewidth=1)
+    ax.axhline(prof.loglik_max, linestyle=":", color="gray", linewidth=1)
+    kind = "Restricted Log-Likelihood" if reml or reml is None else "Log-Likelihood"
+    ax.set_xlabel(_label(prof.component))
+    ax.set_ylabel(kind)
+    ax.set_title(f"Profile Plot for {_label(prof.component)}")
+    return ax
+
+
+def plot_profiles(fit: Any, components: list[str] | None = None, *, steps: int = 20) -> Any:
+    """Profile plots of several components side by side (all estimated ones by default).
+
+    Returns the matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    from ._mv_profile import component_names
+
+    names = components or [n for n, f in zip(component_names(fit), fit.fixed) if not f]
+    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 4), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        plot_profile(fit.profile(name, steps=steps), ax=ax, reml=fit.method == "REML")
+    fig.tight_layout()
+    return fig

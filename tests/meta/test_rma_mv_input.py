@@ -1,0 +1,155 @@
+"""rma_mv: input handling and clear errors for bad input."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import multilevel as ml
+
+
+@pytest.fixture(scope="module")
+def konst():
+    return ml.datasets.load("konstantopoulos2011")
+
+
+@pytest.fixture(scope="module")
+def konst_fit(konst):
+    return ml.rma_mv("yi", "vi", random="~ school | district", data=konst)
+
+
+def test_variance_vector_and_diagonal_matrix_agree(konst, konst_fit):
+    fit = ml.rma_mv(konst["yi"].to_numpy(), np.diag(konst["vi"].to_numpy()), random="~ school | district",
+                    data=konst)
+    np.testing.assert_allclose(fit.tau2, konst_fit.tau2, rtol=1e-8)
+    np.testing.assert_allclose(fit.rho, konst_fit.rho, rtol=1e-8)
+    np.testing.assert_allclose(fit.beta, konst_fit.beta, rtol=1e-8)
+    assert fit.loglik == pytest.approx(konst_fit.loglik, rel=1e-10)
+
+
+def test_nan_rows_are_dropped_with_the_count(konst):
+    dat = konst.copy()
+    dat.loc[[0, 5], "yi"] = np.nan
+    dat["district"] = dat["district"].astype(float)
+    dat.loc[9, "district"] = np.nan
+    with pytest.warns(ml.MissingDataWarning, match="3 rows"):
+        fit = ml.rma_mv("yi", "vi", random="~ 1 | district/school", data=dat)
+    assert fit.k == 53
+    ref = ml.rma_mv("yi", "vi", random="~ 1 | district/school", data=konst.drop(index=[0, 5, 9]))
+    np.testing.assert_allclose(fit.sigma2, ref.sigma2, rtol=1e-8)
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.1])
+def test_non_positive_variances_raise(konst, bad):
+    dat = konst.copy()
+    dat.loc[3, "vi"] = bad
+    with pytest.raises(ml.DataError, match="positive"):
+        ml.rma_mv("yi", "vi", random="~ 1 | district", data=dat)
+
+
+def test_mismatched_lengths_raise(konst):
+    with pytest.raises(ml.DataError, match="length"):
+        ml.rma_mv(konst["yi"].to_numpy()[:-1], konst["vi"].to_numpy(), random="~ 1 | district", data=konst)
+
+
+def test_v_matrix_must_be_square_symmetric_and_positive_definite(konst):
+    y, v = konst["yi"].to_numpy(), konst["vi"].to_numpy()
+    with pytest.raises(ml.DataError, match="square"):
+        ml.rma_mv(y, np.ones((56, 3)), random="~ 1 | district", data=konst)
+    V = np.diag(v)
+    V[0, 1] = 0.05
+    with pytest.raises(ml.DataError, match="symmetric"):
+        ml.rma_mv(y, V, random="~ 1 | district", data=konst)
+    V[1, 0] = 0.05
+    V[0, 1] = V[1, 0] = 1.0  # |corr| > 1
+    with pytest.raises(ml.DataError, match="positive definite"):
+        ml.rma_mv(y, V, random="~ 1 | district", data=konst)
+
+
+def test_unknown_columns_are_named(konst):
+    with pytest.raises(ml.UnknownColumnError, match="distrct"):
+        ml.rma_mv("yi", "vi", random="~ 1 | distrct", data=konst)
+    with pytest.raises(ml.UnknownColumnError, match="vii"):
+        ml.rma_mv("yi", "vii", random="~ 1 | district", data=konst)
+
+
+@pytest.mark.parametrize("random", ["1 | district", "~ 1 + district", "~ 1 | district | school",
+                                    "~ a + b | district", "~ school | district/study"])
+def test_bad_random_formulas(konst, random):
+    with pytest.raises(ml.FormulaError):
+        ml.rma_mv("yi", "vi", random=random, data=konst)
+
+
+def test_bad_options(konst):
+    with pytest.raises(ml.ModelSpecificationError, match="struct"):
+        ml.rma_mv("yi", "vi", random="~ school | district", struct="AR1", data=konst)
+    with pytest.raises(ml.ModelSpecificationError, match="method"):
+        ml.rma_mv("yi", "vi", random="~ 1 | district", method="DL", data=konst)
+    with pytest.raises(ml.DataError, match="data"):
+        ml.rma_mv(konst["yi"], konst["vi"], random="~ 1 | district")
+
+
+def test_clusters_with_one_estimate_fix_rho_with_a_warning(konst):
+    with pytest.warns(ml.MultilevelWarning, match="single estimate"):
+        fit = ml.rma_mv("yi", "vi", random="~ district | study", data=konst)
+    assert fit.rho[0] == 0.0 and fit.fixed[-1]
+
+
+def test_single_level_factor_fixes_sigma2_with_a_warning(konst):
+    dat = konst.assign(all_=1)
+    with pytest.warns(ml.MultilevelWarning, match="single level"):
+        fit = ml.rma_mv("yi", "vi", random=["~ 1 | all_", "~ 1 | study"], data=dat)
+    assert fit.sigma2[0] == 0.0 and fit.fixed[0]
+
+
+def test_fixed_components_are_respected(konst):
+    fit = ml.rma_mv("yi", "vi", random="~ school | district", data=konst, rho=0.5)
+    assert fit.rho[0] == 0.5 and fit.fixed.tolist() == [False, True]
+    assert fit.parms == 2
+    with pytest.raises(ml.ModelSpecificationError, match="rho"):
+        ml.rma_mv("yi", "vi", random="~ school | district", data=konst, rho=[0.1, 0.2])
+
+
+def test_robust_needs_more_clusters_than_coefficients(konst_fit, konst):
+    with pytest.raises(ml.ModelSpecificationError, match="clusters"):
+        konst_fit.robust(np.ones(56))
+    with pytest.raises(ml.DataError, match="cluster"):
+        konst_fit.robust("no_such_column")
+
+
+def test_profile_of_unknown_or_fixed_component(konst_fit):
+    with pytest.raises(ml.ModelSpecificationError, match="unknown component"):
+        konst_fit.profile("sigma2")
+
+
+def test_model_without_random_effects(konst):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit = ml.rma_mv("yi", "vi", data=konst)
+    w = 1 / konst["vi"].to_numpy()
+    assert fit.beta["intrcpt"] == pytest.approx(np.sum(w * konst["yi"]) / np.sum(w), rel=1e-12)
+    assert "Variance Components: none" in str(fit)
+    with pytest.raises(ml.ModelSpecificationError):
+        fit.confint()
+
+
+def test_t_tests_use_k_minus_p_df(konst):
+    fit = ml.rma_mv("yi", "vi", random="~ 1 | district/school", data=konst, test="t", mods="~ year")
+    frame = fit.to_frame()
+    assert "tval" in frame.columns
+    from scipy import stats
+    assert fit.pval.iloc[1] == pytest.approx(2 * stats.t.sf(abs(fit.zval.iloc[1]), 54), rel=1e-10)
+    assert "F(df1 = 1, df2 = 54)" in str(fit)
+
+
+def test_profile_plot_returns_axes(konst_fit):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    prof = konst_fit.profile("tau2", steps=4)
+    ax = prof.plot()
+    assert ax.get_xlabel() == "$\\tau^2$"
+    assert len(ax.lines) == 3
+    plt.close("all")
