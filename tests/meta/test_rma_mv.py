@@ -219,6 +219,12 @@ def test_robust_cr1(name):
     close(rob.QMp, ref["QMp"], TOL_EST)
 
 
+@pytest.mark.parametrize("name", ["konst_cs", "konst_nested_ml_year"])
+def test_robust_printed_output(name):
+    rob = fit_case(name).robust("district")
+    assert str(rob).split("\n") == text_lines(REF[name]["robust"]["print"])
+
+
 def test_robust_cr2_is_unbiased_under_the_working_model():
     from multilevel.meta._mv_predict import dense_marginal
     from multilevel.meta._mv_robust import _cluster_codes, cr2_adjustments

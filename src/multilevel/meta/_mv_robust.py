@@ -27,10 +27,14 @@ import pandas as pd
 from scipy import stats
 
 from .._exceptions import DataError, ModelSpecificationError
-from ._common import fcf, heterogeneity_lines, model_results_lines, moderators_lines
+from .._rformat import signif_stars
+from ._common_format import (_matrix_lines, _r_round_str, fcf, fmt_pval, moderators_lines, print_vector_lines,
+                      signif_legend_lines)
 from ._mv_predict import dense_marginal
 
 __all__ = ["RobustRmaMv", "robust", "cr2_adjustments"]
+
+FOOTSYM = "\u00b9"  # metafor's first footnote symbol
 
 
 def _cluster_codes(fit: Any, cluster: Any) -> tuple[np.ndarray, int]:
@@ -164,20 +168,29 @@ class RobustRmaMv:
         fit = self.fit
         lines = fit_lines(fit)
         cut = lines.index("Test for Heterogeneity:" if fit.int_only else "Test for Residual Heterogeneity:")
-        out = lines[:cut]
-        out += heterogeneity_lines(fit.QE, fit.QEp, fit.k - fit.p, int_only=fit.int_only) + [""]
-        out += self._cluster_lines() + [""]
+        out = lines[: cut + 3] + self._cluster_lines() + [""]
         if fit.p > 1:
             mod = moderators_lines(self.QM, self.QMp, fit._btt + 1, self.QMdf[0], self.QMdf[1])
-            out += [mod[0] + "\u00b9", mod[1], ""]
-        table = model_results_lines(list(fit.beta.index), self.beta, self.se, self.tval, self.pval,
-                                    self.ci_lb, self.ci_ub, df=self.df, int_only=fit.int_only)
-        out += _footnote_marks(table)
+            out += [mod[0] + FOOTSYM, mod[1], ""]
+        out += ["Model Results:", ""] + self._table_lines() + signif_legend_lines()
+        approx = "t-test and confidence interval" if fit.int_only else "t/F-tests and confidence intervals"
+        how = "Satterthwaite approx" if self.estimator == "CR2" else "residual method"
         out += ["", f"1) results based on cluster-robust inference (var-cov estimator: {self.estimator},",
-                "   approx " + ("t-test and confidence interval" if fit.int_only else
-                               "t/F-tests and confidence intervals") +
-                (", df: residual method)" if self.estimator != "CR2" else ", df: Satterthwaite approx)")]
+                f"   approx {approx}, df: {how})"]
         return "\n".join(line.rstrip() for line in out)
+
+    def _table_lines(self) -> list[str]:
+        """metafor's model-results table with the footnote mark on the robust columns."""
+        mark = lambda cells: [c + " " for c in cells]  # noqa: E731
+        cols = {"estimate": fcf(self.beta, 4), "se" + FOOTSYM: mark(fcf(self.se, 4)),
+                "tval" + FOOTSYM: mark(fcf(self.tval, 4)),
+                "df" + FOOTSYM: mark([_r_round_str(v) for v in self.df]),
+                "pval" + FOOTSYM: mark(fmt_pval(self.pval, 4)),
+                "ci.lb" + FOOTSYM: mark(fcf(self.ci_lb, 4)), "ci.ub" + FOOTSYM: mark(fcf(self.ci_ub, 4)),
+                "": [s or " " for s in signif_stars(self.pval)]}
+        if self.fit.int_only:
+            return print_vector_lines(list(cols), [c[0] for c in cols.values()])
+        return _matrix_lines(cols, list(self.fit.names))
 
     def _cluster_lines(self) -> list[str]:
         t = self.cluster_sizes
@@ -192,21 +205,3 @@ class RobustRmaMv:
 
     def _repr_html_(self) -> str:
         return self.to_frame().to_html(float_format=lambda v: f"{v:.4f}")
-
-
-def _footnote_marks(table: list[str]) -> list[str]:
-    """Add metafor's footnote mark to the se ... ci.ub headers of the model-results table."""
-    out = list(table)
-    head_i = 2
-    head = out[head_i]
-    names = ["se", "tval", "df", "pval", "ci.lb", "ci.ub"]
-    marked = head
-    for name in names:
-        marked = _mark(marked, name)
-    out[head_i] = marked
-    return out
-
-
-def _mark(line: str, name: str) -> str:
-    import re
-    return re.sub(rf"(?<![\w.]){re.escape(name)}(?![\w.])", name + "\u00b9", line, count=1)
