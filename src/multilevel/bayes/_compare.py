@@ -143,8 +143,11 @@ def _axes(fit, nodes):
         if name not in post or fit.priors.__getattribute__(name).is_point:
             continue
         x = post[name].reshape(-1)
-        x = np.clip(x, 1e-12, 1 - 1e-12) if transform == "logit" else x
-        u = {None: x, "log": np.log(x), "logit": np.log(x / (1 - x))}[transform]
+        if transform == "logit":
+            x = np.clip(x, 1e-12, 1 - 1e-12)
+            u = np.log(x / (1 - x))
+        else:
+            u = np.log(x) if transform == "log" else x
         lo, hi = u.mean() - 9 * u.std(), u.mean() + 9 * u.std()
         t, w = np.polynomial.legendre.leggauss(nodes)
         specs.append((name, transform, (hi - lo) / 2 * t + (hi + lo) / 2, w * (hi - lo) / 2))

@@ -12,7 +12,7 @@ import numpy as np
 
 from .._exceptions import ConvergenceWarning
 
-__all__ = ["ess", "rhat", "mcse_mean", "mcse_quantile", "posterior_table", "check_convergence"]
+__all__ = ["ess", "rhat", "mcse_mean", "mcse_quantile", "mcse_sd", "posterior_table", "check_convergence"]
 
 RHAT_MAX = 1.05
 ESS_MIN = 500
@@ -48,6 +48,13 @@ def mcse_quantile(x: np.ndarray, prob: float) -> float:
     import arviz as az
 
     return float(az.mcse(np.asarray(x, dtype=float), method="quantile", prob=prob))
+
+
+def mcse_sd(x: np.ndarray) -> float:
+    """Monte Carlo standard error of the posterior SD (ArviZ)."""
+    import arviz as az
+
+    return float(az.mcse(np.asarray(x, dtype=float), method="sd"))
 
 
 def posterior_table(draws: dict[str, np.ndarray], probs=(0.025, 0.5, 0.975)) -> dict[str, list[float]]:
