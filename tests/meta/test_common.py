@@ -102,3 +102,12 @@ def test_knha_table_has_df_column():
                                 [-0.3, -0.05], [0.5, -0.01], df=[11, 11])
     assert lines[2].split() == ["estimate", "se", "tval", "df", "pval", "ci.lb", "ci.ub"]
     assert lines[4].split()[-1] == "*"
+
+
+def test_character_levels_follow_r_collation():
+    import pandas as pd
+
+    data = pd.DataFrame({"g": ["b", "B", "a", "A", "b", "a"], "x": [1.0, 2, 3, 4, 5, 6]})
+    assert moderators_design("~ g", data, 6).names == ("intrcpt", "gA", "gb", "gB")
+    assert moderators_design("~ factor(g)", data, 6).names == ("intrcpt", "factor(g)A", "factor(g)b",
+                                                                "factor(g)B")

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .._data import as_dataframe, check_columns
+from ..formula._collate import r_sorted
 from .._exceptions import (DataError, FormulaError, MissingDataWarning, ModelSpecificationError,
                            RankDeficiencyWarning)
 from ._common_format import (DEFAULT_DIGITS, _matrix_lines, fcf, fitstats_lines, fmt_pval, format_btt,  # noqa: F401
@@ -131,12 +132,32 @@ class ModeratorsDesign:
         return arr
 
 
+def _r_levels(values: Any) -> list:
+    """Distinct values in R's order: strings by R's collation, other values numerically."""
+    uniq = list(pd.unique(pd.Series(values).dropna()))
+    if uniq and all(isinstance(u, str) for u in uniq):
+        return r_sorted(uniq)
+    return sorted(uniq)
+
+
 def _r_factor(x: Any) -> pd.Series:
     """R's ``factor()``: a categorical with sorted levels (used inside formulas)."""
     s = pd.Series(x)
     if isinstance(s.dtype, pd.CategoricalDtype):
         return s
-    return s.astype(pd.CategoricalDtype(sorted(s.dropna().unique())))
+    return s.astype(pd.CategoricalDtype(_r_levels(s)))
+
+
+def _as_r_factors(data: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Character columns used by a formula as categoricals with R's level order (as R's model.matrix)."""
+    text = [c for c in columns if c in data.columns and not isinstance(data[c].dtype, pd.CategoricalDtype)
+            and (data[c].dtype == object or pd.api.types.is_string_dtype(data[c]))]
+    if not text:
+        return data
+    out = data.copy(deep=False)
+    for c in text:
+        out[c] = pd.Categorical(out[c], categories=_r_levels(out[c]))
+    return out
 
 
 def _level_label(level: Any) -> str:
@@ -229,6 +250,7 @@ def _formula_design(mods: str, data: pd.DataFrame | None, intercept: bool) -> Mo
         raise DataError("a moderators formula needs data")
     if not intercept:
         text += " - 1"
+    data = _as_r_factors(data, formula_variables(mods, data))
     try:
         mm = formulaic.model_matrix(_parsed_formula(text), data, context={"factor": _r_factor},
                                     na_action="ignore")
