@@ -32,9 +32,9 @@ from .._data import as_dataframe, check_columns
 from ..formula._collate import r_sorted
 from .._exceptions import (DataError, FormulaError, MissingDataWarning, ModelSpecificationError,
                            RankDeficiencyWarning)
-from ._common_format import (DEFAULT_DIGITS, _matrix_lines, fcf, fitstats_lines, fmt_pval, format_btt,  # noqa: F401
-                      heterogeneity_lines, model_results_lines, moderators_lines, print_vector_lines,
-                      signif_legend_lines)
+from ._common_format import (  # noqa: F401  (re-exported for rma and rma_mv)
+    DEFAULT_DIGITS, _matrix_lines, fcf, fitstats_lines, fmt_pval, format_btt, heterogeneity_lines,
+    model_results_lines, moderators_lines, print_vector_lines, signif_legend_lines)
 from ._common_roots import r_uniroot  # noqa: F401
 
 __all__ = [
