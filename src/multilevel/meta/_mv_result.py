@@ -223,7 +223,17 @@ class RmaMvFit:
 
     # ------------------------------------------------------------------ presentation
     def to_frame(self) -> pd.DataFrame:
-        """The model-results table: estimate, se, zval (tval), pval, ci_lb, ci_ub."""
+        """The model-results table: estimate, se, zval (tval), pval, ci_lb, ci_ub.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma_mv("yi", "vi", random="~ 1 | district/school",
+        ...                 data=ml.datasets.load("konstantopoulos2011"))
+        >>> fit.to_frame().round(4)
+                 estimate      se    zval    pval  ci_lb   ci_ub
+        intrcpt    0.1847  0.0846  2.1845  0.0289  0.019  0.3504
+        """
         stat = "tval" if self.test == "t" else "zval"
         return pd.DataFrame({"estimate": self.beta, "se": self.se, stat: self.zval, "pval": self.pval,
                              "ci_lb": self.ci_lb, "ci_ub": self.ci_ub})
@@ -237,7 +247,16 @@ class RmaMvFit:
         return fit_html(self)
 
     def summary(self) -> "Any":
-        """Printed output with the fit statistics (metafor's ``summary()``)."""
+        """Printed output with the fit statistics (metafor's ``summary()``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma_mv("yi", "vi", random="~ 1 | district/school",
+        ...                 data=ml.datasets.load("konstantopoulos2011"))
+        >>> print(str(fit.summary()).split("\\n")[2:4])
+        ['  logLik  Deviance       AIC       BIC      AICc', ' -7.9587   15.9174   21.9174   27.9394   22.3880']
+        """
         from ._mv_print import RmaMvSummary
         return RmaMvSummary(self)
 
@@ -269,7 +288,22 @@ class RmaMvFit:
         return confint_frame(self, self.level if level is None else level, tol)
 
     def confint_report(self, level: float | None = None) -> Any:
-        """The profile-likelihood intervals as metafor prints them (``print(confint(res))``)."""
+        """The profile-likelihood intervals as metafor prints them (``print(confint(res))``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma_mv("yi", "vi", random="~ 1 | district/school",
+        ...                 data=ml.datasets.load("konstantopoulos2011"))
+        >>> print(fit.confint_report())
+                  estimate  ci.lb  ci.ub
+        sigma^2.1   0.0651 0.0222 0.2072
+        sigma.1     0.2551 0.1491 0.4552
+        <BLANKLINE>
+                  estimate  ci.lb  ci.ub
+        sigma^2.2   0.0327 0.0163 0.0628
+        sigma.2     0.1809 0.1276 0.2507
+        """
         from ._mv_profile import ConfintReport
         return ConfintReport(self.confint(level))
 
@@ -327,7 +361,22 @@ class RmaMvFit:
         return predict(self, newmods, self.level if level is None else level)
 
     def ranef(self, *, level: float | None = None) -> dict[str, pd.DataFrame]:
-        """Best linear unbiased predictions of the random effects, with se and intervals."""
+        """Best linear unbiased predictions of the random effects, with se and intervals.
+
+        One DataFrame per term (metafor's ``ranef.rma.mv``): per level for
+        ``~ 1 | f`` terms, per ``inner | outer`` combination otherwise.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma_mv("yi", "vi", random="~ 1 | district/school",
+        ...                 data=ml.datasets.load("konstantopoulos2011"))
+        >>> fit.ranef()["district"].round(4).head(3)
+            intrcpt      se   pi_lb   pi_ub
+        11  -0.1900  0.1665 -0.5164  0.1364
+        12  -0.0847  0.1241 -0.3279  0.1585
+        18   0.1407  0.1372 -0.1283  0.4097
+        """
         from ._mv_predict import ranef
         return ranef(self, self.level if level is None else level)
 
@@ -346,11 +395,38 @@ class RmaMvFit:
         return i2(self)
 
     def robust(self, cluster: Any, *, clubsandwich: bool = False, adjust: bool = True) -> Any:
-        """Cluster-robust tests and intervals (CR1 as metafor's ``robust()``; CR2 with ``clubsandwich``)."""
+        """Cluster-robust tests and intervals (CR1 as metafor's ``robust()``; CR2 with ``clubsandwich``).
+
+        ``cluster`` is a column of the data or one value per estimate. CR2 uses
+        the fitted marginal variance as working model and Satterthwaite df
+        (Pustejovsky & Tipton, 2018); see :mod:`multilevel.meta._mv_robust`.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma_mv("yi", "vi", random="~ 1 | district/school",
+        ...                 data=ml.datasets.load("konstantopoulos2011"))
+        >>> fit.robust("district").to_frame().round(4)
+                 estimate      se    tval    df    pval   ci_lb  ci_ub
+        intrcpt    0.1847  0.0845  2.1859  10.0  0.0537 -0.0036  0.373
+        """
         from ._mv_robust import robust
         return robust(self, cluster, clubsandwich=clubsandwich, adjust=adjust)
 
     @classmethod
     def _anova(cls, fits: tuple, **options: Any) -> Any:
+        """Likelihood-ratio test of two nested fits, used by :func:`multilevel.anova`.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.datasets.load("konstantopoulos2011")
+        >>> reduced = ml.rma_mv("yi", "vi", random="~ 1 | district/school", data=dat, method="ML")
+        >>> full = ml.rma_mv("yi", "vi", random="~ 1 | district/school", data=dat, method="ML", mods="~ year")
+        >>> print(ml.anova(full, reduced))
+                df     AIC     BIC    AICc  logLik    LRT   pval       QE
+        Full     4 24.4363 32.5377 25.2206 -8.2181               550.2597
+        Reduced  3 22.7899 28.8659 23.2514 -8.3949 0.3536 0.5521 578.8640
+        """
         from ._mv_print import anova_fits
         return anova_fits(fits, **options)
