@@ -18,7 +18,7 @@ from .._exceptions import ConvergenceWarning, DataError, ModelSpecificationError
 from ._common import column_values, prepare_effects
 from ._mv_core import make_batch
 from ._mv_fit import Layout, fe_fit, initial_values, optimize
-from ._mv_result import Components, RmaMvFit
+from ._mv_result import Components, RmaMvFit, percent
 from ._mv_structures import build_terms, parse_random, random_columns
 
 __all__ = ["rma_mv"]
@@ -60,7 +60,7 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
     test : {"z", "t"}
         Normal or t (``k - p`` df) tests and intervals for the coefficients.
     level : float
-        Confidence level in percent.
+        Confidence level in percent (or as a proportion, 0.95).
     sigma2, tau2, rho : array_like, optional
         Values at which to hold components fixed (NaN or None entries are estimated).
     sparse : bool
@@ -109,6 +109,7 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
         raise ModelSpecificationError(f"method must be 'REML' or 'ML', not {method!r}")
     if test not in ("z", "t"):
         raise ModelSpecificationError(f"test must be 'z' or 't', not {test!r}")
+    level = percent(level)
     frame = as_dataframe(data) if data is not None else None
     spec = parse_random(random) if random is not None else None
     if spec is not None and frame is None:
@@ -140,7 +141,7 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
         warnings.warn("the optimizer did not converge; the estimates may be inaccurate",
                       ConvergenceWarning, stacklevel=2)
     return RmaMvFit.from_state(eff=eff, batch=batch, layout=layout, state=state, sigmas=sigmas, g=g,
-                               comps=comps, method=method, test=test, level=float(level), QE=QE,
+                               comps=comps, method=method, test=test, level=level, QE=QE,
                                random=spec)
 
 
