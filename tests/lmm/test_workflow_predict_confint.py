@@ -135,3 +135,14 @@ def test_ranef_intervals_use_lme4_condvar(key, formula, data):
             np.testing.assert_allclose(sd, np.sqrt(post[:, j, j]), rtol=1e-6)
         z = 1.959963984540054
         np.testing.assert_allclose(table["upper"] - table["condval"], z * table["condsd"], rtol=1e-12)
+
+
+def test_worker_processes_are_spawned_when_a_threaded_runtime_is_loaded(monkeypatch):
+    import sys
+    import types
+
+    from multilevel.lmm._bootstrap import process_pool
+
+    monkeypatch.setitem(sys.modules, "jax", types.ModuleType("jax"))
+    with process_pool(1) as pool:
+        assert pool._mp_context.get_start_method() == "spawn"

@@ -21,7 +21,7 @@ from ._fit import fit_problem
 from ._predict import simulate_responses
 from ._profile import sdcor_from_theta
 
-__all__ = ["bootstrap_parameters", "percentile_intervals"]
+__all__ = ["bootstrap_parameters", "percentile_intervals", "process_pool"]
 
 _CHUNK = 25
 
@@ -48,7 +48,7 @@ def bootstrap_parameters(problem, ks: list[int], theta: np.ndarray, beta: np.nda
     workers = min(2, os.cpu_count() or 1, len(args))
     try:
         if parallel and workers > 1:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            with process_pool(workers) as pool:
                 futures = {pool.submit(_run_chunk, *a): i for i, a in enumerate(args)}
                 for fut in as_completed(futures):
                     i = futures[fut]
@@ -61,6 +61,20 @@ def bootstrap_parameters(problem, ks: list[int], theta: np.ndarray, beta: np.nda
     finally:
         bar.close()
     return np.vstack(results)
+
+
+def process_pool(workers: int = 2) -> ProcessPoolExecutor:
+    """A pool of worker processes: forked where that is safe (fast start), spawned otherwise.
+
+    Forking a process that runs a multithreaded runtime (JAX, loaded by the Bayesian
+    module) can deadlock, so then, and where fork does not exist, workers are spawned.
+    """
+    import multiprocessing as mp
+    import sys
+
+    threaded = any(name in sys.modules for name in ("jax", "torch", "tensorflow"))
+    method = "fork" if "fork" in mp.get_all_start_methods() and not threaded else "spawn"
+    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method))
 
 
 def _progress(total: int, enabled: bool):

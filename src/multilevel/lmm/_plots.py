@@ -202,10 +202,10 @@ def _grids(setup, idx: list[int], num: int, parallel: bool):
     from ._profile import profile_grid
 
     if parallel and len(idx) > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
         from functools import partial
 
-        with ProcessPoolExecutor(max_workers=2) as pool:
+        from ._bootstrap import process_pool
+
+        with process_pool(2) as pool:
             return list(pool.map(partial(profile_grid, setup, num=num), idx))
     return [profile_grid(setup, i, num=num) for i in idx]

@@ -314,9 +314,11 @@ def _map_parameters(setup: ProfileSetup, num: int, level: float, parallel: bool,
     results: list = [None] * num
     try:
         if parallel and num > 1:
-            from concurrent.futures import ProcessPoolExecutor, as_completed
+            from concurrent.futures import as_completed
 
-            with ProcessPoolExecutor(max_workers=2) as pool:
+            from ._bootstrap import process_pool
+
+            with process_pool(2) as pool:
                 futures = {pool.submit(_profile_one, setup, i, level): i for i in range(num)}
                 for fut in as_completed(futures):
                     results[futures[fut]] = fut.result()
