@@ -180,7 +180,41 @@ def write_markdown(results, page: Path) -> None:
         if path is not None:
             rel = Path(os.path.relpath(Path(path).resolve(), page.resolve().parent))
             lines += [f"![{step.__doc__}]({rel.as_posix()})", ""]
+    lines += _R_TO_PYTHON
     page.write_text("\n".join(lines), encoding="utf-8")
+
+
+_R_TO_PYTHON = [
+    "## The walkthrough's R calls in multilevel", "",
+    "| R | multilevel |", "|---|---|",
+    "| `lm(test_score ~ study_time, data = df)` | `ml.lm(\"test_score ~ study_time\", df)` |",
+    "| `summary(model)`, `coef(model)` | `fit.summary()`, `fit.coef` |",
+    "| `lapply(schools, function(x) lm(..., df[df$school == x, ]))` | "
+    "`ml.lm_list(\"test_score ~ study_time \\| school\", df)` |",
+    "| `sapply(model, coef)` | `fits.coef` (one row per school) |",
+    "| `lmer(test_score ~ 1 + (1 \\| school), data = df)` | `ml.lmer(\"test_score ~ 1 + (1 \\| school)\", df)` |",
+    "| `fixef(model)`, `ranef(model)` | `fit.fixef`, `fit.ranef[\"school\"]` |",
+    "| `ranef(model, condVar = TRUE)` | `fit.ranef_condvar`, `fit.ranef_intervals()` |",
+    "| `performance::icc(model)` | `fit.icc()` |",
+    "| `performance::r2_nakagawa(model)` | `fit.r2()` |",
+    "| `summary(model)$AICtab[\"REML\"]` | `fit.deviance` (REML criterion of a REML fit) |",
+    "| `resid(model) / sigma(model)` | `fit.scaled_residuals` |",
+    "| `as.data.frame(VarCorr(model))` | `fit.varcorr` |",
+    "| `summary(model)$coefficients` | `fit.summary().to_frame()` |",
+    "| `cov2cor(vcov(model))` | `fit.summary().correlation.to_frame()` |",
+    "| `formula(model)` | `fit.formula` |",
+    "| `summary(lmerTest::lmer(...))` | `fit.lmertest_summary()`, `fit.coef_table()` |",
+    "| `summary(m, ddf = \"Kenward-Roger\")` | `fit.coef_table(ddf=\"Kenward-Roger\")` |",
+    "| `confint(model)` (profile), `method = \"Wald\"`, `\"boot\"` | `fit.confint()`, "
+    "`fit.confint(\"Wald\")`, `fit.confint(\"boot\", nsim=500, seed=1)` |",
+    "| `anova(m1, m2)` | `ml.anova(m1, m2)` |",
+    "| `predict(model, newdata, allow.new.levels = TRUE)`, `re.form = NA` | "
+    "`fit.predict(newdata, allow_new_levels=True)`, `re_form=\"~0\"` |",
+    "| `simulate(model, nsim, seed)` | `fit.simulate(nsim, seed=seed)` |",
+    "| the ggplot figures | `ml.plot_lm`, `ml.plot_lm_list`, `ml.plot_lmer`, `ml.plot_ranef`, "
+    "`ml.plot_qq_ranef`, `ml.plot_residuals`, `ml.plot_lmer_residuals`, `ml.plot_profile` |",
+    "",
+]
 
 
 def main(argv=None) -> list[tuple]:

@@ -110,6 +110,12 @@ class LmList:
     def __repr__(self) -> str:
         return str(self)
 
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(str(self))}</pre>"
+
+    def _repr_markdown_(self) -> str:
+        return f"```\n{self}\n```"
+
 
 @dataclass(frozen=True, eq=False)
 class LmListSummary:
