@@ -22,8 +22,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from functools import partial
+
+from numpyro.distributions.transforms import biject_to
+from numpyro.handlers import seed, trace
 from numpyro.infer.hmc import hmc
-from numpyro.infer.util import initialize_model
+from numpyro.infer.util import potential_energy
 
 from ._layout import Layout
 from ._model import make_model
@@ -46,48 +50,46 @@ class EngineRun:
     time_sampling: float
 
 
+CHUNK = 1000  # draws per compiled call: warm-up and sampling share one program
+
+
 class _Compiled:
     """The jitted pieces for one (layout, number of clusters, shape of the data)."""
 
     def __init__(self, layout: Layout, num_clusters: int, args):
         model = make_model(layout, num_clusters)
-        info = initialize_model(jax.random.PRNGKey(0), model, model_args=args, dynamic_args=True)
-        self.potential_fn_gen = info.potential_fn
-        self.postprocess_fn_gen = info.postprocess_fn
-        self.template = info.param_info.z
+        tr = trace(seed(model, 0)).get_trace(*args)
+        sites = {k: s for k, s in tr.items() if s["type"] == "sample" and not s["is_observed"]}
+        self.sites = list(sites)
+        self.transforms = {k: biject_to(s["fn"].support) for k, s in sites.items()}
+        self.potential_fn_gen = lambda *a: partial(potential_energy, model, a, {})  # noqa: E731
         init_kernel, sample_kernel = hmc(potential_fn_gen=self.potential_fn_gen, algo="NUTS")
-        self.sites = list(self.template)
 
         def init_one(key, z, args, num_warmup):
             return init_kernel(z, num_warmup=num_warmup, dense_mass=True, target_accept_prob=0.8,
                                model_args=args, rng_key=key)
 
-        def warmup(state, args, num_warmup):
-            one = lambda s: jax.lax.fori_loop(  # noqa: E731
-                0, num_warmup, lambda i, x: sample_kernel(x, model_args=args), s)
-            return _over_chains(one, state)
-
-        def sample(state, args, n):
+        def block(state, args, n):
+            """``n`` (dynamic, <= CHUNK) NUTS transitions per chain, draws kept in a buffer."""
             def one(s):
-                def step(x, _):
+                buf = ({k: jnp.zeros((CHUNK, *jnp.shape(v))) for k, v in s.z.items()},
+                       jnp.zeros(CHUNK, bool), jnp.zeros(CHUNK, jnp.int32))
+
+                def step(i, carry):
+                    x, (zb, db, nb) = carry
                     x = sample_kernel(x, model_args=args)
-                    return x, (x.z, x.diverging, x.num_steps)
-                return jax.lax.scan(step, s, None, length=n)
-            return _over_chains(one, state)
+                    zb = {k: zb[k].at[i].set(x.z[k]) for k in zb}
+                    return x, (zb, db.at[i].set(x.diverging), nb.at[i].set(x.num_steps))
+                return jax.lax.fori_loop(0, n, step, (s, buf))
+            return jax.vmap(one)(state)
 
         def constrain(z, args):
-            fn = self.postprocess_fn_gen(*args)
-            return jax.vmap(jax.vmap(fn))(z)
+            return {k: self.transforms[k](v) for k, v in z.items()}
 
         self.init = jax.jit(jax.vmap(init_one, in_axes=(0, 0, None, None)), static_argnums=3)
-        self.warmup = jax.jit(warmup, static_argnums=2)
-        self.sample = jax.jit(sample, static_argnums=2)
+        self.block = jax.jit(block)
         self.constrain = jax.jit(constrain)
         self.potential = jax.jit(lambda z, args: jax.vmap(self.potential_fn_gen(*args))(z))
-
-
-def _over_chains(fn, state):
-    return jax.vmap(fn)(state)
 
 
 def compiled(layout: Layout, num_clusters: int, args) -> _Compiled:
@@ -98,38 +100,46 @@ def compiled(layout: Layout, num_clusters: int, args) -> _Compiled:
     return _CACHE[key]
 
 
-def _chunks(total: int, progress: bool) -> list[int]:
-    if not progress or total < 2000:
-        return [total]
-    size = max(total // 10, 1)
-    return [size] * (total // size) + ([total % size] if total % size else [])
+def _advance(comp, state, args, total, bar=None, chains=1, keep=True):
+    parts = []
+    done = 0
+    while done < total:
+        n = min(CHUNK, total - done)
+        state, (z, div, steps) = comp.block(state, args, n)
+        if keep:
+            parts.append(({k: np.asarray(v[:, :n]) for k, v in z.items()}, np.asarray(div[:, :n]),
+                          np.asarray(steps[:, :n])))
+        else:
+            jax.block_until_ready(state)
+        done += n
+        if bar is not None:
+            bar.update(n * chains)
+    return state, parts
+
+
+def _progress_bar(progress, total, desc):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="draw", delay=1.0, leave=False)
 
 
 def _sample(comp, state, args, draws, progress, chains):
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=draws * chains, desc="sampling", unit="draw", delay=1.0, leave=False)
-    parts = []
-    for n in _chunks(draws, progress):
-        state, out = comp.sample(state, args, n)
-        jax.block_until_ready(out)
-        parts.append(out)
-        if bar is not None:
-            bar.update(n * chains)
+    bar = _progress_bar(progress, draws * chains, "sampling")
+    state, parts = _advance(comp, state, args, draws, bar, chains)
     if bar is not None:
         bar.close()
-    z = {k: jnp.concatenate([p[0][k] for p in parts], axis=1) for k in comp.sites}
-    div = np.concatenate([np.asarray(p[1]) for p in parts], axis=1)
-    steps = np.concatenate([np.asarray(p[2]) for p in parts], axis=1)
+    z = {k: np.concatenate([p[0][k] for p in parts], axis=1) for k in comp.sites}
+    div = np.concatenate([p[1] for p in parts], axis=1)
+    steps = np.concatenate([p[2] for p in parts], axis=1)
     return state, z, div, steps
 
 
 def _finish(comp, state, z, div, steps, args, t_warm, t_samp) -> EngineRun:
     cons = comp.constrain(z, args)
     draws = {k: np.asarray(v) for k, v in cons.items()}
-    return EngineRun(draws, {k: np.asarray(v) for k, v in z.items()}, div, steps, state, t_warm, t_samp)
+    return EngineRun(draws, z, div, steps, state, t_warm, t_samp)
 
 
 def run_nuts(layout: Layout, num_clusters: int, args, *, chains: int, draws: int, warmup: int,
@@ -140,12 +150,14 @@ def run_nuts(layout: Layout, num_clusters: int, args, *, chains: int, draws: int
     comp = compiled(layout, num_clusters, args)
     key_init, key_run = jax.random.split(jax.random.PRNGKey(seed))
     init_keys = jax.random.split(key_init, len(comp.sites) or 1)
-    z0 = {k: jax.random.uniform(init_keys[i], (chains, *jnp.shape(v)), minval=-2.0, maxval=2.0)
-          for i, (k, v) in enumerate(comp.template.items())}
+    z0 = {k: jax.random.uniform(init_keys[i], (chains,), minval=-2.0, maxval=2.0)
+          for i, k in enumerate(comp.sites)}
     t0 = time.perf_counter()
     state = comp.init(jax.random.split(key_run, chains), z0, args, warmup)
-    state = comp.warmup(state, args, warmup)
-    jax.block_until_ready(state)
+    bar = _progress_bar(progress, warmup * chains, "warm-up")
+    state, _ = _advance(comp, state, args, warmup, bar, chains, keep=False)
+    if bar is not None:
+        bar.close()
     t1 = time.perf_counter()
     state, z, div, steps = _sample(comp, state, args, draws, progress, chains)
     t2 = time.perf_counter()
