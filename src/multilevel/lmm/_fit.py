@@ -16,7 +16,7 @@ import numpy as np
 from ._optimize import check_convergence, get_optimizer, optimize_theta
 from ._pls import PLSProblem, PLSSolution
 
-__all__ = ["OptimizerSummary", "LmerEstimate", "fit_problem", "estimate_at"]
+__all__ = ["OptimizerSummary", "LmerEstimate", "fit_problem", "estimate_at", "moment_start"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,6 +72,32 @@ class LmerEstimate:
         return self.solution.sigma(self.reml)
 
 
+def moment_start(problem: PLSProblem) -> np.ndarray:
+    """Starting theta: lme4's moment-based start for models whose terms are all ``(1 | g)``.
+
+    ``theta_i = sqrt(v_i / v_e)`` with ``v_i`` the variance of the group means of y
+    over the rows (``var(ave(y, g))``) and ``v_e = var(y) - sum(v_i)``; otherwise (or if
+    ``v_e <= 0``) 1 on the diagonals of the templates and 0 elsewhere.
+    """
+    terms, y = problem.terms, problem.y
+    default = problem.theta_start
+    if not all(t.k == 1 and np.all(t.Z == 1.0) for t in terms) or y.size < 2:
+        return default
+    for i in range(len(terms)):
+        for j in range(i):
+            if terms[i].num_levels == terms[j].num_levels and np.array_equal(terms[i].codes, terms[j].codes):
+                return default  # the same factor twice
+    v = []
+    for t in terms:
+        means = np.bincount(t.codes, weights=y, minlength=t.num_levels) / np.maximum(
+            np.bincount(t.codes, minlength=t.num_levels), 1)
+        v.append(np.var(means[t.codes], ddof=1))
+    v_e = np.var(y, ddof=1) - sum(v)
+    if not np.isfinite(v_e) or v_e <= 0:
+        return default
+    return np.sqrt(np.asarray(v) / v_e)
+
+
 def fit_problem(problem: PLSProblem, reml: bool = True, *, optimizer="bobyqa", start=None,
                 restart_edge: bool = True, boundary_tol: float = 1e-5, calc_derivs: bool = True) -> LmerEstimate:
     """Minimize the profiled deviance (or REML criterion) of ``problem`` over theta.
@@ -83,14 +109,14 @@ def fit_problem(problem: PLSProblem, reml: bool = True, *, optimizer="bobyqa", s
     optimizer : str or object
         See :func:`~multilevel.lmm._optimize.get_optimizer`.
     start : array_like, optional
-        Starting theta (default: 1 on the diagonal of each template, 0 elsewhere).
+        Starting theta (default: :func:`moment_start`, as lme4).
     restart_edge, boundary_tol : lme4's boundary handling.
     calc_derivs : bool
         Compute the finite-difference gradient and Hessian for the convergence checks.
     """
     opt = get_optimizer(optimizer)
     fn = problem.objective(reml)
-    x0 = problem.theta_start if start is None else np.asarray(start, dtype=float)
+    x0 = moment_start(problem) if start is None else np.asarray(start, dtype=float)
     if x0.shape != problem.theta_start.shape:
         from .._exceptions import ModelSpecificationError
 

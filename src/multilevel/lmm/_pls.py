@@ -39,6 +39,12 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack, solve_triangular
 
+try:  # y += A x for a CSC matrix, in place (no temporary of size r * r)
+    from scipy.sparse._sparsetools import csc_matvec as _csc_matvec
+except ImportError:  # pragma: no cover - private scipy API
+    def _csc_matvec(n_row, n_col, indptr, indices, data, x, y):
+        y += sp.csc_matrix((data, indices, indptr), shape=(n_row, n_col)) @ x
+
 __all__ = ["PLSProblem", "PLSSolution", "TermStructure", "theta_template_indices"]
 
 _LOG2PI = float(np.log(2.0 * np.pi))
@@ -301,6 +307,7 @@ class PLSProblem:
             right = sp.hstack([self.A1r_noy, sp.csr_matrix(A1y[:, None])], format="csr")
             self.A1r = right
             self.P_y = self._build_P(y_left, right, symmetric=False)
+            self._neg_maps = [(P.shape[0], P.shape[1], P.indptr, P.indices, -P.data) for P in (self.P_main, self.P_y)]
         self.Arr[-1, :-1] = self.RT_noy @ y
         self.Arr[-1, -1] = y @ y
 
@@ -370,13 +377,14 @@ class PLSProblem:
         if self.dense:
             C = self.Arr - (self.P @ w).reshape(r, r)
         else:
-            C = self.Arr - (self.P_main @ w + self.P_y @ w).reshape(r, r)
+            C = self.Arr.copy()
+            flat = C.reshape(-1)
+            for nrow, ncol, indptr, indices, negdata in self._neg_maps:  # C -= P w, in place
+                _csc_matvec(nrow, ncol, indptr, indices, negdata, w, flat)
         if not self.q_rest:
             return C
         if self.rest_scalar:
-            d = self._rest_scale(templates)
-            C *= d[:, None]
-            C *= d[None, :]
+            self._scale_lower_blocks(C, templates)
         else:
             C = np.tril(C) + np.tril(C, -1).T
             D = np.eye(r)
@@ -386,6 +394,16 @@ class PLSProblem:
         idx = np.arange(self.q_rest)
         C[idx, idx] += 1.0
         return C
+
+    def _scale_lower_blocks(self, C, templates):
+        """``C <- Lambda' C Lambda`` on the lower triangle when every later term is scalar."""
+        lam = [T[0, 0] for T in templates[1:]] + [1.0]
+        offs = list(self.rest_offsets) + [self.r]
+        for i in range(len(lam)):
+            for j in range(min(i + 1, len(lam) - 1)):
+                f = lam[i] * lam[j]
+                if f != 1.0:
+                    C[offs[i]:offs[i + 1], offs[j]:offs[j + 1]] *= f
 
     def _factor(self, theta):
         templates = self.templates(theta)
