@@ -27,6 +27,8 @@ CASES = {
     "konst_nested_reml_year_t": ("konstantopoulos2011", {"random": "~ 1 | district/school", "mods": "~ year",
                                                          "test": "t"}),
     "konst_sigma_and_cs": ("konstantopoulos2011", {"random": ["~ 1 | year", "~ school | district"]}),
+    "konst_hcs": ("konstantopoulos2011", {"random": "~ school | district", "struct": "HCS"}),
+    "konst_diag": ("konstantopoulos2011", {"random": "~ school | district", "struct": "DIAG"}),
     "konst_crossed": ("konstantopoulos2011", {"random": ["~ 1 | district", "~ 1 | study"]}),
     "assink_3level": ("assink2016", {"random": "~ 1 | study/esid"}),
     "assink_3level_deltype": ("assink2016", {"random": "~ 1 | study/esid", "mods": "~ deltype"}),

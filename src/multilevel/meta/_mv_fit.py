@@ -22,6 +22,7 @@ _TOL = 1e-18
 _THETA_MIN = -35.0
 _ATANH_MAX = 12.0
 _LAST_STEP = 1e-8
+_FLAT = 1e-12  # relative change of ll that counts as no progress (two iterations in a row)
 _NEWTON_ZONE = 0.5  # Newton decrement below which the observed information is used
 
 
@@ -58,7 +59,15 @@ class FitState:
 
 
 def to_natural(theta: np.ndarray, rho_mask: np.ndarray) -> np.ndarray:
-    return np.where(rho_mask, np.tanh(theta), np.exp(theta))
+    """Natural values; at the clamps a variance is exactly 0 and a correlation exactly -1 or 1.
+
+    (Exact edges matter: ``sqrt(tau2_u * tau2_v)`` of a variance of 1e-16 is a covariance of 1e-8.)
+    """
+    nat = np.where(rho_mask, np.tanh(theta), np.exp(theta))
+    nat[~rho_mask & (theta <= _THETA_MIN)] = 0.0
+    edge = rho_mask & (np.abs(theta) >= _ATANH_MAX)
+    nat[edge] = np.sign(theta[edge])
+    return nat
 
 
 def to_theta(nat: np.ndarray, rho_mask: np.ndarray) -> np.ndarray:
@@ -111,10 +120,11 @@ def optimize(batch: Batch, layout: Layout, start: np.ndarray, free: np.ndarray, 
     obj = ev.ll_reml if reml else ev.ll_ml
     fidx = np.flatnonzero(free)
     it = 0
+    flat_before = False
     converged = fidx.size == 0
     while not converged and it < _MAX_ITER:
         it += 1
-        step = _step(ev.grad, ev.info)
+        step = _active_step(theta[fidx], ev.grad, ev.info, rho_mask[fidx])
         decrement = float(step @ ev.grad)
         if decrement < _TOL * (1.0 + abs(obj)) or not np.isfinite(decrement):
             converged = np.isfinite(decrement)
@@ -143,10 +153,12 @@ def optimize(batch: Batch, layout: Layout, start: np.ndarray, free: np.ndarray, 
         else:
             converged = True  # no ascent direction left: at the optimum up to rounding
             break
-        done = abs(cobj - obj) < 1e-15 * (1.0 + abs(obj)) and t < 1.0
+        small = abs(cobj - obj) < _FLAT * (1.0 + abs(obj))
+        done = (small and t < 1.0) or (small and flat_before)
+        flat_before = small
         theta, nat, ev, obj = cand, cnat, cev, cobj
         if done:
-            converged = True
+            converged = True  # no progress left (typically components drifting to the boundary)
     return FitState(nat, ev, it, converged)
 
 
@@ -162,6 +174,19 @@ def _final_step(batch: Batch, layout: Layout, theta: np.ndarray, nat: np.ndarray
     if cev is None or (cev.ll_reml if reml else cev.ll_ml) < obj - 1e-12 * (1.0 + abs(obj)):
         return None
     return cnat, cev
+
+
+def _active_step(theta: np.ndarray, grad: np.ndarray, info: np.ndarray, is_rho: np.ndarray) -> np.ndarray:
+    """Newton step with parameters pinned where they sit on the boundary and the score pushes out."""
+    pinned = np.where(is_rho, (np.abs(theta) >= _ATANH_MAX - 1e-9) & (np.sign(theta) * grad > 0),
+                      (theta <= _THETA_MIN + 1e-9) & (grad < 0))
+    if not pinned.any():
+        return _step(grad, info)
+    step = np.zeros_like(grad)
+    act = ~pinned
+    if act.any():
+        step[act] = _step(grad[act], info[np.ix_(act, act)])
+    return step
 
 
 def _step(grad: np.ndarray, info: np.ndarray) -> np.ndarray:

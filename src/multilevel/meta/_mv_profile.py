@@ -52,7 +52,11 @@ def _r_label(name: str) -> tuple[str, str | None]:
 
 def profile_ll(fit: Any, index: int, value: float, start: np.ndarray | None = None) -> tuple[float, np.ndarray] | None:
     """Profile log-likelihood of component ``index`` at ``value`` (None if the model cannot be fitted)."""
-    nat = (fit._comps.values if start is None else start).copy()
+    est = fit._comps.values
+    nat = est.copy() if start is None else start.copy()
+    # a variance at exactly 0 stays there on the log scale: restart it from the estimate
+    absorbed = (nat == 0) & (est > 0) & ~fit._layout.is_rho()
+    nat[absorbed] = est[absorbed]
     nat[index] = value
     free = ~fit._comps.fixed.copy()
     free[index] = False
