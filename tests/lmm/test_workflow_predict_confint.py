@@ -146,3 +146,22 @@ def test_worker_processes_are_spawned_when_a_threaded_runtime_is_loaded(monkeypa
     monkeypatch.setitem(sys.modules, "jax", types.ModuleType("jax"))
     with process_pool(1) as pool:
         assert pool._mp_context.get_start_method() == "spawn"
+
+
+def test_profile_students_both_where_lme4_interpolates_coarsely():
+    """Three schools: the profile of the correlation (.sig02) is steep near -1.
+
+    lme4 interpolates a spline through a coarse grid there; its limits are off the
+    crossings (zeta at lme4's lower limit is -1.60, not -1.96). multilevel solves for
+    the crossings, so zeta is +-1.96 at its limits; the other rows agree with lme4.
+    """
+    from multilevel.lmm._profile import fit_setup, zeta_function
+
+    ref = matrix(CI["students_both_profile"])
+    m = fit("test_score ~ 1 + study_time + (1 + study_time | school)", "students")
+    got = m.confint(parallel=False, progress=False)
+    others = [r for r in ref.index if r != ".sig02"]
+    np.testing.assert_allclose(got.loc[others].to_numpy(), ref.loc[others].to_numpy(), rtol=5e-4)
+    zeta = zeta_function(fit_setup(m), 1)
+    np.testing.assert_allclose([zeta(v) for v in got.loc[".sig02"]], [-1.959964, 1.959964], atol=1e-5)
+    assert abs(zeta(ref.loc[".sig02"].iloc[0])) < 1.7

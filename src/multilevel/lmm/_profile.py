@@ -77,13 +77,30 @@ def theta_from_sdcor(sdcor: np.ndarray, ks: list[int], sigma: float) -> np.ndarr
                 sd[a] = v / sigma
             else:
                 C[a, b] = C[b, a] = v
-        try:
-            L = np.linalg.cholesky(C)
-        except np.linalg.LinAlgError:
+        L = _psd_cholesky(C)
+        if L is None:
             return None
         T = sd[:, None] * L
         out.append(T[r, c])
     return np.concatenate(out) if out else np.zeros(0)
+
+
+def _psd_cholesky(C: np.ndarray, tol: float = 1e-12) -> np.ndarray | None:
+    """Lower Cholesky factor of a positive semi-definite matrix (zero pivots allowed, as at |cor| = 1)."""
+    k = C.shape[0]
+    L = np.zeros_like(C)
+    for j in range(k):
+        d = C[j, j] - L[j, :j] @ L[j, :j]
+        if d < -tol:
+            return None
+        if d <= tol:
+            rest = C[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]
+            if np.any(np.abs(rest) > 1e-8):
+                return None
+            continue
+        L[j, j] = np.sqrt(d)
+        L[j + 1:, j] = (C[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
+    return L
 
 
 def parameter_names(ks: list[int], fixed_names: list[str]) -> list[str]:
