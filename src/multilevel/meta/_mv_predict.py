@@ -96,7 +96,6 @@ def ranef(fit: Any, level: float) -> dict[str, pd.DataFrame]:
         out[term.name] = _blup_frame(D, Z, W, IH, ei, crit, list(term.levels))
     g = fit._g
     if g is not None:
-        from ._mv_core import marginal
         lay = fit._layout
         s2, t2, rho = lay.split(fit._comps.values)
         sq = np.sqrt(t2[g.tau_map])
