@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import pathlib
+import re
 import warnings
 
 import dataclasses
@@ -49,6 +50,11 @@ CASES = {
     "insteval_ml": ("InstEval", "y ~ 1 + service * dept + (1 | s) + (1 | d)", False),
 }
 SMALL = [c for c in CASES if c != "insteval_ml"]
+# lme4 stops before the optimum here (it warns "Model failed to converge"): compared at lme4's theta only
+AT_REFERENCE_ONLY = {
+    "sleepstudy_quad": ("sleepstudy", "Reaction ~ Days + I(Days^2) + (Days + I(Days^2) | Subject)", True),
+}
+ALL = {**CASES, **AT_REFERENCE_ONLY}
 
 
 @functools.lru_cache(maxsize=None)
@@ -66,18 +72,19 @@ def data(name: str):
 
 @functools.lru_cache(maxsize=None)
 def fitted(case: str) -> LinearMixedModel:
-    ds, formula, reml = CASES[case]
+    ds, formula, reml = ALL[case]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ml.SingularFitWarning)
+        warnings.simplefilter("ignore", ml.ConvergenceWarning)
         return ml.lmer(formula, data(ds), REML=reml, data_name=ds)
 
 
 @functools.lru_cache(maxsize=None)
 def at_reference(case: str) -> LinearMixedModel:
     """The model evaluated at lme4's theta (no optimization)."""
-    ds, formula, reml = CASES[case]
+    ds, formula, reml = ALL[case]
     fit = fitted(case)
-    est = estimate_at(fit._problem, reference(case)["theta"], reml)
+    est = estimate_at(fit._problem, reference(case)["theta"], reml, check=True)
     est = dataclasses.replace(est, optinfo=dataclasses.replace(est.optinfo, optimizer=fit.optinfo.optimizer))
     return LinearMixedModel(formula, reml, fit.frame, ds, est, fit._problem)
 
@@ -181,7 +188,7 @@ def test_fitted_and_residuals(case):
 
 
 # --------------------------------------------------------------------------- at lme4's theta
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", ALL)
 def test_pls_solution_at_reference_theta(case):
     fit, ref = at_reference(case), reference(case)
     np.testing.assert_allclose(fit.deviance, ref_deviance(ref), rtol=1e-10)
@@ -191,7 +198,7 @@ def test_pls_solution_at_reference_theta(case):
     np.testing.assert_allclose(fit.varcorr["vcov"], ref["varcorr"]["vcov"], rtol=1e-8, atol=1e-12)
 
 
-@pytest.mark.parametrize("case", SMALL)
+@pytest.mark.parametrize("case", [*SMALL, *AT_REFERENCE_ONLY])
 def test_ranef_at_reference_theta(case):
     fit, ref = at_reference(case), reference(case)["ranef"]
     for g, r in ref.items():
@@ -200,8 +207,27 @@ def test_ranef_at_reference_theta(case):
         np.testing.assert_allclose(fit.ranef_condvar[g], np.array(r["condvar"]), rtol=1e-7, atol=1e-12)
 
 
-@pytest.mark.parametrize("case", CASES)
+_GRAD = re.compile(r"max\|grad\| = ([0-9.e+-]+)")
+
+
+@pytest.mark.parametrize("case", ALL)
 def test_summary_text(case):
     ours = str(at_reference(case).summary()).split("\n")
     theirs = [line.rstrip() for line in reference(case)["summary_text"]]
-    assert ours == theirs
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        if _GRAD.search(b):
+            # The gradient is scaled by a finite-difference Hessian whose second differences
+            # carry ~1e-2 absolute rounding noise at lme4's step 1e-4: the printed 6 digits
+            # cannot agree exactly between two implementations. Same text, number to 2%.
+            assert _GRAD.sub("#", a) == _GRAD.sub("#", b)
+            assert float(_GRAD.search(a).group(1)) == pytest.approx(float(_GRAD.search(b).group(1)), rel=2e-2)
+        else:
+            assert a == b
+
+
+def test_nonconverged_lme4_case_we_do_better_and_still_warn():
+    ds, formula, reml = AT_REFERENCE_ONLY["sleepstudy_quad"]
+    with pytest.warns(ml.ConvergenceWarning, match="Model failed to converge with max"):
+        fit = ml.lmer(formula, data(ds), REML=reml)
+    assert fit.deviance < reference("sleepstudy_quad")["REMLcrit"] - 1e-3

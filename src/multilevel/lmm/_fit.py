@@ -134,11 +134,13 @@ def fit_problem(problem: PLSProblem, reml: bool = True, *, optimizer="bobyqa", s
     return LmerEstimate(res.x, solution, reml, info, report.is_singular)
 
 
-def estimate_at(problem: PLSProblem, theta, reml: bool = True) -> LmerEstimate:
-    """The estimate at a given ``theta`` without optimizing (for fixed-parameter output and tests)."""
-    from ._optimize import SINGULAR_MESSAGE, is_singular_theta
+def estimate_at(problem: PLSProblem, theta, reml: bool = True, *, check: bool = False) -> LmerEstimate:
+    """The estimate at a given ``theta`` without optimizing (for fixed-parameter output and tests).
 
+    With ``check``, lme4's convergence checks (gradient, Hessian) are run at ``theta``.
+    """
     theta = np.asarray(theta, dtype=float)
-    singular = is_singular_theta(theta, problem.lower)
-    info = OptimizerSummary("none", 0, 0, "theta fixed", (SINGULAR_MESSAGE,) if singular else ())
-    return LmerEstimate(theta, problem.solve(theta), reml, info, singular)
+    fn = problem.objective(reml)
+    report = check_convergence(fn, theta, fn(theta), problem.lower, calc_derivs=check)
+    info = OptimizerSummary("none", 0, 0, "theta fixed", report.messages, report.gradient, report.hessian)
+    return LmerEstimate(theta, problem.solve(theta), reml, info, report.is_singular)
