@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.linalg import block_diag
 
@@ -28,6 +29,7 @@ CASES = {
     "konst_sigma_and_cs": ("konstantopoulos2011", {"random": ["~ 1 | year", "~ school | district"]}),
     "konst_hcs": ("konstantopoulos2011", {"random": "~ school | district", "struct": "HCS"}),
     "konst_diag": ("konstantopoulos2011", {"random": "~ school | district", "struct": "DIAG"}),
+    "konst_R": ("konstantopoulos2011", {"random": ["~ 1 | district", "~ 1 | study"]}),
     "konst_crossed": ("konstantopoulos2011", {"random": ["~ 1 | district", "~ 1 | study"]}),
     "assink_3level": ("assink2016", {"random": "~ 1 | study/esid"}),
     "assink_3level_deltype": ("assink2016", {"random": "~ 1 | study/esid", "mods": "~ deltype"}),
@@ -56,6 +58,9 @@ def fit_case(name: str) -> ml.RmaMvFit:
     if name not in _FITS:
         dataset, kwargs = CASES[name]
         dat = ml.datasets.load(dataset)
+        if "R" in REF[name]:
+            kwargs = {**kwargs, "R": {"district": pd.DataFrame(REF[name]["R"]["matrix"], index=REF[name]["R"]["levels"],
+                                                               columns=REF[name]["R"]["levels"])}}
         if dataset == "berkey1998":
             _FITS[name] = ml.rma_mv("yi", berkey_v(dat), data=dat, mods="~ outcome - 1", **kwargs)
         else:
@@ -184,6 +189,7 @@ def test_profile_loglik_values(component):
     ("konst_nested_ml_year", "predict_new", [1970, 1990]),
     ("konst_nested_reml_year_t", "predict_new", [1970, 1990]),
     ("berkey_un_reml", "predict", np.array([[1.0, 0.0], [0.0, 1.0]])),
+    ("konst_hcs", "predict", None),
 ])
 def test_predict(name, key, newmods):
     fit, ref = fit_case(name), REF[name][key]
@@ -197,7 +203,7 @@ def test_predict(name, key, newmods):
         assert pred["pi_lb"].isna().all()
 
 
-@pytest.mark.parametrize("name", ["konst_cs", "konst_nested_reml"])
+@pytest.mark.parametrize("name", ["konst_cs", "konst_nested_reml", "konst_R", "berkey_un_reml"])
 def test_ranef(name):
     fit, ref = fit_case(name), REF[name]["ranef"]
     blups = fit.ranef()

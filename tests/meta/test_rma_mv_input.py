@@ -153,3 +153,14 @@ def test_profile_plot_returns_axes(konst_fit):
     assert ax.get_xlabel() == "$\\tau^2$"
     assert len(ax.lines) == 3
     plt.close("all")
+
+
+def test_known_correlation_matrix_checks(konst):
+    with pytest.raises(ml.ModelSpecificationError, match="not a '~ 1 | f' term"):
+        ml.rma_mv("yi", "vi", random="~ 1 | district", data=konst, R={"school": np.eye(11)})
+    with pytest.raises(ml.DataError, match="11 x 11"):
+        ml.rma_mv("yi", "vi", random="~ 1 | district", data=konst, R={"district": np.eye(3)})
+    # an identity R is the model without R
+    plain = ml.rma_mv("yi", "vi", random="~ 1 | district", data=konst)
+    with_r = ml.rma_mv("yi", "vi", random="~ 1 | district", data=konst, R={"district": 2 * np.eye(11)})
+    np.testing.assert_allclose(with_r.sigma2, plain.sigma2, rtol=1e-8)

@@ -110,6 +110,20 @@ def connected_blocks(k: int, groupings: list[np.ndarray], V: np.ndarray | None) 
     return np.split(order, splits)
 
 
+def _linked_levels(R: np.ndarray) -> np.ndarray:
+    """Component label of each level in the graph of non-zero correlations."""
+    from scipy.sparse.csgraph import connected_components
+    return connected_components(R != 0, directed=False)[1]
+
+
+def _level_matrix(codes: np.ndarray, R: np.ndarray | None, pair: np.ndarray) -> np.ndarray:
+    """Per block: 1 for rows sharing a level (or the known correlation of their levels)."""
+    a, b = codes[:, :, None], codes[:, None, :]
+    if R is None:
+        return (pair & (a == b)).astype(float)
+    return np.where(pair, R[a, b], 0.0)
+
+
 def _coarsest(groupings: list[np.ndarray]) -> list[np.ndarray]:
     """Drop groupings nested in another one (they add no links between rows)."""
     keep: list[np.ndarray] = []
@@ -128,15 +142,19 @@ def _coarsest(groupings: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def make_batch(y: np.ndarray, X: np.ndarray, V: np.ndarray, s_codes: list[np.ndarray],
-               g: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int] | None) -> Batch:
+               g: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int] | None,
+               s_corr: list[np.ndarray | None] | None = None) -> Batch:
     """Gather the data into padded cluster blocks (or one dense block when cheaper).
 
     ``g`` is ``(inner_codes, outer_codes, tau_map, rho_map, num_tau2, num_rho)``
-    for an ``~ inner | outer`` term, or None.
+    for an ``~ inner | outer`` term, or None. ``s_corr`` gives, per ``~ 1 | f``
+    term, a known correlation matrix of its levels (metafor's ``R``) or None.
     """
+    s_corr = list(s_corr) if s_corr is not None else [None] * len(s_codes)
+    links = [c if R is None else _linked_levels(R)[c] for c, R in zip(s_codes, s_corr)]
     k, p = X.shape
     Vm = np.diag(V) if V.ndim == 1 else V
-    groupings = _coarsest(list(s_codes) + ([g[1]] if g is not None else []))
+    groupings = _coarsest(links + ([g[1]] if g is not None else []))
     if len(groupings) == 1 and V.ndim == 1:
         order = np.argsort(groupings[0], kind="stable")
         blocks = np.split(order, np.flatnonzero(np.diff(groupings[0][order])) + 1)
@@ -157,7 +175,7 @@ def make_batch(y: np.ndarray, X: np.ndarray, V: np.ndarray, s_codes: list[np.nda
     Xb = np.where(mask[:, :, None], X[safe], 0.0)
     Vb = np.where(pair, Vm[safe[:, :, None], safe[:, None, :]], 0.0)
     Vb = Vb + np.eye(m)[None] * (~mask)[:, :, None]
-    S = np.stack([(pair & (c[safe][:, :, None] == c[safe][:, None, :])).astype(float) for c in s_codes]) \
+    S = np.stack([_level_matrix(c[safe], R, pair) for c, R in zip(s_codes, s_corr)]) \
         if s_codes else np.zeros((0, nb, m, m))
     if g is not None:
         inner_codes, outer_codes, tau_map, rho_map, ntau, nrho = g

@@ -92,7 +92,8 @@ def ranef(fit: Any, level: float) -> dict[str, pd.DataFrame]:
     for j, term in enumerate(fit._sigmas):
         Z = np.zeros((fit.k, term.nlevels))
         Z[np.arange(fit.k), term.codes] = 1.0
-        D = fit.sigma2[j] * np.eye(term.nlevels)
+        known = fit._corr[j] if fit._corr else None
+        D = fit.sigma2[j] * (np.eye(term.nlevels) if known is None else known)
         out[term.name] = _blup_frame(D, Z, W, IH, ei, crit, list(term.levels))
     g = fit._g
     if g is not None:

@@ -46,6 +46,8 @@ def _sigma_block(fit: Any) -> list[str]:
     cols = {"estim": fcf(s2, DIGITS), "sqrt": fcf(np.sqrt(s2), DIGITS),
             "nlvls": [str(t.nlevels) for t in fit._sigmas], "fixed": ["yes" if f else "no" for f in fixed],
             "factor": names}
+    if any(r is not None for r in fit._corr):
+        cols["R"] = ["no" if r is None else "yes" for r in fit._corr]
     return _matrix_lines(cols, rows) + [""]
 
 

@@ -113,12 +113,13 @@ class RmaMvFit:
     _btt: np.ndarray = field(repr=False)
     _random: Any = field(repr=False)
     _iterations: int = field(repr=False)
+    _corr: list = field(repr=False, default_factory=list)
 
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_state(cls, *, eff: Any, batch: Any, layout: Any, state: Any, sigmas: list, g: Any,
                    comps: Components, method: str, test: str, level: float, QE: float,
-                   random: Any) -> "RmaMvFit":
+                   random: Any, corr: list | None = None) -> "RmaMvFit":
         names = list(eff.design.names)
         k, p = eff.k, len(names)
         ev = state.ev
@@ -149,7 +150,8 @@ class RmaMvFit:
         return cls(tuple(names), table, vb, s2.copy(), t2.copy(),
                    rho.copy(), float(QE), QEp, QM, QMp, QMdf,
                    float(ev.ll_reml if method == "REML" else ev.ll_ml), k, p, parms, method, test, level, fs,
-                   eff, batch, layout, Components(nat, comps.fixed), sigmas, g, btt, random, state.iterations)
+                   eff, batch, layout, Components(nat, comps.fixed), sigmas, g, btt, random, state.iterations,
+                   list(corr) if corr is not None else [None] * len(sigmas))
 
     def _at(self, values: Any) -> "RmaMvFit":
         """The same model evaluated at given component values (internal: printing tests, profiles)."""
@@ -161,7 +163,8 @@ class RmaMvFit:
         state = FitState(nat, ev, 0, True)
         return RmaMvFit.from_state(eff=self._eff, batch=self._batch, layout=self._layout, state=state,
                                    sigmas=self._sigmas, g=self._g, comps=self._comps, method=self.method,
-                                   test=self.test, level=self.level, QE=self.QE, random=self._random)
+                                   test=self.test, level=self.level, QE=self.QE, random=self._random,
+                                   corr=self._corr)
 
     # ------------------------------------------------------------------ coefficients (pandas views)
     def _column(self, j: int) -> pd.Series:

@@ -27,7 +27,7 @@ __all__ = ["rma_mv"]
 def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any = None,
            struct: str = "CS", method: str = "REML", mods: Any = None, test: str = "z",
            level: float = 95, sigma2: Any = None, tau2: Any = None, rho: Any = None,
-           sparse: bool = False) -> RmaMvFit:
+           R: dict[str, Any] | None = None, sparse: bool = False) -> RmaMvFit:
     r"""Fit a multilevel / multivariate meta-analytic model (metafor's ``rma.mv``).
 
     .. math::
@@ -63,6 +63,12 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
         Confidence level in percent (or as a proportion, 0.95).
     sigma2, tau2, rho : array_like, optional
         Values at which to hold components fixed (NaN or None entries are estimated).
+    R : dict, optional
+        Known correlation matrices of the levels of ``~ 1 | f`` terms, keyed by
+        the factor name (metafor's ``R``, e.g. a phylogenetic correlation
+        matrix): a DataFrame labelled by the levels, or an array in the order of
+        the sorted levels. Covariance matrices are scaled to correlations
+        (metafor's ``Rscale = "cor"``).
     sparse : bool
         Accepted for metafor compatibility; the fit always exploits the
         block-diagonal structure.
@@ -128,7 +134,8 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
     comps = _components(sigmas, g, sigma2, tau2, rho)
     X = eff.design.X
     gt = None if g is None else (g.inner_codes, g.outer_codes, g.tau_map, g.rho_map, g.num_tau2, g.num_rho)
-    batch = make_batch(eff.yi, X, eff.vi, [s.codes for s in sigmas], gt)
+    corr = _known_correlations(R, sigmas)
+    batch = make_batch(eff.yi, X, eff.vi, [s.codes for s in sigmas], gt, corr)
     layout = Layout(len(sigmas), 0 if g is None else g.num_tau2, 0 if g is None else g.num_rho)
     vdiag = np.diag(eff.vi) if eff.vi.ndim == 2 else eff.vi
     beta_fe, QE = fe_fit(batch)
@@ -142,7 +149,7 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
                       ConvergenceWarning, stacklevel=2)
     return RmaMvFit.from_state(eff=eff, batch=batch, layout=layout, state=state, sigmas=sigmas, g=g,
                                comps=comps, method=method, test=test, level=level, QE=QE,
-                               random=spec)
+                               random=spec, corr=corr)
 
 
 def _required(spec: Any, frame: pd.DataFrame | None) -> tuple[str, ...]:
@@ -182,6 +189,41 @@ def _check_pd(V: np.ndarray) -> None:
         ev = float(np.linalg.eigvalsh(V).min())
         raise DataError(f"V is not positive definite (smallest eigenvalue {ev:.3g}); check the "
                         "sampling covariances") from None
+
+
+def _known_correlations(R: dict[str, Any] | None, sigmas: list) -> list[np.ndarray | None]:
+    """metafor's ``R``: each matrix aligned to the levels of its term and scaled to a correlation."""
+    out: list[np.ndarray | None] = [None] * len(sigmas)
+    if not R:
+        return out
+    names = [t.name for t in sigmas]
+    unknown = [k for k in R if k not in names]
+    if unknown:
+        raise ModelSpecificationError(f"R names {', '.join(map(repr, unknown))}, which is not a '~ 1 | f' term "
+                                      f"of random ({', '.join(names)})")
+    for j, term in enumerate(sigmas):
+        if term.name in R:
+            out[j] = _aligned(R[term.name], term)
+    return out
+
+
+def _aligned(mat: Any, term: Any) -> np.ndarray:
+    if isinstance(mat, pd.DataFrame):
+        labels = [str(v) for v in mat.index]
+        missing = [lv for lv in term.levels if lv not in labels]
+        if missing:
+            raise DataError(f"R for {term.name!r} has no rows for the levels {', '.join(missing[:10])}")
+        pos = [labels.index(lv) for lv in term.levels]
+        arr = mat.to_numpy(dtype=float)[np.ix_(pos, pos)]
+    else:
+        arr = np.asarray(mat, dtype=float)
+        if arr.shape != (term.nlevels, term.nlevels):
+            raise DataError(f"R for {term.name!r} must be {term.nlevels} x {term.nlevels} (one row per level), "
+                            f"not {' x '.join(map(str, arr.shape))}")
+    if not np.allclose(arr, arr.T) or np.any(np.diag(arr) <= 0) or np.isnan(arr).any():
+        raise DataError(f"R for {term.name!r} must be symmetric with a positive diagonal")
+    d = np.sqrt(np.diag(arr))
+    return arr / np.outer(d, d)
 
 
 def _fixed_values(values: Any, n: int, name: str) -> np.ndarray:
