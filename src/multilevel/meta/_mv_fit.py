@@ -15,7 +15,7 @@ import numpy as np
 
 from ._mv_core import Batch, Evaluation, evaluate
 
-__all__ = ["Layout", "FitState", "optimize", "initial_values", "fe_fit"]
+__all__ = ["Layout", "FitState", "optimize", "initial_values", "fe_fit", "fe_fit_diag"]
 
 _MAX_ITER = 200
 _TOL = 1e-18
@@ -87,6 +87,15 @@ def fe_fit(batch: Batch) -> tuple[np.ndarray, float]:
     r = batch.y - batch.X @ beta
     qe = float(np.einsum("bi,bij,bj->", r, Vinv, r))
     return beta, qe
+
+
+def fe_fit_diag(y: np.ndarray, X: np.ndarray, vi: np.ndarray) -> tuple[np.ndarray, float]:
+    """:func:`fe_fit` for independent estimates (weights ``1 / vi``)."""
+    w = 1.0 / vi
+    Xw = X * w[:, None]
+    beta = np.linalg.solve(X.T @ Xw, Xw.T @ y)
+    r = y - X @ beta
+    return beta, float(r @ (w * r))
 
 
 def initial_values(layout: Layout, beta: np.ndarray, y: np.ndarray, X: np.ndarray, vi: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from .._data import as_dataframe, check_columns
 from .._exceptions import ConvergenceWarning, DataError, ModelSpecificationError, MultilevelWarning
 from ._common import column_values, prepare_effects
 from ._mv_core import make_batch
-from ._mv_fit import Layout, fe_fit, initial_values, optimize
+from ._mv_fit import Layout, fe_fit, fe_fit_diag, initial_values, optimize
 from ._mv_result import Components, RmaMvFit, percent
 from ._mv_structures import build_terms, parse_random, random_columns
 
@@ -138,7 +138,7 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
     batch = make_batch(eff.yi, X, eff.vi, [s.codes for s in sigmas], gt, corr)
     layout = Layout(len(sigmas), 0 if g is None else g.num_tau2, 0 if g is None else g.num_rho)
     vdiag = np.diag(eff.vi) if eff.vi.ndim == 2 else eff.vi
-    beta_fe, QE = fe_fit(batch)
+    beta_fe, QE = fe_fit(batch) if eff.vi.ndim == 2 else fe_fit_diag(eff.yi, X, eff.vi)
     start = np.where(comps.fixed, comps.values, initial_values(layout, beta_fe, eff.yi, X, vdiag))
     state = optimize(batch, layout, start, ~comps.fixed, reml=method == "REML")
     if state is None:
@@ -158,10 +158,13 @@ def _required(spec: Any, frame: pd.DataFrame | None) -> tuple[str, ...]:
         return ()
     cols = random_columns(spec)
     check_columns(frame, cols, context="random argument")
-    dtypes = frame.dtypes
-    # plain NumPy integer and boolean columns cannot hold missing values
-    return tuple(c for c in cols if not (isinstance(dtypes[c], np.dtype) and dtypes[c].kind in "iub")
-                 and frame[c].isna().to_numpy().any())
+    out = []
+    for c in cols:
+        col = frame[c]
+        # plain NumPy integer and boolean columns cannot hold missing values
+        if not (isinstance(col.dtype, np.dtype) and col.dtype.kind in "iub") and col.isna().to_numpy().any():
+            out.append(c)
+    return tuple(out)
 
 
 def _read_v(V: Any, frame: pd.DataFrame | None) -> np.ndarray:
