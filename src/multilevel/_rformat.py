@@ -144,7 +144,7 @@ def format_pval(p: Sequence[float] | np.ndarray, digits: int = 5, eps: float = n
     if rest.size:
         vals = pv[rest]
         expo = np.floor(np.log10(np.where(vals > 0, vals, 1e-50)))
-        fixp = (expo >= -3) | (vals == 0)
+        fixp = (expo >= -3) | ((expo == -4) & (digits > 1)) | (vals == 0)  # R >= 4.2
         for group in (fixp, ~fixp):
             if group.any():
                 strs = format_num(vals[group], digits)
@@ -258,9 +258,9 @@ def format_g(x: float, digits: int = 4) -> str:
     ('0.8182', '268.6', ' 3288')
     """
     if math.isnan(x):
-        return "NaN"
+        return "NaN".rjust(digits + 1)
     if math.isinf(x):
-        return "Inf" if x > 0 else "-Inf"
+        return ("Inf" if x > 0 else "-Inf").rjust(digits + 1)
     return f"{x:{digits + 1}.{digits}g}"  # R pads to digits + 1 characters
 
 
@@ -288,7 +288,7 @@ def format_named_vector(values: Sequence[float] | np.ndarray, names: Sequence[st
 def format_coefmat(values: np.ndarray, row_names: Sequence[str], col_names: Sequence[str], *,
                    digits: int = 4, cs_ind: Sequence[int] = (0, 1), tst_ind: Sequence[int] | None = None,
                    has_pvalue: bool = True, signif_legend: bool = True, na_print: str = "NA",
-                   zap_ind: Sequence[int] = ()) -> str:
+                   zap_ind: Sequence[int] = (), nan_cells: np.ndarray | None = None) -> str:
     """R's ``printCoefmat``: a coefficient table with estimates, test statistics, p-values and stars.
 
     Estimates and standard errors (columns ``cs_ind``) share one number of
@@ -296,6 +296,8 @@ def format_coefmat(values: np.ndarray, row_names: Sequence[str], col_names: Sequ
     rounded to ``max(1, min(5, digits - 1))`` decimals; other columns are
     formatted alone; the last column is a p-value when ``has_pvalue``.
     Columns ``zap_ind`` are passed through :func:`zapsmall` first (as ``print.anova``).
+    Missing cells print as ``na_print`` (R's NA), except those flagged in ``nan_cells``,
+    which print as ``NaN`` (R's NaN, e.g. standard errors without residual df).
 
     Examples
     --------
@@ -335,6 +337,8 @@ def format_coefmat(values: np.ndarray, row_names: Sequence[str], col_names: Sequ
             cf[:, j] = format_num(xm[:, j], digits)
     _fix_false_zeros(xm, cf, ina, [j for j in range(nc) if j not in tst and j != p_col], digits)
     cf[ina] = na_print
+    if nan_cells is not None:
+        cf[ina & np.asarray(nan_cells, dtype=bool)] = "NaN"
     columns = {name: [c for c in cf[:, j]] for j, name in enumerate(col_names)}
     stars = False
     if has_pvalue:

@@ -27,6 +27,8 @@ class FStatistic:
 
     @property
     def pvalue(self) -> float:
+        if self.dendf == 0 or not np.isfinite(self.value):
+            return float("nan")
         return float(stats.f.sf(self.value, self.numdf, self.dendf))
 
 
@@ -139,10 +141,11 @@ class LinearModel:
     def fstatistic(self) -> FStatistic | None:
         """F statistic against the intercept-only model; None when there is nothing to test."""
         numdf = self.fit.rank - int(self.has_intercept)
-        if numdf <= 0 or self.df_resid == 0:
+        if numdf <= 0:
             return None
         mss, _ = self._mss_rss()
-        return FStatistic(mss / numdf / self.sigma**2, numdf, self.df_resid)
+        value = mss / numdf / self.sigma**2 if self.df_resid > 0 else float("nan")
+        return FStatistic(value, numdf, self.df_resid)
 
     # ------------------------------------------------------------------ inference and prediction
     def confint(self, level: float = 0.95) -> pd.DataFrame:

@@ -102,8 +102,10 @@ class LinearModelSummary:
             return ["", "No Coefficients"]
         head = (f"Coefficients: ({self.num_aliased} not defined because of singularities)"
                 if self.num_aliased else "Coefficients:")
-        body = format_coefmat(self.coefficients.to_numpy(), list(self.coefficients.index), _COLUMNS,
-                              digits=self.digits)
+        values = self.coefficients.to_numpy()
+        aliased = np.isnan(values[:, 0])  # R's NA rows; other missing cells are NaN (no residual df)
+        body = format_coefmat(values, list(self.coefficients.index), _COLUMNS, digits=self.digits,
+                              nan_cells=~aliased[:, None] & np.isnan(values))
         return ["", head, *body.split("\n")]
 
     def _fit_lines(self) -> list[str]:
