@@ -106,7 +106,7 @@ def test_summary_objects_render():
 
 
 def test_random_effect_terms_are_refused():
-    with pytest.raises(ml.DataError, match="lmer"):
+    with pytest.raises(ml.ModelSpecificationError, match="lmer"):
         ml.lm("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
 
 

@@ -1,5 +1,9 @@
 """Reference datasets, identical to R's copies (lme4, metadat) and checksummed.
 
+One dataset is simulated rather than copied from R: ``students`` (183 students in
+three schools, study time and test score), made by ``tools/make_students.py`` with
+a fixed seed for the hierarchical-modeling walkthrough; it describes no real schools.
+
 Each loader returns a fresh :class:`pandas.DataFrame`. R factors become
 :class:`pandas.Categorical` columns with R's level order (so the first level
 is the reference level of treatment contrasts, as in R); R integers become

@@ -11,7 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from .._data import as_dataframe
-from .._exceptions import DataError, RankDeficiencyWarning
+from .._exceptions import DataError, ModelSpecificationError, RankDeficiencyWarning
 from ._fit import OLSArrays, ols_fit
 
 __all__ = ["LinearModel", "lm", "FStatistic"]
@@ -249,7 +249,8 @@ def lm(formula: str, data: Any, *, data_name: str = "data") -> LinearModel:
         warnings.simplefilter("ignore", RankDeficiencyWarning)
         frame = model_frame(formula, df)
     if frame.blocks:
-        raise DataError("lm() fits fixed effects only; use lmer() for a formula with (... | group) terms")
+        raise ModelSpecificationError(
+            "lm() fits fixed effects only; use lmer() for a formula with (... | group) terms")
     design, names = _full_design(frame)
     fit = ols_fit(design.expand(frame.X), frame.y)
     return LinearModel(formula=frame.formula, names=names, fit=fit, y=frame.y,
