@@ -395,7 +395,15 @@ class LinearMixedModel:
         return model_r2(self)
 
     def ranef_intervals(self, level: float = 0.95) -> pd.DataFrame:
-        """Conditional modes with conditional SDs and normal intervals (``ranef(condVar = TRUE)``)."""
+        """Conditional modes with conditional SDs and normal intervals (``ranef(condVar = TRUE)``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> list(fit.ranef_intervals().columns)
+        ['grpvar', 'term', 'grp', 'condval', 'condsd', 'lower', 'upper']
+        """
         from ._plots import ranef_intervals
 
         return ranef_intervals(self, level)
