@@ -73,7 +73,7 @@ class _Compiled:
             """``n`` (dynamic, <= CHUNK) NUTS transitions per chain, draws kept in a buffer."""
             def one(s):
                 buf = ({k: jnp.zeros((CHUNK, *jnp.shape(v))) for k, v in s.z.items()},
-                       jnp.zeros(CHUNK, bool), jnp.zeros(CHUNK, jnp.int32))
+                       jnp.zeros(CHUNK, bool), jnp.zeros(CHUNK, jnp.result_type(s.num_steps)))
 
                 def step(i, carry):
                     x, (zb, db, nb) = carry
