@@ -119,7 +119,7 @@ cat(min(ts), "\\n")
 def _fmt(t: float | None) -> str:
     if t is None:
         return "      n/a"
-    return f"{t * 1000:9.1f}" if t < 100 else f"{t:9.1f}"
+    return f"{t * 1000:9.1f}"
 
 
 def main(argv=None) -> None:
@@ -128,8 +128,16 @@ def main(argv=None) -> None:
     parser.add_argument("--repeat", type=int, default=None, help="runs per timing (default per case)")
     parser.add_argument("--no-r", action="store_true", help="skip lme4")
     parser.add_argument("--no-statsmodels", action="store_true", help="skip statsmodels")
+    parser.add_argument("--blas-threads", type=int, default=None,
+                        help="set OPENBLAS_NUM_THREADS for our fits (must come before NumPy is loaded)")
     args = parser.parse_args(argv)
-    print(f"machine: {os.cpu_count()} cpus; times in ms, best of N")
+    if args.blas_threads is not None:
+        if "numpy" in sys.modules:
+            parser.error("--blas-threads must be set before NumPy is imported")
+        os.environ["OPENBLAS_NUM_THREADS"] = str(args.blas_threads)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"machine: {os.cpu_count()} cpus, load average {load:.1f}; OPENBLAS_NUM_THREADS="
+          f"{os.environ.get('OPENBLAS_NUM_THREADS', 'default')}; times in ms, best of N")
     print(f"{'case':12s} {'ours':>9s} {'lme4':>9s} {'statsm.':>9s} {'lme4/ours':>10s} {'sm/ours':>8s} "
           f"{'peak MiB':>9s} {'maxRSS MiB':>10s}")
     for name in args.only.split(","):
