@@ -53,6 +53,21 @@ class LinearMixedModel:
     solution, optimizer info) and ``_problem`` (the precomputed
     :class:`~multilevel.lmm._pls.PLSProblem`, whose ``solve(theta)``,
     ``deviance(theta, reml)`` and ``with_response(y)`` are cheap).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> fit.fixef.round(4).to_dict()
+    {'(Intercept)': 251.4051, 'Days': 10.4673}
+    >>> fit.varcorr.round(3)
+            grp         var1  var2     vcov   sdcor
+    0   Subject  (Intercept)   NaN  612.100  24.741
+    1   Subject         Days   NaN   35.072   5.922
+    2   Subject  (Intercept)  Days    9.604   0.066
+    3  Residual          NaN   NaN  654.940  25.592
+    >>> round(fit.loglik, 2), round(fit.aic, 2), fit.nobs, fit.ngroups
+    (-871.81, 1755.63, 180, {'Subject': 18})
     """
 
     formula: str
@@ -166,7 +181,19 @@ class LinearMixedModel:
 
     @property
     def ranef(self) -> dict[str, pd.DataFrame]:
-        """Conditional modes of the random effects: grouping factor -> DataFrame (levels x terms)."""
+        """Conditional modes of the random effects: grouping factor -> DataFrame (levels x terms).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> fit.ranef["Subject"].head(3).round(3)
+                 (Intercept)    Days
+        Subject
+        308            2.259   9.199
+        309          -40.399  -8.620
+        310          -38.960  -5.449
+        """
         b = self._estimate.solution.b
         out = {}
         for g, idx in self._group_blocks().items():
@@ -209,7 +236,20 @@ class LinearMixedModel:
 
     @property
     def coef(self) -> dict[str, pd.DataFrame]:
-        """Per-level coefficients, fixed plus random (lme4's ``coef``)."""
+        """Per-level coefficients, fixed plus random (lme4's ``coef``).
+
+        Columns with random effects come first, then the other fixed effects.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> fit.coef["Subject"].head(2).round(2)
+                 (Intercept)   Days
+        Subject
+        308           253.66  19.67
+        309           211.01   1.85
+        """
         fe = self.fixef
         out = {}
         for g, re in self.ranef.items():
@@ -234,7 +274,33 @@ class LinearMixedModel:
 
     # ------------------------------------------------------------------ output
     def summary(self) -> LmerSummary:
-        """lme4's ``summary(m)``; ``print()`` it for lme4's layout."""
+        """lme4's ``summary(m)``; ``print()`` it for lme4's layout.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Yield ~ 1 + (1 | Batch)", ml.datasets.load("Dyestuff"), data_name="Dyestuff")
+        >>> print(fit.summary())
+        Linear mixed model fit by REML ['lmerMod']
+        Formula: Yield ~ 1 + (1 | Batch)
+           Data: Dyestuff
+        <BLANKLINE>
+        REML criterion at convergence: 319.7
+        <BLANKLINE>
+        Scaled residuals:
+            Min      1Q  Median      3Q     Max
+        -1.4117 -0.7634  0.1418  0.7792  1.8296
+        <BLANKLINE>
+        Random effects:
+         Groups   Name        Variance Std.Dev.
+         Batch    (Intercept) 1764     42.00
+         Residual             2451     49.51
+        Number of obs: 30, groups:  Batch, 6
+        <BLANKLINE>
+        Fixed effects:
+                    Estimate Std. Error t value
+        (Intercept)  1527.50      19.38    78.8
+        """
         V = self.vcov.to_numpy()
         se = np.sqrt(np.diag(V))
         names = tuple(self.frame.fixed_names)
@@ -271,6 +337,13 @@ class LinearMixedModel:
             New response vector (length ``nobs``), as lme4's ``refit(m, newresp)``.
         REML : bool, optional
             Fit criterion of the refit (default: as this fit).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Yield ~ 1 + (1 | Batch)", ml.datasets.load("Dyestuff"))
+        >>> round(fit.refit(REML=False).deviance, 3)
+        327.327
         """
         reml = self.REML if REML is None else bool(REML)
         problem = self._problem
