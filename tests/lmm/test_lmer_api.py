@@ -163,3 +163,13 @@ def test_varcorr_print_with_negative_correlations():
         "          z            1       1         0.30  0.20",
         " Residual              4       2",
     ]
+
+
+def test_no_fixed_effects_is_an_ml_fit_as_in_lme4(sleep):
+    fit = ml.lmer("Reaction ~ 0 + (1 | Subject)", sleep, data_name="sleepstudy")
+    lines = str(fit.summary()).split("\n")
+    assert not fit.REML
+    assert lines[0] == "Linear mixed model fit by maximum likelihood  ['lmerMod']"
+    assert lines[4:6] == ["     AIC      BIC   logLik deviance df.resid",
+                          "  1989.7   1996.1   -992.8   1985.7      178"]  # lme4 1.1-31
+    assert fit.sigma == pytest.approx(44.25907, rel=1e-6)

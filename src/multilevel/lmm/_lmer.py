@@ -102,9 +102,10 @@ def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=Non
     """
     frame = model_frame(formula, data)
     problem = problem_from_frame(frame)
-    est = fit_problem(problem, bool(REML), optimizer=optimizer, start=start, restart_edge=restart_edge,
+    REML = bool(REML) and problem.p > 0  # without fixed effects REML is ML (as lme4)
+    est = fit_problem(problem, REML, optimizer=optimizer, start=start, restart_edge=restart_edge,
                       boundary_tol=boundary_tol, calc_derivs=calc_derivs)
     for msg in est.optinfo.messages:
         category = SingularFitWarning if msg == SINGULAR_MESSAGE else ConvergenceWarning
         warnings.warn(msg, category, stacklevel=2)
-    return LinearMixedModel(formula, bool(REML), frame, data_name, est, problem)
+    return LinearMixedModel(formula, REML, frame, data_name, est, problem)
