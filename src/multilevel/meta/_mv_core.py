@@ -153,13 +153,12 @@ def make_batch(y: np.ndarray, X: np.ndarray, V: np.ndarray, s_codes: list[np.nda
     s_corr = list(s_corr) if s_corr is not None else [None] * len(s_codes)
     links = [c if R is None else _linked_levels(R)[c] for c, R in zip(s_codes, s_corr)]
     k, p = X.shape
-    Vm = np.diag(V) if V.ndim == 1 else V
     groupings = _coarsest(links + ([g[1]] if g is not None else []))
     if len(groupings) == 1 and V.ndim == 1:
         order = np.argsort(groupings[0], kind="stable")
         blocks = np.split(order, np.flatnonzero(np.diff(groupings[0][order])) + 1)
     else:
-        blocks = connected_blocks(k, groupings, Vm if V.ndim == 2 else None)
+        blocks = connected_blocks(k, groupings, V if V.ndim == 2 else None)
     m = max(len(b) for b in blocks)
     if len(blocks) * m * m >= k * k:
         blocks = [np.arange(k)]
@@ -173,7 +172,10 @@ def make_batch(y: np.ndarray, X: np.ndarray, V: np.ndarray, s_codes: list[np.nda
     pair = mask[:, :, None] & mask[:, None, :]
     yb = np.where(mask, y[safe], 0.0)
     Xb = np.where(mask[:, :, None], X[safe], 0.0)
-    Vb = np.where(pair, Vm[safe[:, :, None], safe[:, None, :]], 0.0)
+    if V.ndim == 1:
+        Vb = np.eye(m)[None] * np.where(mask, V[safe], 0.0)[:, :, None]
+    else:
+        Vb = np.where(pair, V[safe[:, :, None], safe[:, None, :]], 0.0)
     Vb = Vb + np.eye(m)[None] * (~mask)[:, :, None]
     S = np.stack([_level_matrix(c[safe], R, pair) for c, R in zip(s_codes, s_corr)]) \
         if s_codes else np.zeros((0, nb, m, m))

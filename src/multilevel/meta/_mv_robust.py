@@ -56,6 +56,19 @@ def _cluster_codes(fit: Any, cluster: Any) -> tuple[np.ndarray, int]:
     return codes.reshape(-1), int(codes.max()) + 1
 
 
+def weighted_design(fit: Any) -> np.ndarray:
+    """Rows of ``M^{-1} X`` from the block-diagonal ``M`` (no ``k x k`` matrix is formed)."""
+    from ._mv_core import evaluate
+    s2, t2, rho = fit._layout.split(fit._comps.values)
+    ev = evaluate(fit._batch, s2, t2, rho, reml=fit.method == "REML")
+    MinvX = ev.Minv @ fit._batch.X
+    idx = fit._batch.idx
+    mask = idx >= 0
+    out = np.empty((fit.k, fit.p))
+    out[idx[mask]] = MinvX[mask]
+    return out
+
+
 def cr2_adjustments(M: np.ndarray, X: np.ndarray, B: np.ndarray, codes: np.ndarray, n: int) -> list[np.ndarray]:
     """CR2 adjustment matrices ``A_c`` of each cluster (working model ``M``, weights ``M^{-1}``)."""
     out = []
@@ -76,23 +89,21 @@ def robust(fit: Any, cluster: Any, *, clubsandwich: bool = False, adjust: bool =
     p = fit.p
     if n - p <= 0:
         raise ModelSpecificationError(f"the number of clusters ({n}) must exceed the number of coefficients ({p})")
-    M = dense_marginal(fit)
-    W = np.linalg.inv(M)
     X = fit._eff.design.X
     B = fit.vb.to_numpy()
-    beta = fit.beta.to_numpy()
-    e = fit._eff.yi - X @ beta
-    bread = B @ X.T @ W
+    e = fit._eff.yi - X @ fit.beta.to_numpy()
     if clubsandwich:
+        M = dense_marginal(fit)
+        W = np.linalg.inv(M)
         A = cr2_adjustments(M, X, B, codes, n)
-        vb, df = _cr2(bread, A, e, codes, n, M, X, B, W)
+        vb, df = _cr2(B @ X.T @ W, A, e, codes, n, M, X, B, W)
         est = "CR2"
     else:
-        vb = np.zeros((p, p))
-        for c in range(n):
-            r = np.flatnonzero(codes == c)
-            u = bread[:, r] @ e[r]
-            vb += np.outer(u, u)
+        # X'W has columns (W X)_i: computed cluster block by cluster block of M
+        contrib = (weighted_design(fit) * e[:, None]) @ B
+        u = np.zeros((n, p))
+        np.add.at(u, codes, contrib)
+        vb = u.T @ u
         if adjust:
             vb *= n / (n - p)
         df = np.full(p, float(n - p))
