@@ -67,53 +67,91 @@ def predict(fit: Any, newmods: Any, level: float) -> pd.DataFrame:
     return out
 
 
-def _blup_frame(G: np.ndarray, Z: np.ndarray | None, W: np.ndarray, IH: np.ndarray, ei: np.ndarray,
-                crit: float, names: list[str]) -> pd.DataFrame:
-    DZt = G @ Z.T if Z is not None else G
-    DZtW = DZt @ W
-    pred = DZtW @ ei
-    pred[np.abs(pred) < 100 * np.finfo(float).eps] = 0.0
-    vpred = G - DZtW @ IH @ (DZt.T)
-    se = np.sqrt(np.maximum(np.diag(vpred), 0.0))
+def _frame(pred: np.ndarray, var: np.ndarray, crit: float, names: list[str]) -> pd.DataFrame:
+    pred = np.where(np.abs(pred) < 100 * np.finfo(float).eps, 0.0, pred)
+    se = np.sqrt(np.maximum(var, 0.0))
     return pd.DataFrame({"intrcpt": pred, "se": se, "pi_lb": pred - crit * se, "pi_ub": pred + crit * se},
                         index=names)
 
 
 def ranef(fit: Any, level: float) -> dict[str, pd.DataFrame]:
-    """BLUPs per ``~ 1 | f`` term (one row per level) and per ``inner | outer`` combination."""
-    M = dense_marginal(fit)
-    W = np.linalg.inv(M)
-    X = fit._eff.design.X
-    H = X @ fit.vb.to_numpy() @ X.T @ W
-    IH = np.eye(fit.k) - H
-    ei = fit._eff.yi - X @ fit.beta.to_numpy()
+    """BLUPs per ``~ 1 | f`` term (one row per level) and per ``inner | outer`` combination.
+
+    With ``P = W - W X B X' W`` (``W = M^{-1}``, ``B = (X'WX)^{-1}``) the BLUP of
+    the effects ``u = D Z' W e`` has prediction variance ``D - D Z' P Z D``
+    (metafor's ``ranef.rma.mv``); everything is accumulated over the blocks
+    of ``M``, so no ``k x k`` matrix is formed.
+    """
+    from ._mv_core import evaluate, marginal
+    bt = fit._batch
+    s2, t2, rho = fit._layout.split(fit._comps.values)
+    Minv = evaluate(bt, s2, t2, rho, reml=fit.method == "REML").Minv
+    mask = bt.idx >= 0
+    rows = bt.idx[mask]
+    safe = np.where(mask, bt.idx, 0)
+    e = fit._eff.yi - fit._eff.design.X @ fit.beta.to_numpy()
+    We = np.einsum("bij,bj->bi", Minv, np.where(mask, e[safe], 0.0))
+    WX = Minv @ bt.X
+    B = fit.vb.to_numpy()
     crit = crit_value(fit, level)
     out: dict[str, pd.DataFrame] = {}
     for j, term in enumerate(fit._sigmas):
-        Z = np.zeros((fit.k, term.nlevels))
-        Z[np.arange(fit.k), term.codes] = 1.0
-        known = fit._corr[j] if fit._corr else None
-        D = fit.sigma2[j] * (np.eye(term.nlevels) if known is None else known)
-        out[term.name] = _blup_frame(D, Z, W, IH, ei, crit, list(term.levels))
-    g = fit._g
-    if g is not None:
-        lay = fit._layout
-        s2, t2, rho = lay.split(fit._comps.values)
-        sq = np.sqrt(t2[g.tau_map])
-        R = np.eye(len(sq))
-        off = g.rho_map >= 0
-        R[off] = rho[g.rho_map[off]]
-        Gl = sq[:, None] * R * sq[None, :]
-        same = g.outer_codes[:, None] == g.outer_codes[None, :]
-        Gk = Gl[g.inner_codes[:, None], g.inner_codes[None, :]] * same
-        width = max(len(v) for v in g.inner_levels)
-        labels = [f"{g.inner_levels[i].rjust(width)} | {g.outer_levels[o]}"
-                  for i, o in zip(g.inner_codes, g.outer_codes)]
-        frame = _blup_frame(Gk, None, W, IH, ei, crit, labels)
-        keep = ~pd.Index(labels).duplicated()
-        order = np.lexsort((g.inner_codes[keep], g.outer_codes[keep]))
-        out[f"{g.inner_name} | {g.outer_name}"] = frame[keep].iloc[order]
+        out[term.name] = _sigma_blups(fit, j, term, Minv, We, WX, B, mask, rows, safe, crit)
+    if fit._g is not None:
+        Mb, _, _ = marginal(bt, s2, t2, rho, derivs=False)
+        MG = Mb - bt.V - np.einsum("j,jbmn->bmn", s2, bt.S)
+        var = np.einsum("bii->bi", MG) - np.einsum("bij,bjk,bki->bi", MG, Minv, MG)
+        GWX = MG @ WX
+        var = var + np.einsum("bip,pq,biq->bi", GWX, B, GWX)
+        pred = np.einsum("bij,bj->bi", MG, We)
+        out.update(_g_blups(fit._g, _scatter(pred, mask, rows, fit.k), _scatter(var, mask, rows, fit.k), crit))
     return out
+
+
+def _scatter(values: np.ndarray, mask: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    out = np.empty(k)
+    out[rows] = values[mask]
+    return out
+
+
+def _sigma_blups(fit: Any, j: int, term: Any, Minv: np.ndarray, We: np.ndarray, WX: np.ndarray, B: np.ndarray,
+                 mask: np.ndarray, rows: np.ndarray, safe: np.ndarray, crit: float) -> pd.DataFrame:
+    L, k = term.nlevels, fit.k
+    codes = term.codes
+    ZWe = np.bincount(codes, _scatter(We, mask, rows, k), minlength=L)
+    ZWX = np.zeros((L, fit.p))
+    np.add.at(ZWX, codes, _rows(WX, mask, rows, k))
+    s2 = fit.sigma2[j]
+    known = fit._corr[j] if fit._corr else None
+    lev = np.where(mask, codes[safe], -1)
+    if known is None:
+        same = (lev[:, :, None] == lev[:, None, :]) & mask[:, :, None] & mask[:, None, :]
+        zwz = np.bincount(codes, _scatter((Minv * same).sum(axis=2), mask, rows, k), minlength=L)
+        var = s2 - s2**2 * (zwz - np.einsum("lp,pq,lq->l", ZWX, B, ZWX))
+        return _frame(s2 * ZWe, var, crit, list(term.levels))
+    zwz = np.zeros((L, L))
+    pair = mask[:, :, None] & mask[:, None, :]
+    la = np.broadcast_to(lev[:, :, None], Minv.shape)[pair]
+    lb = np.broadcast_to(lev[:, None, :], Minv.shape)[pair]
+    np.add.at(zwz, (la, lb), Minv[pair])
+    D = s2 * known
+    zpz = zwz - ZWX @ B @ ZWX.T
+    return _frame(D @ ZWe, np.diag(D - D @ zpz @ D), crit, list(term.levels))
+
+
+def _rows(values: np.ndarray, mask: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    out = np.empty((k,) + values.shape[2:])
+    out[rows] = values[mask]
+    return out
+
+
+def _g_blups(g: Any, pred: np.ndarray, var: np.ndarray, crit: float) -> dict[str, pd.DataFrame]:
+    width = max(len(v) for v in g.inner_levels)
+    labels = [f"{g.inner_levels[i].rjust(width)} | {g.outer_levels[o]}" for i, o in zip(g.inner_codes, g.outer_codes)]
+    frame = _frame(pred, var, crit, labels)
+    keep = ~pd.Index(labels).duplicated()
+    order = np.lexsort((g.inner_codes[keep], g.outer_codes[keep]))
+    return {f"{g.inner_name} | {g.outer_name}": frame[keep].iloc[order]}
 
 
 def i2(fit: Any) -> pd.Series:
