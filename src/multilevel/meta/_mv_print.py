@@ -181,6 +181,9 @@ class RmaMvSummary:
     def __str__(self) -> str:
         return "\n".join(line.rstrip() for line in fit_lines(self.fit, showfit=True))
 
+    def __repr__(self) -> str:
+        return str(self)
+
     def _repr_html_(self) -> str:
         stats_html = self.fit.fitstats().T.to_html(float_format=lambda v: f"{v:.4f}")
         return fit_html(self.fit) + "\n<p>Fit statistics</p>" + stats_html
@@ -210,6 +213,9 @@ class AnovaRmaMv:
         cols["pval"] = ["", fmt_pval(self.pval, DIGITS)[0]]
         cols["QE"] = fcf(t["QE"], DIGITS)
         return render_table(cols, list(t.index))
+
+    def __repr__(self) -> str:
+        return str(self)
 
     def _repr_html_(self) -> str:
         return self.table.to_html(float_format=lambda v: f"{v:.4f}", na_rep="")

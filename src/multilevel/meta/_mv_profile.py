@@ -170,6 +170,9 @@ class ConfintReport:
             i += n
         return "\n\n".join(blocks)
 
+    def __repr__(self) -> str:
+        return str(self)
+
     def _repr_html_(self) -> str:
         return self.frame.to_html(float_format=lambda v: f"{v:.4f}")
 

@@ -256,6 +256,12 @@ class RmaMvFit:
         from ._mv_print import fit_text
         return fit_text(self)
 
+    def __repr__(self) -> str:
+        random = "; ".join(self._random.formulas) if self._random is not None else "none"
+        struct = f" ({self.struct})" if self.struct else ""
+        return (f"<RmaMvFit {self.method}: k={self.k}, p={self.p}, random={random}{struct}; "
+                f"logLik={self.loglik:.4f}>")
+
     def _repr_html_(self) -> str:
         from ._mv_print import fit_html
         return fit_html(self)

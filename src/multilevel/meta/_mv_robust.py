@@ -214,5 +214,8 @@ class RobustRmaMv:
         return [f"Number of estimates:   {self.fit.k}", f"Number of clusters:    {self.num_clusters}",
                 f"Estimates per cluster: {per}"]
 
+    def __repr__(self) -> str:
+        return str(self)
+
     def _repr_html_(self) -> str:
         return self.to_frame().to_html(float_format=lambda v: f"{v:.4f}")
