@@ -118,8 +118,49 @@ def _eval(batch: Batch, layout: Layout, nat: np.ndarray, reml: bool, free: np.nd
 def optimize(batch: Batch, layout: Layout, start: np.ndarray, free: np.ndarray, *, reml: bool) -> FitState | None:
     """Maximise over the ``free`` components starting from ``start`` (natural scale).
 
+    Newton / average-information steps; should they stall away from the
+    optimum, L-BFGS-B on the same scale takes over from the best point.
     Returns None when no positive-definite marginal variance is found.
     """
+    state = _newton(batch, layout, start, free, reml=reml)
+    if state is None or state.converged:
+        return state
+    return _lbfgs(batch, layout, state, free, reml=reml)
+
+
+def _lbfgs(batch: Batch, layout: Layout, state: FitState, free: np.ndarray, *, reml: bool) -> FitState:
+    from scipy.optimize import minimize
+
+    rho_mask = layout.is_rho()
+    fidx = np.flatnonzero(free)
+    base = state.nat.copy()
+
+    def fun(th: np.ndarray) -> tuple[float, np.ndarray]:
+        nat = base.copy()
+        full = to_theta(base, rho_mask)
+        full[fidx] = th
+        nat[fidx] = to_natural(full, rho_mask)[fidx]
+        ev = _eval(batch, layout, nat, reml, free, derivs=True, observed=False)
+        if ev is None:
+            return 1e300, np.zeros_like(th)
+        return -(ev.ll_reml if reml else ev.ll_ml), -ev.grad
+
+    bounds = [(-_ATANH_MAX, _ATANH_MAX) if rho_mask[i] else (_THETA_MIN, None) for i in fidx]
+    res = minimize(fun, to_theta(base, rho_mask)[fidx], jac=True, method="L-BFGS-B", bounds=bounds,
+                   options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-10})
+    nat = base.copy()
+    full = to_theta(base, rho_mask)
+    full[fidx] = res.x
+    nat[fidx] = to_natural(full, rho_mask)[fidx]
+    s2, t2, rho = layout.split(nat)
+    ev = evaluate(batch, s2, t2, rho, reml=reml)
+    if ev is None or (ev.ll_reml if reml else ev.ll_ml) < state.ll(reml):
+        return state
+    grad_ok = bool(res.success) or float(np.max(np.abs(res.jac))) < 1e-5
+    return FitState(nat, ev, state.iterations + int(res.nit), grad_ok)
+
+
+def _newton(batch: Batch, layout: Layout, start: np.ndarray, free: np.ndarray, *, reml: bool) -> FitState | None:
     rho_mask = layout.is_rho()
     nat = start.astype(float).copy()
     theta = to_theta(nat, rho_mask)
@@ -160,7 +201,8 @@ def optimize(batch: Batch, layout: Layout, start: np.ndarray, free: np.ndarray, 
                     break
             t *= 0.5
         else:
-            converged = True  # no ascent direction left: at the optimum up to rounding
+            # no ascent along the step: the optimum up to rounding, unless the score says otherwise
+            converged = decrement < 1e-6 * (1.0 + abs(obj))
             break
         small = abs(cobj - obj) < _FLAT * (1.0 + abs(obj))
         done = (small and t < 1.0) or (small and flat_before)
