@@ -414,10 +414,12 @@ class RmaMvFit:
         from ._mv_predict import i2
         return i2(self)
 
-    def robust(self, cluster: Any, *, clubsandwich: bool = False, adjust: bool = True) -> Any:
+    def robust(self, cluster: Any, *, clubsandwich: bool = False, adjust: bool = True,
+               clubSandwich: bool | None = None) -> Any:  # noqa: N803 (metafor's spelling)
         """Cluster-robust tests and intervals (CR1 as metafor's ``robust()``; CR2 with ``clubsandwich``).
 
-        ``cluster`` is a column of the data or one value per estimate. CR2 uses
+        ``cluster`` is a column of the data or one value per estimate
+        (``clubSandwich=`` is accepted as metafor spells it). CR2 uses
         the fitted marginal variance as working model and Satterthwaite df
         (Pustejovsky & Tipton, 2018); see :mod:`multilevel.meta._mv_robust`.
 
@@ -431,6 +433,8 @@ class RmaMvFit:
         intrcpt    0.1847  0.0845  2.1859  10.0  0.0537 -0.0036  0.373
         """
         from ._mv_robust import robust
+        if clubSandwich is not None:
+            clubsandwich = clubSandwich
         return robust(self, cluster, clubsandwich=clubsandwich, adjust=adjust)
 
     @classmethod

@@ -13,8 +13,10 @@ with ``U_c`` the upper Cholesky factor of ``M_c`` and
 ``G_c = U_c (M_c - X_c B X_c') U_c'``; residuals are replaced by ``A_c e_c``. The
 df of each coefficient are Satterthwaite's, ``tr(Q)^2 / sum(Q^2)`` with
 ``Q = P' M P`` and ``P`` the cluster-wise linear maps from ``y`` to the
-contributions. The omnibus test then uses a naive F on ``n - p`` df (the HTZ
-test of clubSandwich is not implemented).
+contributions. The omnibus test of one coefficient is the squared
+Satterthwaite t test (as clubSandwich's HTZ test reduces to); for several
+coefficients a naive F on ``n - p`` df is used (clubSandwich's HTZ test for
+several constraints is not implemented).
 """
 
 from __future__ import annotations
@@ -161,6 +163,8 @@ class RobustRmaMv:
         m = btt.size
         QM = float(beta[btt] @ np.linalg.solve(vb[np.ix_(btt, btt)], beta[btt])) / m
         df2 = float(n - fit.p)
+        if est == "CR2" and m == 1:
+            df2 = float(df[btt[0]])  # HTZ for one coefficient: the Satterthwaite t test squared
         return cls(fit, pd.Series(se, idx), pd.Series(t, idx), pd.Series(df, idx),
                    pd.Series(2 * stats.t.sf(np.abs(t), df), idx), pd.Series(beta - crit * se, idx),
                    pd.Series(beta + crit * se, idx), pd.DataFrame(vb, idx, idx), QM, (m, df2),
