@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import multilevel as ml
-from multilevel.lmm._deparse import deparse
+from multilevel.lmm._deparse import deparse, formula_line
 from multilevel.lmm._summary import abbreviate
 from multilevel.lmm._varcorr import VarCorr, make_unique
 
@@ -173,3 +173,21 @@ def test_no_fixed_effects_is_an_ml_fit_as_in_lme4(sleep):
     assert lines[4:6] == ["     AIC      BIC   logLik deviance df.resid",
                           "  1989.7   1996.1   -992.8   1985.7      178"]  # lme4 1.1-31
     assert fit.sigma == pytest.approx(44.25907, rel=1e-6)
+
+
+# R 4.2.2: cat("Formula:", deparse(lme4:::expandDoubleVerts(f)), fill = TRUE)
+LONG_FORMULAS = [
+    ('angle ~ recipe + temperature + temp + t2 + recipe:temp + (1 | recipe:replicate) + (1|replicate)',
+     ['Formula: angle ~ recipe + temperature + temp + t2 + recipe:temp + (1 |', '    recipe:replicate) + (1 | replicate)']),
+    ('Reaction ~ Days + I(Days^2) + log(Days + 1) + (Days + I(Days^2) || Subject) + (1 | Subject:Days)',
+     ['Formula: Reaction ~ Days + I(Days^2) + log(Days + 1) + ((1 | Subject) +', '    (0 + Days | Subject) + (0 + I(Days^2) | Subject)) + (1 |      Subject:Days)']),
+    ('y ~ 1 + service * dept + studage + lectage + service:studage + (1 + service | s) + (1 | d) + (1 | dept:service)',
+     ['Formula: y ~ 1 + service * dept + studage + lectage + service:studage +', '    (1 + service | s) + (1 | d) + (1 | dept:service)']),
+    ('yyyyyyyyyyyyyyyyyyyyyyyyyyy ~ xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx + zzzzzzzzzzzzzzzzzzzzzzz + wwwwwwwwwwwwwwwwwwwwwwwwww + vvvvvvvvvvvvvvvvvvvvvvvvvv + (1 | g)',
+     ['Formula: yyyyyyyyyyyyyyyyyyyyyyyyyyy ~ xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx +', '    zzzzzzzzzzzzzzzzzzzzzzz + wwwwwwwwwwwwwwwwwwwwwwwwww + vvvvvvvvvvvvvvvvvvvvvvvvvv +', '    (1 | g)']),
+]
+
+
+@pytest.mark.parametrize("formula, expected", LONG_FORMULAS)
+def test_formula_line_wraps_as_r(formula, expected):
+    assert formula_line(formula).split("\n") == expected

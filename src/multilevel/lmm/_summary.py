@@ -248,7 +248,9 @@ class LmerSummary:
         return first + " " + rest
 
     def blocks(self) -> list[str]:
-        out = [self.title, "Formula: " + deparse_formula(self.formula)]
+        from ._deparse import formula_line
+
+        out = [self.title, formula_line(self.formula)]
         if self.data_name:
             out.append("   Data: " + self.data_name)
         out += ["", str(self.criteria), "", str(self.residuals), "", "Random effects:",
