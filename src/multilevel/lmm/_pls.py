@@ -447,7 +447,7 @@ class PLSProblem:
         logdet = logdet1 + 2.0 * float(np.log(diag[:qr]).sum())
         logdet_rx = 2.0 * float(np.log(diag[qr:qr + p]).sum())
         pwrss = float(diag[-1]) ** 2
-        z = solve_triangular(L[:-1, :-1], L[-1, :-1], lower=True, trans="T")
+        z = solve_triangular(L[:-1, :-1], L[-1, :-1], lower=True, trans="T", check_finite=False)
         beta = z[qr:]
         b_rest = self._apply_lambda_rest(templates, z[:qr])
         e = np.concatenate([b_rest, beta, [-1.0]])
