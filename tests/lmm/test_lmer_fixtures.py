@@ -231,3 +231,16 @@ def test_nonconverged_lme4_case_we_do_better_and_still_warn():
     with pytest.warns(ml.ConvergenceWarning, match="Model failed to converge with max"):
         fit = ml.lmer(formula, data(ds), REML=reml)
     assert fit.deviance < reference("sleepstudy_quad")["REMLcrit"] - 1e-3
+
+
+# End to end: our own optimum printed. lme4 and we stop BOBYQA at slightly different points
+# on the flat ML optima of these two, which shows in the 5th-6th printed digit of a few cells
+# (sleepstudy ML: variances 565.51 vs 565.48 and 654.94 vs 654.95, t 37.906 vs 37.907;
+# InstEval: three standard errors in the 6th digit). Both are checked at lme4's theta above.
+OPTIMUM_DIFFERS_IN_PRINT = {"sleepstudy_ml", "insteval_ml"}
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c not in OPTIMUM_DIFFERS_IN_PRINT])
+def test_fitted_summary_text(case):
+    ours = str(fitted(case).summary()).split("\n")
+    assert ours == [line.rstrip() for line in reference(case)["summary_text"]]
