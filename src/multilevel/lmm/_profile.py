@@ -155,15 +155,17 @@ def pls_pieces(problem: PLSProblem, theta: np.ndarray) -> tuple[float, float, fl
     None when the system is not positive definite.
     """
     theta = np.asarray(theta, dtype=float)
-    factor = getattr(problem, "_factor", None)
-    if factor is None:  # no access to the factor: take the pieces from the full solution
+    try:
+        _, logdet1, *_, U, info = problem._factor(theta)
+        U = np.asarray(U)
+        if U.shape != (problem.r, problem.r):
+            raise ValueError("unexpected factor layout")
+    except (AttributeError, TypeError, ValueError):  # no usable factor: take the pieces from the solution
         try:
             sol = problem.solve(theta)
         except np.linalg.LinAlgError:
             return None
         return sol.logdet_L, sol.logdet_RX, sol.pwrss
-    parts = factor(theta)
-    logdet1, U, info = parts[1], parts[-2], parts[-1]
     if info != 0:
         return None
     diag = np.diagonal(U)
