@@ -48,9 +48,13 @@ class EngineRun:
     state: Any
     time_warmup: float
     time_sampling: float
+    cpu_warmup: float = 0.0
+    cpu_sampling: float = 0.0
 
 
 CHUNK = 1000  # draws per compiled call: warm-up and sampling share one program
+TARGET_ACCEPT = 0.7
+DENSE = True
 
 
 class _Compiled:
@@ -66,7 +70,7 @@ class _Compiled:
         init_kernel, sample_kernel = hmc(potential_fn_gen=self.potential_fn_gen, algo="NUTS")
 
         def init_one(key, z, args, num_warmup):
-            return init_kernel(z, num_warmup=num_warmup, dense_mass=True, target_accept_prob=0.8,
+            return init_kernel(z, num_warmup=num_warmup, dense_mass=DENSE, target_accept_prob=TARGET_ACCEPT,
                                model_args=args, rng_key=key)
 
         def block(state, args, n):
@@ -136,10 +140,10 @@ def _sample(comp, state, args, draws, progress, chains):
     return state, z, div, steps
 
 
-def _finish(comp, state, z, div, steps, args, t_warm, t_samp) -> EngineRun:
+def _finish(comp, state, z, div, steps, args, times) -> EngineRun:
     cons = comp.constrain(z, args)
     draws = {k: np.asarray(v) for k, v in cons.items()}
-    return EngineRun(draws, z, div, steps, state, t_warm, t_samp)
+    return EngineRun(draws, z, div, steps, state, *times)
 
 
 def run_nuts(layout: Layout, num_clusters: int, args, *, chains: int, draws: int, warmup: int,
@@ -152,16 +156,16 @@ def run_nuts(layout: Layout, num_clusters: int, args, *, chains: int, draws: int
     init_keys = jax.random.split(key_init, len(comp.sites) or 1)
     z0 = {k: jax.random.uniform(init_keys[i], (chains,), minval=-2.0, maxval=2.0)
           for i, k in enumerate(comp.sites)}
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     state = comp.init(jax.random.split(key_run, chains), z0, args, warmup)
     bar = _progress_bar(progress, warmup * chains, "warm-up")
     state, _ = _advance(comp, state, args, warmup, bar, chains, keep=False)
     if bar is not None:
         bar.close()
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     state, z, div, steps = _sample(comp, state, args, draws, progress, chains)
-    t2 = time.perf_counter()
-    return _finish(comp, state, z, div, steps, args, t1 - t0, t2 - t1)
+    t2, c2 = time.perf_counter(), time.process_time()
+    return _finish(comp, state, z, div, steps, args, (t1 - t0, t2 - t1, c1 - c0, c2 - c1))
 
 
 def continue_nuts(layout: Layout, num_clusters: int, args, previous: EngineRun, *, draws: int,
@@ -170,12 +174,13 @@ def continue_nuts(layout: Layout, num_clusters: int, args, previous: EngineRun, 
     args = tuple(jnp.asarray(a) for a in args)
     comp = compiled(layout, num_clusters, args)
     chains = previous.diverging.shape[0]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     state, z, div, steps = _sample(comp, previous.state, args, draws, progress, chains)
-    t1 = time.perf_counter()
-    new = _finish(comp, state, z, div, steps, args, 0.0, t1 - t0)
+    t1, c1 = time.perf_counter(), time.process_time()
+    new = _finish(comp, state, z, div, steps, args, (0.0, t1 - t0, 0.0, c1 - c0))
     cat = lambda a, b: {k: np.concatenate([a[k], b[k]], axis=1) for k in a}  # noqa: E731
     return EngineRun(cat(previous.draws, new.draws), cat(previous.unconstrained, new.unconstrained),
                      np.concatenate([previous.diverging, div], axis=1),
                      np.concatenate([previous.num_steps, steps], axis=1), state,
-                     previous.time_warmup, previous.time_sampling + new.time_sampling)
+                     previous.time_warmup, previous.time_sampling + new.time_sampling,
+                     previous.cpu_warmup, previous.cpu_sampling + new.cpu_sampling)
