@@ -375,3 +375,74 @@ def _as_float(s: str) -> float:
         return float(s)
     except ValueError:
         return math.nan
+
+
+# --------------------------------------------------------------------------- additions for lmer's summary
+
+__all__ += ["abbreviate"]
+
+_VOWELS = set("aeiou")
+
+
+def _abbreviate_one(s: str, minlength: int) -> str:
+    """The C routine behind R's ``abbreviate`` (method ``left.kept``, ``use.classes = TRUE``)."""
+    b = list(s)
+    if len(b) <= minlength:
+        return s
+    nspace = 0
+    for i in range(len(b) - 1, 0, -1):  # trailing spaces go, inner ones are word breaks
+        if b[i].isspace():
+            nspace += 1
+
+    def first(i):
+        return b[i - 1].isspace()
+
+    def last(i):
+        return not b[i - 1].isspace() and (i + 1 == len(b) or b[i + 1].isspace())
+
+    passes = [lambda i: b[i] in _VOWELS and last(i), lambda i: b[i] in _VOWELS and not first(i),
+              lambda i: b[i].islower() and last(i), lambda i: b[i].islower() and not first(i),
+              lambda i: not first(i) and not b[i].isspace()]
+    done = False
+    for test in passes:
+        for i in range(len(b) - 1, 0, -1):
+            if i < len(b) and test(i):
+                del b[i]
+            if len(b) - nspace <= minlength:
+                done = True
+                break
+        if done:
+            break
+    if len(b) > minlength:
+        b = [b[0]] + [c for c in b[1:] if not c.isspace()]
+    return "".join(b)
+
+
+def abbreviate(names, minlength: int = 4) -> list[str]:
+    """R's ``abbreviate(names, minlength)`` (not strict: lengthened until unique).
+
+    Examples
+    --------
+    >>> abbreviate(["(Intercept)", "recipeB:temperature185", "Days"], 6)
+    ['(Intr)', 'rB:185', 'Days']
+    """
+    names = [str(n).strip(" ") for n in names]
+    uniq = list(dict.fromkeys(names))
+    x = list(uniq)
+    dup2 = [True] * len(uniq)
+    ml = minlength
+    while True:
+        for i, d in enumerate(dup2):
+            if d:
+                x[i] = _abbreviate_one(uniq[i], ml)
+        seen, dups = set(), []
+        for v in x:
+            dups.append(v in seen)
+            seen.add(v)
+        if not any(dups):
+            break
+        ml += 1
+        dupvals = {v for v, d in zip(x, dups) if d}
+        dup2 = [v in dupvals for v in x]
+    lookup = dict(zip(uniq, x))
+    return [lookup[n] for n in names]
