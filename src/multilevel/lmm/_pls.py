@@ -495,14 +495,12 @@ class PLSProblem:
         if qr:
             Linv = solve_triangular(L[:qr, :qr], np.eye(qr), lower=True)
             # B = Lambda_rest' Z_rest' Z_1 Lambda_1 ; G_j = B_j M_j^{-1}
-            d = np.eye(qr) if not self.rest_scalar else None
             B = self.A1r_noy[:, :qr]
             B = (B if isinstance(B, np.ndarray) else B.toarray()).T.copy()  # (qr, q1)
             if self.rest_scalar:
                 B *= self._rest_scale(templates)[:qr, None]
             else:
-                d = self._rest_lambda_dense(templates)
-                B = d.T @ B
+                B = self._rest_lambda_dense(templates).T @ B
             B = (B.reshape(qr, -1, t1.k) @ T1).reshape(qr, -1)
             G = np.einsum("rjk,jkl->rjl", B.reshape(qr, -1, t1.k), Minv)
             Y = (Linv @ G.reshape(qr, -1)).reshape(qr, -1, t1.k)
