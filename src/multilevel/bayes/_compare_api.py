@@ -25,9 +25,10 @@ def bayes_factor(fit1, fit0, *, method: str = "bridge", **kwargs):
     --------
     >>> import multilevel as ml
     >>> dat = ml.datasets.load("konstantopoulos2011")
-    >>> f1 = ml.brma("yi", "vi", measure="SMD", data=dat, seed=1, progress=False)
-    >>> f0 = ml.brma("yi", "vi", measure="SMD", data=dat, seed=1, progress=False,
-    ...              prior_effect=ml.prior("point", 0))
+    >>> f1 = ml.brma("yi", "vi", measure="SMD", cluster="district", data=dat, seed=1,
+    ...              progress=False)
+    >>> f0 = ml.brma("yi", "vi", measure="SMD", cluster="district", data=dat, seed=1,
+    ...              progress=False, prior_effect=ml.prior("point", 0))
     >>> bf = ml.bayes_factor(f1, f0)
     >>> bf.bf > 1
     True
