@@ -87,13 +87,17 @@ def profile_intervals(fit_mv):
     print(fit_mv.confint().round(4))
 
 
-def bayesian_heterogeneity(fit_bayes):
+def bayesian_heterogeneity(fit_mv, fit_bayes):
     """The posterior of the heterogeneity.
 
     `tau` and `rho`, the within- and between-district parts of `tau` and `tau^2`, and I2
     (total and per level) and H2, computed with the typical sampling variance of the data.
+    For comparison, `i2()` gives the same I2 split at the REML estimates (metafor does not
+    print it; computed in R from metafor's fit by the same formula it is 95.187316,
+    63.324845 and 31.862471).
     """
     print(fit_bayes.summary_heterogeneity())
+    print(fit_mv.i2().round(2))
 
 
 def posterior_plots(fit_bayes):
@@ -230,7 +234,7 @@ def run(out: Path) -> Recorder:
     fit_mv = record(frequentist_fit, dat)
     fit_bayes = record(bayesian_fit, dat)
     record(profile_intervals, fit_mv)
-    record(bayesian_heterogeneity, fit_bayes)
+    record(bayesian_heterogeneity, fit_mv, fit_bayes)
     record(posterior_plots, fit_bayes)
     record(mcmc_diagnostics, fit_bayes)
     record(pooled_effect, fit_mv, fit_bayes)
@@ -380,7 +384,8 @@ AGREEMENT = {
     "bayesian_fit": "Within Monte Carlo error (see the table at the end): both are 3 chains x 5000 "
                     "draws, of different samplers and random numbers, so the third decimal can differ.",
     "profile_intervals": "Identical; the DataFrame holds the same numbers at full precision.",
-    "bayesian_heterogeneity": "Within Monte Carlo error (see the table at the end).",
+    "bayesian_heterogeneity": "Within Monte Carlo error (see the table at the end). The REML I2 split "
+                              "agrees with the one computed in R (95.19, 63.32, 31.86).",
     "pooled_effect": "The metafor numbers agree to the printed digits (pandas prints `0.019` for "
                      "`0.0190`). The Bayesian interval is the RoBMA-style posterior; metafor has no counterpart.",
     "meta_regression": "The `rma_mv` output is identical to metafor's. RoBMA is not installed here, so "
