@@ -130,3 +130,22 @@ def test_moment_start_only_for_intercept_terms():
     assert start.shape == (2,) and np.all(start > 0)
     X, y, terms, _ = _make([(15, 2)])
     np.testing.assert_array_equal(moment_start(PLSProblem(X, y, terms)), [1.0, 0.0, 1.0])
+
+
+def test_blas_threads_are_restored(monkeypatch):
+    from multilevel.lmm import _blas
+
+    funcs = _blas._scipy_openblas()
+    monkeypatch.setattr(_blas.os, "getloadavg", lambda: (100.0, 0.0, 0.0))
+    assert _blas.default_threads() == 1
+    monkeypatch.setattr(_blas.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert _blas.default_threads() is None
+    if funcs is None:  # no controllable BLAS here: the context must still work
+        with _blas.blas_threads(1):
+            pass
+        return
+    get, _ = funcs
+    before = get()
+    with _blas.blas_threads(1):
+        assert get() == 1
+    assert get() == before

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._blas import blas_threads
 from ._optimize import check_convergence, get_optimizer, optimize_theta
 from ._pls import PLSProblem, PLSSolution
 
@@ -99,7 +100,8 @@ def moment_start(problem: PLSProblem) -> np.ndarray:
 
 
 def fit_problem(problem: PLSProblem, reml: bool = True, *, optimizer="bobyqa", start=None,
-                restart_edge: bool = True, boundary_tol: float = 1e-5, calc_derivs: bool = True) -> LmerEstimate:
+                restart_edge: bool = True, boundary_tol: float = 1e-5, calc_derivs: bool = True,
+                threads="auto") -> LmerEstimate:
     """Minimize the profiled deviance (or REML criterion) of ``problem`` over theta.
 
     Parameters
@@ -113,6 +115,9 @@ def fit_problem(problem: PLSProblem, reml: bool = True, *, optimizer="bobyqa", s
     restart_edge, boundary_tol : lme4's boundary handling.
     calc_derivs : bool
         Compute the finite-difference gradient and Hessian for the convergence checks.
+    threads : int, None or "auto"
+        BLAS threads during the fit (see :mod:`multilevel.lmm._blas`): ``"auto"`` uses one
+        thread when the machine is oversubscribed, ``None`` leaves BLAS as configured.
     """
     opt = get_optimizer(optimizer)
     fn = problem.objective(reml)
@@ -123,14 +128,15 @@ def fit_problem(problem: PLSProblem, reml: bool = True, *, optimizer="bobyqa", s
         raise ModelSpecificationError(
             f"start must have {problem.num_theta} theta values (got {x0.size})")
     x0 = np.maximum(x0, problem.lower)
-    res = optimize_theta(fn, x0, problem.lower, opt, restart_edge=restart_edge, boundary_tol=boundary_tol)
-    report = check_convergence(fn, res.x, res.fun, problem.lower, calc_derivs=calc_derivs)
+    with blas_threads(threads):
+        res = optimize_theta(fn, x0, problem.lower, opt, restart_edge=restart_edge, boundary_tol=boundary_tol)
+        report = check_convergence(fn, res.x, res.fun, problem.lower, calc_derivs=calc_derivs)
+        solution = problem.solve(res.x)
     messages = list(report.messages)
     if res.code != 0:
         messages.insert(0, f"convergence code {res.code} from {res.optimizer}: {res.message}")
     info = OptimizerSummary(res.optimizer, res.feval, res.code, res.message, tuple(messages),
                             report.gradient, report.hessian)
-    solution = problem.solve(res.x)
     return LmerEstimate(res.x, solution, reml, info, report.is_singular)
 
 
@@ -141,6 +147,8 @@ def estimate_at(problem: PLSProblem, theta, reml: bool = True, *, check: bool = 
     """
     theta = np.asarray(theta, dtype=float)
     fn = problem.objective(reml)
-    report = check_convergence(fn, theta, fn(theta), problem.lower, calc_derivs=check)
+    with blas_threads("auto"):
+        report = check_convergence(fn, theta, fn(theta), problem.lower, calc_derivs=check)
+        solution = problem.solve(theta)
     info = OptimizerSummary("none", 0, 0, "theta fixed", report.messages, report.gradient, report.hessian)
-    return LmerEstimate(theta, problem.solve(theta), reml, info, report.is_singular)
+    return LmerEstimate(theta, solution, reml, info, report.is_singular)

@@ -46,7 +46,7 @@ def problem_from_frame(frame: ModelFrame) -> PLSProblem:
 
 def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=None,
          calc_derivs: bool = True, restart_edge: bool = True, boundary_tol: float = 1e-5,
-         data_name: str | None = None) -> LinearMixedModel:
+         data_name: str | None = None, blas_threads="auto") -> LinearMixedModel:
     """Fit a linear mixed-effects model by REML or maximum likelihood, as lme4's ``lmer``.
 
     .. math::
@@ -78,6 +78,11 @@ def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=Non
         lme4's boundary handling (``lmerControl``).
     data_name : str, optional
         Name shown on the summary's ``Data:`` line (as lme4 prints the data argument).
+    blas_threads : int, None or "auto"
+        Threads of the BLAS library during the fit. ``"auto"`` (default) uses one
+        thread when the load average shows the cores are busy (multi-threaded BLAS
+        then stalls, 10-40 times slower) and the library's default otherwise;
+        ``None`` never changes it.
 
     Returns
     -------
@@ -104,7 +109,7 @@ def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=Non
     problem = problem_from_frame(frame)
     REML = bool(REML) and problem.p > 0  # without fixed effects REML is ML (as lme4)
     est = fit_problem(problem, REML, optimizer=optimizer, start=start, restart_edge=restart_edge,
-                      boundary_tol=boundary_tol, calc_derivs=calc_derivs)
+                      boundary_tol=boundary_tol, calc_derivs=calc_derivs, threads=blas_threads)
     for msg in est.optinfo.messages:
         category = SingularFitWarning if msg == SINGULAR_MESSAGE else ConvergenceWarning
         warnings.warn(msg, category, stacklevel=2)
