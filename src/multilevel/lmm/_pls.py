@@ -260,10 +260,13 @@ class PLSProblem:
             A1r.eliminate_zeros()
             A1r.sort_indices()
             self.A1r_noy = A1r
-            Arr = (self.RT_noy @ self.R_noy).toarray()
+            Arr = (self.RT_noy @ self.R_noy).tocoo()
             self.P_main = self._build_P(self.A1r_noy, self.A1r_noy, symmetric=True)
         self.Arr = np.zeros((self.r, self.r))
-        self.Arr[:-1, :-1] = Arr
+        if self.dense:
+            self.Arr[:-1, :-1] = Arr
+        else:  # scatter the sparse product straight into place (no second dense copy)
+            self.Arr[Arr.row, Arr.col] = Arr.data
 
     def _dense_P(self, A1r: np.ndarray) -> np.ndarray:
         """Dense Schur-update map for small problems, columns as :meth:`_build_P` orders them."""
