@@ -205,6 +205,9 @@ class LmerSummary:
     def __repr__(self) -> str:
         return str(self)
 
+    def _repr_markdown_(self) -> str:
+        return "```\n" + str(self) + "\n```"
+
     def to_frame(self) -> pd.DataFrame:
         """The fixed-effects table (other blocks: ``.varcorr.to_frame()``, ``.criteria.to_frame()`` ...)."""
         return self.fixed.to_frame()

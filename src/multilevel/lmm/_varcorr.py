@@ -144,3 +144,6 @@ class VarCorr:
 
     def _repr_html_(self) -> str:
         return self.to_frame().to_html(index=False, na_rep="")
+
+    def _repr_markdown_(self) -> str:
+        return "```\n" + str(self) + "\n```"
