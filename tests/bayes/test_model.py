@@ -5,7 +5,7 @@ import pytest
 from scipy import integrate, stats
 
 import multilevel as ml
-from multilevel.bayes._compare import _loglik_numpy
+from multilevel.bayes._quadrature import loglik_numpy
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +25,11 @@ def _dense(y, v, codes, mu, tau, rho):
     return total
 
 
+def _ll(y, v, onehot, mu, tau, rho):
+    k = len(y)
+    return loglik_numpy(y, v, onehot, np.full((1, k), mu), np.full((1, k), tau), np.array([rho]))[0]
+
+
 PARAMS = [(0.18, 0.32, 0.63), (-0.5, 0.05, 0.01), (1.0, 1.5, 0.99), (0.0, 0.2, 0.0)]
 
 
@@ -32,7 +37,7 @@ PARAMS = [(0.18, 0.32, 0.63), (-0.5, 0.05, 0.01), (1.0, 1.5, 0.99), (0.0, 0.2, 0
 def test_numpy_closed_form_is_the_dense_density(k2011, mu, tau, rho):
     y, v, codes = k2011
     onehot = np.eye(codes.max() + 1)[codes]
-    ours = _loglik_numpy(y, v, onehot, np.array([mu]), np.array([tau]), np.array([rho]))[0]
+    ours = _ll(y, v, onehot, mu, tau, rho)
     assert ours == pytest.approx(_dense(y, v, codes, mu, tau, rho), rel=1e-12)
 
 
@@ -61,8 +66,7 @@ def test_collapsed_mu_matches_integration(k2011, tau, rho):
     ours = float(collapsed_loglik(jnp.asarray(y - m0), jnp.ones((len(y), 1)), jnp.asarray([s0]),
                                   jnp.asarray(v), tw2, tb, jnp.asarray(codes), 11))
     onehot = np.eye(11)[codes]
-    ref_max = _loglik_numpy(y, v, onehot, np.array([0.18]), np.array([tau]), np.array([rho]))[0]
-    f = lambda mu: np.exp(_loglik_numpy(y, v, onehot, np.array([mu]), np.array([tau]), np.array([rho]))[0]  # noqa: E731
-                          - ref_max) * stats.norm(m0, s0).pdf(mu)
+    ref_max = _ll(y, v, onehot, 0.18, tau, rho)
+    f = lambda mu: np.exp(_ll(y, v, onehot, mu, tau, rho) - ref_max) * stats.norm(m0, s0).pdf(mu)  # noqa: E731
     val = integrate.quad(f, -3, 3, points=[0.18], epsabs=0, epsrel=1e-12, limit=200)[0]
     assert ours == pytest.approx(np.log(val) + ref_max, rel=1e-10)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from multilevel.bayes._compare import quadrature
+from multilevel.bayes._quadrature import quadrature
 from multilevel.bayes._diagnostics import ess, mcse_quantile, mcse_sd
 
 FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "bayes" / "brma_jags.json").read_text())

@@ -6,8 +6,8 @@ Two independent routes to the log marginal likelihood log p(y):
   draws of the sampled parameters, unconstrained scale, with a multivariate normal proposal
   fitted to the first half of each chain; its relative error follows Fruehwirth-Schnatter
   (2004), with the autocorrelation of the posterior half accounted for through its ESS;
-* numerical integration (tensor Gauss-Legendre rule) of the full, uncollapsed posterior of
-  (mu, tau, rho) written separately in NumPy, for intercept-only models.
+* numerical integration of the full, uncollapsed posterior (:mod:`._quadrature`), for models
+  with up to five free parameters.
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit, logsumexp
+from scipy.special import logsumexp
 
 from .._exceptions import ModelSpecificationError
 
-__all__ = ["MarginalLikelihood", "BayesFactor", "log_marginal_likelihood", "inference_data", "loo",
-           "quadrature"]
+__all__ = ["MarginalLikelihood", "BayesFactor", "log_marginal_likelihood", "inference_data", "loo"]
 
 
 @dataclass(frozen=True)
@@ -120,81 +119,12 @@ def _mvn_logpdf(x, mean, chol):
     return -0.5 * (np.sum(sol**2, 0) + len(mean) * math.log(2 * math.pi)) - np.sum(np.log(np.diag(chol)))
 
 
-# ----------------------------------------------------------------------------- quadrature
-def _loglik_numpy(y, v, onehot, mu, tau, rho):
-    """log p(y | mu, tau, rho) for arrays of parameter values (shape (G,)); NumPy only."""
-    tw2 = (tau**2 * (1 - rho))[:, None]
-    tb = (tau * np.sqrt(rho))[:, None]
-    a = v[None, :] + tw2
-    r = y[None, :] - mu[:, None]
-    out = -0.5 * np.sum(np.log(2 * np.pi * a) + r**2 / a, axis=1)
-    if onehot is None:
-        return out
-    s_tt = (tb**2 / a) @ onehot
-    s_tr = (tb * r / a) @ onehot
-    return out - 0.5 * np.sum(np.log1p(s_tt) - s_tr**2 / (1 + s_tt), axis=1)
-
-
-def _axes(fit, nodes):
-    """Unconstrained integration axes (name, nodes, weights) from posterior draws +- 9 SD."""
-    post = fit.posterior
-    specs = []
-    for name, transform in (("mu", None), ("tau", "log"), ("rho", "logit")):
-        if name not in post or fit.priors.__getattribute__(name).is_point:
-            continue
-        x = post[name].reshape(-1)
-        if transform == "logit":
-            x = np.clip(x, 1e-12, 1 - 1e-12)
-            u = np.log(x / (1 - x))
-        else:
-            u = np.log(x) if transform == "log" else x
-        lo, hi = u.mean() - 9 * u.std(), u.mean() + 9 * u.std()
-        t, w = np.polynomial.legendre.leggauss(nodes)
-        specs.append((name, transform, (hi - lo) / 2 * t + (hi + lo) / 2, w * (hi - lo) / 2))
-    return specs
-
-
-def quadrature(fit, nodes: int | None = None) -> tuple[MarginalLikelihood, dict[str, tuple[float, float]]]:
-    """Log marginal likelihood and posterior (mean, SD) of mu, tau, rho by a tensor
-    Gauss-Legendre rule on the unconstrained scale (intercept-only models)."""
-    if len(fit.data.X_names) > 1 or fit.data.Z_names:
-        raise ModelSpecificationError("quadrature is available for models without mods and scale")
-    specs = _axes(fit, nodes or (48 if fit.is_multilevel else 200))
-    grids = np.meshgrid(*[s[2] for s in specs], indexing="ij")
-    weights = np.ones(grids[0].shape) if specs else np.ones(())
-    for i, s in enumerate(specs):
-        weights = weights * np.expand_dims(s[3], [j for j in range(len(specs)) if j != i])
-    values, logjac, log_prior = {}, 0.0, 0.0
-    for (name, transform, _, _), g in zip(specs, grids):
-        u = g.reshape(-1)
-        if transform is None:
-            values[name] = u
-        elif transform == "log":
-            values[name] = np.exp(u)
-            logjac = logjac + u
-        else:
-            values[name] = expit(u)
-            logjac = logjac + np.log(values[name]) + np.log1p(-values[name])
-        log_prior = log_prior + fit.priors.__getattribute__(name).logpdf(values[name])
-    n = weights.size
-    par = {nm: values.get(nm, np.full(n, getattr(fit.priors, nm).params[0]) if getattr(fit.priors, nm)
-                          is not None else np.zeros(n)) for nm in ("mu", "tau", "rho")}
-    bd = fit.data
-    onehot = np.eye(bd.num_clusters)[bd.cluster] if bd.cluster is not None else None
-    logl = np.concatenate([_loglik_numpy(bd.y, bd.v, onehot, *(par[nm][i:i + 20000] for nm in ("mu", "tau", "rho")))
-                           for i in range(0, n, 20000)])
-    log_f = logl + log_prior + logjac + np.log(weights.reshape(-1))
-    log_ml = float(logsumexp(log_f))
-    p = np.exp(log_f - log_ml)
-    moments = {nm: (float(p @ values[nm]), float(np.sqrt(p @ (values[nm] - p @ values[nm]) ** 2)))
-               for nm in values}
-    return MarginalLikelihood(log_ml, 0.0, "quadrature"), moments
-
-
 def log_marginal_likelihood(fit, method: str = "bridge", **kwargs) -> MarginalLikelihood:
     if method == "bridge":
         return bridge_sampling(fit, **kwargs)
     if method == "quadrature":
+        from ._quadrature import quadrature
+
         return quadrature(fit, **kwargs)[0]
     raise ModelSpecificationError(f"unknown method {method!r}; use 'bridge' or 'quadrature'")
 
