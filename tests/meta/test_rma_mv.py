@@ -158,6 +158,22 @@ def test_profile_confint(name):
     close(precise.loc[rows, "ci_ub"], tight["ci_ub"], TOL_INTERVAL, 1e-6)
 
 
+def test_unstructured_g_with_three_levels_stays_positive_semidefinite():
+    # the optimum has tau2.1 ~ 0, where the correlations with level 1 are not identified
+    dat = ml.datasets.load("assink2016")
+    fit = ml.rma_mv("yi", "vi", random=["~ 1 | esid", "~ deltype | study"], struct="UN", data=dat)
+    ref = REF["assink_un3"]
+    close(fit.loglik, ref["loglik"], 1e-7)
+    close(fit.sigma2, ref["sigma2"], TOL_EST)
+    close(fit.tau2, ref["tau2"], TOL_EST, 1e-6)
+    # the flat direction moves the coefficient slightly (metafor stops at rho = -1, -1, 1)
+    close(fit.beta, list(ref["beta"].values()), 1e-3)
+    close(fit.se, ref["se"], 1e-3)
+    from multilevel.meta._mv_scales import _covariance
+    G = _covariance(fit._batch, fit.tau2, fit.rho)
+    assert np.linalg.eigvalsh(G)[0] > -1e-10
+
+
 def test_seed_numbers_for_the_school_calendar_data():
     fit = fit_case("konst_cs")
     assert (round(fit.tau2[0], 4), round(fit.rho[0], 4)) == (0.0978, 0.6653)

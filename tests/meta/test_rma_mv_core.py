@@ -9,6 +9,7 @@ from scipy.linalg import block_diag
 import multilevel as ml
 from multilevel.meta import _mv_fit as F
 from multilevel.meta._mv_core import evaluate, make_batch
+from multilevel.meta._mv_scales import CholeskyScale, ElementScale
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,33 @@ def test_lbfgs_fallback_reaches_the_optimum():
     free = np.ones(2, dtype=bool)
     nat = np.array([0.5, 0.1])
     stalled = F.FitState(nat, F._eval(fit._batch, fit._layout, nat, True, free, True), 1, False)
-    out = F._lbfgs(fit._batch, fit._layout, stalled, free, reml=True)
+    out = F._lbfgs(ElementScale(fit._batch, fit._layout, nat, free, True), stalled)
     assert out.converged
     np.testing.assert_allclose(out.nat, fit._comps.values, rtol=1e-5)
     assert out.ll(True) == pytest.approx(fit.loglik, abs=1e-10)
+
+
+def test_cholesky_scale_derivatives_match_finite_differences():
+    from multilevel.meta._mv_structures import build_terms, parse_random
+    dat = ml.datasets.load("assink2016")
+    sigmas, g = build_terms(parse_random(["~ 1 | esid", "~ deltype | study"]), dat, "UN")
+    batch = make_batch(dat["yi"].to_numpy(), np.ones((len(dat), 1)), dat["vi"].to_numpy(),
+                       [t.codes for t in sigmas],
+                       (g.inner_codes, g.outer_codes, g.tau_map, g.rho_map, g.num_tau2, g.num_rho))
+    layout = F.Layout(1, 3, 3)
+    free = np.ones(layout.size, dtype=bool)
+    start = np.r_[0.2, 0.1, 0.3, 0.25, 0.2, 0.1, 0.3]
+    scale = CholeskyScale(batch, layout, start, free, True)
+    assert CholeskyScale.applies(batch, layout, free)
+    theta = scale.theta0()
+    ev = scale.evaluate(theta)
+    ll = lambda th: scale.evaluate(th, derivs=False).ll_reml  # noqa: E731
+    h, n = 1e-5, theta.size
+    eye = np.eye(n) * h
+    grad = np.array([(ll(theta + eye[i]) - ll(theta - eye[i])) / (2 * h) for i in range(n)])
+    np.testing.assert_allclose(ev.grad, grad, atol=1e-6)
+    hess = np.array([[(ll(theta + eye[i] + eye[j]) - ll(theta + eye[i] - eye[j]) - ll(theta - eye[i] + eye[j])
+                       + ll(theta - eye[i] - eye[j])) / (4 * h * h) for j in range(n)] for i in range(n)])
+    if ev.newton:
+        np.testing.assert_allclose(ev.info, -hess, atol=2e-3)
+    np.testing.assert_allclose(scale.natural(theta), start, rtol=1e-10)

@@ -70,6 +70,7 @@ class Batch:
     r_of: np.ndarray | None = None
     t_ind: np.ndarray | None = None
     r_ind: np.ndarray | None = None
+    psd_check: bool = False
 
     @property
     def num_sigma2(self) -> int:
@@ -197,7 +198,7 @@ def make_batch(y: np.ndarray, X: np.ndarray, V: np.ndarray, s_codes: list[np.nda
         if ntau else None
     r_ind = np.stack([(r_of == r).astype(float) for r in range(nrho)]) if nrho else None
     return Batch(idx, yb, Xb, Vb, S, so, inner, tau_map, rho_map, k, p, float(logdet), ntau, nrho,
-                 si, r_of, t_ind, r_ind)
+                 si, r_of, t_ind, r_ind, bool(nrho > 1 and tau_map.size > 2))
 
 
 def marginal(batch: Batch, sigma2: np.ndarray, tau2: np.ndarray, rho: np.ndarray,
@@ -241,6 +242,18 @@ def marginal(batch: Batch, sigma2: np.ndarray, tau2: np.ndarray, rho: np.ndarray
     return M, D, D2
 
 
+def _correlation_psd(rho_map: np.ndarray, rho: np.ndarray) -> bool:
+    """Whether the correlation matrix of an unstructured ``G`` is positive semi-definite.
+
+    metafor keeps ``G`` positive semi-definite for ``struct = "UN"`` through a
+    Cholesky parametrisation; here infeasible values are rejected instead.
+    """
+    R = np.eye(rho_map.shape[0])
+    off = rho_map >= 0
+    R[off] = rho[rho_map[off]]
+    return bool(np.linalg.eigvalsh(R)[0] >= -1e-10)
+
+
 @dataclass(frozen=True, eq=False)
 class Evaluation:
     """One evaluation of the likelihood at given variance components (internal)."""
@@ -266,7 +279,19 @@ def evaluate(batch: Batch, sigma2: np.ndarray, tau2: np.ndarray, rho: np.ndarray
     otherwise the average information. Returns None when ``M`` is not
     positive definite.
     """
+    if batch.psd_check and not _correlation_psd(batch.rho_map, rho):
+        return None
     M, D, D2 = marginal(batch, sigma2, tau2, rho, derivs)
+    if not derivs:
+        return evaluate_marginal(batch, M, reml=reml)
+    sel = np.arange(len(D)) if free is None else np.flatnonzero(free)
+    return evaluate_marginal(batch, M, [D[i] for i in sel], _second(D2, sel), reml=reml, observed=observed)
+
+
+def evaluate_marginal(batch: Batch, M: np.ndarray, D: list[np.ndarray] | None = None,
+                      D2: dict[tuple[int, int], Any] | None = None, *, reml: bool,
+                      observed: bool = True) -> Evaluation | None:
+    """:func:`evaluate` for a given ``M`` by cluster and derivative matrices ``D`` (``D2`` second ones)."""
     try:
         chol = np.linalg.cholesky(M)
     except np.linalg.LinAlgError:
@@ -295,13 +320,16 @@ def evaluate(batch: Batch, sigma2: np.ndarray, tau2: np.ndarray, rho: np.ndarray
     rss = float(batch.y.reshape(-1) @ Py.reshape(-1))
     ll_ml = -0.5 * (k * LOG_2PI + logdet_m + rss)
     ll_reml = -0.5 * ((k - p) * LOG_2PI - batch.logdet_xtx + logdet_m + logdet_c + rss)
-    grad = info = None
-    if derivs:
-        sel = np.arange(len(D)) if free is None else np.flatnonzero(free)
-        lin = _Linear(Minv, MinvX, Cinv, Py, reml)
-        grad, info, newton = lin.score_info([D[i] for i in sel], _second(D2, sel), observed)
-        return Evaluation(ll_ml, ll_reml, beta, Cinv, grad, info, Minv, Py, newton)
-    return Evaluation(ll_ml, ll_reml, beta, Cinv, grad, info, Minv, Py)
+    if D is None:
+        return Evaluation(ll_ml, ll_reml, beta, Cinv, None, None, Minv, Py)
+    lin = _Linear(Minv, MinvX, Cinv, Py, reml)
+    grad, info, newton = lin.score_info(D, D2 or {}, observed)
+    return Evaluation(ll_ml, ll_reml, beta, Cinv, grad, info, Minv, Py, newton)
+
+
+def gather_g(batch: Batch, E: np.ndarray) -> np.ndarray:
+    """A ``G``-shaped (inner levels) matrix spread over the cluster blocks (``Z1 E Z1' * Z2 Z2'``)."""
+    return batch.so * E[batch.inner[:, :, None], batch.inner[:, None, :]]
 
 
 def _second(D2: dict[tuple[int, int], Any], sel: np.ndarray) -> dict[tuple[int, int], Any]:

@@ -1,10 +1,12 @@
 """Maximise the (restricted) likelihood of ``rma_mv`` over the variance components.
 
-Fisher scoring on the unconstrained scale (log variances, atanh correlations)
-with the fixed effects profiled out, a step-halving line search and the
-Newton decrement as the convergence criterion; the score and the expected
-information are exact (``_mv_core``). Any component can be held fixed, which
-is what the profile-likelihood intervals need. Arrays in, arrays out.
+Newton steps on an unconstrained scale (``_mv_scales``) with the fixed effects
+profiled out: the average information far from the optimum, the exact
+observed information near it, a step-halving line search and the Newton
+decrement as the convergence criterion (score and information are exact,
+``_mv_core``). Parameters on the edge of their range with the score pushing
+outwards are held still. Any component can be held fixed, which is what the
+profile-likelihood intervals need. Arrays in, arrays out.
 """
 
 from __future__ import annotations
@@ -14,13 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._mv_core import Batch, Evaluation, evaluate
+from ._mv_scales import CholeskyScale, ElementScale, element_natural, element_theta
 
 __all__ = ["Layout", "FitState", "optimize", "initial_values", "fe_fit", "fe_fit_diag"]
 
 _MAX_ITER = 200
 _TOL = 1e-18
-_THETA_MIN = -35.0
-_ATANH_MAX = 12.0
 _LAST_STEP = 1e-8
 _FLAT = 1e-12  # relative change of ll that counts as no progress (two iterations in a row)
 _NEWTON_ZONE = 0.5  # Newton decrement below which the observed information is used
@@ -53,28 +54,19 @@ class FitState:
     ev: Evaluation
     iterations: int
     converged: bool
+    theta: np.ndarray | None = None
 
     def ll(self, reml: bool) -> float:
         return self.ev.ll_reml if reml else self.ev.ll_ml
 
 
 def to_natural(theta: np.ndarray, rho_mask: np.ndarray) -> np.ndarray:
-    """Natural values; at the clamps a variance is exactly 0 and a correlation exactly -1 or 1.
-
-    (Exact edges matter: ``sqrt(tau2_u * tau2_v)`` of a variance of 1e-16 is a covariance of 1e-8.)
-    """
-    nat = np.where(rho_mask, np.tanh(theta), np.exp(theta))
-    nat[~rho_mask & (theta <= _THETA_MIN)] = 0.0
-    edge = rho_mask & (np.abs(theta) >= _ATANH_MAX)
-    nat[edge] = np.sign(theta[edge])
-    return nat
+    """Natural values of element-wise unconstrained parameters (see ``_mv_scales``)."""
+    return element_natural(theta, rho_mask)
 
 
 def to_theta(nat: np.ndarray, rho_mask: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore"):
-        th = np.where(rho_mask, np.arctanh(np.clip(nat, -1 + 1e-12, 1 - 1e-12)),
-                      np.log(np.maximum(nat, 1e-300)))
-    return np.clip(th, _THETA_MIN, None)
+    return element_theta(nat, rho_mask)
 
 
 def fe_fit(batch: Batch) -> tuple[np.ndarray, float]:
@@ -118,83 +110,77 @@ def _eval(batch: Batch, layout: Layout, nat: np.ndarray, reml: bool, free: np.nd
 def optimize(batch: Batch, layout: Layout, start: np.ndarray, free: np.ndarray, *, reml: bool) -> FitState | None:
     """Maximise over the ``free`` components starting from ``start`` (natural scale).
 
-    Newton / average-information steps; should they stall away from the
-    optimum, L-BFGS-B on the same scale takes over from the best point.
-    Returns None when no positive-definite marginal variance is found.
+    Newton / average-information steps on an unconstrained scale
+    (``_mv_scales``); should they stall away from the optimum, L-BFGS-B on the
+    same scale takes over from the best point. Returns None when no
+    positive-definite marginal variance is found.
     """
-    state = _newton(batch, layout, start, free, reml=reml)
+    kind = CholeskyScale if CholeskyScale.applies(batch, layout, free) else ElementScale
+    scale = kind(batch, layout, start, free, reml)
+    if kind is CholeskyScale:
+        # unstructured G fits often end on the boundary (a singular G), where the
+        # information is near singular: quasi-Newton with the exact score copes better
+        theta = scale.theta0()
+        ev = scale.evaluate(theta, derivs=False)
+        if ev is None:
+            return None
+        return _lbfgs(scale, FitState(scale.natural(theta), ev, 0, False, theta))
+    state = _newton(scale)
     if state is None or state.converged:
         return state
-    return _lbfgs(batch, layout, state, free, reml=reml)
+    return _lbfgs(scale, state)
 
 
-def _lbfgs(batch: Batch, layout: Layout, state: FitState, free: np.ndarray, *, reml: bool) -> FitState:
+def _lbfgs(scale: ElementScale | CholeskyScale, state: FitState) -> FitState:
     from scipy.optimize import minimize
 
-    rho_mask = layout.is_rho()
-    fidx = np.flatnonzero(free)
-    base = state.nat.copy()
+    reml = scale.reml
 
     def fun(th: np.ndarray) -> tuple[float, np.ndarray]:
-        nat = base.copy()
-        full = to_theta(base, rho_mask)
-        full[fidx] = th
-        nat[fidx] = to_natural(full, rho_mask)[fidx]
-        ev = _eval(batch, layout, nat, reml, free, derivs=True, observed=False)
+        ev = scale.evaluate(th, derivs=True, observed=False)
         if ev is None:
             return 1e300, np.zeros_like(th)
         return -(ev.ll_reml if reml else ev.ll_ml), -ev.grad
 
-    bounds = [(-_ATANH_MAX, _ATANH_MAX) if rho_mask[i] else (_THETA_MIN, None) for i in fidx]
-    res = minimize(fun, to_theta(base, rho_mask)[fidx], jac=True, method="L-BFGS-B", bounds=bounds,
+    theta0 = state.theta if state.theta is not None else scale.theta0()
+    res = minimize(fun, theta0, jac=True, method="L-BFGS-B", bounds=scale.bounds(),
                    options={"maxiter": 2000, "ftol": 1e-15, "gtol": 1e-10})
-    nat = base.copy()
-    full = to_theta(base, rho_mask)
-    full[fidx] = res.x
-    nat[fidx] = to_natural(full, rho_mask)[fidx]
-    s2, t2, rho = layout.split(nat)
-    ev = evaluate(batch, s2, t2, rho, reml=reml)
-    if ev is None or (ev.ll_reml if reml else ev.ll_ml) < state.ll(reml):
+    ev = scale.evaluate(res.x, derivs=False)
+    if ev is None or (ev.ll_reml if reml else ev.ll_ml) < state.ll(reml) - 1e-12:
         return state
     grad_ok = bool(res.success) or float(np.max(np.abs(res.jac))) < 1e-5
-    return FitState(nat, ev, state.iterations + int(res.nit), grad_ok)
+    return FitState(scale.natural(res.x), ev, state.iterations + int(res.nit), grad_ok, res.x)
 
 
-def _newton(batch: Batch, layout: Layout, start: np.ndarray, free: np.ndarray, *, reml: bool) -> FitState | None:
-    rho_mask = layout.is_rho()
-    nat = start.astype(float).copy()
-    theta = to_theta(nat, rho_mask)
-    ev = _eval(batch, layout, nat, reml, free, derivs=bool(free.any()), observed=False)
+def _newton(scale: ElementScale | CholeskyScale, max_iter: int = _MAX_ITER) -> FitState | None:
+    reml = scale.reml
+    theta = scale.theta0()
+    ev = scale.evaluate(theta, derivs=True, observed=False)
     if ev is None:
         return None
     obj = ev.ll_reml if reml else ev.ll_ml
-    fidx = np.flatnonzero(free)
     it = 0
     flat_before = False
-    converged = fidx.size == 0
-    while not converged and it < _MAX_ITER:
+    converged = theta.size == 0
+    while not converged and it < max_iter:
         it += 1
-        step = _active_step(theta[fidx], ev.grad, ev.info, rho_mask[fidx])
+        step = _active_step(scale.pinned(theta, ev.grad), ev.grad, ev.info)
         decrement = float(step @ ev.grad)
         if decrement < _TOL * (1.0 + abs(obj)) or not np.isfinite(decrement):
             converged = np.isfinite(decrement)
             break
         if ev.newton and decrement < _LAST_STEP * (1.0 + abs(obj)):
             # quadratic convergence: after this Newton step the error is ~decrement**2
-            final = _final_step(batch, layout, theta, nat, step, fidx, rho_mask, reml, obj)
-            if final is not None:
-                nat, ev = final
+            cand = scale.clip(theta + step)
+            cev = scale.evaluate(cand, derivs=False)
+            if cev is not None and (cev.ll_reml if reml else cev.ll_ml) >= obj - 1e-12 * (1.0 + abs(obj)):
+                theta, ev = cand, cev
             converged = True
             break
         t = 1.0
         while t > 1e-10:
-            cand = theta.copy()
-            cand[fidx] = theta[fidx] + t * step
-            cand[fidx] = np.where(rho_mask[fidx], np.clip(cand[fidx], -_ATANH_MAX, _ATANH_MAX),
-                                  np.maximum(cand[fidx], _THETA_MIN))
-            cnat = nat.copy()
-            cnat[fidx] = to_natural(cand, rho_mask)[fidx]
-            cev = _eval(batch, layout, cnat, reml, free, derivs=True, observed=decrement < _NEWTON_ZONE)
+            cand = scale.clip(theta + t * step)
+            cev = scale.evaluate(cand, derivs=True, observed=decrement < _NEWTON_ZONE)
             if cev is not None:
                 cobj = cev.ll_reml if reml else cev.ll_ml
                 if cobj >= obj - 1e-14 * (1.0 + abs(obj)):
@@ -207,30 +193,14 @@ def _newton(batch: Batch, layout: Layout, start: np.ndarray, free: np.ndarray, *
         small = abs(cobj - obj) < _FLAT * (1.0 + abs(obj))
         done = (small and t < 1.0) or (small and flat_before)
         flat_before = small
-        theta, nat, ev, obj = cand, cnat, cev, cobj
+        theta, ev, obj = cand, cev, cobj
         if done:
             converged = True  # no progress left (typically components drifting to the boundary)
-    return FitState(nat, ev, it, converged)
+    return FitState(scale.natural(theta), ev, it, converged, theta)
 
 
-def _final_step(batch: Batch, layout: Layout, theta: np.ndarray, nat: np.ndarray, step: np.ndarray,
-                fidx: np.ndarray, rho_mask: np.ndarray, reml: bool,
-                obj: float) -> tuple[np.ndarray, Evaluation] | None:
-    cand = theta.copy()
-    cand[fidx] = theta[fidx] + step
-    cnat = nat.copy()
-    cnat[fidx] = to_natural(cand, rho_mask)[fidx]
-    s2, t2, rho = layout.split(cnat)
-    cev = evaluate(batch, s2, t2, rho, reml=reml)
-    if cev is None or (cev.ll_reml if reml else cev.ll_ml) < obj - 1e-12 * (1.0 + abs(obj)):
-        return None
-    return cnat, cev
-
-
-def _active_step(theta: np.ndarray, grad: np.ndarray, info: np.ndarray, is_rho: np.ndarray) -> np.ndarray:
-    """Newton step with parameters pinned where they sit on the boundary and the score pushes out."""
-    pinned = np.where(is_rho, (np.abs(theta) >= _ATANH_MAX - 1e-9) & (np.sign(theta) * grad > 0),
-                      (theta <= _THETA_MIN + 1e-9) & (grad < 0))
+def _active_step(pinned: np.ndarray, grad: np.ndarray, info: np.ndarray) -> np.ndarray:
+    """Newton step with the pinned parameters (on an edge, score pushing out) held still."""
     if not pinned.any():
         return _step(grad, info)
     step = np.zeros_like(grad)

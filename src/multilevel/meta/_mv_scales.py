@@ -1,0 +1,178 @@
+"""Unconstrained scales on which ``rma_mv`` optimises the variance components.
+
+``ElementScale``: each free component on its own scale (log variances, atanh
+correlations); any component can be held fixed (profile likelihoods).
+
+``CholeskyScale``: an unstructured ``G`` (``struct = "UN"``, more than two
+inner levels) through the entries of a lower-triangular ``A`` with
+``G = A A'``, which keeps ``G`` positive semi-definite (metafor also uses a
+Cholesky parametrisation for UN); the ``~ 1 | f`` variances stay on the log
+scale. Both expose the same small interface to the optimiser in ``_mv_fit``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._mv_core import Batch, Evaluation, evaluate, evaluate_marginal, gather_g
+
+__all__ = ["ElementScale", "CholeskyScale", "THETA_MIN", "ATANH_MAX", "element_natural", "element_theta"]
+
+THETA_MIN = -35.0
+ATANH_MAX = 12.0
+
+
+def element_natural(theta: np.ndarray, rho_mask: np.ndarray) -> np.ndarray:
+    """Natural values; at the clamps a variance is exactly 0 and a correlation exactly -1 or 1.
+
+    (Exact edges matter: ``sqrt(tau2_u * tau2_v)`` of a variance of 1e-16 is a covariance of 1e-8.)
+    """
+    nat = np.where(rho_mask, np.tanh(theta), np.exp(theta))
+    nat[~rho_mask & (theta <= THETA_MIN)] = 0.0
+    edge = rho_mask & (np.abs(theta) >= ATANH_MAX)
+    nat[edge] = np.sign(theta[edge])
+    return nat
+
+
+def element_theta(nat: np.ndarray, rho_mask: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        th = np.where(rho_mask, np.arctanh(np.clip(nat, -1 + 1e-12, 1 - 1e-12)),
+                      np.log(np.maximum(nat, 1e-300)))
+    return np.clip(th, THETA_MIN, None)
+
+
+class ElementScale:
+    """Log variances and atanh correlations of the free components (see the module notes)."""
+
+    def __init__(self, batch: Batch, layout: object, base: np.ndarray, free: np.ndarray, reml: bool):
+        self.batch, self.layout, self.reml = batch, layout, reml
+        self.base = base.astype(float).copy()
+        self.fidx = np.flatnonzero(free)
+        self.free = free
+        self.rho = layout.is_rho()[self.fidx]
+
+    def theta0(self) -> np.ndarray:
+        return element_theta(self.base, self.layout.is_rho())[self.fidx]
+
+    def natural(self, theta: np.ndarray) -> np.ndarray:
+        nat = self.base.copy()
+        nat[self.fidx] = element_natural(theta, self.rho)
+        return nat
+
+    def clip(self, theta: np.ndarray) -> np.ndarray:
+        return np.where(self.rho, np.clip(theta, -ATANH_MAX, ATANH_MAX), np.maximum(theta, THETA_MIN))
+
+    def bounds(self) -> list[tuple[float | None, float | None]]:
+        return [(-ATANH_MAX, ATANH_MAX) if r else (THETA_MIN, None) for r in self.rho]
+
+    def pinned(self, theta: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        """Parameters on the edge of their range with the score pushing outwards."""
+        return np.where(self.rho, (np.abs(theta) >= ATANH_MAX - 1e-9) & (np.sign(theta) * grad > 0),
+                        (theta <= THETA_MIN + 1e-9) & (grad < 0))
+
+    def evaluate(self, theta: np.ndarray, derivs: bool = True, observed: bool = True) -> Evaluation | None:
+        s2, t2, rho = self.layout.split(self.natural(theta))
+        return evaluate(self.batch, s2, t2, rho, reml=self.reml, free=self.free,
+                        derivs=derivs and self.fidx.size > 0, observed=observed)
+
+
+class CholeskyScale:
+    """``G = A A'`` for an unstructured ``G``; sigma2 on the log scale (see the module notes)."""
+
+    def __init__(self, batch: Batch, layout: object, base: np.ndarray, free: np.ndarray, reml: bool):
+        self.batch, self.layout, self.reml = batch, layout, reml
+        self.base = base.astype(float).copy()
+        self.L = batch.tau_map.shape[0]
+        self.sidx = np.flatnonzero(free[: layout.ns])
+        self.rows, self.cols = _lower_entries(self.L)
+        self.na = self.rows.size
+
+    @staticmethod
+    def applies(batch: Batch, layout: object, free: np.ndarray) -> bool:
+        """UN with more than two inner levels and every component of ``G`` free."""
+        return bool(batch.psd_check and free[layout.ns:].all())
+
+    def _A(self, theta: np.ndarray) -> np.ndarray:
+        A = np.zeros((self.L, self.L))
+        A[self.rows, self.cols] = theta[self.sidx.size:]
+        return A
+
+    def theta0(self) -> np.ndarray:
+        s2, t2, rho = self.layout.split(self.base)
+        G = _covariance(self.batch, t2, rho)
+        try:
+            A = np.linalg.cholesky(G)
+        except np.linalg.LinAlgError:
+            A = np.diag(np.sqrt(np.maximum(np.diag(G), 1e-8)))
+        logs = np.log(np.maximum(s2[self.sidx], 1e-300)).clip(THETA_MIN)
+        return np.concatenate([logs, A[self.rows, self.cols]])
+
+    def natural(self, theta: np.ndarray) -> np.ndarray:
+        nat = self.base.copy()
+        ns = self.layout.ns
+        lo = theta[: self.sidx.size]
+        nat[self.sidx] = np.where(lo <= THETA_MIN, 0.0, np.exp(lo))
+        A = self._A(theta)
+        G = A @ A.T
+        tau2 = np.diag(G).copy()
+        sd = np.sqrt(tau2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            R = np.where(np.outer(sd, sd) > 0, G / np.outer(sd, sd), 0.0)
+        rho_map = self.batch.rho_map
+        rho = np.zeros(self.layout.nr)
+        for r in range(self.layout.nr):
+            i, j = np.argwhere(rho_map == r)[0]
+            rho[r] = np.clip(R[i, j], -1.0, 1.0)
+        nat[ns: ns + self.layout.nt] = tau2
+        nat[ns + self.layout.nt:] = rho
+        return nat
+
+    def clip(self, theta: np.ndarray) -> np.ndarray:
+        out = theta.copy()
+        out[: self.sidx.size] = np.maximum(out[: self.sidx.size], THETA_MIN)
+        return out
+
+    def bounds(self) -> list[tuple[float | None, float | None]]:
+        return [(THETA_MIN, None)] * self.sidx.size + [(None, None)] * self.na
+
+    def pinned(self, theta: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        out = np.zeros(theta.size, dtype=bool)
+        out[: self.sidx.size] = (theta[: self.sidx.size] <= THETA_MIN + 1e-9) & (grad[: self.sidx.size] < 0)
+        return out
+
+    def evaluate(self, theta: np.ndarray, derivs: bool = True, observed: bool = True) -> Evaluation | None:
+        nat = self.natural(theta)
+        s2, _, _ = self.layout.split(nat)
+        A = self._A(theta)
+        bt = self.batch
+        M = bt.V + np.einsum("j,jbmn->bmn", s2, bt.S) + gather_g(bt, A @ A.T)
+        if not derivs:
+            return evaluate_marginal(bt, M, reml=self.reml)
+        D = [s2[j] * bt.S[j] for j in self.sidx]
+        D2: dict = {(a, a): (1.0, a) for a in range(self.sidx.size)}
+        off = self.sidx.size
+        for q, (k, lcol) in enumerate(zip(self.rows, self.cols)):
+            E = np.zeros((self.L, self.L))
+            E[k, :] += A[:, lcol]
+            E[:, k] += A[:, lcol]
+            D.append(gather_g(self.batch, E))
+            for q2 in range(q, self.na):
+                if self.cols[q2] == lcol:
+                    F = np.zeros((self.L, self.L))
+                    F[k, self.rows[q2]] += 1.0
+                    F[self.rows[q2], k] += 1.0
+                    D2[(off + q, off + q2)] = gather_g(self.batch, F)
+        return evaluate_marginal(self.batch, M, D, D2, reml=self.reml, observed=observed)
+
+
+def _lower_entries(L: int) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = np.tril_indices(L)
+    return rows, cols
+
+
+def _covariance(batch: Batch, tau2: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    sq = np.sqrt(tau2[batch.tau_map])
+    R = np.eye(sq.size)
+    off = batch.rho_map >= 0
+    R[off] = rho[batch.rho_map[off]]
+    return sq[:, None] * R * sq[None, :]
