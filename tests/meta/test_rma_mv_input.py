@@ -164,3 +164,13 @@ def test_known_correlation_matrix_checks(konst):
     plain = ml.rma_mv("yi", "vi", random="~ 1 | district", data=konst)
     with_r = ml.rma_mv("yi", "vi", random="~ 1 | district", data=konst, R={"district": 2 * np.eye(11)})
     np.testing.assert_allclose(with_r.sigma2, plain.sigma2, rtol=1e-8)
+
+
+def test_v_as_a_list_of_blocks():
+    dat = ml.datasets.load("berkey1998")
+    blocks = [g[["v1i", "v2i"]].to_numpy() for _, g in dat.groupby("trial", sort=True)]
+    from scipy.linalg import block_diag
+    a = ml.rma_mv("yi", blocks, random="~ outcome | trial", struct="UN", data=dat, mods="~ outcome - 1")
+    b = ml.rma_mv("yi", block_diag(*blocks), random="~ outcome | trial", struct="UN", data=dat,
+                  mods="~ outcome - 1")
+    np.testing.assert_allclose(a.tau2, b.tau2, rtol=1e-12)

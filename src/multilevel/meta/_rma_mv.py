@@ -45,7 +45,8 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
     V : str or array_like
         Sampling variances (column or vector) or their variance-covariance
         matrix (``k x k``, symmetric positive definite; block-diagonal for
-        dependent estimates).
+        dependent estimates), also as a list of the diagonal blocks in row
+        order (as metafor accepts a list).
     random : str or list of str, optional
         ``"~ 1 | study"``; nested ``"~ 1 | district/school"`` (components for
         ``district`` and ``district/school``); several formulas for crossed
@@ -170,6 +171,9 @@ def _required(spec: Any, frame: pd.DataFrame | None) -> tuple[str, ...]:
 def _read_v(V: Any, frame: pd.DataFrame | None) -> np.ndarray:
     if isinstance(V, str):
         return column_values(V, frame, role="V")
+    if isinstance(V, (list, tuple)) and V and all(np.ndim(b) == 2 for b in V):
+        from scipy.linalg import block_diag
+        return _read_v(block_diag(*[np.asarray(b, dtype=float) for b in V]), frame)  # metafor's bldiag
     if isinstance(V, pd.DataFrame):
         V = V.to_numpy()
     arr = column_values(V, None, role="V")
