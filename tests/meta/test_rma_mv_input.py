@@ -174,3 +174,12 @@ def test_v_as_a_list_of_blocks():
     b = ml.rma_mv("yi", block_diag(*blocks), random="~ outcome | trial", struct="UN", data=dat,
                   mods="~ outcome - 1")
     np.testing.assert_allclose(a.tau2, b.tau2, rtol=1e-12)
+
+
+def test_profile_default_range_is_metafors(konst_fit):
+    est_t2, est_rho = konst_fit.tau2[0], konst_fit.rho[0]
+    prof = konst_fit.profile("tau2", steps=3)
+    np.testing.assert_allclose(prof.values, [est_t2 / 4, (est_t2 / 4 + 4 * est_t2) / 2, 4 * est_t2])
+    prof = konst_fit.profile("rho", steps=2)
+    np.testing.assert_allclose(prof.values, [est_rho - 0.5, min(0.99999, est_rho + 0.5)])
+    assert np.all(prof.loglik < konst_fit.loglik)

@@ -219,11 +219,9 @@ def profile(fit: Any, component: str, *, values: Any = None, steps: int = 20) ->
 
 
 def _default_grid(fit: Any, index: int, est: float, steps: int) -> np.ndarray:
-    crit = float(stats.chi2.ppf(0.95, 1))
-    lb, _ = _bound(fit, index, crit, -1)
-    ub, _ = _bound(fit, index, crit, +1)
-    lo_end = -1.0 if fit._layout.is_rho()[index] else 0.0
-    span = (ub - lb) if np.isfinite(ub - lb) and ub > lb else max(abs(est), 0.1)
-    lo = max(lo_end, lb - 0.25 * span)
-    hi = min(1.0, ub + 0.25 * span) if fit._layout.is_rho()[index] else ub + 0.25 * span
+    """metafor's default ``xlim``: ``[est / 4, max(0.1, 4 est)]`` for variances, ``est -+ 0.5`` for rho."""
+    if fit._layout.is_rho()[index]:
+        lo, hi = max(-0.99999, est - 0.5), min(0.99999, est + 0.5)
+    else:
+        lo, hi = max(0.0, est / 4), max(0.1, est * 4)
     return np.linspace(lo, hi, steps)

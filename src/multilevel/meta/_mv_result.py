@@ -332,8 +332,8 @@ class RmaMvFit:
 
         Returns a :class:`~multilevel.meta._mv_profile.ProfileLikelihood` with
         ``to_frame()`` and ``plot()``. ``values`` defaults to ``steps`` points
-        spanning the profile-likelihood interval and a quarter of its width
-        beyond each end (within the parameter space).
+        over metafor's default range: ``[estimate / 4, max(0.1, 4 estimate)]``
+        for variances, ``estimate -+ 0.5`` (within ``(-1, 1)``) for correlations.
 
         Examples
         --------
