@@ -149,3 +149,14 @@ def test_blas_threads_are_restored(monkeypatch):
     with _blas.blas_threads(1):
         assert get() == 1
     assert get() == before
+
+
+@pytest.mark.parametrize("name", STRUCTURES)
+def test_pieces_give_the_deviances(name):
+    X, y, terms, theta = _make(STRUCTURES[name])
+    prob = PLSProblem(X, y, terms)
+    logdet, ldrx, pwrss = prob.pieces(theta)
+    sol = prob.solve(theta)
+    assert (logdet, ldrx, pwrss) == pytest.approx((sol.logdet_L, sol.logdet_RX, sol.pwrss), rel=1e-12)
+    n, p = X.shape
+    assert prob.deviance(theta, False) == pytest.approx(logdet + n * (1 + np.log(2 * np.pi * pwrss / n)), rel=1e-12)

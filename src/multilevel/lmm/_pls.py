@@ -185,7 +185,8 @@ class PLSProblem:
     Notes
     -----
     Internal API (used by the result object and by inference code):
-    :meth:`deviance` (theta -> ML deviance or REML criterion), :meth:`solve`
+    :meth:`deviance` (theta -> ML deviance or REML criterion), :meth:`pieces`
+    (theta -> log-determinants and penalized RSS, no solve), :meth:`solve`
     (theta -> :class:`PLSSolution`), :meth:`condvar`, :meth:`with_response`
     (same structure, new response, cheap), ``lower`` and ``theta_start``.
     """
@@ -431,6 +432,21 @@ class PLSProblem:
             ldrx = 2.0 * float(np.log(diag[qr:qr + p]).sum())
             return logdet + ldrx + nmp * (1.0 + _LOG2PI + np.log(pwrss / nmp))
         return logdet + self.n * (1.0 + _LOG2PI + np.log(pwrss / self.n))
+
+    def pieces(self, theta: np.ndarray) -> tuple[float, float, float] | None:
+        """``(log|L|^2, log|R_X|^2, penalized RSS)`` at ``theta`` from the factor alone (no solve).
+
+        The deviances follow as ``log|L|^2 + n (1 + log(2 pi pwrss / n))`` (ML) and
+        ``log|L|^2 + log|R_X|^2 + (n - p)(1 + log(2 pi pwrss / (n - p)))`` (REML).
+        None when the system is not positive definite.
+        """
+        _, logdet1, U, info = self._factor(np.asarray(theta, dtype=float))
+        if info != 0:
+            return None
+        diag = np.diagonal(U)
+        qr, p = self.q_rest, self.p
+        return (logdet1 + 2.0 * float(np.log(diag[:qr]).sum()), 2.0 * float(np.log(diag[qr:qr + p]).sum()),
+                float(diag[-1]) ** 2)
 
     def objective(self, reml: bool):
         """``theta -> deviance`` as a plain function (for optimizers)."""
