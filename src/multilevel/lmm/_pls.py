@@ -420,16 +420,12 @@ class PLSProblem:
     # --------------------------------------------------------------- objective
     def deviance(self, theta: np.ndarray, reml: bool) -> float:
         """Profiled ML deviance (``reml=False``) or REML criterion at ``theta``."""
-        _, logdet1, U, info = self._factor(np.asarray(theta, dtype=float))
-        if info != 0:
+        pieces = self.pieces(theta)
+        if pieces is None:
             return np.inf
-        diag = np.diagonal(U)
-        qr, p = self.q_rest, self.p
-        logdet = logdet1 + 2.0 * float(np.log(diag[:qr]).sum())
-        pwrss = float(diag[-1]) ** 2
+        logdet, ldrx, pwrss = pieces
         if reml:
-            nmp = self.n - p
-            ldrx = 2.0 * float(np.log(diag[qr:qr + p]).sum())
+            nmp = self.n - self.p
             return logdet + ldrx + nmp * (1.0 + _LOG2PI + np.log(pwrss / nmp))
         return logdet + self.n * (1.0 + _LOG2PI + np.log(pwrss / self.n))
 
