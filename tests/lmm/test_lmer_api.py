@@ -191,3 +191,11 @@ LONG_FORMULAS = [
 @pytest.mark.parametrize("formula, expected", LONG_FORMULAS)
 def test_formula_line_wraps_as_r(formula, expected):
     assert formula_line(formula).split("\n") == expected
+
+
+def test_too_many_later_random_effects_is_a_clear_error(sleep, monkeypatch):
+    from multilevel.lmm import _lmer
+
+    monkeypatch.setattr(_lmer, "MAX_DENSE_REST", 5)
+    with pytest.raises(ml.ModelSpecificationError, match="factored as a dense matrix"):
+        ml.lmer("Reaction ~ Days + (Days | Subject) + (1 | Days)", sleep)

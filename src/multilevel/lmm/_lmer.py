@@ -14,7 +14,9 @@ from ._optimize import SINGULAR_MESSAGE
 from ._pls import PLSProblem, TermStructure
 from ._results import LinearMixedModel
 
-__all__ = ["lmer", "problem_from_frame"]
+__all__ = ["lmer", "problem_from_frame", "MAX_DENSE_REST"]
+
+MAX_DENSE_REST = 10_000  # coefficients of the later random-effects terms (dense Schur complement)
 
 
 def problem_from_frame(frame: ModelFrame) -> PLSProblem:
@@ -41,6 +43,12 @@ def problem_from_frame(frame: ModelFrame) -> PLSProblem:
                 "residual variance are probably unidentifiable")
         terms.append(TermStructure(np.asarray(blk.codes, dtype=np.intp), np.asarray(blk.Z, dtype=float),
                                    blk.num_levels))
+    q_rest = sum(t.q for t in terms[1:])
+    if q_rest > MAX_DENSE_REST:
+        raise ModelSpecificationError(
+            f"the random-effects terms after the first have {q_rest} coefficients together; their "
+            f"Schur complement is factored as a dense matrix, which supports up to {MAX_DENSE_REST} "
+            f"(here it would need {8 * q_rest ** 2 / 2 ** 30:.1f} GiB)")
     return PLSProblem(frame.X, frame.y, terms)
 
 
