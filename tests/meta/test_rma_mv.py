@@ -32,6 +32,7 @@ CASES = {
     "konst_R": ("konstantopoulos2011", {"random": ["~ 1 | district", "~ 1 | study"]}),
     "konst_crossed": ("konstantopoulos2011", {"random": ["~ 1 | district", "~ 1 | study"]}),
     "assink_3level": ("assink2016", {"random": "~ 1 | study/esid"}),
+    "assink_two_cs": ("assink2016", {"random": ["~ deltype | study", "~ deltype | esid"]}),
     "assink_3level_deltype": ("assink2016", {"random": "~ 1 | study/esid", "mods": "~ deltype"}),
     "berkey_un_reml": ("berkey1998", {"random": "~ outcome | trial", "struct": "UN"}),
     "berkey_un_ml": ("berkey1998", {"random": "~ outcome | trial", "struct": "UN", "method": "ML"}),
@@ -97,6 +98,9 @@ def test_estimates_match_metafor(name):
     close(fit.tau2, ref["tau2"] or [], TOL_EST, 1e-9)
     if ref["rho"] is not None and fit.struct not in ("ID", "DIAG"):
         close(fit.rho, ref["rho"], TOL_EST)
+    if "gamma2" in ref:
+        close(fit.gamma2, ref["gamma2"], TOL_EST)
+        close(fit.phi, ref["phi"], TOL_EST)
     assert fit.k == ref["k"] and fit.p == ref["p"] and fit.parms == ref["parms"]
 
 
@@ -131,6 +135,7 @@ def test_summary_matches_metafor(name):
 
 
 CONFINT_CASES = [n for n in CASES if "confint_tight" in REF[n]]
+ROOT_PATH_MAY_DIFFER = {"assink_two_cs"}
 
 
 def _r_rows(rows):
@@ -150,9 +155,12 @@ def test_profile_confint(name):
     close(ci.loc[rows, "ci_lb"].iloc[comps], np.asarray(tight["ci_lb"])[comps], TOL_INTERVAL, 2e-4)
     close(ci.loc[rows, "ci_ub"].iloc[comps], np.asarray(tight["ci_ub"])[comps], TOL_INTERVAL, 2e-4)
     if "confint" in ref:
+        # same root finder and tolerance as metafor: the same bounds, unless the profile values differ in
+        # the last digits (two-term models), when they agree to within metafor's uniroot tolerance
         default = ref["confint"]
-        close(ci.loc[rows, "ci_lb"], default["ci_lb"], 1e-6, 1e-8)
-        close(ci.loc[rows, "ci_ub"], default["ci_ub"], 1e-6, 1e-8)
+        atol = np.finfo(float).eps ** 0.25 if name in ROOT_PATH_MAY_DIFFER else 1e-8
+        close(ci.loc[rows, "ci_lb"], default["ci_lb"], 1e-6, atol)
+        close(ci.loc[rows, "ci_ub"], default["ci_ub"], 1e-6, atol)
     precise = fit.confint(tol=1e-10)
     close(precise.loc[rows, "ci_lb"], tight["ci_lb"], TOL_INTERVAL, 1e-6)
     close(precise.loc[rows, "ci_ub"], tight["ci_ub"], TOL_INTERVAL, 1e-6)
@@ -206,6 +214,7 @@ def test_profile_loglik_values(component):
     ("konst_nested_reml_year_t", "predict_new", [1970, 1990]),
     ("berkey_un_reml", "predict", np.array([[1.0, 0.0], [0.0, 1.0]])),
     ("konst_hcs", "predict", None),
+    ("assink_two_cs", "predict", None),
 ])
 def test_predict(name, key, newmods):
     fit, ref = fit_case(name), REF[name][key]
@@ -219,7 +228,7 @@ def test_predict(name, key, newmods):
         assert pred["pi_lb"].isna().all()
 
 
-@pytest.mark.parametrize("name", ["konst_cs", "konst_nested_reml", "konst_R", "berkey_un_reml"])
+@pytest.mark.parametrize("name", ["konst_cs", "konst_nested_reml", "konst_R", "berkey_un_reml", "assink_two_cs"])
 def test_ranef(name):
     fit, ref = fit_case(name), REF[name]["ranef"]
     blups = fit.ranef()

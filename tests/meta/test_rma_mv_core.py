@@ -76,7 +76,7 @@ def test_lbfgs_fallback_reaches_the_optimum():
 def test_cholesky_scale_derivatives_match_finite_differences():
     from multilevel.meta._mv_structures import build_terms, parse_random
     dat = ml.datasets.load("assink2016")
-    sigmas, g = build_terms(parse_random(["~ 1 | esid", "~ deltype | study"]), dat, "UN")
+    sigmas, (g,) = build_terms(parse_random(["~ 1 | esid", "~ deltype | study"]), dat, "UN")
     batch = make_batch(dat["yi"].to_numpy(), np.ones((len(dat), 1)), dat["vi"].to_numpy(),
                        [t.codes for t in sigmas],
                        (g.inner_codes, g.outer_codes, g.tau_map, g.rho_map, g.num_tau2, g.num_rho))

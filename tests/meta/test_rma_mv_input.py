@@ -183,3 +183,14 @@ def test_profile_default_range_is_metafors(konst_fit):
     prof = konst_fit.profile("rho", steps=2)
     np.testing.assert_allclose(prof.values, [est_rho - 0.5, min(0.99999, est_rho + 0.5)])
     assert np.all(prof.loglik < konst_fit.loglik)
+
+
+def test_at_most_two_inner_outer_terms_and_struct_per_term(konst):
+    with pytest.raises(ml.FormulaError, match="at most two"):
+        ml.rma_mv("yi", "vi", random=["~ school | district", "~ school | year", "~ district | year"], data=konst)
+    with pytest.raises(ml.ModelSpecificationError, match="struct"):
+        ml.rma_mv("yi", "vi", random=["~ school | district", "~ school | year"], struct=["CS", "AR"], data=konst)
+    fit = ml.rma_mv("yi", "vi", random=["~ school | district", "~ school | year"], struct=["CS", "ID"],
+                    data=konst)
+    assert fit._h.struct == "ID" and fit.phi.size == 0 and fit.gamma2.size == 1
+    assert "gamma^2" in str(fit)

@@ -71,10 +71,28 @@ class Batch:
     t_ind: np.ndarray | None = None
     r_ind: np.ndarray | None = None
     psd_check: bool = False
+    h: "GBlock | None" = None
 
     @property
     def num_sigma2(self) -> int:
         return self.S.shape[0]
+
+
+@dataclass(frozen=True, eq=False)
+class GBlock:
+    """The arrays of a second ``~ inner | outer`` term (metafor's ``H``: gamma2, phi); see :class:`Batch`."""
+
+    so: np.ndarray
+    inner: np.ndarray
+    tau_map: np.ndarray
+    rho_map: np.ndarray
+    num_tau2: int
+    num_rho: int
+    si: np.ndarray
+    r_of: np.ndarray
+    t_ind: np.ndarray | None
+    r_ind: np.ndarray | None
+    psd_check: bool
 
 
 def connected_blocks(k: int, groupings: list[np.ndarray], V: np.ndarray | None) -> list[np.ndarray]:
@@ -144,17 +162,19 @@ def _coarsest(groupings: list[np.ndarray]) -> list[np.ndarray]:
 
 def make_batch(y: np.ndarray, X: np.ndarray, V: np.ndarray, s_codes: list[np.ndarray],
                g: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int] | None,
-               s_corr: list[np.ndarray | None] | None = None) -> Batch:
+               s_corr: list[np.ndarray | None] | None = None,
+               h: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int] | None = None) -> Batch:
     """Gather the data into padded cluster blocks (or one dense block when cheaper).
 
     ``g`` is ``(inner_codes, outer_codes, tau_map, rho_map, num_tau2, num_rho)``
-    for an ``~ inner | outer`` term, or None. ``s_corr`` gives, per ``~ 1 | f``
-    term, a known correlation matrix of its levels (metafor's ``R``) or None.
+    for an ``~ inner | outer`` term, or None; ``h`` the same for a second one.
+    ``s_corr`` gives, per ``~ 1 | f`` term, a known correlation matrix of its
+    levels (metafor's ``R``) or None.
     """
     s_corr = list(s_corr) if s_corr is not None else [None] * len(s_codes)
     links = [c if R is None else _linked_levels(R)[c] for c, R in zip(s_codes, s_corr)]
     k, p = X.shape
-    groupings = _coarsest(links + ([g[1]] if g is not None else []))
+    groupings = _coarsest(links + [t[1] for t in (g, h) if t is not None])
     if len(groupings) == 1 and V.ndim == 1:
         order = np.argsort(groupings[0], kind="stable")
         blocks = np.split(order, np.flatnonzero(np.diff(groupings[0][order])) + 1)
@@ -180,15 +200,22 @@ def make_batch(y: np.ndarray, X: np.ndarray, V: np.ndarray, s_codes: list[np.nda
     Vb = Vb + np.eye(m)[None] * (~mask)[:, :, None]
     S = np.stack([_level_matrix(c[safe], R, pair) for c, R in zip(s_codes, s_corr)]) \
         if s_codes else np.zeros((0, nb, m, m))
-    if g is not None:
-        inner_codes, outer_codes, tau_map, rho_map, ntau, nrho = g
-        so = (pair & (outer_codes[safe][:, :, None] == outer_codes[safe][:, None, :])).astype(float)
-        inner = np.where(mask, inner_codes[safe], 0)
-    else:
-        so, inner = None, np.zeros((nb, m), dtype=int)
-        tau_map, rho_map = np.zeros(1, dtype=int), -np.ones((1, 1), dtype=int)
-        ntau, nrho = 0, 0
     sign, logdet = np.linalg.slogdet(X.T @ X)
+    if g is not None:
+        gb = _g_block(g, safe, mask, pair)
+    else:
+        gb = _g_block((np.zeros(k, dtype=int), np.arange(k), np.zeros(1, dtype=int), -np.ones((1, 1), dtype=int),
+                       0, 0), safe, mask, pair)
+        gb = GBlock(None, gb.inner, gb.tau_map, gb.rho_map, 0, 0, gb.si, gb.r_of, None, None, False)
+    hb = _g_block(h, safe, mask, pair) if h is not None else None
+    return Batch(idx, yb, Xb, Vb, S, gb.so, gb.inner, gb.tau_map, gb.rho_map, k, p, float(logdet), gb.num_tau2,
+                 gb.num_rho, gb.si, gb.r_of, gb.t_ind, gb.r_ind, gb.psd_check, hb)
+
+
+def _g_block(g: tuple, safe: np.ndarray, mask: np.ndarray, pair: np.ndarray) -> GBlock:
+    inner_codes, outer_codes, tau_map, rho_map, ntau, nrho = g
+    so = (pair & (outer_codes[safe][:, :, None] == outer_codes[safe][:, None, :])).astype(float)
+    inner = np.where(mask, inner_codes[safe], 0)
     tau_map, rho_map = np.asarray(tau_map), np.asarray(rho_map)
     ia, ib = inner[:, :, None], inner[:, None, :]
     r_of = np.where(rho_map[ia, ib] >= 0, rho_map[ia, ib], nrho)
@@ -197,49 +224,58 @@ def make_batch(y: np.ndarray, X: np.ndarray, V: np.ndarray, s_codes: list[np.nda
     t_ind = np.stack([(t_of == i)[:, :, None].astype(float) + (t_of == i)[:, None, :] for i in range(ntau)]) \
         if ntau else None
     r_ind = np.stack([(r_of == r).astype(float) for r in range(nrho)]) if nrho else None
-    return Batch(idx, yb, Xb, Vb, S, so, inner, tau_map, rho_map, k, p, float(logdet), ntau, nrho,
-                 si, r_of, t_ind, r_ind, bool(nrho > 1 and tau_map.size > 2))
+    return GBlock(so, inner, tau_map, rho_map, ntau, nrho, si, r_of, t_ind, r_ind,
+                  bool(nrho > 1 and tau_map.size > 2))
 
 
-def marginal(batch: Batch, sigma2: np.ndarray, tau2: np.ndarray, rho: np.ndarray,
-             derivs: bool) -> tuple[np.ndarray, list[np.ndarray], dict[tuple[int, int], np.ndarray]]:
+def marginal(batch: Batch, sigma2: np.ndarray, tau2: np.ndarray, rho: np.ndarray, derivs: bool,
+             gamma2: np.ndarray | None = None,
+             phi: np.ndarray | None = None) -> tuple[np.ndarray, list[np.ndarray], dict[tuple[int, int], Any]]:
     """``M`` by cluster, its first and (non-zero) second derivatives.
 
-    Derivatives are with respect to (log sigma2, log tau2, atanh rho), in that
-    order; second derivatives are keyed by index pairs ``(i, j)``, ``i <= j``,
-    and are either a matrix or ``(c, l)`` meaning ``c`` times first derivative ``l``.
+    Derivatives are with respect to (log sigma2, log tau2, atanh rho, log
+    gamma2, atanh phi), in that order; second derivatives are keyed by index
+    pairs ``(i, j)``, ``i <= j``, and are either a matrix or ``(c, l)`` meaning
+    ``c`` times first derivative ``l``.
     """
     M = batch.V.copy()
     D: list[np.ndarray] = []
-    D2: dict[tuple[int, int], np.ndarray] = {}
-    ns, nt = batch.num_sigma2, batch.num_tau2
-    for j in range(ns):
+    D2: dict[tuple[int, int], Any] = {}
+    for j in range(batch.num_sigma2):
         term = sigma2[j] * batch.S[j]
         M += term
         if derivs:
             D.append(term)
             D2[(j, j)] = (1.0, j)
-    if batch.so is None:
-        return M, D, D2
-    sq = np.sqrt(tau2[batch.tau_map])[batch.inner]
-    sqtt = batch.so * (sq[:, :, None] * sq[:, None, :])
-    MG = sqtt * (batch.si + np.append(rho, 0.0)[batch.r_of])
-    M += MG
+    if batch.so is not None:
+        M += _g_part(batch, tau2, rho, derivs, D, D2)
+    if batch.h is not None:
+        M += _g_part(batch.h, gamma2, phi, derivs, D, D2)
+    return M, D, D2
+
+
+def _g_part(gb: Any, tau2: np.ndarray, rho: np.ndarray, derivs: bool, D: list[np.ndarray],
+            D2: dict[tuple[int, int], Any]) -> np.ndarray:
+    """One ``~ inner | outer`` term of ``M``; appends its derivatives to ``D`` and ``D2``."""
+    sq = np.sqrt(tau2[gb.tau_map])[gb.inner]
+    sqtt = gb.so * (sq[:, :, None] * sq[:, None, :])
+    MG = sqtt * (gb.si + np.append(rho, 0.0)[gb.r_of])
     if not derivs:
-        return M, D, D2
-    half = [np.ones(1) if nt == 1 else 0.5 * batch.t_ind[i] for i in range(nt)]
+        return MG
+    ns, nt = len(D), gb.num_tau2
+    half = [np.ones(1) if nt == 1 else 0.5 * gb.t_ind[i] for i in range(nt)]
     for i in range(nt):
         D.append(MG if nt == 1 else half[i] * MG)
         for j in range(i, nt):
             D2[(ns + i, ns + j)] = (1.0, ns + i) if nt == 1 else half[i] * half[j] * MG
-    for r in range(batch.num_rho):
-        Dr = sqtt * ((1.0 - rho[r] ** 2) * batch.r_ind[r])
+    for r in range(gb.num_rho):
+        Dr = sqtt * ((1.0 - rho[r] ** 2) * gb.r_ind[r])
         D.append(Dr)
         pos = ns + nt + r
         D2[(pos, pos)] = (-2.0 * rho[r], pos)
         for i in range(nt):
             D2[(ns + i, pos)] = (1.0, pos) if nt == 1 else half[i] * Dr
-    return M, D, D2
+    return MG
 
 
 def _correlation_psd(rho_map: np.ndarray, rho: np.ndarray) -> bool:
@@ -270,10 +306,11 @@ class Evaluation:
 
 
 def evaluate(batch: Batch, sigma2: np.ndarray, tau2: np.ndarray, rho: np.ndarray, *, reml: bool,
-             free: np.ndarray | None = None, derivs: bool = False, observed: bool = True) -> Evaluation | None:
+             free: np.ndarray | None = None, derivs: bool = False, observed: bool = True,
+             gamma2: np.ndarray | None = None, phi: np.ndarray | None = None) -> Evaluation | None:
     """Log-likelihoods (ML and REML), GLS estimates and, optionally, score and information.
 
-    ``free`` selects the parameters (in the order sigma2, tau2, rho) for which
+    ``free`` selects the parameters (in the order sigma2, tau2, rho, gamma2, phi) for which
     the gradient and the information of the objective ``ll`` are returned:
     the observed information when ``observed`` and positive definite,
     otherwise the average information. Returns None when ``M`` is not
@@ -281,7 +318,9 @@ def evaluate(batch: Batch, sigma2: np.ndarray, tau2: np.ndarray, rho: np.ndarray
     """
     if batch.psd_check and not _correlation_psd(batch.rho_map, rho):
         return None
-    M, D, D2 = marginal(batch, sigma2, tau2, rho, derivs)
+    if batch.h is not None and batch.h.psd_check and not _correlation_psd(batch.h.rho_map, phi):
+        return None
+    M, D, D2 = marginal(batch, sigma2, tau2, rho, derivs, gamma2, phi)
     if not derivs:
         return evaluate_marginal(batch, M, reml=reml)
     sel = np.arange(len(D)) if free is None else np.flatnonzero(free)

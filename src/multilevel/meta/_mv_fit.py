@@ -18,7 +18,7 @@ import numpy as np
 from ._mv_core import Batch, Evaluation, evaluate
 from ._mv_scales import CholeskyScale, ElementScale, element_natural, element_theta
 
-__all__ = ["Layout", "FitState", "optimize", "initial_values", "fe_fit", "fe_fit_diag"]
+__all__ = ["Layout", "FitState", "optimize", "initial_values", "fe_fit", "fe_fit_diag", "evaluate_at"]
 
 _MAX_ITER = 200
 _TOL = 1e-18
@@ -29,21 +29,45 @@ _NEWTON_ZONE = 0.5  # Newton decrement below which the observed information is u
 
 @dataclass(frozen=True)
 class Layout:
-    """Position of each kind of component in the natural parameter vector."""
+    """Position of each kind of component in the natural parameter vector.
+
+    The order is metafor's: sigma2, tau2, rho, then gamma2, phi of a second
+    ``~ inner | outer`` term.
+    """
 
     ns: int
     nt: int
     nr: int
+    ng: int = 0
+    nphi: int = 0
 
     @property
     def size(self) -> int:
-        return self.ns + self.nt + self.nr
+        return self.ns + self.nt + self.nr + self.ng + self.nphi
 
     def split(self, nat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return nat[: self.ns], nat[self.ns: self.ns + self.nt], nat[self.ns + self.nt:]
+        """(sigma2, tau2, rho)."""
+        a, b = self.ns, self.ns + self.nt
+        return nat[:a], nat[a:b], nat[b: b + self.nr]
+
+    def split_h(self, nat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(gamma2, phi) of the second ``~ inner | outer`` term."""
+        c = self.ns + self.nt + self.nr
+        return nat[c: c + self.ng], nat[c + self.ng: c + self.ng + self.nphi]
 
     def is_rho(self) -> np.ndarray:
-        return np.arange(self.size) >= self.ns + self.nt
+        """Correlations (rho and phi)."""
+        pos = np.arange(self.size)
+        a = self.ns + self.nt
+        c = a + self.nr + self.ng
+        return ((pos >= a) & (pos < a + self.nr)) | (pos >= c)
+
+
+def evaluate_at(batch: Batch, layout: Layout, nat: np.ndarray, **kwargs: object) -> Evaluation | None:
+    """:func:`~multilevel.meta._mv_core.evaluate` at a natural parameter vector."""
+    s2, t2, rho = layout.split(nat)
+    g2, phi = layout.split_h(nat)
+    return evaluate(batch, s2, t2, rho, gamma2=g2, phi=phi, **kwargs)
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,18 +117,16 @@ def fe_fit_diag(y: np.ndarray, X: np.ndarray, vi: np.ndarray) -> tuple[np.ndarra
 def initial_values(layout: Layout, beta: np.ndarray, y: np.ndarray, X: np.ndarray, vi: np.ndarray) -> np.ndarray:
     """metafor's starting values: the residual variance of the FE fit shared out, rho = 0.5."""
     resid = y - X @ beta
-    ns_or1 = max(layout.ns, 1)
-    nt_or1 = max(layout.nt, 1)
-    count = ns_or1 + nt_or1 + 1
+    count = max(layout.ns, 1) + max(layout.nt, 1) + max(layout.ng, 1)
     total = max(0.001 * count, float(np.var(resid, ddof=1)) - 1.0 / float(np.mean(1.0 / vi)))
     share = total / count
-    return np.concatenate([np.full(layout.ns, share), np.full(layout.nt, share), np.full(layout.nr, 0.5)])
+    return np.concatenate([np.full(layout.ns, share), np.full(layout.nt, share), np.full(layout.nr, 0.5),
+                           np.full(layout.ng, share), np.full(layout.nphi, 0.5)])
 
 
 def _eval(batch: Batch, layout: Layout, nat: np.ndarray, reml: bool, free: np.ndarray,
           derivs: bool, observed: bool = True) -> Evaluation | None:
-    s2, t2, rho = layout.split(nat)
-    return evaluate(batch, s2, t2, rho, reml=reml, free=free, derivs=derivs, observed=observed)
+    return evaluate_at(batch, layout, nat, reml=reml, free=free, derivs=derivs, observed=observed)
 
 
 def optimize(batch: Batch, layout: Layout, start: np.ndarray, free: np.ndarray, *, reml: bool) -> FitState | None:

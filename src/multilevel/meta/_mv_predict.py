@@ -23,7 +23,8 @@ def dense_marginal(fit: Any) -> np.ndarray:
     """The ``k x k`` marginal variance ``M`` at the estimates (assembled from the cluster blocks)."""
     from ._mv_core import marginal
     s2, t2, rho = fit._layout.split(fit._comps.values)
-    Mb, _, _ = marginal(fit._batch, s2, t2, rho, derivs=False)
+    g2, phi = fit._layout.split_h(fit._comps.values)
+    Mb, _, _ = marginal(fit._batch, s2, t2, rho, False, g2, phi)
     M = np.zeros((fit.k, fit.k))
     for b, rows in enumerate(fit._batch.idx):
         r = rows[rows >= 0]
@@ -59,6 +60,10 @@ def predict(fit: Any, newmods: Any, level: float) -> pd.DataFrame:
         het += fit.tau2[0]
     elif len(fit.tau2) > 1:
         het = het + fit.tau2[tau_levels] if tau_levels is not None else np.full(pred.size, np.nan)
+    if len(fit.gamma2) == 1:
+        het += fit.gamma2[0]
+    elif len(fit.gamma2) > 1:  # metafor needs the gamma2 level of each prediction
+        het = np.full(pred.size, np.nan)
     sd = np.sqrt(se**2 + het)
     out = pd.DataFrame({"pred": pred, "se": se, "ci_lb": pred - crit * se, "ci_ub": pred + crit * se,
                         "pi_lb": pred - crit * sd, "pi_ub": pred + crit * sd})
@@ -82,10 +87,12 @@ def ranef(fit: Any, level: float) -> dict[str, pd.DataFrame]:
     (metafor's ``ranef.rma.mv``); everything is accumulated over the blocks
     of ``M``, so no ``k x k`` matrix is formed.
     """
-    from ._mv_core import evaluate, marginal
+    from ._mv_core import _g_part
+    from ._mv_fit import evaluate_at
     bt = fit._batch
     s2, t2, rho = fit._layout.split(fit._comps.values)
-    Minv = evaluate(bt, s2, t2, rho, reml=fit.method == "REML").Minv
+    g2, phi = fit._layout.split_h(fit._comps.values)
+    Minv = evaluate_at(bt, fit._layout, fit._comps.values, reml=fit.method == "REML").Minv
     mask = bt.idx >= 0
     rows = bt.idx[mask]
     safe = np.where(mask, bt.idx, 0)
@@ -97,14 +104,16 @@ def ranef(fit: Any, level: float) -> dict[str, pd.DataFrame]:
     out: dict[str, pd.DataFrame] = {}
     for j, term in enumerate(fit._sigmas):
         out[term.name] = _sigma_blups(fit, j, term, Minv, We, WX, B, mask, rows, safe, crit)
-    if fit._g is not None:
-        Mb, _, _ = marginal(bt, s2, t2, rho, derivs=False)
-        MG = Mb - bt.V - np.einsum("j,jbmn->bmn", s2, bt.S)
+    terms = [(fit._g, bt, t2, rho), (fit._h, bt.h, g2, phi)]
+    for term, block, var_, cor_ in terms:
+        if term is None:
+            continue
+        MG = _g_part(block, var_, cor_, False, [], {})
         var = np.einsum("bii->bi", MG) - np.einsum("bij,bjk,bki->bi", MG, Minv, MG)
         GWX = MG @ WX
         var = var + np.einsum("bip,pq,biq->bi", GWX, B, GWX)
         pred = np.einsum("bij,bj->bi", MG, We)
-        out.update(_g_blups(fit._g, _scatter(pred, mask, rows, fit.k), _scatter(var, mask, rows, fit.k), crit))
+        out.update(_g_blups(term, _scatter(pred, mask, rows, fit.k), _scatter(var, mask, rows, fit.k), crit))
     return out
 
 
@@ -165,9 +174,9 @@ def i2(fit: Any) -> pd.Series:
     names = [t.name for t in fit._sigmas]
     comps = list(fit.sigma2)
     labels = [f"sigma2.{j + 1}" if len(names) > 1 else "sigma2" for j in range(len(names))]
-    if len(fit.tau2):
-        comps += list(fit.tau2)
-        labels += ["tau2"] if len(fit.tau2) == 1 else [f"tau2.{j + 1}" for j in range(len(fit.tau2))]
+    for kind, values in (("tau2", fit.tau2), ("gamma2", fit.gamma2)):
+        comps += list(values)
+        labels += [kind] if len(values) == 1 else [f"{kind}.{j + 1}" for j in range(len(values))]
     total = float(np.sum(comps))
     values = [100 * total / (total + vt)] + [100 * c / (total + vt) for c in comps]
     index = ["total"] + labels

@@ -57,64 +57,70 @@ def _g_header(g: Any) -> list[str]:
             f"inner factor: {g.inner_name.ljust(width)} (nlvls = {g.nlevels[0]})", ""]
 
 
-def _g_block(fit: Any) -> list[str]:
-    g = fit._g
-    ns = len(fit.sigma2)
-    tfix = fit.fixed[ns: ns + len(fit.tau2)]
-    rfix = fit.fixed[ns + len(fit.tau2):]
+def _g_block(g: Any, var: np.ndarray, cor: np.ndarray, vfix: np.ndarray, cfix: np.ndarray,
+             second: bool = False) -> list[str]:
+    """One ``~ inner | outer`` block: tau^2 / rho, or gamma^2 / phi for a second term."""
+    vname, cname = ("gamma^2", "phi") if second else ("tau^2", "rho")
     yn = lambda f: "yes" if f else "no"  # noqa: E731
-    tau2, tau = fcf(fit.tau2, DIGITS), fcf(np.sqrt(fit.tau2), DIGITS)
-    rho = fcf(fit.rho, DIGITS) if len(fit.rho) else ["0.0000"]
+    vs, sd = fcf(var, DIGITS), fcf(np.sqrt(var), DIGITS)
+    cs = fcf(cor, DIGITS) if len(cor) else ["0.0000"]
+    cfix0 = yn(cfix[0]) if len(cfix) else "yes"
     lines = _g_header(g)
     if g.struct in ("CS", "ID"):
-        cols = {"estim": [tau2[0], rho[0]], "sqrt": [tau[0], ""],
-                "fixed": [yn(tfix[0]), yn(rfix[0]) if len(rfix) else "yes"]}
-        rows = ["tau^2    ", "rho"]
+        cols = {"estim": [vs[0], cs[0]], "sqrt": [sd[0], ""], "fixed": [yn(vfix[0]), cfix0]}
+        rows = [vname.ljust(9), cname]
         if g.struct == "ID":
-            cols = {c: v[:1] for c, v in cols.items()}
-            rows = rows[:1]
+            cols, rows = {c: v[:1] for c, v in cols.items()}, rows[:1]
         lines += _matrix_lines(cols, rows)
     elif g.struct in ("HCS", "DIAG"):
-        nt = len(fit.tau2)
-        cols = {"estim": tau2 + [rho[0]], "sqrt": tau + [""],
-                "k.lvl": [str(c) for c in g.levels_k] + [""],
-                "fixed": [yn(f) for f in tfix] + [yn(rfix[0]) if len(rfix) else "yes"],
-                "level": list(g.inner_levels) + [""]}
-        rows = (["tau^2   "] if nt == 1 else [f"tau^2.{j + 1}  " for j in range(nt)]) + ["rho"]
+        nt = len(var)
+        cols = {"estim": vs + [cs[0]], "sqrt": sd + [""], "k.lvl": [str(c) for c in g.levels_k] + [""],
+                "fixed": [yn(f) for f in vfix] + [cfix0], "level": list(g.inner_levels) + [""]}
+        rows = ([vname.ljust(8)] if nt == 1 else [f"{vname}.{j + 1}  " for j in range(nt)]) + [cname]
         if g.struct == "DIAG":
-            cols = {c: v[:nt] for c, v in cols.items()}
-            rows = rows[:nt]
+            cols, rows = {c: v[:nt] for c, v in cols.items()}, rows[:nt]
         lines += _matrix_lines(cols, rows)
     else:
-        lines += _un_block(fit, g, tau2, tau, tfix, rfix)
+        lines += _un_block(g, vs, sd, cor, vfix, cfix, vname, cname)
     return lines + [""]
 
 
-def _un_block(fit: Any, g: Any, tau2: list[str], tau: list[str], tfix: np.ndarray, rfix: np.ndarray) -> list[str]:
+def _un_block(g: Any, vs: list[str], sd: list[str], cor: np.ndarray, vfix: np.ndarray, cfix: np.ndarray,
+              vname: str, cname: str) -> list[str]:
     L = len(g.inner_levels)
     yn = lambda f: "yes" if f else "no"  # noqa: E731
-    cols = {"estim": tau2, "sqrt": tau, "k.lvl": [str(c) for c in g.levels_k],
-            "fixed": [yn(f) for f in tfix], "level": list(g.inner_levels)}
-    rows = ["tau^2"] if L == 1 else [f"tau^2.{j + 1}  " for j in range(L)]
+    cols = {"estim": vs, "sqrt": sd, "k.lvl": [str(c) for c in g.levels_k],
+            "fixed": [yn(f) for f in vfix], "level": list(g.inner_levels)}
+    rows = [vname] if L == 1 else [f"{vname}.{j + 1}  " for j in range(L)]
     lines = _matrix_lines(cols, rows) + [""]
     n = max(L, 2)
-    rho_cells = [["" for _ in range(n)] for _ in range(n)]
+    cor_cells = [["" for _ in range(n)] for _ in range(n)]
     info = [["" for _ in range(n)] for _ in range(n)]
-    rstr = fcf(fit.rho, DIGITS)
+    cstr = fcf(cor, DIGITS)
     for i in range(n):
-        rho_cells[i][i], info[i][i] = "1", "-"
+        cor_cells[i][i], info[i][i] = "1", "-"
         for j in range(i):
             r = g.rho_map[i, j] if L > 1 else 0
-            rho_cells[i][j] = rstr[r] if L > 1 else "NA"
-            info[i][j] = yn(rfix[r]) if len(rfix) else "yes"
+            cor_cells[i][j] = cstr[r] if L > 1 else "NA"
+            info[i][j] = yn(cfix[r]) if len(cfix) else "yes"
             info[j][i] = str(g.pair_k[i, j]) if L > 1 else "NA"
     labels = list(g.inner_levels) if L > 1 else list(g.inner_levels) + ["NA"]
     abbr = [abbreviate(v) for v in labels]
-    mcols: dict[str, list[str]] = {f"rho.{a}": [rho_cells[i][j] for i in range(n)] for j, a in enumerate(abbr)}
+    mcols: dict[str, list[str]] = {f"{cname}.{a}": [cor_cells[i][j] for i in range(n)] for j, a in enumerate(abbr)}
     mcols[""] = [""] * n
     for j, a in enumerate(abbr):
         mcols[a] = [info[i][j] for i in range(n)]
     return lines + _matrix_lines(mcols, labels)
+
+
+def _g_blocks(fit: Any) -> list[str]:
+    lay, fixed = fit._layout, fit.fixed
+    a = lay.ns
+    lines = _g_block(fit._g, fit.tau2, fit.rho, fixed[a: a + lay.nt], fixed[a + lay.nt: a + lay.nt + lay.nr])
+    if fit._h is not None:
+        c = a + lay.nt + lay.nr
+        lines += _g_block(fit._h, fit.gamma2, fit.phi, fixed[c: c + lay.ng], fixed[c + lay.ng:], second=True)
+    return lines
 
 
 def fit_lines(fit: Any, *, showfit: bool = False) -> list[str]:
@@ -129,7 +135,7 @@ def fit_lines(fit: Any, *, showfit: bool = False) -> list[str]:
         if len(fit.sigma2):
             lines += _sigma_block(fit)
         if fit._g is not None:
-            lines += _g_block(fit)
+            lines += _g_blocks(fit)
     lines += heterogeneity_lines(fit.QE, fit.QEp, fit.k - fit.p, int_only=fit.int_only, digits=DIGITS) + [""]
     if fit.p > 1 and np.isfinite(fit.QM):
         df2 = fit.QMdf[1] if fit.test == "t" else None

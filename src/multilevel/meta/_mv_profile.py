@@ -35,17 +35,21 @@ def component_names(fit: Any) -> list[str]:
     """Names of the natural parameters: sigma2[.j], tau2[.j], rho[.j]."""
     lay = fit._layout
     out: list[str] = []
-    for kind, n in (("sigma2", lay.ns), ("tau2", lay.nt), ("rho", lay.nr)):
+    for kind, n in (("sigma2", lay.ns), ("tau2", lay.nt), ("rho", lay.nr), ("gamma2", lay.ng), ("phi", lay.nphi)):
         out += [kind] if n == 1 else [f"{kind}.{j + 1}" for j in range(n)]
     return out
+
+
+def is_correlation(name: str) -> bool:
+    return name.split(".")[0] in ("rho", "phi")
 
 
 def _r_label(name: str) -> tuple[str, str | None]:
     """metafor's printed row names: ``sigma^2.1`` / ``sigma.1``, ``tau^2`` / ``tau``, ``rho``."""
     base, _, num = name.partition(".")
     suffix = f".{num}" if num else ""
-    if base == "rho":
-        return f"rho{suffix}", None
+    if base in ("rho", "phi"):
+        return f"{base}{suffix}", None
     root = base[:-1]
     return f"{root}^2{suffix}", f"{root}{suffix}"
 
@@ -133,7 +137,7 @@ def confint_frame(fit: Any, level: float, tol: float | None = None) -> pd.DataFr
         rows.append(name)
         data.append((est, lb, ub))
         signs.append((ls, us))
-        if not name.startswith("rho"):
+        if not is_correlation(name):
             rows.append(name.replace("2", "", 1))
             data.append(tuple(np.sqrt(v) if v >= 0 else np.nan for v in (est, lb, ub)))
             signs.append((ls, us))
@@ -158,7 +162,7 @@ class ConfintReport:
         i = 0
         rows = list(self.frame.index)
         while i < len(rows):
-            n = 1 if rows[i].startswith("rho") else 2
+            n = 1 if is_correlation(rows[i]) else 2
             part = self.frame.iloc[i: i + n]
             label = _r_label(rows[i])
             names = [label[0]] + ([label[1]] if n == 2 else [])
@@ -199,7 +203,7 @@ class ProfileLikelihood:
 def profile(fit: Any, component: str, *, values: Any = None, steps: int = 20) -> ProfileLikelihood:
     """Profile log-likelihood of ``component`` over ``values`` (default: around its interval)."""
     names = component_names(fit)
-    aliases = {n.replace("2", "^2", 1): n for n in names}
+    aliases = {n.replace("2", "^2", 1): n for n in names if not is_correlation(n)}
     name = aliases.get(component, component)
     if name not in names:
         raise ModelSpecificationError(f"unknown component {component!r}; the model has {', '.join(names)}")

@@ -73,6 +73,8 @@ class RmaMvFit:
         One variance per ``~ 1 | f`` term (in the order metafor prints them).
     tau2, rho : ndarray
         Variances and correlations of the ``~ inner | outer`` term (empty without one).
+    gamma2, phi : ndarray
+        The same for a second ``~ inner | outer`` term (metafor's names; usually empty).
     QE, QEp : float
         Test for (residual) heterogeneity.
     QM, QMp : float
@@ -91,6 +93,8 @@ class RmaMvFit:
     sigma2: np.ndarray
     tau2: np.ndarray
     rho: np.ndarray
+    gamma2: np.ndarray
+    phi: np.ndarray
     QE: float
     QEp: float
     QM: float
@@ -114,12 +118,13 @@ class RmaMvFit:
     _random: Any = field(repr=False)
     _iterations: int = field(repr=False)
     _corr: list = field(repr=False, default_factory=list)
+    _h: Any = field(repr=False, default=None)
 
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_state(cls, *, eff: Any, batch: Any, layout: Any, state: Any, sigmas: list, g: Any,
                    comps: Components, method: str, test: str, level: float, QE: float,
-                   random: Any, corr: list | None = None) -> "RmaMvFit":
+                   random: Any, corr: list | None = None, h: Any = None) -> "RmaMvFit":
         names = list(eff.design.names)
         k, p = eff.k, len(names)
         ev = state.ev
@@ -143,28 +148,27 @@ class RmaMvFit:
         nat = np.where(state.nat <= 10 * np.finfo(float).eps, np.where(layout.is_rho(), state.nat, 0.0),
                        state.nat)
         s2, t2, rho = layout.split(nat)
+        g2, phi = layout.split_h(nat)
         parms = p + int((~comps.fixed).sum())
         fs = _fit_stats(ev.ll_ml, ev.ll_reml, ll_qe, parms, k, p)
         QEp = float(special.chdtrc(k - p, QE)) if k > p else 1.0
         table = np.column_stack([beta, se, z, pval, lb, ub])
         return cls(tuple(names), table, vb, s2.copy(), t2.copy(),
-                   rho.copy(), float(QE), QEp, QM, QMp, QMdf,
+                   rho.copy(), g2.copy(), phi.copy(), float(QE), QEp, QM, QMp, QMdf,
                    float(ev.ll_reml if method == "REML" else ev.ll_ml), k, p, parms, method, test, level, fs,
                    eff, batch, layout, Components(nat, comps.fixed), sigmas, g, btt, random, state.iterations,
-                   list(corr) if corr is not None else [None] * len(sigmas))
+                   list(corr) if corr is not None else [None] * len(sigmas), h)
 
     def _at(self, values: Any) -> "RmaMvFit":
         """The same model evaluated at given component values (internal: printing tests, profiles)."""
-        from ._mv_core import evaluate
-        from ._mv_fit import FitState
+        from ._mv_fit import FitState, evaluate_at
         nat = np.asarray(values, dtype=float)
-        s2, t2, rho = self._layout.split(nat)
-        ev = evaluate(self._batch, s2, t2, rho, reml=self.method == "REML")
+        ev = evaluate_at(self._batch, self._layout, nat, reml=self.method == "REML")
         state = FitState(nat, ev, 0, True)
         return RmaMvFit.from_state(eff=self._eff, batch=self._batch, layout=self._layout, state=state,
                                    sigmas=self._sigmas, g=self._g, comps=self._comps, method=self.method,
                                    test=self.test, level=self.level, QE=self.QE, random=self._random,
-                                   corr=self._corr)
+                                   corr=self._corr, h=self._h)
 
     # ------------------------------------------------------------------ coefficients (pandas views)
     def _column(self, j: int) -> pd.Series:

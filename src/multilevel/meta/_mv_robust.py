@@ -60,9 +60,8 @@ def _cluster_codes(fit: Any, cluster: Any) -> tuple[np.ndarray, int]:
 
 def weighted_design(fit: Any) -> np.ndarray:
     """Rows of ``M^{-1} X`` from the block-diagonal ``M`` (no ``k x k`` matrix is formed)."""
-    from ._mv_core import evaluate
-    s2, t2, rho = fit._layout.split(fit._comps.values)
-    ev = evaluate(fit._batch, s2, t2, rho, reml=fit.method == "REML")
+    from ._mv_fit import evaluate_at
+    ev = evaluate_at(fit._batch, fit._layout, fit._comps.values, reml=fit.method == "REML")
     MinvX = ev.Minv @ fit._batch.X
     idx = fit._batch.idx
     mask = idx >= 0

@@ -71,8 +71,10 @@ class ElementScale:
                         (theta <= THETA_MIN + 1e-9) & (grad < 0))
 
     def evaluate(self, theta: np.ndarray, derivs: bool = True, observed: bool = True) -> Evaluation | None:
-        s2, t2, rho = self.layout.split(self.natural(theta))
-        return evaluate(self.batch, s2, t2, rho, reml=self.reml, free=self.free,
+        nat = self.natural(theta)
+        s2, t2, rho = self.layout.split(nat)
+        g2, phi = self.layout.split_h(nat)
+        return evaluate(self.batch, s2, t2, rho, reml=self.reml, free=self.free, gamma2=g2, phi=phi,
                         derivs=derivs and self.fidx.size > 0, observed=observed)
 
 
@@ -89,8 +91,8 @@ class CholeskyScale:
 
     @staticmethod
     def applies(batch: Batch, layout: object, free: np.ndarray) -> bool:
-        """UN with more than two inner levels and every component of ``G`` free."""
-        return bool(batch.psd_check and free[layout.ns:].all())
+        """UN with more than two inner levels, every component of ``G`` free, no second term."""
+        return bool(batch.psd_check and batch.h is None and free[layout.ns:].all())
 
     def _A(self, theta: np.ndarray) -> np.ndarray:
         A = np.zeros((self.L, self.L))

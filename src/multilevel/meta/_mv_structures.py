@@ -29,12 +29,19 @@ _NAME = r"[A-Za-z_.][A-Za-z0-9_.]*"
 
 @dataclass(frozen=True)
 class RandomSpec:
-    """Parsed random-effects formulas: sigma2 factor paths and at most one inner/outer pair."""
+    """Parsed random-effects formulas: sigma2 factor paths and up to two inner/outer pairs."""
 
     sigma_paths: tuple[tuple[str, ...], ...]
-    inner: str | None
-    outer: str | None
+    pairs: tuple[tuple[str, str], ...]
     formulas: tuple[str, ...]
+
+    @property
+    def inner(self) -> str | None:
+        return self.pairs[0][0] if self.pairs else None
+
+    @property
+    def outer(self) -> str | None:
+        return self.pairs[0][1] if self.pairs else None
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,14 +105,14 @@ def parse_random(random: str | list[str] | tuple[str, ...]) -> RandomSpec:
     >>> parse_random("~ 1 | district/school").sigma_paths
     (('district',), ('district', 'school'))
     >>> spec = parse_random("~ school | district")
-    >>> spec.inner, spec.outer
-    ('school', 'district')
+    >>> spec.pairs
+    (('school', 'district'),)
     """
     forms = [random] if isinstance(random, str) else list(random)
     if not forms:
         raise FormulaError("random needs at least one formula such as '~ 1 | study'")
     paths: list[tuple[str, ...]] = []
-    inner = outer = None
+    pairs: list[tuple[str, str]] = []
     for text in forms:
         if not isinstance(text, str):
             raise FormulaError(f"each random-effects formula must be a string, not {type(text).__name__}")
@@ -122,17 +129,17 @@ def parse_random(random: str | list[str] | tuple[str, ...]) -> RandomSpec:
                                text.find(lhs))
         if len(parts) > 1:
             raise FormulaError("'~ inner | outer1/outer2' terms are not allowed", text, text.find("/"))
-        if inner is not None:
-            raise FormulaError("only one '~ inner | outer' term is supported", text)
-        inner, outer = lhs, parts[0]
-    return RandomSpec(tuple(paths), inner, outer, tuple(forms))
+        if len(pairs) == 2:
+            raise FormulaError("at most two '~ inner | outer' terms are allowed", text)
+        pairs.append((lhs, parts[0]))
+    return RandomSpec(tuple(paths), tuple(pairs), tuple(forms))
 
 
 def random_columns(spec: RandomSpec) -> list[str]:
     """Every column a random specification uses."""
     cols = [c for path in spec.sigma_paths for c in path]
-    if spec.inner is not None:
-        cols += [spec.inner, spec.outer]
+    for inner, outer in spec.pairs:
+        cols += [inner, outer]
     return list(dict.fromkeys(cols))
 
 
@@ -178,7 +185,7 @@ def _rho_map(struct: str, L: int) -> tuple[np.ndarray, int]:
     return rho_map, r
 
 
-def _g_term(frame: pd.DataFrame, inner: str, outer: str, struct: str) -> GTerm:
+def _g_term(frame: pd.DataFrame, inner: str, outer: str, struct: str, corr: str = "rho") -> GTerm:
     icodes, ilev = _factor(frame[inner])
     ocodes, olev = _factor(frame[outer])
     L = len(ilev)
@@ -191,14 +198,14 @@ def _g_term(frame: pd.DataFrame, inner: str, outer: str, struct: str) -> GTerm:
     pair_k = (present @ present.T).astype(int)
     if struct in ("CS", "HCS") and L == 1:
         fixed0[:] = True
-        _warn("the inner factor has a single level, so rho is fixed to 0")
+        _warn(f"the inner factor has a single level, so {corr} is fixed to 0")
     elif struct in ("CS", "HCS") and len(olev) == len(frame):
         fixed0[:] = True
-        _warn("each level of the outer factor contains a single estimate, so rho is fixed to 0")
+        _warn(f"each level of the outer factor contains a single estimate, so {corr} is fixed to 0")
     elif struct == "UN":
         if L == 1:
             fixed0[:] = True
-            _warn("the inner factor has a single level, so rho is fixed to 0")
+            _warn(f"the inner factor has a single level, so {corr} is fixed to 0")
         for j in range(L):
             for i in range(j + 1, L):
                 if pair_k[i, j] == 0:
@@ -213,11 +220,21 @@ def _warn(message: str) -> None:
     warnings.warn(message, MultilevelWarning, stacklevel=5)
 
 
-def build_terms(spec: RandomSpec, frame: pd.DataFrame, struct: str) -> tuple[list[SigmaTerm], GTerm | None]:
-    """Level codes of every term on the rows of ``frame`` (complete cases)."""
+def build_terms(spec: RandomSpec, frame: pd.DataFrame,
+                struct: str | tuple[str, ...] | list[str]) -> tuple[list[SigmaTerm], list[GTerm]]:
+    """Level codes of every term on the rows of ``frame`` (complete cases).
+
+    ``struct`` is one structure for every ``~ inner | outer`` term or one per
+    term (metafor's ``struct = c("UN", "CS")``).
+    """
     check_columns(frame, random_columns(spec), context="random argument")
-    if struct not in STRUCTS:
-        raise ModelSpecificationError(f"struct must be one of {', '.join(STRUCTS)}, not {struct!r}")
+    structs = [struct, struct] if isinstance(struct, str) else list(struct)
+    if len(structs) == 1:
+        structs = structs * 2
+    for st in structs:
+        if st not in STRUCTS:
+            raise ModelSpecificationError(f"struct must be one of {', '.join(STRUCTS)}, not {st!r}")
     sigmas = [_nested(frame, path) for path in spec.sigma_paths]
-    g = _g_term(frame, spec.inner, spec.outer, struct) if spec.inner is not None else None
-    return sigmas, g
+    gs = [_g_term(frame, inner, outer, structs[i], ("rho", "phi")[i])
+          for i, (inner, outer) in enumerate(spec.pairs)]
+    return sigmas, gs

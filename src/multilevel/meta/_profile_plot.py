@@ -8,7 +8,7 @@ import numpy as np
 
 __all__ = ["plot_profile", "plot_profiles"]
 
-_LABELS = {"sigma2": "\\sigma^2", "tau2": "\\tau^2", "rho": "\\rho"}
+_LABELS = {"sigma2": "\\sigma^2", "tau2": "\\tau^2", "rho": "\\rho", "gamma2": "\\gamma^2", "phi": "\\phi"}
 
 
 def _label(component: str) -> str:

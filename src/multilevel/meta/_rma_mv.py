@@ -27,7 +27,8 @@ __all__ = ["rma_mv"]
 def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any = None,
            struct: str = "CS", method: str = "REML", mods: Any = None, test: str = "z",
            level: float = 95, sigma2: Any = None, tau2: Any = None, rho: Any = None,
-           R: dict[str, Any] | None = None, sparse: bool = False) -> RmaMvFit:
+           gamma2: Any = None, phi: Any = None, R: dict[str, Any] | None = None,
+           sparse: bool = False) -> RmaMvFit:
     r"""Fit a multilevel / multivariate meta-analytic model (metafor's ``rma.mv``).
 
     .. math::
@@ -50,11 +51,12 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
     random : str or list of str, optional
         ``"~ 1 | study"``; nested ``"~ 1 | district/school"`` (components for
         ``district`` and ``district/school``); several formulas for crossed
-        factors; ``"~ inner | outer"`` for a structured ``G``.
+        factors; ``"~ inner | outer"`` for a structured ``G`` (``tau2``,
+        ``rho``); a second ``"~ inner | outer"`` term has ``gamma2``, ``phi``.
     data : DataFrame, optional
         Data holding the columns named.
-    struct : {"CS", "HCS", "UN", "ID", "DIAG"}
-        Structure of ``G`` for an ``~ inner | outer`` term.
+    struct : {"CS", "HCS", "UN", "ID", "DIAG"} or a pair of them
+        Structure of ``G`` for an ``~ inner | outer`` term (one per term).
     method : {"REML", "ML"}
     mods : str or array_like, optional
         Moderators formula (``"~ year"``) or matrix.
@@ -62,7 +64,7 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
         Normal or t (``k - p`` df) tests and intervals for the coefficients.
     level : float
         Confidence level in percent (or as a proportion, 0.95).
-    sigma2, tau2, rho : array_like, optional
+    sigma2, tau2, rho, gamma2, phi : array_like, optional
         Values at which to hold components fixed (NaN or None entries are estimated).
     R : dict, optional
         Known correlation matrices of the levels of ``~ 1 | f`` terms, keyed by
@@ -128,16 +130,13 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
         raise ModelSpecificationError("at least two estimates are needed to fit the model")
     if eff.vi.ndim == 2:
         _check_pd(eff.vi)
-    if spec is not None:
-        sigmas, g = build_terms(spec, eff.frame, struct)
-    else:
-        sigmas, g = [], None
-    comps = _components(sigmas, g, sigma2, tau2, rho)
+    sigmas, gs = build_terms(spec, eff.frame, struct) if spec is not None else ([], [])
+    g, h = (gs + [None, None])[:2]
+    comps = _components(sigmas, g, sigma2, tau2, rho, h, gamma2, phi)
     X = eff.design.X
-    gt = None if g is None else (g.inner_codes, g.outer_codes, g.tau_map, g.rho_map, g.num_tau2, g.num_rho)
     corr = _known_correlations(R, sigmas)
-    batch = make_batch(eff.yi, X, eff.vi, [s.codes for s in sigmas], gt, corr)
-    layout = Layout(len(sigmas), 0 if g is None else g.num_tau2, 0 if g is None else g.num_rho)
+    batch = make_batch(eff.yi, X, eff.vi, [s.codes for s in sigmas], _g_arrays(g), corr, _g_arrays(h))
+    layout = Layout(len(sigmas), *_g_sizes(g), *_g_sizes(h))
     vdiag = np.diag(eff.vi) if eff.vi.ndim == 2 else eff.vi
     beta_fe, QE = fe_fit(batch) if eff.vi.ndim == 2 else fe_fit_diag(eff.yi, X, eff.vi)
     start = np.where(comps.fixed, comps.values, initial_values(layout, beta_fe, eff.yi, X, vdiag))
@@ -150,7 +149,15 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
                       ConvergenceWarning, stacklevel=2)
     return RmaMvFit.from_state(eff=eff, batch=batch, layout=layout, state=state, sigmas=sigmas, g=g,
                                comps=comps, method=method, test=test, level=level, QE=QE,
-                               random=spec, corr=corr)
+                               random=spec, corr=corr, h=h)
+
+
+def _g_arrays(g: Any) -> tuple | None:
+    return None if g is None else (g.inner_codes, g.outer_codes, g.tau_map, g.rho_map, g.num_tau2, g.num_rho)
+
+
+def _g_sizes(g: Any) -> tuple[int, int]:
+    return (0, 0) if g is None else (g.num_tau2, g.num_rho)
 
 
 def _required(spec: Any, frame: pd.DataFrame | None) -> tuple[str, ...]:
@@ -245,24 +252,32 @@ def _fixed_values(values: Any, n: int, name: str) -> np.ndarray:
     return arr
 
 
-def _components(sigmas: list, g: Any, sigma2: Any, tau2: Any, rho: Any) -> Components:
-    ns = len(sigmas)
-    nt = 0 if g is None else g.num_tau2
-    nr = 0 if g is None else g.num_rho
-    s2 = _fixed_values(sigma2, ns, "sigma2")
-    t2 = _fixed_values(tau2, nt, "tau2")
-    r = _fixed_values(rho, nr, "rho")
-    if np.any(s2 < 0) or np.any(t2 < 0):
+def _components(sigmas: list, g: Any, sigma2: Any, tau2: Any, rho: Any, h: Any = None, gamma2: Any = None,
+                phi: Any = None) -> Components:
+    s2 = _fixed_values(sigma2, len(sigmas), "sigma2")
+    t2, r = _g_fixed(g, tau2, rho, ("tau2", "rho"))
+    g2, ph = _g_fixed(h, gamma2, phi, ("gamma2", "phi"))
+    if np.any(s2 < 0):
         raise ModelSpecificationError("fixed variance components must be non-negative")
-    if np.any(np.abs(r) > 1):
-        raise ModelSpecificationError("fixed correlations must lie in [-1, 1]")
     for j, term in enumerate(sigmas):
         if term.nlevels == 1 and np.isnan(s2[j]):
             s2[j] = 0.0
             warnings.warn(f"the factor {term.name!r} has a single level, so its sigma2 is fixed to 0",
                           MultilevelWarning, stacklevel=3)
-    if g is not None:
-        r = np.where(g.rho_fixed_zero & np.isnan(r), 0.0, r)
-    values = np.concatenate([s2, t2, r])
+    values = np.concatenate([s2, t2, r, g2, ph])
     return Components(np.nan_to_num(values), ~np.isnan(values))
+
+
+def _g_fixed(g: Any, var: Any, cor: Any, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed values (NaN = estimated) of one ``~ inner | outer`` term's variances and correlations."""
+    nt, nr = _g_sizes(g)
+    v = _fixed_values(var, nt, names[0])
+    c = _fixed_values(cor, nr, names[1])
+    if np.any(v < 0):
+        raise ModelSpecificationError(f"fixed values of {names[0]} must be non-negative")
+    if np.any(np.abs(c) > 1):
+        raise ModelSpecificationError(f"fixed values of {names[1]} must lie in [-1, 1]")
+    if g is not None:
+        c = np.where(g.rho_fixed_zero & np.isnan(c), 0.0, c)
+    return v, c
 
