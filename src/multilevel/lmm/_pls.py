@@ -33,6 +33,7 @@ Nothing here imports pandas, formulas or result classes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -232,7 +233,7 @@ class PLSProblem:
         self.A11 = A
         self._sym_a, self._sym_b = np.triu_indices(k)
         self._A11_sym = np.ascontiguousarray(A[:, self._sym_a, self._sym_b])
-        self._sign_2x2 = np.array([1.0, -1.0, 1.0])
+        self._eye_2x2 = np.array([1.0, 0.0, 1.0])
         self.Z1 = t1.expanded()
         self.Z1T = self.Z1.T.tocsr()
 
@@ -358,16 +359,22 @@ class PLSProblem:
         return M
 
     def _first_block_2x2(self, T1):
-        """Closed form of :meth:`_first_block` for 2 x 2 blocks (the common random slope)."""
-        t00, t10, t11 = T1[0, 0], T1[1, 0], T1[1, 1]
+        """Closed form of :meth:`_first_block` for 2 x 2 blocks (the common random slope).
+
+        With ``M_j = T'A_jT + I`` (entries m00, m01, m11, linear in A_j) and
+        ``W_j = T adj(M_j) T' / det(M_j)``, both are one small matrix product.
+        """
+        t00, t10, t11 = float(T1[0, 0]), float(T1[1, 0]), float(T1[1, 1])
         K = np.array([[t00 * t00, 0.0, 0.0], [2.0 * t00 * t10, t00 * t11, 0.0], [t10 * t10, t10 * t11, t11 * t11]])
         Mf = self._A11_sym @ K  # columns m00, m01, m11 of T'A_jT
-        Mf[:, 0] += 1.0
-        Mf[:, 2] += 1.0
-        det = Mf[:, 0] * Mf[:, 2] - Mf[:, 1] * Mf[:, 1]
-        inv = Mf[:, ::-1] * (self._sign_2x2 / det[:, None])  # i00, i01, i11
-        K2 = np.array([[t00 * t00, t00 * t10, t10 * t10], [0.0, t00 * t11, 2.0 * t10 * t11], [0.0, 0.0, t11 * t11]])
-        return float(np.log(det).sum()), (inv @ K2).reshape(-1)
+        Mf += self._eye_2x2
+        det = Mf[:, 0] * Mf[:, 2]
+        det -= Mf[:, 1] * Mf[:, 1]
+        # rows: coefficients of m00, m01, m11 in w00, w01, w11 (times det)
+        Kw = np.array([[0.0, 0.0, t11 * t11], [0.0, -t00 * t11, -2.0 * t10 * t11], [t00 * t00, t00 * t10, t10 * t10]])
+        W = Mf @ Kw
+        W /= det[:, None]
+        return float(np.log(det).sum()), W.reshape(-1)
 
     def _rest_scale(self, templates) -> np.ndarray:
         d = np.ones(self.r)
@@ -439,8 +446,12 @@ class PLSProblem:
         _, logdet1, U, info = self._factor(np.asarray(theta, dtype=float))
         if info != 0:
             return None
-        diag = np.diagonal(U)
         qr, p = self.q_rest, self.p
+        if self.r <= 16:  # few numbers: plain floats are cheaper than array calls
+            diag = U.diagonal().tolist()
+            return (logdet1 + 2.0 * sum(map(math.log, diag[:qr])), 2.0 * sum(map(math.log, diag[qr:qr + p])),
+                    diag[-1] ** 2)
+        diag = np.diagonal(U)
         return (logdet1 + 2.0 * float(np.log(diag[:qr]).sum()), 2.0 * float(np.log(diag[qr:qr + p]).sum()),
                 float(diag[-1]) ** 2)
 
