@@ -34,7 +34,7 @@ Nothing here imports pandas, formulas or result classes.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
