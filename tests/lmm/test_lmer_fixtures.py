@@ -53,6 +53,8 @@ SMALL = [c for c in CASES if c != "insteval_ml"]
 # lme4 stops before the optimum here (it warns "Model failed to converge"): compared at lme4's theta only
 AT_REFERENCE_ONLY = {
     "sleepstudy_quad": ("sleepstudy", "Reaction ~ Days + I(Days^2) + (Days + I(Days^2) | Subject)", True),
+    # two vector-valued terms (the second is factored in the dense Schur complement); singular in lme4
+    "sleepstudy_two_vector": ("sleepstudy2", "Reaction ~ Days + (Days | Subject) + (Days | grp)", True),
 }
 ALL = {**CASES, **AT_REFERENCE_ONLY}
 
@@ -64,6 +66,10 @@ def reference(case: str) -> dict:
 
 @functools.lru_cache(maxsize=None)
 def data(name: str):
+    if name == "sleepstudy2":  # as the R script: Subject's level number modulo 4
+        df = ml.datasets.load("sleepstudy")
+        df["grp"] = ((df["Subject"].cat.codes.to_numpy() + 1) % 4).astype(str)
+        return df
     df = ml.datasets.load(name)
     if name == "cake":  # the R script uses an unordered factor (treatment contrasts)
         df["temperature"] = df["temperature"].cat.as_unordered()
