@@ -250,3 +250,11 @@ OPTIMUM_DIFFERS_IN_PRINT = {"sleepstudy_ml", "insteval_ml"}
 def test_fitted_summary_text(case):
     ours = str(fitted(case).summary()).split("\n")
     assert ours == [line.rstrip() for line in reference(case)["summary_text"]]
+
+
+def test_singular_two_vector_case_reaches_lme4s_optimum():
+    fit, ref = fitted("sleepstudy_two_vector"), reference("sleepstudy_two_vector")
+    assert fit.is_singular and ref["is_singular"]
+    assert fit.deviance <= ref["REMLcrit"] + 1e-6
+    np.testing.assert_allclose(fit.fixef.to_numpy(), list(ref["fixef"].values()), rtol=1e-5)
+    np.testing.assert_allclose(fit.sigma, ref["sigma"], rtol=1e-5)
