@@ -1,9 +1,6 @@
 """Bad input gives clear errors (no model is fitted: errors come before sampling)."""
 
-import warnings
-
 import numpy as np
-import pandas as pd
 import pytest
 
 import multilevel as ml
@@ -123,3 +120,20 @@ def test_missing_optional_dependency_message():
             "except ml.MultilevelError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "brma needs the optional dependencies: pip install 'multilevel[bayes]'"
+
+
+def test_sample_sizes_follow_dropped_rows():
+    """UISD for measure GEN from ni of the rows kept (eq. 6 of Roever et al. 2021)."""
+    from multilevel.bayes._design import prepare
+    from multilevel.bayes._fit import _sample_sizes
+
+    d = ml.datasets.load("konstantopoulos2011").copy()
+    d["n"] = np.arange(56) + 10.0
+    d.loc[0, "yi"] = np.nan
+    with pytest.warns(ml.MissingDataWarning):
+        bd = prepare("yi", "vi", None, cluster=None, mods=None, scale=None, data=d)
+    np.testing.assert_array_equal(_sample_sizes("n", d, bd), d["n"].to_numpy()[1:])
+    np.testing.assert_array_equal(_sample_sizes(d["n"].to_numpy(), d, bd), d["n"].to_numpy()[1:])
+    d.loc[3, "n"] = -1
+    with pytest.raises(ml.ModelSpecificationError, match="positive"):
+        _sample_sizes("n", d, bd)

@@ -95,6 +95,9 @@ def brma(yi, vi=None, *, sei=None, measure: str, cluster=None, mods: str | None 
     The estimate and cluster levels and any coefficient with a normal prior are integrated
     out analytically; NumPyro's NUTS samples the remaining parameters (tau, rho, delta), and
     the integrated coefficients and cluster effects are drawn from their exact conditionals.
+    Fitting switches JAX to 64-bit floats (``jax_enable_x64``) for the whole process. The
+    first fit of a model shape compiles the sampler (seconds); later fits of the same shape
+    reuse it. Chains run vectorized on one CPU device.
 
     Examples
     --------
@@ -130,7 +133,7 @@ def _priors(bd, measure, ni, data, uisd, p_mu, p_tau, p_mods, p_scale, p_rho) ->
     if uisd is None:
         n = None
         if ni is not None:
-            n = np.asarray(data[ni] if isinstance(ni, str) else ni, dtype=float)[: bd.k]
+            n = _sample_sizes(ni, data, bd)
         uisd = unit_information_sd(measure, np.sqrt(bd.v), n)
     mod_names, scale_names = list(bd.X_names[1:]), list(bd.Z_names)
     base = default_priors(float(uisd), multilevel=bd.cluster is not None, mods=mod_names, scale=scale_names)
@@ -139,6 +142,25 @@ def _priors(bd, measure, ni, data, uisd, p_mu, p_tau, p_mods, p_scale, p_rho) ->
     return replace(base, mu=p_mu or base.mu, tau=p_tau or base.tau, rho=p_rho or base.rho,
                    mods=_per_name(p_mods, base.mods, "prior_mods"),
                    scale=_per_name(p_scale, base.scale, "prior_scale"))
+
+
+def _sample_sizes(ni, data, bd: BrmaData) -> np.ndarray:
+    """Sample sizes of the rows used (after dropping rows with missing values)."""
+    from .._data import as_dataframe, check_columns
+
+    if isinstance(ni, str):
+        if data is None:
+            raise ModelSpecificationError(f"ni={ni!r} names a column, but no data were given")
+        df = as_dataframe(data)
+        check_columns(df, [ni], context="brma call")
+        col = df[ni]
+    else:
+        col = pd.Series(np.asarray(ni, dtype=float),
+                        index=as_dataframe(data).index if data is not None else None)
+    n = col.loc[list(bd.labels)].to_numpy(dtype=float)
+    if not np.all(np.isfinite(n)) or np.any(n <= 0):
+        raise ModelSpecificationError("sample sizes ni must be positive numbers")
+    return n
 
 
 def _per_name(given, defaults: dict, what: str) -> dict:
@@ -488,6 +510,9 @@ class BrmaFit:
 
     def __str__(self) -> str:
         return str(self.summary(include_mcmc_diagnostics=False))
+
+    def __repr__(self) -> str:
+        return f"<BrmaFit: {self._title()}; {self.chains} chains x {self.draws} draws, seed {self.seed}>"
 
     def _repr_html_(self) -> str:
         return self.summary(include_mcmc_diagnostics=False)._repr_html_()

@@ -38,7 +38,12 @@ def _kde(x, lower, upper, grid):
 
 
 def _prior_of(fit, parameter):
-    table = {"mu": fit.priors.mu, "tau": fit.priors.tau, "rho": fit.priors.rho, **fit.priors.mods}
+    """The prior of ``parameter`` where it applies on the reported scale: tau, rho, and mu
+    without moderators (moderator priors apply to standardized predictors, so they are not
+    overlaid on the coefficients reported on the original predictor scale)."""
+    table = {"tau": fit.priors.tau, "rho": fit.priors.rho}
+    if len(fit.data.X_names) == 1:
+        table["mu"] = fit.priors.mu
     return table.get(parameter)
 
 
