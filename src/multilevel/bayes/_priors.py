@@ -233,6 +233,8 @@ class Priors:
         lines = ["Priors:"] + [f"  {k:<{width}} ~ {v}" for k, v in rows]
         if self.unit_information_sd is not None:
             lines.append(f"(unit information SD = {self.unit_information_sd:.3f})")
+        if self.mods or self.scale:
+            lines.append("(coefficient priors apply to standardized continuous predictors)")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
