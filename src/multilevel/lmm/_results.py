@@ -11,7 +11,8 @@ import pandas as pd
 from ..formula._frame import ModelFrame
 from ._fit import LmerEstimate, OptimizerSummary, fit_problem
 from ._pls import PLSProblem
-from ._summary import FitCriteria, FixedEffectsTable, FixefCorrelation, LmerSummary, ScaledResiduals, COR_MAX
+from ._summary import (COR_MAX, FitCriteria, FixedEffectsTable, FixefCorrelation, LmerPrint, LmerSummary,
+                       ScaledResiduals, model_title)
 from ._varcorr import VarCorr
 
 __all__ = ["LinearMixedModel"]
@@ -322,7 +323,14 @@ class LinearMixedModel:
                 f"deviance={self.deviance:.4f}, sigma={self.sigma:.5g}>")
 
     def __str__(self) -> str:
-        return str(self.summary())
+        """lme4's ``print(m)`` (``str(fit.summary())`` is ``print(summary(m))``)."""
+        sol = self._estimate.solution
+        criteria = FitCriteria(self.REML, sol.deviance_reml, self.aic, self.bic, self.loglik, sol.deviance_ml,
+                               self.df_resid, digits=4)
+        info = self.optinfo
+        return str(LmerPrint(model_title(self.REML), self.formula, self.data_name, criteria, self.varcorr_table, self.nobs,
+                             self.ngroups, tuple(self.frame.fixed_names), self.fixef.to_numpy(), info.optimizer,
+                             info.code, info.messages))
 
     def _repr_html_(self) -> str:
         return self.summary()._repr_html_()

@@ -16,7 +16,7 @@ import pandas as pd
 from .._rformat import abbreviate, format_coefmat, format_named_vector, format_num, zapsmall
 from ._varcorr import VarCorr
 
-__all__ = ["LmerSummary", "FitCriteria", "ScaledResiduals", "FixedEffectsTable", "FixefCorrelation",
+__all__ = ["LmerSummary", "LmerPrint", "FitCriteria", "ScaledResiduals", "FixedEffectsTable", "FixefCorrelation",
            "abbreviate", "deparse_formula"]
 
 COR_MAX = 12  # lme4.summary.cor.max
@@ -36,6 +36,20 @@ def deparse_formula(formula: str) -> str:
     return deparse(formula)
 
 
+def model_title(reml: bool) -> str:
+    """lme4's first line (``methTitle`` and the class)."""
+    return ("Linear mixed model fit by REML ['lmerMod']" if reml
+            else "Linear mixed model fit by maximum likelihood  ['lmerMod']")
+
+
+def _groups_line(nobs: int, ngroups: dict) -> str:
+    first = f"Number of obs: {nobs}, groups: "
+    rest = "; ".join(f"{g}, {n}" for g, n in ngroups.items())
+    if len(first) + 1 + len(rest) > 80:  # cat(fill = TRUE) breaks between its arguments
+        return first.rstrip() + "\n" + rest
+    return first + " " + rest
+
+
 def _html_pre(text: str) -> str:
     return f"<pre>{html.escape(text)}</pre>"
 
@@ -52,6 +66,7 @@ class FitCriteria:
     loglik: float
     deviance: float
     df_resid: int
+    digits: int = 1  # decimals printed (1 in summary(), 4 in print())
 
     def to_frame(self) -> pd.DataFrame:
         if self.REML:
@@ -61,8 +76,9 @@ class FitCriteria:
 
     def __str__(self) -> str:
         if self.REML:
-            return "REML criterion at convergence: " + format_num([round(self.reml_criterion, 1)], 7)[0].strip()
-        vals = np.round([self.aic, self.bic, self.loglik, self.deviance, self.df_resid], 1)
+            return ("REML criterion at convergence: "
+                    + format_num([round(self.reml_criterion, self.digits)], 7)[0].strip())
+        vals = np.round([self.aic, self.bic, self.loglik, self.deviance, self.df_resid], self.digits)
         cells = format_num(vals, 7)
         cells[4] = format_num([vals[4]], 7)[0].strip()
         names = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
@@ -171,15 +187,10 @@ class LmerSummary:
 
     @property
     def title(self) -> str:
-        return ("Linear mixed model fit by REML ['lmerMod']" if self.REML
-                else "Linear mixed model fit by maximum likelihood  ['lmerMod']")
+        return model_title(self.REML)
 
     def groups_line(self) -> str:
-        first = f"Number of obs: {self.nobs}, groups: "
-        rest = "; ".join(f"{g}, {n}" for g, n in self.ngroups.items())
-        if len(first) + 1 + len(rest) > 80:  # cat(fill = TRUE) breaks between its arguments
-            return first.rstrip() + "\n" + rest
-        return first + " " + rest
+        return _groups_line(self.nobs, self.ngroups)
 
     def blocks(self) -> list[str]:
         from ._deparse import formula_line
@@ -225,3 +236,58 @@ class LmerSummary:
         if self.messages:
             parts.append("<p>" + "<br>".join(html.escape(m) for m in self.messages) + "</p>")
         return "\n".join(parts)
+
+
+def _named_values(names, values, digits: int = 4, gap: int = 2, width: int = 80) -> list[str]:
+    """R's ``print(format(x, digits), print.gap = 2, quote = FALSE)`` of a named vector."""
+    cells = format_num(values, digits)
+    w = max(len(c) for c in list(cells) + list(names))
+    per_line = max(1, width // (w + gap))
+    lines = []
+    for i in range(0, len(cells), per_line):
+        lines.append("".join(n.rjust(w) + " " * gap for n in names[i:i + per_line]).rstrip())
+        lines.append("".join(c.rjust(w) + " " * gap for c in cells[i:i + per_line]).rstrip())
+    return lines
+
+
+@dataclass(frozen=True)
+class LmerPrint:
+    """lme4's ``print(m)``: the fit in brief (standard deviations, fixed effects without tests)."""
+
+    title: str
+    formula: str
+    data_name: str | None
+    criteria: FitCriteria
+    varcorr: VarCorr
+    nobs: int
+    ngroups: dict
+    fixef_names: tuple[str, ...]
+    fixef: np.ndarray
+    optimizer: str
+    convergence_code: int
+    messages: tuple[str, ...]
+
+    def lines(self) -> list[str]:
+        from ._deparse import formula_line
+
+        out = [self.title, formula_line(self.formula)]
+        if self.data_name:
+            out.append("   Data: " + self.data_name)
+        out += [str(self.criteria), "Random effects:", self.varcorr.format(4, comp=("Std.Dev.",)),
+                _groups_line(self.nobs, self.ngroups)]
+        if len(self.fixef_names):
+            out += ["Fixed Effects:"] + _named_values(list(self.fixef_names), self.fixef)
+        else:
+            out.append("No fixed effect coefficients")
+        opt_warnings = sum(m.startswith("convergence code") for m in self.messages)
+        if self.convergence_code != 0 or self.messages:
+            ok = "(OK)" if self.convergence_code == 0 else ""
+            out.append(f"optimizer ({self.optimizer}) convergence code: {self.convergence_code} {ok} ; "
+                       f"{opt_warnings} optimizer warnings; {len(self.messages) - opt_warnings} lme4 warnings")
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(line.rstrip() for block in self.lines() for line in block.split("\n"))
+
+    def __repr__(self) -> str:
+        return str(self)
