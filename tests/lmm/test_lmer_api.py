@@ -199,3 +199,20 @@ def test_too_many_later_random_effects_is_a_clear_error(sleep, monkeypatch):
     monkeypatch.setattr(_lmer, "MAX_DENSE_REST", 5)
     with pytest.raises(ml.ModelSpecificationError, match="factored as a dense matrix"):
         ml.lmer("Reaction ~ Days + (Days | Subject) + (1 | Days)", sleep)
+
+
+# R 4.2.2 / lme4 1.1-31: print(VarCorr(m))
+@pytest.mark.parametrize("formula, expected", [
+    ("Reaction ~ Days + (Days | Subject)", [
+        " Groups   Name        Std.Dev. Corr",
+        " Subject  (Intercept) 24.7407",
+        "          Days         5.9221  0.066",
+        " Residual             25.5918"]),
+    ("Reaction ~ Days + (Days || Subject)", [
+        " Groups    Name        Std.Dev.",
+        " Subject   (Intercept) 25.0513",
+        " Subject.1 Days         5.9882",
+        " Residual              25.5653"]),
+])
+def test_varcorr_prints_as_r(sleep, formula, expected):
+    assert str(ml.lmer(formula, sleep).varcorr_table).split("\n") == expected
