@@ -97,3 +97,42 @@ def test_cholesky_scale_derivatives_match_finite_differences():
     if ev.newton:
         np.testing.assert_allclose(ev.info, -hess, atol=2e-3)
     np.testing.assert_allclose(scale.natural(theta), start, rtol=1e-10)
+
+
+@pytest.mark.parametrize("dataset, random, mods, kind", [
+    ("konstantopoulos2011", "~ school | district", None, "cs"),
+    ("konstantopoulos2011", "~ 1 | district/school", None, "sigma"),
+    ("konstantopoulos2011", "~ 1 | district", "~ year", "sigma"),
+    ("assink2016", "~ 1 | study/esid", "~ deltype", "sigma"),
+])
+@pytest.mark.parametrize("reml", [True, False])
+def test_rank_one_blocks_agree_with_the_general_likelihood(dataset, random, mods, kind, reml):
+    from multilevel.meta._mv_rank1 import evaluate_rank1
+    dat = ml.datasets.load(dataset)
+    fit = ml.rma_mv("yi", "vi", random=random, data=dat, mods=mods)
+    plan, lay = fit._batch.rank1, fit._layout
+    assert plan is not None and plan.kind == kind
+    free = np.ones(lay.size, dtype=bool)
+    for nat in (fit._comps.values, fit._comps.values * np.linspace(1.3, 0.7, lay.size)):
+        s2, t2, rho = lay.split(nat)
+        for observed in (True, False):
+            a = evaluate(fit._batch, s2, t2, rho, reml=reml, free=free, derivs=True, observed=observed)
+            b = evaluate_rank1(plan, nat, free, reml=reml, derivs=True, observed=observed)
+            assert b.ll_reml == pytest.approx(a.ll_reml, rel=1e-10)
+            assert b.ll_ml == pytest.approx(a.ll_ml, rel=1e-10)
+            np.testing.assert_allclose(b.beta, a.beta, rtol=1e-8, atol=1e-12)
+            np.testing.assert_allclose(b.grad, a.grad, rtol=1e-8, atol=1e-10)
+            np.testing.assert_allclose(b.info, a.info, rtol=1e-8, atol=1e-10)
+            assert a.newton == b.newton
+
+
+@pytest.mark.parametrize("random, struct", [("~ school | district", "HCS"), (["~ 1 | district", "~ 1 | year"], "CS"),
+                                            ("~ district | year", "CS")])
+def test_rank_one_plan_only_where_it_applies(random, struct):
+    dat = ml.datasets.load("konstantopoulos2011")
+    with np.errstate(all="ignore"):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = ml.rma_mv("yi", "vi", random=random, struct=struct, data=dat)
+    assert fit._batch.rank1 is None

@@ -72,6 +72,7 @@ class Batch:
     r_ind: np.ndarray | None = None
     psd_check: bool = False
     h: "GBlock | None" = None
+    rank1: Any = None
 
     @property
     def num_sigma2(self) -> int:
@@ -208,8 +209,10 @@ def make_batch(y: np.ndarray, X: np.ndarray, V: np.ndarray, s_codes: list[np.nda
                        0, 0), safe, mask, pair)
         gb = GBlock(None, gb.inner, gb.tau_map, gb.rho_map, 0, 0, gb.si, gb.r_of, None, None, False)
     hb = _g_block(h, safe, mask, pair) if h is not None else None
+    from ._mv_rank1 import rank1_plan
+    plan = rank1_plan(y, X, V, list(s_codes), g, any(R is not None for R in s_corr), h, float(logdet))
     return Batch(idx, yb, Xb, Vb, S, gb.so, gb.inner, gb.tau_map, gb.rho_map, k, p, float(logdet), gb.num_tau2,
-                 gb.num_rho, gb.si, gb.r_of, gb.t_ind, gb.r_ind, gb.psd_check, hb)
+                 gb.num_rho, gb.si, gb.r_of, gb.t_ind, gb.r_ind, gb.psd_check, hb, plan)
 
 
 def _g_block(g: tuple, safe: np.ndarray, mask: np.ndarray, pair: np.ndarray) -> GBlock:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._mv_core import Batch, Evaluation, evaluate, evaluate_marginal, gather_g
+from ._mv_rank1 import evaluate_rank1
 
 __all__ = ["ElementScale", "CholeskyScale", "THETA_MIN", "ATANH_MAX", "element_natural", "element_theta"]
 
@@ -72,6 +73,9 @@ class ElementScale:
 
     def evaluate(self, theta: np.ndarray, derivs: bool = True, observed: bool = True) -> Evaluation | None:
         nat = self.natural(theta)
+        if self.batch.rank1 is not None:
+            return evaluate_rank1(self.batch.rank1, nat, self.free, reml=self.reml,
+                                  derivs=derivs and self.fidx.size > 0, observed=observed)
         s2, t2, rho = self.layout.split(nat)
         g2, phi = self.layout.split_h(nat)
         return evaluate(self.batch, s2, t2, rho, reml=self.reml, free=self.free, gamma2=g2, phi=phi,
