@@ -234,8 +234,6 @@ class PLSProblem:
         self._sym_a, self._sym_b = np.triu_indices(k)
         self._A11_sym = np.ascontiguousarray(A[:, self._sym_a, self._sym_b])
         self._eye_2x2 = np.array([1.0, 0.0, 1.0])
-        self.Z1 = t1.expanded()
-        self.Z1T = self.Z1.T.tocsr()
 
     def _init_rest(self):
         rest = self.terms[1:]
@@ -248,12 +246,17 @@ class PLSProblem:
         self.dense = (self.n * self.r <= _DENSE_SETUP_MAX
                       and self.r * self.r * self.terms[0].num_levels * ks <= _DENSE_P_MAX)
         if self.dense:
+            t1 = self.terms[0]
+            self.Z1T = np.zeros((t1.q, self.n))  # Z_1' as a dense array
+            for a in range(k1):
+                self.Z1T[t1.codes * k1 + a, np.arange(self.n)] = t1.Z[:, a]
             cols = [t.expanded().toarray() for t in rest] + [self.X]
             self.R_noy = np.hstack(cols) if cols else np.zeros((self.n, 0))
             self.RT_noy = self.R_noy.T
-            self.A1r_noy = np.asarray(self.Z1T @ self.R_noy)
+            self.A1r_noy = self.Z1T @ self.R_noy
             Arr = self.RT_noy @ self.R_noy
         else:
+            self.Z1T = self.terms[0].expanded().T.tocsr()
             parts = [t.expanded() for t in rest] + [sp.csr_matrix(self.X)]
             self.R_noy = sp.hstack(parts, format="csr")
             self.RT_noy = self.R_noy.T.tocsr()
