@@ -217,6 +217,11 @@ class PLSProblem:
             start.append(np.where(diag, 1.0, 0.0))
             off += t.num_theta
         self.num_theta = off
+        offs = np.cumsum([0] + [t.k * t.k for t in self.terms])
+        self._template_offsets = [(int(o), t.k) for o, t in zip(offs[:-1], self.terms)]
+        self._template_size = int(offs[-1])
+        self._template_index = np.concatenate([o + r * t.k + c for o, t, (r, c)
+                                               in zip(offs[:-1], self.terms, self.theta_rc)])
         self.lower = np.concatenate(lower)
         self.theta_start = np.concatenate(start)
         self.q = sum(t.q for t in self.terms)
@@ -329,12 +334,10 @@ class PLSProblem:
 
     # ------------------------------------------------------------ theta -> Lambda
     def templates(self, theta: np.ndarray) -> list[np.ndarray]:
-        out = []
-        for t, sl, (r, c) in zip(self.terms, self.theta_slices, self.theta_rc):
-            T = np.zeros((t.k, t.k))
-            T[r, c] = theta[sl]
-            out.append(T)
-        return out
+        """The lower-triangular template ``T_b`` of every term, filled column-wise from ``theta``."""
+        flat = np.zeros(self._template_size)
+        flat[self._template_index] = theta
+        return [flat[o:o + k * k].reshape(k, k) for o, k in self._template_offsets]
 
     def _first_block(self, T1):
         """(log-determinant, W) of the first block: ``M_j = T'A_jT + I``, ``W_j = T M_j^{-1} T'``.
@@ -367,15 +370,15 @@ class PLSProblem:
         With ``M_j = T'A_jT + I`` (entries m00, m01, m11, linear in A_j) and
         ``W_j = T adj(M_j) T' / det(M_j)``, both are one small matrix product.
         """
-        t00, t10, t11 = float(T1[0, 0]), float(T1[1, 0]), float(T1[1, 1])
-        K = np.array([[t00 * t00, 0.0, 0.0], [2.0 * t00 * t10, t00 * t11, 0.0], [t10 * t10, t10 * t11, t11 * t11]])
+        t00, _, t10, t11 = T1.ravel().tolist()
+        KK = np.array((t00 * t00, 0.0, 0.0, 2.0 * t00 * t10, t00 * t11, 0.0, t10 * t10, t10 * t11, t11 * t11,
+                       0.0, 0.0, t11 * t11, 0.0, -t00 * t11, -2.0 * t10 * t11, t00 * t00, t00 * t10, t10 * t10))
+        K, Kw = KK[:9].reshape(3, 3), KK[9:].reshape(3, 3)
         Mf = self._A11_sym @ K  # columns m00, m01, m11 of T'A_jT
         Mf += self._eye_2x2
         det = Mf[:, 0] * Mf[:, 2]
         det -= Mf[:, 1] * Mf[:, 1]
-        # rows: coefficients of m00, m01, m11 in w00, w01, w11 (times det)
-        Kw = np.array([[0.0, 0.0, t11 * t11], [0.0, -t00 * t11, -2.0 * t10 * t11], [t00 * t00, t00 * t10, t10 * t10]])
-        W = Mf @ Kw
+        W = Mf @ Kw  # Kw rows: coefficients of m00, m01, m11 in w00, w01, w11 (times det)
         W /= det[:, None]
         return float(np.log(det).sum()), W.reshape(-1)
 
