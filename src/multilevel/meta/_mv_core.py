@@ -50,6 +50,10 @@ class Batch:
         tau2 parameter of each inner level.
     rho_map : (L, L) int
         rho parameter of each pair of inner levels (-1 on the diagonal or when fixed to 0).
+    h : GBlock or None
+        The arrays of a second ``~ inner | outer`` term (gamma2, phi).
+    rank1 : Rank1Plan or None
+        Set when every cluster block is a diagonal plus a constant (``_mv_rank1``).
     """
 
     idx: np.ndarray
