@@ -73,6 +73,7 @@ def test_location_scale_posterior_matches_quadrature(fit_reg, exact_reg, name):
     assert abs(x.mean() - mean) <= 4 * x.std() / np.sqrt(ess(x))
 
 
+@pytest.mark.filterwarnings("ignore:Estimated shape parameter of Pareto")  # 11 clusters, one influential
 def test_loo_per_cluster(fit_ml):
     res = fit_ml.loo(pointwise=True)
     assert res.n_data_points == 11
