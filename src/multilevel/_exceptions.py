@@ -24,6 +24,7 @@ __all__ = [
     "RankDeficiencyWarning",
     "ConvergenceWarning",
     "SingularFitWarning",
+    "PredictorScaleWarning",
 ]
 
 
@@ -97,3 +98,7 @@ class ConvergenceWarning(MultilevelWarning):
 
 class SingularFitWarning(MultilevelWarning):
     """The fit is on the boundary of the parameter space (singular)."""
+
+
+class PredictorScaleWarning(MultilevelWarning):
+    """Fixed-effects predictors are on very different scales (lme4's ``check.scaleX``)."""

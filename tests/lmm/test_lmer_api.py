@@ -216,3 +216,21 @@ def test_too_many_later_random_effects_is_a_clear_error(sleep, monkeypatch):
 ])
 def test_varcorr_prints_as_r(sleep, formula, expected):
     assert str(ml.lmer(formula, sleep).varcorr_table).split("\n") == expected
+
+
+def test_predictors_on_very_different_scales_warn_as_lme4():
+    sleep = ml.datasets.load("sleepstudy")
+    sleep["ms"] = sleep["Days"] * 86_400_000.0  # days in milliseconds
+    with pytest.warns(ml.PredictorScaleWarning, match="very different scales: consider rescaling"):
+        fit = ml.lmer("Reaction ~ ms + (1 | Subject)", sleep)
+    # the fit itself is still right: the slope is the per-day slope rescaled
+    ref = ml.lmer("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
+    assert fit.fixef["ms"] * 86_400_000.0 == pytest.approx(ref.fixef["Days"], rel=1e-6)
+
+
+def test_well_scaled_predictors_do_not_warn():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ml.PredictorScaleWarning)
+        ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from .._exceptions import ConvergenceWarning, ModelSpecificationError, SingularFitWarning
+from .._exceptions import ConvergenceWarning, ModelSpecificationError, PredictorScaleWarning, SingularFitWarning
 from ..formula import model_frame
 from ..formula._frame import ModelFrame
 from ._fit import fit_problem
@@ -114,6 +114,9 @@ def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=Non
     (25.5918, 1743.63)
     """
     frame = model_frame(formula, data)
+    scale_msg = frame.scale_message()
+    if scale_msg is not None:  # lme4's check.scaleX = "warning"
+        warnings.warn(scale_msg, PredictorScaleWarning, stacklevel=2)
     problem = problem_from_frame(frame)
     REML = bool(REML) and problem.p > 0  # without fixed effects REML is ML (as lme4)
     est = fit_problem(problem, REML, optimizer=optimizer, start=start, restart_edge=restart_edge,
