@@ -192,6 +192,17 @@ class BrmaFit:
     """A fitted brma model (immutable). Draws of every parameter: :attr:`posterior`.
 
     Fields starting with an underscore are internal.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> dat = ml.datasets.load("konstantopoulos2011")
+    >>> fit = ml.brma("yi", "vi", measure="SMD", cluster="district", data=dat, seed=1,
+    ...               progress=False)
+    >>> sorted(fit.posterior)
+    ['mu', 'rho', 'tau']
+    >>> fit.posterior["tau"].shape
+    (3, 5000)
     """
 
     data: BrmaData

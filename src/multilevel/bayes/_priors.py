@@ -40,6 +40,13 @@ class Prior:
     """A univariate prior distribution, optionally truncated to ``[lower, upper]``.
 
     Build it with :func:`prior`. Fields are public and read-only.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> p = ml.prior("normal", 0, 0.5, lower=0)
+    >>> round(float(p.pdf(0.0)), 4)
+    1.5958
     """
 
     family: str
@@ -210,7 +217,19 @@ def _check_params(family: str, vals: tuple[float, ...]) -> None:
 @dataclass(frozen=True)
 class Priors:
     """The priors of a fit, by parameter: ``mu``, ``tau``, ``rho`` (multilevel), one per
-    moderator coefficient and one per scale coefficient."""
+    moderator coefficient and one per scale coefficient.
+
+    Examples
+    --------
+    >>> import math
+    >>> from multilevel.bayes._priors import default_priors
+    >>> print(default_priors(math.sqrt(2), multilevel=True, mods=[], scale=[]))
+    Priors:
+      mu  ~ Normal(0, 0.71)
+      tau ~ Normal(0, 0.35)[0, Inf]
+      rho ~ Beta(1, 1)
+    (unit information SD = 1.414)
+    """
 
     mu: Prior
     tau: Prior
