@@ -12,7 +12,6 @@ tested against the row above it:
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,14 +21,15 @@ from scipy import stats
 
 from .._exceptions import ModelSpecificationError
 from .._rformat import format_coefmat
+from .._display import TextReport
 
 __all__ = ["AnovaTable", "lmer_anova"]
 
 _COLUMNS = ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)"]
 
 
-@dataclass(frozen=True, eq=False)
-class AnovaTable:
+@dataclass(frozen=True, eq=False, repr=False)
+class AnovaTable(TextReport):
     """The comparison table; ``to_frame()`` has lme4's columns (``Chisq``, ``Df``, ``Pr(>Chisq)`` ...)."""
 
     names: tuple[str, ...]
@@ -56,15 +56,6 @@ class AnovaTable:
         table = format_coefmat(self.values, list(self.names), _COLUMNS, digits=5, cs_ind=(), tst_ind=[5],
                                zap_ind=range(5), na_print="")
         return "\n".join(self.heading() + [table])
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_html_(self) -> str:
-        return f"<pre>{html.escape(str(self))}</pre>"
-
-    def _repr_markdown_(self) -> str:
-        return f"```\n{self}\n```"
 
 
 def lmer_anova(fits: Sequence, *, refit: bool = True, names: Sequence[str] | None = None) -> AnovaTable:

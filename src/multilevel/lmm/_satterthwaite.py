@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from .._display import TextReport
+
 __all__ = ["richardson_jacobian", "richardson_hessian", "varpar_deviance", "covbeta", "SatterthwaiteParts",
            "satterthwaite_parts", "satterthwaite_df", "coef_test"]
 
@@ -193,8 +195,8 @@ def coef_table(fit, ddf: str = "Satterthwaite"):
 _TITLE_WIDTH = 80
 
 
-@dataclass(frozen=True, eq=False)
-class LmerTestSummary:
+@dataclass(frozen=True, eq=False, repr=False)
+class LmerTestSummary(TextReport):
     """lmerTest's ``summary(m, ddf = ...)``: lme4's summary with df and p-values in the fixed effects.
 
     ``to_frame()`` is the coefficient table (Estimate, Std. Error, df, t value, Pr(>|t|)).
@@ -233,17 +235,6 @@ class LmerTestSummary:
 
     def __str__(self) -> str:
         return "\n".join(line.rstrip() for block in self.blocks() for line in block.split("\n"))
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_html_(self) -> str:
-        import html
-
-        return f"<pre>{html.escape(str(self))}</pre>"
-
-    def _repr_markdown_(self) -> str:
-        return f"```\n{self}\n```"
 
 
 def lmertest_summary(fit, ddf: str = "Satterthwaite") -> LmerTestSummary:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ from .._exceptions import FormulaError
 from .._rformat import format_num, render_table
 from ._lm import LinearModel, lm
 from ._summary import deparse_formula
+from .._display import TextReport
 
 __all__ = ["LmList", "LmListSummary", "lm_list"]
 
@@ -36,8 +36,8 @@ def _split_group(formula: str) -> tuple[str, str]:
     return model, group
 
 
-@dataclass(frozen=True, eq=False)
-class LmList:
+@dataclass(frozen=True, eq=False, repr=False)
+class LmList(TextReport):
     """Separate linear models, one per level of a grouping factor (returned by :func:`lm_list`).
 
     ``len(fits)`` is the number of groups, ``fits["Oakwood"]`` the fit of one group
@@ -107,18 +107,9 @@ class LmList:
             f"Degrees of freedom: {self.nobs} total; {self.df_resid} residual",
             f"Residual standard error: {format_num([self.pooled_sd], 7)[0]}"])
 
-    def __repr__(self) -> str:
-        return str(self)
 
-    def _repr_html_(self) -> str:
-        return f"<pre>{html.escape(str(self))}</pre>"
-
-    def _repr_markdown_(self) -> str:
-        return f"```\n{self}\n```"
-
-
-@dataclass(frozen=True, eq=False)
-class LmListSummary:
+@dataclass(frozen=True, eq=False, repr=False)
+class LmListSummary(TextReport):
     """Coefficient tables of an :class:`LmList`; ``to_frame()`` is long (term, group) x statistic."""
 
     title: tuple[str, ...]
@@ -161,15 +152,6 @@ class LmListSummary:
             lines += ["", f"Residual standard error: {format_num([self.sigma], 7)[0]} on "
                           f"{self.df_resid} degrees of freedom"]
         return "\n".join(lines)
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_html_(self) -> str:
-        return f"<pre>{html.escape(str(self))}</pre>"
-
-    def _repr_markdown_(self) -> str:
-        return f"```\n{self}\n```"
 
 
 def lm_list(formula: str, data: Any, *, data_name: str = "data") -> LmList:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass
 
@@ -10,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .._rformat import format_coefmat, format_g, format_named_vector, format_num, format_pval, zapsmall
+from .._display import TextReport
 
 __all__ = ["LinearModelSummary", "deparse_formula", "deparse_call"]
 
@@ -54,8 +54,8 @@ def deparse_call(function: str, args: list[tuple[str, str]], cutoff: int = 60) -
     return lines
 
 
-@dataclass(frozen=True, eq=False)
-class LinearModelSummary:
+@dataclass(frozen=True, eq=False, repr=False)
+class LinearModelSummary(TextReport):
     """R's ``summary.lm``: every printed block, as numbers.
 
     ``to_frame()`` is the coefficient table (NaN rows for aliased coefficients);
@@ -128,11 +128,3 @@ class LinearModelSummary:
     def __str__(self) -> str:
         return "\n".join(self.lines())
 
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_html_(self) -> str:
-        return f"<pre>{html.escape(str(self))}</pre>"
-
-    def _repr_markdown_(self) -> str:
-        return f"```\n{self}\n```"
