@@ -85,3 +85,24 @@ def test_inference_data(fit_ml):
     assert set(idata.groups()) >= {"posterior", "log_likelihood", "sample_stats", "observed_data"}
     assert idata.posterior["mu"].shape == (3, 5000)
     assert idata.posterior["u"].shape == (3, 5000, 11)
+
+
+@pytest.fixture(scope="module")
+def fit_cauchy():
+    """A prior NUTS must sample (Cauchy on mu: not collapsed) and a non-default tau prior."""
+    dat = ml.datasets.load("konstantopoulos2011")
+    return ml.brma("yi", "vi", measure="SMD", cluster="district", data=dat, seed=5, progress=False,
+                   prior_effect=ml.prior("cauchy", 0, 0.5),
+                   prior_heterogeneity=ml.prior("invgamma", 1, 0.15))
+
+
+def test_sampled_effect_matches_quadrature(fit_cauchy):
+    from multilevel.bayes._diagnostics import ess
+
+    assert "b0" in fit_cauchy._run.draws  # mu is sampled by NUTS here
+    exact = quadrature(fit_cauchy, nodes=48)
+    for name in ("mu", "tau", "rho"):
+        x = fit_cauchy.posterior[name]
+        assert abs(x.mean() - exact[1][name][0]) <= 4 * x.std() / np.sqrt(ess(x))
+    bridge = fit_cauchy.log_marginal_likelihood()
+    assert abs(bridge.log_ml - exact[0].log_ml) <= 4 * bridge.mc_error
