@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["new_axes", "group_colors", "draw_group_lines", "draw_residuals", "draw_qq", "POPULATION_COLOR"]
+__all__ = ["grid_frame", "new_axes", "group_colors", "draw_group_lines", "draw_residuals", "draw_qq", "POPULATION_COLOR"]
 
 POPULATION_COLOR = "#345"
 _PALETTE = ["#E69F00", "#56B4E9", "#009E73", "#CC79A7", "#0072B2", "#D55E00", "#F0E442", "#999999"]
@@ -107,3 +107,22 @@ def draw_qq(ax, values: np.ndarray, *, title: str = "Normal Q-Q", label: str | N
     ax.set_ylabel("Sample quantiles")
     ax.set_title(title)
     return ax
+
+
+def grid_frame(data: pd.DataFrame, x: str, grid: np.ndarray, group: str | None, level: Any) -> pd.DataFrame:
+    """A grid over ``x``; other columns take the typical value of the group (first row / mean)."""
+    rows = data if group is None or level is None else data[data[group] == level]
+    out = {}
+    for col in data.columns:
+        if col == x:
+            out[col] = grid
+        elif col == group and level is not None:
+            out[col] = pd.Categorical([level] * grid.size, categories=data[col].cat.categories) \
+                if isinstance(data[col].dtype, pd.CategoricalDtype) else [level] * grid.size
+        elif pd.api.types.is_numeric_dtype(data[col]) and not isinstance(data[col].dtype, pd.CategoricalDtype):
+            out[col] = np.full(grid.size, float(rows[col].mean()))
+        else:
+            first = rows[col].iloc[0]
+            out[col] = pd.Categorical([first] * grid.size, categories=data[col].cat.categories) \
+                if isinstance(data[col].dtype, pd.CategoricalDtype) else [first] * grid.size
+    return pd.DataFrame(out)

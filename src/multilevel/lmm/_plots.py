@@ -14,7 +14,7 @@ from scipy import stats
 
 from .._data import as_dataframe, check_columns
 from .._exceptions import DataError
-from .._plots_common import draw_group_lines, draw_qq, draw_residuals, new_axes
+from .._plots_common import draw_group_lines, draw_qq, draw_residuals, grid_frame, new_axes
 
 __all__ = ["plot_lmer", "plot_ranef", "plot_qq_ranef", "plot_profile", "plot_lmer_residuals", "ranef_intervals"]
 
@@ -28,23 +28,6 @@ def ranef_intervals(fit, level: float = 0.95) -> pd.DataFrame:
     df["lower"] = df["condval"] - z * df["condsd"]
     df["upper"] = df["condval"] + z * df["condsd"]
     return df
-
-
-def _grid_frame(data: pd.DataFrame, x: str, grid: np.ndarray, group: str | None, level: Any) -> pd.DataFrame:
-    rows = data if level is None else data[data[group] == level]
-    out = {}
-    for col in data.columns:
-        values = rows[col]
-        if col == x:
-            out[col] = grid
-        elif isinstance(values.dtype, pd.CategoricalDtype):
-            first = level if col == group and level is not None else values.iloc[0]
-            out[col] = pd.Categorical([first] * grid.size, categories=data[col].cat.categories)
-        elif pd.api.types.is_numeric_dtype(values):
-            out[col] = np.full(grid.size, float(values.mean()))
-        else:
-            out[col] = [level if col == group and level is not None else values.iloc[0]] * grid.size
-    return pd.DataFrame(out)
 
 
 def plot_lmer(fit, data: Any, x: str, *, group: str | None = None, ax: Any = None, title: str | None = None,
@@ -80,8 +63,8 @@ def plot_lmer(fit, data: Any, x: str, *, group: str | None = None, ax: Any = Non
     group = group or fit.frame.blocks[0].group
     check_columns(df, [x, fit.frame.response, group], context="plot")
     fig, axes = new_axes(ax)
-    line = lambda level, grid: fit.predict(_grid_frame(df, x, grid, group, level)).to_numpy()  # noqa: E731
-    pop = (lambda grid: fit.predict(_grid_frame(df, x, grid, None, None), re_form="~0").to_numpy()) \
+    line = lambda level, grid: fit.predict(grid_frame(df, x, grid, group, level)).to_numpy()  # noqa: E731
+    pop = (lambda grid: fit.predict(grid_frame(df, x, grid, None, None), re_form="~0").to_numpy()) \
         if population else None  # noqa: E731
     draw_group_lines(axes, df, x, fit.frame.response, group, line, pop, title=title)
     return fig

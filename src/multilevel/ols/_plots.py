@@ -5,34 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from .._data import as_dataframe, check_columns
 from .._exceptions import DataError
-from .._plots_common import draw_group_lines, draw_qq, draw_residuals, new_axes
+from .._plots_common import draw_group_lines, draw_qq, draw_residuals, grid_frame, new_axes
 from ._lm import LinearModel
 from ._lmlist import LmList
 
 __all__ = ["plot_lm", "plot_lm_list", "plot_residuals"]
-
-
-def _newdata(data: pd.DataFrame, x: str, grid: np.ndarray, group: str | None, level: Any) -> pd.DataFrame:
-    """A grid over ``x``; other columns take the typical value of the group (first row / mean)."""
-    rows = data if group is None or level is None else data[data[group] == level]
-    out = {}
-    for col in data.columns:
-        if col == x:
-            out[col] = grid
-        elif col == group and level is not None:
-            out[col] = pd.Categorical([level] * grid.size, categories=data[col].cat.categories) \
-                if isinstance(data[col].dtype, pd.CategoricalDtype) else [level] * grid.size
-        elif pd.api.types.is_numeric_dtype(data[col]) and not isinstance(data[col].dtype, pd.CategoricalDtype):
-            out[col] = np.full(grid.size, float(rows[col].mean()))
-        else:
-            first = rows[col].iloc[0]
-            out[col] = pd.Categorical([first] * grid.size, categories=data[col].cat.categories) \
-                if isinstance(data[col].dtype, pd.CategoricalDtype) else [first] * grid.size
-    return pd.DataFrame(out)
 
 
 def plot_lm(fit: LinearModel, data: Any, x: str, *, group: str | None = None, ax: Any = None,
@@ -61,10 +41,10 @@ def plot_lm(fit: LinearModel, data: Any, x: str, *, group: str | None = None, ax
     y = fit.formula.split("~")[0].strip()
     fig, axes = new_axes(ax)
     if group is None:
-        population = lambda grid: fit.predict(_newdata(df, x, grid, None, None)).to_numpy()  # noqa: E731
+        population = lambda grid: fit.predict(grid_frame(df, x, grid, None, None)).to_numpy()  # noqa: E731
         draw_group_lines(axes, df, x, y, None, None, population, title=title)
     else:
-        line = lambda level, grid: fit.predict(_newdata(df, x, grid, group, level)).to_numpy()  # noqa: E731
+        line = lambda level, grid: fit.predict(grid_frame(df, x, grid, group, level)).to_numpy()  # noqa: E731
         draw_group_lines(axes, df, x, y, group, line, None, title=title)
     return fig
 
@@ -94,7 +74,7 @@ def plot_lm_list(fits: LmList, data: Any, x: str, *, ax: Any = None, title: str 
         fit = fits[level]
         if fit is None:
             return np.full(grid.size, np.nan)
-        return fit.predict(_newdata(df[df[fits.group] == level], x, grid, None, None)).to_numpy()
+        return fit.predict(grid_frame(df[df[fits.group] == level], x, grid, None, None)).to_numpy()
 
     draw_group_lines(axes, df, x, y, fits.group, line, None, title=title)
     return fig
