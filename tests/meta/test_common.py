@@ -105,8 +105,6 @@ def test_knha_table_has_df_column():
 
 
 def test_character_levels_follow_r_collation():
-    import pandas as pd
-
     data = pd.DataFrame({"g": ["b", "B", "a", "A", "b", "a"], "x": [1.0, 2, 3, 4, 5, 6]})
     assert moderators_design("~ g", data, 6).names == ("intrcpt", "gA", "gb", "gB")
     assert moderators_design("~ factor(g)", data, 6).names == ("intrcpt", "factor(g)A", "factor(g)b",

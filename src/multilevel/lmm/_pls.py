@@ -246,7 +246,7 @@ class PLSProblem:
         self.r = self.q_rest + self.p + 1
         self.rest_offsets = np.cumsum([0] + [t.q for t in rest])
         self.rest_scalar = all(t.k == 1 for t in rest)
-        k1, q1 = self.terms[0].k, self.terms[0].q
+        k1 = self.terms[0].k
         ks = k1 * (k1 + 1) // 2
         self.dense = (self.n * self.r <= _DENSE_SETUP_MAX
                       and self.r * self.r * self.terms[0].num_levels * ks <= _DENSE_P_MAX)
