@@ -12,9 +12,10 @@ the cores are busy, and leaves the library default otherwise.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 __all__ = ["blas_threads", "default_threads"]
 
@@ -28,6 +29,12 @@ def default_threads() -> int | None:
     return 1 if load > (os.cpu_count() or 1) - 0.5 else None
 
 
+@functools.lru_cache(maxsize=1)
+def _controller() -> ThreadpoolController:
+    """The thread pools of the loaded libraries, found once (finding them costs ~1 ms)."""
+    return ThreadpoolController()
+
+
 @contextlib.contextmanager
 def blas_threads(n: int | str | None):
     """Limit BLAS to ``n`` threads inside the block (``None``: leave as is; ``"auto"``:
@@ -37,5 +44,5 @@ def blas_threads(n: int | str | None):
     if n is None:
         yield
         return
-    with threadpool_limits(limits=n, user_api="blas"):
+    with _controller().limit(limits=n, user_api="blas"):
         yield
