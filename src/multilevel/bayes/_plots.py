@@ -98,7 +98,10 @@ def plot_diagnostics(fit, parameter, kind="trace", *, ax=None, max_lag=40):
         else:
             raise ModelSpecificationError(f"unknown kind {kind!r}; use trace, density or autocorrelation")
     ax.set_title(f"{parameter}: {kind}")
-    ax.legend(frameon=False, fontsize="small")
+    if kind == "trace":  # keep the legend off the draws
+        ax.legend(frameon=False, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    else:
+        ax.legend(frameon=False, fontsize="small")
     return ax
 
 
@@ -132,7 +135,8 @@ def forest(fit, ax=None):
     else:
         for r, code in zip(rows, range(n)):
             sel = fit.data.cluster == code
-            ax.plot(fit.data.y[sel], np.full(sel.sum(), r + 0.2), "|", color="grey", ms=6)
+            ax.plot(fit.data.y[sel], np.full(sel.sum(), r + 0.2), "|", color="grey", ms=6,
+                    label="observed estimates" if code == 0 else None)
     ax.errorbar(draws.mean(0), rows, xerr=[draws.mean(0) - lo, hi - draws.mean(0)], fmt="o",
                 color="black", ms=4, lw=1.0, label="shrunken")
     pooled = fit.posterior["mu"].reshape(-1)
