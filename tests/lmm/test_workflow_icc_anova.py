@@ -68,3 +68,13 @@ def test_anova_printed_like_lme4():
 def test_anova_checks_models():
     with pytest.raises(ml.ModelSpecificationError, match="same size"):
         ml.anova(fit("Reaction ~ Days + (1 | Subject)", "sleep"), fit("test_score ~ 1 + (1 | school)", "students"))
+
+
+def test_icc_is_the_adjusted_value():
+    import pytest as _pytest
+
+    fit = ml.lmer("Reaction ~ 1 + (1 | Subject)", ml.datasets.load("sleepstudy"))
+    icc = fit.icc()
+    assert isinstance(icc, float)
+    assert icc == _pytest.approx(icc.adjusted, rel=0) and round(icc, 3) == round(icc.adjusted, 3)
+    assert "Adjusted ICC" in str(icc) and "Unadjusted ICC" in str(icc)

@@ -43,19 +43,52 @@ class VarianceDecomposition:
         return self.fixed + self.random + self.residual
 
 
-@dataclass(frozen=True)
-class ICC:
-    """Intraclass correlation: ``adjusted`` (random / (random + residual)) and ``unadjusted``."""
+class ICC(float):
+    """Intraclass correlation: a float equal to the ``adjusted`` ICC, which also carries the ``unadjusted`` one.
 
-    adjusted: float
-    unadjusted: float
+    ``adjusted`` is random / (random + residual) variance, ``unadjusted`` is random / (fixed + random +
+    residual), as performance::icc. Being a float, ``fit.icc()`` can be used directly as the adjusted
+    value (``round(fit.icc(), 3)``); printing it shows both, as performance prints them.
+
+    Examples
+    --------
+    >>> icc = ICC(0.359, 0.25)
+    >>> round(icc, 3), icc.adjusted, icc.unadjusted
+    (0.359, 0.359, 0.25)
+    >>> print(icc)
+    # Intraclass Correlation Coefficient
+    <BLANKLINE>
+        Adjusted ICC: 0.359
+      Unadjusted ICC: 0.250
+    """
+
+    __slots__ = ("_unadjusted",)
+
+    def __new__(cls, adjusted: float, unadjusted: float) -> "ICC":
+        obj = super().__new__(cls, adjusted)
+        object.__setattr__(obj, "_unadjusted", float(unadjusted))
+        return obj
+
+    def __setattr__(self, name, value):
+        raise AttributeError("ICC is immutable")
+
+    @property
+    def adjusted(self) -> float:
+        return float(self)
+
+    @property
+    def unadjusted(self) -> float:
+        return self._unadjusted
 
     def __str__(self) -> str:
         return "\n".join(["# Intraclass Correlation Coefficient", "",
                           f"    Adjusted ICC: {self.adjusted:.3f}", f"  Unadjusted ICC: {self.unadjusted:.3f}"])
 
-    def __float__(self) -> float:
-        return float(self.adjusted)
+    def __repr__(self) -> str:
+        return f"ICC(adjusted={self.adjusted!r}, unadjusted={self.unadjusted!r})"
+
+    def __reduce__(self):
+        return (ICC, (self.adjusted, self.unadjusted))
 
     def _repr_markdown_(self) -> str:
         return f"```\n{self}\n```"
