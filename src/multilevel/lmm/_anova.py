@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+import scipy
 
 from .._exceptions import ModelSpecificationError
 from .._rformat import format_coefmat
@@ -82,7 +82,7 @@ def lmer_anova(fits: Sequence, *, refit: bool = True, names: Sequence[str] | Non
         if pos:
             prev = rows[-1]
             chisq, df = prev[4] - dev, f.num_params - prev[0]
-            p = stats.chi2.sf(chisq, df) if df > 0 else np.nan
+            p = scipy.stats.chi2.sf(chisq, df) if df > 0 else np.nan
             row[5:] = [chisq, df, p]
         rows.append(row)
     data_names = {f.data_name for f in fits}

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+import scipy
 
 from .._data import as_dataframe, check_columns
 from .._exceptions import DataError
@@ -23,7 +23,7 @@ def ranef_intervals(fit, level: float = 0.95) -> pd.DataFrame:
     """Long table: grpvar, term, grp, condval, condsd, lower, upper (normal intervals on the conditional SD)."""
     if not 0 < level < 1:
         raise DataError(f"level must be between 0 and 1, got {level}")
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = scipy.stats.norm.ppf(0.5 + level / 2)
     df = fit.ranef_frame()
     df["lower"] = df["condval"] - z * df["condsd"]
     df["upper"] = df["condval"] + z * df["condsd"]
@@ -171,7 +171,7 @@ def plot_profile(fit, *, which: Any = None, num: int = 11, level: float = 0.95, 
     idx = [names.index(w) for w in chosen]
     grids = _grids(setup, idx, num, parallel)
     fig, axes = new_axes(None, ncols=len(idx), figsize=(3.0 * len(idx) + 0.6, 3.2))
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = scipy.stats.norm.ppf(0.5 + level / 2)
     for a, name, (xs, zeta) in zip(np.atleast_1d(axes), chosen, grids):
         a.plot(xs, zeta, color="#345", marker="o", markersize=2.5)
         for v in (-z, z):

@@ -30,7 +30,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+import scipy
+from scipy import optimize
 
 from ._optimize import NloptBobyqa, optimize_theta
 from ._pls import PLSProblem, theta_template_indices
@@ -243,7 +244,7 @@ def _initial_step(setup: ProfileSetup, which: int) -> float:
 
 def profile_interval(setup: ProfileSetup, which: int, level: float = 0.95, zeta=None) -> tuple[float, float]:
     """Lower and upper limits where ``zeta`` crosses the normal quantiles of ``level``."""
-    z = float(stats.norm.ppf(0.5 + level / 2))
+    z = float(scipy.stats.norm.ppf(0.5 + level / 2))
     zeta = zeta or zeta_function(setup, which)
     return (_crossing(setup, which, zeta, -1, z), _crossing(setup, which, zeta, +1, z))
 
@@ -274,7 +275,7 @@ def _crossing(setup: ProfileSetup, which: int, zeta, direction: int, z: float) -
 def profile_grid(setup: ProfileSetup, which: int, *, num: int = 15, zmax: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
     """``(values, zeta)`` on a grid spanning the interval where ``|zeta| <= zmax`` (for profile plots)."""
     zeta = zeta_function(setup, which)
-    level = 2 * stats.norm.cdf(zmax) - 1
+    level = 2 * scipy.stats.norm.cdf(zmax) - 1
     lo, hi = profile_interval(setup, which, level, zeta)
     est = setup.optimum[which]
     lo = lo if np.isfinite(lo) else est - 3 * abs(est - hi)
@@ -306,7 +307,7 @@ def fit_confint(fit, method: str = "profile", level: float = 0.95, *, nsim: int 
     names = parameter_names(ks, list(fit.frame.fixed_names))
     kind = str(method).lower()
     if kind == "wald":
-        z = stats.norm.ppf(0.5 + level / 2)
+        z = scipy.stats.norm.ppf(0.5 + level / 2)
         beta, se = fit.fixef.to_numpy(), np.sqrt(np.diag(fit.vcov.to_numpy()))
         nvp = len(names) - beta.size
         values = np.vstack([np.full((nvp, 2), np.nan), np.column_stack([beta - z * se, beta + z * se])])

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+import scipy
 
 from .._display import TextReport
 
@@ -156,7 +156,7 @@ def satterthwaite_df(parts: SatterthwaiteParts, L: np.ndarray) -> np.ndarray:
 def coef_test(beta: np.ndarray, se: np.ndarray, df: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """t values and two-sided p-values with ``df`` degrees of freedom."""
     t = beta / se
-    return t, 2.0 * stats.t.sf(np.abs(t), df)
+    return t, 2.0 * scipy.stats.t.sf(np.abs(t), df)
 
 
 # --------------------------------------------------------------------------- fit-level entry point

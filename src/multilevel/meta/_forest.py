@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy import stats
+import scipy
 
 __all__ = ["forest"]
 
@@ -75,7 +75,7 @@ def forest(fit: Any, *, ax: Any = None, transf: Callable[[np.ndarray], np.ndarra
 
     tr = transf or _identity
     k = len(fit.yi)
-    crit = stats.norm.isf((1 - fit.level / 100) / 2)
+    crit = scipy.stats.norm.isf((1 - fit.level / 100) / 2)
     half = crit * np.sqrt(fit.vi)
     y, lo, hi = (np.asarray(tr(a), dtype=float) for a in (fit.yi, fit.yi - half, fit.yi + half))
     lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)

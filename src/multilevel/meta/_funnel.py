@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
+import scipy
 
 __all__ = ["funnel"]
 
@@ -71,7 +71,7 @@ def funnel(fit: Any, *, ax: Any = None, contours: Sequence[float] | None = None,
     se_grid = np.array([0.0, top])
     if contours:
         _shade_contours(ax, contours, top, centre, shades)
-    z = stats.norm.isf((1 - (fit.level if level is None else level) / 100) / 2)
+    z = scipy.stats.norm.isf((1 - (fit.level if level is None else level) / 100) / 2)
     if not contours:
         ax.plot(centre - z * se_grid, se_grid, color="0.3", linewidth=1)
         ax.plot(centre + z * se_grid, se_grid, color="0.3", linewidth=1)
@@ -89,10 +89,10 @@ def _shade_contours(ax: Any, contours: Sequence[float], top: float, centre: floa
     if len(shades) < len(levels) + 1:
         raise ValueError(f"need {len(levels) + 1} shades for {len(levels)} contour levels")
     se_grid = np.array([0.0, top])
-    width = stats.norm.isf((1 - levels[-1]) / 2) * top * 1.4
+    width = scipy.stats.norm.isf((1 - levels[-1]) / 2) * top * 1.4
     ax.fill_betweenx(se_grid, centre - width, centre + width, color=shades[len(levels)], zorder=0, linewidth=0)
     for i in range(len(levels) - 1, -1, -1):
-        z = stats.norm.isf((1 - levels[i]) / 2)
+        z = scipy.stats.norm.isf((1 - levels[i]) / 2)
         ax.fill_betweenx(se_grid, centre - z * se_grid, centre + z * se_grid, color=shades[i], zorder=0,
                          linewidth=0)
     ax.set_xlim(centre - width, centre + width)

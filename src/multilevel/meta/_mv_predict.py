@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+import scipy
 
 from .._exceptions import ModelSpecificationError
 
@@ -16,7 +16,7 @@ __all__ = ["predict", "ranef", "i2", "dense_marginal", "crit_value"]
 def crit_value(fit: Any, level: float) -> float:
     """Two-sided critical value of the fit's test (z, or t with k - p df)."""
     q = 1 - (1 - level / 100.0) / 2
-    return float(stats.t.ppf(q, fit.k - fit.p)) if fit.test == "t" else float(stats.norm.ppf(q))
+    return float(scipy.stats.t.ppf(q, fit.k - fit.p)) if fit.test == "t" else float(scipy.stats.norm.ppf(q))
 
 
 def dense_marginal(fit: Any) -> np.ndarray:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+import scipy
 
 from .._exceptions import ModelSpecificationError
 from .._rformat import render_table
@@ -248,7 +248,7 @@ def anova_fits(fits: tuple, **options: Any) -> AnovaRmaMv:
     f, r = full.fit_stats[full.method], red.fit_stats[red.method]
     lrt = max(0.0, float(r[1] - f[1]))
     df = full.parms - red.parms
-    pval = float(stats.chi2.sf(lrt, df))
+    pval = float(scipy.stats.chi2.sf(lrt, df))
     table = pd.DataFrame({"df": [full.parms, red.parms], "AIC": [f[2], r[2]], "BIC": [f[3], r[3]],
                           "AICc": [f[4], r[4]], "logLik": [f[0], r[0]], "LRT": [np.nan, lrt],
                           "pval": [np.nan, pval], "QE": [full.QE, red.QE]}, index=["Full", "Reduced"])

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import optimize as sopt
-from scipy import stats
+import scipy
 
 from .._exceptions import ModelSpecificationError
 from .._rformat import render_table
@@ -115,7 +115,7 @@ def _finite(value: float, side: int) -> float:
 
 
 def _intervals(fit: Any, level: float, xtol: float) -> list[tuple[str, float, float, float, str, str]]:
-    crit = float(stats.chi2.ppf(level / 100.0, 1))
+    crit = float(scipy.stats.chi2.ppf(level / 100.0, 1))
     names = component_names(fit)
     out = []
     for i, name in enumerate(names):

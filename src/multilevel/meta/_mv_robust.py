@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+import scipy
 
 from .._exceptions import DataError, ModelSpecificationError
 from .._rformat import signif_stars
@@ -157,7 +157,7 @@ class RobustRmaMv:
         beta = fit.beta.to_numpy()
         se = np.sqrt(np.diag(vb))
         t = beta / se
-        crit = stats.t.ppf(1 - (1 - fit.level / 100) / 2, df)
+        crit = scipy.stats.t.ppf(1 - (1 - fit.level / 100) / 2, df)
         btt = fit._btt
         m = btt.size
         QM = float(beta[btt] @ np.linalg.solve(vb[np.ix_(btt, btt)], beta[btt])) / m
@@ -165,9 +165,9 @@ class RobustRmaMv:
         if est == "CR2" and m == 1:
             df2 = float(df[btt[0]])  # HTZ for one coefficient: the Satterthwaite t test squared
         return cls(fit, pd.Series(se, idx), pd.Series(t, idx), pd.Series(df, idx),
-                   pd.Series(2 * stats.t.sf(np.abs(t), df), idx), pd.Series(beta - crit * se, idx),
+                   pd.Series(2 * scipy.stats.t.sf(np.abs(t), df), idx), pd.Series(beta - crit * se, idx),
                    pd.Series(beta + crit * se, idx), pd.DataFrame(vb, idx, idx), QM, (m, df2),
-                   float(stats.f.sf(QM, m, df2)), n, sizes, est)
+                   float(scipy.stats.f.sf(QM, m, df2)), n, sizes, est)
 
     @property
     def beta(self) -> pd.Series:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+import scipy
 
 __all__ = ["OLSArrays", "ols_fit", "kept_columns"]
 
@@ -59,7 +59,7 @@ class OLSArrays:
     def pvalue(self) -> np.ndarray:
         """Two-sided p-values of the t tests (``df_resid`` degrees of freedom)."""
         with np.errstate(invalid="ignore"):
-            return 2.0 * stats.t.sf(np.abs(self.tvalue), self.df_resid)
+            return 2.0 * scipy.stats.t.sf(np.abs(self.tvalue), self.df_resid)
 
 
 def kept_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:

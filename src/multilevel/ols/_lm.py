@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+import scipy
 
 from .._data import as_dataframe
 from .._exceptions import DataError, ModelSpecificationError, RankDeficiencyWarning
@@ -29,7 +29,7 @@ class FStatistic:
     def pvalue(self) -> float:
         if self.dendf == 0 or not np.isfinite(self.value):
             return float("nan")
-        return float(stats.f.sf(self.value, self.numdf, self.dendf))
+        return float(scipy.stats.f.sf(self.value, self.numdf, self.dendf))
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,7 +155,7 @@ class LinearModel:
         """
         if not 0 < level < 1:
             raise DataError(f"level must be between 0 and 1, got {level}")
-        q = stats.t.ppf(0.5 + level / 2, self.df_resid) if self.df_resid > 0 else np.nan
+        q = scipy.stats.t.ppf(0.5 + level / 2, self.df_resid) if self.df_resid > 0 else np.nan
         est, se = self.fit.coef, self.fit.se
         return pd.DataFrame({"lower": est - q * se, "upper": est + q * se}, index=list(self.names))
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+import scipy
 
 from .._data import as_dataframe, check_columns, drop_missing
 from .._exceptions import FormulaError
@@ -127,7 +127,7 @@ class LmListSummary(TextReport):
             if pool:
                 se, df = se * fits.pooled_sd / fit.sigma if fit.df_resid > 0 else se * np.nan, fits.df_resid
             t = fit.coef / se
-            p = 2.0 * stats.t.sf(np.abs(t), df)
+            p = 2.0 * scipy.stats.t.sf(np.abs(t), df)
             frames.append(pd.DataFrame({"term": list(fit.names), "group": str(g), "Estimate": fit.coef.to_numpy(),
                                         "Std. Error": se.to_numpy(), "t value": t.to_numpy(),
                                         "Pr(>|t|)": np.asarray(p, dtype=float)}))
