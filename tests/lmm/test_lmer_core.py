@@ -161,3 +161,27 @@ def test_pieces_give_the_deviances(name):
     assert (logdet, ldrx, pwrss) == pytest.approx((sol.logdet_L, sol.logdet_RX, sol.pwrss), rel=1e-12)
     n, p = X.shape
     assert prob.deviance(theta, False) == pytest.approx(logdet + n * (1 + np.log(2 * np.pi * pwrss / n)), rel=1e-12)
+
+
+@pytest.mark.parametrize("theta", [[0.8, 0.6, 1.1], [0.8, 0.0, 1.1], [0.0, 0.6, 0.0], [0.0, 0.0, 0.0]])
+def test_scalar_terms_on_the_boundary(theta, path):
+    """Scalar terms: levels grouped by count, rest factored unscaled when lambda > 0 (else scaled)."""
+    X, y, terms, _ = _make([(20, 1), (6, 1), (4, 1)], seed=2)
+    theta = np.asarray(theta)
+    prob = PLSProblem(X, y, terms)
+    ref = _dense_reference(X, y, terms, theta)
+    np.testing.assert_allclose(prob.deviance(theta, False), ref["dev_ml"], rtol=1e-10)
+    np.testing.assert_allclose(prob.deviance(theta, True), ref["dev_reml"], rtol=1e-10)
+    sol = prob.solve(theta)
+    np.testing.assert_allclose(sol.beta, ref["beta"], rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(np.concatenate([b.ravel() for b in sol.b]), ref["b"], rtol=1e-7, atol=1e-10)
+
+
+def test_problem_pickles_without_its_workspace():
+    import pickle
+
+    X, y, terms, theta = _make([(20, 1), (6, 1)])
+    prob = PLSProblem(X, y, terms)
+    before = prob.deviance(theta, True)
+    again = pickle.loads(pickle.dumps(prob))
+    assert again.deviance(theta, True) == before

@@ -34,6 +34,7 @@ Nothing here imports pandas, formulas or result classes.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -199,6 +200,7 @@ class PLSProblem:
         if not self.terms:
             raise ValueError("a mixed model needs at least one random-effects term")
         self.n, self.p = self.X.shape
+        self._local = threading.local()  # per-thread workspace
         self._init_theta_layout()
         self._init_first_block()
         self._init_rest()
@@ -236,6 +238,7 @@ class PLSProblem:
                 A[:, a, b] = v
                 A[:, b, a] = v
         self.A11 = A
+        self._k1_values, self._k1_groups, self._k1_mult = A[:, 0, 0], None, None  # see _group_levels
         self._sym_a, self._sym_b = np.triu_indices(k)
         self._A11_sym = np.ascontiguousarray(A[:, self._sym_a, self._sym_b])
         self._eye_2x2 = np.array([1.0, 0.0, 1.0])
@@ -271,7 +274,11 @@ class PLSProblem:
             A1r.sort_indices()
             self.A1r_noy = A1r
             Arr = (self.RT_noy @ self.R_noy).tocoo()
-            self.P_main = self._build_P(self.A1r_noy, self.A1r_noy, symmetric=True)
+            if k1 == 1:
+                self._group_levels()
+                self.P_main = self._grouped_P_main(A1r)
+            else:
+                self.P_main = self._build_P(self.A1r_noy, self.A1r_noy, symmetric=True)
         self.Arr = np.zeros((self.r, self.r))
         if self.dense:
             self.Arr[:-1, :-1] = Arr
@@ -287,6 +294,40 @@ class PLSProblem:
         off = self._sym_a != self._sym_b
         sym[..., off] += P4[..., self._sym_b[off], self._sym_a[off]]
         return sym.reshape(self.r * self.r, -1)
+
+    def _group_levels(self):
+        """Scalar first term, sparse map: ``W_j`` depends on theta only through ``A_j``, so the
+        levels with equal ``A_j`` (equal counts for ``(1 | g)``) share one weight and one map column."""
+        self._k1_values, self._k1_groups = np.unique(self.A11[:, 0, 0], return_inverse=True)
+        self._k1_mult = np.bincount(self._k1_groups, minlength=self._k1_values.size).astype(float)
+
+    def _grouped_P_main(self, A1r: sp.csr_matrix) -> sp.csc_matrix:
+        """Sparse map from the group weights ``w_g`` to ``-sum_g w_g sum_{j in g} a_j a_j'``
+        (lower triangle, flattened ``r x r``) for a scalar first term; ``a_j`` is row ``j`` of ``A1r``.
+
+        One sparse product: rows ``g * r + c`` of ``B`` hold column ``c`` of ``A1r`` restricted to
+        the levels of group ``g``, so ``B @ A1r`` has ``sum_{j in g} a_jc a_jd`` at ``(g * r + c, d)``.
+        """
+        r, groups, ng = self.r, self._k1_groups, self._k1_values.size
+        itype = np.int32 if r * r < 2 ** 31 else np.int64
+        rows = np.repeat(np.arange(A1r.shape[0]), np.diff(A1r.indptr))
+        B = sp.csr_matrix((A1r.data, (groups[rows] * r + A1r.indices, rows)), shape=(ng * r, A1r.shape[0]))
+        M = B @ A1r
+        d = M.indices.astype(itype, copy=False)
+        target = np.repeat(np.tile(np.arange(r, dtype=itype) * r, ng), np.diff(M.indptr))  # c * r
+        target += d
+        keep = np.flatnonzero(d * (r + 1) <= target)  # d <= c: the lower triangle
+        data = M.data[keep]
+        np.negative(data, out=data)
+        indptr = np.searchsorted(keep, M.indptr[::r])  # rows g * r + c come ordered by group
+        return sp.csc_matrix((data, target[keep], indptr), shape=(r * r, ng))
+
+    def _grouped_P_y(self, A1y: np.ndarray, right: sp.csr_matrix) -> sp.csc_matrix:
+        """As :meth:`_grouped_P_main` for the last row (``y``) of the Schur update."""
+        r, groups, ng = self.r, self._k1_groups, self._k1_values.size
+        D = sp.csr_matrix((A1y, (groups, np.arange(A1y.size))), shape=(ng, A1y.size))
+        Y = (D @ right).tocsr()
+        return sp.csc_matrix((-Y.data, (r - 1) * r + Y.indices, Y.indptr), shape=(r * r, ng))
 
     def _build_P(self, left, right, symmetric):
         """Sparse map from the first block's ``W`` (upper triangles) to ``Z_r'Z_1 W Z_1'Z_r`` (flattened)."""
@@ -311,16 +352,23 @@ class PLSProblem:
     def _set_response(self, y):
         self.y = y
         A1y = self.Z1T @ y
+        k1 = self.terms[0].k
         if self.dense:
             self.A1r = np.hstack([self.A1r_noy, A1y[:, None]])
             self.P = self._dense_P(self.A1r)
         else:
-            y_left = sp.csr_matrix((A1y, (np.arange(A1y.size), np.full(A1y.size, self.r - 1))),
-                                   shape=(A1y.size, self.r))
             right = sp.hstack([self.A1r_noy, sp.csr_matrix(A1y[:, None])], format="csr")
             self.A1r = right
-            self.P_y = self._build_P(y_left, right, symmetric=False)
-            self._neg_maps = [(P.shape[0], P.shape[1], P.indptr, P.indices, -P.data) for P in (self.P_main, self.P_y)]
+            if k1 == 1:  # the grouped maps are built negated
+                self.P_y = self._grouped_P_y(A1y, right)
+                negated = [self.P_main, self.P_y]
+            else:
+                y_left = sp.csr_matrix((A1y, (np.arange(A1y.size), np.full(A1y.size, self.r - 1))),
+                                       shape=(A1y.size, self.r))
+                self.P_y = self._build_P(y_left, right, symmetric=False)
+                negated = [sp.csc_matrix((-P.data, P.indices, P.indptr), shape=P.shape)
+                           for P in (self.P_main, self.P_y)]
+            self._neg_maps = [(P.shape[0], P.shape[1], P.indptr, P.indices, P.data) for P in negated]
         self.Arr[-1, :-1] = self.RT_noy @ y
         self.Arr[-1, -1] = y @ y
 
@@ -328,9 +376,19 @@ class PLSProblem:
         """A copy of this problem with a new response vector (reuses all y-free structure)."""
         new = object.__new__(PLSProblem)
         new.__dict__.update(self.__dict__)
+        new._local = threading.local()
         new.Arr = self.Arr.copy()
         new._set_response(np.ascontiguousarray(y, dtype=float))
         return new
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["_local"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._local = threading.local()
 
     # ------------------------------------------------------------ theta -> Lambda
     def templates(self, theta: np.ndarray) -> list[np.ndarray]:
@@ -342,13 +400,15 @@ class PLSProblem:
     def _first_block(self, T1):
         """(log-determinant, W) of the first block: ``M_j = T'A_jT + I``, ``W_j = T M_j^{-1} T'``.
 
-        ``W`` is returned as the upper triangles of the ``W_j`` (the columns of ``self.P``).
+        ``W`` is returned as the upper triangles of the ``W_j`` (the columns of ``self.P``); for a
+        scalar first term, one ``W`` per group of levels with equal ``A_j``.
         """
         k = T1.shape[0]
-        if k == 1:
+        if k == 1:  # per level, or per group of levels with equal A_j (see _group_levels)
             lam2 = T1[0, 0] * T1[0, 0]
-            m = lam2 * self.A11[:, 0, 0] + 1.0
-            return float(np.log(m).sum()), lam2 / m
+            m = lam2 * self._k1_values + 1.0
+            logm = np.log(m)
+            return float(logm.sum() if self._k1_mult is None else self._k1_mult @ logm), lam2 / m
         if k == 2:
             return self._first_block_2x2(T1)
         M = self.first_block_matrices(T1)
@@ -389,17 +449,30 @@ class PLSProblem:
         return d
 
     def _rest_matrix(self, theta, templates, w):
-        """Schur complement of the rest (lower triangle valid), scaled by Lambda_rest, plus I."""
-        r = self.r
+        """Schur complement of the rest (lower triangle valid), scaled by Lambda_rest, plus I.
+
+        Returns ``(C, scale)``. With ``scale`` (large problems whose later terms are scalar with
+        ``lambda_b > 0``) ``C`` is the unscaled ``N = S + Lambda^-2`` (``S`` the Schur complement):
+        ``Lambda N Lambda = Lambda S Lambda + I`` with ``Lambda = diag(scale)``, so its factor is
+        ``chol(N) Lambda`` without a pass over ``C`` to scale it. Otherwise ``scale`` is None.
+        """
+        r, qr = self.r, self.q_rest
         if self.dense:
             C = self.Arr - (self.P @ w).reshape(r, r)
         else:
-            C = self.Arr.copy()
+            C = self._workspace()
+            np.copyto(C, self.Arr)
             flat = C.reshape(-1)
             for nrow, ncol, indptr, indices, negdata in self._neg_maps:  # C -= P w, in place
                 _csc_matvec(nrow, ncol, indptr, indices, negdata, w, flat)
-        if not self.q_rest:
-            return C
+        if not qr:
+            return C, None
+        diag = C.reshape(-1)[:qr * (r + 1):r + 1]
+        if self.rest_scalar and not self.dense:
+            scale = self._rest_scale(templates)
+            if scale[:qr].min() > 1e-100:
+                diag += scale[:qr] ** -2.0
+                return C, scale
         if self.rest_scalar:
             self._scale_lower_blocks(C, templates)
         else:
@@ -408,8 +481,16 @@ class PLSProblem:
             for t, T, o0 in zip(self.terms[1:], templates[1:], self.rest_offsets[:-1]):
                 D[o0:o0 + t.q, o0:o0 + t.q] = np.kron(np.eye(t.num_levels), T)
             C = D.T @ C @ D
-        idx = np.arange(self.q_rest)
-        C[idx, idx] += 1.0
+            diag = C.reshape(-1)[:qr * (r + 1):r + 1]
+        diag += 1.0
+        return C, None
+
+    def _workspace(self) -> np.ndarray:
+        """An ``r x r`` buffer for the Schur complement, one per thread, reused by every evaluation
+        (a fresh 10 MB array costs page faults each time)."""
+        C = getattr(self._local, "C", None)
+        if C is None:
+            C = self._local.C = np.empty((self.r, self.r))
         return C
 
     def _scale_lower_blocks(self, C, templates):
@@ -423,12 +504,22 @@ class PLSProblem:
                     C[offs[i]:offs[i + 1], offs[j]:offs[j + 1]] *= f
 
     def _factor(self, theta):
+        """``(templates, log-determinant of the first block, U, info)``: ``U`` (upper triangle valid)
+        is the Cholesky factor of the scaled rest, ``U'U``; ``info`` is LAPACK's (0: positive definite).
+        ``U`` may be a per-thread workspace that the next evaluation overwrites."""
+        templates, logdet1, U, info, scale = self._factor_unscaled(theta)
+        if scale is not None and info == 0:
+            U *= scale[None, :]
+        return templates, logdet1, U, info
+
+    def _factor_unscaled(self, theta):
+        """:meth:`_factor` with the column scale of ``U`` (see :meth:`_rest_matrix`) not yet applied."""
         templates = self.templates(theta)
         logdet1, w = self._first_block(templates[0])
-        C = self._rest_matrix(theta, templates, w)
+        C, scale = self._rest_matrix(theta, templates, w)
         # lower triangle of C (row-major) is the upper triangle of C.T (column-major)
         U, info = lapack.dpotrf(C.T, lower=0, clean=0, overwrite_a=1)
-        return templates, logdet1, U, info
+        return templates, logdet1, U, info, scale
 
     # --------------------------------------------------------------- objective
     def deviance(self, theta: np.ndarray, reml: bool) -> float:
@@ -449,10 +540,12 @@ class PLSProblem:
         ``log|L|^2 + log|R_X|^2 + (n - p)(1 + log(2 pi pwrss / (n - p)))`` (REML).
         None when the system is not positive definite.
         """
-        _, logdet1, U, info = self._factor(np.asarray(theta, dtype=float))
+        _, logdet1, U, info, scale = self._factor_unscaled(np.asarray(theta, dtype=float))
         if info != 0:
             return None
         qr, p = self.q_rest, self.p
+        if scale is not None:  # the diagonal of chol(N) Lambda
+            logdet1 += 2.0 * float(np.log(scale[:qr]).sum())
         if self.r <= 16:  # few numbers: plain floats are cheaper than array calls
             diag = U.diagonal().tolist()
             return (logdet1 + 2.0 * sum(map(math.log, diag[:qr])), 2.0 * sum(map(math.log, diag[qr:qr + p])),
