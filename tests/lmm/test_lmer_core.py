@@ -185,3 +185,32 @@ def test_problem_pickles_without_its_workspace():
     before = prob.deviance(theta, True)
     again = pickle.loads(pickle.dumps(prob))
     assert again.deviance(theta, True) == before
+
+
+def test_gil_free_cholesky_matches_lapack():
+    from multilevel.lmm._lapack import dpotrf_upper
+
+    rng = np.random.default_rng(1)
+    A = rng.normal(size=(70, 70))
+    A = A @ A.T + 70 * np.eye(70)
+    U, info = dpotrf_upper(np.asfortranarray(A))
+    assert info == 0
+    np.testing.assert_allclose(np.triu(U), np.linalg.cholesky(A).T, rtol=1e-12)
+    bad = np.asfortranarray(-A)
+    assert dpotrf_upper(bad)[1] == 1
+
+
+def test_parallel_derivative_check_equals_serial():
+    from multilevel.lmm._fit import _parallel_map
+    from multilevel.lmm._optimize import finite_derivatives
+
+    def fn(x):
+        return float(np.sum(np.cosh(x)) + x[0] * x[1] ** 3)
+
+    x = np.array([0.3, 5e-5, 1.2])  # the second one-sided step shortened at its bound
+    lower = np.array([0.0, 0.0, -np.inf])
+    g1, H1 = finite_derivatives(fn, x, fn(x), lower)
+    g2, H2 = finite_derivatives(fn, x, fn(x), lower, map_fn=_parallel_map)
+    np.testing.assert_array_equal(g1, g2)
+    np.testing.assert_array_equal(H1, H2)
+    np.testing.assert_allclose(H1[2, 2], np.cosh(1.2), rtol=1e-6)

@@ -9,11 +9,13 @@ ML is ``fit_problem(problem, not reml, start=estimate.theta)``.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._blas import blas_threads
+from ._blas import blas_threads, default_threads
 from ._optimize import check_convergence, get_optimizer, optimize_theta
 from ._pls import PLSProblem, PLSSolution
 
@@ -99,6 +101,26 @@ def moment_start(problem: PLSProblem) -> np.ndarray:
     return np.sqrt(np.asarray(v) / v_e)
 
 
+PARALLEL_MIN_R = 400  # Schur complements at least this large: derivative checks in threads
+
+
+def _parallel_map(fn, points):
+    """``map(fn, points)`` on two threads with single-threaded BLAS each: the deviance of a large
+    problem spends its time in LAPACK and sparse kernels, which release the GIL. Each value is
+    computed exactly as on one thread, so the result does not depend on scheduling."""
+    with blas_threads(1), ThreadPoolExecutor(2) as pool:
+        return list(pool.map(fn, points))
+
+
+def _map_for(problem: PLSProblem, threads):
+    """The map for the convergence checks: parallel for large problems on an idle machine."""
+    if threads == "auto":
+        threads = default_threads()
+    if problem.r < PARALLEL_MIN_R or (os.cpu_count() or 1) < 2 or threads == 1:
+        return map
+    return _parallel_map
+
+
 def fit_problem(problem: PLSProblem, reml: bool = True, *, optimizer="bobyqa", start=None,
                 restart_edge: bool = True, boundary_tol: float = 1e-5, calc_derivs: bool = True,
                 threads="auto") -> LmerEstimate:
@@ -130,7 +152,8 @@ def fit_problem(problem: PLSProblem, reml: bool = True, *, optimizer="bobyqa", s
     x0 = np.maximum(x0, problem.lower)
     with blas_threads(threads):
         res = optimize_theta(fn, x0, problem.lower, opt, restart_edge=restart_edge, boundary_tol=boundary_tol)
-        report = check_convergence(fn, res.x, res.fun, problem.lower, calc_derivs=calc_derivs)
+        report = check_convergence(fn, res.x, res.fun, problem.lower, calc_derivs=calc_derivs,
+                                   map_fn=_map_for(problem, threads))
         solution = problem.solve(res.x)
     messages = list(report.messages)
     if res.code != 0:

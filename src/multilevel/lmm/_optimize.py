@@ -191,9 +191,13 @@ def _snap_to_boundary(fn, res, lower, tol):
     return OptimizerResult(x, float(fval), res.feval, res.code, res.message, res.optimizer)
 
 
-def finite_derivatives(fn, x, fx, lower, delta: float = 1e-4):
+def finite_derivatives(fn, x, fx, lower, delta: float = 1e-4, map_fn=map):
     """Gradient and Hessian of ``fn`` at ``x`` by central differences (lme4's ``deriv12``),
-    one-sided steps shortened at the lower bounds."""
+    one-sided steps shortened at the lower bounds.
+
+    The ``2 n + 2 n (n - 1)`` evaluations are independent: ``map_fn(fn, points)`` (in order,
+    e.g. a thread pool's ``map``) evaluates them.
+    """
     x = np.asarray(x, dtype=float)
     nx = x.size
     xadd = x + delta
@@ -203,8 +207,6 @@ def finite_derivatives(fn, x, fx, lower, delta: float = 1e-4):
     ld[low] = x[low] - lower[low]
     xsub[low] = lower[low]
     ud = np.full(nx, delta)
-    g = np.empty(nx)
-    H = np.empty((nx, nx))
 
     def at(idx, src):
         out = x.copy()
@@ -212,15 +214,22 @@ def finite_derivatives(fn, x, fx, lower, delta: float = 1e-4):
             out[i] = s[i]
         return out
 
+    points = []
     for j in range(nx):
-        fadd, fsub = fn(at([j], [xadd])), fn(at([j], [xsub]))
+        points += [at([j], [xadd]), at([j], [xsub])]
+        for i in range(j):
+            points += [at([i, j], [a, b]) for a in (xadd, xsub) for b in (xadd, xsub)]
+    values = iter(list(map_fn(fn, points)))
+    g = np.empty(nx)
+    H = np.empty((nx, nx))
+    for j in range(nx):
+        fadd, fsub = next(values), next(values)
         H[j, j] = fadd / ud[j] ** 2 - 2 * fx / (ud[j] * ld[j]) + fsub / ld[j] ** 2
         g[j] = (fadd - fsub) / (ud[j] + ld[j])
         for i in range(j):
-            H[i, j] = H[j, i] = (fn(at([i, j], [xadd, xadd])) / (ud[i] + ud[j]) ** 2
-                                 - fn(at([i, j], [xadd, xsub])) / (ud[i] + ld[j]) ** 2
-                                 - fn(at([i, j], [xsub, xadd])) / (ld[i] + ud[j]) ** 2
-                                 + fn(at([i, j], [xsub, xsub])) / (ld[i] + ld[j]) ** 2)
+            f_aa, f_as, f_sa, f_ss = (next(values) for _ in range(4))
+            H[i, j] = H[j, i] = (f_aa / (ud[i] + ud[j]) ** 2 - f_as / (ud[i] + ld[j]) ** 2
+                                 - f_sa / (ld[i] + ud[j]) ** 2 + f_ss / (ld[i] + ld[j]) ** 2)
     return g, H
 
 
@@ -245,13 +254,14 @@ def is_singular_theta(theta, lower, tol: float = 1e-4) -> bool:
 
 
 def check_convergence(fn, x, fx, lower, *, singular_tol: float = 1e-4, grad_tol: float = 2e-3,
-                      hess_tol: float = 1e-6, calc_derivs: bool = True) -> ConvergenceReport:
-    """Singular-fit, scaled-gradient and Hessian checks as lme4's ``checkConv``."""
+                      hess_tol: float = 1e-6, calc_derivs: bool = True, map_fn=map) -> ConvergenceReport:
+    """Singular-fit, scaled-gradient and Hessian checks as lme4's ``checkConv``
+    (``map_fn``: see :func:`finite_derivatives`)."""
     if is_singular_theta(x, lower, singular_tol):
         return ConvergenceReport(True, (SINGULAR_MESSAGE,))
     if not calc_derivs:
         return ConvergenceReport(False, ())
-    g, H = finite_derivatives(fn, x, fx, np.asarray(lower, dtype=float))
+    g, H = finite_derivatives(fn, x, fx, np.asarray(lower, dtype=float), map_fn=map_fn)
     msgs, code = [], 0
     if not np.all(np.isfinite(g)):
         return ConvergenceReport(False, ("Gradient contains NAs",), g, H, -5)

@@ -41,6 +41,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack, solve_triangular
 
+from ._lapack import dpotrf_upper
+
 try:  # y += A x for a CSC matrix, in place (no temporary of size r * r)
     from scipy.sparse._sparsetools import csc_matvec as _csc_matvec
 except ImportError:  # pragma: no cover - private scipy API
@@ -52,6 +54,7 @@ __all__ = ["PLSProblem", "PLSSolution", "TermStructure", "theta_template_indices
 _LOG2PI = float(np.log(2.0 * np.pi))
 _DENSE_P_MAX = 200_000  # entries of the Schur-update map stored dense below this size
 _DENSE_SETUP_MAX = 2_000_000  # n * r below which the designs are kept dense
+_GIL_FREE_MIN_R = 64  # rest matrices at least this large are factored with the GIL released
 
 
 def theta_template_indices(k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -518,7 +521,10 @@ class PLSProblem:
         logdet1, w = self._first_block(templates[0])
         C, scale = self._rest_matrix(theta, templates, w)
         # lower triangle of C (row-major) is the upper triangle of C.T (column-major)
-        U, info = lapack.dpotrf(C.T, lower=0, clean=0, overwrite_a=1)
+        if self.r >= _GIL_FREE_MIN_R:  # large: the GIL is released (evaluations in threads)
+            U, info = dpotrf_upper(C.T)
+        else:
+            U, info = lapack.dpotrf(C.T, lower=0, clean=0, overwrite_a=1)
         return templates, logdet1, U, info, scale
 
     # --------------------------------------------------------------- objective
