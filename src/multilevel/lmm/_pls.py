@@ -25,8 +25,8 @@ block per level (batched small Cholesky factors); the Schur complement of
 everything else ("the rest": the later terms, X and y) is a small dense matrix
 factored by LAPACK. The Schur complement update is a sparse matrix-vector
 product with a matrix ``P`` precomputed from the sparsity pattern of
-``Z_1'[Z_rest, X, y]``, so that an evaluation does only theta-dependent work
-and never forms an ``n x n`` or ``q x q`` matrix.
+``Z_1'[Z_rest, X, y]`` (:mod:`._schur`), so that an evaluation does only
+theta-dependent work and never forms an ``n x n`` or ``q x q`` matrix.
 
 Nothing here imports pandas, formulas or result classes.
 """
@@ -42,6 +42,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack, solve_triangular
 
 from ._lapack import dpotrf_upper
+from ._schur import block_bounds, dense_map, general_map, grouped_map_y, grouped_maps
 
 try:  # y += A x for a CSC matrix, in place (no temporary of size r * r)
     from scipy.sparse._sparsetools import csc_matvec as _csc_matvec
@@ -140,42 +141,6 @@ class PLSSolution:
         return self.deviance_reml if reml else self.deviance_ml
 
 
-def _pair_products(left: sp.csr_matrix, right: sp.csr_matrix, rows_left: np.ndarray,
-                   rows_right: np.ndarray, r: int, triangular: bool):
-    """Products ``left[i, c] * right[j, d]`` for the row pairs ``(rows_left[t], rows_right[t])``.
-
-    Returns ``(target, counts, values)``, ``target = c * r + d``, ordered by pair ``t``
-    (``counts[t]`` entries each: the columns of a CSC matrix). With ``triangular`` (same
-    matrix and rows on both sides, sorted indices) only ``c >= d`` is generated. Rows are
-    grouped by their numbers of entries so that each group is one broadcast gather.
-    """
-    lp, li, lv = left.indptr, left.indices, left.data
-    rp, ri, rv = right.indptr, right.indices, right.data
-    la, lb = lp[rows_left], rp[rows_right]
-    na, nb = lp[rows_left + 1] - la, rp[rows_right + 1] - lb
-    counts = na * (na + 1) // 2 if triangular else na * nb
-    offset = np.cumsum(counts) - counts
-    total = int(counts.sum())
-    target = np.empty(total, dtype=np.int64)
-    values = np.empty(total)
-    key = na.astype(np.int64) * (int(nb.max(initial=0)) + 1) + nb
-    order = np.argsort(key, kind="stable")
-    for grp in np.split(order, np.flatnonzero(np.diff(key[order])) + 1):
-        m, k = int(na[grp[0]]), int(nb[grp[0]])
-        if m == 0 or k == 0:
-            continue
-        if triangular:
-            u, v = np.tril_indices(m)
-        else:
-            u, v = np.repeat(np.arange(m), k), np.tile(np.arange(k), m)
-        ia = la[grp][:, None] + u[None, :]
-        ib = lb[grp][:, None] + v[None, :]
-        pos = offset[grp][:, None] + np.arange(u.size)[None, :]
-        target[pos] = li[ia].astype(np.int64) * r + ri[ib]
-        values[pos] = lv[ia] * rv[ib]
-    return target, counts, values
-
-
 class PLSProblem:
     """Precomputed structure of a linear mixed model; evaluates the profiled deviance.
 
@@ -266,37 +231,33 @@ class PLSProblem:
             self.RT_noy = self.R_noy.T
             self.A1r_noy = self.Z1T @ self.R_noy
             Arr = self.RT_noy @ self.R_noy
-        else:
+        else:  # Z sparse, X dense: [Z_rest, X]'[Z_rest, X] and Z_1'[Z_rest, X] by blocks
             self.Z1T = self.terms[0].expanded().T.tocsr()
-            parts = [t.expanded() for t in rest] + [sp.csr_matrix(self.X)]
-            self.R_noy = sp.hstack(parts, format="csr")
-            self.RT_noy = self.R_noy.T.tocsr()
-            A1r = (self.Z1T @ self.R_noy).tocsr()
+            Zr = sp.hstack([t.expanded() for t in rest], format="csr") if rest else sp.csr_matrix((self.n, 0))
+            self.ZrT = Zr.T.tocsr()
+            A1r = sp.hstack([self.Z1T @ Zr, sp.csr_matrix(self.Z1T @ self.X)], format="csr")
             A1r.sum_duplicates()
             A1r.eliminate_zeros()
             A1r.sort_indices()
             self.A1r_noy = A1r
-            Arr = (self.RT_noy @ self.R_noy).tocoo()
+            Arr = (self.ZrT @ Zr).tocoo()
             if k1 == 1:
                 self._group_levels()
-                self.P_main = self._grouped_P_main(A1r)
+                bounds = block_bounds(self.q_rest, self.r - 1, pieces=2)
+                self._main_maps = grouped_maps(A1r, self._k1_groups, self._k1_values.size, self.r, bounds)
             else:
-                self.P_main = self._build_P(self.A1r_noy, self.A1r_noy, symmetric=True)
+                P = general_map(A1r, A1r, k1, self.terms[0].num_levels, self.r, symmetric=True)
+                self._main_maps = [sp.csc_matrix((-P.data, P.indices, P.indptr), shape=P.shape)]
         self.Arr = np.zeros((self.r, self.r))
         if self.dense:
             self.Arr[:-1, :-1] = Arr
         else:  # scatter the sparse product straight into place (no second dense copy)
+            qr = self.q_rest
             self.Arr[Arr.row, Arr.col] = Arr.data
-
-    def _dense_P(self, A1r: np.ndarray) -> np.ndarray:
-        """Dense Schur-update map for small problems, columns as :meth:`_build_P` orders them."""
-        k1, nl = self.terms[0].k, self.terms[0].num_levels
-        A = A1r.reshape(nl, k1, self.r)
-        P4 = np.einsum("jac,jbd->cdjab", A, A)
-        sym = P4[..., self._sym_a, self._sym_b]
-        off = self._sym_a != self._sym_b
-        sym[..., off] += P4[..., self._sym_b[off], self._sym_a[off]]
-        return sym.reshape(self.r * self.r, -1)
+            ZrX = self.ZrT @ self.X
+            self.Arr[qr:-1, :qr] = ZrX.T
+            self.Arr[:qr, qr:-1] = ZrX
+            self.Arr[qr:-1, qr:-1] = self.X.T @ self.X
 
     def _group_levels(self):
         """Scalar first term, sparse map: ``W_j`` depends on theta only through ``A_j``, so the
@@ -304,75 +265,30 @@ class PLSProblem:
         self._k1_values, self._k1_groups = np.unique(self.A11[:, 0, 0], return_inverse=True)
         self._k1_mult = np.bincount(self._k1_groups, minlength=self._k1_values.size).astype(float)
 
-    def _grouped_P_main(self, A1r: sp.csr_matrix) -> sp.csc_matrix:
-        """Sparse map from the group weights ``w_g`` to ``-sum_g w_g sum_{j in g} a_j a_j'``
-        (lower triangle, flattened ``r x r``) for a scalar first term; ``a_j`` is row ``j`` of ``A1r``.
-
-        One sparse product: rows ``g * r + c`` of ``B`` hold column ``c`` of ``A1r`` restricted to
-        the levels of group ``g``, so ``B @ A1r`` has ``sum_{j in g} a_jc a_jd`` at ``(g * r + c, d)``.
-        """
-        r, groups, ng = self.r, self._k1_groups, self._k1_values.size
-        itype = np.int32 if r * r < 2 ** 31 else np.int64
-        rows = np.repeat(np.arange(A1r.shape[0]), np.diff(A1r.indptr))
-        B = sp.csr_matrix((A1r.data, (groups[rows] * r + A1r.indices, rows)), shape=(ng * r, A1r.shape[0]))
-        M = B @ A1r
-        d = M.indices.astype(itype, copy=False)
-        target = np.repeat(np.tile(np.arange(r, dtype=itype) * r, ng), np.diff(M.indptr))  # c * r
-        target += d
-        keep = np.flatnonzero(d * (r + 1) <= target)  # d <= c: the lower triangle
-        data = M.data[keep]
-        np.negative(data, out=data)
-        indptr = np.searchsorted(keep, M.indptr[::r])  # rows g * r + c come ordered by group
-        return sp.csc_matrix((data, target[keep], indptr), shape=(r * r, ng))
-
-    def _grouped_P_y(self, A1y: np.ndarray, right: sp.csr_matrix) -> sp.csc_matrix:
-        """As :meth:`_grouped_P_main` for the last row (``y``) of the Schur update."""
-        r, groups, ng = self.r, self._k1_groups, self._k1_values.size
-        D = sp.csr_matrix((A1y, (groups, np.arange(A1y.size))), shape=(ng, A1y.size))
-        Y = (D @ right).tocsr()
-        return sp.csc_matrix((-Y.data, (r - 1) * r + Y.indices, Y.indptr), shape=(r * r, ng))
-
-    def _build_P(self, left, right, symmetric):
-        """Sparse map from the first block's ``W`` (upper triangles) to ``Z_r'Z_1 W Z_1'Z_r`` (flattened)."""
-        k1, nl = self.terms[0].k, self.terms[0].num_levels
-        ks = k1 * (k1 + 1) // 2
-        sym = np.zeros((k1, k1), dtype=np.int64)
-        sym[self._sym_a, self._sym_b] = np.arange(ks)
-        sym[self._sym_b, self._sym_a] = np.arange(ks)
-        shape = (self.r * self.r, nl * ks)
-        P = None
-        for a in range(k1):
-            for b in range(k1):
-                ra, rb = np.arange(nl) * k1 + a, np.arange(nl) * k1 + b
-                t, c, v = _pair_products(left, right, ra, rb, self.r, symmetric and a == b)
-                counts = np.zeros((nl, ks), dtype=np.int64)
-                counts[:, sym[a, b]] = c
-                indptr = np.concatenate([[0], np.cumsum(counts.ravel())])
-                part = sp.csc_matrix((v, t, indptr), shape=shape)
-                P = part if P is None else P + part
-        return P
-
     def _set_response(self, y):
         self.y = y
         A1y = self.Z1T @ y
         k1 = self.terms[0].k
         if self.dense:
             self.A1r = np.hstack([self.A1r_noy, A1y[:, None]])
-            self.P = self._dense_P(self.A1r)
+            self.P = dense_map(self.A1r, k1, self.terms[0].num_levels, self.r)
         else:
             right = sp.hstack([self.A1r_noy, sp.csr_matrix(A1y[:, None])], format="csr")
             self.A1r = right
-            if k1 == 1:  # the grouped maps are built negated
-                self.P_y = self._grouped_P_y(A1y, right)
-                negated = [self.P_main, self.P_y]
+            if k1 == 1:
+                P_y = grouped_map_y(A1y, right, self._k1_groups, self._k1_values.size, self.r)
             else:
                 y_left = sp.csr_matrix((A1y, (np.arange(A1y.size), np.full(A1y.size, self.r - 1))),
                                        shape=(A1y.size, self.r))
-                self.P_y = self._build_P(y_left, right, symmetric=False)
-                negated = [sp.csc_matrix((-P.data, P.indices, P.indptr), shape=P.shape)
-                           for P in (self.P_main, self.P_y)]
-            self._neg_maps = [(P.shape[0], P.shape[1], P.indptr, P.indices, P.data) for P in negated]
-        self.Arr[-1, :-1] = self.RT_noy @ y
+                P_y = general_map(y_left, right, k1, self.terms[0].num_levels, self.r, symmetric=False)
+                P_y = sp.csc_matrix((-P_y.data, P_y.indices, P_y.indptr), shape=P_y.shape)
+            self._neg_maps = [(P.shape[0], P.shape[1], P.indptr, P.indices, P.data)
+                              for P in self._main_maps + [P_y]]  # C -= P w: the maps are negated
+        if self.dense:
+            self.Arr[-1, :-1] = self.RT_noy @ y
+        else:
+            self.Arr[-1, :self.q_rest] = self.ZrT @ y
+            self.Arr[-1, self.q_rest:-1] = self.X.T @ y
         self.Arr[-1, -1] = y @ y
 
     def with_response(self, y: np.ndarray) -> "PLSProblem":
