@@ -214,3 +214,42 @@ def test_parallel_derivative_check_equals_serial():
     np.testing.assert_array_equal(g1, g2)
     np.testing.assert_array_equal(H1, H2)
     np.testing.assert_allclose(H1[2, 2], np.cosh(1.2), rtol=1e-6)
+
+
+def test_blocked_two_thread_cholesky_matches_lapack():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from multilevel.lmm._lapack import dpotrf_upper
+
+    rng = np.random.default_rng(2)
+    A = rng.normal(size=(150, 150))
+    A = A @ A.T + 150 * np.eye(150)
+    with ThreadPoolExecutor(1) as helper:
+        U, info = dpotrf_upper(np.asfortranarray(A), helper, block=32)
+        assert info == 0
+        np.testing.assert_allclose(np.triu(U), np.linalg.cholesky(A).T, rtol=1e-10, atol=1e-12)
+        bad = A.copy()
+        bad[100, 100] = -1.0  # leading minors up to 100 are positive definite
+        assert dpotrf_upper(np.asfortranarray(bad), helper, block=32)[1] == 101
+
+
+def test_two_thread_evaluations_equal_one_thread(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from multilevel.lmm import _fit
+
+    X, y, terms, theta = _make([(60, 1), (400, 1)], n=2000)
+    prob = PLSProblem(X, y, terms)
+    assert not prob.dense and prob.r > 2 * 192
+    ref, sol = prob.deviance(theta, True), prob.solve(theta)
+    with ThreadPoolExecutor(1) as helper, prob.helper_thread(helper):
+        assert prob.deviance(theta, True) == pytest.approx(ref, rel=1e-12)
+        np.testing.assert_allclose(prob.solve(theta).beta, sol.beta, rtol=1e-10)
+    serial = fit_problem(prob, True, threads=1)
+    monkeypatch.setattr(_fit, "default_threads", lambda: None)
+    monkeypatch.setattr(_fit, "PARALLEL_MIN_R", 100)
+    assert _fit._two_threads(prob, "auto")
+    parallel = fit_problem(prob, True)
+    assert parallel.deviance == pytest.approx(serial.deviance, rel=1e-10)
+    np.testing.assert_allclose(parallel.theta, serial.theta, rtol=1e-4)
+    np.testing.assert_allclose(parallel.optinfo.hessian, serial.optinfo.hessian, rtol=1e-3)

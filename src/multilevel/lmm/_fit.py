@@ -9,6 +9,7 @@ ML is ``fit_problem(problem, not reml, start=estimate.theta)``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -112,13 +113,37 @@ def _parallel_map(fn, points):
         return list(pool.map(fn, points))
 
 
-def _map_for(problem: PLSProblem, threads):
-    """The map for the convergence checks: parallel for large problems on an idle machine."""
+_HELPER: list = []  # one idle worker thread, created on first use
+
+
+def _helper() -> ThreadPoolExecutor:
+    if not _HELPER:
+        _HELPER.append(ThreadPoolExecutor(1, thread_name_prefix="multilevel-pls"))
+    return _HELPER[0]
+
+
+def _two_threads(problem: PLSProblem, threads) -> bool:
+    """Large problem, two or more cores, and BLAS not limited to one thread (see :mod:`._blas`)."""
     if threads == "auto":
         threads = default_threads()
-    if problem.r < PARALLEL_MIN_R or (os.cpu_count() or 1) < 2 or threads == 1:
-        return map
-    return _parallel_map
+    return problem.r >= PARALLEL_MIN_R and (os.cpu_count() or 1) >= 2 and threads != 1 and not problem.dense
+
+
+@contextlib.contextmanager
+def _fit_threads(problem: PLSProblem, threads):
+    """BLAS threads for the fit, and the map for the convergence checks.
+
+    Large problems on an idle machine run each evaluation on two threads of our own
+    (:meth:`PLSProblem.helper_thread`, BLAS single-threaded: OpenBLAS's own threads scale
+    poorly at this size and spin while we do the sparse update) and the independent
+    convergence-check evaluations two at a time.
+    """
+    if not _two_threads(problem, threads):
+        with blas_threads(threads):
+            yield map
+        return
+    with blas_threads(1), problem.helper_thread(_helper()):
+        yield _parallel_map
 
 
 def fit_problem(problem: PLSProblem, reml: bool = True, *, optimizer="bobyqa", start=None,
@@ -150,10 +175,9 @@ def fit_problem(problem: PLSProblem, reml: bool = True, *, optimizer="bobyqa", s
         raise ModelSpecificationError(
             f"start must have {problem.num_theta} theta values (got {x0.size})")
     x0 = np.maximum(x0, problem.lower)
-    with blas_threads(threads):
+    with _fit_threads(problem, threads) as map_fn:
         res = optimize_theta(fn, x0, problem.lower, opt, restart_edge=restart_edge, boundary_tol=boundary_tol)
-        report = check_convergence(fn, res.x, res.fun, problem.lower, calc_derivs=calc_derivs,
-                                   map_fn=_map_for(problem, threads))
+        report = check_convergence(fn, res.x, res.fun, problem.lower, calc_derivs=calc_derivs, map_fn=map_fn)
         solution = problem.solve(res.x)
     messages = list(report.messages)
     if res.code != 0:

@@ -33,6 +33,7 @@ Nothing here imports pandas, formulas or result classes.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from dataclasses import dataclass
@@ -243,11 +244,13 @@ class PLSProblem:
             Arr = (self.ZrT @ Zr).tocoo()
             if k1 == 1:
                 self._group_levels()
-                bounds = block_bounds(self.q_rest, self.r - 1, pieces=2)
+                bounds = block_bounds(self.q_rest, self.r - 1, pieces=4)
                 self._main_maps = grouped_maps(A1r, self._k1_groups, self._k1_values.size, self.r, bounds)
+                self._map_rows = [c0 for c0, _ in bounds] + [self.r - 1]  # first row of each map
             else:
                 P = general_map(A1r, A1r, k1, self.terms[0].num_levels, self.r, symmetric=True)
                 self._main_maps = [sp.csc_matrix((-P.data, P.indices, P.indptr), shape=P.shape)]
+                self._map_rows = None
         self.Arr = np.zeros((self.r, self.r))
         if self.dense:
             self.Arr[:-1, :-1] = Arr
@@ -284,12 +287,35 @@ class PLSProblem:
                 P_y = sp.csc_matrix((-P_y.data, P_y.indices, P_y.indptr), shape=P_y.shape)
             self._neg_maps = [(P.shape[0], P.shape[1], P.indptr, P.indices, P.data)
                               for P in self._main_maps + [P_y]]  # C -= P w: the maps are negated
+            self._split = self._split_maps()
         if self.dense:
             self.Arr[-1, :-1] = self.RT_noy @ y
         else:
             self.Arr[-1, :self.q_rest] = self.ZrT @ y
             self.Arr[-1, self.q_rest:-1] = self.X.T @ y
         self.Arr[-1, -1] = y @ y
+
+    def _split_maps(self):
+        """``(row, maps above, maps below)``: the maps in two groups that write rows ``< row`` and
+        ``>= row`` of the Schur complement, about equal in entries (for a helper thread); or None."""
+        if self._map_rows is None:
+            return None
+        sizes = np.cumsum([m[4].size for m in self._neg_maps])
+        cut = int(np.argmin(np.abs(sizes[:-1] - sizes[-1] / 2))) + 1
+        return self._map_rows[cut], self._neg_maps[:cut], self._neg_maps[cut:]
+
+    @contextlib.contextmanager
+    def helper_thread(self, helper):
+        """Within the block, evaluations on the calling thread share their work with ``helper``
+        (an executor with one idle worker): the Schur update by rows, the Cholesky factor by
+        columns. For large problems with single-threaded BLAS; the results do not depend on
+        scheduling. Other threads are not affected."""
+        before = getattr(self._local, "helper", None)
+        self._local.helper = helper if not self.dense else None
+        try:
+            yield self
+        finally:
+            self._local.helper = before
 
     def with_response(self, y: np.ndarray) -> "PLSProblem":
         """A copy of this problem with a new response vector (reuses all y-free structure)."""
@@ -380,10 +406,14 @@ class PLSProblem:
             C = self.Arr - (self.P @ w).reshape(r, r)
         else:
             C = self._workspace()
-            np.copyto(C, self.Arr)
-            flat = C.reshape(-1)
-            for nrow, ncol, indptr, indices, negdata in self._neg_maps:  # C -= P w, in place
-                _csc_matvec(nrow, ncol, indptr, indices, negdata, w, flat)
+            helper = getattr(self._local, "helper", None)
+            if helper is not None and self._split is not None:
+                row, above, below = self._split
+                job = helper.submit(self._update_rows, C, w, slice(row, None), below)
+                self._update_rows(C, w, slice(0, row), above)
+                job.result()
+            else:
+                self._update_rows(C, w, slice(None), self._neg_maps)
         if not qr:
             return C, None
         diag = C.reshape(-1)[:qr * (r + 1):r + 1]
@@ -403,6 +433,13 @@ class PLSProblem:
             diag = C.reshape(-1)[:qr * (r + 1):r + 1]
         diag += 1.0
         return C, None
+
+    def _update_rows(self, C, w, rows, maps):
+        """``C[rows] = Arr[rows] - (P w)[rows]`` for the maps that write only those rows."""
+        np.copyto(C[rows], self.Arr[rows])
+        flat = C.reshape(-1)
+        for nrow, ncol, indptr, indices, negdata in maps:  # the maps are negated
+            _csc_matvec(nrow, ncol, indptr, indices, negdata, w, flat)
 
     def _workspace(self) -> np.ndarray:
         """An ``r x r`` buffer for the Schur complement, one per thread, reused by every evaluation
@@ -438,7 +475,7 @@ class PLSProblem:
         C, scale = self._rest_matrix(theta, templates, w)
         # lower triangle of C (row-major) is the upper triangle of C.T (column-major)
         if self.r >= _GIL_FREE_MIN_R:  # large: the GIL is released (evaluations in threads)
-            U, info = dpotrf_upper(C.T)
+            U, info = dpotrf_upper(C.T, getattr(self._local, "helper", None))
         else:
             U, info = lapack.dpotrf(C.T, lower=0, clean=0, overwrite_a=1)
         return templates, logdet1, U, info, scale
