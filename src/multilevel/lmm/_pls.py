@@ -261,6 +261,9 @@ class PLSProblem:
             self.Arr[qr:-1, :qr] = ZrX.T
             self.Arr[:qr, qr:-1] = ZrX
             self.Arr[qr:-1, qr:-1] = self.X.T @ self.X
+            i, j = np.nonzero(self.Arr[:qr, :qr])  # Z_rest'Z_rest is sparse (diagonal for one term)
+            tail = np.concatenate([np.arange(c * self.r, c * self.r + c + 1) for c in range(qr, self.r)])
+            self._arr_index = np.concatenate([i[j <= i] * self.r + j[j <= i], tail])  # lower triangle, sorted
 
     def _group_levels(self):
         """Scalar first term, sparse map: ``W_j`` depends on theta only through ``A_j``, so the
@@ -294,6 +297,8 @@ class PLSProblem:
             self.Arr[-1, :self.q_rest] = self.ZrT @ y
             self.Arr[-1, self.q_rest:-1] = self.X.T @ y
         self.Arr[-1, -1] = y @ y
+        if not self.dense:  # the entries of Arr's lower triangle that can be nonzero, and their values
+            self._arr_values = self.Arr.reshape(-1)[self._arr_index]
 
     def _split_maps(self):
         """``(row, maps above, maps below)``: the maps in two groups that write rows ``< row`` and
@@ -409,11 +414,11 @@ class PLSProblem:
             helper = getattr(self._local, "helper", None)
             if helper is not None and self._split is not None:
                 row, above, below = self._split
-                job = helper.submit(self._update_rows, C, w, slice(row, None), below)
-                self._update_rows(C, w, slice(0, row), above)
+                job = helper.submit(self._update_rows, C, w, row, r, below)
+                self._update_rows(C, w, 0, row, above)
                 job.result()
             else:
-                self._update_rows(C, w, slice(None), self._neg_maps)
+                self._update_rows(C, w, 0, r, self._neg_maps)
         if not qr:
             return C, None
         diag = C.reshape(-1)[:qr * (r + 1):r + 1]
@@ -434,10 +439,13 @@ class PLSProblem:
         diag += 1.0
         return C, None
 
-    def _update_rows(self, C, w, rows, maps):
-        """``C[rows] = Arr[rows] - (P w)[rows]`` for the maps that write only those rows."""
-        np.copyto(C[rows], self.Arr[rows])
+    def _update_rows(self, C, w, lo, hi, maps):
+        """``C[lo:hi] = Arr[lo:hi] - (P w)[lo:hi]`` (lower triangle) for the maps that write only
+        those rows. ``Arr`` is written from its possibly nonzero entries: no pass reading all of it."""
+        C[lo:hi] = 0.0
         flat = C.reshape(-1)
+        a, b = np.searchsorted(self._arr_index, (lo * self.r, hi * self.r))
+        flat[self._arr_index[a:b]] = self._arr_values[a:b]
         for nrow, ncol, indptr, indices, negdata in maps:  # the maps are negated
             _csc_matvec(nrow, ncol, indptr, indices, negdata, w, flat)
 
