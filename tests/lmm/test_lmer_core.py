@@ -253,20 +253,3 @@ def test_two_thread_evaluations_equal_one_thread(monkeypatch):
     assert parallel.deviance == pytest.approx(serial.deviance, rel=1e-10)
     np.testing.assert_allclose(parallel.theta, serial.theta, rtol=1e-4)
     np.testing.assert_allclose(parallel.optinfo.hessian, serial.optinfo.hessian, rtol=1e-3)
-
-
-def test_solve_reuses_the_factor_at_the_best_point():
-    X, y, terms, theta = _make([(60, 1), (100, 1)], n=1000)
-    prob = PLSProblem(X, y, terms)
-    assert not prob.dense and prob.r >= 64
-    fn = prob.objective(True)
-    points = [theta, theta * 1.1, theta * 0.9, theta * 1.05]
-    values = [fn(th) for th in points]
-    best = points[int(np.argmin(values))]
-    assert prob._local.kept[0] == best.tobytes()
-    sol = prob.solve(best)
-    assert getattr(prob._local, "kept", None) is None  # used once
-    fresh = PLSProblem(X, y, terms).solve(best)
-    np.testing.assert_allclose(sol.beta, fresh.beta, rtol=1e-12)
-    assert sol.deviance_reml == pytest.approx(fresh.deviance_reml, rel=1e-14)
-    assert prob.solve(best).pwrss == pytest.approx(fresh.pwrss, rel=1e-14)

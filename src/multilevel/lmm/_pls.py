@@ -471,12 +471,7 @@ class PLSProblem:
         """``(templates, log-determinant of the first block, U, info)``: ``U`` (upper triangle valid)
         is the Cholesky factor of the scaled rest, ``U'U``; ``info`` is LAPACK's (0: positive definite).
         ``U`` may be a per-thread workspace that the next evaluation overwrites."""
-        kept = getattr(self._local, "kept", None)
-        if kept is not None and kept[0] == theta.tobytes():  # see objective(): used once (scaled below)
-            self._local.kept = None
-            templates, logdet1, U, info, scale = kept[1:]
-        else:
-            templates, logdet1, U, info, scale = self._factor_unscaled(theta)
+        templates, logdet1, U, info, scale = self._factor_unscaled(theta)
         if scale is not None and info == 0:
             U *= scale[None, :]
         return templates, logdet1, U, info
@@ -489,8 +484,6 @@ class PLSProblem:
         # lower triangle of C (row-major) is the upper triangle of C.T (column-major)
         if self.r >= _GIL_FREE_MIN_R:  # large: the GIL is released (evaluations in threads)
             U, info = dpotrf_upper(C.T, getattr(self._local, "helper", None))
-            if not self.dense:
-                self._local.last = (theta.tobytes(), templates, logdet1, U, info, scale)
         else:
             U, info = lapack.dpotrf(C.T, lower=0, clean=0, overwrite_a=1)
         return templates, logdet1, U, info, scale
@@ -529,32 +522,8 @@ class PLSProblem:
                 float(diag[-1]) ** 2)
 
     def objective(self, reml: bool):
-        """``theta -> deviance`` as a plain function (for optimizers).
-
-        For large problems the function keeps, per thread, the factor at the lowest value it
-        has returned (by swapping workspaces, no copy), so that :meth:`solve` at the optimum
-        does not factor again.
-        """
-        if self.dense:
-            return lambda theta: self.deviance(theta, reml)
-        best = [np.inf]
-
-        def fn(theta):
-            value = self.deviance(theta, reml)
-            if value < best[0]:
-                best[0] = value
-                self._keep_last_factor()
-            return value
-
-        return fn
-
-    def _keep_last_factor(self):
-        """Keep the factor of the last evaluation on this thread; the next one uses the other buffer."""
-        local = self._local
-        if getattr(local, "last", None) is None:
-            return
-        local.kept, local.last = local.last, None
-        local.C, local.spare = getattr(local, "spare", None), local.C
+        """``theta -> deviance`` as a plain function (for optimizers)."""
+        return lambda theta: self.deviance(theta, reml)
 
     # ---------------------------------------------------------------- solution
     def solve(self, theta: np.ndarray) -> PLSSolution:
