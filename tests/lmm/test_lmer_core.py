@@ -253,3 +253,20 @@ def test_two_thread_evaluations_equal_one_thread(monkeypatch):
     assert parallel.deviance == pytest.approx(serial.deviance, rel=1e-10)
     np.testing.assert_allclose(parallel.theta, serial.theta, rtol=1e-4)
     np.testing.assert_allclose(parallel.optinfo.hessian, serial.optinfo.hessian, rtol=1e-3)
+
+
+def test_grouped_maps_built_in_threads_equal_serial():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from multilevel.lmm import _schur
+
+    X, y, terms, _ = _make([(60, 1), (100, 1)], n=1000)
+    prob = PLSProblem(X, y, terms)
+    bounds = _schur.block_bounds(prob.q_rest, prob.r - 1, pieces=4)
+    args = (prob.A1r_noy, prob._k1_groups, prob._k1_values.size, prob.r, bounds)
+    serial = _schur.grouped_maps(*args)
+    with ThreadPoolExecutor(2) as pool:
+        threaded = _schur.grouped_maps(*args, map_fn=pool.map)
+    assert len(serial) == len(bounds) == len(threaded)
+    for a, b in zip(serial, threaded):
+        assert (a != b).nnz == 0

@@ -35,13 +35,16 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack, solve_triangular
 
+from ._blas import default_threads
 from ._lapack import dpotrf_upper
 from ._schur import block_bounds, dense_map, general_map, grouped_map_y, grouped_maps
 
@@ -57,6 +60,17 @@ _LOG2PI = float(np.log(2.0 * np.pi))
 _DENSE_P_MAX = 200_000  # entries of the Schur-update map stored dense below this size
 _DENSE_SETUP_MAX = 2_000_000  # n * r below which the designs are kept dense
 _GIL_FREE_MIN_R = 64  # rest matrices at least this large are factored with the GIL released
+
+
+@contextlib.contextmanager
+def _setup_map(r: int):
+    """A two-thread map for building the Schur-update maps of large problems (sparse products
+    release the GIL), the builtin map otherwise or when the machine is busy."""
+    if r < _GIL_FREE_MIN_R * 4 or (os.cpu_count() or 1) < 2 or default_threads() == 1:
+        yield map
+        return
+    with ThreadPoolExecutor(2) as pool:
+        yield pool.map
 
 
 def theta_template_indices(k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -245,7 +259,9 @@ class PLSProblem:
             if k1 == 1:
                 self._group_levels()
                 bounds = block_bounds(self.q_rest, self.r - 1, pieces=4)
-                self._main_maps = grouped_maps(A1r, self._k1_groups, self._k1_values.size, self.r, bounds)
+                with _setup_map(self.r) as map_fn:
+                    self._main_maps = grouped_maps(A1r, self._k1_groups, self._k1_values.size, self.r, bounds,
+                                                   map_fn=map_fn)
                 self._map_rows = [c0 for c0, _ in bounds] + [self.r - 1]  # first row of each map
             else:
                 P = general_map(A1r, A1r, k1, self.terms[0].num_levels, self.r, symmetric=True)
@@ -261,9 +277,10 @@ class PLSProblem:
             self.Arr[qr:-1, :qr] = ZrX.T
             self.Arr[:qr, qr:-1] = ZrX
             self.Arr[qr:-1, qr:-1] = self.X.T @ self.X
-            i, j = np.nonzero(self.Arr[:qr, :qr])  # Z_rest'Z_rest is sparse (diagonal for one term)
+            low = Arr.col <= Arr.row  # Z_rest'Z_rest is sparse (diagonal for one term)
             tail = np.concatenate([np.arange(c * self.r, c * self.r + c + 1) for c in range(qr, self.r)])
-            self._arr_index = np.concatenate([i[j <= i] * self.r + j[j <= i], tail])  # lower triangle, sorted
+            self._arr_index = np.concatenate([np.sort(Arr.row[low].astype(np.int64) * self.r + Arr.col[low]),
+                                              tail])  # the lower triangle's possibly nonzero entries, sorted
 
     def _group_levels(self):
         """Scalar first term, sparse map: ``W_j`` depends on theta only through ``A_j``, so the

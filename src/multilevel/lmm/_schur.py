@@ -103,7 +103,7 @@ def block_bounds(q_rest: int, ncols: int, pieces: int = 4) -> list[tuple[int, in
 
 
 def grouped_maps(A1r: sp.csr_matrix, groups: np.ndarray, num_groups: int, r: int,
-                 bounds) -> list[sp.csc_matrix]:
+                 bounds, map_fn=map) -> list[sp.csc_matrix]:
     """Negated maps from group weights to the lower triangle of ``sum_g w_g sum_{j in g} a_j a_j'``.
 
     ``a_j`` is row ``j`` of ``A1r`` (``nl x (r - 1)``, the columns of the rest without y),
@@ -111,12 +111,14 @@ def grouped_maps(A1r: sp.csr_matrix, groups: np.ndarray, num_groups: int, r: int
     each one sparse product: row ``g * h + (c - c0)`` of ``B`` (``h = c1 - c0``) holds column
     ``c`` of ``A1r`` on the levels of group ``g``, so ``B @ A1r[:, :c1]`` has
     ``sum_{j in g} a_jc a_jd`` at ``(g * h + c - c0, d)``. Splitting the rows skips most of
-    the upper triangle that one product over all columns would compute.
+    the upper triangle that one product over all columns would compute. The blocks are
+    independent: ``map_fn`` (e.g. a thread pool's map) builds them.
     """
     itype = np.int32 if r * r < 2 ** 31 else np.int64
     coo = A1r.tocoo()
-    maps = []
-    for c0, c1 in bounds:
+
+    def block(bound):
+        c0, c1 = bound
         h = c1 - c0
         sel = (coo.col >= c0) & (coo.col < c1)
         rows = coo.row[sel]
@@ -130,8 +132,9 @@ def grouped_maps(A1r: sp.csr_matrix, groups: np.ndarray, num_groups: int, r: int
         data = M.data[keep]
         np.negative(data, out=data)
         indptr = np.searchsorted(keep, M.indptr[::h])  # rows come ordered by group
-        maps.append(sp.csc_matrix((data, target[keep], indptr), shape=(r * r, num_groups)))
-    return maps
+        return sp.csc_matrix((data, target[keep], indptr), shape=(r * r, num_groups))
+
+    return list(map_fn(block, bounds))
 
 
 def grouped_map_y(A1y: np.ndarray, right: sp.csr_matrix, groups: np.ndarray, num_groups: int,
