@@ -105,12 +105,24 @@ def moment_start(problem: PLSProblem) -> np.ndarray:
 PARALLEL_MIN_R = 400  # Schur complements at least this large: derivative checks in threads
 
 
-def _parallel_map(fn, points):
-    """``map(fn, points)`` on two threads with single-threaded BLAS each: the deviance of a large
-    problem spends its time in LAPACK and sparse kernels, which release the GIL. Each value is
-    computed exactly as on one thread, so the result does not depend on scheduling."""
-    with blas_threads(1), ThreadPoolExecutor(2) as pool:
-        return list(pool.map(fn, points))
+def _parallel_map(fn, points, helper=None):
+    """``map(fn, points)`` on two threads, the calling thread and ``helper`` (an executor with one
+    idle worker; default: the shared one), each with single-threaded BLAS. The deviance of a
+    large problem spends its time in LAPACK and sparse kernels, which release the GIL. The
+    points are split in a fixed way and each value is computed exactly as on one thread, so
+    the result does not depend on scheduling. Both threads are long-lived: their BLAS buffers
+    and workspaces are already warm (fresh threads paid for them on the first evaluations)."""
+    points = list(points)
+    helper = helper or _helper()
+    with blas_threads(1):
+        job = helper.submit(lambda: [fn(p) for p in points[1::2]])
+        try:
+            mine = [fn(p) for p in points[0::2]]
+        finally:
+            theirs = job.result()
+    out = [None] * len(points)
+    out[0::2], out[1::2] = mine, theirs
+    return out
 
 
 _HELPER: list = []  # one idle worker thread, created on first use
@@ -142,8 +154,14 @@ def _fit_threads(problem: PLSProblem, threads):
         with blas_threads(threads):
             yield map
         return
-    with blas_threads(1), problem.helper_thread(_helper()):
-        yield _parallel_map
+    helper = _helper()
+
+    def check_map(fn, points):  # whole evaluations on this thread and the helper
+        with problem.helper_thread(None):
+            return _parallel_map(fn, points, helper)
+
+    with blas_threads(1), problem.helper_thread(helper):
+        yield check_map
 
 
 def fit_problem(problem: PLSProblem, reml: bool = True, *, optimizer="bobyqa", start=None,
