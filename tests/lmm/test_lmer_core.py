@@ -270,3 +270,13 @@ def test_grouped_maps_built_in_threads_equal_serial():
     assert len(serial) == len(bounds) == len(threaded)
     for a, b in zip(serial, threaded):
         assert (a != b).nnz == 0
+
+
+def test_helper_thread_is_per_process(monkeypatch):
+    from multilevel.lmm import _fit
+
+    first = _fit._helper()
+    assert _fit._helper() is first and first.submit(lambda: 3).result() == 3
+    monkeypatch.setattr(_fit.os, "getpid", lambda: -1)  # as in a forked child
+    child = _fit._helper()
+    assert child is not first and child.submit(lambda: 4).result() == 4

@@ -125,13 +125,17 @@ def _parallel_map(fn, points, helper=None):
     return out
 
 
-_HELPER: list = []  # one idle worker thread, created on first use
+_HELPER: dict = {}  # process id -> one idle worker thread, created on first use
 
 
 def _helper() -> ThreadPoolExecutor:
-    if not _HELPER:
-        _HELPER.append(ThreadPoolExecutor(1, thread_name_prefix="multilevel-pls"))
-    return _HELPER[0]
+    """The shared helper thread of this process (a forked child gets its own: threads do not
+    survive a fork)."""
+    pid = os.getpid()
+    if pid not in _HELPER:
+        _HELPER.clear()
+        _HELPER[pid] = ThreadPoolExecutor(1, thread_name_prefix="multilevel-pls")
+    return _HELPER[pid]
 
 
 def _two_threads(problem: PLSProblem, threads) -> bool:
