@@ -44,7 +44,6 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack, solve_triangular
 
-from ._blas import default_threads
 from ._lapack import dpotrf_upper
 from ._schur import block_bounds, dense_map, general_map, grouped_map_y, grouped_maps
 
@@ -65,8 +64,8 @@ _GIL_FREE_MIN_R = 64  # rest matrices at least this large are factored with the 
 @contextlib.contextmanager
 def _setup_map(r: int):
     """A two-thread map for building the Schur-update maps of large problems (sparse products
-    release the GIL), the builtin map otherwise or when the machine is busy."""
-    if r < _GIL_FREE_MIN_R * 4 or (os.cpu_count() or 1) < 2 or default_threads() == 1:
+    release the GIL), the builtin map otherwise."""
+    if r < _GIL_FREE_MIN_R * 4 or (os.cpu_count() or 1) < 2:
         yield map
         return
     with ThreadPoolExecutor(2) as pool:
