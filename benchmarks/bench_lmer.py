@@ -32,7 +32,7 @@ CASES = {
                                vc_formula={"plate": "0 + C(plate)", "sample": "0 + C(sample)"}), repeat=30),
     # statsmodels would need dense 73,421 x 4,100 designs for the crossed factors: not attempted
     "insteval": dict(data="InstEval", formula="y ~ 1 + service * dept + (1 | s) + (1 | d)", REML=False,
-                     sm=None, repeat=3),
+                     sm=None, repeat=5),
 }
 
 
