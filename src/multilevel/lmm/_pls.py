@@ -35,9 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,7 +43,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack, solve_triangular
 
 from ._lapack import dpotrf_upper
-from ._schur import block_bounds, dense_map, general_map, grouped_map_y, grouped_maps
+from ._schur import block_bounds, dense_map, general_map, grouped_map_y, grouped_maps, split_maps, two_thread_map
 
 try:  # y += A x for a CSC matrix, in place (no temporary of size r * r)
     from scipy.sparse._sparsetools import csc_matvec as _csc_matvec
@@ -59,17 +57,6 @@ _LOG2PI = float(np.log(2.0 * np.pi))
 _DENSE_P_MAX = 200_000  # entries of the Schur-update map stored dense below this size
 _DENSE_SETUP_MAX = 2_000_000  # n * r below which the designs are kept dense
 _GIL_FREE_MIN_R = 64  # rest matrices at least this large are factored with the GIL released
-
-
-@contextlib.contextmanager
-def _setup_map(r: int):
-    """A two-thread map for building the Schur-update maps of large problems (sparse products
-    release the GIL), the builtin map otherwise."""
-    if r < _GIL_FREE_MIN_R * 4 or (os.cpu_count() or 1) < 2:
-        yield map
-        return
-    with ThreadPoolExecutor(2) as pool:
-        yield pool.map
 
 
 def theta_template_indices(k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -258,7 +245,7 @@ class PLSProblem:
             if k1 == 1:
                 self._group_levels()
                 bounds = block_bounds(self.q_rest, self.r - 1, pieces=4)
-                with _setup_map(self.r) as map_fn:
+                with two_thread_map(self.r >= _GIL_FREE_MIN_R * 4) as map_fn:
                     self._main_maps = grouped_maps(A1r, self._k1_groups, self._k1_values.size, self.r, bounds,
                                                    map_fn=map_fn)
                 self._map_rows = [c0 for c0, _ in bounds] + [self.r - 1]  # first row of each map
@@ -306,7 +293,7 @@ class PLSProblem:
                 P_y = sp.csc_matrix((-P_y.data, P_y.indices, P_y.indptr), shape=P_y.shape)
             self._neg_maps = [(P.shape[0], P.shape[1], P.indptr, P.indices, P.data)
                               for P in self._main_maps + [P_y]]  # C -= P w: the maps are negated
-            self._split = self._split_maps()
+            self._split = None if self._map_rows is None else split_maps(self._neg_maps, self._map_rows)
         if self.dense:
             self.Arr[-1, :-1] = self.RT_noy @ y
         else:
@@ -315,15 +302,6 @@ class PLSProblem:
         self.Arr[-1, -1] = y @ y
         if not self.dense:  # the entries of Arr's lower triangle that can be nonzero, and their values
             self._arr_values = self.Arr.reshape(-1)[self._arr_index]
-
-    def _split_maps(self):
-        """``(row, maps above, maps below)``: the maps in two groups that write rows ``< row`` and
-        ``>= row`` of the Schur complement, about equal in entries (for a helper thread); or None."""
-        if self._map_rows is None:
-            return None
-        sizes = np.cumsum([m[4].size for m in self._neg_maps])
-        cut = int(np.argmin(np.abs(sizes[:-1] - sizes[-1] / 2))) + 1
-        return self._map_rows[cut], self._neg_maps[:cut], self._neg_maps[cut:]
 
     @contextlib.contextmanager
     def helper_thread(self, helper):

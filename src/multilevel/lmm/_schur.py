@@ -17,10 +17,15 @@ weight, and the map has one column per such group (:func:`grouped_maps`).
 
 from __future__ import annotations
 
+import contextlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["pair_products", "general_map", "dense_map", "grouped_maps", "grouped_map_y", "block_bounds"]
+__all__ = ["pair_products", "general_map", "dense_map", "grouped_maps", "grouped_map_y", "block_bounds",
+           "split_maps", "two_thread_map"]
 
 
 def pair_products(left: sp.csr_matrix, right: sp.csr_matrix, rows_left: np.ndarray,
@@ -143,3 +148,23 @@ def grouped_map_y(A1y: np.ndarray, right: sp.csr_matrix, groups: np.ndarray, num
     D = sp.csr_matrix((A1y, (groups, np.arange(A1y.size))), shape=(num_groups, A1y.size))
     Y = (D @ right).tocsr()
     return sp.csc_matrix((-Y.data, (r - 1) * r + Y.indices, Y.indptr), shape=(r * r, num_groups))
+
+
+def split_maps(maps, first_rows):
+    """``(row, maps above, maps below)``: maps (csc_matvec argument tuples, ``first_rows`` the
+    first row each writes, in order) in two groups writing rows ``< row`` and ``>= row`` of
+    the Schur complement, about equal in entries (one group per thread)."""
+    sizes = np.cumsum([m[4].size for m in maps])
+    cut = int(np.argmin(np.abs(sizes[:-1] - sizes[-1] / 2))) + 1
+    return first_rows[cut], maps[:cut], maps[cut:]
+
+
+@contextlib.contextmanager
+def two_thread_map(large: bool):
+    """A two-thread map for building the maps of large problems (sparse products release the
+    GIL), the builtin map otherwise."""
+    if not large or (os.cpu_count() or 1) < 2:
+        yield map
+        return
+    with ThreadPoolExecutor(2) as pool:
+        yield pool.map
