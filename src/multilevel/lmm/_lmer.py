@@ -87,10 +87,13 @@ def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=Non
     data_name : str, optional
         Name shown on the summary's ``Data:`` line (as lme4 prints the data argument).
     blas_threads : int, None or "auto"
-        Threads of the BLAS library during the fit. ``"auto"`` (default) uses one
-        thread when the load average shows the cores are busy (multi-threaded BLAS
-        then stalls, 10-40 times slower) and the library's default otherwise;
-        ``None`` never changes it.
+        Threads of the BLAS library during the fit. ``"auto"`` (default): for large
+        problems (a dense Schur complement of size 400 or more, e.g. crossed factors
+        with thousands of levels) BLAS runs on one thread and each evaluation is split
+        over two threads of ``multilevel``'s own, with the convergence-check evaluations
+        run two at a time; for smaller problems one BLAS thread when the load average
+        shows the cores are busy (multi-threaded BLAS then stalls, 10-40 times slower)
+        and the library's default otherwise. ``None`` never changes it.
 
     Returns
     -------
