@@ -21,8 +21,9 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import warnings
+
+from _timing import best_of
 
 CASES = {
     "sleepstudy": dict(data="sleepstudy", formula="Reaction ~ Days + (Days | Subject)", REML=True,
@@ -36,15 +37,6 @@ CASES = {
 }
 
 
-def _best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def time_ours(case: dict, repeat: int) -> float:
     import multilevel as ml
 
@@ -52,7 +44,7 @@ def time_ours(case: dict, repeat: int) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ml.lmer(case["formula"], df, REML=case["REML"])  # warm-up (imports, caches)
-        return _best(lambda: ml.lmer(case["formula"], df, REML=case["REML"]), repeat)
+        return best_of(lambda: ml.lmer(case["formula"], df, REML=case["REML"]), repeat)
 
 
 def memory_ours(name: str) -> dict:
@@ -97,7 +89,7 @@ def time_statsmodels(case: dict, repeat: int) -> float | None:
                         vc_formula=sm.get("vc_formula")).fit(reml=case["REML"])
 
     fit()
-    return _best(fit, repeat)
+    return best_of(fit, repeat)
 
 
 def time_lme4(case: dict, repeat: int) -> float | None:

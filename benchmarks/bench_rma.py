@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import time
 
 import numpy as np
 
 import multilevel as ml
+from _timing import best_of
 
 R_SCRIPT = r"""
 suppressPackageStartupMessages(library(metafor))
@@ -35,26 +35,15 @@ cat(jsonlite::toJSON(out, auto_unbox = TRUE, digits = NA))
 """
 
 
-def _best(fn, repeats: int, inner: int = 20) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        times.append((time.perf_counter() - t0) / inner)
-    return min(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
     fit = ml.rma("yi", "vi", data=dat)
-    py = {"fit": _best(lambda: ml.rma("yi", "vi", data=dat), args.repeats),
-          "confint": _best(fit.confint, args.repeats),
-          "fit_mods": _best(lambda: ml.rma("yi", "vi", data=dat, mods="~ ablat + year"), args.repeats)}
+    py = {"fit": best_of(lambda: ml.rma("yi", "vi", data=dat), args.repeats, inner=20, warmup=True),
+          "confint": best_of(fit.confint, args.repeats, inner=20, warmup=True),
+          "fit_mods": best_of(lambda: ml.rma("yi", "vi", data=dat, mods="~ ablat + year"), args.repeats, inner=20, warmup=True)}
     proc = subprocess.run(["Rscript", "-e", R_SCRIPT, str(args.repeats)], capture_output=True, text=True,
                           check=True)
     r = json.loads(proc.stdout)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import multilevel as ml
+from _timing import best_of
 
 R_SCRIPT = r"""
 suppressMessages(library(metafor))
@@ -29,16 +29,6 @@ t_fit <- best_fine(function() rma.mv(yi, vi, random = ~ school | district, data 
 t_ci <- best(function() confint(fit), n)
 cat(sprintf("%.9f %.9f\n", t_fit, t_ci))
 """
-
-
-def best_of(fn, repeats: int, inner: int = 1) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        times.append((time.perf_counter() - t0) / inner)
-    return min(times)
 
 
 def main(repeats: int = 7) -> None:
