@@ -53,3 +53,9 @@ def test_plot_residuals(students):
     fig = ml.plot_residuals(ml.lm("test_score ~ study_time + school", students))
     assert len(fig.axes) == 2
     _not_empty(fig)
+
+
+def test_response_comes_from_the_model_frame():
+    students = ml.datasets.load("students")
+    assert ml.lm("log(test_score) ~ study_time", students).response == "log(test_score)"
+    assert ml.lm_list("test_score ~ study_time | school", students).response == "test_score"

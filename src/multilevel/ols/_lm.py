@@ -64,6 +64,11 @@ class LinearModel:
     data_name: str = "data"
     design: Any = None
 
+    @property
+    def response(self) -> str:
+        """The response as written in the formula (``"test_score"``, ``"log(y)"``)."""
+        return self.design.frame.response
+
     # ------------------------------------------------------------------ coefficients
     def _series(self, values: np.ndarray, name: str) -> pd.Series:
         return pd.Series(values, index=list(self.names), name=name)

@@ -11,7 +11,7 @@ import pandas as pd
 import scipy
 
 from .._data import as_dataframe, check_columns, drop_missing
-from .._exceptions import FormulaError
+from .._exceptions import FormulaError, NotFittedError
 from .._rformat import format_num, render_table
 from ._lm import LinearModel, lm
 from ._summary import deparse_formula
@@ -50,6 +50,14 @@ class LmList(TextReport):
     groups: tuple[Any, ...]
     fits: tuple[LinearModel | None, ...]
     data_name: str = "data"
+
+    @property
+    def response(self) -> str:
+        """The response as written in the formula (from the first group that could be fitted)."""
+        fitted = next((f for f in self.fits if f is not None), None)
+        if fitted is None:
+            raise NotFittedError("no group of this lm_list could be fitted")
+        return fitted.response
 
     def __len__(self) -> int:
         return len(self.groups)

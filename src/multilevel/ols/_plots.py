@@ -37,8 +37,8 @@ def plot_lm(fit: LinearModel, data: Any, x: str, *, group: str | None = None, ax
     3
     """
     df = as_dataframe(data)
-    check_columns(df, [x, fit.formula.split("~")[0].strip()] + ([group] if group else []), context="plot")
-    y = fit.formula.split("~")[0].strip()
+    y = fit.response
+    check_columns(df, [x, y] + ([group] if group else []), context="plot")
     fig, axes = new_axes(ax)
     if group is None:
         population = lambda grid: fit.predict(grid_frame(df, x, grid, None, None)).to_numpy()  # noqa: E731
@@ -66,7 +66,7 @@ def plot_lm_list(fits: LmList, data: Any, x: str, *, ax: Any = None, title: str 
     3
     """
     df = as_dataframe(data)
-    y = fits.formula.split("~")[0].strip()
+    y = fits.response
     check_columns(df, [x, y, fits.group], context="plot")
     fig, axes = new_axes(ax)
 
