@@ -16,6 +16,7 @@ __all__ = [
     "MultilevelError",
     "FormulaError",
     "DataError",
+    "ArgumentError",
     "UnknownColumnError",
     "ModelSpecificationError",
     "NotFittedError",
@@ -59,6 +60,10 @@ class FormulaError(MultilevelError, ValueError):
 
 class DataError(MultilevelError, ValueError):
     """The data cannot be used as given (wrong types, invalid values)."""
+
+
+class ArgumentError(MultilevelError, ValueError):
+    """An argument has a value the function cannot use (a confidence level of 1, an unknown option)."""
 
 
 class UnknownColumnError(DataError, KeyError):
