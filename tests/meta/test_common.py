@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 import multilevel as ml
-from multilevel.meta._common import (fcf, fitstats_lines, fmt_pval, format_btt, heterogeneity_lines,
-                                     moderators_design, moderators_lines, model_results_lines,
-                                     prepare_effects)
+from multilevel.meta.shared._format import (fcf, fitstats_lines, fmt_pval, format_btt, heterogeneity_lines,
+                                           moderators_lines, model_results_lines)
+from multilevel.meta.shared._input import moderators_design, prepare_effects
 
 
 @pytest.fixture(scope="module")

@@ -56,7 +56,7 @@ def test_zero_cells_only_where_needed():
 
 
 def test_hedges_correction_is_exact():
-    from multilevel.meta._escalc import hedges_correction
+    from multilevel.meta.effects._escalc import hedges_correction
 
     m = np.array([4.0, 10.0, 50.0])
     approx = 1 - 3 / (4 * m - 1)

@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from multilevel.meta._rma_core import TAU2_METHODS, _Projection, estimate_tau2, residual_projection
+from multilevel.meta.univariate._core import TAU2_METHODS, _Projection, estimate_tau2, residual_projection
 
 
 @pytest.mark.parametrize("p", [1, 3])

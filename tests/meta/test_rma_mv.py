@@ -177,7 +177,7 @@ def test_unstructured_g_with_three_levels_stays_positive_semidefinite():
     # the flat direction moves the coefficient slightly (metafor stops at rho = -1, -1, 1)
     close(fit.beta, list(ref["beta"].values()), 1e-3)
     close(fit.se, ref["se"], 1e-3)
-    from multilevel.meta._mv_scales import _covariance
+    from multilevel.meta.multivariate._scales import _covariance
     G = _covariance(fit._batch, fit.tau2, fit.rho)
     assert np.linalg.eigvalsh(G)[0] > -1e-10
 
@@ -263,8 +263,8 @@ def test_robust_printed_output(name):
 
 
 def test_robust_cr2_is_unbiased_under_the_working_model():
-    from multilevel.meta._mv_predict import dense_marginal
-    from multilevel.meta._mv_robust import _cluster_codes, cr2_adjustments
+    from multilevel.meta.multivariate._predict import dense_marginal
+    from multilevel.meta.multivariate._robust import _cluster_codes, cr2_adjustments
     fit = fit_case("konst_nested_ml_year")
     codes, n = _cluster_codes(fit, "district")
     M = dense_marginal(fit)

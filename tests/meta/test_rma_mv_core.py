@@ -7,9 +7,9 @@ import pytest
 from scipy.linalg import block_diag
 
 import multilevel as ml
-from multilevel.meta import _mv_fit as F
-from multilevel.meta._mv_core import evaluate, make_batch
-from multilevel.meta._mv_scales import CholeskyScale, ElementScale
+from multilevel.meta.multivariate import _fit as F
+from multilevel.meta.multivariate._core import evaluate, make_batch
+from multilevel.meta.multivariate._scales import CholeskyScale, ElementScale
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_lbfgs_fallback_reaches_the_optimum():
 
 
 def test_cholesky_scale_derivatives_match_finite_differences():
-    from multilevel.meta._mv_structures import build_terms, parse_random
+    from multilevel.meta.multivariate._structures import build_terms, parse_random
     dat = ml.datasets.load("assink2016")
     sigmas, (g,) = build_terms(parse_random(["~ 1 | esid", "~ deltype | study"]), dat, "UN")
     batch = make_batch(dat["yi"].to_numpy(), np.ones((len(dat), 1)), dat["vi"].to_numpy(),
@@ -107,7 +107,7 @@ def test_cholesky_scale_derivatives_match_finite_differences():
 ])
 @pytest.mark.parametrize("reml", [True, False])
 def test_rank_one_blocks_agree_with_the_general_likelihood(dataset, random, mods, kind, reml):
-    from multilevel.meta._mv_rank1 import evaluate_rank1
+    from multilevel.meta.multivariate._rank1 import evaluate_rank1
     dat = ml.datasets.load(dataset)
     fit = ml.rma_mv("yi", "vi", random=random, data=dat, mods=mods)
     plan, lay = fit._batch.rank1, fit._layout

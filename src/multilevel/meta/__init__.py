@@ -1,10 +1,13 @@
-"""meta subpackage: frequentist meta-analysis as metafor (effect sizes, ``rma``, ``rma_mv``)."""
+"""Frequentist meta-analysis as metafor.
 
-from ._escalc import escalc
-from ._forest import forest
-from ._funnel import funnel
-from ._rma import RmaFit, rma
-from ._rma_mv import rma_mv
-from ._mv_result import RmaMvFit
+Subpackages: ``effects`` (``escalc``), ``univariate`` (``rma``), ``multivariate``
+(``rma_mv``), ``plots`` (``forest``, ``funnel``) and ``shared`` (input handling and
+metafor's printed layout, used by all of them).
+"""
+
+from .effects import escalc
+from .multivariate import RmaMvFit, rma_mv
+from .plots import forest, funnel
+from .univariate import RmaFit, rma
 
 __all__: list[str] = ["escalc", "rma", "RmaFit", "forest", "funnel", "rma_mv", "RmaMvFit"]

@@ -46,7 +46,7 @@ def plot_profiles(fit: Any, components: list[str] | None = None, *, steps: int =
     """
     import matplotlib.pyplot as plt
 
-    from ._mv_profile import component_names
+    from ..multivariate._profile import component_names
 
     names = components or [n for n, f in zip(component_names(fit), fit.fixed) if not f]
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 4), squeeze=False)

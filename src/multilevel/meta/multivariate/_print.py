@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import scipy
 
-from .._exceptions import ModelSpecificationError
-from .._rformat import render_table
-from ._common import (_matrix_lines, fcf, fmt_pval, heterogeneity_lines, model_results_lines,
-                      moderators_lines)
+from ..._exceptions import ModelSpecificationError
+from ..._rformat import render_table
+from ..shared._format import (_matrix_lines, fcf, fmt_pval, heterogeneity_lines, model_results_lines,
+                             moderators_lines)
 
 __all__ = ["fit_text", "fit_html", "RmaMvSummary", "AnovaRmaMv", "anova_fits", "abbreviate"]
 
@@ -171,7 +171,7 @@ def fit_html(fit: Any) -> str:
 
 
 def _components_frame(fit: Any) -> pd.DataFrame:
-    from ._mv_profile import component_names
+    from ._profile import component_names
     names = component_names(fit)
     vals = fit._comps.values
     keep = [i for i, n in enumerate(names) if n is not None]

@@ -10,7 +10,7 @@ each cluster, a diagonal plus a constant:
 
 Every quantity of the likelihood, its score and its (observed, average)
 information then reduces to sums over the estimates and over the clusters,
-``O(k)`` work with no matrix factorisation. ``_mv_core`` is the general path
+``O(k)`` work with no matrix factorisation. ``_core`` is the general path
 and the reference these formulas are tested against.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ._mv_core import LOG_2PI, Evaluation, _positive_definite
+from ._core import LOG_2PI, Evaluation, _positive_definite
 
 __all__ = ["Rank1Plan", "rank1_plan", "evaluate_rank1"]
 
@@ -138,7 +138,7 @@ def _parameters(plan: Rank1Plan, nat: np.ndarray, free: np.ndarray) -> tuple[np.
 
 def evaluate_rank1(plan: Rank1Plan, nat: np.ndarray, free: np.ndarray, *, reml: bool, derivs: bool = False,
                    observed: bool = True) -> Evaluation | None:
-    """:func:`~multilevel.meta._mv_core.evaluate` for a rank-one plan (``Minv`` is not returned)."""
+    """:func:`~multilevel.meta.multivariate._core.evaluate` for a rank-one plan (``Minv`` is not returned)."""
     d, c, ders, d2 = _parameters(plan, nat, free)
     if np.any(d <= 0):
         return None

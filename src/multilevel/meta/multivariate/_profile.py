@@ -20,10 +20,10 @@ import pandas as pd
 from scipy import optimize as sopt
 import scipy
 
-from .._exceptions import ModelSpecificationError
-from .._rformat import render_table
-from ._common import fcf
-from ._mv_fit import optimize
+from ..._exceptions import ModelSpecificationError
+from ..._rformat import render_table
+from ..shared._format import fcf
+from ._fit import optimize
 
 __all__ = ["component_names", "profile_ll", "confint_frame", "ConfintReport", "ProfileLikelihood", "profile"]
 
@@ -196,7 +196,7 @@ class ProfileLikelihood:
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Plot the profile (matplotlib); returns the Axes."""
-        from ._profile_plot import plot_profile
+        from ..plots._profile_plot import plot_profile
         return plot_profile(self, ax=ax, **kwargs)
 
 

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from .._exceptions import ConvergenceWarning, ModelSpecificationError
-from ._common import r_uniroot
-from ._rma_core import qe_at
+from ..._exceptions import ConvergenceWarning, ModelSpecificationError
+from ..shared._roots import r_uniroot
+from ._core import qe_at
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._rma import RmaFit

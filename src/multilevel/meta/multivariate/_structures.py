@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._data import check_columns
-from .._exceptions import FormulaError, ModelSpecificationError, MultilevelWarning
+from ..._data import check_columns
+from ..._exceptions import FormulaError, ModelSpecificationError, MultilevelWarning
 
 __all__ = ["STRUCTS", "SigmaTerm", "GTerm", "RandomSpec", "parse_random", "random_columns", "build_terms"]
 
@@ -59,7 +59,7 @@ class SigmaTerm:
 
 @dataclass(frozen=True, eq=False)
 class GTerm:
-    """An ``~ inner | outer`` term with its structure and parameter maps (see ``_mv_core.Batch``)."""
+    """An ``~ inner | outer`` term with its structure and parameter maps (see ``_core.Batch``)."""
 
     struct: str
     inner_name: str

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaln
 
-from .._data import as_dataframe
-from .._exceptions import DataError
-from ._common import column_values
+from ..._data import as_dataframe
+from ..._exceptions import DataError
+from ..shared._input import column_values
 
 __all__ = ["escalc", "hedges_correction"]
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._exceptions import ConvergenceWarning, ModelSpecificationError
-from ._common import r_uniroot
+from ..._exceptions import ConvergenceWarning, ModelSpecificationError
+from ..shared._roots import r_uniroot
 
 __all__ = ["TAU2_METHODS", "Tau2Estimate", "estimate_tau2", "FixedEffects", "fixed_effects",
            "heterogeneity", "fit_statistics", "qe_at", "residual_projection"]

@@ -1,21 +1,14 @@
-"""Shared meta-analysis utilities: effect-size input, moderators, rank checks, printing.
+"""Effect-size input shared by the meta-analysis models: outcomes, moderators, rank checks.
 
-Both :func:`~multilevel.rma` and :func:`~multilevel.rma_mv` read their inputs
-and print their results through these helpers, so that users get the same
-messages and metafor's layout everywhere.
+Both :func:`~multilevel.rma` and :func:`~multilevel.rma_mv` read their inputs through
+these helpers, so that users get the same messages everywhere (the printed layout is
+in :mod:`._format`).
 
-Input
-    :func:`prepare_effects` reads ``yi`` and ``vi`` (or ``sei``) as column names
-    of ``data`` or as arrays, drops incomplete rows (R's ``na.omit``, with a
-    :class:`~multilevel.MissingDataWarning`), rejects non-positive variances and
-    builds the moderators design (:func:`moderators_design`) with metafor's
-    coefficient names (``intrcpt``, ``ablat``, ``allocrandom``).
-
-Printing (defined in :mod:`._common_format`, re-exported here)
-    :func:`fcf`, :func:`fmt_pval` reproduce metafor's number formatting
-    (``formatC(x, format = "f")`` and its p-value rule); :func:`heterogeneity_lines`,
-    :func:`moderators_lines`, :func:`model_results_lines` and :func:`fitstats_lines`
-    return the blocks of ``print.rma`` as lists of lines (no trailing spaces).
+:func:`prepare_effects` reads ``yi`` and ``vi`` (or ``sei``) as column names
+of ``data`` or as arrays, drops incomplete rows (R's ``na.omit``, with a
+:class:`~multilevel.MissingDataWarning`), rejects non-positive variances and
+builds the moderators design (:func:`moderators_design`) with metafor's
+coefficient names (``intrcpt``, ``ablat``, ``allocrandom``).
 """
 
 from __future__ import annotations
@@ -28,20 +21,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._data import as_dataframe, check_columns
-from ..formula._collate import r_sorted
-from .._exceptions import (DataError, FormulaError, MissingDataWarning, ModelSpecificationError,
+from ..._data import as_dataframe, check_columns
+from ...formula._collate import r_sorted
+from ..._exceptions import (DataError, FormulaError, MissingDataWarning, ModelSpecificationError,
                            RankDeficiencyWarning)
-from ._common_format import (  # noqa: F401  (re-exported for rma and rma_mv)
-    DEFAULT_DIGITS, _matrix_lines, fcf, fitstats_lines, fmt_pval, format_btt, heterogeneity_lines,
-    model_results_lines, moderators_lines, print_vector_lines, signif_legend_lines)
-from ._common_roots import r_uniroot  # noqa: F401
 
 __all__ = [
     "EffectData", "ModeratorsDesign", "prepare_effects", "column_values", "moderators_design",
-    "check_rank", "fcf", "fmt_pval", "format_btt", "heterogeneity_lines", "moderators_lines",
-    "model_results_lines", "fitstats_lines", "signif_legend_lines", "print_vector_lines",
-    "DEFAULT_DIGITS", "r_uniroot", "formula_variables",
+    "check_rank", "formula_variables",
 ]
 
 # ----------------------------------------------------------------------------------------------

@@ -7,15 +7,15 @@ correlations); any component can be held fixed (profile likelihoods).
 inner levels) through the entries of a lower-triangular ``A`` with
 ``G = A A'``, which keeps ``G`` positive semi-definite (metafor also uses a
 Cholesky parametrisation for UN); the ``~ 1 | f`` variances stay on the log
-scale. Both expose the same small interface to the optimiser in ``_mv_fit``.
+scale. Both expose the same small interface to the optimiser in ``_fit``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._mv_core import Batch, Evaluation, evaluate, evaluate_marginal, gather_g
-from ._mv_rank1 import evaluate_rank1
+from ._core import Batch, Evaluation, evaluate, evaluate_marginal, gather_g
+from ._rank1 import evaluate_rank1
 
 __all__ = ["ElementScale", "CholeskyScale", "THETA_MIN", "ATANH_MAX", "element_natural", "element_theta"]
 

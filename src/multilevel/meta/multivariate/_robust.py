@@ -28,11 +28,11 @@ import numpy as np
 import pandas as pd
 import scipy
 
-from .._exceptions import DataError, ModelSpecificationError
-from .._rformat import signif_stars
-from ._common_format import (_matrix_lines, _r_round_str, fcf, fmt_pval, moderators_lines, print_vector_lines,
+from ..._exceptions import DataError, ModelSpecificationError
+from ..._rformat import signif_stars
+from ..shared._format import (_matrix_lines, _r_round_str, fcf, fmt_pval, moderators_lines, print_vector_lines,
                       signif_legend_lines)
-from ._mv_predict import dense_marginal
+from ._predict import dense_marginal
 
 __all__ = ["RobustRmaMv", "robust", "cr2_adjustments"]
 
@@ -60,7 +60,7 @@ def _cluster_codes(fit: Any, cluster: Any) -> tuple[np.ndarray, int]:
 
 def weighted_design(fit: Any) -> np.ndarray:
     """Rows of ``M^{-1} X`` from the block-diagonal ``M`` (no ``k x k`` matrix is formed)."""
-    from ._mv_fit import evaluate_at
+    from ._fit import evaluate_at
     ev = evaluate_at(fit._batch, fit._layout, fit._comps.values, reml=fit.method == "REML")
     MinvX = ev.Minv @ fit._batch.X
     idx = fit._batch.idx
@@ -178,7 +178,7 @@ class RobustRmaMv:
                              "pval": self.pval, "ci_lb": self.ci_lb, "ci_ub": self.ci_ub})
 
     def __str__(self) -> str:
-        from ._mv_print import fit_lines
+        from ._print import fit_lines
         fit = self.fit
         lines = fit_lines(fit)
         cut = lines.index("Test for Heterogeneity:" if fit.int_only else "Test for Residual Heterogeneity:")

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ._common import (DEFAULT_DIGITS, fcf, fitstats_lines, heterogeneity_lines, moderators_lines,
-                      model_results_lines)
+from ..shared._format import (DEFAULT_DIGITS, fcf, fitstats_lines, heterogeneity_lines, moderators_lines,
+                             model_results_lines)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._rma import RmaFit

@@ -12,7 +12,7 @@ matrices (padding rows have unit variance and zero data), so one likelihood
 evaluation is a handful of batched NumPy operations and no dense ``k x k``
 solve is needed when the clusters are small.
 
-Only arrays go in and out: the caller (``_mv_fit``) builds the batch from the
+Only arrays go in and out: the caller (``_fit``) builds the batch from the
 data. Parameters are the *natural* values (sigma2, tau2, rho); the optimiser
 works on ``log`` variances and ``atanh`` correlations, and every derivative
 here is taken with respect to those unconstrained values.
@@ -53,7 +53,7 @@ class Batch:
     h : GBlock or None
         The arrays of a second ``~ inner | outer`` term (gamma2, phi).
     rank1 : Rank1Plan or None
-        Set when every cluster block is a diagonal plus a constant (``_mv_rank1``).
+        Set when every cluster block is a diagonal plus a constant (``_rank1``).
     """
 
     idx: np.ndarray
@@ -213,7 +213,7 @@ def make_batch(y: np.ndarray, X: np.ndarray, V: np.ndarray, s_codes: list[np.nda
                        0, 0), safe, mask, pair)
         gb = GBlock(None, gb.inner, gb.tau_map, gb.rho_map, 0, 0, gb.si, gb.r_of, None, None, False)
     hb = _g_block(h, safe, mask, pair) if h is not None else None
-    from ._mv_rank1 import rank1_plan
+    from ._rank1 import rank1_plan
     plan = rank1_plan(y, X, V, list(s_codes), g, any(R is not None for R in s_corr), h, float(logdet))
     return Batch(idx, yb, Xb, Vb, S, gb.so, gb.inner, gb.tau_map, gb.rho_map, k, p, float(logdet), gb.num_tau2,
                  gb.num_rho, gb.si, gb.r_of, gb.t_ind, gb.r_ind, gb.psd_check, hb, plan)

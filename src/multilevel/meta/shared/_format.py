@@ -3,7 +3,7 @@
 Each function returns lines (no trailing blanks) that reproduce ``print.rma``:
 :func:`fcf` and :func:`fmt_pval` are metafor's number and p-value formats,
 :func:`heterogeneity_lines`, :func:`moderators_lines`, :func:`model_results_lines`
-and :func:`fitstats_lines` its blocks. Re-exported by :mod:`._common`.
+and :func:`fitstats_lines` its blocks. Used by every meta-analysis report.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .._rformat import SIGNIF_LEGEND, format_num, signif_stars
+from ..._rformat import SIGNIF_LEGEND, format_num, signif_stars
 
 __all__ = ["DEFAULT_DIGITS", "fcf", "fmt_pval", "format_btt", "heterogeneity_lines", "moderators_lines",
            "model_results_lines", "fitstats_lines", "signif_legend_lines", "print_vector_lines"]

@@ -27,7 +27,7 @@ class Components:
 
 def percent(level: float) -> float:
     """A confidence level in percent (a proportion such as 0.95 is accepted, as metafor does)."""
-    from .._exceptions import DataError
+    from ..._exceptions import DataError
     value = float(level)
     if 0 < value < 1:
         value *= 100
@@ -161,7 +161,7 @@ class RmaMvFit:
 
     def _at(self, values: Any) -> "RmaMvFit":
         """The same model evaluated at given component values (internal: printing tests, profiles)."""
-        from ._mv_fit import FitState, evaluate_at
+        from ._fit import FitState, evaluate_at
         nat = np.asarray(values, dtype=float)
         ev = evaluate_at(self._batch, self._layout, nat, reml=self.method == "REML")
         state = FitState(nat, ev, 0, True)
@@ -257,7 +257,7 @@ class RmaMvFit:
                              "ci_lb": self.ci_lb, "ci_ub": self.ci_ub})
 
     def __str__(self) -> str:
-        from ._mv_print import fit_text
+        from ._print import fit_text
         return fit_text(self)
 
     def __repr__(self) -> str:
@@ -267,7 +267,7 @@ class RmaMvFit:
                 f"logLik={self.loglik:.4f}>")
 
     def _repr_html_(self) -> str:
-        from ._mv_print import fit_html
+        from ._print import fit_html
         return fit_html(self)
 
     def summary(self) -> "Any":
@@ -281,7 +281,7 @@ class RmaMvFit:
         >>> print(str(fit.summary()).split("\\n")[2:4])
         ['  logLik  Deviance       AIC       BIC      AICc', ' -7.9587   15.9174   21.9174   27.9394   22.3880']
         """
-        from ._mv_print import RmaMvSummary
+        from ._print import RmaMvSummary
         return RmaMvSummary(self)
 
     # ------------------------------------------------------------------ inference
@@ -308,7 +308,7 @@ class RmaMvFit:
         tau      0.3127  0.2298  0.4897
         rho      0.6653  0.3282  0.8855
         """
-        from ._mv_profile import confint_frame
+        from ._profile import confint_frame
         return confint_frame(self, self.level if level is None else percent(level), tol)
 
     def confint_report(self, level: float | None = None) -> Any:
@@ -328,13 +328,13 @@ class RmaMvFit:
         sigma^2.2   0.0327 0.0163 0.0628
         sigma.2     0.1809 0.1276 0.2507
         """
-        from ._mv_profile import ConfintReport
+        from ._profile import ConfintReport
         return ConfintReport(self.confint(level))
 
     def profile(self, component: str = "tau2", *, values: Any = None, steps: int = 20) -> Any:
         """Profile log-likelihood of one component (``"sigma2.1"``, ``"tau2"``, ``"rho"`` ...).
 
-        Returns a :class:`~multilevel.meta._mv_profile.ProfileLikelihood` with
+        Returns a :class:`~multilevel.meta.multivariate._profile.ProfileLikelihood` with
         ``to_frame()`` and ``plot()``. ``values`` defaults to ``steps`` points
         over metafor's default range: ``[estimate / 4, max(0.1, 4 estimate)]``
         for variances, ``estimate -+ 0.5`` (within ``(-1, 1)``) for correlations.
@@ -351,7 +351,7 @@ class RmaMvFit:
         1  0.665  -7.959
         2  0.800  -8.489
         """
-        from ._mv_profile import profile
+        from ._profile import profile
         return profile(self, component, values=values, steps=steps)
 
     def plot_profile(self, components: list[str] | None = None, *, steps: int = 20) -> Any:
@@ -366,7 +366,7 @@ class RmaMvFit:
         >>> len(fig.axes)
         2
         """
-        from ._profile_plot import plot_profiles
+        from ..plots._profile_plot import plot_profiles
         return plot_profiles(self, components, steps=steps)
 
     def predict(self, newmods: Any = None, *, level: float | None = None) -> pd.DataFrame:
@@ -381,7 +381,7 @@ class RmaMvFit:
              pred      se  ci_lb   ci_ub   pi_lb   pi_ub
         0  0.1847  0.0846  0.019  0.3504 -0.4502  0.8197
         """
-        from ._mv_predict import predict
+        from ._predict import predict
         return predict(self, newmods, self.level if level is None else percent(level))
 
     def ranef(self, *, level: float | None = None) -> dict[str, pd.DataFrame]:
@@ -401,7 +401,7 @@ class RmaMvFit:
         12  -0.0847  0.1241 -0.3279  0.1585
         18   0.1407  0.1372 -0.1283  0.4097
         """
-        from ._mv_predict import ranef
+        from ._predict import ranef
         return ranef(self, self.level if level is None else percent(level))
 
     def i2(self) -> pd.Series:
@@ -415,7 +415,7 @@ class RmaMvFit:
         >>> fit.i2().round(2).tolist()
         [95.19, 63.32, 31.86]
         """
-        from ._mv_predict import i2
+        from ._predict import i2
         return i2(self)
 
     def robust(self, cluster: Any, *, clubsandwich: bool = False, adjust: bool = True,
@@ -425,7 +425,7 @@ class RmaMvFit:
         ``cluster`` is a column of the data or one value per estimate
         (``clubSandwich=`` is accepted as metafor spells it). CR2 uses
         the fitted marginal variance as working model and Satterthwaite df
-        (Pustejovsky & Tipton, 2018); see :mod:`multilevel.meta._mv_robust`.
+        (Pustejovsky & Tipton, 2018); see :mod:`multilevel.meta.multivariate._robust`.
 
         Examples
         --------
@@ -436,7 +436,7 @@ class RmaMvFit:
                  estimate      se    tval    df    pval   ci_lb  ci_ub
         intrcpt    0.1847  0.0845  2.1859  10.0  0.0537 -0.0036  0.373
         """
-        from ._mv_robust import robust
+        from ._robust import robust
         if clubSandwich is not None:
             clubsandwich = clubSandwich
         return robust(self, cluster, clubsandwich=clubsandwich, adjust=adjust)
@@ -456,5 +456,5 @@ class RmaMvFit:
         Full     4 24.4363 32.5377 25.2206 -8.2181               550.2597
         Reduced  3 22.7899 28.8659 23.2514 -8.3949 0.3536 0.5521 578.8640
         """
-        from ._mv_print import anova_fits
+        from ._print import anova_fits
         return anova_fits(fits, **options)

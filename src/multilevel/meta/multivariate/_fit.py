@@ -1,10 +1,10 @@
 """Maximise the (restricted) likelihood of ``rma_mv`` over the variance components.
 
-Newton steps on an unconstrained scale (``_mv_scales``) with the fixed effects
+Newton steps on an unconstrained scale (``_scales``) with the fixed effects
 profiled out: the average information far from the optimum, the exact
 observed information near it, a step-halving line search and the Newton
 decrement as the convergence criterion (score and information are exact,
-``_mv_core``). Parameters on the edge of their range with the score pushing
+``_core``). Parameters on the edge of their range with the score pushing
 outwards are held still. Any component can be held fixed, which is what the
 profile-likelihood intervals need. Arrays in, arrays out.
 """
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._mv_core import Batch, Evaluation, evaluate
-from ._mv_scales import CholeskyScale, ElementScale, element_natural, element_theta
+from ._core import Batch, Evaluation, evaluate
+from ._scales import CholeskyScale, ElementScale, element_natural, element_theta
 
 __all__ = ["Layout", "FitState", "optimize", "initial_values", "fe_fit", "fe_fit_diag", "evaluate_at"]
 
@@ -64,7 +64,7 @@ class Layout:
 
 
 def evaluate_at(batch: Batch, layout: Layout, nat: np.ndarray, **kwargs: object) -> Evaluation | None:
-    """:func:`~multilevel.meta._mv_core.evaluate` at a natural parameter vector."""
+    """:func:`~multilevel.meta.multivariate._core.evaluate` at a natural parameter vector."""
     s2, t2, rho = layout.split(nat)
     g2, phi = layout.split_h(nat)
     return evaluate(batch, s2, t2, rho, gamma2=g2, phi=phi, **kwargs)
@@ -85,7 +85,7 @@ class FitState:
 
 
 def to_natural(theta: np.ndarray, rho_mask: np.ndarray) -> np.ndarray:
-    """Natural values of element-wise unconstrained parameters (see ``_mv_scales``)."""
+    """Natural values of element-wise unconstrained parameters (see ``_scales``)."""
     return element_natural(theta, rho_mask)
 
 
@@ -133,7 +133,7 @@ def optimize(batch: Batch, layout: Layout, start: np.ndarray, free: np.ndarray, 
     """Maximise over the ``free`` components starting from ``start`` (natural scale).
 
     Newton / average-information steps on an unconstrained scale
-    (``_mv_scales``); should they stall away from the optimum, L-BFGS-B on the
+    (``_scales``); should they stall away from the optimum, L-BFGS-B on the
     same scale takes over from the best point. Returns None when no
     positive-definite marginal variance is found.
     """

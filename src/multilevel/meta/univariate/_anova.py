@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from .._exceptions import ModelSpecificationError, MultilevelWarning
-from ._common import EffectData, fcf, fmt_pval
-from ._common_format import _matrix_lines
+from ..._exceptions import ModelSpecificationError, MultilevelWarning
+from ..shared._format import _matrix_lines, fcf, fmt_pval
+from ..shared._input import EffectData
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._rma import RmaFit

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from .._exceptions import DataError, ModelSpecificationError, MultilevelWarning
-from ._common import EffectData, ModeratorsDesign, prepare_effects
-from ._rma_core import TAU2_METHODS, estimate_tau2, fit_statistics, fixed_effects, heterogeneity
+from ..._exceptions import DataError, ModelSpecificationError, MultilevelWarning
+from ..shared._input import EffectData, ModeratorsDesign, prepare_effects
+from ._core import TAU2_METHODS, estimate_tau2, fit_statistics, fixed_effects, heterogeneity
 
 __all__ = ["rma", "RmaFit"]
 
@@ -155,7 +155,7 @@ class RmaFit:
         """Q-profile confidence intervals for tau^2, tau, I^2 and H^2 (metafor's ``confint``).
 
         Returns a DataFrame indexed ``tau2, tau, I2, H2`` with columns
-        ``estimate, ci_lb, ci_ub``; see :func:`multilevel.meta._rma_infer.qprofile_confint`.
+        ``estimate, ci_lb, ci_ub``; see :func:`multilevel.meta.univariate._infer.qprofile_confint`.
 
         Examples
         --------
@@ -168,7 +168,7 @@ class RmaFit:
         I2     92.2214  81.9177  97.6781
         H2     12.8558   5.5303  43.0680
         """
-        from ._rma_infer import qprofile_confint
+        from ._infer import qprofile_confint
 
         return qprofile_confint(self, self.level if level is None else level)
 
@@ -201,7 +201,7 @@ class RmaFit:
              pred  se   ci_lb   ci_ub   pi_lb  pi_ub
         0  0.4894 NaN  0.3441  0.6962  0.1546  1.549
         """
-        from ._rma_infer import predict
+        from ._infer import predict
 
         return predict(self, newmods, transf=transf, level=self.level if level is None else level)
 
@@ -217,7 +217,7 @@ class RmaFit:
         1 -0.8002  0.4099 -1.6037  0.0032
         2 -1.2517  0.3532 -1.9440 -0.5594
         """
-        from ._rma_infer import blup
+        from ._infer import blup
 
         return blup(self)
 
@@ -273,7 +273,7 @@ class RmaFit:
         Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1
         <BLANKLINE>
         """
-        from ._rma_print import RmaSummary
+        from ._print import RmaSummary
 
         return RmaSummary(self, showfit=True)
 
@@ -289,17 +289,17 @@ class RmaFit:
         intrcpt    0.2515  0.2491  1.0095  0.3127 -0.2368  0.7397
         ablat     -0.0291  0.0072 -4.0444  0.0001 -0.0432 -0.0150
         """
-        from ._rma_print import RmaSummary
+        from ._print import RmaSummary
 
         return RmaSummary(self, showfit=False).to_frame()
 
     def __str__(self) -> str:
-        from ._rma_print import RmaSummary
+        from ._print import RmaSummary
 
         return str(RmaSummary(self, showfit=False))
 
     def _repr_html_(self) -> str:
-        from ._rma_print import RmaSummary
+        from ._print import RmaSummary
 
         return RmaSummary(self, showfit=False)._repr_html_()
 
@@ -316,19 +316,19 @@ class RmaFit:
         >>> round(ml.anova(m1, m0).LRT, 4)
         9.9588
         """
-        from ._rma_anova import anova_rma
+        from ._anova import anova_rma
 
         return anova_rma(tuple(fits), **options)
 
     def forest(self, **options: Any) -> Any:
         """Forest plot of this fit (see :func:`multilevel.forest`)."""
-        from ._forest import forest
+        from ..plots._forest import forest
 
         return forest(self, **options)
 
     def funnel(self, **options: Any) -> Any:
         """Funnel plot of this fit (see :func:`multilevel.funnel`)."""
-        from ._funnel import funnel
+        from ..plots._funnel import funnel
 
         return funnel(self, **options)
 

@@ -2,7 +2,7 @@
 
 This module reads the inputs (effect sizes, sampling variances or their
 matrix, moderators, random effects), fits the model with the numerical core
-(``_mv_core``, ``_mv_fit``) and returns the frozen :class:`RmaMvFit`.
+(``_core``, ``_fit``) and returns the frozen :class:`RmaMvFit`.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._data import as_dataframe, check_columns
-from .._exceptions import ConvergenceWarning, DataError, ModelSpecificationError, MultilevelWarning
-from ._common import column_values, prepare_effects
-from ._mv_core import make_batch
-from ._mv_fit import Layout, fe_fit, fe_fit_diag, initial_values, optimize
-from ._mv_result import Components, RmaMvFit, percent
-from ._mv_structures import build_terms, parse_random, random_columns
+from ..._data import as_dataframe, check_columns
+from ..._exceptions import ConvergenceWarning, DataError, ModelSpecificationError, MultilevelWarning
+from ..shared._input import column_values, prepare_effects
+from ._core import make_batch
+from ._fit import Layout, fe_fit, fe_fit_diag, initial_values, optimize
+from ._result import Components, RmaMvFit, percent
+from ._structures import build_terms, parse_random, random_columns
 
 __all__ = ["rma_mv"]
 
