@@ -50,3 +50,10 @@ def test_simulated_students_dataset():
     assert df["school"].value_counts(sort=False).tolist() == [60, 69, 54]
     assert "students" in list_datasets()
     assert checksum(df, "students") == dataset_info("students")["md5_canonical"]
+
+
+def test_dir_lists_every_dataset():
+    listed = dir(ml.datasets)
+    for name in ml.datasets.list_datasets():
+        assert name in listed
+        assert getattr(ml.datasets, name)().equals(ml.datasets.load(name))

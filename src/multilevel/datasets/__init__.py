@@ -19,6 +19,10 @@ Examples
 ['308', '309', '310']
 >>> ml.datasets.list_datasets()[:3]
 ['Dyestuff', 'Dyestuff2', 'InstEval']
+>>> "sleepstudy" in dir(ml.datasets)
+True
+>>> ml.datasets.sleepstudy().shape
+(180, 3)
 """
 
 from __future__ import annotations
@@ -38,3 +42,8 @@ def __getattr__(name: str):
     if name in list_datasets():
         return lambda: load(name)
     raise AttributeError(f"module 'multilevel.datasets' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The loaders and every bundled dataset's name, so that tab completion lists the datasets."""
+    return sorted([*__all__, *list_datasets()])
