@@ -76,9 +76,9 @@ def _kind(obj: Any, plot: str) -> str:
         raise UnsupportedObjectError(
             f"{plot}() needs a meta-analysis fit (rma, rma_mv) or a table with columns 'yi' and 'vi' "
             f"(as escalc returns); the DataFrame has no column {' or '.join(repr(c) for c in missing)}")
+    what = "None" if obj is None else f"a {type(obj).__name__} object"
     raise UnsupportedObjectError(
-        f"{plot}() draws rma and rma_mv fits and effect-size tables with columns 'yi' and 'vi', "
-        f"not {type(obj).__name__} objects")
+        f"{plot}() draws rma and rma_mv fits and effect-size tables with columns 'yi' and 'vi'; got {what}")
 
 
 def _level(level: Any, default: float) -> float:
