@@ -20,6 +20,7 @@ __all__ = [
     "UnknownColumnError",
     "ModelSpecificationError",
     "NotFittedError",
+    "UnsupportedObjectError",
     "MultilevelWarning",
     "MissingDataWarning",
     "RankDeficiencyWarning",
@@ -83,6 +84,10 @@ class ModelSpecificationError(MultilevelError, ValueError):
 
 class NotFittedError(MultilevelError, RuntimeError):
     """A quantity was requested that the fit does not provide."""
+
+
+class UnsupportedObjectError(MultilevelError, TypeError):
+    """A function was given an object of a type it does not handle (a forest plot of an lmer fit)."""
 
 
 class MultilevelWarning(UserWarning):

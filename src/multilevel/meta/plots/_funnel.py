@@ -1,4 +1,4 @@
-"""Funnel plot (optionally contour-enhanced) of a meta-analysis fit (matplotlib)."""
+"""Funnel plot (optionally contour-enhanced) of a meta-analysis fit or an effect-size table, as metafor's."""
 
 from __future__ import annotations
 
@@ -8,91 +8,128 @@ from typing import Any
 import numpy as np
 import scipy
 
+from ..._exceptions import ArgumentError
+from ..._plots_common import new_axes
+from ._source import funnel_data
+
 __all__ = ["funnel"]
+
+_REACH = 1.1  # the regions extend 10% below the largest standard error, as metafor's
+
+
+def _regions(ax: Any, centre: float, top: float, levels: list[float], shades: Sequence[str]) -> None:
+    """Pseudo confidence regions ``centre -+ z se`` from the widest to the narrowest, with dotted edges."""
+    se_grid = np.array([0.0, top])
+    for i in range(len(levels) - 1, -1, -1):
+        z = scipy.stats.norm.isf((1 - levels[i]) / 2)
+        left, right = centre - z * se_grid, centre + z * se_grid
+        ax.fill_betweenx(se_grid, left, right, color=shades[i], zorder=0, linewidth=0, gid="region")
+        ax.plot(left, se_grid, color="black", linestyle=":", linewidth=1)
+        ax.plot(right, se_grid, color="black", linestyle=":", linewidth=1)
+
+
+def _limits(ax: Any, x: np.ndarray, se: np.ndarray, centre: float, widest: float) -> None:
+    """metafor's limits: the widest region at the largest SE and the points, plus 10% either side."""
+    half = scipy.stats.norm.isf((1 - widest) / 2) * se.max()
+    lo, hi = min(centre - half, x.min()), max(centre + half, x.max())
+    pad = 0.1 * (hi - lo)
+    ax.set_xlim(lo - pad, hi + pad)
+    ax.set_ylim(se.max() * 1.04, 0.0)
+
+
+def _shading(contours: Sequence[float] | None, level: float, shades: Sequence[str],
+             back: str) -> tuple[list[float], list[str], str]:
+    """Levels (proportions, ascending), the colour of each region and the background colour."""
+    if not contours:
+        return [level / 100], ["white"], back
+    levels = sorted(float(c) for c in contours)
+    if not all(0 < c < 1 for c in levels):
+        raise ArgumentError(f"contours must be proportions between 0 and 1, e.g. (0.90, 0.95, 0.99); "
+                            f"got {tuple(contours)}")
+    if len(shades) < len(levels) + 1:
+        raise ArgumentError(f"shades needs {len(levels) + 1} colours for {len(levels)} contour levels, "
+                            f"got {len(shades)}")
+    return levels, list(shades[: len(levels)]), shades[len(levels)]
 
 
 def funnel(fit: Any, *, ax: Any = None, contours: Sequence[float] | None = None, refline: float | None = None,
            level: float | None = None, xlabel: str | None = None, color: str = "black",
-           shades: Sequence[str] = ("white", "0.85", "0.7", "0.55")) -> Any:
+           shades: Sequence[str] = ("white", "0.85", "0.7", "0.55"), back: str = "0.85") -> Any:
     r"""Funnel plot: effects (or residuals) against their standard errors, smallest on top.
 
-    For a model without moderators the observed effects are plotted around the
-    pooled estimate, with the pseudo confidence region
-    :math:`\hat\mu \pm z_{1-\alpha/2}\,\mathrm{SE}`. With moderators the
-    residuals :math:`y_i - x_i^\top\hat\beta` are plotted around 0, as metafor does.
+    Drawn as metafor's ``funnel()``. For a model without moderators the
+    observed effects are plotted against :math:`\sqrt{v_i}` (the diagonal of
+    ``V`` for ``rma_mv``) around the fixed estimate :math:`\hat\mu`, inside the
+    pseudo confidence region :math:`\hat\mu \pm z_{1-\alpha/2}\,\mathrm{SE}`.
+    With moderators the residuals :math:`e_i = y_i - x_i^\top\hat\beta` are
+    plotted against their standard errors
+    :math:`\sqrt{[(I - H) M (I - H)^\top]_{ii}}` (metafor's ``rstandard``)
+    around 0. A table with columns ``yi`` and ``vi`` is drawn around 0, as
+    metafor's ``funnel(yi, vi)``.
 
     Parameters
     ----------
-    fit : RmaFit
-        A fit from :func:`~multilevel.rma`.
+    fit : RmaFit, RmaMvFit or DataFrame
+        A fit from :func:`~multilevel.rma` or :func:`~multilevel.rma_mv`, or a
+        table with ``yi`` and ``vi`` columns.
     ax : matplotlib Axes, optional
+        Axes to draw on (a new figure otherwise).
     contours : sequence of float, optional
         Contour-enhanced funnel: shade the regions where a two-sided test of
         :math:`H_0: \theta = 0` (or ``refline``) is significant at these levels,
         e.g. ``(0.90, 0.95, 0.99)``.
+    refline : float, optional
+        Centre of the funnel (default: the fixed estimate of a model without
+        moderators, otherwise 0; 0 for contour-enhanced plots, whose regions are
+        those of the test of no effect).
+    level : float, optional
+        Level of the pseudo confidence region, in percent or as a proportion
+        (default: that of the fit; 95 for a table).
+    xlabel : str, optional
+        Label of the horizontal axis (default: "Observed Outcome", or
+        "Residual Value" with moderators).
+    color : str
+        Colour of the points.
     shades : sequence of str
         Colours from the least to the most significant region (one more than ``contours``).
-    refline : float, optional
-        Centre of the funnel (default: the pooled estimate; 0 for contour-enhanced
-        plots, whose regions are those of the test of no effect).
-    level : float, optional
-        Level in percent of the pseudo confidence region (default: that of the fit).
+    back : str
+        Background colour outside the pseudo confidence region.
 
     Returns
     -------
-    matplotlib.axes.Axes
+    matplotlib.figure.Figure
+        The figure drawn on (that of ``ax`` when given).
+
+    Raises
+    ------
+    UnsupportedObjectError
+        ``fit`` is neither an ``rma``/``rma_mv`` fit nor a table with ``yi`` and ``vi``
+        (a ``TypeError``).
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> import multilevel as ml
     >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
-    >>> ax = ml.funnel(ml.rma("yi", "vi", data=dat), contours=(0.90, 0.95, 0.99))
-    >>> bool(ax.yaxis_inverted())
+    >>> fig = ml.funnel(ml.rma("yi", "vi", data=dat), contours=(0.90, 0.95, 0.99))
+    >>> bool(fig.axes[0].yaxis_inverted())
     True
+    >>> fit = ml.rma_mv("yi", "vi", random="~ 1 | district/school",
+    ...                 data=ml.datasets.load("konstantopoulos2011"))
+    >>> ml.funnel(fit).axes[0].get_ylabel()
+    'Standard Error'
     """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 5))
-    sei = np.sqrt(fit.vi)
-    if fit.int_only:
-        x = np.asarray(fit.yi, dtype=float)
-        centre = float(fit.beta.iloc[0]) if refline is None else refline
-        if contours and refline is None:
-            centre = 0.0
-        xlabel = xlabel or "Observed Outcome"
-    else:
-        x = fit.yi - fit.design.X @ fit.beta.to_numpy()
-        centre = 0.0 if refline is None else refline
-        xlabel = xlabel or "Residual Value"
-    top = sei.max() * 1.05
-    se_grid = np.array([0.0, top])
-    if contours:
-        _shade_contours(ax, contours, top, centre, shades)
-    z = scipy.stats.norm.isf((1 - (fit.level if level is None else level) / 100) / 2)
-    if not contours:
-        ax.plot(centre - z * se_grid, se_grid, color="0.3", linewidth=1)
-        ax.plot(centre + z * se_grid, se_grid, color="0.3", linewidth=1)
-    ax.axvline(centre, color="0.3", linewidth=1)
-    ax.scatter(x, sei, color=color, zorder=3, s=20)
-    ax.set_ylim(top, 0.0)
+    data = funnel_data(fit, level=level)
+    centre = data.centre if refline is None else float(refline)
+    if contours and refline is None:
+        centre = 0.0
+    levels, fills, background = _shading(contours, data.level, shades, back)
+    fig, ax = new_axes(ax, figsize=(6, 5))
+    ax.set_facecolor(background)
+    top = _REACH * data.se.max()
+    _regions(ax, centre, top, levels, fills)
+    ax.plot([centre, centre], [0.0, top], color="black", linestyle=":", linewidth=1, gid="refline")
+    ax.scatter(data.x, data.se, color=color, zorder=3, s=20, gid="points")
+    _limits(ax, data.x, data.se, centre, levels[-1])
     ax.set_ylabel("Standard Error")
-    ax.set_xlabel(xlabel)
-    return ax
-
-
-def _shade_contours(ax: Any, contours: Sequence[float], top: float, centre: float, shades: Sequence[str]) -> None:
-    """Shade the two-sided significance regions around ``centre``: darker for smaller p-values."""
-    levels = sorted(contours)
-    if len(shades) < len(levels) + 1:
-        raise ValueError(f"need {len(levels) + 1} shades for {len(levels)} contour levels")
-    se_grid = np.array([0.0, top])
-    width = scipy.stats.norm.isf((1 - levels[-1]) / 2) * top * 1.4
-    ax.fill_betweenx(se_grid, centre - width, centre + width, color=shades[len(levels)], zorder=0, linewidth=0)
-    for i in range(len(levels) - 1, -1, -1):
-        z = scipy.stats.norm.isf((1 - levels[i]) / 2)
-        ax.fill_betweenx(se_grid, centre - z * se_grid, centre + z * se_grid, color=shades[i], zorder=0,
-                         linewidth=0)
-    ax.set_xlim(centre - width, centre + width)
+    ax.set_xlabel(xlabel or data.xlabel)
+    return fig
