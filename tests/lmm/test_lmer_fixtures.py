@@ -370,3 +370,11 @@ def test_rescaled_model_is_the_same_fit():
     np.testing.assert_allclose(hours.deviance, days.deviance, rtol=1e-12, atol=1e-8)
     np.testing.assert_allclose(hours.fixef.to_numpy() * [1, 24], days.fixef.to_numpy(), rtol=1e-5)
     np.testing.assert_allclose(hours.sigma, days.sigma, rtol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["sleepstudy_reml", "sleepstudy_uncorr", "penicillin", "dyestuff"])
+def test_ordinary_fits_take_lme4s_path_only(case):
+    """Where BOBYQA reaches the optimum within its tolerance, nothing is added: lme4's numbers."""
+    fit = fitted(case)
+    assert fit.optinfo.notes == ()
+    np.testing.assert_allclose(fit.deviance, ref_deviance(reference(case)), rtol=0, atol=1e-8)

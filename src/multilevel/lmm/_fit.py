@@ -207,7 +207,9 @@ def fit_problem(problem: PLSProblem, reml: bool = True, *, optimizer="bobyqa", s
     reach : bool
         Go beyond lme4's stopping point where that is cheap or needed (see
         :attr:`OptimizerSummary.notes`): a singular fit, or one that fails the gradient check,
-        is restarted from a rescaled start (:func:`theta_scale`) and the better optimum kept;
+        is restarted from a rescaled start (:func:`theta_scale`; when a column's size is off 1
+        by more than a factor ``RESCALE_RATIO``, or the first start was not lme4's default)
+        and the better optimum kept;
         a singular fit is then polished by BOBYQA with tight tolerances, another fit takes one
         Newton step from the convergence check's derivatives (one evaluation). Nothing is kept
         that does not lower the criterion. False: lme4's procedure only.
@@ -264,11 +266,15 @@ def theta_scale(problem: PLSProblem) -> np.ndarray:
     return np.concatenate(out) if out else np.ones(0)
 
 
+RESCALE_RATIO = 3.0  # restart only if a design column's size is off 1 by more than this factor
+
+
 def _restart_rescaled(fn, res, problem, opt, x0, edge, notes):
     """Restart from lme4's default start in unit-size columns; the better of the two optima."""
     scale = theta_scale(problem)
-    if np.allclose(scale, 1.0) and np.array_equal(problem.theta_start, x0):
-        return res  # the same start in the same units: nothing new to learn
+    if np.max(np.abs(np.log(scale)), initial=0.0) <= np.log(RESCALE_RATIO) and \
+            np.array_equal(problem.theta_start, x0):
+        return res  # nearly the same start in nearly the same units: nothing new to learn
     again = rescaled_restart(fn, scale, problem.theta_start, problem.lower, opt, **edge)
     kept = again.fun < res.fun
     why = "fit ended singular" if is_singular_theta(res.x, problem.lower) else "gradient check failed"
