@@ -234,8 +234,9 @@ def fit_problem(problem: PLSProblem, reml: bool = True, *, optimizer="bobyqa", s
             res = _restart_rescaled(fn, res, problem, opt, x0, edge, notes)
         report = check(res)
         if reach and _gradient_failed(report):
+            failed = res
             res = _restart_rescaled(fn, res, problem, opt, x0, edge, notes)
-            report = check(res) if res is not first else report
+            report = check(res) if res is not failed else report
         if reach:
             res, report = _finish(fn, res, report, problem, boundary_tol, notes, check)
         solution = problem.solve(res.x)
