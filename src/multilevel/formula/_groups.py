@@ -62,7 +62,15 @@ def _labels_for(group: GroupExpr, data: pd.DataFrame) -> np.ndarray:
 def group_codes_for(group: GroupExpr, levels: pd.Index, data: pd.DataFrame) -> np.ndarray:
     """0-based codes of new data's groups in the fitted ``levels``; -1 for levels not seen in fitting."""
     labels = _labels_for(group, data)
-    return np.asarray(pd.Index(levels).get_indexer(labels), dtype=np.intp)
+    levels = pd.Index(levels)
+    codes = np.asarray(levels.get_indexer(labels), dtype=np.intp)
+    unmatched = codes < 0
+    if unmatched.any():  # 308, 308.0 and "308" are one level, as R's factor labels
+        text = pd.Index([_level_label(v) for v in levels], dtype=object)
+        if text.is_unique:
+            again = text.get_indexer([_level_label(v) for v in labels[unmatched]])
+            codes[unmatched] = again
+    return codes
 
 
 def build_blocks(terms: tuple[RandomTerm, ...], data: pd.DataFrame, formula: str,

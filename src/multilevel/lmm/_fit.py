@@ -17,10 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._blas import blas_threads
-from ._optimize import check_convergence, get_optimizer, optimize_theta
+from ._optimize import (check_convergence, get_optimizer, is_singular_theta, newton_step, optimize_theta, polish,
+                        rescaled_restart)
 from ._pls import PLSProblem, PLSSolution
 
-__all__ = ["OptimizerSummary", "LmerEstimate", "fit_problem", "estimate_at", "moment_start"]
+__all__ = ["OptimizerSummary", "LmerEstimate", "fit_problem", "estimate_at", "moment_start", "theta_scale"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,7 +41,15 @@ class OptimizerSummary:
     messages : tuple of str
         lme4's post-fit checks that failed (singular fit, gradient, Hessian).
     gradient, hessian : ndarray or None
-        Finite-difference derivatives of the deviance at the optimum (not computed for singular fits).
+        Finite-difference derivatives of the deviance where lme4's checks were run (not computed
+        for singular fits): the optimizer's optimum, before a final Newton step (see ``notes``).
+    notes : tuple of str
+        What was done beyond lme4's single optimizer run, each with the criterion before and
+        after and the evaluations it took: a restart from a start rescaled to unit-size design
+        columns (when the fit ended singular or failed the gradient check), a polish by BOBYQA
+        with tight tolerances (singular fits) or one Newton step from the finite-difference
+        derivatives (other fits). Each is kept only when it lowers the criterion; ``feval``
+        counts the first run only.
     """
 
     optimizer: str
@@ -50,6 +59,7 @@ class OptimizerSummary:
     messages: tuple[str, ...] = ()
     gradient: np.ndarray | None = None
     hessian: np.ndarray | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def converged(self) -> bool:
@@ -175,7 +185,7 @@ def _fit_threads(problem: PLSProblem, threads):
 
 def fit_problem(problem: PLSProblem, reml: bool = True, *, optimizer="bobyqa", start=None,
                 restart_edge: bool = True, boundary_tol: float = 1e-5, calc_derivs: bool = True,
-                threads="auto") -> LmerEstimate:
+                threads="auto", reach: bool = True) -> LmerEstimate:
     """Minimize the profiled deviance (or REML criterion) of ``problem`` over theta.
 
     Parameters
@@ -194,6 +204,15 @@ def fit_problem(problem: PLSProblem, reml: bool = True, *, optimizer="bobyqa", s
         thread when the machine is oversubscribed, ``None`` leaves BLAS as configured. For
         large problems ``"auto"`` runs BLAS on one thread and splits each evaluation with a
         helper thread of our own, and the convergence-check evaluations two at a time.
+    reach : bool
+        Go beyond lme4's stopping point where that is cheap or needed (see
+        :attr:`OptimizerSummary.notes`): a singular fit, or one that fails the gradient check,
+        is restarted from a rescaled start (:func:`theta_scale`; when a column's size is off 1
+        by more than a factor ``RESCALE_RATIO``, or the first start was not lme4's default)
+        and the better optimum kept;
+        a singular fit is then polished by BOBYQA with tight tolerances, another fit takes one
+        Newton step from the convergence check's derivatives (one evaluation). Nothing is kept
+        that does not lower the criterion. False: lme4's procedure only.
     """
     opt = get_optimizer(optimizer)
     fn = problem.objective(reml)
@@ -204,16 +223,88 @@ def fit_problem(problem: PLSProblem, reml: bool = True, *, optimizer="bobyqa", s
         raise ModelSpecificationError(
             f"start must have {problem.num_theta} theta values (got {x0.size})")
     x0 = np.maximum(x0, problem.lower)
+    edge = dict(restart_edge=restart_edge, boundary_tol=boundary_tol)
+    notes: list[str] = []
     with _fit_threads(problem, threads) as map_fn:
-        res = optimize_theta(fn, x0, problem.lower, opt, restart_edge=restart_edge, boundary_tol=boundary_tol)
-        report = check_convergence(fn, res.x, res.fun, problem.lower, calc_derivs=calc_derivs, map_fn=map_fn)
+        def check(r):
+            return check_convergence(fn, r.x, r.fun, problem.lower, calc_derivs=calc_derivs, map_fn=map_fn)
+
+        res = first = optimize_theta(fn, x0, problem.lower, opt, **edge)
+        if reach and is_singular_theta(res.x, problem.lower):
+            res = _restart_rescaled(fn, res, problem, opt, x0, edge, notes)
+        report = check(res)
+        if reach and _gradient_failed(report):
+            failed = res
+            res = _restart_rescaled(fn, res, problem, opt, x0, edge, notes)
+            report = check(res) if res is not failed else report
+        if reach:
+            res, report = _finish(fn, res, report, problem, boundary_tol, notes, check)
         solution = problem.solve(res.x)
     messages = list(report.messages)
     if res.code != 0:
         messages.insert(0, f"convergence code {res.code} from {res.optimizer}: {res.message}")
-    info = OptimizerSummary(res.optimizer, res.feval, res.code, res.message, tuple(messages),
-                            report.gradient, report.hessian)
+    info = OptimizerSummary(res.optimizer, first.feval, res.code, res.message, tuple(messages),
+                            report.gradient, report.hessian, tuple(notes))
     return LmerEstimate(res.x, solution, reml, info, report.is_singular)
+
+
+def _gradient_failed(report) -> bool:
+    return any(m.startswith(("Model failed to converge with", "unable to evaluate")) for m in report.messages)
+
+
+def theta_scale(problem: PLSProblem) -> np.ndarray:
+    """The size of the design column that each theta multiplies: the root mean square of the
+    term's column of ``Z`` for theta's row of the template (1 for an intercept).
+
+    ``phi = theta * theta_scale`` is theta of the same model with unit-size columns, so a
+    start in ``phi`` does not depend on the units of the predictors (days or hours).
+    """
+    out = []
+    for term, (rows, _) in zip(problem.terms, problem.theta_rc):
+        rms = np.sqrt(np.mean(np.square(term.Z), axis=0))
+        rms[~(rms > 0) | ~np.isfinite(rms)] = 1.0
+        out.append(rms[rows])
+    return np.concatenate(out) if out else np.ones(0)
+
+
+RESCALE_RATIO = 3.0  # restart only if a design column's size is off 1 by more than this factor
+
+
+def _restart_rescaled(fn, res, problem, opt, x0, edge, notes):
+    """Restart from lme4's default start in unit-size columns; the better of the two optima."""
+    scale = theta_scale(problem)
+    if np.max(np.abs(np.log(scale)), initial=0.0) <= np.log(RESCALE_RATIO) and \
+            np.array_equal(problem.theta_start, x0):
+        return res  # nearly the same start in nearly the same units: nothing new to learn
+    again = rescaled_restart(fn, scale, problem.theta_start, problem.lower, opt, **edge)
+    kept = again.fun < res.fun
+    why = "fit ended singular" if is_singular_theta(res.x, problem.lower) else "gradient check failed"
+    notes.append(f"{why}: restarted from a start rescaled to unit-size design columns ({_count(again.feval)}): "
+                 f"criterion {again.fun:.10f} against {res.fun:.10f}; kept the "
+                 f"{'restarted' if kept else 'first'} optimum")
+    return again if kept else res
+
+
+def _count(n: int) -> str:
+    return f"{n} evaluation" + ("" if n == 1 else "s")
+
+
+def _finish(fn, res, report, problem, boundary_tol, notes, check):
+    """Polish a singular optimum by tight BOBYQA, or take one Newton step at another; kept if lower."""
+    if report.is_singular:
+        better = polish(fn, res, problem.lower, boundary_tol=boundary_tol)
+        label = "polished by BOBYQA with tight tolerances"
+    else:
+        better = newton_step(fn, res, report.gradient, report.hessian, problem.lower)
+        label = "Newton step from the finite-difference derivatives"
+    if better is None:
+        return res, report
+    notes.append(f"{label} ({_count(better.feval)}): criterion {res.fun:.10f} -> {better.fun:.10f} "
+                 f"(lower by {res.fun - better.fun:.2g})")
+    better = type(res)(better.x, better.fun, res.feval, res.code, res.message, res.optimizer)
+    if is_singular_theta(better.x, problem.lower) != report.is_singular:
+        report = check(better)
+    return better, report
 
 
 def estimate_at(problem: PLSProblem, theta, reml: bool = True, *, check: bool = False) -> LmerEstimate:

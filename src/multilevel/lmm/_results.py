@@ -239,7 +239,9 @@ class LinearMixedModel:
     def coef(self) -> dict[str, pd.DataFrame]:
         """Per-level coefficients, fixed plus random (lme4's ``coef``).
 
-        Columns with random effects come first, then the other fixed effects.
+        Columns as lme4 orders them: the random-effects terms that are not fixed effects
+        (over all grouping factors, 0 where a factor has no such term) come first, then the
+        fixed effects in their order.
 
         Examples
         --------
@@ -252,9 +254,11 @@ class LinearMixedModel:
         309           211.01   1.85
         """
         fe = self.fixef
+        ranef = self.ranef
+        missing = list(dict.fromkeys(c for re in ranef.values() for c in re.columns if c not in fe.index))
+        cols = missing + list(fe.index)
         out = {}
-        for g, re in self.ranef.items():
-            cols = list(re.columns) + [c for c in fe.index if c not in re.columns]
+        for g, re in ranef.items():
             df = pd.DataFrame(index=re.index)
             for c in cols:
                 df[c] = (re[c].to_numpy() if c in re.columns else 0.0) + (fe[c] if c in fe.index else 0.0)

@@ -126,6 +126,8 @@ class VarCorr:
         for r in self.correlations():
             k = r.shape[0]
             fm = np.array(format_num(np.round(r, dig).ravel(), 7, nsmall=dig), dtype=object).reshape(k, k)
+            for i, j in zip(*np.nonzero(np.isnan(r))):  # 0/0 (a zero standard deviation): R's NaN, not NA
+                fm[i, j] = "NaN".rjust(max(len(fm[i, j]), 3))
             block = [[fm[i, j] if i > j else "" for j in range(k)] + [""] * (maxlen - k) for i in range(k)]
             cells.extend(block)
         cells.extend([[""] * maxlen] * (nrow - len(cells)))
