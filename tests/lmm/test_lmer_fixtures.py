@@ -188,8 +188,11 @@ def test_ranef_and_condvar(case):
         assert list(re[g].columns) == r["terms"]
         values = np.column_stack([r["values"][t] for t in r["terms"]])
         np.testing.assert_allclose(re[g].to_numpy(), values, rtol=1e-4, atol=1e-4 * np.max(np.abs(values)) + 1e-10)
-        condvar = np.array(r["condvar"])  # to 1e-4 of its scale (elements near 0 are differences)
-        np.testing.assert_allclose(cv[g], condvar, rtol=1e-4, atol=1e-4 * np.max(np.abs(condvar)))
+        condvar = np.array(r["condvar"])
+        # lme4 stops short of the flat singular optima of the reach cases: there, elements near 0
+        # are compared to 1e-4 of the matrix's scale; everywhere else as tightly as before
+        atol = 1e-4 * np.max(np.abs(condvar)) if case in REACH else 1e-10
+        np.testing.assert_allclose(cv[g], condvar, rtol=1e-4, atol=atol)
 
 
 @pytest.mark.parametrize("case", SMALL)
