@@ -124,7 +124,7 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
     if spec is not None and frame is None:
         raise DataError("random effects name columns, so data must be given")
     Vin = V if isinstance(V, str) else _read_v(V, frame)
-    eff = prepare_effects(yi, Vin, data=frame, mods=mods, allow_matrix=True,
+    eff = prepare_effects(yi, Vin, data=frame, mods=mods, allow_matrix=True, v_name="V",
                           required=_required(spec, frame))
     if eff.k <= 1:
         raise ModelSpecificationError("at least two estimates are needed to fit the model")
@@ -189,11 +189,20 @@ def _read_v(V: Any, frame: pd.DataFrame | None) -> np.ndarray:
             if 1 in arr.shape:
                 return arr.reshape(-1)
             raise DataError(f"V must be a square matrix, not {arr.shape[0]} x {arr.shape[1]}")
-        if not np.allclose(arr, arr.T, rtol=1e-10, atol=1e-12 * max(1.0, float(np.abs(arr).max()))):
-            raise DataError("V must be a symmetric matrix")
+        _check_symmetric(arr)
     elif arr.ndim != 1:
         raise DataError("V must be a vector of sampling variances or a square matrix")
     return arr
+
+
+def _check_symmetric(V: np.ndarray) -> None:
+    """V must equal its transpose (missing and infinite entries are reported later, by row)."""
+    scale = max(1.0, float(np.abs(V[np.isfinite(V)]).max(initial=0.0)))
+    close = np.isclose(V, V.T, rtol=1e-10, atol=1e-12 * scale, equal_nan=True)
+    if not close.all():
+        i, j = np.argwhere(~close)[0]
+        raise DataError(f"V must be a symmetric matrix; V[{i + 1}, {j + 1}] = {V[i, j]:g} but "
+                        f"V[{j + 1}, {i + 1}] = {V[j, i]:g} (rows and columns counted from 1)")
 
 
 def _check_pd(V: np.ndarray) -> None:
