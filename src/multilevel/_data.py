@@ -113,15 +113,24 @@ def drop_missing(data: pd.DataFrame, columns: Iterable[str], *, warn: bool = Tru
     return data.loc[~mask], n_drop
 
 
-def numeric_column(data: pd.DataFrame, name: str, *, role: str = "response") -> np.ndarray:
-    """Return column ``name`` as a float array, or raise :class:`DataError` if not numeric."""
+def numeric_column(data: pd.DataFrame, name: str, *, role: str = "response", what: str | None = None,
+                   labels: list[str] | None = None, finite: bool = True) -> np.ndarray:
+    """Return column ``name`` as a float array, or raise :class:`DataError` if not numeric.
+
+    Messages call the column ``what`` (default ``"the {role} '{name}'"``). Infinite
+    values raise :class:`DataError` naming the rows (``labels``, by default
+    :func:`row_labels` of ``data``) and values unless ``finite`` is False (for callers
+    that report them with other invalid values); missing values are returned as NaN.
+    """
+    what = what or f"the {role} {name!r}"
     col = data[name]
     if isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object or pd.api.types.is_string_dtype(col):
-        raise DataError(f"the {role} {name!r} must be numeric, but it holds {col.dtype} values")
+        raise DataError(f"{what} must be numeric, but it holds {col.dtype} values")
     if pd.api.types.is_bool_dtype(col):
         return col.to_numpy(dtype=float)
     values = col.to_numpy(dtype=float, na_value=np.nan)
-    refuse_infinite(values, f"the {role} {name!r}", row_labels(data, len(values)))
+    if finite:
+        refuse_infinite(values, what, labels if labels is not None else row_labels(data, len(values)))
     return values
 
 
