@@ -104,3 +104,15 @@ def test_sample_sizes_name_the_rows(dat):
         _sample_sizes(n, dat, bd)
     with pytest.raises(ml.DataError, match="ni has 3 sample sizes but there are 56 estimates"):
         _sample_sizes(n[:3], dat, bd)
+
+
+def test_rank_deficient_design_names_the_columns(dat):
+    dat["year2"] = dat["year"] * 2.0
+    with pytest.raises(ml.ModelSpecificationError, match=r"rank deficient: 'year2' duplicate earlier columns"):
+        _prepare(dat, mods="~ year + year2")
+
+
+@pytest.mark.parametrize("value", [None, "many", 0, 2.5])
+def test_bad_sampler_settings(dat, value):
+    with pytest.raises(ml.ModelSpecificationError, match=r"chains must be a positive integer, got"):
+        ml.brma(yi="yi", vi="vi", measure="SMD", data=dat, chains=value, progress=False)

@@ -221,3 +221,20 @@ def test_escalc_rows_of_a_table_and_truncation():
 def test_escalc_nan_inputs_give_nan_outputs():
     out = ml.escalc("OR", ai=[1, np.nan], bi=[4, 5], ci=[1, 1], di=[2, 2])
     assert np.isfinite(out["yi"][0]) and np.isnan(out["yi"][1])
+
+
+def test_rma_mv_fixed_components_name_the_entries(konst):
+    with pytest.raises(ml.ModelSpecificationError, match=r"fixed values of sigma2 must be finite and non-negative; "
+                                                         r"got sigma2\[2\] = -0.1"):
+        ml.rma_mv("yi", "vi", random=["~ 1 | district", "~ 1 | school"], sigma2=[None, -0.1], data=konst)
+    with pytest.raises(ml.ModelSpecificationError, match=r"fixed values of rho must be finite and lie in \[-1, 1\]; "
+                                                         r"got rho\[1\] = 1.5"):
+        ml.rma_mv("yi", "vi", random="~ school | district", rho=1.5, data=konst)
+
+
+def test_robust_cluster_with_missing_values_names_the_rows(konst):
+    fit = ml.rma_mv("yi", "vi", random="~ 1 | district", data=konst)
+    cluster = konst["district"].to_numpy(dtype=float)
+    cluster[[3, 40]] = np.nan
+    with pytest.raises(ml.DataError, match=r"cluster variable has missing values; offending rows: 4, 41$"):
+        fit.robust(cluster)

@@ -103,11 +103,21 @@ def _design(formula, df, std_df, *, intercept: bool):
     names = ["Intercept"] + [n for n in names if n != "Intercept"]
     X, Xr = mm[names].to_numpy(float), raw[names].to_numpy(float)
     if np.linalg.matrix_rank(X) < X.shape[1]:
-        raise ModelSpecificationError(f"the design of {formula!r} is rank deficient")
+        raise ModelSpecificationError(f"the design of {formula!r} is rank deficient: "
+                                      f"{', '.join(map(repr, _redundant(X, names)))} duplicate earlier columns")
     back = np.linalg.lstsq(Xr, X, rcond=None)[0]
     ok = np.allclose(Xr @ back, X, atol=1e-8 * max(1.0, np.abs(X).max()))
     first = 0 if intercept else 1
     return X[:, first:], tuple(names[first:]), mm.model_spec, (back if ok else None)
+
+
+def _redundant(X: np.ndarray, names: list[str]) -> list[str]:
+    """Columns that add nothing to the rank of the ones before them (left to right)."""
+    keep: list[int] = []
+    for j in range(X.shape[1]):
+        if np.linalg.matrix_rank(X[:, keep + [j]]) == len(keep) + 1:
+            keep.append(j)
+    return [names[j] for j in range(X.shape[1]) if j not in keep]
 
 
 def prepare(yi, vi, sei, *, cluster, mods, scale, data) -> BrmaData:

@@ -114,7 +114,7 @@ def brma(yi, vi=None, *, sei=None, measure: str, cluster=None, mods: str | None 
     if not isinstance(measure, str) or measure.upper() not in MEASURES:
         raise ModelSpecificationError(f"unknown measure {measure!r}; use one of {', '.join(MEASURES)}")
     for name, val in (("chains", chains), ("draws", draws), ("warmup", warmup)):
-        if int(val) != val or val < 1:
+        if not isinstance(val, (int, float, np.integer, np.floating)) or int(val) != val or val < 1:
             raise ModelSpecificationError(f"{name} must be a positive integer, got {val!r}")
     bd = prepare(yi, vi, sei, cluster=cluster, mods=mods, scale=scale, data=data)
     priors = _priors(bd, measure, ni, data, prior_unit_information_sd, prior_effect,
