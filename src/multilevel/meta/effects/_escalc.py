@@ -236,6 +236,15 @@ def escalc(measure: str, *, data: Any = None, add: float = 0.5, to: str = "only0
     -------
     pandas.DataFrame
 
+    Raises
+    ------
+    DataError
+        Unknown measure or argument, inputs of different lengths, infinite inputs,
+        negative counts or standard deviations, non-positive sizes or person-times,
+        correlations outside [-1, 1]: the message names the argument, the rows
+        (1-based, or the index labels of ``data``) and the values. Missing inputs
+        give missing ``yi`` and ``vi``, as in metafor.
+
     Notes
     -----
     For two groups with means :math:`m_1, m_2`, standard deviations

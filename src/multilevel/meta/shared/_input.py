@@ -61,7 +61,8 @@ def column_values(value: Any, data: pd.DataFrame | None, *, role: str) -> np.nda
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
-        raise DataError(f"{role} must be a column name or an array of numbers") from None
+        raise DataError(f"{role} must be a column name or an array of numbers, "
+                        f"not {type(value).__name__}") from None
     return arr
 
 
