@@ -16,7 +16,10 @@ import pandas as pd
 
 from ._exceptions import DataError, MissingDataWarning, UnknownColumnError
 
-__all__ = ["as_dataframe", "check_columns", "drop_missing", "numeric_column", "is_polars", "polars_to_pandas"]
+__all__ = ["as_dataframe", "check_columns", "drop_missing", "numeric_column", "is_polars", "polars_to_pandas",
+           "row_labels", "offending_rows", "refuse_infinite"]
+
+_SHOWN_ROWS = 5
 
 
 def as_dataframe(data: Any, *, what: str = "data") -> pd.DataFrame:
@@ -110,14 +113,104 @@ def drop_missing(data: pd.DataFrame, columns: Iterable[str], *, warn: bool = Tru
     return data.loc[~mask], n_drop
 
 
-def numeric_column(data: pd.DataFrame, name: str, *, role: str = "response") -> np.ndarray:
-    """Return column ``name`` as a float array, or raise :class:`DataError` if not numeric."""
+def numeric_column(data: pd.DataFrame, name: str, *, role: str = "response", what: str | None = None,
+                   labels: list[str] | None = None, finite: bool = True) -> np.ndarray:
+    """Return column ``name`` as a float array, or raise :class:`DataError` if not numeric.
+
+    Messages call the column ``what`` (default ``"the {role} '{name}'"``). Infinite
+    values raise :class:`DataError` naming the rows (``labels``, by default
+    :func:`row_labels` of ``data``) and values unless ``finite`` is False (for callers
+    that report them with other invalid values); missing values are returned as NaN.
+    """
+    what = what or f"the {role} {name!r}"
     col = data[name]
     if isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object or pd.api.types.is_string_dtype(col):
-        raise DataError(f"the {role} {name!r} must be numeric, but it holds {col.dtype} values")
+        raise DataError(f"{what} must be numeric, but it holds {col.dtype} values")
     if pd.api.types.is_bool_dtype(col):
         return col.to_numpy(dtype=float)
     values = col.to_numpy(dtype=float, na_value=np.nan)
-    if not np.all(np.isfinite(values[~np.isnan(values)])):
-        raise DataError(f"the {role} {name!r} contains infinite values")
+    if finite:
+        refuse_infinite(values, what, labels if labels is not None else row_labels(data, len(values)))
     return values
+
+
+def row_labels(data: pd.DataFrame | None, n: int) -> list[str]:
+    """How messages name the rows: ``1..n`` (as R numbers them) or the data's index labels.
+
+    Arrays and tables with pandas' default index (a ``RangeIndex``) give
+    1-based positions; any other index gives its labels, so that a filtered or
+    relabelled table is reported in its own terms.
+
+    Examples
+    --------
+    >>> row_labels(None, 3)
+    ['1', '2', '3']
+    >>> row_labels(pd.DataFrame({"x": [1, 2]}, index=["a", "b"]), 2)
+    ['a', 'b']
+    """
+    if data is None or isinstance(data.index, pd.RangeIndex) or len(data.index) != n:
+        return [str(i + 1) for i in range(n)]
+    return [str(label) for label in data.index]
+
+
+def _show_value(value: Any) -> str:
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):g}"
+    return str(value)
+
+
+def offending_rows(bad: Any, labels: list[str] | None = None, values: Any = None, *,
+                   limit: int = _SHOWN_ROWS) -> str:
+    """The phrase every message uses to point at rows: ``"offending rows: 3 (-0.01), 7 (inf)"``.
+
+    Parameters
+    ----------
+    bad : array_like of bool or int
+        A mask over the rows, or the 0-based positions of the offending rows.
+    labels : list of str, optional
+        Row labels (see :func:`row_labels`); 1-based positions by default.
+    values : array_like, optional
+        Values over all rows; the offending ones are shown in parentheses.
+    limit : int
+        At most this many rows are listed, then ``"... and N more"``.
+
+    Examples
+    --------
+    >>> offending_rows([False, True, False], values=[0.1, -0.01, 0.2])
+    'offending rows: 2 (-0.01)'
+    >>> offending_rows(np.arange(8), values=np.arange(8) - 9.0, limit=2)
+    'offending rows: 1 (-9), 2 (-8) ... and 6 more'
+    """
+    bad = np.asarray(bad)
+    where = np.flatnonzero(bad) if bad.dtype == bool else bad.astype(int).ravel()
+    vals = None if values is None else np.asarray(values).ravel()
+    shown = []
+    for i in where[:limit]:
+        name = labels[i] if labels is not None else str(i + 1)
+        shown.append(name if vals is None else f"{name} ({_show_value(vals[i])})")
+    more = f" ... and {where.size - limit} more" if where.size > limit else ""
+    return f"offending rows: {', '.join(shown)}{more}"
+
+
+def refuse_infinite(values: np.ndarray, what: str, labels: list[str] | None = None) -> None:
+    """Raise :class:`DataError` naming the rows where ``values`` is ``inf`` or ``-inf``.
+
+    Missing values (NaN) are left alone: callers drop them as R's ``na.omit``.
+    A 2-D array is checked row by row (a row is offending if any entry is infinite).
+
+    Examples
+    --------
+    >>> refuse_infinite(np.array([1.0, np.inf]), "yi")
+    Traceback (most recent call last):
+    ...
+    multilevel._exceptions.DataError: yi has infinite values; offending rows: 2 (inf)
+    """
+    values = np.asarray(values, dtype=float)
+    inf = np.isinf(values)
+    if not inf.any():
+        return
+    if values.ndim == 2:
+        rows = inf.any(axis=1)
+        first = np.take_along_axis(values, inf.argmax(axis=1)[:, None], axis=1)[:, 0]
+        raise DataError(f"{what} has infinite values; {offending_rows(rows, labels, first)}")
+    raise DataError(f"{what} has infinite values; {offending_rows(inf, labels, values)}")

@@ -19,13 +19,14 @@ def _brma(data, **kw):
 
 def test_nonpositive_variances(dat):
     dat.loc[3, "vi"] = 0.0
-    with pytest.raises(ml.DataError, match="sampling variances must be positive; 1 are not"):
+    with pytest.raises(ml.DataError, match=r"^vi must be positive and finite; offending rows: 4 \(0\)$"):
         _brma(dat)
 
 
 def test_nonpositive_standard_errors(dat):
     dat["sei"] = -np.sqrt(dat.vi)
-    with pytest.raises(ml.DataError, match="standard errors must be positive"):
+    with pytest.raises(ml.DataError, match=r"^sei must be positive and finite; offending rows: 1 \(-0.\d+\), "
+                                           r".* \.\.\. and 51 more$"):
         _brma(dat, vi=None, sei="sei")
 
 
@@ -135,5 +136,5 @@ def test_sample_sizes_follow_dropped_rows():
     np.testing.assert_array_equal(_sample_sizes("n", d, bd), d["n"].to_numpy()[1:])
     np.testing.assert_array_equal(_sample_sizes(d["n"].to_numpy(), d, bd), d["n"].to_numpy()[1:])
     d.loc[3, "n"] = -1
-    with pytest.raises(ml.ModelSpecificationError, match="positive"):
+    with pytest.raises(ml.DataError, match=r"ni must be positive numbers; offending rows: 4 \(-1\)$"):
         _sample_sizes("n", d, bd)

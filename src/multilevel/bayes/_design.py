@@ -6,14 +6,16 @@ factors get treatment contrasts. The formulaic model specs are kept for ``predic
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .._data import as_dataframe, check_columns, drop_missing, numeric_column
-from .._exceptions import DataError, FormulaError, ModelSpecificationError
+from .._data import (as_dataframe, check_columns, drop_missing, numeric_column, offending_rows,
+                     refuse_infinite, row_labels)
+from .._exceptions import DataError, FormulaError, MissingDataWarning, ModelSpecificationError
 
 __all__ = ["BrmaData", "prepare"]
 
@@ -38,6 +40,7 @@ class BrmaData:
     back_Z: np.ndarray | None  # the same for (log tau, delta)
     labels: tuple
     n_dropped: int
+    row_names: tuple[str, ...] = ()  # how messages name the kept rows (1..n or the data's index labels)
 
     @property
     def k(self) -> int:
@@ -58,7 +61,7 @@ def _column_or_array(value, data, role, needed):
         return None
     arr = np.asarray(value)
     if arr.ndim != 1:
-        raise DataError(f"{role} must be one-dimensional")
+        raise DataError(f"{role} must be one-dimensional, but it has shape {arr.shape}")
     return arr
 
 
@@ -89,8 +92,9 @@ def _design(formula, df, std_df, *, intercept: bool):
 
     rhs = formula.split("~", 1)[1] if "~" in formula else formula
     try:
-        mm = model_matrix(rhs, std_df, na_action="raise")
-        raw = model_matrix(rhs, df, na_action="raise")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mm = model_matrix(rhs, std_df, na_action="raise")
+            raw = model_matrix(rhs, df, na_action="raise")
     except Exception as err:
         raise FormulaError(f"cannot build the design: {err}", formula) from None
     names = list(mm.columns)
@@ -99,11 +103,21 @@ def _design(formula, df, std_df, *, intercept: bool):
     names = ["Intercept"] + [n for n in names if n != "Intercept"]
     X, Xr = mm[names].to_numpy(float), raw[names].to_numpy(float)
     if np.linalg.matrix_rank(X) < X.shape[1]:
-        raise ModelSpecificationError(f"the design of {formula!r} is rank deficient")
+        raise ModelSpecificationError(f"the design of {formula!r} is rank deficient: "
+                                      f"{', '.join(map(repr, _redundant(X, names)))} duplicate earlier columns")
     back = np.linalg.lstsq(Xr, X, rcond=None)[0]
     ok = np.allclose(Xr @ back, X, atol=1e-8 * max(1.0, np.abs(X).max()))
     first = 0 if intercept else 1
     return X[:, first:], tuple(names[first:]), mm.model_spec, (back if ok else None)
+
+
+def _redundant(X: np.ndarray, names: list[str]) -> list[str]:
+    """Columns that add nothing to the rank of the ones before them (left to right)."""
+    keep: list[int] = []
+    for j in range(X.shape[1]):
+        if np.linalg.matrix_rank(X[:, keep + [j]]) == len(keep) + 1:
+            keep.append(j)
+    return [names[j] for j in range(X.shape[1]) if j not in keep]
 
 
 def prepare(yi, vi, sei, *, cluster, mods, scale, data) -> BrmaData:
@@ -120,8 +134,9 @@ def prepare(yi, vi, sei, *, cluster, mods, scale, data) -> BrmaData:
     if (mods is not None or scale is not None) and df is None:
         raise DataError("mods and scale formulas need data")
     if df is None:
-        df = pd.DataFrame({"yi": y, "vi": var, **({"cluster": cl} if cl is not None else {})})
-        y, var, cl = "yi", "vi", ("cluster" if cl is not None else None)
+        vname = "vi" if vi is not None else "sei"
+        df = _arrays_frame({"yi": y, vname: var, "cluster": cl})
+        y, var, cl = "yi", vname, ("cluster" if cl is not None else None)
     else:
         df = df.copy()
         names = {}
@@ -135,17 +150,78 @@ def prepare(yi, vi, sei, *, cluster, mods, scale, data) -> BrmaData:
         y, var, cl = names["yi"], names["vi"], names["cluster"]
     check_columns(df, needed + mod_vars + scale_vars, context="brma call")
     used = [c for c in dict.fromkeys([y, var, *([cl] if cl else []), *mod_vars, *scale_vars])]
+    df[_ROW] = row_labels(df, len(df))  # named before rows are dropped, so messages use the user's rows
     df, n_drop = drop_missing(df, used)
     return _build(df, y, var, sei is not None, cl, mods, scale, mod_vars, scale_vars, n_drop)
 
 
+_ROW = ".row"
+
+
+def _arrays_frame(arrays: dict) -> pd.DataFrame:
+    arrays = {k: v for k, v in arrays.items() if v is not None}
+    lengths = {k: len(v) for k, v in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        raise DataError("the inputs have different lengths: " + ", ".join(f"{k} has {n}" for k, n in lengths.items()))
+    return pd.DataFrame(arrays)
+
+
+def _drop_undefined(df: pd.DataFrame, formulas: list[str | None], rows: list[str]) -> tuple[pd.DataFrame, int]:
+    """Drop rows where a transformation in a formula is undefined (NaN, as R's ``na.omit``);
+    refuse infinite values (``log(0)``), naming the column and rows."""
+    from formulaic import model_matrix
+
+    undefined = np.zeros(len(df), dtype=bool)
+    for formula in (f for f in formulas if f is not None):
+        rhs = formula.split("~", 1)[1] if "~" in formula else formula
+        try:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mm = model_matrix(rhs, df, na_action="ignore")
+        except Exception as err:
+            raise FormulaError(f"cannot build the design: {err}", formula) from None
+        X = mm.to_numpy(float)
+        for j, name in enumerate(mm.columns):
+            refuse_infinite(X[:, j], f"the design column {name!r} of {formula!r}", rows)
+        undefined |= np.isnan(X).any(axis=1)
+    k = int(undefined.sum())
+    if k == 0:
+        return df, 0
+    if k == len(df):
+        raise DataError("the moderators are undefined (NaN) in every row; check the transformations")
+    warnings.warn(f"{k} row{'s' if k > 1 else ''} where a transformation is undefined (NaN) dropped "
+                  f"({len(df) - k} of {len(df)} rows used)", MissingDataWarning, stacklevel=5)
+    return df.loc[~undefined], k
+
+
+def _argument(role: str, column: str) -> str:
+    """How messages name an input: the argument, and the column when the data hold it."""
+    return role if column.startswith(".") or column == role else f"{role} (column {column!r})"
+
+
+def _outcomes(df, y, var, is_se, rows) -> tuple[np.ndarray, np.ndarray]:
+    """Effects and sampling variances of the kept rows; refuses infinite and non-positive values."""
+    yv = numeric_column(df, y, what=_argument("yi", y), labels=rows)
+    vname = _argument("sei" if is_se else "vi", var)
+    vv = numeric_column(df, var, what=vname, labels=rows, finite=False)
+    bad = ~np.isfinite(vv) | (vv <= 0)
+    if bad.any():
+        raise DataError(f"{vname} must be positive and finite; {offending_rows(bad, rows, vv)}")
+    return yv, (vv**2 if is_se else vv)
+
+
+def _finite_predictors(df, names, rows) -> None:
+    for name in names:
+        col = df[name]
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            refuse_infinite(col.to_numpy(dtype=float), f"the moderator column {name!r}", rows)
+
+
 def _build(df, y, var, is_se, cl, mods, scale, mod_vars, scale_vars, n_drop) -> BrmaData:
-    yv = numeric_column(df, y, role="effect size yi")
-    vv = numeric_column(df, var, role="sampling variance" if not is_se else "standard error")
-    if np.any(vv <= 0):
-        what = "standard errors" if is_se else "sampling variances"
-        raise DataError(f"{what} must be positive; {int(np.sum(vv <= 0))} are not")
-    vv = vv**2 if is_se else vv
+    _finite_predictors(df, sorted(set(mod_vars) | set(scale_vars)), df[_ROW].tolist())
+    df, n_undefined = _drop_undefined(df, [mods, scale], df[_ROW].tolist())
+    n_drop += n_undefined
+    rows = df[_ROW].tolist()
+    yv, vv = _outcomes(df, y, var, is_se, rows)
     codes = labels = None
     if cl is not None:
         cat = pd.Categorical(df[cl])
@@ -167,7 +243,7 @@ def _build(df, y, var, is_se, cl, mods, scale, mod_vars, scale_vars, n_drop) -> 
         raise ModelSpecificationError(f"{len(yv)} estimates cannot inform {X.shape[1]} coefficients")
     return BrmaData(yv, vv, codes, labels, cl if cl and not cl.startswith(".") else
                     ("cluster" if cl else None), X, X_names, Z, Z_names, mods_spec, scale_spec,
-                    centers, back_X, back_Z, tuple(df.index), n_drop)
+                    centers, back_X, back_Z, tuple(df.index), n_drop, tuple(rows))
 
 
 def new_design(data: BrmaData, newdata, which: str) -> np.ndarray:

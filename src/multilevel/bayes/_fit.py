@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._exceptions import MultilevelError, ModelSpecificationError
+from .._exceptions import DataError, MultilevelError, ModelSpecificationError
 from ._design import BrmaData, new_design, prepare
 from ._diagnostics import check_convergence
 from ._layout import Layout, make_layout
@@ -114,7 +114,7 @@ def brma(yi, vi=None, *, sei=None, measure: str, cluster=None, mods: str | None 
     if not isinstance(measure, str) or measure.upper() not in MEASURES:
         raise ModelSpecificationError(f"unknown measure {measure!r}; use one of {', '.join(MEASURES)}")
     for name, val in (("chains", chains), ("draws", draws), ("warmup", warmup)):
-        if int(val) != val or val < 1:
+        if not isinstance(val, (int, float, np.integer, np.floating)) or int(val) != val or val < 1:
             raise ModelSpecificationError(f"{name} must be a positive integer, got {val!r}")
     bd = prepare(yi, vi, sei, cluster=cluster, mods=mods, scale=scale, data=data)
     priors = _priors(bd, measure, ni, data, prior_unit_information_sd, prior_effect,
@@ -149,7 +149,7 @@ def _priors(bd, measure, ni, data, uisd, p_mu, p_tau, p_mods, p_scale, p_rho) ->
 
 def _sample_sizes(ni, data, bd: BrmaData) -> np.ndarray:
     """Sample sizes of the rows used (after dropping rows with missing values)."""
-    from .._data import as_dataframe, check_columns
+    from .._data import as_dataframe, check_columns, offending_rows
 
     if isinstance(ni, str):
         if data is None:
@@ -158,11 +158,19 @@ def _sample_sizes(ni, data, bd: BrmaData) -> np.ndarray:
         check_columns(df, [ni], context="brma call")
         col = df[ni]
     else:
-        col = pd.Series(np.asarray(ni, dtype=float),
-                        index=as_dataframe(data).index if data is not None else None)
-    n = col.loc[list(bd.labels)].to_numpy(dtype=float)
-    if not np.all(np.isfinite(n)) or np.any(n <= 0):
-        raise ModelSpecificationError("sample sizes ni must be positive numbers")
+        index = as_dataframe(data).index if data is not None else pd.RangeIndex(bd.k + bd.n_dropped)
+        values = np.asarray(ni, dtype=float).ravel()
+        if values.size != len(index):
+            raise DataError(f"ni has {values.size} sample sizes but there are {len(index)} estimates")
+        col = pd.Series(values, index=index)
+    try:
+        n = col.loc[list(bd.labels)].to_numpy(dtype=float, na_value=np.nan)
+    except (TypeError, ValueError):
+        raise DataError(f"sample sizes ni must be numeric, but they hold {col.dtype} values") from None
+    bad = ~np.isfinite(n) | (n <= 0)
+    if bad.any():
+        raise DataError(f"sample sizes ni must be positive numbers; "
+                        f"{offending_rows(bad, list(bd.row_names) or None, n)}")
     return n
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaln
 
-from ..._data import as_dataframe
+from ..._data import as_dataframe, offending_rows, refuse_infinite, row_labels
 from ..._exceptions import DataError
 from ..shared._input import column_values
 
@@ -40,22 +40,46 @@ def hedges_correction(m: Any) -> np.ndarray:
     return np.where(m <= 1, np.nan, out)
 
 
+class _Args(dict):
+    """The escalc arguments by metafor's names, with the row labels used in messages.
+
+    ``derived`` maps an argument computed from others (``bi = n1i - ai``) to how it was computed.
+    """
+
+    def __init__(self, values: dict[str, np.ndarray], labels: list[str]):
+        super().__init__(values)
+        self.labels = labels
+        self.derived: dict[str, str] = {}
+
+    def derive(self, name: str, left: str, right: str) -> None:
+        self[name] = self[left] - self[right]
+        self.derived[name] = f"{name} (computed as {left} - {right})"
+
+    def check(self, names: tuple[str, ...], bad: Callable[[np.ndarray], np.ndarray], problem: str) -> None:
+        """Raise a DataError naming the argument, rows and values where ``bad`` holds (NaN passes)."""
+        for name in names:
+            x = np.asarray(self[name], dtype=float)
+            mask = bad(x)
+            if np.any(mask):
+                raise DataError(f"{self.derived.get(name, name)} has {problem}; "
+                                f"{offending_rows(mask, self.labels, x)}")
+
+
 def _need(a: dict[str, np.ndarray], names: tuple[str, ...], measure: str) -> None:
     missing = [n for n in names if a.get(n) is None]
     if missing:
         raise DataError(f"measure {measure!r} needs {', '.join(names)}; missing: {', '.join(missing)}")
 
 
-def _two_by_two(a: dict[str, Any], add: float, to: str, measure: str) -> tuple[np.ndarray, ...]:
+def _two_by_two(a: _Args, add: float, to: str, measure: str) -> tuple[np.ndarray, ...]:
     """Cell counts of 2x2 tables (bi, di from n1i, n2i if needed) after the zero-cell addition."""
     if a.get("bi") is None and a.get("n1i") is not None and a.get("ai") is not None:
-        a["bi"] = a["n1i"] - a["ai"]
+        a.derive("bi", "n1i", "ai")
     if a.get("di") is None and a.get("n2i") is not None and a.get("ci") is not None:
-        a["di"] = a["n2i"] - a["ci"]
+        a.derive("di", "n2i", "ci")
     _need(a, ("ai", "bi", "ci", "di"), measure)
+    a.check(("ai", "bi", "ci", "di"), lambda c: c < 0, "negative counts")
     cells = [np.asarray(a[n], dtype=float) for n in ("ai", "bi", "ci", "di")]
-    if any(np.any(c < 0) for c in cells):
-        raise DataError("one or more counts are negative")
     return _add_to_cells(cells, add, to)
 
 
@@ -75,7 +99,7 @@ def _add_to_cells(cells: list[np.ndarray], add: float, to: str) -> tuple[np.ndar
 
 
 def _table_measure(measure: str) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
-    def fn(a: dict[str, Any], add: float, to: str, vtype: str) -> tuple[np.ndarray, np.ndarray]:
+    def fn(a: _Args, add: float, to: str, vtype: str) -> tuple[np.ndarray, np.ndarray]:
         ai, bi, ci, di = _two_by_two(a, add, to, measure)
         n1, n2 = ai + bi, ci + di
         p1, p2 = ai / n1, ci / n2
@@ -96,17 +120,15 @@ def _table_measure(measure: str) -> Callable[..., tuple[np.ndarray, np.ndarray]]
     return fn
 
 
-def _means(a: dict[str, Any], measure: str) -> tuple[np.ndarray, ...]:
+def _means(a: _Args, measure: str) -> tuple[np.ndarray, ...]:
     _need(a, ("m1i", "m2i", "sd1i", "sd2i", "n1i", "n2i"), measure)
+    a.check(("sd1i", "sd2i"), lambda s: s < 0, "negative standard deviations")
+    a.check(("n1i", "n2i"), lambda n: n <= 0, "group sizes <= 0")
     m1, m2, s1, s2, n1, n2 = (np.asarray(a[n], dtype=float) for n in ("m1i", "m2i", "sd1i", "sd2i", "n1i", "n2i"))
-    if np.any(s1 < 0) or np.any(s2 < 0):
-        raise DataError("one or more standard deviations are negative")
-    if np.any(n1 <= 0) or np.any(n2 <= 0):
-        raise DataError("one or more group sizes are <= 0")
     return m1, m2, s1, s2, n1, n2
 
 
-def _smd(a: dict[str, Any], add: float, to: str, vtype: str) -> tuple[np.ndarray, np.ndarray]:
+def _smd(a: _Args, add: float, to: str, vtype: str) -> tuple[np.ndarray, np.ndarray]:
     m1, m2, s1, s2, n1, n2 = _means(a, "SMD")
     m = n1 + n2 - 2
     sp = np.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / m)
@@ -117,7 +139,7 @@ def _smd(a: dict[str, Any], add: float, to: str, vtype: str) -> tuple[np.ndarray
     return yi, 1 / n1 + 1 / n2 + yi**2 / (2 * (n1 + n2))
 
 
-def _md(a: dict[str, Any], add: float, to: str, vtype: str) -> tuple[np.ndarray, np.ndarray]:
+def _md(a: _Args, add: float, to: str, vtype: str) -> tuple[np.ndarray, np.ndarray]:
     m1, m2, s1, s2, n1, n2 = _means(a, "MD")
     if vtype == "HO":
         sp2 = ((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / (n1 + n2 - 2)
@@ -125,20 +147,18 @@ def _md(a: dict[str, Any], add: float, to: str, vtype: str) -> tuple[np.ndarray,
     return m1 - m2, s1**2 / n1 + s2**2 / n2
 
 
-def _rom(a: dict[str, Any], add: float, to: str, vtype: str) -> tuple[np.ndarray, np.ndarray]:
+def _rom(a: _Args, add: float, to: str, vtype: str) -> tuple[np.ndarray, np.ndarray]:
     m1, m2, s1, s2, n1, n2 = _means(a, "ROM")
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.log(m1 / m2), s1**2 / (n1 * m1**2) + s2**2 / (n2 * m2**2)
 
 
 def _cor(measure: str) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
-    def fn(a: dict[str, Any], add: float, to: str, vtype: str) -> tuple[np.ndarray, np.ndarray]:
+    def fn(a: _Args, add: float, to: str, vtype: str) -> tuple[np.ndarray, np.ndarray]:
         _need(a, ("ri", "ni"), measure)
+        a.check(("ri",), lambda r: np.abs(r) > 1, "correlations > 1 or < -1")
+        a.check(("ni",), lambda n: n <= 0, "sample sizes <= 0")
         ri, ni = np.asarray(a["ri"], dtype=float), np.asarray(a["ni"], dtype=float)
-        if np.any(np.abs(ri) > 1):
-            raise DataError("one or more correlations are > 1 or < -1")
-        if np.any(ni <= 0):
-            raise DataError("one or more sample sizes are <= 0")
         with np.errstate(divide="ignore", invalid="ignore"):
             if measure == "ZCOR":
                 yi, vi = np.arctanh(ri), 1 / (ni - 3)
@@ -149,13 +169,12 @@ def _cor(measure: str) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
 
 
 def _proportion(measure: str) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
-    def fn(a: dict[str, Any], add: float, to: str, vtype: str) -> tuple[np.ndarray, np.ndarray]:
+    def fn(a: _Args, add: float, to: str, vtype: str) -> tuple[np.ndarray, np.ndarray]:
         if a.get("mi") is None and a.get("ni") is not None and a.get("xi") is not None:
-            a["mi"] = a["ni"] - a["xi"]
+            a.derive("mi", "ni", "xi")
         _need(a, ("xi", "mi"), measure)
+        a.check(("xi", "mi"), lambda c: c < 0, "negative counts")
         xi, mi = (np.asarray(a[n], dtype=float) for n in ("xi", "mi"))
-        if np.any(xi < 0) or np.any(mi < 0):
-            raise DataError("one or more counts are negative")
         xi, mi = _add_to_cells([xi, mi], add, to)
         ni = xi + mi
         p = xi / ni
@@ -168,13 +187,11 @@ def _proportion(measure: str) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
     return fn
 
 
-def _irr(a: dict[str, Any], add: float, to: str, vtype: str) -> tuple[np.ndarray, np.ndarray]:
+def _irr(a: _Args, add: float, to: str, vtype: str) -> tuple[np.ndarray, np.ndarray]:
     _need(a, ("x1i", "x2i", "t1i", "t2i"), "IRR")
+    a.check(("x1i", "x2i"), lambda c: c < 0, "negative counts")
+    a.check(("t1i", "t2i"), lambda t: t <= 0, "person-times <= 0")
     x1, x2, t1, t2 = (np.asarray(a[n], dtype=float) for n in ("x1i", "x2i", "t1i", "t2i"))
-    if np.any(x1 < 0) or np.any(x2 < 0):
-        raise DataError("one or more counts are negative")
-    if np.any(t1 <= 0) or np.any(t2 <= 0):
-        raise DataError("one or more person-times are <= 0")
     x1, x2 = _add_to_cells([x1, x2], add, to)
     with np.errstate(divide="ignore"):
         return np.log(x1 / t1) - np.log(x2 / t2), 1 / x1 + 1 / x2
@@ -219,6 +236,15 @@ def escalc(measure: str, *, data: Any = None, add: float = 0.5, to: str = "only0
     -------
     pandas.DataFrame
 
+    Raises
+    ------
+    DataError
+        Unknown measure or argument, inputs of different lengths, infinite inputs,
+        negative counts or standard deviations, non-positive sizes or person-times,
+        correlations outside [-1, 1]: the message names the argument, the rows
+        (1-based, or the index labels of ``data``) and the values. Missing inputs
+        give missing ``yi`` and ``vi``, as in metafor.
+
     Notes
     -----
     For two groups with means :math:`m_1, m_2`, standard deviations
@@ -261,7 +287,10 @@ def escalc(measure: str, *, data: Any = None, add: float = 0.5, to: str = "only0
     if len(set(lengths.values())) > 1:
         raise DataError("the escalc inputs have different lengths: "
                         + ", ".join(f"{n} has {m}" for n, m in lengths.items()))
-    yi, vi = _MEASURES[key](dict(values), float(add), to, vtype)
+    labels = row_labels(frame, max(lengths.values(), default=1))
+    for name, v in values.items():
+        refuse_infinite(v, name, labels)
+    yi, vi = _MEASURES[key](_Args(values, labels), float(add), to, vtype)
     out = frame.copy() if frame is not None else pd.DataFrame(index=pd.RangeIndex(len(yi)))
     out[var_names[0]] = np.asarray(yi, dtype=float)
     out[var_names[1]] = np.asarray(vi, dtype=float)

@@ -124,7 +124,7 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
     if spec is not None and frame is None:
         raise DataError("random effects name columns, so data must be given")
     Vin = V if isinstance(V, str) else _read_v(V, frame)
-    eff = prepare_effects(yi, Vin, data=frame, mods=mods, allow_matrix=True,
+    eff = prepare_effects(yi, Vin, data=frame, mods=mods, allow_matrix=True, v_name="V",
                           required=_required(spec, frame))
     if eff.k <= 1:
         raise ModelSpecificationError("at least two estimates are needed to fit the model")
@@ -189,11 +189,20 @@ def _read_v(V: Any, frame: pd.DataFrame | None) -> np.ndarray:
             if 1 in arr.shape:
                 return arr.reshape(-1)
             raise DataError(f"V must be a square matrix, not {arr.shape[0]} x {arr.shape[1]}")
-        if not np.allclose(arr, arr.T, rtol=1e-10, atol=1e-12 * max(1.0, float(np.abs(arr).max()))):
-            raise DataError("V must be a symmetric matrix")
+        _check_symmetric(arr)
     elif arr.ndim != 1:
         raise DataError("V must be a vector of sampling variances or a square matrix")
     return arr
+
+
+def _check_symmetric(V: np.ndarray) -> None:
+    """V must equal its transpose (missing and infinite entries are reported later, by row)."""
+    scale = max(1.0, float(np.abs(V[np.isfinite(V)]).max(initial=0.0)))
+    close = np.isclose(V, V.T, rtol=1e-10, atol=1e-12 * scale, equal_nan=True)
+    if not close.all():
+        i, j = np.argwhere(~close)[0]
+        raise DataError(f"V must be a symmetric matrix; V[{i + 1}, {j + 1}] = {V[i, j]:g} but "
+                        f"V[{j + 1}, {i + 1}] = {V[j, i]:g} (rows and columns counted from 1)")
 
 
 def _check_pd(V: np.ndarray) -> None:
@@ -252,13 +261,20 @@ def _fixed_values(values: Any, n: int, name: str) -> np.ndarray:
     return arr
 
 
+def _check_fixed(values: np.ndarray, name: str, bad: Any, rule: str) -> None:
+    """Fixed variance components (NaN = estimated) must be valid and finite; names the offending entries."""
+    wrong = bad(values) | np.isinf(values)
+    if wrong.any():
+        shown = ", ".join(f"{name}[{j + 1}] = {values[j]:g}" for j in np.flatnonzero(wrong)[:5])
+        raise ModelSpecificationError(f"fixed values of {name} must be finite and {rule}; got {shown}")
+
+
 def _components(sigmas: list, g: Any, sigma2: Any, tau2: Any, rho: Any, h: Any = None, gamma2: Any = None,
                 phi: Any = None) -> Components:
     s2 = _fixed_values(sigma2, len(sigmas), "sigma2")
     t2, r = _g_fixed(g, tau2, rho, ("tau2", "rho"))
     g2, ph = _g_fixed(h, gamma2, phi, ("gamma2", "phi"))
-    if np.any(s2 < 0):
-        raise ModelSpecificationError("fixed variance components must be non-negative")
+    _check_fixed(s2, "sigma2", lambda x: x < 0, "non-negative")
     for j, term in enumerate(sigmas):
         if term.nlevels == 1 and np.isnan(s2[j]):
             s2[j] = 0.0
@@ -273,10 +289,8 @@ def _g_fixed(g: Any, var: Any, cor: Any, names: tuple[str, str]) -> tuple[np.nda
     nt, nr = _g_sizes(g)
     v = _fixed_values(var, nt, names[0])
     c = _fixed_values(cor, nr, names[1])
-    if np.any(v < 0):
-        raise ModelSpecificationError(f"fixed values of {names[0]} must be non-negative")
-    if np.any(np.abs(c) > 1):
-        raise ModelSpecificationError(f"fixed values of {names[1]} must lie in [-1, 1]")
+    _check_fixed(v, names[0], lambda x: x < 0, "non-negative")
+    _check_fixed(c, names[1], lambda x: np.abs(x) > 1, "lie in [-1, 1]")
     if g is not None:
         c = np.where(g.rho_fixed_zero & np.isnan(c), 0.0, c)
     return v, c

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import scipy
 
+from ..._data import offending_rows
 from ..._exceptions import DataError, ModelSpecificationError
 from ..._rformat import signif_stars
 from ..shared._format import (_matrix_lines, _r_round_str, fcf, fmt_pval, moderators_lines, print_vector_lines,
@@ -52,8 +53,9 @@ def _cluster_codes(fit: Any, cluster: Any) -> tuple[np.ndarray, int]:
             values = values[eff.rows]
         if values.shape[0] != eff.k:
             raise DataError(f"cluster has {values.shape[0]} values but the model has {eff.k} estimates")
-    if pd.isna(pd.Series(values)).any():
-        raise DataError("the cluster variable has missing values")
+    missing = pd.isna(pd.Series(values)).to_numpy()
+    if missing.any():
+        raise DataError(f"the cluster variable has missing values; {offending_rows(missing, list(eff.slab))}")
     _, codes = np.unique(values.astype(str) if values.dtype == object else values, return_inverse=True)
     return codes.reshape(-1), int(codes.max()) + 1
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..._data import as_dataframe, check_columns
+from ..._data import as_dataframe, check_columns, offending_rows, refuse_infinite, row_labels
 from ...formula._collate import r_sorted
 from ..._exceptions import (DataError, FormulaError, MissingDataWarning, ModelSpecificationError,
                            RankDeficiencyWarning)
@@ -61,7 +61,8 @@ def column_values(value: Any, data: pd.DataFrame | None, *, role: str) -> np.nda
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
-        raise DataError(f"{role} must be a column name or an array of numbers") from None
+        raise DataError(f"{role} must be a column name or an array of numbers, "
+                        f"not {type(value).__name__}") from None
     return arr
 
 
@@ -239,8 +240,9 @@ def _formula_design(mods: str, data: pd.DataFrame | None, intercept: bool) -> Mo
         text += " - 1"
     data = _as_r_factors(data, formula_variables(mods, data))
     try:
-        mm = formulaic.model_matrix(_parsed_formula(text), data, context={"factor": _r_factor},
-                                    na_action="ignore")
+        with np.errstate(divide="ignore", invalid="ignore"):  # log(0), log(-1): reported by row later
+            mm = formulaic.model_matrix(_parsed_formula(text), data, context={"factor": _r_factor},
+                                        na_action="ignore")
     except Exception as err:  # formulaic raises many types; report them as a formula problem
         raise FormulaError(f"the moderators formula could not be evaluated: {err}", mods) from None
     X = np.asarray(mm, dtype=float)
@@ -338,11 +340,50 @@ def _check_lengths(named: dict[str, np.ndarray]) -> int:
 
 
 def _check_variances(values: np.ndarray, slab: list[str], name: str) -> None:
-    bad = np.flatnonzero(~np.isfinite(values) | (values <= 0))
-    if bad.size:
-        show = ", ".join(f"{slab[i]} ({values[i]:g})" for i in bad[:10])
-        more = f" and {bad.size - 10} more" if bad.size > 10 else ""
-        raise DataError(f"{name} must be positive and finite; offending rows: {show}{more}")
+    bad = ~np.isfinite(values) | (values <= 0)
+    if bad.any():
+        raise DataError(f"{name} must be positive and finite; {offending_rows(bad, slab, values)}")
+
+
+def _check_matrix(V: np.ndarray, slab: list[str], name: str) -> None:
+    """Covariances of a variance-covariance matrix must be finite (its diagonal is checked as variances)."""
+    bad = ~np.isfinite(V)
+    if bad.any():
+        rows = bad.any(axis=1)
+        first = np.take_along_axis(V, bad.argmax(axis=1)[:, None], axis=1)[:, 0]
+        raise DataError(f"{name} has infinite or missing covariances; {offending_rows(rows, slab, first)}")
+
+
+def _check_weights(values: np.ndarray, slab: list[str]) -> None:
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        raise DataError(f"weights must be non-negative and finite; {offending_rows(bad, slab, values)}")
+
+
+def _check_inputs(eff: dict[str, np.ndarray], frame: pd.DataFrame | None, mods: Any, slab: list[str]) -> None:
+    """Refuse infinite values (NaN rows were dropped before) in the kept rows, naming the rows."""
+    for name, values in eff.items():
+        if name == "mods" and isinstance(mods, (pd.DataFrame, pd.Series)):
+            columns = [str(c) for c in (mods.columns if isinstance(mods, pd.DataFrame) else [mods.name])]
+            for j, col in enumerate(columns):
+                refuse_infinite(values.reshape(len(slab), -1)[:, j], f"the moderator {col!r}", slab)
+        else:
+            refuse_infinite(values, name, slab)
+    if frame is not None:
+        for col in formula_variables(mods, frame):
+            values = frame[col]
+            if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+                refuse_infinite(values.to_numpy(dtype=float, na_value=np.nan),
+                                f"the moderator column {col!r}", slab)
+
+
+def _check_design(design: ModeratorsDesign, slab: list[str]) -> None:
+    """Moderator transformations must be finite (``log(0)`` is not); NaN rows are dropped later."""
+    bad = np.isinf(design.X)
+    if bad.any():
+        j = int(np.flatnonzero(bad.any(axis=0))[0])
+        raise DataError(f"the moderators design column {design.names[j]!r} has infinite values "
+                        f"(for example the log of 0); {offending_rows(bad[:, j], slab, design.X[:, j])}")
 
 
 def _labels(slab: Any, frame: pd.DataFrame | None, n: int) -> list[str]:
@@ -360,7 +401,8 @@ def _labels(slab: Any, frame: pd.DataFrame | None, n: int) -> list[str]:
 
 def prepare_effects(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = None, mods: Any = None,
                     required: tuple[str, ...] = (), intercept: bool = True,
-                    allow_matrix: bool = False, slab: Any = None, weights: Any = None) -> EffectData:
+                    allow_matrix: bool = False, slab: Any = None, weights: Any = None,
+                    v_name: str = "vi") -> EffectData:
     """Read effect sizes, sampling variances and moderators; drop incomplete rows.
 
     Parameters
@@ -380,6 +422,8 @@ def prepare_effects(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = Non
     weights : str or array_like, optional
         Non-negative weights (a column of ``data`` or an array); rows with a
         missing weight are dropped with the others.
+    v_name : str
+        Name of the variances argument in messages (``"vi"``; ``"V"`` for :func:`~multilevel.rma_mv`).
 
     Returns
     -------
@@ -388,9 +432,11 @@ def prepare_effects(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = Non
     Raises
     ------
     DataError
-        Mismatched lengths, non-positive or non-finite variances (naming the rows).
+        Mismatched lengths; infinite effects, moderators or weights; non-positive or
+        non-finite variances (each naming the argument or column, the rows and values).
     MissingDataWarning
-        When rows with missing values are dropped (with the count).
+        When rows with missing values (or undefined moderator transformations) are
+        dropped (with the count).
 
     Examples
     --------
@@ -401,10 +447,10 @@ def prepare_effects(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = Non
     (13, ('intrcpt', 'ablat'))
     """
     frame = as_dataframe(data) if data is not None else None
-    y, v, vname = _read_outcomes(yi, vi, sei, frame, allow_matrix)
+    y, v, vname, vraw = _read_outcomes(yi, vi, sei, frame, allow_matrix, v_name)
     vdiag = np.diag(v) if v.ndim == 2 else v
     mods_arr = _mods_array(mods)
-    named = {"yi": y, vname: vdiag}
+    named = {"yi": y, vname: vraw}
     if frame is not None:
         named["data"] = np.empty(len(frame))
     if mods_arr is not None:
@@ -413,40 +459,55 @@ def prepare_effects(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = Non
     if wts is not None:
         named["weights"] = wts
     n = _check_lengths(named)
-    labels = _labels(slab, frame, n) if slab is not None else _default_labels(frame, n)
+    labels = _labels(slab, frame, n) if slab is not None else row_labels(frame, n)
     if required and frame is not None:
         check_columns(frame, required, context="random-effects specification")
     keep = _complete_rows([y, vdiag] + ([] if wts is None else [wts]), mods_arr, frame,
                           formula_variables(mods, frame) + list(required))
     slab_kept = [labels[i] for i in keep]
-    _check_variances(vdiag[keep], slab_kept, vname)
-    if wts is not None and (np.any(wts[keep] < 0) or not np.all(np.isfinite(wts[keep]))):
-        raise DataError("weights must be non-negative and finite")
-    v_kept = v[np.ix_(keep, keep)] if v.ndim == 2 else v[keep]
+    _check_variances(vraw[keep], slab_kept, vname)
+    if v.ndim == 2:
+        _check_matrix(v[np.ix_(keep, keep)], slab_kept, vname)
+    if wts is not None:
+        _check_weights(wts[keep], slab_kept)
     sub = frame.iloc[keep] if frame is not None and keep.size < n else frame
-    mods_kept = mods if mods_arr is None else _mods_subset(mods, mods_arr.reshape(n, -1)[keep])
-    design = _full_rank(moderators_design(mods_kept, sub, keep.size, intercept=intercept))
+    kept = {"yi": y[keep]} if mods_arr is None else {"yi": y[keep], "mods": mods_arr.reshape(n, -1)[keep]}
+    _check_inputs(kept, sub, mods, slab_kept)
+    mods_kept = mods if mods_arr is None else _mods_subset(mods, kept["mods"])
+    design = moderators_design(mods_kept, sub, keep.size, intercept=intercept)
+    _check_design(design, slab_kept)
+    defined = _defined_rows(design.X, n)
+    if defined is not None:
+        keep, slab_kept, sub = keep[defined], [slab_kept[i] for i in defined], sub.iloc[defined]
+        design = _subset_design(design, defined)
+    design = _full_rank(design)
     if design.X.shape[1] > keep.size:
         raise ModelSpecificationError(
             f"the model has {design.X.shape[1]} coefficients but only {keep.size} estimates")
+    v_kept = v[np.ix_(keep, keep)] if v.ndim == 2 else v[keep]
     return EffectData(y[keep], v_kept, design, keep, sub, n - keep.size, tuple(slab_kept),
                       None if wts is None else wts[keep])
 
 
-def _read_outcomes(yi: Any, vi: Any, sei: Any, frame: pd.DataFrame | None,
-                   allow_matrix: bool) -> tuple[np.ndarray, np.ndarray, str]:
+def _read_outcomes(yi: Any, vi: Any, sei: Any, frame: pd.DataFrame | None, allow_matrix: bool,
+                   v_name: str) -> tuple[np.ndarray, np.ndarray, str, np.ndarray]:
+    """Effects, variances, the variances' argument name and the values as given (sei or the diagonal)."""
     if (vi is None) == (sei is None):
-        raise DataError("give exactly one of vi (sampling variances) or sei (standard errors)")
+        raise DataError(f"give exactly one of {v_name} (sampling variances) or sei (standard errors)")
     y = column_values(yi, frame, role="yi")
     if sei is not None:
-        v, vname = column_values(sei, frame, role="sei") ** 2, "sei"
+        raw = column_values(sei, frame, role="sei")
+        v, vname = raw**2, "sei"
     else:
-        v, vname = column_values(vi, frame, role="vi"), "vi"
+        v, vname = column_values(vi, frame, role=v_name), v_name
+        raw = np.diag(v) if v.ndim == 2 else v
     if y.ndim != 1:
-        raise DataError("yi must be one-dimensional")
+        raise DataError(f"yi must be one-dimensional, but it has shape {y.shape}")
     if v.ndim == 2 and not allow_matrix:
-        raise DataError("vi must be a vector of sampling variances")
-    return y, v, vname
+        raise DataError(f"{vname} must be a vector of sampling variances, not a {v.shape[0]} x {v.shape[1]} matrix")
+    if raw.ndim != 1:
+        raise DataError(f"{vname} must be one-dimensional, but it has shape {raw.shape}")
+    return y, v, vname, raw
 
 
 def _mods_array(mods: Any) -> np.ndarray | None:
@@ -467,12 +528,6 @@ def _mods_subset(mods: Any, values: np.ndarray) -> Any:
     return values
 
 
-def _default_labels(frame: pd.DataFrame | None, n: int) -> list[str]:
-    if frame is None or isinstance(frame.index, pd.RangeIndex):
-        return [str(i + 1) for i in range(n)]
-    return [str(i) for i in frame.index]
-
-
 def _complete_rows(vectors: list[np.ndarray], mods_arr: np.ndarray | None, frame: pd.DataFrame | None,
                    columns: list[str]) -> np.ndarray:
     """Positions of the complete rows; warns with the number of rows dropped."""
@@ -491,6 +546,27 @@ def _complete_rows(vectors: list[np.ndarray], mods_arr: np.ndarray | None, frame
         warnings.warn(f"{n - keep.size} row{'s' if n - keep.size > 1 else ''} with missing values dropped "
                       f"({keep.size} of {n} estimates used)", MissingDataWarning, stacklevel=4)
     return keep
+
+
+def _defined_rows(X: np.ndarray, n: int) -> np.ndarray | None:
+    """Rows where the moderators are defined, or None if all are; warns as R's ``na.omit``.
+
+    A transformation can be undefined where its input is not missing (``log`` of a
+    negative number); R's model frame gives NaN and ``na.omit`` drops the row.
+    """
+    undefined = np.isnan(X).any(axis=1)
+    if not undefined.any():
+        return None
+    if undefined.all():
+        raise DataError("the moderators are undefined (NaN) in every row; check the transformations")
+    m = int(undefined.sum())
+    warnings.warn(f"{m} row{'s' if m > 1 else ''} where a moderator transformation is undefined (NaN) "
+                  f"dropped ({X.shape[0] - m} of {n} estimates used)", MissingDataWarning, stacklevel=4)
+    return np.flatnonzero(~undefined)
+
+
+def _subset_design(design: ModeratorsDesign, rows: np.ndarray) -> ModeratorsDesign:
+    return ModeratorsDesign(design.X[rows], design.names, design.spec, design.intercept, design.formula)
 
 
 def _full_rank(design: ModeratorsDesign) -> ModeratorsDesign:
