@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from ..shared._roots import r_uniroot
 
@@ -26,6 +26,8 @@ __all__ = ["kendall_tau", "kendall_test", "inversions_cdf", "trimfill_step", "ra
 # ---------------------------------------------------------------------------------------- Kendall
 def kendall_tau(x: np.ndarray, y: np.ndarray) -> float:
     """Kendall's tau-b (R's ``cor(x, y, method = "kendall")``)."""
+    from scipy import stats  # imported on first use: scipy.stats is slow to import
+
     return float(stats.kendalltau(x, y, variant="b").statistic)
 
 
