@@ -12,6 +12,8 @@ from scipy import special
 from ..._display import TextReport
 from ..._exceptions import ArgumentError, ModelSpecificationError
 from ..._rformat import format_num
+from ...ols import FStatistic
+from ...ols._summary import LinearModelSummary
 from ..shared._format import DEFAULT_DIGITS, fcf, fmt_pval
 from ..shared._input import EffectData, ModeratorsDesign
 from ..univariate._rma import RmaFit, _fit
@@ -34,14 +36,18 @@ class WeightedRegression:
     Attributes
     ----------
     names : tuple of str
-        Coefficient names.
+        Coefficient names (R's ``Xintrcpt``, ``Xsei``, ...).
     beta, se, tval, pval : numpy.ndarray
         Coefficients, standard errors (scaled by the residual standard error), t statistics
         and two-sided p-values on ``df_resid`` degrees of freedom.
+    residuals : numpy.ndarray
+        Weighted residuals, the residuals times the square roots of the weights.
     sigma : float
         Residual standard error (the square root of the dispersion).
     df_resid : int
         Residual degrees of freedom, ``k - p``.
+    r_squared, adj_r_squared : float
+        R's (uncentred, as for a model without intercept term) multiple and adjusted R^2.
     """
 
     names: tuple[str, ...]
@@ -49,29 +55,54 @@ class WeightedRegression:
     se: np.ndarray = field(repr=False)
     tval: np.ndarray = field(repr=False)
     pval: np.ndarray = field(repr=False)
+    residuals: np.ndarray = field(repr=False)
     sigma: float
     df_resid: int
+    r_squared: float
+    adj_r_squared: float
 
     def to_frame(self) -> pd.DataFrame:
         """Coefficient table: estimate, se, tval, pval."""
         return pd.DataFrame({"estimate": self.beta, "se": self.se, "tval": self.tval, "pval": self.pval},
                             index=list(self.names))
 
+    def summary(self) -> Any:
+        """R's ``summary.lm`` of the regression: weighted residuals, coefficients, R^2 and F-test."""
+        table = pd.DataFrame({"Estimate": self.beta, "Std. Error": self.se, "t value": self.tval,
+                              "Pr(>|t|)": self.pval}, index=list(self.names))
+        p = self.beta.shape[0]
+        mss = self.r_squared / (1 - self.r_squared) * self.sigma**2 * self.df_resid if self.r_squared < 1 else np.inf
+        fstat = FStatistic(mss / p / self.sigma**2 if self.df_resid > 0 else float("nan"), p, self.df_resid)
+        return _WeightedLmSummary(("lm(formula = yi ~ X - 1, weights = 1/vi)",), self.residuals, self.df_resid,
+                                  table, 0, self.sigma, self.r_squared, self.adj_r_squared, fstat)
+
+
+class _WeightedLmSummary(LinearModelSummary):
+    """R's print of ``summary(lm(..., weights = ))``: as ``summary.lm``, with weighted residuals."""
+
+    def lines(self) -> list[str]:
+        return ["", "Call:", *self.call, "", "Weighted Residuals:", *self._residual_lines(), *self._coef_lines(),
+                "", *self._fit_lines(), ""]
+
 
 def _wls(y: np.ndarray, v: np.ndarray, X: np.ndarray, names: tuple[str, ...]) -> WeightedRegression:
     k, p = X.shape
-    w = 1.0 / v
-    sw = np.sqrt(w)
+    sw = np.sqrt(1.0 / v)
     q, r = np.linalg.qr(X * sw[:, None])
     beta = np.linalg.solve(r, q.T @ (y * sw))
     resid = (y - X @ beta) * sw
     df = k - p
-    sigma2 = float(resid @ resid) / df if df > 0 else float("nan")
+    rss = float(resid @ resid)
+    sigma2 = rss / df if df > 0 else float("nan")
     rinv = np.linalg.inv(r)
     se = np.sqrt(sigma2 * np.sum(rinv * rinv, axis=1))
     tval = beta / se
     pval = 2 * special.stdtr(df, -np.abs(tval)) if df > 0 else np.full(p, np.nan)
-    return WeightedRegression(names, beta, se, tval, pval, float(np.sqrt(sigma2)), df)
+    fitted = (X @ beta) * sw
+    mss = float(fitted @ fitted)  # the formula has no intercept term: R^2 is not centred
+    r2 = mss / (mss + rss)
+    adj = 1 - (1 - r2) * k / df if df > 0 else float("nan")
+    return WeightedRegression(names, beta, se, tval, pval, resid, float(np.sqrt(sigma2)), df, r2, adj)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -133,10 +164,7 @@ class RegtestResult(TextReport):
             from ..univariate._print import RmaSummary
 
             return RmaSummary(self.fit, showfit=False, digits=self.digits).lines()
-        table = self.fit.to_frame()
-        return ["", "Coefficients:", *table.to_string(float_format=lambda v: f"{v:.{self.digits}f}").split("\n"),
-                "", f"Residual standard error: {fcf(self.fit.sigma, self.digits)[0]} on {self.fit.df_resid} "
-                "degrees of freedom", ""]
+        return self.fit.summary().lines()
 
     def lines(self) -> list[str]:
         """The printed lines (metafor's ``print.regtest``)."""
