@@ -41,12 +41,12 @@ _FITS = {}
 
 
 def fit_of(datasets, call):
-    key = (call["data"], call["method"], call["test"], call["mods"])
+    key = (call["data"], call["method"], call["test"], call["mods"], call["weights"])
     if key not in _FITS:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ml.MultilevelWarning)
             _FITS[key] = ml.rma("yi", "vi", data=datasets[call["data"]], method=call["method"], test=call["test"],
-                                mods=call["mods"])
+                                mods=call["mods"], weights=call["weights"])
     return _FITS[key]
 
 
@@ -200,6 +200,20 @@ def test_trimfill_labels_and_funnel_fields(datasets):
     assert str(tf.summary()).split("\n")[1] == printed(ref)[1]
 
 
+def test_funnel_of_a_trimfill_fit_plots_every_study(datasets):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tf = run_trimfill(datasets, FIXTURE["trimfill"]["hackshaw1998"])
+    ax = ml.funnel(tf)
+    offsets = np.vstack([c.get_offsets() for c in ax.collections if len(c.get_offsets())])
+    assert offsets.shape[0] == tf.k == 44
+    assert tf.fill is tf.filled
+    plt.close(ax.figure)
+
+
 def test_trimfill_keeps_the_fit_when_nothing_is_missing(datasets):
     fit = fit_of(datasets, FIXTURE["trimfill"]["bcg_left"]["fit"])
     tf = ml.trimfill(fit, side="left")
@@ -281,6 +295,17 @@ def test_errors(datasets):
         ml.ranktest("yi", "v", data=datasets["bcg"])
     with pytest.raises(ml.DataError, match="positive"):
         ml.ranktest([0.1, 0.2, 0.3], [0.1, -0.1, 0.2])
+
+
+def test_other_fits_are_rejected_clearly():
+    dat = ml.datasets.load("konstantopoulos2011")
+    mv = ml.rma_mv("yi", "vi", random="~ 1 | district/school", data=dat)
+    with pytest.raises(ml.ArgumentError, match="RmaMvFit"):
+        ml.ranktest(mv)
+    with pytest.raises(ml.ArgumentError, match="RmaMvFit"):
+        ml.regtest(mv)
+    with pytest.raises(ml.ArgumentError, match="RmaMvFit"):
+        ml.trimfill(mv)
 
 
 def test_missing_values_are_dropped_with_a_warning(datasets):

@@ -60,7 +60,7 @@ def effects_from(x: Any, vi: Any, sei: Any, ni: Any, data: Any, *, function: str
         if vi is not None or sei is not None:
             raise ArgumentError(f"{function}: vi and sei are taken from the fit; do not give them with a fit")
         return Effects(np.asarray(x.yi, dtype=float), np.asarray(x.vi, dtype=float), _fit_ni(x, ni, data), x)
-    if hasattr(x, "yi") and hasattr(x, "vi") and not isinstance(x, (pd.DataFrame, pd.Series, np.ndarray)):
+    if not isinstance(x, (str, list, tuple, np.ndarray, pd.Series, pd.Index)):
         raise ArgumentError(f"{function} applies to fits from ml.rma (or to effect sizes with their variances), "
                             f"not to a {type(x).__name__}")
     frame = None if data is None else pd.DataFrame(data)

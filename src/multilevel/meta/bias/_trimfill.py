@@ -54,6 +54,11 @@ class RmaTrimfillFit(RmaFit):
     p_k0: float = float("nan")
     filled: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool), repr=False)
 
+    @property
+    def fill(self) -> np.ndarray:
+        """metafor's name of :attr:`filled`."""
+        return self.filled
+
     def _header(self, digits: int = DEFAULT_DIGITS) -> list[str]:
         se = "NA" if np.isnan(self.se_k0) else fcf(self.se_k0, digits)[0]
         lines = ["", f"Estimated number of missing studies on the {self.side} side: {self.k0} (SE = {se})"]
