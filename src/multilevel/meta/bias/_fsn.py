@@ -64,7 +64,15 @@ class FsnResult(TextReport):
     digits: int = DEFAULT_DIGITS
 
     def to_frame(self) -> pd.DataFrame:
-        """One row: type, fsnum, alpha, pval, meanes, target."""
+        """One row: type, fsnum, alpha, pval, meanes, target.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> ml.fsn("yi", "vi", data=ml.datasets.load("hackshaw1998"), type="Rosenberg").to_frame().round(4)
+                type  fsnum  alpha  pval  meanes  target
+        0  Rosenberg  202.0   0.05   0.0  0.1858     NaN
+        """
         return pd.DataFrame({"type": [self.type], "fsnum": [self.fsnum], "alpha": [self.alpha],
                              "pval": [self.pval], "meanes": [self.meanes], "target": [self.target]})
 

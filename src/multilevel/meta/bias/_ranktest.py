@@ -40,7 +40,15 @@ class RanktestResult(TextReport):
     digits: int = DEFAULT_DIGITS
 
     def to_frame(self) -> pd.DataFrame:
-        """One row: tau, pval, exact, k."""
+        """One row: tau, pval, exact, k.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> ml.ranktest(ml.rma("yi", "vi", data=ml.datasets.load("hackshaw1998"))).to_frame().round(4)
+              tau    pval  exact   k
+        0  0.1441  0.2157   True  37
+        """
         return pd.DataFrame({"tau": [self.tau], "pval": [self.pval], "exact": [self.exact], "k": [self.k]})
 
     def lines(self) -> list[str]:

@@ -62,17 +62,35 @@ class WeightedRegression:
     adj_r_squared: float
 
     def to_frame(self) -> pd.DataFrame:
-        """Coefficient table: estimate, se, tval, pval."""
+        """Coefficient table: estimate, se, tval, pval.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> res = ml.regtest(ml.rma("yi", "vi", data=ml.datasets.load("hackshaw1998")), model="lm")
+        >>> res.fit.to_frame().round(4)
+                  estimate      se    tval    pval
+        Xintrcpt    0.0050  0.0859  0.0586  0.9536
+        Xsei        0.9019  0.3786  2.3824  0.0228
+        """
         return pd.DataFrame({"estimate": self.beta, "se": self.se, "tval": self.tval, "pval": self.pval},
                             index=list(self.names))
 
     def summary(self) -> Any:
-        """R's ``summary.lm`` of the regression: weighted residuals, coefficients, R^2 and F-test."""
+        """R's ``summary.lm`` of the regression: weighted residuals, coefficients, R^2 and F-test.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> res = ml.regtest(ml.rma("yi", "vi", data=ml.datasets.load("hackshaw1998")), model="lm")
+        >>> print(str(res.fit.summary()).splitlines()[-1])
+        F-statistic: 13.46 on 2 and 35 DF,  p-value: 4.625e-05
+        """
         table = pd.DataFrame({"Estimate": self.beta, "Std. Error": self.se, "t value": self.tval,
                               "Pr(>|t|)": self.pval}, index=list(self.names))
-        p = self.beta.shape[0]
-        mss = self.r_squared / (1 - self.r_squared) * self.sigma**2 * self.df_resid if self.r_squared < 1 else np.inf
-        fstat = FStatistic(mss / p / self.sigma**2 if self.df_resid > 0 else float("nan"), p, self.df_resid)
+        p, r2 = self.beta.shape[0], self.r_squared
+        value = r2 / (1 - r2) * self.df_resid / p if self.df_resid > 0 else float("nan")  # (mss / p) / sigma^2
+        fstat = FStatistic(value, p, self.df_resid)
         return _WeightedLmSummary(("lm(formula = yi ~ X - 1, weights = 1/vi)",), self.residuals, self.df_resid,
                                   table, 0, self.sigma, self.r_squared, self.adj_r_squared, fstat)
 
@@ -151,7 +169,15 @@ class RegtestResult(TextReport):
         return self.ddf
 
     def to_frame(self) -> pd.DataFrame:
-        """One row: model, predictor, statistic, ddf, pval, est, ci_lb, ci_ub."""
+        """One row: model, predictor, statistic, ddf, pval, est, ci_lb, ci_ub.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> ml.regtest(ml.rma("yi", "vi", data=ml.datasets.load("hackshaw1998"))).to_frame().round(4)
+          model predictor  statistic  ddf    pval     est   ci_lb   ci_ub
+        0   rma       sei     2.1055  NaN  0.0352  0.0216 -0.1774  0.2207
+        """
         nan = float("nan")
         return pd.DataFrame({"model": [self.model], "predictor": [self.predictor], "statistic": [self.zval],
                              "ddf": [nan if self.ddf is None else float(self.ddf)], "pval": [self.pval],
