@@ -187,7 +187,9 @@ def test_trimfill_numbers(datasets, key):
 @pytest.mark.parametrize("key", list(FIXTURE["trimfill"]))
 def test_trimfill_print(datasets, key):
     ref = FIXTURE["trimfill"][key]
-    assert str(run_trimfill(datasets, ref)).split("\n") == printed(ref)
+    tf = run_trimfill(datasets, ref)
+    assert str(tf).split("\n") == printed(ref)
+    assert str(tf.summary()).split("\n") == [s.rstrip() for s in ref["summary"]]
 
 
 def test_trimfill_labels_and_funnel_fields(datasets):
