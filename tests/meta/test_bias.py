@@ -248,6 +248,24 @@ def test_fsn(datasets, key):
     assert str(res).split("\n") == printed(ref)
 
 
+def test_fsn_and_ranktest_accept_fits_and_standard_errors(datasets):
+    dat = datasets["hackshaw1998"]
+    fit = ml.rma("yi", "vi", data=dat)
+    ref = FIXTURE["fsn"]["hackshaw_Rosenberg"]
+    assert ml.fsn(fit, type="Rosenberg").fsnum == ref["fsnum"]
+    res = ml.ranktest(dat["yi"], sei=np.sqrt(dat["vi"]))
+    close([res.tau, res.pval], [FIXTURE["ranktest"]["hackshaw1998"]["tau"], FIXTURE["ranktest"]["hackshaw1998"]["pval"]])
+
+
+def test_regtest_keeps_the_level_of_the_fit(datasets):
+    fit90 = ml.rma("yi", "vi", data=datasets["bcg"], level=90)
+    res = ml.regtest(fit90)
+    assert res.fit.level == pytest.approx(90)
+    half = res.ci_ub - res.est
+    ref = FIXTURE["regtest"]["bcg_sei"]
+    assert half == pytest.approx((ref["ci_ub"] - ref["est"]) * 1.6448536269514722 / 1.959963984540054, rel=1e-12)
+
+
 def test_fsn_orwin_needs_no_variances(datasets):
     res = ml.fsn("yi", data=datasets["bcg"], type="Orwin")
     assert res.fsnum == FIXTURE["fsn"]["bcg_Orwin"]["fsnum"]

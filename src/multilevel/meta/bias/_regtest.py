@@ -11,6 +11,7 @@ from scipy import special
 
 from ..._display import TextReport
 from ..._exceptions import ArgumentError, ModelSpecificationError
+from ..._protocol import level_percent
 from ..._rformat import format_num
 from ...ols import FStatistic
 from ...ols._summary import LinearModelSummary
@@ -335,7 +336,7 @@ def regtest(x: Any, model: str = "rma", predictor: str = "sei", ret_fit: bool = 
 def _rma_test(eff, fit, X, names, p, predictor, limit, ret_fit) -> RegtestResult:
     method = "REML" if fit is None else fit.method
     test = "z" if fit is None else fit.test
-    level = 95.0 if fit is None else fit.level
+    level = 95.0 if fit is None else level_percent(fit.level)
     weights = None if fit is None else fit.weights
     k = eff.yi.shape[0]
     slab = tuple(str(i + 1) for i in range(k)) if fit is None else fit.slab
@@ -349,7 +350,7 @@ def _rma_test(eff, fit, X, names, p, predictor, limit, ret_fit) -> RegtestResult
 
 def _lm_test(eff, X, names, p, predictor, limit, ret_fit, fit) -> RegtestResult:
     res = _wls(eff.yi, eff.vi, X, tuple(f"X{n}" for n in names))
-    level = 95.0 if fit is None else fit.level
+    level = 95.0 if fit is None else level_percent(fit.level)
     est = lb = ub = None
     if limit:
         crit = float(-special.stdtrit(res.df_resid, (1 - level / 100) / 2))
