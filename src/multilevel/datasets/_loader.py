@@ -16,7 +16,8 @@ from .._exceptions import DataError
 __all__ = ["load", "list_datasets", "dataset_info", "checksum"]
 
 _ALIASES = {"dat.konstantopoulos2011": "konstantopoulos2011", "dat.assink2016": "assink2016",
-            "dat.bcg": "bcg", "dat.berkey1998": "berkey1998"}
+            "dat.bcg": "bcg", "dat.berkey1998": "berkey1998",
+            "dat.hackshaw1998": "hackshaw1998", "dat.molloy2014": "molloy2014"}
 
 
 @lru_cache(maxsize=1)
