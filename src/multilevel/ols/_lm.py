@@ -216,7 +216,7 @@ def _full_design(frame: Any) -> tuple[_FixedDesign, tuple[str, ...]]:
     return _FixedDesign(frame, positions, p), tuple(names)
 
 
-def lm(formula: str, data: Any, *, data_name: str = "data") -> LinearModel:
+def lm(formula: str, data: Any, *, data_name: str = "data", contrasts: dict | None = None) -> LinearModel:
     """Fit a linear model by ordinary least squares (R's ``lm``).
 
     .. math::
@@ -232,6 +232,11 @@ def lm(formula: str, data: Any, *, data_name: str = "data") -> LinearModel:
         Table with the columns named in the formula. Rows with missing values are dropped.
     data_name : str
         Name of the data shown in the printed call (R shows the expression it was given).
+    contrasts : dict, optional
+        Coding of factors, as R's ``contrasts`` argument: ``{"tension": "contr.sum"}``
+        with ``"contr.treatment"`` (the default coding), ``"contr.sum"``,
+        ``"contr.helmert"``, ``"contr.poly"`` or ``"contr.SAS"``; coefficients are
+        named as R names them (``tension1``, ``tension.L``, ``tensionL``).
 
     Returns
     -------
@@ -252,7 +257,7 @@ def lm(formula: str, data: Any, *, data_name: str = "data") -> LinearModel:
     df = as_dataframe(data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RankDeficiencyWarning)
-        frame = model_frame(formula, df)
+        frame = model_frame(formula, df, contrasts=contrasts)
     if frame.blocks:
         raise ModelSpecificationError(
             "lm() fits fixed effects only; use lmer() for a formula with (... | group) terms")

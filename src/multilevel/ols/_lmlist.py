@@ -162,7 +162,7 @@ class LmListSummary(TextReport):
         return "\n".join(lines)
 
 
-def lm_list(formula: str, data: Any, *, data_name: str = "data") -> LmList:
+def lm_list(formula: str, data: Any, *, data_name: str = "data", contrasts: dict | None = None) -> LmList:
     """Fit one linear model per group (lme4's ``lmList``).
 
     .. math::
@@ -177,6 +177,9 @@ def lm_list(formula: str, data: Any, *, data_name: str = "data") -> LmList:
     data : DataFrame or mapping
     data_name : str
         Name of the data shown in printed calls.
+    contrasts : dict, optional
+        Coding of factors in every group's model, as in :func:`lm` (lme4's
+        ``lmList`` passes ``contrasts`` on to ``lm``).
 
     Returns
     -------
@@ -210,5 +213,6 @@ def lm_list(formula: str, data: Any, *, data_name: str = "data") -> LmList:
             continue
         groups.append(level)
         label = f'"{level}"' if isinstance(level, str) else str(level)
-        fits.append(lm(model, subset, data_name=f"{data_name}[{data_name}${group} == {label}, ]"))
+        fits.append(lm(model, subset, data_name=f"{data_name}[{data_name}${group} == {label}, ]",
+                       contrasts=contrasts))
     return LmList(model, group, tuple(groups), tuple(fits), data_name)
