@@ -100,7 +100,9 @@ class ParsedFormula:
     response : str
         The left-hand side as written (stripped).
     response_code : str
-        The left-hand side as Python code for formulaic (``^`` -> ``**`` inside calls).
+        The left-hand side as Python code (``^`` -> ``**``, dotted names
+        backtick-quoted), evaluated as arithmetic by
+        :func:`~multilevel.formula._response.evaluate_response`.
     fixed : str
         formulaic formula text for the fixed part (``"1"`` when only bars remain).
     terms : tuple of RandomTerm

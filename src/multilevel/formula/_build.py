@@ -39,6 +39,11 @@ def model_frame(formula: str, data, *, drop_na: bool = True, contrasts=None) -> 
         ``(x | g)``, ``(0 + x | g)``, ``(x || g)`` (one uncorrelated term per
         column), ``(1 | a/b)`` (``(1 | b:a) + (1 | a)``), ``(1 | a:b)``,
         ``I(x^2)``, ``log(x)``, ``np.log(x)``, ``C(f, ...)`` for other contrasts.
+        Column names with dots are names, as in R (``Solar.R``); other names
+        are quoted with backticks (```Temp F```) or formulaic's ``Q("Temp F")``,
+        in both the fixed and the random parts. The response is an expression
+        evaluated as R does: ``incidence/size``, ``y - 1``, ``log(y)``,
+        ``(a/b)^2`` are arithmetic.
     data : pandas.DataFrame, polars.DataFrame or dict of columns
         Factors should be pandas Categoricals (their first level is the
         reference). Strings become factors with sorted levels and booleans

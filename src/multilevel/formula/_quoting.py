@@ -45,9 +45,11 @@ def quote_dotted(code: str) -> str:
 
     ``np.log(x)`` (a call) and ``contr.sum`` (an attribute of a namespace in
     :data:`NAMESPACES`) stay as they are, as do numbers and quoted text.
+    formulaic's ``Q("name")`` becomes the quoted name ```name``` (the same
+    variable, as in R).
 
-    >>> quote_dotted("log(Solar.R) + np.log(x) + C(f, contr.sum) + 1.5")
-    'log(`Solar.R`) + np.log(x) + C(f, contr.sum) + 1.5'
+    >>> quote_dotted("log(Solar.R) + np.log(x) + C(f, contr.sum) + Q('Temp F') + 1.5")
+    'log(`Solar.R`) + np.log(x) + C(f, contr.sum) + `Temp F` + 1.5'
     """
     out, i, n = [], 0, len(code)
     while i < n:
@@ -67,6 +69,11 @@ def quote_dotted(code: str) -> str:
             while k < n and code[k] in " \t":
                 k += 1
             called = k < n and code[k] == "("
+            quoted = _q_call(code, k) if name == "Q" and called else None
+            if quoted is not None:  # Q("Temp F") is the column `Temp F`
+                out.append(f"`{quoted[0]}`")
+                i = quoted[1]
+                continue
             if "." in name and not called and name.split(".", 1)[0] not in NAMESPACES:
                 name = f"`{name}`"
             out.append(name)
@@ -82,6 +89,17 @@ def quote_dotted(code: str) -> str:
         out.append(ch)
         i += 1
     return "".join(out)
+
+
+_Q_CALL = re.compile(r"""\(\s*(?:"([^"`]*)"|'([^'`]*)')\s*\)""")
+
+
+def _q_call(code: str, k: int) -> tuple[str, int] | None:
+    """For ``Q("name")`` with ``(`` at ``k``: the name and the index after ``)``."""
+    match = _Q_CALL.match(code, k)
+    if match is None:
+        return None
+    return (match.group(1) if match.group(1) is not None else match.group(2)), match.end()
 
 
 def with_placeholders(code: str) -> tuple[str, dict[str, str]]:

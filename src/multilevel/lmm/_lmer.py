@@ -122,6 +122,13 @@ def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=Non
     {'(Intercept)': 251.405, 'Days': 10.467}
     >>> round(fit.sigma, 4), round(fit.deviance, 2)
     (25.5918, 1743.63)
+    >>> cake = ml.datasets.load("cake")
+    >>> ml.lmer("angle ~ recipe + temp + (1 | replicate)", cake, contrasts={"recipe": "contr.sum"}).fixef.round(3)
+    (Intercept)    0.516
+    recipe1        1.000
+    recipe2       -0.478
+    temp           0.158
+    Name: fixef, dtype: float64
     """
     frame = model_frame(formula, data, contrasts=contrasts)
     scale_msg = frame.scale_message()

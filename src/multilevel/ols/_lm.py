@@ -251,6 +251,8 @@ def lm(formula: str, data: Any, *, data_name: str = "data", contrasts: dict | No
     {'(Intercept)': 30.717, 'study_time': 1.969, 'schoolOakwood': -8.989, 'schoolSt Mary’s': -1.08}
     >>> round(fit.r_squared, 4)
     0.8182
+    >>> ml.lm("test_score ~ study_time + school", students, contrasts={"school": "contr.sum"}).names
+    ('(Intercept)', 'study_time', 'school1', 'school2')
     """
     from ..formula import model_frame
 
