@@ -90,3 +90,17 @@ def test_names_and_estimates(case_id, formula):
         assert list(coef.columns) == _list(case["names"])
         assert [str(g) for g in coef.index] == _list(case["groups"])
         _close(coef.to_numpy(), np.array(case["coef"]), LM_RTOL)
+
+
+@pytest.mark.parametrize("case_id", [cid for cid, case in CASES.items() if "printed" in case])
+def test_printed_lm_summary(case_id):
+    """R's print(summary(lm(...))) for the formula as R users write it: the call (with the
+    contrasts list) and the coefficient names."""
+    case = CASES[case_id]
+    data = dataset(case["data"])
+    kwargs = {"contrasts": case["contrasts"]} if case["contrasts"] else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ml.MissingDataWarning)
+        fit = ml.lm(case["formula"], data, data_name=case["data"], **kwargs)
+    expected = [line.rstrip() for line in _list(case["printed"])]
+    assert [line.rstrip() for line in str(fit.summary()).split("\n")] == expected

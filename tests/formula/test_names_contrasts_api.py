@@ -135,3 +135,11 @@ def test_contrasts_mistakes(frame, contrasts, message):
 def test_contrasts_on_a_string_column_and_lm_list(frame):
     fits = ml.lm_list("y ~ g | f", frame, contrasts={"g": "contr.sum"})
     assert list(fits.coef.columns) == ["(Intercept)", "g1", "g2", "g3", "g4", "g5"]
+
+
+def test_lm_list_quoted_group_and_dotted_predictor(frame):
+    data = frame.rename(columns={"g": "my group"})
+    fits = ml.lm_list("y ~ Solar.R | `my group`", data)
+    ref = ml.lm_list("y ~ Solar.R | g", frame)
+    assert list(fits.coef.columns) == ["(Intercept)", "Solar.R"]
+    np.testing.assert_allclose(fits.coef.to_numpy(), ref.coef.to_numpy(), rtol=1e-12)

@@ -30,7 +30,8 @@ CODINGS = {
 
 
 def check_contrasts(contrasts) -> tuple[tuple[str, str], ...]:
-    """``contrasts`` as sorted ``(column, R function name)`` pairs; raise ArgumentError if invalid.
+    """``contrasts`` as ``(column, R function name)`` pairs in the order given; raise ArgumentError
+    if invalid.
 
     >>> check_contrasts({"tension": "contr.sum", "wool": "contr.helmert"})
     (('tension', 'contr.sum'), ('wool', 'contr.helmert'))
@@ -45,7 +46,7 @@ def check_contrasts(contrasts) -> tuple[tuple[str, str], ...]:
         if not isinstance(name, str) or not isinstance(value, str) or value not in CODINGS:
             raise ArgumentError(f"contrasts[{name!r}] = {value!r} is not one of {', '.join(CODINGS)}")
         pairs.append((name, value))
-    return tuple(sorted(pairs))
+    return tuple(pairs)
 
 
 def coding(name: str):

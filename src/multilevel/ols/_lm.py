@@ -53,6 +53,8 @@ class LinearModel:
         Name shown in the printed call.
     design : object
         What :meth:`predict` needs to rebuild the model matrix (internal).
+    contrasts : tuple of (str, str)
+        The ``contrasts`` argument as (factor, R contrast name) pairs, shown in the printed call.
     """
 
     formula: str
@@ -63,6 +65,7 @@ class LinearModel:
     row_index: pd.Index
     data_name: str = "data"
     design: Any = None
+    contrasts: tuple[tuple[str, str], ...] = ()
 
     @property
     def response(self) -> str:
@@ -255,6 +258,7 @@ def lm(formula: str, data: Any, *, data_name: str = "data", contrasts: dict | No
     ('(Intercept)', 'study_time', 'school1', 'school2')
     """
     from ..formula import model_frame
+    from ..formula._contrasts import check_contrasts
 
     df = as_dataframe(data)
     with warnings.catch_warnings():
@@ -267,4 +271,4 @@ def lm(formula: str, data: Any, *, data_name: str = "data", contrasts: dict | No
     fit = ols_fit(design.expand(frame.X), frame.y)
     return LinearModel(formula=frame.formula, names=names, fit=fit, y=frame.y,
                        has_intercept="(Intercept)" in names, row_index=frame.row_index,
-                       data_name=data_name, design=design)
+                       data_name=data_name, design=design, contrasts=check_contrasts(contrasts))

@@ -21,7 +21,8 @@ __all__ = ["LmList", "LmListSummary", "lm_list"]
 
 
 def _split_group(formula: str) -> tuple[str, str]:
-    """``"y ~ x | g"`` -> (``"y ~ x"``, ``"g"``), splitting at the last top-level ``|``."""
+    """``"y ~ x | g"`` -> (``"y ~ x"``, ``"g"``), splitting at the last top-level ``|``;
+    a backtick-quoted group (```my group```) is the column ``my group``."""
     depth, bar = 0, -1
     for i, ch in enumerate(formula):
         depth += (ch == "(") - (ch == ")")
@@ -33,6 +34,8 @@ def _split_group(formula: str) -> tuple[str, str]:
     model, group = formula[:bar].strip(), formula[bar + 1:].strip()
     if "~" not in model or not group:
         raise FormulaError("lm_list() formulas look like 'y ~ x | group'", formula, bar)
+    if len(group) > 2 and group[0] == group[-1] == "`":
+        group = group[1:-1]
     return model, group
 
 
