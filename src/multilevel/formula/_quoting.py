@@ -21,7 +21,7 @@ __all__ = ["NAMESPACES", "quote_dotted", "with_placeholders", "expression_names"
 NAMESPACES = frozenset({"np", "numpy", "contr"})
 
 _SYNTACTIC = re.compile(r"^(?:[A-Za-z]|\.(?![0-9]))[A-Za-z0-9._]*$")
-_NAME_START = re.compile(r"[A-Za-z.]")
+_NAME_START = re.compile(r"[A-Za-z._]")
 _NAME_CHAR = re.compile(r"[A-Za-z0-9._]")
 _PLACEHOLDER = "_mlq{}_"
 _RESERVED = frozenset({"if", "else", "repeat", "while", "function", "for", "next", "break", "TRUE", "FALSE",
@@ -51,44 +51,43 @@ def quote_dotted(code: str) -> str:
     >>> quote_dotted("log(Solar.R) + np.log(x) + C(f, contr.sum) + Q('Temp F') + 1.5")
     'log(`Solar.R`) + np.log(x) + C(f, contr.sum) + `Temp F` + 1.5'
     """
-    out, i, n = [], 0, len(code)
-    while i < n:
-        ch = code[i]
-        if ch in "'\"`":
-            j = _quoted_end(code, i)
-            out.append(code[i:j])
-            i = j
-            continue
-        after_name = i > 0 and _NAME_CHAR.match(code[i - 1])
-        if _NAME_START.match(ch) and not after_name and not (ch == "." and code[i + 1:i + 2].isdigit()):
-            j = i
-            while j < n and _NAME_CHAR.match(code[j]):
-                j += 1
-            name = code[i:j]
-            k = j
-            while k < n and code[k] in " \t":
-                k += 1
-            called = k < n and code[k] == "("
-            quoted = _q_call(code, k) if name == "Q" and called else None
-            if quoted is not None:  # Q("Temp F") is the column `Temp F`
-                out.append(f"`{quoted[0]}`")
-                i = quoted[1]
-                continue
-            if "." in name and not called and name.split(".", 1)[0] not in NAMESPACES:
-                name = f"`{name}`"
-            out.append(name)
-            i = j
-            continue
-        if ch.isdigit():  # a number: copy it whole (1.5, 1e-3)
-            j = i
-            while j < n and (_NAME_CHAR.match(code[j]) or (code[j] in "+-" and code[j - 1] in "eE")):
-                j += 1
-            out.append(code[i:j])
-            i = j
-            continue
-        out.append(ch)
-        i += 1
+    out, i = [], 0
+    while i < len(code):
+        text, i = _token(code, i)
+        out.append(text)
     return "".join(out)
+
+
+def _token(code: str, i: int) -> tuple[str, int]:
+    """The token starting at ``i`` as :func:`quote_dotted` writes it, and the index after it."""
+    ch = code[i]
+    if ch in "'\"`":
+        j = _quoted_end(code, i)
+        return code[i:j], j
+    if ch.isdigit() or (ch == "." and code[i + 1:i + 2].isdigit()):  # a number (1.5, .5, 1e-3)
+        j = i
+        while j < len(code) and (_NAME_CHAR.match(code[j]) or (code[j] in "+-" and code[j - 1] in "eE")):
+            j += 1
+        return code[i:j], j
+    if _NAME_START.match(ch):
+        return _name_token(code, i)
+    return ch, i + 1
+
+
+def _name_token(code: str, i: int) -> tuple[str, int]:
+    j = i
+    while j < len(code) and _NAME_CHAR.match(code[j]):
+        j += 1
+    name, k = code[i:j], j
+    while k < len(code) and code[k] in " \t":
+        k += 1
+    called = k < len(code) and code[k] == "("
+    quoted = _q_call(code, k) if called and name == "Q" else None
+    if quoted is not None:  # Q("Temp F") is the column `Temp F`
+        return f"`{quoted[0]}`", quoted[1]
+    if "." in name and not called and name.split(".", 1)[0] not in NAMESPACES:
+        return f"`{name}`", j
+    return name, j
 
 
 _Q_CALL = re.compile(r"""\(\s*(?:"([^"`]*)"|'([^'`]*)')\s*\)""")
