@@ -93,14 +93,17 @@ def test_names_and_estimates(case_id, formula):
 
 
 @pytest.mark.parametrize("case_id", [cid for cid, case in CASES.items() if "printed" in case])
-def test_printed_lm_summary(case_id):
-    """R's print(summary(lm(...))) for the formula as R users write it: the call (with the
-    contrasts list) and the coefficient names."""
+def test_printed_output(case_id):
+    """R's print(summary(lm(...))) and print(lmList(...)) for the formula as R users write it:
+    the call (with the contrasts list) and the coefficient names."""
     case = CASES[case_id]
     data = dataset(case["data"])
     kwargs = {"contrasts": case["contrasts"]} if case["contrasts"] else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ml.MissingDataWarning)
-        fit = ml.lm(case["formula"], data, data_name=case["data"], **kwargs)
+        if case["fn"] == "lm":
+            text = str(ml.lm(case["formula"], data, data_name=case["data"], **kwargs).summary())
+        else:
+            text = str(ml.lm_list(case["formula"], data, data_name=case["data"], **kwargs))
     expected = [line.rstrip() for line in _list(case["printed"])]
-    assert [line.rstrip() for line in str(fit.summary()).split("\n")] == expected
+    assert [line.rstrip() for line in text.split("\n")] == expected

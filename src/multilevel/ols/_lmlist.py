@@ -14,7 +14,9 @@ from .._data import as_dataframe, check_columns, drop_missing
 from .._exceptions import FormulaError, NotFittedError
 from .._rformat import format_num, render_table
 from ._lm import LinearModel, lm
-from ._summary import deparse_formula
+from ..formula._contrasts import check_contrasts
+from ..formula._quoting import r_name
+from ._summary import deparse_call, deparse_formula
 from .._display import TextReport
 
 __all__ = ["LmList", "LmListSummary", "lm_list"]
@@ -53,6 +55,7 @@ class LmList(TextReport):
     groups: tuple[Any, ...]
     fits: tuple[LinearModel | None, ...]
     data_name: str = "data"
+    contrasts: tuple[tuple[str, str], ...] = ()
 
     @property
     def response(self) -> str:
@@ -109,11 +112,19 @@ class LmList(TextReport):
         """Per-group coefficient tables; with ``pool`` the standard errors use the pooled SD (as lmList)."""
         return LmListSummary.from_list(self, pool=pool)
 
+    def _call(self) -> list[str]:
+        """The call's lines as R's ``deparse`` (``print`` joins them with blanks)."""
+        args: list[tuple[str, object]] = [("formula", deparse_formula(f"{self.formula} | {r_name(self.group)}")),
+                                          ("data", self.data_name)]
+        if self.contrasts:
+            args.append(("contrasts", ("list", [(r_name(k), f'"{v}"') for k, v in self.contrasts])))
+        return deparse_call("lmList", args)
+
     def __str__(self) -> str:
         coef = self.coef
         cols = {c: format_num(coef[c].to_numpy(), 7) for c in coef.columns}
         return "\n".join([
-            f"Call: lmList(formula = {deparse_formula(self.formula + ' | ' + self.group)}, data = {self.data_name})",
+            "Call: " + " ".join(self._call()),
             "Coefficients:", render_table(cols, list(coef.index)), "",
             f"Degrees of freedom: {self.nobs} total; {self.df_resid} residual",
             f"Residual standard error: {format_num([self.pooled_sd], 7)[0]}"])
@@ -218,4 +229,4 @@ def lm_list(formula: str, data: Any, *, data_name: str = "data", contrasts: dict
         label = f'"{level}"' if isinstance(level, str) else str(level)
         fits.append(lm(model, subset, data_name=f"{data_name}[{data_name}${group} == {label}, ]",
                        contrasts=contrasts))
-    return LmList(model, group, tuple(groups), tuple(fits), data_name)
+    return LmList(model, group, tuple(groups), tuple(fits), data_name, check_contrasts(contrasts))

@@ -66,7 +66,7 @@ def _deparse_args(state: dict, function: str, args: list[tuple[str, object]]) ->
                 if not broke:
                     broke = True
                     state["indent"] += 1
-                state["lines"].append(state["line"].rstrip())
+                state["lines"].append(state["line"])  # R's lines keep the blank after the comma
                 state["line"] = "    " * state["indent"]
         if name:
             state["line"] += f"{name} = "
