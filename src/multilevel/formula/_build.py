@@ -117,7 +117,8 @@ def model_frame(formula: str, data, *, drop_na: bool = True, contrasts=None) -> 
         X, names, dropped = _drop_columns(X, names, keep)
     identity = np.arange(len(fixed.names))
     return ModelFrame(
-        formula=formula, response=response_name(parsed.response_code) or parsed.response, y=y, X=X, fixed_names=tuple(names),
+        formula=formula, response=response_name(parsed.response_code) or parsed.response, y=y, X=X,
+        fixed_names=tuple(names),
         dropped_fixed=dropped, blocks=blocks, row_index=df.index, n_dropped_na=n_dropped,
         fixed_spec=fixed.spec,
         fixed_keep=keep if dropped else None,
