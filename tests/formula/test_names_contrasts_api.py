@@ -143,3 +143,12 @@ def test_lm_list_quoted_group_and_dotted_predictor(frame):
     ref = ml.lm_list("y ~ Solar.R | g", frame)
     assert list(fits.coef.columns) == ["(Intercept)", "Solar.R"]
     np.testing.assert_allclose(fits.coef.to_numpy(), ref.coef.to_numpy(), rtol=1e-12)
+
+
+def test_polars_table_with_quoted_names(frame):
+    pl = pytest.importorskip("polars")
+    data = frame.rename(columns={"y": "y a"})
+    got = ml.lm("`y a`/size ~ log(Solar.R) + `Temp F`", pl.from_pandas(data[["y a", "size", "Solar.R", "Temp F"]]))
+    ref = ml.lm("y/size ~ log(Solar.R) + `Temp F`", frame)
+    assert got.names == ref.names == ("(Intercept)", "log(Solar.R)", "`Temp F`")
+    np.testing.assert_allclose(got.fit.coef, ref.fit.coef, rtol=1e-12)
