@@ -66,10 +66,10 @@ def _column_or_array(value, data, role, needed):
 
 
 def _formula_vars(formula: str) -> list[str]:
-    from formulaic import Formula
+    from ..formula._quoting import formula_columns
 
     try:
-        return sorted(Formula(formula).required_variables)
+        return formula_columns(formula)
     except Exception as err:  # formulaic raises several parser types
         raise FormulaError(f"cannot parse the formula: {err}", formula) from None
 
@@ -90,7 +90,9 @@ def _standardize(df: pd.DataFrame, names: list[str]) -> tuple[pd.DataFrame, dict
 def _design(formula, df, std_df, *, intercept: bool):
     from formulaic import model_matrix
 
-    rhs = formula.split("~", 1)[1] if "~" in formula else formula
+    from ..formula._quoting import quote_dotted
+
+    rhs = quote_dotted(formula.split("~", 1)[1] if "~" in formula else formula)
     try:
         with np.errstate(divide="ignore", invalid="ignore"):
             mm = model_matrix(rhs, std_df, na_action="raise")

@@ -25,13 +25,13 @@ import formulaic
 
 from .._exceptions import FormulaError
 from ._names import r_deparse
+from ._quoting import quote_dotted, r_name, with_placeholders
 
 __all__ = ["GroupExpr", "RandomTerm", "ParsedFormula", "parse_formula"]
 
 _NAME_START = re.compile(r"[A-Za-z.]")
 _FACTOR_FUNCS = ("factor", "as.factor")
 _NAME_CHAR = re.compile(r"[A-Za-z0-9._]")
-_SYNTACTIC = re.compile(r"^(?:[A-Za-z]|\.(?![0-9]))[A-Za-z0-9._]*$")
 
 
 # --------------------------------------------------------------------------- grouping expressions
@@ -48,7 +48,7 @@ class GroupExpr:
     def deparse(self) -> str:
         """The expression as R's ``deparse`` prints it (``c:(b:a)``)."""
         if self.op is None:
-            name = self.name if _SYNTACTIC.match(self.name) else f"`{self.name}`"
+            name = r_name(self.name)
             return f"{self.func}({name})" if self.func else name
         right = self.right.deparse()
         if self.right.op is not None:
@@ -100,7 +100,9 @@ class ParsedFormula:
     response : str
         The left-hand side as written (stripped).
     response_code : str
-        The left-hand side as Python code for formulaic (``^`` -> ``**`` inside calls).
+        The left-hand side as Python code (``^`` -> ``**``, dotted names
+        backtick-quoted), evaluated as arithmetic by
+        :func:`~multilevel.formula._response.evaluate_response`.
     fixed : str
         formulaic formula text for the fixed part (``"1"`` when only bars remain).
     terms : tuple of RandomTerm
@@ -175,7 +177,8 @@ def _top_level(formula: str, start: int, stop: int, pairs: dict[int, int], chars
 
 
 def _python_code(formula: str, start: int, stop: int, pairs: dict[int, int]) -> str:
-    """``formula[start:stop]`` with R's ``^`` written as ``**`` inside function calls."""
+    """``formula[start:stop]`` with R's ``^`` written as ``**`` inside function calls and dotted
+    names backtick-quoted (see :func:`~._quoting.quote_dotted`)."""
     out = []
     i = start
     while i < stop:
@@ -192,7 +195,7 @@ def _python_code(formula: str, start: int, stop: int, pairs: dict[int, int]) -> 
             continue
         out.append(ch)
         i += 1
-    return "".join(out)
+    return quote_dotted("".join(out))
 
 
 def _caret_to_pow(code: str) -> str:
@@ -200,7 +203,7 @@ def _caret_to_pow(code: str) -> str:
     for ch in code:
         if quote:
             quote = None if ch == quote else quote
-        elif ch in "'\"":
+        elif ch in "'\"`":
             quote = ch
         elif ch == "^":
             out.append("**")
@@ -262,10 +265,25 @@ def _parse(formula: str) -> ParsedFormula:
     return ParsedFormula(
         formula=formula,
         response=response,
-        response_code=_python_code(formula, 0, tilde, pairs).strip(),
+        response_code=_response_code(formula, tilde),
         fixed=fixed,
         terms=tuple(terms),
     )
+
+
+def _response_code(formula: str, tilde: int) -> str:
+    """The left-hand side as Python code: R's ``^`` as ``**`` and dotted names quoted.
+
+    The left-hand side is arithmetic, as in R (``incidence/size``, ``y - 1``, ``log(y)``).
+    """
+    text = formula[:tilde]
+    code = quote_dotted(_caret_to_pow(text.strip()))
+    try:
+        ast.parse(with_placeholders(code)[0], mode="eval")
+    except SyntaxError:
+        start = len(text) - len(text.lstrip())
+        raise _err(f"the response {text.strip()!r} is not an expression", formula, start) from None
+    return code
 
 
 def _summands(formula: str, start: int, pairs: dict[int, int]) -> list[tuple[str, int, int]]:
@@ -398,7 +416,7 @@ def _check_operand(formula: str, i: int, end: int, pairs: dict[int, int]) -> int
     if k < end and formula[k] == "(":  # a function call: Python code
         code = formula[i:j] + "(" + _caret_to_pow(formula[k + 1:pairs[k]]) + ")"
         try:
-            ast.parse(code, mode="eval")
+            ast.parse(with_placeholders(quote_dotted(code))[0], mode="eval")
         except SyntaxError:
             raise _err(f"invalid expression {formula[i:pairs[k] + 1]!r}", formula, i) from None
         return pairs[k] + 1
@@ -437,8 +455,14 @@ def _expand_double(lhs: str, formula: str, position: int) -> list[str]:
     except Exception as err:  # formulaic's syntax errors
         raise _err(f"cannot parse the random-effects terms {lhs!r}: {err}", formula, position) from None
     out = ["1"] if any(str(t) == "1" for t in terms) else []
-    out.extend(f"0 + {t}" for t in terms if str(t) != "1")
+    out.extend(f"0 + {_term_code(t)}" for t in terms if str(t) != "1")
     return out
+
+
+def _term_code(term) -> str:
+    """formulaic term as formula text again, column names quoted (``Temp F`` -> ```Temp F```)."""
+    return ":".join(f"`{f.expr}`" if f.eval_method.value == "lookup" and not f.expr.isidentifier() else f.expr
+                    for f in term.factors)
 
 
 def _expand_slash(group: GroupExpr, formula: str, position: int) -> list[GroupExpr]:

@@ -7,18 +7,20 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .._data import as_dataframe, check_columns, drop_missing, is_polars, numeric_column, polars_to_pandas
-from .._exceptions import DataError, MissingDataWarning, RankDeficiencyWarning
+from .._data import as_dataframe, check_columns, drop_missing, is_polars, polars_to_pandas
+from .._exceptions import ArgumentError, DataError, MissingDataWarning, RankDeficiencyWarning
 from ._bars import ParsedFormula, parse_formula
 from ._collate import r_sorted
-from ._design import formula_variables, materialize, pivot_rank_columns, rematerialize
+from ._contrasts import check_contrasts
+from ._design import CONTEXT, formula_variables, looked_up_columns, materialize, pivot_rank_columns, rematerialize
 from ._frame import ModelFrame
 from ._groups import build_blocks, check_blocks, group_codes_for
+from ._response import evaluate_response, response_columns, response_name
 
 __all__ = ["model_frame", "new_fixed_design", "new_random_design"]
 
 
-def model_frame(formula: str, data, *, drop_na: bool = True) -> ModelFrame:
+def model_frame(formula: str, data, *, drop_na: bool = True, contrasts=None) -> ModelFrame:
     r"""Evaluate an lme4 formula on a table.
 
     The fixed part is built by formulaic with R's conventions (treatment
@@ -37,6 +39,11 @@ def model_frame(formula: str, data, *, drop_na: bool = True) -> ModelFrame:
         ``(x | g)``, ``(0 + x | g)``, ``(x || g)`` (one uncorrelated term per
         column), ``(1 | a/b)`` (``(1 | b:a) + (1 | a)``), ``(1 | a:b)``,
         ``I(x^2)``, ``log(x)``, ``np.log(x)``, ``C(f, ...)`` for other contrasts.
+        Column names with dots are names, as in R (``Solar.R``); other names
+        are quoted with backticks (```Temp F```) or formulaic's ``Q("Temp F")``,
+        in both the fixed and the random parts. The response is an expression
+        evaluated as R does: ``incidence/size``, ``y - 1``, ``log(y)``,
+        ``(a/b)^2`` are arithmetic.
     data : pandas.DataFrame, polars.DataFrame or dict of columns
         Factors should be pandas Categoricals (their first level is the
         reference). Strings become factors with sorted levels and booleans
@@ -47,6 +54,12 @@ def model_frame(formula: str, data, *, drop_na: bool = True) -> ModelFrame:
         Drop rows with a missing value in any column used (with a
         :class:`~multilevel.MissingDataWarning`, as R's ``na.omit``). If False,
         missing values raise :class:`~multilevel.DataError`.
+    contrasts : dict, optional
+        Coding of factors of the fixed part, as R's ``contrasts.arg``:
+        ``{"tension": "contr.sum"}``; one of ``"contr.treatment"``,
+        ``"contr.sum"``, ``"contr.helmert"``, ``"contr.poly"``, ``"contr.SAS"``.
+        Columns are named as R names them (``tension1``, ``tension.L``,
+        ``tensionL``). Random-effects terms keep treatment contrasts, as in lme4.
 
     Returns
     -------
@@ -55,6 +68,8 @@ def model_frame(formula: str, data, *, drop_na: bool = True) -> ModelFrame:
     Raises
     ------
     FormulaError, UnknownColumnError, DataError, ModelSpecificationError
+    ArgumentError
+        ``contrasts`` names an unknown coding, or a column that is not a factor of the fixed part.
 
     Warns
     -----
@@ -90,8 +105,9 @@ def model_frame(formula: str, data, *, drop_na: bool = True) -> ModelFrame:
     ['cask:batch', 'batch']
     """
     parsed = parse_formula(formula)
+    coding = check_contrasts(contrasts)
     df, n_dropped = _table(parsed, data, drop_na)
-    df, y, fixed, blocks, n_undefined = _evaluate(parsed, df, drop_na)
+    df, y, fixed, blocks, n_undefined = _evaluate(parsed, df, drop_na, coding)
     n_dropped += n_undefined
     if blocks:
         check_blocks(blocks, len(df))
@@ -101,7 +117,8 @@ def model_frame(formula: str, data, *, drop_na: bool = True) -> ModelFrame:
         X, names, dropped = _drop_columns(X, names, keep)
     identity = np.arange(len(fixed.names))
     return ModelFrame(
-        formula=formula, response=parsed.response, y=y, X=X, fixed_names=tuple(names),
+        formula=formula, response=response_name(parsed.response_code) or parsed.response, y=y, X=X,
+        fixed_names=tuple(names),
         dropped_fixed=dropped, blocks=blocks, row_index=df.index, n_dropped_na=n_dropped,
         fixed_spec=fixed.spec,
         fixed_keep=keep if dropped else None,
@@ -127,13 +144,15 @@ def _table(parsed: ParsedFormula, data, drop_na: bool) -> tuple[pd.DataFrame, in
     return drop_missing(df, columns)
 
 
-def _evaluate(parsed: ParsedFormula, df: pd.DataFrame, drop_na: bool):
+def _evaluate(parsed: ParsedFormula, df: pd.DataFrame, drop_na: bool, coding: tuple = ()):
     """Response, fixed design and blocks; rows where a transform is undefined (NaN, such as
     ``log`` of a negative number) are dropped as R's ``na.omit`` drops them."""
     y = _response(parsed, df)
     df = _as_factors(df)
-    fixed = materialize(parsed.fixed, df, parsed.formula)
-    blocks = build_blocks(parsed.terms, df, parsed.formula, known={parsed.fixed: fixed})
+    _check_coded_factors(parsed, df, coding)
+    fixed = materialize(parsed.fixed, df, parsed.formula, coding)
+    known = {} if coding else {parsed.fixed: fixed}  # with contrasts the bars' designs differ
+    blocks = build_blocks(parsed.terms, df, parsed.formula, known=known)
     undefined = np.isnan(y) | np.isnan(fixed.matrix).any(axis=1)
     for block in blocks:
         undefined |= np.isnan(block.Z).any(axis=1)
@@ -141,7 +160,7 @@ def _evaluate(parsed: ParsedFormula, df: pd.DataFrame, drop_na: bool):
         k = int(undefined.sum())
         warnings.warn(f"{k} row{'s' if k > 1 else ''} where a transformation is undefined (NaN) dropped "
                       f"({len(df) - k} of {len(df)} rows used)", MissingDataWarning, stacklevel=4)
-        df, y, fixed, blocks, _ = _evaluate(parsed, df.loc[~undefined], drop_na)
+        df, y, fixed, blocks, _ = _evaluate(parsed, df.loc[~undefined], drop_na, coding)
         return df, y, fixed, blocks, k
     _check_finite(fixed.matrix, fixed.names, "fixed-effects")
     for block in blocks:
@@ -151,13 +170,21 @@ def _evaluate(parsed: ParsedFormula, df: pd.DataFrame, drop_na: bool):
     return df, y, fixed, blocks, 0
 
 
+def _check_coded_factors(parsed: ParsedFormula, df: pd.DataFrame, coding: tuple) -> None:
+    """Every column given contrasts is a factor named in the fixed part."""
+    named = looked_up_columns(parsed.fixed)
+    for name, _ in coding:
+        if name not in named:
+            raise ArgumentError(f"contrasts are given for {name!r}, which is not a variable of the fixed part "
+                                f"of {parsed.formula!r} (variables: {', '.join(sorted(named)) or 'none'})")
+        if not isinstance(df[name].dtype, pd.CategoricalDtype):
+            raise ArgumentError(f"contrasts are given for {name!r}, which is not a factor "
+                                f"(it holds {df[name].dtype} values)")
+
+
 def _used_columns(parsed: ParsedFormula, available) -> list[str]:
     """Columns named anywhere in the formula, in order of first appearance."""
-    found: set[str] = set()
-    if parsed.response in available:
-        found.add(parsed.response)
-    else:  # an expression such as log(y)
-        found.update(formula_variables(parsed.response_code, parsed.formula))
+    found = response_columns(parsed.response_code, CONTEXT)
     found.update(formula_variables(parsed.fixed, parsed.formula))
     for term in parsed.terms:
         found.update(formula_variables(term.lhs, parsed.formula))
@@ -211,13 +238,13 @@ def _string_factor(col: pd.Series) -> pd.Categorical:
 
 
 def _response(parsed: ParsedFormula, df: pd.DataFrame) -> np.ndarray:
-    if parsed.response in df.columns:
-        return numeric_column(df, parsed.response)
-    design = materialize("0 + " + parsed.response_code, df, parsed.formula)
-    if design.matrix.shape[1] != 1:
-        raise DataError(f"the response {parsed.response!r} must be numeric (one column), "
-                        f"but it gives {design.matrix.shape[1]} columns")
-    return design.matrix[:, 0].copy()
+    y = evaluate_response(parsed.response_code, df, CONTEXT, parsed.formula)
+    if y.ndim == 2:
+        if y.shape[1] != 1:
+            raise DataError(f"the response {parsed.response!r} must be one numeric column, "
+                            f"but it gives {y.shape[1]} columns")
+        y = y[:, 0]
+    return np.array(y, dtype=float)
 
 
 def _check_finite(matrix: np.ndarray, names: tuple[str, ...], what: str) -> None:

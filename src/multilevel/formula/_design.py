@@ -8,7 +8,6 @@ functions (``log``, ``sqrt``, ...) and names the columns as R does.
 
 from __future__ import annotations
 
-import ast
 import builtins
 import warnings
 from dataclasses import dataclass
@@ -22,9 +21,11 @@ from formulaic.transforms import TRANSFORMS
 
 from .._exceptions import DataError, FormulaError, UnknownColumnError
 from ._names import r_columns, variable_order
+from ._quoting import expression_names
 from ._rcoding import MATERIALIZER
 
-__all__ = ["Design", "materialize", "rematerialize", "formula_variables", "pivot_rank_columns", "CONTEXT"]
+__all__ = ["Design", "materialize", "rematerialize", "formula_variables", "looked_up_columns", "pivot_rank_columns",
+           "CONTEXT"]
 
 #: Names available in formulas besides the data columns (R's usual transforms).
 CONTEXT = {
@@ -69,60 +70,60 @@ def _variable_order(text: str) -> dict:
 def formula_variables(text: str, formula: str) -> frozenset[str]:
     """Data columns a formulaic formula text needs (functions and transforms excluded).
 
-    formulaic's ``required_variables`` misses the arguments of stateful
-    transforms (``poly(x, 2)``, ``scale(x)``), so the names in each factor's
-    Python expression are collected too.
+    Taken from each factor: a looked-up column (dotted and quoted names whole),
+    or the names in a Python expression (``poly(x, 2)``, ``log(`Solar.R`)``,
+    ``Q("Temp F")``). Unknown functions raise :class:`~multilevel.FormulaError`.
     """
     try:
         parsed = _formula(text)
-        variables = {str(v) for v in parsed.required_variables}
     except FormulaicError as err:
         raise FormulaError(f"cannot parse {text!r}: {err}", formula) from None
-    called: set[str] = set()
-    for term in parsed:
-        for factor in term.factors:
-            if factor.expr != "1":
-                names, functions = _expression_names(factor.expr)
-                variables |= names
-                called |= functions
+    variables, called = _factor_names(parsed)
     unknown = sorted(called - _NOT_COLUMNS)
     if unknown:
         where = formula.find(unknown[0] + "(")
         known = sorted(k for k, v in CONTEXT.items() if callable(v) and k not in ("np", "numpy"))
         raise FormulaError(f"unknown function {unknown[0]!r} (known: {', '.join(known)}, np.<function>, "
-                           "I, C, poly, scale, center)", formula, where if where >= 0 else None)
+                           "I, C, Q, poly, scale, center)", formula, where if where >= 0 else None)
     return frozenset(v for v in variables - called if v not in _NOT_COLUMNS)
 
 
-def _expression_names(expr: str) -> tuple[set[str], set[str]]:
-    """Names in a Python expression that are neither called nor the base of an attribute,
-    and the names of the functions called."""
-    try:
-        tree = ast.parse(expr, mode="eval")
-    except SyntaxError:
-        return {expr}, set()  # a plain (quoted) column name
-    skip: set[int] = set()
+@lru_cache(maxsize=256)
+def looked_up_columns(text: str) -> frozenset[str]:
+    """Columns a formula text names directly (not inside an expression): the variables
+    R's ``contrasts.arg`` can refer to."""
+    return frozenset(factor.expr for term in _formula(text) for factor in term.factors
+                     if factor.eval_method.value == "lookup")
+
+
+def _factor_names(parsed) -> tuple[set[str], set[str]]:
+    """Variables and called functions of a formulaic formula's factors."""
+    variables: set[str] = set()
     called: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            skip.add(id(node.func))
-            if isinstance(node.func, ast.Name):
-                called.add(node.func.id)
-        elif isinstance(node, ast.Attribute):
-            skip.add(id(node.value))
-    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and id(node) not in skip}
-    return names, called
+    for term in parsed:
+        for factor in term.factors:
+            if factor.eval_method.value == "lookup":
+                variables.add(factor.expr)
+            elif factor.eval_method.value == "python":
+                names, functions = expression_names(factor.expr)
+                variables |= names
+                called |= functions
+    return variables, called
 
 
-def materialize(text: str, data: pd.DataFrame, formula: str) -> Design:
-    """Evaluate formula text (a right-hand side) on ``data``."""
+def materialize(text: str, data: pd.DataFrame, formula: str, contrasts: tuple = ()) -> Design:
+    """Evaluate formula text (a right-hand side) on ``data``.
+
+    ``contrasts``: ``(column, R contrast name)`` pairs coding those factors (see
+    :func:`~._contrasts.check_contrasts`).
+    """
     order = _variable_order(text)
     try:
         with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
             warnings.simplefilter("ignore", FutureWarning)  # non-finite values are reported by the caller
             mm = formulaic.model_matrix(_formula(text), data, output="numpy", na_action="ignore",
                                         context=CONTEXT, materializer=MATERIALIZER,
-                                        materializer_params={"variable_order": tuple(order)})
+                                        materializer_params={"variable_order": tuple(order), "contrasts": contrasts})
     except FormulaicError as err:
         raise FormulaError(f"cannot evaluate {text!r}: {err}", formula) from None
     spec = mm.model_spec
@@ -137,7 +138,8 @@ def materialize(text: str, data: pd.DataFrame, formula: str) -> Design:
 
 def rematerialize(spec, data: pd.DataFrame, what: str) -> np.ndarray:
     """Rebuild a model matrix from a saved spec on new data; unseen factor levels raise DataError."""
-    missing = [str(v) for v in spec.required_variables if str(v) not in CONTEXT and str(v) not in data.columns]
+    variables, called = _factor_names(spec.formula)
+    missing = [v for v in variables - called if v not in _NOT_COLUMNS and v not in data.columns]
     if missing:
         raise UnknownColumnError(
             f"column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, sorted(missing)))} needed for the "

@@ -16,6 +16,8 @@ import numpy as np
 
 from formulaic.transforms.contrasts import PolyContrasts, TreatmentContrasts
 
+from ._quoting import q_column, r_name, with_placeholders
+
 __all__ = ["r_columns", "r_deparse", "variable_order"]
 
 _BINOPS = {
@@ -30,17 +32,22 @@ _PREC = {ast.Add: 1, ast.Sub: 1, ast.Mult: 2, ast.Div: 2, ast.Mod: 2, ast.FloorD
 def r_deparse(code: str) -> str:
     """Python expression text written as R's ``deparse`` would print the same expression.
 
-    ``I(Days ** 2)`` -> ``I(Days^2)``, ``log(x+1)`` -> ``log(x + 1)``, ``x/2`` -> ``x/2``.
-    Text that is not a Python expression is returned unchanged.
+    ``I(Days ** 2)`` -> ``I(Days^2)``, ``log(x+1)`` -> ``log(x + 1)``, ``x/2`` -> ``x/2``;
+    quoted names as R prints them (``log(`Solar.R`)`` -> ``log(Solar.R)``, ``Q("Temp F")`` ->
+    ```Temp F```). Text that is not a Python expression is returned unchanged.
     """
+    text, names = with_placeholders(code.strip())
     try:
-        node = ast.parse(code.strip(), mode="eval").body
+        node = ast.parse(text, mode="eval").body
     except SyntaxError:
         return code
     try:
-        return _dep(node)
+        out = _dep(node)
     except _Unsupported:
         return code
+    for key, name in names.items():
+        out = out.replace(key, r_name(name))
+    return out
 
 
 class _Unsupported(Exception):
@@ -72,6 +79,8 @@ def _dep(node, parent_prec: int = 0) -> str:
         return _num(node.value)
     if isinstance(node, ast.Attribute):
         return f"{_dep(node.value, 9)}.{node.attr}"
+    if q_column(node) is not None:
+        return r_name(q_column(node))
     if isinstance(node, ast.Call):
         args = [_dep(a) for a in node.args]
         args += [f"{k.arg} = {_dep(k.value)}" for k in node.keywords if k.arg]
@@ -111,7 +120,7 @@ def _factor_labels(spec, scoped_factor) -> list[str] | None:
     """R's column labels of one scoped factor; None when the factor gives an unknown number of columns."""
     factor = scoped_factor.factor.factor
     kind, state = spec.encoder_state.get(factor, (None, {}))
-    name = r_deparse(factor.expr)
+    name = r_name(factor.expr) if factor.eval_method.value == "lookup" else r_deparse(factor.expr)
     if getattr(kind, "value", None) != "categorical":
         return [name] if getattr(kind, "value", None) in ("numerical", "constant") else None
     contrasts_state = state.get("contrasts")

@@ -24,7 +24,10 @@ import operator
 from formulaic.materializers.pandas import PandasMaterializer
 from formulaic.materializers.types import ScopedFactor, ScopedTerm
 from formulaic.parser.types import Factor
+from formulaic.transforms.contrasts import C
 from interface_meta import override
+
+from ._contrasts import coding
 
 __all__ = ["RCodingMaterializer", "MATERIALIZER"]
 
@@ -36,10 +39,20 @@ class RCodingMaterializer(PandasMaterializer):
 
     ``materializer_params={"variable_order": (...)}`` gives R's variable order
     (first appearance in the formula), used to pick the factor coded by
-    indicators in a model without an intercept.
+    indicators in a model without an intercept; ``"contrasts"`` (pairs of
+    column and R contrast name) codes those columns as ``C(column, contrasts)``
+    would, keeping the column's name (R's ``contrasts.arg``).
     """
 
     REGISTER_NAME = MATERIALIZER
+
+    @override
+    def _lookup(self, name: str):
+        values, variables = super()._lookup(name)
+        contrasts = dict(self.params.get("contrasts", ()))
+        if name in contrasts:
+            values = C(values, contrasts=coding(contrasts[name]))
+        return values, variables
 
     @override
     def _get_scoped_terms(self, terms, ensure_full_rank: bool = True):

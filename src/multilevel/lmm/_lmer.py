@@ -54,7 +54,7 @@ def problem_from_frame(frame: ModelFrame) -> PLSProblem:
 
 def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=None,
          calc_derivs: bool = True, restart_edge: bool = True, boundary_tol: float = 1e-5,
-         data_name: str | None = None, blas_threads="auto") -> LinearMixedModel:
+         data_name: str | None = None, blas_threads="auto", contrasts=None) -> LinearMixedModel:
     """Fit a linear mixed-effects model by REML or maximum likelihood, as lme4's ``lmer``.
 
     .. math::
@@ -95,6 +95,13 @@ def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=Non
         shows the cores are busy (multi-threaded BLAS then stalls, 10-40 times slower)
         and the library's default otherwise. ``None`` never changes it.
 
+    contrasts : dict, optional
+        Coding of factors of the fixed effects, as lme4's ``contrasts`` argument:
+        ``{"recipe": "contr.sum"}``, with ``"contr.treatment"`` (the default
+        coding), ``"contr.sum"``, ``"contr.helmert"``, ``"contr.poly"`` or
+        ``"contr.SAS"``. Coefficients are named as R names them (``recipe1``,
+        ``temperature.L``). Random-effects terms are not affected (as in lme4).
+
     Returns
     -------
     LinearMixedModel
@@ -115,8 +122,15 @@ def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=Non
     {'(Intercept)': 251.405, 'Days': 10.467}
     >>> round(fit.sigma, 4), round(fit.deviance, 2)
     (25.5918, 1743.63)
+    >>> cake = ml.datasets.load("cake")
+    >>> ml.lmer("angle ~ recipe + temp + (1 | replicate)", cake, contrasts={"recipe": "contr.sum"}).fixef.round(3)
+    (Intercept)    0.516
+    recipe1        1.000
+    recipe2       -0.478
+    temp           0.158
+    Name: fixef, dtype: float64
     """
-    frame = model_frame(formula, data)
+    frame = model_frame(formula, data, contrasts=contrasts)
     scale_msg = frame.scale_message()
     if scale_msg is not None:  # lme4's check.scaleX = "warning"
         warnings.warn(scale_msg, PredictorScaleWarning, stacklevel=2)

@@ -53,6 +53,8 @@ class LinearModel:
         Name shown in the printed call.
     design : object
         What :meth:`predict` needs to rebuild the model matrix (internal).
+    contrasts : tuple of (str, str)
+        The ``contrasts`` argument as (factor, R contrast name) pairs, shown in the printed call.
     """
 
     formula: str
@@ -63,6 +65,7 @@ class LinearModel:
     row_index: pd.Index
     data_name: str = "data"
     design: Any = None
+    contrasts: tuple[tuple[str, str], ...] = ()
 
     @property
     def response(self) -> str:
@@ -216,7 +219,7 @@ def _full_design(frame: Any) -> tuple[_FixedDesign, tuple[str, ...]]:
     return _FixedDesign(frame, positions, p), tuple(names)
 
 
-def lm(formula: str, data: Any, *, data_name: str = "data") -> LinearModel:
+def lm(formula: str, data: Any, *, data_name: str = "data", contrasts: dict | None = None) -> LinearModel:
     """Fit a linear model by ordinary least squares (R's ``lm``).
 
     .. math::
@@ -232,6 +235,11 @@ def lm(formula: str, data: Any, *, data_name: str = "data") -> LinearModel:
         Table with the columns named in the formula. Rows with missing values are dropped.
     data_name : str
         Name of the data shown in the printed call (R shows the expression it was given).
+    contrasts : dict, optional
+        Coding of factors, as R's ``contrasts`` argument: ``{"tension": "contr.sum"}``
+        with ``"contr.treatment"`` (the default coding), ``"contr.sum"``,
+        ``"contr.helmert"``, ``"contr.poly"`` or ``"contr.SAS"``; coefficients are
+        named as R names them (``tension1``, ``tension.L``, ``tensionL``).
 
     Returns
     -------
@@ -246,13 +254,16 @@ def lm(formula: str, data: Any, *, data_name: str = "data") -> LinearModel:
     {'(Intercept)': 30.717, 'study_time': 1.969, 'schoolOakwood': -8.989, 'schoolSt Mary’s': -1.08}
     >>> round(fit.r_squared, 4)
     0.8182
+    >>> ml.lm("test_score ~ study_time + school", students, contrasts={"school": "contr.sum"}).names
+    ('(Intercept)', 'study_time', 'school1', 'school2')
     """
     from ..formula import model_frame
+    from ..formula._contrasts import check_contrasts
 
     df = as_dataframe(data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RankDeficiencyWarning)
-        frame = model_frame(formula, df)
+        frame = model_frame(formula, df, contrasts=contrasts)
     if frame.blocks:
         raise ModelSpecificationError(
             "lm() fits fixed effects only; use lmer() for a formula with (... | group) terms")
@@ -260,4 +271,4 @@ def lm(formula: str, data: Any, *, data_name: str = "data") -> LinearModel:
     fit = ols_fit(design.expand(frame.X), frame.y)
     return LinearModel(formula=frame.formula, names=names, fit=fit, y=frame.y,
                        has_intercept="(Intercept)" in names, row_index=frame.row_index,
-                       data_name=data_name, design=design)
+                       data_name=data_name, design=design, contrasts=check_contrasts(contrasts))

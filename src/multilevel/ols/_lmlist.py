@@ -14,14 +14,17 @@ from .._data import as_dataframe, check_columns, drop_missing
 from .._exceptions import FormulaError, NotFittedError
 from .._rformat import format_num, render_table
 from ._lm import LinearModel, lm
-from ._summary import deparse_formula
+from ..formula._contrasts import check_contrasts
+from ..formula._quoting import r_name
+from ._summary import deparse_call, deparse_formula
 from .._display import TextReport
 
 __all__ = ["LmList", "LmListSummary", "lm_list"]
 
 
 def _split_group(formula: str) -> tuple[str, str]:
-    """``"y ~ x | g"`` -> (``"y ~ x"``, ``"g"``), splitting at the last top-level ``|``."""
+    """``"y ~ x | g"`` -> (``"y ~ x"``, ``"g"``), splitting at the last top-level ``|``;
+    a backtick-quoted group (```my group```) is the column ``my group``."""
     depth, bar = 0, -1
     for i, ch in enumerate(formula):
         depth += (ch == "(") - (ch == ")")
@@ -33,6 +36,8 @@ def _split_group(formula: str) -> tuple[str, str]:
     model, group = formula[:bar].strip(), formula[bar + 1:].strip()
     if "~" not in model or not group:
         raise FormulaError("lm_list() formulas look like 'y ~ x | group'", formula, bar)
+    if len(group) > 2 and group[0] == group[-1] == "`":
+        group = group[1:-1]
     return model, group
 
 
@@ -50,6 +55,7 @@ class LmList(TextReport):
     groups: tuple[Any, ...]
     fits: tuple[LinearModel | None, ...]
     data_name: str = "data"
+    contrasts: tuple[tuple[str, str], ...] = ()
 
     @property
     def response(self) -> str:
@@ -106,11 +112,19 @@ class LmList(TextReport):
         """Per-group coefficient tables; with ``pool`` the standard errors use the pooled SD (as lmList)."""
         return LmListSummary.from_list(self, pool=pool)
 
+    def _call(self) -> list[str]:
+        """The call's lines as R's ``deparse`` (``print`` joins them with blanks)."""
+        args: list[tuple[str, object]] = [("formula", deparse_formula(f"{self.formula} | {r_name(self.group)}")),
+                                          ("data", self.data_name)]
+        if self.contrasts:
+            args.append(("contrasts", ("list", [(r_name(k), f'"{v}"') for k, v in self.contrasts])))
+        return deparse_call("lmList", args)
+
     def __str__(self) -> str:
         coef = self.coef
         cols = {c: format_num(coef[c].to_numpy(), 7) for c in coef.columns}
         return "\n".join([
-            f"Call: lmList(formula = {deparse_formula(self.formula + ' | ' + self.group)}, data = {self.data_name})",
+            "Call: " + " ".join(self._call()),
             "Coefficients:", render_table(cols, list(coef.index)), "",
             f"Degrees of freedom: {self.nobs} total; {self.df_resid} residual",
             f"Residual standard error: {format_num([self.pooled_sd], 7)[0]}"])
@@ -162,7 +176,7 @@ class LmListSummary(TextReport):
         return "\n".join(lines)
 
 
-def lm_list(formula: str, data: Any, *, data_name: str = "data") -> LmList:
+def lm_list(formula: str, data: Any, *, data_name: str = "data", contrasts: dict | None = None) -> LmList:
     """Fit one linear model per group (lme4's ``lmList``).
 
     .. math::
@@ -177,6 +191,9 @@ def lm_list(formula: str, data: Any, *, data_name: str = "data") -> LmList:
     data : DataFrame or mapping
     data_name : str
         Name of the data shown in printed calls.
+    contrasts : dict, optional
+        Coding of factors in every group's model, as in :func:`lm` (lme4's
+        ``lmList`` passes ``contrasts`` on to ``lm``).
 
     Returns
     -------
@@ -210,5 +227,6 @@ def lm_list(formula: str, data: Any, *, data_name: str = "data") -> LmList:
             continue
         groups.append(level)
         label = f'"{level}"' if isinstance(level, str) else str(level)
-        fits.append(lm(model, subset, data_name=f"{data_name}[{data_name}${group} == {label}, ]"))
-    return LmList(model, group, tuple(groups), tuple(fits), data_name)
+        fits.append(lm(model, subset, data_name=f"{data_name}[{data_name}${group} == {label}, ]",
+                       contrasts=contrasts))
+    return LmList(model, group, tuple(groups), tuple(fits), data_name, check_contrasts(contrasts))

@@ -10,6 +10,7 @@ import pandas as pd
 
 from .._rformat import format_coefmat, format_g, format_named_vector, format_num, format_pval, zapsmall
 from .._display import TextReport
+from ..formula._quoting import r_name
 
 __all__ = ["LinearModelSummary", "deparse_formula", "deparse_call"]
 
@@ -18,7 +19,7 @@ _QUANTILE_NAMES = ["Min", "1Q", "Median", "3Q", "Max"]
 
 
 def deparse_formula(formula: str) -> str:
-    """A formula with R's spacing: blanks around ``~ + - * / |``, none around ``:`` and ``^``.
+    """A formula with R's spacing: blanks around ``~ + - * |``, none around ``: / ^``.
 
     Examples
     --------
@@ -29,7 +30,7 @@ def deparse_formula(formula: str) -> str:
     for ch in re.findall(r"`[^`]*`|\s+|.", formula.strip()):
         if ch.isspace():
             continue
-        if ch in "~+*/|" or (ch == "-" and prev not in ("", "~", "+", "*", "/", "(", "|", ",")):
+        if ch in "~+*|" or (ch == "-" and prev not in ("", "~", "+", "*", "/", "(", "|", ",")):
             out.append(f" {ch} ")
         elif ch == ",":
             out.append(", ")
@@ -39,19 +40,43 @@ def deparse_formula(formula: str) -> str:
     return "".join(out).replace("  ", " ")
 
 
-def deparse_call(function: str, args: list[tuple[str, str]], cutoff: int = 60) -> list[str]:
-    """A call printed as R's ``deparse``: a new line (indented 4) before an argument past ``cutoff``."""
-    lines, current = [], f"{function}("
+def deparse_call(function: str, args: list[tuple[str, object]], cutoff: int = 60) -> list[str]:
+    """A call printed as R's ``deparse``.
+
+    After each ``", "`` between arguments, at any depth, the line is ended once
+    it is longer than ``cutoff``; the first break inside an argument list
+    indents the following lines by four more spaces. An argument value is text
+    or a nested call ``(function, args)``, such as ``("list", [("f", '"contr.sum"')])``.
+
+    >>> deparse_call("lm", [("formula", "y ~ x"), ("contrasts", ("list", [("f", '"contr.sum"')]))])
+    ['lm(formula = y ~ x, contrasts = list(f = "contr.sum"))']
+    """
+    state = {"lines": [], "line": "", "indent": 0, "cutoff": cutoff}
+    _deparse_args(state, function, args)
+    return state["lines"] + [state["line"]]
+
+
+def _deparse_args(state: dict, function: str, args: list[tuple[str, object]]) -> None:
+    state["line"] += f"{function}("
+    broke = False
     for i, (name, value) in enumerate(args):
-        piece = f"{name} = {value}" if name else value
         if i:
-            current += ", "
-            if len(current.encode("utf-8")) > cutoff:
-                lines.append(current.rstrip())
-                current = "    "
-        current += piece
-    lines.append(current + ")")
-    return lines
+            state["line"] += ", "
+            if len(state["line"].encode("utf-8")) > state["cutoff"]:
+                if not broke:
+                    broke = True
+                    state["indent"] += 1
+                state["lines"].append(state["line"])  # R's lines keep the blank after the comma
+                state["line"] = "    " * state["indent"]
+        if name:
+            state["line"] += f"{name} = "
+        if isinstance(value, tuple):
+            _deparse_args(state, *value)
+        else:
+            state["line"] += str(value)
+    state["line"] += ")"
+    if broke:
+        state["indent"] -= 1
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -72,14 +97,20 @@ class LinearModelSummary(TextReport):
     adj_r_squared: float
     fstatistic: object
     digits: int = 4
+    num_dropped_na: int = 0
 
     @classmethod
     def from_model(cls, model) -> LinearModelSummary:
         table = pd.DataFrame({"Estimate": model.coef, "Std. Error": model.se, "t value": model.tvalue,
                               "Pr(>|t|)": model.pvalue})
-        call = deparse_call("lm", [("formula", deparse_formula(model.formula)), ("data", model.data_name)])
+        args: list[tuple[str, object]] = [("formula", deparse_formula(model.formula)), ("data", model.data_name)]
+        if model.contrasts:
+            args.append(("contrasts", ("list", [(r_name(k), f'"{v}"') for k, v in model.contrasts])))
+        call = deparse_call("lm", args)
+        dropped = getattr(getattr(model.design, "frame", None), "n_dropped_na", 0)
         return cls(tuple(call), model.fit.residuals, model.df_resid, table, int(model.fit.aliased.sum()),
-                   model.sigma, model.r_squared, model.adj_r_squared, model.fstatistic)
+                   model.sigma, model.r_squared, model.adj_r_squared, model.fstatistic,
+                   num_dropped_na=int(dropped))
 
     def to_frame(self) -> pd.DataFrame:
         return self.coefficients.copy()
@@ -112,6 +143,9 @@ class LinearModelSummary(TextReport):
         d = self.digits
         sigma = format_num([float(f"{self.sigma:.{d}g}")], 7)[0] if np.isfinite(self.sigma) else "NaN"
         lines = [f"Residual standard error: {sigma} on {self.df_resid} degrees of freedom"]
+        if self.num_dropped_na:  # R's naprint(na.action)
+            k = self.num_dropped_na
+            lines.append(f"  ({k} observation{'s' if k > 1 else ''} deleted due to missingness)")
         f = self.fstatistic
         if f is not None:
             lines.append(f"Multiple R-squared:  {format_g(self.r_squared, d)},\t"

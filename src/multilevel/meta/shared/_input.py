@@ -23,6 +23,8 @@ import pandas as pd
 
 from ..._data import as_dataframe, check_columns, offending_rows, refuse_infinite, row_labels
 from ...formula._collate import r_sorted
+from ...formula._names import r_deparse
+from ...formula._quoting import formula_columns, quote_dotted, r_name
 from ..._exceptions import (DataError, FormulaError, MissingDataWarning, ModelSpecificationError,
                            RankDeficiencyWarning)
 
@@ -154,6 +156,14 @@ def _level_label(level: Any) -> str:
     return str(level)
 
 
+def _r_expr(factor: Any) -> str:
+    """A factor's expression as R prints it when it names a column that needs quoting
+    (```pub year```, ``log(`abs.lat`)`` -> ``log(abs.lat)``); otherwise formulaic's text."""
+    if factor.eval_method.value == "lookup":
+        return r_name(factor.expr)
+    return r_deparse(factor.expr) if "`" in factor.expr else factor.expr
+
+
 def _r_names(spec: Any) -> list[str]:
     """metafor's names of the columns of a formulaic model spec, from its term structure."""
     states = spec.encoder_state
@@ -165,13 +175,14 @@ def _r_names(spec: Any) -> list[str]:
             for sf in scoped.factors:
                 expr = sf.factor.expr
                 kind, state = states.get(expr, (None, {}))
+                rexpr = _r_expr(sf.factor.factor)
                 levels = state.get("categories") if isinstance(state, dict) else None
                 if levels is None:
-                    pieces = [(expr, expr)]
+                    pieces = [(expr, rexpr)]
                 else:
                     use = levels[1:] if sf.reduced else levels
                     tag = "T." if sf.reduced else ""
-                    pieces = [(f"{expr}[{tag}{lev}]", f"{expr}{_level_label(lev)}") for lev in use]
+                    pieces = [(f"{expr}[{tag}{lev}]", f"{rexpr}{_level_label(lev)}") for lev in use]
                 combos = [(a + (":" if a else "") + fa, b + (":" if b else "") + fb)
                           for fa, fb in pieces for a, b in combos]
             if not scoped.factors:
@@ -241,8 +252,8 @@ def _formula_design(mods: str, data: pd.DataFrame | None, intercept: bool) -> Mo
     data = _as_r_factors(data, formula_variables(mods, data))
     try:
         with np.errstate(divide="ignore", invalid="ignore"):  # log(0), log(-1): reported by row later
-            mm = formulaic.model_matrix(_parsed_formula(text), data, context={"factor": _r_factor},
-                                        na_action="ignore")
+            mm = formulaic.model_matrix(_parsed_formula(quote_dotted(text)), data,
+                                        context={"factor": _r_factor}, na_action="ignore")
     except Exception as err:  # formulaic raises many types; report them as a formula problem
         raise FormulaError(f"the moderators formula could not be evaluated: {err}", mods) from None
     X = np.asarray(mm, dtype=float)
@@ -266,7 +277,7 @@ def formula_variables(mods: Any, data: pd.DataFrame | None) -> list[str]:
     if not isinstance(mods, str) or data is None:
         return []
     try:
-        required = _parsed_formula(mods.strip()).required_variables
+        required = formula_columns(mods)
     except Exception as err:
         raise FormulaError(f"the moderators formula could not be parsed: {err}", mods) from None
     unknown = sorted(v for v in required if v not in data.columns and v not in ("factor", "I", "C"))
