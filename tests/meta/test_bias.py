@@ -209,11 +209,18 @@ def test_funnel_of_a_trimfill_fit_plots_every_study(datasets):
     import matplotlib.pyplot as plt
 
     tf = run_trimfill(datasets, FIXTURE["trimfill"]["hackshaw1998"])
-    ax = ml.funnel(tf)
-    offsets = np.vstack([c.get_offsets() for c in ax.collections if len(c.get_offsets())])
-    assert offsets.shape[0] == tf.k == 44
+    fig = ml.funnel(tf)
+    points = {c.get_gid(): np.asarray(c.get_offsets()) for c in fig.axes[0].collections
+              if c.get_gid() in ("points", "filled")}
+    assert points["points"].shape[0] + points["filled"].shape[0] == tf.k == 44
+    # the imputed studies are the open circles, the observed ones solid
+    np.testing.assert_array_equal(points["filled"][:, 0], tf.yi[tf.filled])
+    np.testing.assert_array_equal(points["points"][:, 0], tf.yi[~tf.filled])
+    np.testing.assert_allclose(points["filled"][:, 1], np.sqrt(tf.vi[tf.filled]))
+    filled = next(c for c in fig.axes[0].collections if c.get_gid() == "filled")
+    assert tuple(filled.get_facecolor()[0]) == (1.0, 1.0, 1.0, 1.0)
     assert tf.fill is tf.filled
-    plt.close(ax.figure)
+    plt.close(fig)
 
 
 def test_trimfill_keeps_the_fit_when_nothing_is_missing(datasets):

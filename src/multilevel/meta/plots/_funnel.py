@@ -52,6 +52,14 @@ def _shading(contours: Sequence[float] | None, level: float, shades: Sequence[st
     return levels, list(shades[: len(levels)]), shades[len(levels)]
 
 
+def _filled_mask(fit: Any, n: int) -> np.ndarray:
+    """Which points are studies filled in by :func:`~multilevel.trimfill` (none for other fits)."""
+    filled = getattr(fit, "filled", None)
+    if filled is None or np.shape(filled) != (n,):
+        return np.zeros(n, dtype=bool)
+    return np.asarray(filled, dtype=bool)
+
+
 def funnel(fit: Any, *, ax: Any = None, contours: Sequence[float] | None = None, refline: float | None = None,
            level: float | None = None, xlabel: str | None = None, color: str = "black",
            shades: Sequence[str] = ("white", "0.85", "0.7", "0.55"), back: str = "0.85") -> Any:
@@ -71,7 +79,8 @@ def funnel(fit: Any, *, ax: Any = None, contours: Sequence[float] | None = None,
     ----------
     fit : RmaFit, RmaMvFit or DataFrame
         A fit from :func:`~multilevel.rma` or :func:`~multilevel.rma_mv`, or a
-        table with ``yi`` and ``vi`` columns.
+        table with ``yi`` and ``vi`` columns. The studies a
+        :func:`~multilevel.trimfill` fit filled in are drawn as open circles.
     ax : matplotlib Axes, optional
         Axes to draw on (a new figure otherwise).
     contours : sequence of float, optional
@@ -128,7 +137,11 @@ def funnel(fit: Any, *, ax: Any = None, contours: Sequence[float] | None = None,
     top = _REACH * data.se.max()
     _regions(ax, centre, top, levels, fills)
     ax.plot([centre, centre], [0.0, top], color="black", linestyle=":", linewidth=1, gid="refline")
-    ax.scatter(data.x, data.se, color=color, zorder=3, s=20, gid="points")
+    filled = _filled_mask(fit, data.x.shape[0])
+    ax.scatter(data.x[~filled], data.se[~filled], color=color, zorder=3, s=20, gid="points")
+    if filled.any():  # studies imputed by trim and fill: open circles, as metafor
+        ax.scatter(data.x[filled], data.se[filled], facecolors="white", edgecolors=color, zorder=3, s=20,
+                   gid="filled")
     _limits(ax, data.x, data.se, centre, levels[-1])
     ax.set_ylabel("Standard Error")
     ax.set_xlabel(xlabel or data.xlabel)
