@@ -239,3 +239,19 @@ def test_undefined_transform_rows_dropped_as_na_omit(sleep):
     with pytest.warns(MissingDataWarning, match="18 rows"):  # log of a negative response
         mf = ml.model_frame("log(Reaction - 240) ~ Days + (1 | Subject)", shifted)
     assert mf.nobs == 162
+
+
+def test_infinite_values_name_rows_as_r_numbers_them_after_missing_rows_are_dropped():
+    sleep = ml.datasets.load("sleepstudy")
+    sleep.loc[4, "Days"] = np.inf
+    sleep.loc[1, "Reaction"] = np.nan  # dropped first; the row numbers stay the user's
+    with pytest.warns(ml.MissingDataWarning), pytest.raises(ml.DataError, match=r"'Days' .*offending rows: 5 \(inf\)"):
+        ml.lmer("Reaction ~ Days + (1 | Subject)", sleep)
+    sleep = ml.datasets.load("sleepstudy")
+    sleep.loc[7, "Reaction"] = -np.inf
+    with pytest.raises(ml.DataError, match=r"response 'Reaction' .*offending rows: 8 \(-inf\)"):
+        ml.lm("Reaction ~ Days", sleep)
+    labelled = ml.datasets.load("sleepstudy").set_index(pd.Index([f"obs{i}" for i in range(180)]))
+    labelled.loc["obs3", "Days"] = np.inf
+    with pytest.raises(ml.DataError, match=r"offending rows: obs3 \(inf\)"):
+        ml.lmer("Reaction ~ Days + (1 | Subject)", labelled)

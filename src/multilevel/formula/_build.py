@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .._data import as_dataframe, check_columns, drop_missing, is_polars, polars_to_pandas
+from .._data import as_dataframe, check_columns, drop_missing, is_polars, offending_rows, polars_to_pandas
 from .._exceptions import ArgumentError, DataError, MissingDataWarning, RankDeficiencyWarning
 from ._bars import ParsedFormula, parse_formula
 from ._collate import r_sorted
@@ -137,11 +137,17 @@ def _table(parsed: ParsedFormula, data, drop_na: bool) -> tuple[pd.DataFrame, in
         columns = _used_columns(parsed, df.columns)
         check_columns(df, columns)
         df = df[columns]
+    # messages number rows as R does (1-based) when the table has pandas' default index, also
+    # after rows with missing values are dropped; any other index is reported by its labels
+    df.attrs["r_row_numbers"] = isinstance(df.index, pd.RangeIndex) and df.index.start == 0 \
+        and df.index.step == 1
     if not any(df[c].hasnans for c in columns):
         return df, 0
     if not drop_na:
         _refuse_missing(df, columns)
-    return drop_missing(df, columns)
+    out, dropped = drop_missing(df, columns)
+    out.attrs["r_row_numbers"] = df.attrs["r_row_numbers"]
+    return out, dropped
 
 
 def _evaluate(parsed: ParsedFormula, df: pd.DataFrame, drop_na: bool, coding: tuple = ()):
@@ -162,12 +168,21 @@ def _evaluate(parsed: ParsedFormula, df: pd.DataFrame, drop_na: bool, coding: tu
                       f"({len(df) - k} of {len(df)} rows used)", MissingDataWarning, stacklevel=4)
         df, y, fixed, blocks, _ = _evaluate(parsed, df.loc[~undefined], drop_na, coding)
         return df, y, fixed, blocks, k
-    _check_finite(fixed.matrix, fixed.names, "fixed-effects")
+    labels = _row_labels(df)
+    _check_finite(fixed.matrix, fixed.names, "fixed-effects", labels)
     for block in blocks:
-        _check_finite(block.Z, block.column_names, f"random-effects term ({block.term})")
+        _check_finite(block.Z, block.column_names, f"random-effects term ({block.term})", labels)
     if not np.isfinite(y).all():
-        raise DataError(f"the response {parsed.response!r} has infinite or undefined values")
+        raise DataError(f"the response {parsed.response!r} has infinite or undefined values; "
+                        f"{offending_rows(~np.isfinite(y), labels, y)}")
     return df, y, fixed, blocks, 0
+
+
+def _row_labels(df: pd.DataFrame) -> list[str]:
+    """Row names for messages: R's 1-based numbers of the user's rows, or the table's own labels."""
+    if df.attrs.get("r_row_numbers"):
+        return [str(i + 1) for i in df.index]
+    return [str(i) for i in df.index]
 
 
 def _check_coded_factors(parsed: ParsedFormula, df: pd.DataFrame, coding: tuple) -> None:
@@ -247,14 +262,15 @@ def _response(parsed: ParsedFormula, df: pd.DataFrame) -> np.ndarray:
     return np.array(y, dtype=float)
 
 
-def _check_finite(matrix: np.ndarray, names: tuple[str, ...], what: str) -> None:
+def _check_finite(matrix: np.ndarray, names: tuple[str, ...], what: str, labels: list[str]) -> None:
     finite = np.isfinite(matrix)
     if finite.all():
         return
     j = int(np.flatnonzero(~finite.all(axis=0))[0])
     count = int((~finite[:, j]).sum())
     raise DataError(f"the {what} column {names[j]!r} has {count} infinite or undefined value"
-                    f"{'s' if count > 1 else ''} (for example the log of 0)")
+                    f"{'s' if count > 1 else ''} (for example the log of 0); "
+                    f"{offending_rows(~finite[:, j], labels, matrix[:, j])}")
 
 
 def _drop_columns(X: np.ndarray, names: tuple[str, ...], keep: np.ndarray):
