@@ -59,7 +59,7 @@ LINKS = {
                      lambda e: np.exp(-0.5 * np.square(e)) / np.sqrt(2.0 * np.pi)),
     "cloglog": Link("cloglog", lambda m: np.log(-np.log1p(-m)), _cloglog_inv, _cloglog_mueta),
     "log": Link("log", np.log, _boundexp, _boundexp),
-    "identity": Link("identity", lambda m: np.asarray(m, dtype=float).copy(), lambda e: np.asarray(e, dtype=float).copy(),
+    "identity": Link("identity", lambda m: np.array(m, dtype=float), lambda e: np.array(e, dtype=float),
                      lambda e: np.ones_like(e, dtype=float)),
     "inverse": Link("inverse", lambda m: 1.0 / m, lambda e: 1.0 / e, lambda e: -1.0 / np.square(e)),
     "sqrt": Link("sqrt", np.sqrt, np.square, lambda e: 2.0 * e),
