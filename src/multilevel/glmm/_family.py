@@ -67,9 +67,9 @@ LINKS = {
 
 
 def _ylogy(y, mu):
+    """``y log(y / mu)``, 0 where ``y / mu`` is 0 (lme4's ``Y_log_Y``)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = y / mu
-        return np.where(r != 0, y * np.log(np.where(r != 0, r, 1.0)), 0.0)
+        return special.xlogy(y, y / mu)
 
 
 def _log_or0(x):
@@ -97,6 +97,24 @@ def _binomial_aic(y, n, mu, wt, dev):
     return -2.0 * float(np.sum(np.where(factor == 0, 0.0, factor * ld)))
 
 
+def _binomial_aic_fn(y, n, wt):
+    """:func:`_binomial_aic` with the terms that do not depend on mu computed once."""
+    m = n if np.any(n > 1) else wt
+    yy = np.rint(m * y)
+    m = np.rint(m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(m <= 0, 0.0, wt / np.where(m <= 0, 1.0, m))
+    const = special.gammaln(m + 1.0) - special.gammaln(yy + 1.0) - special.gammaln(m - yy + 1.0)
+    keep = factor != 0
+    factor, const, yy, rest = factor[keep], const[keep], yy[keep], (m - yy)[keep]
+
+    def aic(mu, dev):
+        ld = const + special.xlogy(yy, mu[keep]) + special.xlog1py(rest, -mu[keep])
+        return -2.0 * float(factor @ ld)
+
+    return aic
+
+
 def _poisson_devres(y, mu, wt):
     return 2.0 * wt * (y * _log_or0(y / mu) - (y - mu))
 
@@ -104,6 +122,11 @@ def _poisson_devres(y, mu, wt):
 def _poisson_aic(y, n, mu, wt, dev):
     ld = special.xlogy(y, mu) - mu - special.gammaln(y + 1.0)
     return -2.0 * float(np.sum(ld * wt))
+
+
+def _poisson_aic_fn(y, n, wt):
+    const = special.gammaln(y + 1.0)
+    return lambda mu, dev: -2.0 * float(np.sum((special.xlogy(y, mu) - mu - const) * wt))
 
 
 def _gamma_devres(y, mu, wt):
@@ -144,6 +167,14 @@ class Family:
 
     def __str__(self) -> str:
         return f"{self.name}({self.link.name})"
+
+    def aic_function(self, y, n, wt) -> Callable[[np.ndarray, float], float]:
+        """``aic(mu, dev)`` for fixed data, with what does not depend on mu computed once."""
+        if self.name == "binomial":
+            return _binomial_aic_fn(y, n, wt)
+        if self.name == "poisson":
+            return _poisson_aic_fn(y, n, wt)
+        return lambda mu, dev: self.aic(y, n, mu, wt, dev)
 
 
 _DISTRIBUTIONS = {

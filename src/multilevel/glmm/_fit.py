@@ -190,7 +190,7 @@ def _stage2(problem, nAGQ, s1: PirlsState, theta1, beta1, ctrl, counters) -> Glm
     return _at_optimum(problem, nAGQ, evaluate, fn, x, f, code, ctrl)
 
 
-def _at_optimum(problem, nAGQ, evaluate, fn, x, f, code, ctrl) -> GlmmEstimate:
+def _at_optimum(problem, nAGQ, evaluate, fn, x, f, code, ctrl, optimizer: str = "bobyqa") -> GlmmEstimate:
     """Convergence checks, Hessian-based vcov and the final PIRLS state at ``x``."""
     nth = problem.num_theta
     lower = np.concatenate([problem.theta_lower(), np.full(problem.p, -np.inf)])
@@ -203,22 +203,23 @@ def _at_optimum(problem, nAGQ, evaluate, fn, x, f, code, ctrl) -> GlmmEstimate:
         messages = (SINGULAR_MESSAGE,) if _theta_singular(x[:nth], lower[:nth]) else ()
     state = evaluate(x)
     vcov, from_hessian = _vcov(problem, state, report, nth)
-    return GlmmEstimate(x[:nth].copy(), x[nth:].copy(), state, f, vcov, from_hessian, nAGQ, fn.count, "bobyqa",
+    return GlmmEstimate(x[:nth].copy(), x[nth:].copy(), state, f, vcov, from_hessian, nAGQ, fn.count, optimizer,
                         code, _with_code(messages, code), _theta_singular(x[:nth], lower[:nth]),
                         None if report is None else report.gradient, None if report is None else report.hessian)
 
 
-def estimate_at(problem: GlmmProblem, mustart, nAGQ: int, theta, beta, control: GlmmControl | None = None
-                ) -> GlmmEstimate:
+def estimate_at(problem: GlmmProblem, mustart, nAGQ: int, theta, beta, control: GlmmControl | None = None,
+                optimizer: str = "bobyqa") -> GlmmEstimate:
     """The estimate at given ``(theta, beta)`` (e.g. lme4's): stage 1 as in a fit (it fixes where PIRLS
-    starts), then the deviance, checks and vcov at that point instead of optimizing."""
+    starts), then the deviance, checks and vcov at that point instead of optimizing. ``optimizer``
+    names what found the point (printed in the summary's convergence line)."""
     ctrl = control or GlmmControl()
     init = problem.pirls(problem.theta_start(), problem.initial_eta(mustart), None, tol=ctrl.tol_pwrss)
     theta1, _, _ = _stage1(problem, init.eta, problem.theta_start(), ctrl, [])
     s1 = problem.pirls(theta1, init.eta, None, tol=ctrl.tol_pwrss)
     evaluate, fn = _deviance_function(problem, nAGQ, s1.eta, ctrl)
     x = np.concatenate([np.asarray(theta, dtype=float), np.asarray(beta, dtype=float)])
-    return _at_optimum(problem, nAGQ, evaluate, fn, x, float(fn(x)), 0, ctrl)
+    return _at_optimum(problem, nAGQ, evaluate, fn, x, float(fn(x)), 0, ctrl, optimizer)
 
 
 def _theta_singular(theta, lower, tol: float = 1e-4) -> bool:

@@ -84,7 +84,7 @@ class _Factor:
         if self.kind == "diag":
             return rhs / (self.data if rhs.ndim == 1 else self.data[:, None])
         if self.kind == "dense":
-            return cho_solve(self.data, rhs)
+            return cho_solve(self.data, rhs, check_finite=False)
         return self.data.solve(rhs)
 
     def diag_inverse_sqrt(self) -> np.ndarray:
@@ -103,7 +103,7 @@ def _factor(M) -> _Factor:
         return _Factor("diag", M, float(np.sum(np.log(M))))
     if M.shape[0] <= _DENSE_MAX:
         dense = M.toarray() if sp.issparse(M) else M
-        cf = cho_factor(dense, lower=True)
+        cf = cho_factor(dense, lower=True, check_finite=False)
         return _Factor("dense", cf, 2.0 * float(np.sum(np.log(np.diag(cf[0])))))
     from scipy.sparse.linalg import splu
 
@@ -128,6 +128,7 @@ class GlmmProblem:
 
     def __post_init__(self):
         object.__setattr__(self, "ops", make_ops(self.terms, self.y.shape[0]))
+        object.__setattr__(self, "_aic", self.family.aic_function(self.y, self.n_trials, self.weights))
 
     # ------------------------------------------------------------------ structure
     @property
@@ -193,7 +194,7 @@ class GlmmProblem:
         return self.family.dev_resid(self.y, mu, self.weights)
 
     def aic(self, mu, dev: float) -> float:
-        return self.family.aic(self.y, self.n_trials, mu, self.weights, dev)
+        return self._aic(mu, dev)
 
     def initial_eta(self, mustart) -> np.ndarray:
         """lme4's initial linear predictor: the offset plus the link of mustart."""

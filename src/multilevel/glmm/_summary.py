@@ -128,6 +128,8 @@ class GlmerSummary:
     fixed: FixedEffectsZTable
     correlation: FixefCorrelation | None
     messages: tuple[str, ...]
+    optimizer: str = "bobyqa"
+    convergence_code: int = 0
 
     @classmethod
     def from_fit(cls, fit) -> "GlmerSummary":
@@ -141,7 +143,8 @@ class GlmerSummary:
         return cls(glmer_title(fit.nAGQ), fit.family.name, fit.family.link.name, fit.formula, fit.data_name,
                    fit.weights_name, fit.offset_name, criteria, ScaledResiduals.from_residuals(scaled),
                    fit.varcorr_table, fit.nobs, fit.ngroups,
-                   FixedEffectsZTable(names, fit.fixef.to_numpy(), se, stat), corr, fit.messages)
+                   FixedEffectsZTable(names, fit.fixef.to_numpy(), se, stat), corr, fit.messages,
+                   fit._estimate.optimizer, fit._estimate.code)
 
     def blocks(self) -> list[str]:
         from ..lmm._deparse import formula_line
@@ -159,8 +162,10 @@ class GlmerSummary:
             out += ["", "Fixed effects:", str(self.fixed)]
             if self.correlation is not None:
                 out += ["", str(self.correlation)]
-        if self.messages:
-            out += ["optimizer (bobyqa) convergence code: 0 (OK)"] + list(self.messages) + [""]
+        if self.messages or self.convergence_code:
+            ok = " (OK)" if self.convergence_code == 0 else ""
+            out += [f"optimizer ({self.optimizer}) convergence code: {self.convergence_code}{ok}"]
+            out += list(self.messages) + [""]
         return out
 
     def __str__(self) -> str:
