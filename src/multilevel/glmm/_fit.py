@@ -215,6 +215,10 @@ def estimate_at(problem: GlmmProblem, mustart, nAGQ: int, theta, beta, control: 
     names what found the point (printed in the summary's convergence line)."""
     ctrl = control or GlmmControl()
     init = problem.pirls(problem.theta_start(), problem.initial_eta(mustart), None, tol=ctrl.tol_pwrss)
+    if nAGQ == 0:
+        theta = np.asarray(theta, dtype=float)
+        state = problem.pirls(theta, init.eta, None, tol=ctrl.tol_pwrss)
+        return _finish_stage1(problem, theta, state.value, state, 0, [_Counter(None)], ctrl, optimizer)
     theta1, _, _ = _stage1(problem, init.eta, problem.theta_start(), ctrl, [])
     s1 = problem.pirls(theta1, init.eta, None, tol=ctrl.tol_pwrss)
     evaluate, fn = _deviance_function(problem, nAGQ, s1.eta, ctrl)
@@ -249,11 +253,12 @@ def _vcov(problem: GlmmProblem, state: PirlsState, report, nth: int):
     return Rinv @ Rinv.T, False
 
 
-def _finish_stage1(problem, theta, f, state: PirlsState, code, counters, ctrl) -> GlmmEstimate:
+def _finish_stage1(problem, theta, f, state: PirlsState, code, counters, ctrl, optimizer: str = "bobyqa"
+                   ) -> GlmmEstimate:
     lower = problem.theta_lower()
     singular = _theta_singular(theta, lower)
     messages = _with_code((SINGULAR_MESSAGE,) if singular else (), code)
     R = state.RX
     Rinv = np.linalg.solve(R, np.eye(problem.p)) if problem.p else R
     return GlmmEstimate(theta.copy(), state.beta.copy(), state, f, Rinv @ Rinv.T, False, 0,
-                        counters[-1].count, "bobyqa", code, messages, singular)
+                        counters[-1].count, optimizer, code, messages, singular)

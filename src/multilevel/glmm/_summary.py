@@ -61,9 +61,8 @@ def strwrap(text: str, width: int, exdent: int = 0) -> list[str]:
 
 def glmer_title(nAGQ: int, width: int = 80) -> str:
     """lme4's first line(s), wrapped as ``.prt.methTit`` wraps them."""
-    how = ("(Laplace Approximation)" if nAGQ == 1 else
-           f"(Adaptive Gauss-Hermite Quadrature, nAGQ = {nAGQ})" if nAGQ > 1 else "")
-    title = "Generalized linear mixed model fit by maximum likelihood" + (" " + how if how else "")
+    how = "(Laplace Approximation)" if nAGQ == 1 else f"(Adaptive Gauss-Hermite Quadrature, nAGQ = {nAGQ})"
+    title = "Generalized linear mixed model fit by maximum likelihood " + how  # nAGQ = 0 too, as lme4
     if len(title) + 5 + len("glmerMod") <= width:
         return f"{title} ['glmerMod']"
     pieces = strwrap(title, width - 2, exdent=2) + [" [", "glmerMod", "]"]
