@@ -37,7 +37,8 @@ from multilevel.glmm._glmer import glmer_model
 FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "glmm"
 
 CASES = ["cbpp_cbind", "cbpp_prop", "cbpp_cbind_agq9", "cbpp_prop_agq9", "poisson_offset", "poisson_offset_agq5",
-         "logistic_slope", "crossed_binomial", "gamma_log", "singular_binomial", "cbpp_cbind_agq0"]
+         "logistic_slope", "crossed_binomial", "gamma_log", "singular_binomial", "cbpp_cbind_agq0",
+         "cbpp_probit", "cbpp_cloglog"]
 SINGULAR = {"singular_binomial"}
 SMALL = [c for c in CASES if c != "crossed_binomial"]
 TIGHT = ["cbpp_cbind", "cbpp_cbind_agq9", "poisson_offset", "poisson_offset_agq5", "logistic_slope", "gamma_log"]

@@ -157,3 +157,48 @@ def test_offset_argument_equals_offset_term(counts):
     b = ml.glmer("y ~ x + (1 | g)", counts, "poisson", offset=np.log(counts["t"].to_numpy()))
     np.testing.assert_allclose(a.fixef.to_numpy(), b.fixef.to_numpy(), rtol=1e-10)
     np.testing.assert_allclose(a.loglik, b.loglik, rtol=1e-12)
+
+
+def test_family_forms_give_the_same_fit(cbpp):
+    a = ml.glmer(CBIND, cbpp, "binomial")
+    b = ml.glmer(CBIND, cbpp, ("binomial", "logit"))
+    c = ml.glmer(CBIND, cbpp, make_family("binomial(link = 'logit')"))
+    for other in (b, c):
+        np.testing.assert_allclose(other.fixef.to_numpy(), a.fixef.to_numpy(), rtol=1e-12)
+
+
+def test_start_at_the_optimum_stays_there(cbpp):
+    fit = ml.glmer(CBIND, cbpp, "binomial")
+    again = ml.glmer(CBIND, cbpp, "binomial", start={"theta": fit.theta, "fixef": fit.fixef.to_numpy()})
+    np.testing.assert_allclose(again.fixef.to_numpy(), fit.fixef.to_numpy(), rtol=2e-5)
+    np.testing.assert_allclose(again.loglik, fit.loglik, atol=1e-7)
+
+
+def test_without_the_first_stage_pirls_starts_elsewhere(cbpp):
+    """lme4's deviance depends on where PIRLS starts (its stopping rule): skipping stage 1 moves the
+    estimates by ~4e-4 here, towards the fully converged optimum."""
+    fit = ml.glmer(CBIND, cbpp, "binomial")
+    direct = ml.glmer(CBIND, cbpp, "binomial", start={"theta": fit.theta, "fixef": fit.fixef.to_numpy()},
+                      control={"stage1": False})
+    tight = ml.glmer(CBIND, cbpp, "binomial", control={"tol_pwrss": 1e-10})
+    assert np.max(np.abs(direct.fixef.to_numpy() / fit.fixef.to_numpy() - 1)) > 1e-4
+    np.testing.assert_allclose(direct.fixef.to_numpy(), tight.fixef.to_numpy(), rtol=5e-5)
+
+
+def test_result_is_frozen_and_labelled(cbpp):
+    fit = ml.glmer(CBIND, cbpp.set_index(cbpp.index + 100), "binomial")
+    with pytest.raises(AttributeError):
+        fit.formula = "y ~ 1"
+    assert fit.fitted.index[0] == 100 and fit.residuals().index[-1] == 155
+    assert repr(fit).startswith("<GeneralizedLinearMixedModel binomial(logit)")
+    assert str(fit).startswith("Generalized linear mixed model fit by maximum likelihood (Laplace")
+    assert fit.params.equals(fit.fixef)
+    assert list(fit.summary().to_frame().columns) == ["Estimate", "Std. Error", "z value", "Pr(>|z|)"]
+
+
+def test_missing_values_are_dropped_with_a_warning(cbpp):
+    cbpp = cbpp.astype({"incidence": float})
+    cbpp.loc[[0, 1], "incidence"] = np.nan
+    with pytest.warns(ml.MissingDataWarning, match="2 rows with missing values"):
+        fit = ml.glmer(CBIND, cbpp, "binomial")
+    assert fit.nobs == 54 and 0 not in fit.fitted.index
