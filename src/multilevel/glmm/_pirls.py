@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg import lapack
 
 from ..lmm._pls import TermStructure, theta_template_indices
 from ._family import Family
@@ -84,7 +84,8 @@ class _Factor:
         if self.kind == "diag":
             return rhs / (self.data if rhs.ndim == 1 else self.data[:, None])
         if self.kind == "dense":
-            return cho_solve(self.data, rhs, check_finite=False)
+            x, info = lapack.dpotrs(self.data, rhs, lower=1)
+            return x
         return self.data.solve(rhs)
 
     def diag_inverse_sqrt(self) -> np.ndarray:
@@ -92,7 +93,7 @@ class _Factor:
         return 1.0 / np.sqrt(self.data)
 
     def inverse(self) -> np.ndarray:
-        q = self.data.shape[0] if self.kind != "dense" else self.data[0].shape[0]
+        q = self.data.shape[0]
         if self.kind == "diag":
             return np.diag(1.0 / self.data)
         return self.solve(np.eye(q))
@@ -103,8 +104,10 @@ def _factor(M) -> _Factor:
         return _Factor("diag", M, float(np.sum(np.log(M))))
     if M.shape[0] <= _DENSE_MAX:
         dense = M.toarray() if sp.issparse(M) else M
-        cf = cho_factor(dense, lower=True, check_finite=False)
-        return _Factor("dense", cf, 2.0 * float(np.sum(np.log(np.diag(cf[0])))))
+        L, info = lapack.dpotrf(dense, lower=1, clean=0)
+        if info != 0:
+            raise PirlsError(f"the penalized system is not positive definite (LAPACK dpotrf info {info})")
+        return _Factor("dense", L, 2.0 * float(np.sum(np.log(np.diag(L)))))
     from scipy.sparse.linalg import splu
 
     lu = splu(sp.csc_matrix(M), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
