@@ -276,17 +276,26 @@ class GlmmProblem:
 
     # ------------------------------------------------------------------ adaptive Gauss-Hermite
     def agq_value(self, theta, state: PirlsState, rule: np.ndarray) -> float:
-        """lme4's ``glmerAGQ`` deviance at the PIRLS modes of a single scalar term."""
+        """lme4's ``glmerAGQ`` deviance at the PIRLS modes of a single scalar term (all nodes at once)."""
         codes = self.terms[0].codes
-        A = self.ops.at(theta)
+        a = self.ops.at(theta).a
         offset = self.offset + self.X @ state.beta
         u0 = state.u
         devc0 = u0 * u0 + np.bincount(codes, weights=state.dev_resid, minlength=self.q)
         sd = state.factor.diag_inverse_sqrt()
-        mult = np.zeros(self.q)
-        for z, w, ldn in rule:
-            u = u0 + z * sd
-            mu = self.mu_of(offset + A.lin(u))
-            devc = u * u + np.bincount(codes, weights=self.dev_resid(mu), minlength=self.q)
-            mult += np.exp(-0.5 * (devc - devc0) - ldn) * w / _SQRT2PI
+        z, w, ldn = rule[:, 0], rule[:, 1], rule[:, 2]
+        U = u0[:, None] + sd[:, None] * z[None, :]  # q x nodes
+        mu = self.mu_of(offset[:, None] + a[:, None] * U[codes])
+        dev = self.family.dev_resid(self.y[:, None], mu, self.weights[:, None])
+        devc = U * U + self._level_sums(dev)
+        mult = np.exp(-0.5 * (devc - devc0[:, None]) - ldn[None, :]) @ (w / _SQRT2PI)
         return float(np.sum(devc0) + state.ldL2 - 2.0 * np.sum(np.log(mult)))
+
+    def _level_sums(self, values: np.ndarray) -> np.ndarray:
+        """Sums of the rows of ``values`` (n x m) within each level of the single term (q x m)."""
+        G = self.__dict__.get("_indicator")
+        if G is None:
+            codes = self.terms[0].codes
+            G = sp.csr_matrix((np.ones(codes.size), (codes, np.arange(codes.size))), shape=(self.q, codes.size))
+            object.__setattr__(self, "_indicator", G)
+        return G @ values
