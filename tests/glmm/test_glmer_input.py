@@ -202,3 +202,14 @@ def test_missing_values_are_dropped_with_a_warning(cbpp):
     with pytest.warns(ml.MissingDataWarning, match="2 rows with missing values"):
         fit = ml.glmer(CBIND, cbpp, "binomial")
     assert fit.nobs == 54 and 0 not in fit.fitted.index
+
+
+def test_pirls_failure_is_a_named_error(cbpp):
+    from multilevel.glmm._glmer import glmer_model
+    from multilevel.glmm._pirls import PirlsError
+
+    model = glmer_model(CBIND, cbpp, "binomial")
+    p = model.problem
+    with pytest.raises(PirlsError, match="pwrssUpdate did not converge in \\(maxit\\) iterations") as info:
+        p.pirls(p.theta_start(), p.initial_eta(model.response.mustart), None, maxit=1)
+    assert isinstance(info.value, ml.MultilevelError)

@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack
 
+from .._exceptions import MultilevelError
 from ..lmm._pls import TermStructure, theta_template_indices
 from ._family import Family
 from ._zops import lambda_pattern, make_ops
@@ -38,8 +39,8 @@ _SQRT2PI = float(np.sqrt(2.0 * np.pi))
 _DENSE_MAX = 4000
 
 
-class PirlsError(RuntimeError):
-    """PIRLS failed (lme4's ``pwrssUpdate`` errors)."""
+class PirlsError(MultilevelError, RuntimeError):
+    """PIRLS failed (lme4's ``pwrssUpdate`` errors, with lme4's messages)."""
 
 
 def gh_rule(k: int) -> np.ndarray:
