@@ -1,0 +1,239 @@
+"""Families and links of generalized linear mixed models, as lme4 evaluates them (arrays only).
+
+The inverse links are bounded away from 0 and 1 by machine epsilon exactly
+where lme4's ``glmFamily.cpp`` bounds them, so that the penalized iteratively
+reweighted least squares follow lme4's path; variance functions, deviance
+residuals and the ``aic`` terms (minus twice the conditional log-likelihood)
+are R's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from scipy import special
+
+from .._exceptions import ArgumentError
+
+__all__ = ["Link", "Family", "make_family", "LINKS", "FAMILIES"]
+
+_EPS = float(np.finfo(float).eps)
+
+
+def _clamp01(p):
+    return np.clip(p, _EPS, 1.0 - _EPS)
+
+
+def _logit_mueta(eta):
+    e = np.exp(-np.abs(eta))
+    return np.maximum(_EPS, e / np.square(1.0 + e))
+
+
+def _cloglog_inv(eta):
+    return _clamp01(-np.expm1(-np.exp(eta)))
+
+
+def _cloglog_mueta(eta):
+    return np.maximum(_EPS, np.exp(eta - np.exp(eta)))
+
+
+def _boundexp(eta):
+    return np.maximum(_EPS, np.exp(eta))
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link function: ``linkfun`` (mu -> eta), ``linkinv`` (eta -> mu) and ``mu_eta`` (d mu / d eta)."""
+
+    name: str
+    linkfun: Callable[[np.ndarray], np.ndarray]
+    linkinv: Callable[[np.ndarray], np.ndarray]
+    mu_eta: Callable[[np.ndarray], np.ndarray]
+
+
+LINKS = {
+    "logit": Link("logit", special.logit, lambda e: _clamp01(special.expit(e)), _logit_mueta),
+    "probit": Link("probit", special.ndtri, lambda e: np.minimum(1.0 - _EPS, special.ndtr(e)),
+                     lambda e: np.exp(-0.5 * np.square(e)) / np.sqrt(2.0 * np.pi)),
+    "cloglog": Link("cloglog", lambda m: np.log(-np.log1p(-m)), _cloglog_inv, _cloglog_mueta),
+    "log": Link("log", np.log, _boundexp, _boundexp),
+    "identity": Link("identity", lambda m: np.array(m, dtype=float), lambda e: np.array(e, dtype=float),
+                     lambda e: np.ones_like(e, dtype=float)),
+    "inverse": Link("inverse", lambda m: 1.0 / m, lambda e: 1.0 / e, lambda e: -1.0 / np.square(e)),
+    "sqrt": Link("sqrt", np.sqrt, np.square, lambda e: 2.0 * e),
+}
+
+
+def _ylogy(y, mu):
+    """``y log(y / mu)``, 0 where ``y / mu`` is 0 (lme4's ``Y_log_Y``)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return special.xlogy(y, y / mu)
+
+
+def _log_or0(x):
+    with np.errstate(divide="ignore"):
+        return np.where(x != 0, np.log(np.where(x != 0, x, 1.0)), 0.0)
+
+
+# --------------------------------------------------------------------------- distributions
+def _binomial_variance(mu):
+    return np.maximum(_EPS, mu * (1.0 - mu))
+
+
+def _binomial_devres(y, mu, wt):
+    return 2.0 * wt * (_ylogy(y, mu) + _ylogy(1.0 - y, 1.0 - mu))
+
+
+def _binomial_aic(y, n, mu, wt, dev):
+    m = n if np.any(n > 1) else wt
+    yy = np.rint(m * y)
+    m = np.rint(m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ld = (special.gammaln(m + 1.0) - special.gammaln(yy + 1.0) - special.gammaln(m - yy + 1.0)
+              + special.xlogy(yy, mu) + special.xlog1py(m - yy, -mu))
+        factor = np.where(m <= 0, 0.0, wt / np.where(m <= 0, 1.0, m))
+    return -2.0 * float(np.sum(np.where(factor == 0, 0.0, factor * ld)))
+
+
+def _binomial_aic_fn(y, n, wt):
+    """:func:`_binomial_aic` with the terms that do not depend on mu computed once."""
+    m = n if np.any(n > 1) else wt
+    yy = np.rint(m * y)
+    m = np.rint(m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(m <= 0, 0.0, wt / np.where(m <= 0, 1.0, m))
+    const = special.gammaln(m + 1.0) - special.gammaln(yy + 1.0) - special.gammaln(m - yy + 1.0)
+    keep = factor != 0
+    factor, const, yy, rest = factor[keep], const[keep], yy[keep], (m - yy)[keep]
+
+    def aic(mu, dev):
+        ld = const + special.xlogy(yy, mu[keep]) + special.xlog1py(rest, -mu[keep])
+        return -2.0 * float(factor @ ld)
+
+    return aic
+
+
+def _poisson_devres(y, mu, wt):
+    return 2.0 * wt * (y * _log_or0(y / mu) - (y - mu))
+
+
+def _poisson_aic(y, n, mu, wt, dev):
+    ld = special.xlogy(y, mu) - mu - special.gammaln(y + 1.0)
+    return -2.0 * float(np.sum(ld * wt))
+
+
+def _poisson_aic_fn(y, n, wt):
+    const = special.gammaln(y + 1.0)
+    return lambda mu, dev: -2.0 * float(np.sum((special.xlogy(y, mu) - mu - const) * wt))
+
+
+def _gamma_devres(y, mu, wt):
+    return -2.0 * wt * (_log_or0(y / mu) - (y - mu) / mu)
+
+
+def _gamma_aic(y, n, mu, wt, dev):
+    disp = dev / np.sum(wt)
+    shape, scale = 1.0 / disp, mu * disp
+    ld = (shape - 1.0) * np.log(y) - y / scale - special.gammaln(shape) - shape * np.log(scale)
+    return -2.0 * float(np.sum(wt * ld)) + 2.0
+
+
+def _invgauss_devres(y, mu, wt):
+    return wt * np.square(y - mu) / (y * np.square(mu))
+
+
+def _invgauss_aic(y, n, mu, wt, dev):
+    wsum = np.sum(wt)
+    return float(wsum * (np.log(dev / wsum * 2.0 * np.pi) + 1.0) + 3.0 * np.sum(np.log(y) * wt) + 2.0)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A GLM family with its link, as R's ``family`` object.
+
+    ``has_scale`` is False for binomial and Poisson (dispersion fixed at 1).
+    ``valid_links`` are the links R accepts for the family.
+    """
+
+    name: str
+    link: Link
+    variance: Callable[[np.ndarray], np.ndarray]
+    dev_resid: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+    aic: Callable[..., float]
+    has_scale: bool
+    valid_links: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.name}({self.link.name})"
+
+    def aic_function(self, y, n, wt) -> Callable[[np.ndarray, float], float]:
+        """``aic(mu, dev)`` for fixed data, with what does not depend on mu computed once."""
+        if self.name == "binomial":
+            return _binomial_aic_fn(y, n, wt)
+        if self.name == "poisson":
+            return _poisson_aic_fn(y, n, wt)
+        return lambda mu, dev: self.aic(y, n, mu, wt, dev)
+
+
+_DISTRIBUTIONS = {
+    # name: (variance, dev_resid, aic, has_scale, default link, valid links)
+    "binomial": (_binomial_variance, _binomial_devres, _binomial_aic, False, "logit",
+                 ("logit", "probit", "cloglog", "log", "identity", "cauchit")),
+    "poisson": (lambda mu: np.asarray(mu, dtype=float), _poisson_devres, _poisson_aic, False, "log",
+                ("log", "identity", "sqrt")),
+    "Gamma": (np.square, _gamma_devres, _gamma_aic, True, "inverse", ("inverse", "identity", "log")),
+    "inverse.gaussian": (lambda mu: np.power(mu, 3), _invgauss_devres, _invgauss_aic, True, "1/mu^2",
+                         ("1/mu^2", "inverse", "identity", "log")),
+}
+
+FAMILIES = tuple(_DISTRIBUTIONS)
+
+
+def make_family(family, link: str | None = None) -> Family:
+    """A :class:`Family` from a name (``"binomial"``, ``"poisson"``, ``"Gamma"``, ``"inverse.gaussian"``),
+    a name with the link in R's call syntax (``'Gamma(link = "log")'``, ``"binomial(probit)"``),
+    a ``(name, link)`` pair or a :class:`Family`.
+
+    Examples
+    --------
+    >>> str(make_family("binomial")), str(make_family('Gamma(link = "log")'))
+    ('binomial(logit)', 'Gamma(log)')
+    """
+    if isinstance(family, Family):
+        return family
+    if isinstance(family, tuple) and len(family) == 2:
+        family, link = family
+    if not isinstance(family, str):
+        raise ArgumentError(f"family must be a name such as 'binomial' or 'poisson', not {family!r}")
+    name, parsed_link = _split_call(family.strip())
+    link = link if link is not None else parsed_link
+    key = {"gamma": "Gamma", "inverse_gaussian": "inverse.gaussian"}.get(name.lower(), name.lower())
+    if key not in _DISTRIBUTIONS:
+        raise ArgumentError(f"unknown family {family!r}; use one of {', '.join(FAMILIES)}")
+    variance, devres, aic, has_scale, default_link, valid = _DISTRIBUTIONS[key]
+    link = default_link if link is None else link
+    if link not in valid:
+        raise ArgumentError(f"link {link!r} is not available for the {key} family; "
+                            f"available links: {', '.join(valid)}")
+    if link not in LINKS:
+        raise ArgumentError(f"link {link!r} of the {key} family is not implemented; "
+                            f"use one of {', '.join(v for v in valid if v in LINKS)}")
+    return Family(key, LINKS[link], variance, devres, aic, has_scale, valid)
+
+
+def _split_call(text: str) -> tuple[str, str | None]:
+    """``'Gamma(link = "log")'`` -> ``("Gamma", "log")``; ``"poisson"`` -> ``("poisson", None)``."""
+    if "(" not in text:
+        return text, None
+    if not text.endswith(")"):
+        raise ArgumentError(f"cannot read the family {text!r}; write e.g. 'binomial' or 'Gamma(link = \"log\")'")
+    name, inner = text[:text.index("(")].strip(), text[text.index("(") + 1:-1].strip()
+    if not inner:
+        return name, None
+    if "=" in inner:
+        key, inner = (s.strip() for s in inner.split("=", 1))
+        if key != "link":
+            raise ArgumentError(f"unknown argument {key!r} in family {text!r} (only link = ...)")
+    return name, inner.strip("'\"")

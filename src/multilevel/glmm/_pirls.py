@@ -1,0 +1,302 @@
+"""Penalized iteratively reweighted least squares and the Laplace / adaptive Gauss-Hermite
+deviance of a GLMM (arrays only).
+
+The model is lme4's: ``eta = offset + X beta + Z Lambda_theta u``, ``u ~ N(0, I)``,
+``mu = g^{-1}(eta)``. For given ``theta`` (and ``beta``, or with ``beta`` found
+jointly) PIRLS finds the conditional modes ``u`` by Fisher scoring on the
+penalized deviance ``sum d_i(y_i, mu_i) + ||u||^2`` with the factor
+
+.. math::
+
+    L L' = \\Lambda' Z' W Z \\Lambda + I,\\qquad W = \\mathrm{diag}(w_i\\, \\mu'(\\eta_i)^2 / V(\\mu_i)).
+
+The iteration follows lme4's ``pwrssUpdate`` step for step (start from the same
+linear predictor, stop when the penalized deviance changes by less than
+``tol`` relative, halve steps that increase it) and the Laplace deviance is
+lme4's ``ldL2 + ||u||^2 + aic`` with ``ldL2`` from the last factorization:
+lme4's numbers depend on where its iteration stops, so the same stopping rule
+gives the same numbers.
+
+Nothing here imports pandas, formulas or result classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import lapack
+
+from .._exceptions import MultilevelError
+from ..lmm._pls import TermStructure, theta_template_indices
+from ._family import Family
+from ._zops import lambda_pattern, make_ops
+
+__all__ = ["GlmmProblem", "PirlsState", "PirlsError", "gh_rule"]
+
+_SQRT2PI = float(np.sqrt(2.0 * np.pi))
+_DENSE_MAX = 4000
+
+
+class PirlsError(MultilevelError, RuntimeError):
+    """PIRLS failed (lme4's ``pwrssUpdate`` errors, with lme4's messages)."""
+
+
+def gh_rule(k: int) -> np.ndarray:
+    """Gauss-Hermite rule for the standard normal density: columns z, w (sum 1), log dnorm(z) (lme4's ``GHrule``)."""
+    z, w = np.polynomial.hermite_e.hermegauss(k)
+    w = w / _SQRT2PI
+    return np.column_stack([z, w, -0.5 * z * z - 0.5 * np.log(2.0 * np.pi)])
+
+
+@dataclass(frozen=True, eq=False)
+class PirlsState:
+    """Where one PIRLS run stopped.
+
+    ``u`` spherical modes, ``beta`` (the fixed effects used), ``eta``, ``mu``,
+    ``ldL2`` (log det of L L' from the last factorization), ``dev_resid`` (per
+    observation), ``value`` (the deviance returned to the optimizer), ``factor``
+    (the last factor, to get conditional variances), ``RX`` (upper triangular,
+    ``RX' RX`` the Schur complement of X in the last system), ``iterations``.
+    """
+
+    u: np.ndarray
+    beta: np.ndarray
+    eta: np.ndarray
+    mu: np.ndarray
+    ldL2: float
+    dev_resid: np.ndarray
+    value: float
+    factor: object = field(repr=False)
+    RX: np.ndarray = field(repr=False)
+    iterations: int = 0
+
+
+@dataclass(eq=False)
+class _Factor:
+    """Cholesky factor of ``A' W A + I`` (diagonal, dense, or sparse LU for large q)."""
+
+    kind: str
+    data: object
+    ldL2: float
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        if self.kind == "diag":
+            return rhs / (self.data if rhs.ndim == 1 else self.data[:, None])
+        if self.kind == "dense":
+            x, info = lapack.dpotrs(self.data, rhs, lower=1)
+            return x
+        return self.data.solve(rhs)
+
+    def diag_inverse_sqrt(self) -> np.ndarray:
+        """1 / diag(L) of a diagonal factor (lme4's AGQ standard deviations)."""
+        return 1.0 / np.sqrt(self.data)
+
+    def inverse(self) -> np.ndarray:
+        q = self.data.shape[0]
+        if self.kind == "diag":
+            return np.diag(1.0 / self.data)
+        return self.solve(np.eye(q))
+
+
+def _factor(M) -> _Factor:
+    if isinstance(M, np.ndarray) and M.ndim == 1:
+        return _Factor("diag", M, float(np.sum(np.log(M))))
+    if M.shape[0] <= _DENSE_MAX:
+        dense = M.toarray() if sp.issparse(M) else M
+        L, info = lapack.dpotrf(dense, lower=1, clean=0)
+        if info != 0:
+            raise PirlsError(f"the penalized system is not positive definite (LAPACK dpotrf info {info})")
+        return _Factor("dense", L, 2.0 * float(np.sum(np.log(np.diag(L)))))
+    from scipy.sparse.linalg import splu
+
+    lu = splu(sp.csc_matrix(M), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+              options={"SymmetricMode": True})
+    return _Factor("lu", lu, float(np.sum(np.log(np.abs(lu.U.diagonal())))))
+
+
+@dataclass(frozen=True, eq=False)
+class GlmmProblem:
+    """A GLMM as arrays: ``X`` (n, p), response ``y``, ``weights`` (prior times trials),
+    ``n_trials``, ``offset``, random-effects ``terms`` and the ``family``."""
+
+    X: np.ndarray
+    y: np.ndarray
+    weights: np.ndarray
+    n_trials: np.ndarray
+    offset: np.ndarray
+    terms: tuple[TermStructure, ...]
+    family: Family
+    ops: object = field(init=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "ops", make_ops(self.terms, self.y.shape[0]))
+        object.__setattr__(self, "_aic", self.family.aic_function(self.y, self.n_trials, self.weights))
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def n(self) -> int:
+        return self.y.shape[0]
+
+    @property
+    def p(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def q(self) -> int:
+        return sum(t.q for t in self.terms)
+
+    @property
+    def num_theta(self) -> int:
+        return sum(t.num_theta for t in self.terms)
+
+    @property
+    def is_scalar_single(self) -> bool:
+        """One random-effects term with one column (diagonal factor; AGQ possible)."""
+        return len(self.terms) == 1 and self.terms[0].k == 1
+
+    def theta_lower(self) -> np.ndarray:
+        out = []
+        for t in self.terms:
+            rows, cols = theta_template_indices(t.k)
+            out.extend(np.where(rows == cols, 0.0, -np.inf))
+        return np.asarray(out, dtype=float)
+
+    def theta_start(self) -> np.ndarray:
+        return np.where(self.theta_lower() == 0.0, 1.0, 0.0)
+
+    def templates(self, theta) -> list[np.ndarray]:
+        """Lower-triangular ``k x k`` template of each term, filled column-wise from theta."""
+        out, pos = [], 0
+        for t in self.terms:
+            T = np.zeros((t.k, t.k))
+            rows, cols = theta_template_indices(t.k)
+            T[rows, cols] = theta[pos:pos + t.num_theta]
+            pos += t.num_theta
+            out.append(T)
+        return out
+
+    def lambda_matrix(self, theta) -> sp.csc_matrix:
+        r, c, i = lambda_pattern(self.terms)
+        return sp.csc_matrix((np.asarray(theta, dtype=float)[i], (r, c)), shape=(self.q, self.q))
+
+    def b(self, theta, u) -> list[np.ndarray]:
+        """Conditional modes ``Lambda u`` per term, each ``(levels, k)``."""
+        bvec = self.lambda_matrix(theta) @ u
+        out, pos = [], 0
+        for t in self.terms:
+            out.append(bvec[pos:pos + t.q].reshape(t.num_levels, t.k))
+            pos += t.q
+        return out
+
+    # ------------------------------------------------------------------ family pieces
+    def mu_of(self, eta):
+        return self.family.link.linkinv(eta)
+
+    def dev_resid(self, mu):
+        return self.family.dev_resid(self.y, mu, self.weights)
+
+    def aic(self, mu, dev: float) -> float:
+        return self._aic(mu, dev)
+
+    def initial_eta(self, mustart) -> np.ndarray:
+        """lme4's initial linear predictor: the offset plus the link of mustart."""
+        return self.offset + self.family.link.linkfun(mustart)
+
+    # ------------------------------------------------------------------ PIRLS
+    def pirls(self, theta, eta0, beta=None, *, tol: float = 1e-7, maxit: int = 100) -> PirlsState:
+        """lme4's ``pwrssUpdate`` from the linear predictor ``eta0``.
+
+        With ``beta`` given, only ``u`` is updated (``offset + X beta`` fixed, lme4's
+        second stage); with ``beta=None`` ``u`` and ``beta`` are updated jointly
+        (lme4's ``nAGQ = 0`` stage).
+        """
+        u_only = beta is not None
+        A = self.ops.at(theta)
+        offset = self.offset + (self.X @ beta if u_only else 0.0)
+        eta = np.asarray(eta0, dtype=float).copy()
+        mu = self.mu_of(eta)
+        delu, delb = np.zeros(self.q), np.zeros(self.p) if not u_only else np.asarray(beta, dtype=float)
+        oldpdev = np.finfo(float).max
+        for it in range(maxit):
+            olddelu, olddelb = delu, delb
+            fac, RX, delu, delb = self._step(A, eta, mu, offset, u_only, delb)
+            eta, mu, devres, pdev = self._update(A, offset, delu, delb, u_only)
+            if abs((oldpdev - pdev) / pdev) < tol:
+                break
+            if np.isnan(pdev) or pdev > oldpdev:
+                delu, delb, eta, mu, devres, pdev = self._halve(A, offset, olddelu, olddelb, delu, delb,
+                                                                 u_only, oldpdev)
+                if np.isnan(pdev):
+                    raise PirlsError("PIRLS loop resulted in NaN value")
+                if pdev - oldpdev > tol:
+                    raise PirlsError("(maxstephalfit) PIRLS step-halvings failed to reduce deviance in pwrssUpdate")
+            oldpdev = pdev
+        else:
+            raise PirlsError("pwrssUpdate did not converge in (maxit) iterations")
+        sqrl = float(delu @ delu)
+        value = fac.ldL2 + sqrl + self.aic(mu, float(np.sum(devres)))
+        return PirlsState(delu, delb, eta, mu, fac.ldL2, devres, value, fac, RX, it + 1)
+
+    def _step(self, A, eta, mu, offset, u_only, beta):
+        link, fam = self.family.link, self.family
+        mueta = link.mu_eta(eta)
+        sqrtw = mueta * np.sqrt(self.weights / fam.variance(mu))
+        wtres = sqrtw * ((eta - offset) + (self.y - mu) / mueta)
+        M, Ut = A.system(sqrtw)
+        fac = _factor(M)
+        V = self.X * sqrtw[:, None]
+        UV = Ut(V) if self.p else np.zeros((self.q, 0))
+        cu_rhs = Ut(wtres)
+        MinvUV = fac.solve(UV) if self.p else UV
+        S = V.T @ V - UV.T @ MinvUV
+        RX = np.linalg.cholesky(S).T if self.p else np.zeros((0, 0))
+        if u_only:
+            return fac, RX, fac.solve(cu_rhs), beta
+        delb = np.linalg.solve(S, V.T @ wtres - MinvUV.T @ cu_rhs)
+        delu = fac.solve(cu_rhs - UV @ delb)
+        return fac, RX, delu, delb
+
+    def _update(self, A, offset, delu, delb, u_only):
+        eta = offset + A.lin(delu) + (0.0 if u_only else self.X @ delb)
+        mu = self.mu_of(eta)
+        devres = self.dev_resid(mu)
+        return eta, mu, devres, float(np.sum(devres) + delu @ delu)
+
+    def _halve(self, A, offset, olddelu, olddelb, delu, delb, u_only, oldpdev):
+        pdev = np.nan
+        for _ in range(20):
+            delu = (olddelu + delu) / 2.0
+            if not u_only:
+                delb = (olddelb + delb) / 2.0
+            eta, mu, devres, pdev = self._update(A, offset, delu, delb, u_only)
+            if not (np.isnan(pdev) or pdev > oldpdev):
+                break
+        return delu, delb, eta, mu, devres, pdev
+
+    # ------------------------------------------------------------------ adaptive Gauss-Hermite
+    def agq_value(self, theta, state: PirlsState, rule: np.ndarray) -> float:
+        """lme4's ``glmerAGQ`` deviance at the PIRLS modes of a single scalar term (all nodes at once)."""
+        codes = self.terms[0].codes
+        a = self.ops.at(theta).a
+        offset = self.offset + self.X @ state.beta
+        u0 = state.u
+        devc0 = u0 * u0 + np.bincount(codes, weights=state.dev_resid, minlength=self.q)
+        sd = state.factor.diag_inverse_sqrt()
+        z, w, ldn = rule[:, 0], rule[:, 1], rule[:, 2]
+        U = u0[:, None] + sd[:, None] * z[None, :]  # q x nodes
+        mu = self.mu_of(offset[:, None] + a[:, None] * U[codes])
+        dev = self.family.dev_resid(self.y[:, None], mu, self.weights[:, None])
+        devc = U * U + self._level_sums(dev)
+        mult = np.exp(-0.5 * (devc - devc0[:, None]) - ldn[None, :]) @ (w / _SQRT2PI)
+        return float(np.sum(devc0) + state.ldL2 - 2.0 * np.sum(np.log(mult)))
+
+    def _level_sums(self, values: np.ndarray) -> np.ndarray:
+        """Sums of the rows of ``values`` (n x m) within each level of the single term (q x m)."""
+        G = self.__dict__.get("_indicator")
+        if G is None:
+            codes = self.terms[0].codes
+            G = sp.csr_matrix((np.ones(codes.size), (codes, np.arange(codes.size))), shape=(self.q, codes.size))
+            object.__setattr__(self, "_indicator", G)
+        return G @ values

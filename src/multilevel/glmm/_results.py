@@ -1,0 +1,279 @@
+"""The fitted generalized linear mixed model (frozen result of :func:`multilevel.glmer`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .._exceptions import ArgumentError
+from ..formula._frame import ModelFrame
+from ._family import Family
+from ._fit import GlmmEstimate
+from ._pirls import GlmmProblem
+from ._response import GlmmResponse
+from ._summary import GlmerSummary, GlmmVarCorr
+
+__all__ = ["GeneralizedLinearMixedModel", "RESIDUAL_TYPES"]
+
+RESIDUAL_TYPES = ("deviance", "pearson", "response", "working")
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class GeneralizedLinearMixedModel:
+    """A generalized linear mixed model fitted by maximum likelihood, as lme4's ``glmerMod``.
+
+    Create it with :func:`multilevel.glmer`. Everything is computed from the
+    stored estimate; the object never changes.
+
+    Attributes
+    ----------
+    formula : str
+        The model formula as written.
+    family : Family
+        Distribution and link.
+    frame : ModelFrame
+        Fixed-effects design and grouping factors of the right-hand side (internal
+        response column).
+    response : GlmmResponse
+        Response (proportions for binomial), weights, trials, offset.
+    row_labels : pandas.Index
+        Index labels of the rows used.
+    data_name, weights_name, offset_name : str or None
+        Printed on the summary's ``Data:``, ``Weights:`` and ``Offset:`` lines.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.glmer("incidence / size ~ period + (1 | herd)", ml.datasets.load("cbpp"), "binomial",
+    ...                weights="size")
+    >>> fit.varcorr.round(4)
+        grp         var1  var2    vcov   sdcor
+    0  herd  (Intercept)  None  0.4122  0.6421
+    >>> round(fit.aic, 2), fit.nobs, fit.df_resid
+    (194.05, 56, 51)
+    """
+
+    formula: str
+    family: Family
+    frame: ModelFrame
+    response: GlmmResponse
+    row_labels: pd.Index
+    data_name: str | None
+    weights_name: str | None
+    offset_name: str | None
+    _estimate: GlmmEstimate = field(repr=False)
+    _problem: GlmmProblem = field(repr=False)
+
+    # ------------------------------------------------------------------ estimates
+    @property
+    def nAGQ(self) -> int:
+        return self._estimate.nAGQ
+
+    @property
+    def theta(self) -> np.ndarray:
+        return self._estimate.theta.copy()
+
+    @property
+    def theta_names(self) -> list[str]:
+        """lme4's names of theta (``herd.(Intercept)``, ``class.hours.(Intercept)`` ...)."""
+        out = []
+        for blk in self.frame.blocks:
+            cn = blk.column_names
+            for j in range(len(cn)):
+                for i in range(j, len(cn)):
+                    out.append(f"{blk.group}.{cn[i]}" if i == j else f"{blk.group}.{cn[i]}.{cn[j]}")
+        return out
+
+    @property
+    def fixef(self) -> pd.Series:
+        """Fixed-effects estimates, named as lme4 names them."""
+        return pd.Series(self._estimate.beta, index=list(self.frame.fixed_names), name="fixef")
+
+    @property
+    def params(self) -> pd.Series:
+        return self.fixef
+
+    @property
+    def is_singular(self) -> bool:
+        return self._estimate.is_singular
+
+    @property
+    def messages(self) -> tuple[str, ...]:
+        """Convergence and singular-fit messages (as lme4's ``optinfo$conv$lme4$messages``)."""
+        return self._estimate.messages
+
+    @property
+    def sigma(self) -> float:
+        """Residual scale: 1 for binomial and Poisson, else ``sqrt((sum of Pearson residuals^2 + |u|^2) / n)``."""
+        if not self.family.has_scale:
+            return 1.0
+        state = self._estimate.state
+        wrss = float(np.sum(self.response.weights * np.square(self.response.y - state.mu)
+                            / self.family.variance(state.mu)))
+        return math.sqrt((wrss + float(state.u @ state.u)) / self.nobs)
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance of the fixed effects: twice the inverse finite-difference Hessian of the deviance
+        (lme4's default), or ``sigma^2 (R_X' R_X)^{-1}`` when the Hessian is unavailable."""
+        V = self._estimate.vcov
+        if not self._estimate.vcov_from_hessian:
+            V = self.sigma ** 2 * V
+        names = list(self.frame.fixed_names)
+        return pd.DataFrame(V, index=names, columns=names)
+
+    @property
+    def nobs(self) -> int:
+        return int(self.frame.nobs)
+
+    @property
+    def ngroups(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for blk in self.frame.blocks:
+            out.setdefault(blk.group, blk.num_levels)
+        return out
+
+    @property
+    def num_params(self) -> int:
+        """Parameters counted by logLik's ``df``: fixed effects, theta and (Gamma, inverse Gaussian) the scale."""
+        return len(self.frame.fixed_names) + self.theta.size + int(self.family.has_scale)
+
+    @property
+    def loglik(self) -> float:
+        """Log-likelihood (Laplace or quadrature approximation): minus half the minimized deviance."""
+        return -0.5 * self._estimate.deviance
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.loglik + 2.0 * self.num_params
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.loglik + math.log(self.nobs) * self.num_params
+
+    @property
+    def deviance(self) -> float:
+        """Sum of the squared deviance residuals (lme4's ``deviance()`` of a GLMM; ``-2 loglik`` is
+        the ``deviance`` column of the summary)."""
+        return float(np.sum(self._estimate.state.dev_resid))
+
+    @property
+    def df_resid(self) -> int:
+        return self.nobs - self.num_params
+
+    # ------------------------------------------------------------------ fitted values and residuals
+    def _series(self, values, name) -> pd.Series:
+        return pd.Series(np.asarray(values, dtype=float), index=self.row_labels, name=name)
+
+    @property
+    def fitted(self) -> pd.Series:
+        """Fitted means ``mu`` (proportions for binomial)."""
+        return self._series(self._estimate.state.mu, "fitted")
+
+    def residuals(self, type: str = "deviance") -> pd.Series:
+        """Residuals of ``type`` ``"deviance"`` (default), ``"pearson"``, ``"response"`` or ``"working"``."""
+        state, y = self._estimate.state, self.response.y
+        mu = state.mu
+        if type == "response":
+            r = y - mu
+        elif type == "pearson":
+            r = (y - mu) * np.sqrt(self.response.weights) / np.sqrt(self.family.variance(mu))
+        elif type == "deviance":
+            r = np.sign(y - mu) * np.sqrt(np.maximum(state.dev_resid, 0.0))
+        elif type == "working":
+            r = (y - mu) / self.family.link.mu_eta(state.eta)
+        else:
+            raise ArgumentError(f"unknown residual type {type!r}; use one of {', '.join(RESIDUAL_TYPES)}")
+        return self._series(r, type)
+
+    # ------------------------------------------------------------------ random effects
+    def _group_blocks(self) -> dict[str, list[int]]:
+        groups: dict[str, list[int]] = {}
+        for i, blk in enumerate(self.frame.blocks):
+            groups.setdefault(blk.group, []).append(i)
+        return groups
+
+    def _b(self) -> list[np.ndarray]:
+        return self._problem.b(self.theta, self._estimate.state.u)
+
+    @property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        """Conditional modes of the random effects: grouping factor -> DataFrame (levels x terms)."""
+        b = self._b()
+        out = {}
+        for g, idx in self._group_blocks().items():
+            blk = self.frame.blocks[idx[0]]
+            cols = [c for i in idx for c in self.frame.blocks[i].column_names]
+            out[g] = pd.DataFrame(np.hstack([b[i] for i in idx]), index=pd.Index(blk.levels, name=g), columns=cols)
+        return out
+
+    @property
+    def ranef_condvar(self) -> dict[str, np.ndarray]:
+        """Conditional covariance of the random effects per level (lme4's ``postVar``): group -> (levels, k, k)."""
+        lam = self._problem.lambda_matrix(self.theta).toarray()
+        cov = self.sigma ** 2 * lam @ self._estimate.state.factor.inverse() @ lam.T
+        out, pos = {}, 0
+        blocks = []
+        for t in self._problem.terms:
+            idx = np.arange(pos, pos + t.q).reshape(t.num_levels, t.k)
+            blocks.append(cov[idx[:, :, None], idx[:, None, :]])
+            pos += t.q
+        for g, ids in self._group_blocks().items():
+            ks = [blocks[i].shape[1] for i in ids]
+            arr = np.zeros((blocks[ids[0]].shape[0], sum(ks), sum(ks)))
+            off = 0
+            for i, k in zip(ids, ks):
+                arr[:, off:off + k, off:off + k] = blocks[i]
+                off += k
+            out[g] = arr
+        return out
+
+    @property
+    def coef(self) -> dict[str, pd.DataFrame]:
+        """Per-level coefficients, fixed plus random (lme4's ``coef``)."""
+        fe = self.fixef
+        out = {}
+        for g, re in self.ranef.items():
+            cols = list(re.columns) + [c for c in fe.index if c not in re.columns]
+            df = pd.DataFrame(index=re.index)
+            for c in cols:
+                df[c] = (re[c].to_numpy() if c in re.columns else 0.0) + (fe[c] if c in fe.index else 0.0)
+            out[g] = df
+        return out
+
+    @property
+    def varcorr_table(self) -> GlmmVarCorr:
+        return GlmmVarCorr.from_theta([b.group for b in self.frame.blocks], [b.column_names for b in self.frame.blocks],
+                                      self._problem.templates(self.theta), self.sigma,
+                                      use_scale=self.family.has_scale)
+
+    @property
+    def varcorr(self) -> pd.DataFrame:
+        """lme4's ``as.data.frame(VarCorr(m))``: grp, var1, var2, vcov, sdcor."""
+        return self.varcorr_table.to_frame()
+
+    # ------------------------------------------------------------------ prediction
+    def predict(self, newdata=None, type: str = "link", re_form=None, allow_new_levels: bool = False) -> pd.Series:
+        """Predictions on the ``"link"`` or ``"response"`` scale, with the random effects of ``re_form``
+        (None: all; ``"~0"`` or ``"NA"``: none), as lme4's ``predict``."""
+        from ._predict import predict
+
+        return predict(self, newdata, type, re_form, allow_new_levels)
+
+    # ------------------------------------------------------------------ output
+    def summary(self) -> GlmerSummary:
+        """lme4's ``summary(m)``; ``print()`` it for lme4's layout."""
+        return GlmerSummary.from_fit(self)
+
+    def __repr__(self) -> str:
+        return (f"<GeneralizedLinearMixedModel {self.family}: {self.formula}; nobs={self.nobs}, "
+                f"logLik={self.loglik:.4f}>")
+
+    def __str__(self) -> str:
+        return str(self.summary())
+
+    def _repr_html_(self) -> str:
+        return self.summary()._repr_html_()
