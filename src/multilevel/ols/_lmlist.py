@@ -12,6 +12,7 @@ import scipy
 
 from .._data import as_dataframe, check_columns, drop_missing
 from .._exceptions import FormulaError, NotFittedError
+from .._protocol import parse_level
 from .._rformat import format_num, render_table
 from ._lm import LinearModel, lm
 from ._summary import deparse_formula
@@ -101,6 +102,37 @@ class LmList(TextReport):
         """Residual standard deviation pooled over the groups: sqrt(sum RSS / sum df)."""
         rss = sum(float(f.fit.residuals @ f.fit.residuals) for f in self.fits if f is not None)
         return float(np.sqrt(rss / self.df_resid)) if self.df_resid > 0 else float("nan")
+
+    def confint(self, level: float = 0.95, *, pool: bool = False) -> pd.DataFrame:
+        """t-based confidence intervals per group and term (lme4's ``confint`` of an ``lmList``).
+
+        ``level`` is a proportion (0.95) or a percentage (95). Each group's interval uses its own
+        residual SD and degrees of freedom, or with ``pool`` the pooled SD on the pooled degrees
+        of freedom (lme4's ``pool = TRUE``). Returns columns ``lower`` and ``upper``, indexed by
+        (group, term); groups that could not be fitted are left out.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fits = ml.lm_list("Reaction ~ Days | Subject", ml.datasets.load("sleepstudy"))
+        >>> fits.confint(90).loc[("308", "Days")].round(4).tolist()
+        [11.9828, 31.5466]
+        """
+        level = parse_level(level)
+        frames = {}
+        for g, fit in self.items():
+            if fit is None:
+                continue
+            if not pool:
+                frames[str(g)] = fit.confint(level)
+                continue
+            scale = self.pooled_sd / fit.sigma if fit.df_resid > 0 else np.nan
+            q = scipy.stats.t.ppf(0.5 + level / 2, self.df_resid) if self.df_resid > 0 else np.nan
+            half = q * fit.se * scale
+            frames[str(g)] = pd.DataFrame({"lower": fit.coef - half, "upper": fit.coef + half})
+        out = pd.concat(frames, names=[self.group, "term"])
+        out.attrs.update(level=level, pool=bool(pool))
+        return out
 
     def summary(self, *, pool: bool = True) -> LmListSummary:
         """Per-group coefficient tables; with ``pool`` the standard errors use the pooled SD (as lmList)."""

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import scipy
 
+from ..._protocol import level_percent
+
 __all__ = ["funnel"]
 
 
@@ -36,7 +38,7 @@ def funnel(fit: Any, *, ax: Any = None, contours: Sequence[float] | None = None,
         Centre of the funnel (default: the pooled estimate; 0 for contour-enhanced
         plots, whose regions are those of the test of no effect).
     level : float, optional
-        Level in percent of the pseudo confidence region (default: that of the fit).
+        Level of the pseudo confidence region, a proportion or a percentage (default: that of the fit).
 
     Returns
     -------
@@ -71,7 +73,7 @@ def funnel(fit: Any, *, ax: Any = None, contours: Sequence[float] | None = None,
     se_grid = np.array([0.0, top])
     if contours:
         _shade_contours(ax, contours, top, centre, shades)
-    z = scipy.stats.norm.isf((1 - (fit.level if level is None else level) / 100) / 2)
+    z = scipy.stats.norm.isf((1 - (fit.level if level is None else level_percent(level)) / 100) / 2)
     if not contours:
         ax.plot(centre - z * se_grid, se_grid, color="0.3", linewidth=1)
         ax.plot(centre + z * se_grid, se_grid, color="0.3", linewidth=1)
