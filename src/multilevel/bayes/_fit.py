@@ -37,8 +37,14 @@ def _probs(probs, level, default=_TAILS, *, median: bool = False) -> tuple[float
         return tuple(default if probs is None else probs)
     if probs is not None:
         raise ArgumentError(f"give level or probs, not both (level={level!r}, probs={probs!r})")
-    a = (1.0 - parse_level(level)) / 2.0
-    return (a, 0.5, 1.0 - a) if median else (a, 1.0 - a)
+    lo, hi = _tails(level)
+    return (lo, 0.5, hi) if median else (lo, hi)
+
+
+def _tails(level) -> tuple[float, float]:
+    """The quantile probabilities of a central ``level`` interval (0.9 -> 0.05, 0.95)."""
+    a = round((1.0 - parse_level(level)) / 2.0, 12)  # 0.05, not 0.04999999999999999
+    return a, round(1.0 - a, 12)
 
 
 def _bayes_backend(name: str):
@@ -428,13 +434,13 @@ class BrmaFit:
         >>> list(fit.confint(90).columns)
         ['kind', 'estimate', 'lower', 'upper']
         """
-        lo, hi = _probs(None, level)
+        lo, hi = _tails(level)
         post = self.posterior
         fixed = {"mu", *self.data.X_names[1:]}
         flat = {name: draws.reshape(-1) for name, draws in post.items()}
         return confint_frame(list(flat), ["fixed" if n in fixed else "random" for n in flat],
                              [d.mean() for d in flat.values()], [np.quantile(d, lo) for d in flat.values()],
-                             [np.quantile(d, hi) for d in flat.values()], level=hi - lo, method="quantile")
+                             [np.quantile(d, hi) for d in flat.values()], level=parse_level(level), method="quantile")
 
     def cluster_effects(self) -> np.ndarray:
         """Draws (chains * draws, clusters) of u_c = tau sqrt(rho) z_c (tau at the scale intercept).

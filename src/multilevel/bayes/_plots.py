@@ -127,7 +127,7 @@ def forest(fit, ax=None, *, level=0.95):
     level = parse_level(level)
     if len(fit.data.X_names) > 1:
         raise ModelSpecificationError("the forest plot is for models without moderators")
-    a = (1 - level) / 2
+    a = round((1 - level) / 2, 12)
     labels, draws = _shrunken(fit)
     n = len(labels)
     ax = _axes(ax)
