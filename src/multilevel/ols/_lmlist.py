@@ -16,7 +16,7 @@ from .._protocol import parse_level
 from .._rformat import format_num, render_table
 from ._lm import LinearModel, lm
 from ._summary import deparse_formula
-from .._display import TextReport
+from .._display import FrameMapping, TextReport
 
 __all__ = ["LmList", "LmListSummary", "lm_list"]
 
@@ -149,7 +149,7 @@ class LmList(TextReport):
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class LmListSummary(TextReport):
+class LmListSummary(TextReport, FrameMapping):
     """Coefficient tables of an :class:`LmList`; ``to_frame()`` is long (term, group) x statistic."""
 
     title: tuple[str, ...]

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .._rformat import format_coefmat, format_g, format_named_vector, format_num, format_pval, zapsmall
-from .._display import TextReport
+from .._display import FrameMapping, TextReport
 
 __all__ = ["LinearModelSummary", "deparse_formula", "deparse_call"]
 
@@ -55,7 +55,7 @@ def deparse_call(function: str, args: list[tuple[str, str]], cutoff: int = 60) -
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class LinearModelSummary(TextReport):
+class LinearModelSummary(TextReport, FrameMapping):
     """R's ``summary.lm``: every printed block, as numbers.
 
     ``to_frame()`` is the coefficient table (NaN rows for aliased coefficients);
