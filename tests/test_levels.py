@@ -7,7 +7,9 @@ with invalid levels (which must raise :class:`~multilevel.ArgumentError`).
 """
 
 import inspect
+import json
 import math
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -256,3 +258,37 @@ def test_lm_list_confint_matches_each_group_lm(lm_list_fit, sleep):
     ci = lm_list_fit.confint(90)
     one = ml.lm("Reaction ~ Days", sleep[sleep["Subject"] == "308"]).confint(0.9)
     pd.testing.assert_frame_equal(ci.loc["308"], one, check_names=False)
+
+
+LM_LIST_CI = json.loads((Path(__file__).parent / "fixtures" / "ols" / "lm_list_confint.json").read_text(
+    encoding="utf-8"))["cases"]
+
+
+def _lm_list_data(name):
+    sleep = ml.datasets.load("sleepstudy")
+    if name == "sleep_small":
+        return sleep[~((sleep["Subject"] == "308") & (sleep["Days"] > 0))]
+    return {"students": ml.datasets.load("students"), "sleep": sleep}[name]
+
+
+@pytest.mark.parametrize("case", sorted(LM_LIST_CI))
+def test_lm_list_confint_matches_lme4(case):
+    ref = LM_LIST_CI[case]
+    fits = ml.lm_list(ref["formula"], _lm_list_data(ref["data"]))
+    got = fits.confint(ref["level"], pool=ref["pool"])
+    for row in ref["rows"]:
+        key = (row["group"], row["term"])
+        expected = [np.nan if row[c] is None else row[c] for c in ("lower", "upper")]
+        actual = got.loc[key].to_numpy(dtype=float) if key in got.index else np.full(2, np.nan)
+        np.testing.assert_allclose(actual, expected, rtol=1e-10, err_msg=str(key))
+
+
+@pytest.mark.parametrize("case", sorted(LM_LIST_CI))
+def test_lm_list_pooled_sd_counts_aliased_coefficients(case):
+    """lme4's pooledSD counts every coefficient, aliased ones too, so a group with one row lowers the
+    pooled degrees of freedom; the printed summary lines follow."""
+    ref = LM_LIST_CI[case]
+    fits = ml.lm_list(ref["formula"], _lm_list_data(ref["data"]))
+    assert fits.df_resid == ref["pooled_df"]
+    np.testing.assert_allclose(fits.pooled_sd, ref["pooled_sd"], rtol=1e-10)
+    assert str(fits).splitlines()[-2:] == ref["printed_tail"]

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy
+import scipy.linalg
 
 from .._data import as_dataframe, check_columns, drop_missing
 from .._exceptions import FormulaError, NotFittedError
@@ -35,6 +36,17 @@ def _split_group(formula: str) -> tuple[str, str]:
     if "~" not in model or not group:
         raise FormulaError("lm_list() formulas look like 'y ~ x | group'", formula, bar)
     return model, group
+
+
+def _unscaled_se(fit: LinearModel) -> pd.Series:
+    """sqrt(diag((X'X)^-1)) over the columns that are not aliased (NaN for aliased ones); defined
+    also for a group without residual degrees of freedom, whose own standard errors are NaN."""
+    X = fit.design.expand(fit.design.frame.X)[:, ~fit.fit.aliased]
+    r = scipy.linalg.qr(X, mode="r")[0][: X.shape[1]]
+    rinv = scipy.linalg.solve_triangular(r, np.eye(X.shape[1]))
+    out = np.full(len(fit.names), np.nan)
+    out[~fit.fit.aliased] = np.sqrt((rinv**2).sum(axis=1))
+    return pd.Series(out, index=list(fit.names))
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -91,7 +103,9 @@ class LmList(TextReport):
 
     @property
     def df_resid(self) -> int:
-        return int(sum(f.df_resid for f in self.fits if f is not None))
+        """Pooled residual degrees of freedom: rows minus coefficients per group, aliased
+        coefficients counted, as lme4's ``pooledSD`` (a rank-deficient group lowers the total)."""
+        return int(sum(f.nobs - len(f.names) for f in self.fits if f is not None))
 
     @property
     def nobs(self) -> int:
@@ -126,9 +140,8 @@ class LmList(TextReport):
             if not pool:
                 frames[str(g)] = fit.confint(level)
                 continue
-            scale = self.pooled_sd / fit.sigma if fit.df_resid > 0 else np.nan
             q = scipy.stats.t.ppf(0.5 + level / 2, self.df_resid) if self.df_resid > 0 else np.nan
-            half = q * fit.se * scale
+            half = q * self.pooled_sd * _unscaled_se(fit)
             frames[str(g)] = pd.DataFrame({"lower": fit.coef - half, "upper": fit.coef + half})
         out = pd.concat(frames, names=[self.group, "term"])
         out.attrs.update(level=level, pool=bool(pool))
