@@ -9,6 +9,10 @@ import pytest
 
 import multilevel as ml
 
+# this file is loaded as a plugin; collecting it again for doctests (--doctest-modules) would
+# import a second module named "conftest" beside tests/bayes/conftest.py
+collect_ignore = ["conftest.py"]
+
 
 @pytest.fixture(scope="session")
 def sleep():
