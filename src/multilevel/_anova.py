@@ -1,7 +1,8 @@
 """``anova(m1, m2, ...)``: likelihood-ratio comparison of nested fits of one kind.
 
 Each fitted-model class that supports comparison implements a classmethod
-``_anova(fits, **options)`` returning a table object (with ``to_frame()``);
+``_anova(fits, **options)`` returning a table object (with ``to_frame()``, and a
+:class:`~multilevel._display.FrameMapping` so that ``pd.DataFrame(table)`` works);
 this function checks the fits are of one kind and dispatches to it.
 """
 
@@ -27,7 +28,19 @@ def anova(*fits: Any, **options: Any) -> Any:
 
     Returns
     -------
-    The comparison table of that kind; ``to_frame()`` gives a DataFrame.
+    The comparison table of that kind, printed in the R reference's layout;
+    ``to_frame()`` and ``pd.DataFrame(table)`` give it as a DataFrame.
+
+    Examples
+    --------
+    >>> import multilevel as ml, pandas as pd
+    >>> sleep = ml.datasets.load("sleepstudy")
+    >>> m1 = ml.lmer("Reaction ~ Days + (1 | Subject)", sleep)
+    >>> m2 = ml.lmer("Reaction ~ Days + (Days | Subject)", sleep)
+    >>> pd.DataFrame(ml.anova(m1, m2))[["npar", "Chisq", "Df"]].round(3)
+        npar   Chisq   Df
+    m1   4.0     NaN  NaN
+    m2   6.0  42.139  2.0
     """
     if len(fits) < 2:
         raise ModelSpecificationError("anova() needs at least two fitted models to compare")

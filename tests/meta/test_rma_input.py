@@ -104,7 +104,7 @@ def test_level_as_proportion(bcg):
     a = ml.rma("yi", "vi", data=bcg, level=0.9)
     b = ml.rma("yi", "vi", data=bcg, level=90)
     assert a.level == 90 and a.ci_lb.equals(b.ci_lb)
-    with pytest.raises(ml.DataError, match="level"):
+    with pytest.raises(ml.ArgumentError, match="level"):
         ml.rma("yi", "vi", data=bcg, level=150)
 
 

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._exceptions import DataError, MultilevelError, ModelSpecificationError
+from .._exceptions import ArgumentError, DataError, MultilevelError, ModelSpecificationError
+from .._protocol import confint_frame, parse_level
 from ._design import BrmaData, new_design, prepare
 from ._diagnostics import check_convergence
 from ._layout import Layout, make_layout
@@ -26,6 +27,24 @@ from ._summary import (
 __all__ = ["brma", "BrmaFit"]
 
 _MISSING = "brma needs the optional dependencies: pip install 'multilevel[bayes]'"
+_TAILS = (0.025, 0.975)
+
+
+def _probs(probs, level, default=_TAILS, *, median: bool = False) -> tuple[float, ...]:
+    """Quantile probabilities from ``probs`` or from a central interval ``level``
+    (a proportion or a percentage, see :func:`~multilevel._protocol.parse_level`)."""
+    if level is None:
+        return tuple(default if probs is None else probs)
+    if probs is not None:
+        raise ArgumentError(f"give level or probs, not both (level={level!r}, probs={probs!r})")
+    lo, hi = _tails(level)
+    return (lo, 0.5, hi) if median else (lo, hi)
+
+
+def _tails(level) -> tuple[float, float]:
+    """The quantile probabilities of a central ``level`` interval (0.9 -> 0.05, 0.95)."""
+    a = round((1.0 - parse_level(level)) / 2.0, 12)  # 0.05, not 0.04999999999999999
+    return a, round(1.0 - a, 12)
 
 
 def _bayes_backend(name: str):
@@ -285,8 +304,11 @@ class BrmaFit:
         return tau * np.sqrt(1 - rho), tau * np.sqrt(rho)
 
     # ----------------------------------------------------------------- summaries
-    def summary(self, include_mcmc_diagnostics: bool = True, probs=(0.025, 0.5, 0.975)) -> BrmaSummary:
+    def summary(self, include_mcmc_diagnostics: bool = True, probs=None, *, level=None) -> BrmaSummary:
         """Posterior means, SDs, quantiles and MCMC diagnostics, printed like RoBMA.
+
+        The quantiles are ``probs`` (default 0.025, 0.5, 0.975) or the median and the
+        limits of the central ``level`` interval (a proportion or a percentage).
 
         Examples
         --------
@@ -299,6 +321,7 @@ class BrmaFit:
         >>> list(fit.summary().to_frame().index)
         ['mu', 'tau', 'rho']
         """
+        probs = _probs(probs, level, (0.025, 0.5, 0.975), median=True)
         post = self.posterior
         est = {k: post[k] for k in ("mu", "tau", "rho") if k in post}
         blocks = []
@@ -320,9 +343,10 @@ class BrmaFit:
             return f"Bayesian Multilevel {kind} Model (k = {self.data.k}, clusters = {self.data.num_clusters})"
         return f"Bayesian {kind} Model (k = {self.data.k})"
 
-    def summary_heterogeneity(self, probs=(0.025, 0.975)) -> HeterogeneitySummary:
+    def summary_heterogeneity(self, probs=None, *, level=None) -> HeterogeneitySummary:
         """tau, rho, the within / between split, tau2, I2 (typical sampling variance
-        (k - p) / tr(P)) and H2.
+        (k - p) / tr(P)) and H2, with the quantiles ``probs`` (default 0.025, 0.975) or
+        the limits of the central ``level`` interval.
 
         Examples
         --------
@@ -337,11 +361,12 @@ class BrmaFit:
         v_tilde = typical_variance(self.data.v, self.data.X)
         rho = self.posterior.get("rho")
         hd = heterogeneity_draws(tw.mean(-1), tb.mean(-1) if self.is_multilevel else None, rho, v_tilde)
-        return HeterogeneitySummary(heterogeneity_frame(hd, probs))
+        return HeterogeneitySummary(heterogeneity_frame(hd, _probs(probs, level)))
 
-    def pooled_effect(self, probs=(0.025, 0.975)) -> pd.DataFrame:
+    def pooled_effect(self, probs=None, *, level=None) -> pd.DataFrame:
         """Pooled effect mu and the prediction for a new estimate (in a new cluster):
-        mean, median and credible / prediction interval.
+        mean, median and credible / prediction interval (quantiles ``probs`` or the
+        central ``level`` interval, default 95%).
 
         Examples
         --------
@@ -354,12 +379,13 @@ class BrmaFit:
         """
         if len(self.data.X_names) > 1:
             raise ModelSpecificationError("with moderators use predict(newdata)")
-        return self.predict(None, probs=probs, _label=True)
+        return self.predict(None, probs=probs, level=level, _label=True)
 
-    def predict(self, newdata=None, *, probs=(0.025, 0.975), _label: bool = False) -> pd.DataFrame:
+    def predict(self, newdata=None, *, probs=None, level=None, _label: bool = False) -> pd.DataFrame:
         """Posterior of the mean effect and the prediction interval for ``newdata``
         (rows of moderator and scale values; ``None`` for the fitted estimates or, without
-        moderators, the pooled effect).
+        moderators, the pooled effect). Intervals: quantiles ``probs`` or the central
+        ``level`` interval (a proportion or a percentage), default 95%.
 
         Examples
         --------
@@ -372,11 +398,12 @@ class BrmaFit:
         """
         from ._predict import predict_frame
 
-        return predict_frame(self, newdata, probs, _label, new_design)
+        return predict_frame(self, newdata, _probs(probs, level), _label, new_design)
 
-    def ranef(self, probs=(0.025, 0.975)) -> pd.DataFrame:
+    def ranef(self, probs=None, *, level=None) -> pd.DataFrame:
         """Cluster effects u_c (deviation of each cluster from the fixed part): posterior mean,
-        SD and interval, drawn from their exact conditional given each posterior draw.
+        SD and interval (quantiles ``probs`` or the central ``level`` interval, default 95%),
+        drawn from their exact conditional given each posterior draw.
 
         Examples
         --------
@@ -389,6 +416,7 @@ class BrmaFit:
         """
         if not self.is_multilevel:
             raise ModelSpecificationError("ranef() needs a multilevel fit (cluster=...)")
+        probs = _probs(probs, level)
         u = self.cluster_effects()
         q = np.quantile(u, probs, axis=0)
         frame = pd.DataFrame({"Mean": u.mean(0), "SD": u.std(0, ddof=1)},
@@ -396,6 +424,31 @@ class BrmaFit:
         for p, row in zip(probs, q):
             frame[f"{p:g}"] = row
         return frame
+
+    def confint(self, level=0.95) -> pd.DataFrame:
+        """Equal-tailed credible intervals of every parameter in :attr:`posterior`.
+
+        ``level`` is a proportion (0.95) or a percentage (95). Returns the table of
+        :func:`~multilevel._protocol.confint_frame`: ``estimate`` is the posterior mean,
+        ``kind`` is ``"fixed"`` for mu and the moderator coefficients and ``"random"``
+        for tau, rho and the scale coefficients.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.datasets.load("konstantopoulos2011")
+        >>> fit = ml.brma("yi", "vi", measure="SMD", cluster="district", data=dat, seed=1,
+        ...               progress=False)
+        >>> list(fit.confint(90).columns)
+        ['kind', 'estimate', 'lower', 'upper']
+        """
+        lo, hi = _tails(level)
+        post = self.posterior
+        fixed = {"mu", *self.data.X_names[1:]}
+        flat = {name: draws.reshape(-1) for name, draws in post.items()}
+        return confint_frame(list(flat), ["fixed" if n in fixed else "random" for n in flat],
+                             [d.mean() for d in flat.values()], [np.quantile(d, lo) for d in flat.values()],
+                             [np.quantile(d, hi) for d in flat.values()], level=parse_level(level), method="quantile")
 
     def cluster_effects(self) -> np.ndarray:
         """Draws (chains * draws, clusters) of u_c = tau sqrt(rho) z_c (tau at the scale intercept).
@@ -515,8 +568,9 @@ class BrmaFit:
 
         return plot_diagnostics(self, parameter, kind, ax=ax)
 
-    def forest(self, ax=None):
-        """Forest plot: observed estimates, shrunken cluster estimates and the pooled effect.
+    def forest(self, ax=None, *, level=0.95):
+        """Forest plot: observed estimates, shrunken cluster estimates and the pooled effect,
+        with central ``level`` intervals (a proportion or a percentage).
 
         Examples
         --------
@@ -528,7 +582,7 @@ class BrmaFit:
         """
         from ._plots import forest
 
-        return forest(self, ax=ax)
+        return forest(self, ax=ax, level=level)
 
     def __str__(self) -> str:
         return str(self.summary(include_mcmc_diagnostics=False))

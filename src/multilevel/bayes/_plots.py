@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.stats
 
 from .._exceptions import ModelSpecificationError
+from .._protocol import parse_level
 
 __all__ = ["plot_parameter", "plot_diagnostics", "forest"]
 
@@ -119,18 +121,21 @@ def _shrunken(fit):
     return [str(i) for i in fit.data.labels], mean + rng.standard_normal(mean.shape) / np.sqrt(prec)
 
 
-def forest(fit, ax=None):
-    """Observed estimates (grey, 95% CI), shrunken estimates (black, 95% CrI) and the pooled effect."""
+def forest(fit, ax=None, *, level=0.95):
+    """Observed estimates (grey, CI), shrunken estimates (black, CrI) and the pooled effect
+    (intervals at ``level``, a proportion or a percentage)."""
+    level = parse_level(level)
     if len(fit.data.X_names) > 1:
         raise ModelSpecificationError("the forest plot is for models without moderators")
+    a = round((1 - level) / 2, 12)
     labels, draws = _shrunken(fit)
     n = len(labels)
     ax = _axes(ax)
-    lo, mid, hi = np.quantile(draws, [0.025, 0.5, 0.975], axis=0)
+    lo, hi = np.quantile(draws, [a, 1 - a], axis=0)
     rows = np.arange(n, 0, -1) + 1
     if not fit.is_multilevel:
         se = np.sqrt(fit.data.v)
-        ax.errorbar(fit.data.y, rows + 0.2, xerr=1.96 * se, fmt="s", color="grey", ms=3, lw=0.8,
+        ax.errorbar(fit.data.y, rows + 0.2, xerr=scipy.stats.norm.isf(a) * se, fmt="s", color="grey", ms=3, lw=0.8,
                     label="observed")
     else:
         for r, code in zip(rows, range(n)):
@@ -140,7 +145,7 @@ def forest(fit, ax=None):
     ax.errorbar(draws.mean(0), rows, xerr=[draws.mean(0) - lo, hi - draws.mean(0)], fmt="o",
                 color="black", ms=4, lw=1.0, label="shrunken")
     pooled = fit.posterior["mu"].reshape(-1)
-    q = np.quantile(pooled, [0.025, 0.975])
+    q = np.quantile(pooled, [a, 1 - a])
     m = pooled.mean()
     ax.fill([q[0], m, q[1], m], [0, 0.3, 0, -0.3], color="black")
     ax.axvline(m, color="grey", ls=":", lw=0.8)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from .._rformat import render_table
 from ._diagnostics import posterior_table
+from .._display import FrameMapping
 
 __all__ = ["BrmaSummary", "HeterogeneitySummary", "estimates_frame", "heterogeneity_draws",
            "typical_variance"]
@@ -49,7 +50,7 @@ def _html(title: str, blocks: list[tuple[str, pd.DataFrame]]) -> str:
 
 
 @dataclass(frozen=True)
-class BrmaSummary:
+class BrmaSummary(FrameMapping):
     """Posterior summary of a brma fit: the Estimates block and, when used, the meta-regression
     and scale-regression blocks. ``to_frame()`` returns the numbers of a block."""
 
@@ -90,7 +91,7 @@ class BrmaSummary:
 
 
 @dataclass(frozen=True)
-class HeterogeneitySummary:
+class HeterogeneitySummary(FrameMapping):
     """Posterior summary of tau, rho, the within / between split, tau2, I2 and H2."""
 
     frame: pd.DataFrame

@@ -13,7 +13,7 @@ tested against the row above it:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,7 @@ import scipy
 
 from .._exceptions import ModelSpecificationError
 from .._rformat import format_coefmat
-from .._display import TextReport
+from .._display import FrameMapping, TextReport
 
 __all__ = ["AnovaTable", "lmer_anova"]
 
@@ -29,13 +29,13 @@ _COLUMNS = ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chis
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class AnovaTable(TextReport):
+class AnovaTable(TextReport, FrameMapping):
     """The comparison table; ``to_frame()`` has lme4's columns (``Chisq``, ``Df``, ``Pr(>Chisq)`` ...)."""
 
     names: tuple[str, ...]
     formulas: tuple[str, ...]
     data_name: str | None
-    values: np.ndarray
+    values: np.ndarray = field()  # field(): dict.values of the FrameMapping base is no default
     refitted: bool
 
     def to_frame(self) -> pd.DataFrame:

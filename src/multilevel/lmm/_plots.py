@@ -14,6 +14,7 @@ import scipy
 
 from .._data import as_dataframe, check_columns
 from .._exceptions import DataError
+from .._protocol import parse_level
 from .._plots_common import draw_group_lines, draw_qq, draw_residuals, grid_frame, new_axes
 
 __all__ = ["plot_lmer", "plot_ranef", "plot_qq_ranef", "plot_profile", "plot_lmer_residuals", "ranef_intervals"]
@@ -21,9 +22,7 @@ __all__ = ["plot_lmer", "plot_ranef", "plot_qq_ranef", "plot_profile", "plot_lme
 
 def ranef_intervals(fit, level: float = 0.95) -> pd.DataFrame:
     """Long table: grpvar, term, grp, condval, condsd, lower, upper (normal intervals on the conditional SD)."""
-    if not 0 < level < 1:
-        raise DataError(f"level must be between 0 and 1, got {level}")
-    z = scipy.stats.norm.ppf(0.5 + level / 2)
+    z = scipy.stats.norm.ppf(0.5 + parse_level(level) / 2)
     df = fit.ranef_frame()
     df["lower"] = df["condval"] - z * df["condsd"]
     df["upper"] = df["condval"] + z * df["condsd"]
@@ -162,6 +161,7 @@ def plot_profile(fit, *, which: Any = None, num: int = 11, level: float = 0.95, 
     """
     from ._profile import fit_setup, parameter_names
 
+    z = scipy.stats.norm.ppf(0.5 + parse_level(level) / 2)
     setup = fit_setup(fit)
     names = parameter_names(list(setup.ks), list(fit.frame.fixed_names))
     chosen = names if which is None else list(which)
@@ -171,7 +171,6 @@ def plot_profile(fit, *, which: Any = None, num: int = 11, level: float = 0.95, 
     idx = [names.index(w) for w in chosen]
     grids = _grids(setup, idx, num, parallel)
     fig, axes = new_axes(None, ncols=len(idx), figsize=(3.0 * len(idx) + 0.6, 3.2))
-    z = scipy.stats.norm.ppf(0.5 + level / 2)
     for a, name, (xs, zeta) in zip(np.atleast_1d(axes), chosen, grids):
         a.plot(xs, zeta, color="#345", marker="o", markersize=2.5)
         for v in (-z, z):

@@ -299,10 +299,10 @@ def fit_confint(fit, method: str = "profile", level: float = 0.95, *, nsim: int 
     """:meth:`LinearMixedModel.confint`."""
     import pandas as pd
 
-    from .._exceptions import DataError, ModelSpecificationError
+    from .._exceptions import ModelSpecificationError
+    from .._protocol import parse_level
 
-    if not 0 < level < 1:
-        raise DataError(f"level must be between 0 and 1, got {level}")
+    level = parse_level(level)
     ks = [b.num_columns for b in fit.frame.blocks]
     names = parameter_names(ks, list(fit.frame.fixed_names))
     kind = str(method).lower()

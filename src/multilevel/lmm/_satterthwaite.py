@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy
 
-from .._display import TextReport
+from .._display import FrameMapping, TextReport
 
 __all__ = ["richardson_jacobian", "richardson_hessian", "varpar_deviance", "covbeta", "SatterthwaiteParts",
            "satterthwaite_parts", "satterthwaite_df", "coef_test"]
@@ -196,7 +196,7 @@ _TITLE_WIDTH = 80
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class LmerTestSummary(TextReport):
+class LmerTestSummary(TextReport, FrameMapping):
     """lmerTest's ``summary(m, ddf = ...)``: lme4's summary with df and p-values in the fixed effects.
 
     ``to_frame()`` is the coefficient table (Estimate, Std. Error, df, t value, Pr(>|t|)).

@@ -15,6 +15,7 @@ import pandas as pd
 
 from .._rformat import abbreviate, format_coefmat, format_named_vector, format_num, zapsmall
 from ._varcorr import VarCorr
+from .._display import FrameMapping
 
 __all__ = ["LmerSummary", "LmerPrint", "FitCriteria", "ScaledResiduals", "FixedEffectsTable", "FixefCorrelation",
            "abbreviate", "deparse_formula"]
@@ -56,7 +57,7 @@ def _html_pre(text: str) -> str:
 
 # --------------------------------------------------------------------------- blocks
 @dataclass(frozen=True)
-class FitCriteria:
+class FitCriteria(FrameMapping):
     """REML criterion (REML fits) or AIC, BIC, logLik, deviance, df.resid (ML fits)."""
 
     REML: bool
@@ -90,7 +91,7 @@ class FitCriteria:
 
 
 @dataclass(frozen=True)
-class ScaledResiduals:
+class ScaledResiduals(FrameMapping):
     """Quantiles of the scaled (Pearson) residuals."""
 
     quantiles: np.ndarray
@@ -113,7 +114,7 @@ class ScaledResiduals:
 
 
 @dataclass(frozen=True)
-class FixedEffectsTable:
+class FixedEffectsTable(FrameMapping):
     """Estimates, standard errors and t values of the fixed effects."""
 
     names: tuple[str, ...]
@@ -139,7 +140,7 @@ class FixedEffectsTable:
 
 
 @dataclass(frozen=True)
-class FixefCorrelation:
+class FixefCorrelation(FrameMapping):
     """Correlation of the fixed-effects estimates, printed with abbreviated names."""
 
     names: tuple[str, ...]
@@ -168,7 +169,7 @@ class FixefCorrelation:
 
 
 @dataclass(frozen=True)
-class LmerSummary:
+class LmerSummary(FrameMapping):
     """``summary()`` of a linear mixed model; ``str()`` is lme4's printed layout."""
 
     REML: bool

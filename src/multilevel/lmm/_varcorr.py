@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .._rformat import format_num
+from .._display import FrameMapping
 
 __all__ = ["VarCorr", "make_unique"]
 
@@ -41,7 +42,7 @@ def make_unique(names) -> list[str]:
 
 
 @dataclass(frozen=True, eq=False)
-class VarCorr:
+class VarCorr(FrameMapping):
     """Estimated variances, standard deviations and correlations of the random effects.
 
     Attributes

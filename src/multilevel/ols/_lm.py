@@ -12,6 +12,7 @@ import scipy
 
 from .._data import as_dataframe
 from .._exceptions import DataError, ModelSpecificationError, RankDeficiencyWarning
+from .._protocol import parse_level
 from ._fit import OLSArrays, ols_fit
 
 __all__ = ["LinearModel", "lm", "FStatistic"]
@@ -159,10 +160,11 @@ class LinearModel:
     def confint(self, level: float = 0.95) -> pd.DataFrame:
         """t-based confidence intervals for the coefficients (R's ``confint.lm``).
 
-        Returns a DataFrame with columns ``lower`` and ``upper`` (R's "2.5 %" and "97.5 %").
+        ``level`` is a proportion (0.95) or a percentage (95), see
+        :func:`~multilevel._protocol.parse_level`. Returns a DataFrame with columns
+        ``lower`` and ``upper`` (R's "2.5 %" and "97.5 %").
         """
-        if not 0 < level < 1:
-            raise DataError(f"level must be between 0 and 1, got {level}")
+        level = parse_level(level)
         q = scipy.stats.t.ppf(0.5 + level / 2, self.df_resid) if self.df_resid > 0 else np.nan
         est, se = self.fit.coef, self.fit.se
         return pd.DataFrame({"lower": est - q * se, "upper": est + q * se}, index=list(self.names))

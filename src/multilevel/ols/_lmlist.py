@@ -9,15 +9,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy
+import scipy.linalg
 
 from .._data import as_dataframe, check_columns, drop_missing
 from .._exceptions import FormulaError, NotFittedError
+from .._protocol import parse_level
 from .._rformat import format_num, render_table
 from ._lm import LinearModel, lm
 from ..formula._contrasts import check_contrasts
 from ..formula._quoting import r_name
 from ._summary import deparse_call, deparse_formula
-from .._display import TextReport
+from .._display import FrameMapping, TextReport
 
 __all__ = ["LmList", "LmListSummary", "lm_list"]
 
@@ -39,6 +41,17 @@ def _split_group(formula: str) -> tuple[str, str]:
     if len(group) > 2 and group[0] == group[-1] == "`":
         group = group[1:-1]
     return model, group
+
+
+def _unscaled_se(fit: LinearModel) -> pd.Series:
+    """sqrt(diag((X'X)^-1)) over the columns that are not aliased (NaN for aliased ones); defined
+    also for a group without residual degrees of freedom, whose own standard errors are NaN."""
+    X = fit.design.expand(fit.design.frame.X)[:, ~fit.fit.aliased]
+    r = scipy.linalg.qr(X, mode="r")[0][: X.shape[1]]
+    rinv = scipy.linalg.solve_triangular(r, np.eye(X.shape[1]))
+    out = np.full(len(fit.names), np.nan)
+    out[~fit.fit.aliased] = np.sqrt((rinv**2).sum(axis=1))
+    return pd.Series(out, index=list(fit.names))
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -96,7 +109,9 @@ class LmList(TextReport):
 
     @property
     def df_resid(self) -> int:
-        return int(sum(f.df_resid for f in self.fits if f is not None))
+        """Pooled residual degrees of freedom: rows minus coefficients per group, aliased
+        coefficients counted, as lme4's ``pooledSD`` (a rank-deficient group lowers the total)."""
+        return int(sum(f.nobs - len(f.names) for f in self.fits if f is not None))
 
     @property
     def nobs(self) -> int:
@@ -107,6 +122,36 @@ class LmList(TextReport):
         """Residual standard deviation pooled over the groups: sqrt(sum RSS / sum df)."""
         rss = sum(float(f.fit.residuals @ f.fit.residuals) for f in self.fits if f is not None)
         return float(np.sqrt(rss / self.df_resid)) if self.df_resid > 0 else float("nan")
+
+    def confint(self, level: float = 0.95, *, pool: bool = False) -> pd.DataFrame:
+        """t-based confidence intervals per group and term (lme4's ``confint`` of an ``lmList``).
+
+        ``level`` is a proportion (0.95) or a percentage (95). Each group's interval uses its own
+        residual SD and degrees of freedom, or with ``pool`` the pooled SD on the pooled degrees
+        of freedom (lme4's ``pool = TRUE``). Returns columns ``lower`` and ``upper``, indexed by
+        (group, term); groups that could not be fitted are left out.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fits = ml.lm_list("Reaction ~ Days | Subject", ml.datasets.load("sleepstudy"))
+        >>> fits.confint(90).loc[("308", "Days")].round(4).tolist()
+        [11.9828, 31.5466]
+        """
+        level = parse_level(level)
+        frames = {}
+        for g, fit in self.items():
+            if fit is None:
+                continue
+            if not pool:
+                frames[str(g)] = fit.confint(level)
+                continue
+            q = scipy.stats.t.ppf(0.5 + level / 2, self.df_resid) if self.df_resid > 0 else np.nan
+            half = q * self.pooled_sd * _unscaled_se(fit)
+            frames[str(g)] = pd.DataFrame({"lower": fit.coef - half, "upper": fit.coef + half})
+        out = pd.concat(frames, names=[self.group, "term"])
+        out.attrs.update(level=level, pool=bool(pool))
+        return out
 
     def summary(self, *, pool: bool = True) -> LmListSummary:
         """Per-group coefficient tables; with ``pool`` the standard errors use the pooled SD (as lmList)."""
@@ -131,7 +176,7 @@ class LmList(TextReport):
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class LmListSummary(TextReport):
+class LmListSummary(TextReport, FrameMapping):
     """Coefficient tables of an :class:`LmList`; ``to_frame()`` is long (term, group) x statistic."""
 
     title: tuple[str, ...]

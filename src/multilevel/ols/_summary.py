@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .._rformat import format_coefmat, format_g, format_named_vector, format_num, format_pval, zapsmall
-from .._display import TextReport
+from .._display import FrameMapping, TextReport
 from ..formula._quoting import r_name
 
 __all__ = ["LinearModelSummary", "deparse_formula", "deparse_call"]
@@ -80,7 +80,7 @@ def _deparse_args(state: dict, function: str, args: list[tuple[str, object]]) ->
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class LinearModelSummary(TextReport):
+class LinearModelSummary(TextReport, FrameMapping):
     """R's ``summary.lm``: every printed block, as numbers.
 
     ``to_frame()`` is the coefficient table (NaN rows for aliased coefficients);

@@ -14,6 +14,7 @@ from ..._exceptions import ModelSpecificationError
 from ..._rformat import render_table
 from ..shared._format import (_matrix_lines, fcf, fmt_pval, heterogeneity_lines, model_results_lines,
                              moderators_lines)
+from ..._display import FrameMapping
 
 __all__ = ["fit_text", "fit_html", "RmaMvSummary", "AnovaRmaMv", "anova_fits", "abbreviate"]
 
@@ -179,7 +180,7 @@ def _components_frame(fit: Any) -> pd.DataFrame:
 
 
 @dataclass(frozen=True, eq=False)
-class RmaMvSummary:
+class RmaMvSummary(FrameMapping):
     """``summary()`` of an ``rma_mv`` fit: the printed model with its fit statistics."""
 
     fit: Any
@@ -199,7 +200,7 @@ class RmaMvSummary:
 
 
 @dataclass(frozen=True, eq=False)
-class AnovaRmaMv:
+class AnovaRmaMv(FrameMapping):
     """Likelihood-ratio test of two nested ``rma_mv`` fits (metafor's ``anova(full, reduced)``)."""
 
     table: pd.DataFrame

@@ -12,7 +12,7 @@ cannot be fitted is moved towards the estimate in ten steps, as metafor does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ from ..._exceptions import ModelSpecificationError
 from ..._rformat import render_table
 from ..shared._format import fcf
 from ._fit import optimize
+from ..._display import FrameMapping
 
 __all__ = ["component_names", "profile_ll", "confint_frame", "ConfintReport", "ProfileLikelihood", "profile"]
 
@@ -148,7 +149,7 @@ def confint_frame(fit: Any, level: float, tol: float | None = None) -> pd.DataFr
 
 
 @dataclass(frozen=True, eq=False)
-class ConfintReport:
+class ConfintReport(FrameMapping):
     """Profile-likelihood intervals printed as metafor's ``print(confint(res))``."""
 
     frame: pd.DataFrame
@@ -182,11 +183,11 @@ class ConfintReport:
 
 
 @dataclass(frozen=True, eq=False)
-class ProfileLikelihood:
+class ProfileLikelihood(FrameMapping):
     """Profile log-likelihood of one variance component over a grid of values."""
 
     component: str
-    values: np.ndarray
+    values: np.ndarray = field()  # field(): dict.values of the FrameMapping base is no default
     loglik: np.ndarray
     estimate: float
     loglik_max: float

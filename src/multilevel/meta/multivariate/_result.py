@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from ..._protocol import level_percent
+
 __all__ = ["Components", "RmaMvFit"]
 
 
@@ -23,17 +25,6 @@ class Components:
 
     values: np.ndarray
     fixed: np.ndarray
-
-
-def percent(level: float) -> float:
-    """A confidence level in percent (a proportion such as 0.95 is accepted, as metafor does)."""
-    from ..._exceptions import DataError
-    value = float(level)
-    if 0 < value < 1:
-        value *= 100
-    if not 0 < value < 100:
-        raise DataError(f"level must be a percentage between 0 and 100, not {level!r}")
-    return value
 
 
 def _wald(beta: np.ndarray, vb: np.ndarray, test: str, df: int, level: float) -> tuple[np.ndarray, ...]:
@@ -309,7 +300,7 @@ class RmaMvFit:
         rho      0.6653  0.3282  0.8855
         """
         from ._profile import confint_frame
-        return confint_frame(self, self.level if level is None else percent(level), tol)
+        return confint_frame(self, self.level if level is None else level_percent(level), tol)
 
     def confint_report(self, level: float | None = None) -> Any:
         """The profile-likelihood intervals as metafor prints them (``print(confint(res))``).
@@ -382,7 +373,7 @@ class RmaMvFit:
         0  0.1847  0.0846  0.019  0.3504 -0.4502  0.8197
         """
         from ._predict import predict
-        return predict(self, newmods, self.level if level is None else percent(level))
+        return predict(self, newmods, self.level if level is None else level_percent(level))
 
     def ranef(self, *, level: float | None = None) -> dict[str, pd.DataFrame]:
         """Best linear unbiased predictions of the random effects, with se and intervals.
@@ -402,7 +393,7 @@ class RmaMvFit:
         18   0.1407  0.1372 -0.1283  0.4097
         """
         from ._predict import ranef
-        return ranef(self, self.level if level is None else percent(level))
+        return ranef(self, self.level if level is None else level_percent(level))
 
     def i2(self) -> pd.Series:
         """Multilevel I^2 (percent): total and per component, with the typical sampling variance.

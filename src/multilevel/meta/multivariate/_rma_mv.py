@@ -15,10 +15,11 @@ import pandas as pd
 
 from ..._data import as_dataframe, check_columns
 from ..._exceptions import ConvergenceWarning, DataError, ModelSpecificationError, MultilevelWarning
+from ..._protocol import level_percent
 from ..shared._input import column_values, prepare_effects
 from ._core import make_batch
 from ._fit import Layout, fe_fit, fe_fit_diag, initial_values, optimize
-from ._result import Components, RmaMvFit, percent
+from ._result import Components, RmaMvFit
 from ._structures import build_terms, parse_random, random_columns
 
 __all__ = ["rma_mv"]
@@ -63,7 +64,7 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
     test : {"z", "t"}
         Normal or t (``k - p`` df) tests and intervals for the coefficients.
     level : float
-        Confidence level in percent (or as a proportion, 0.95).
+        Confidence level in percent (or as a proportion, 0.95; see :func:`~multilevel._protocol.parse_level`).
     sigma2, tau2, rho, gamma2, phi : array_like, optional
         Values at which to hold components fixed (NaN or None entries are estimated).
     R : dict, optional
@@ -118,7 +119,7 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
         raise ModelSpecificationError(f"method must be 'REML' or 'ML', not {method!r}")
     if test not in ("z", "t"):
         raise ModelSpecificationError(f"test must be 'z' or 't', not {test!r}")
-    level = percent(level)
+    level = level_percent(level)
     frame = as_dataframe(data) if data is not None else None
     spec = parse_random(random) if random is not None else None
     if spec is not None and frame is None:

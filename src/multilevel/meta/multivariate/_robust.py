@@ -34,6 +34,7 @@ from ..._rformat import signif_stars
 from ..shared._format import (_matrix_lines, _r_round_str, fcf, fmt_pval, moderators_lines, print_vector_lines,
                       signif_legend_lines)
 from ._predict import dense_marginal
+from ..._display import FrameMapping
 
 __all__ = ["RobustRmaMv", "robust", "cr2_adjustments"]
 
@@ -135,7 +136,7 @@ def _cr2(bread: np.ndarray, A: list[np.ndarray], e: np.ndarray, codes: np.ndarra
 
 
 @dataclass(frozen=True, eq=False)
-class RobustRmaMv:
+class RobustRmaMv(FrameMapping):
     """Cluster-robust inference for an ``rma_mv`` fit (printed as metafor's robust model)."""
 
     fit: Any

@@ -13,6 +13,7 @@ from scipy import special
 from ..._exceptions import ModelSpecificationError, MultilevelWarning
 from ..shared._format import _matrix_lines, fcf, fmt_pval
 from ..shared._input import EffectData
+from ..._display import FrameMapping
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._rma import RmaFit
@@ -23,7 +24,7 @@ _FIXED = ("EE", "FE", "CE")
 
 
 @dataclass(frozen=True, eq=False)
-class RmaAnova:
+class RmaAnova(FrameMapping):
     """Full versus reduced model: fit statistics, LRT, its p-value, QE, tau^2 and R^2.
 
     ``to_frame()`` gives the table; ``str()`` prints it as metafor does.

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..shared._format import (DEFAULT_DIGITS, fcf, fitstats_lines, heterogeneity_lines, moderators_lines,
                              model_results_lines)
+from ..._display import FrameMapping
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._rma import RmaFit
@@ -53,7 +54,7 @@ def _heterogeneity_stats(fit: RmaFit, digits: int) -> list[str]:
 
 
 @dataclass(frozen=True, eq=False)
-class RmaSummary:
+class RmaSummary(FrameMapping):
     """metafor's printed layout of an :func:`~multilevel.rma` fit (``print`` or ``summary``).
 
     ``str()`` gives the text (line for line as metafor prints, trailing blanks

@@ -12,6 +12,7 @@ import pandas as pd
 from scipy import special
 
 from ..._exceptions import DataError, ModelSpecificationError, MultilevelWarning
+from ..._protocol import level_percent
 from ..shared._input import EffectData, ModeratorsDesign, prepare_effects
 from ._core import TAU2_METHODS, estimate_tau2, fit_statistics, fixed_effects, heterogeneity
 
@@ -151,8 +152,14 @@ class RmaFit:
         return self.fit_stats["REML" if self.method == "REML" else "ML"]["ll"]
 
     # ------------------------------------------------------------------ inference
+    def _level(self, level: Any) -> float:
+        """``level`` in percent (a proportion or a percentage); the fit's level when None."""
+        return self.level if level is None else level_percent(level)
+
     def confint(self, level: float | None = None) -> pd.DataFrame:
         """Q-profile confidence intervals for tau^2, tau, I^2 and H^2 (metafor's ``confint``).
+
+        ``level`` is a proportion (0.95) or a percentage (95); default: that of the fit.
 
         Returns a DataFrame indexed ``tau2, tau, I2, H2`` with columns
         ``estimate, ci_lb, ci_ub``; see :func:`multilevel.meta.univariate._infer.qprofile_confint`.
@@ -170,7 +177,7 @@ class RmaFit:
         """
         from ._infer import qprofile_confint
 
-        return qprofile_confint(self, self.level if level is None else level)
+        return qprofile_confint(self, self._level(level))
 
     def predict(self, newmods: Any = None, *, transf: Callable[[np.ndarray], np.ndarray] | None = None,
                 level: float | None = None) -> pd.DataFrame:
@@ -186,7 +193,7 @@ class RmaFit:
             Back-transformation applied to the estimates and limits (e.g. ``np.exp``);
             the ``se`` column is then NaN, as in metafor.
         level : float, optional
-            Confidence level in percent (default: that of the fit).
+            Confidence level as a proportion (0.95) or a percentage (95); default: that of the fit.
 
         Returns
         -------
@@ -203,10 +210,12 @@ class RmaFit:
         """
         from ._infer import predict
 
-        return predict(self, newmods, transf=transf, level=self.level if level is None else level)
+        return predict(self, newmods, transf=transf, level=self._level(level))
 
-    def blup(self) -> pd.DataFrame:
+    def blup(self, level: float | None = None) -> pd.DataFrame:
         """Best linear unbiased predictions of the true effects (``pred, se, pi_lb, pi_ub``).
+
+        ``level`` (proportion or percentage) sets the prediction intervals; default: that of the fit.
 
         Examples
         --------
@@ -219,7 +228,7 @@ class RmaFit:
         """
         from ._infer import blup
 
-        return blup(self)
+        return blup(self, self._level(level))
 
     def fitstats(self) -> pd.Series:
         """logLik, deviance, AIC, BIC and AICc (restricted for REML fits), as metafor's ``fitstats``.
@@ -410,7 +419,8 @@ def rma(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = None, method: s
         Moderators: a formula such as ``"~ ablat + year"`` or ``"~ factor(alloc)"``,
         or an array of moderator values.
     level : float
-        Confidence level in percent (a proportion such as 0.95 is also accepted).
+        Confidence level in percent (a proportion such as 0.95 is also accepted; anything
+        else raises :class:`~multilevel.ArgumentError`).
     intercept : bool
         Add an intercept to the moderators.
     slab : str or sequence, optional
@@ -465,11 +475,7 @@ def rma(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = None, method: s
     test = str(test).lower()
     if test not in ("z", "knha"):
         raise ModelSpecificationError(f"test must be 'z' or 'knha', not {test!r}")
-    level = float(level)
-    if 0 < level < 1:  # a proportion, as metafor also accepts
-        level *= 100
-    if not 0 < level < 100:
-        raise DataError(f"level must be a percentage between 0 and 100, not {level!r}")
+    level = level_percent(level)
     eff = prepare_effects(yi, vi, sei=sei, data=data, mods=mods, intercept=intercept, slab=slab,
                           weights=weights)
     return _fit(eff, method, test, level)

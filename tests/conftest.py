@@ -1,0 +1,64 @@
+"""Session-scoped fits of every kind, shared by the cross-cutting tests (results are immutable).
+
+``fit_kinds.FIT_FIXTURES`` maps each fitted-model class to the fixture here that builds one.
+"""
+
+import warnings
+
+import pytest
+
+import multilevel as ml
+
+# this file is loaded as a plugin; collecting it again for doctests (--doctest-modules) would
+# import a second module named "conftest" beside tests/bayes/conftest.py
+collect_ignore = ["conftest.py"]
+
+
+@pytest.fixture(scope="session")
+def sleep():
+    return ml.datasets.load("sleepstudy")
+
+
+@pytest.fixture(scope="session")
+def bcg_rr():
+    return ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+
+
+@pytest.fixture(scope="session")
+def konst():
+    return ml.datasets.load("konstantopoulos2011")
+
+
+@pytest.fixture(scope="session")
+def lm_fit(sleep):
+    return ml.lm("Reaction ~ Days", sleep)
+
+
+@pytest.fixture(scope="session")
+def lm_list_fit(sleep):
+    return ml.lm_list("Reaction ~ Days | Subject", sleep)
+
+
+@pytest.fixture(scope="session")
+def lmer_fit(sleep):
+    return ml.lmer("Reaction ~ Days + (1 | Subject)", sleep)
+
+
+@pytest.fixture(scope="session")
+def rma_fit(bcg_rr):
+    return ml.rma("yi", "vi", data=bcg_rr, mods="~ ablat")
+
+
+@pytest.fixture(scope="session")
+def rma_mv_fit(konst):
+    return ml.rma_mv("yi", "vi", random="~ 1 | district/school", data=konst)
+
+
+@pytest.fixture(scope="session")
+def brma_fit(konst):
+    """A multilevel brma fit with few draws: enough to exercise every method, not for inference."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ml.ConvergenceWarning)
+        return ml.brma("yi", "vi", measure="SMD", cluster="district", data=konst, seed=1, progress=False,
+                       chains=2, draws=200, warmup=200)
+

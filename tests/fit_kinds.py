@@ -1,0 +1,15 @@
+"""Every fitted-model class of the library and the session fixture (tests/conftest.py) building one.
+
+Tests that must cover every fit type enumerate this table; a new fit type is added here.
+"""
+
+import multilevel as ml
+
+FIT_FIXTURES = {
+    ml.LinearModel: "lm_fit",
+    ml.LmList: "lm_list_fit",
+    ml.LinearMixedModel: "lmer_fit",
+    ml.RmaFit: "rma_fit",
+    ml.RmaMvFit: "rma_mv_fit",
+    ml.BrmaFit: "brma_fit",
+}
