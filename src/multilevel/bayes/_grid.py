@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ._grid_model import (
+    Segments,
     cluster_effects_conditional,
     collapsed_conditional,
     collapsed_loglik,
@@ -42,7 +43,7 @@ from ._layout import Layout
 __all__ = ["GridRun", "MAX_DIMENSION", "supported", "run_grid", "extend_grid", "complete_draws"]
 
 MAX_DIMENSION = 3
-_FINE = {1: 2048, 2: 160, 3: 72}  # cells per axis of the fine grid
+_FINE = {1: 2048, 2: 160, 3: 64}  # cells per axis of the fine grid
 _COARSE = {1: 400, 2: 48, 3: 20}  # nodes per axis of the grids that place the box
 _DROP = 30.0  # the box reaches where the log density is this far below its maximum
 _CHUNK = 20_000
@@ -123,7 +124,7 @@ class LogPosterior:
         self.layout, self.data = layout, data
         self.sites = layout.sampled_sites()
         self.priors = [layout.prior_of(s) for s in self.sites]
-        self.onehot = np.eye(data.num_clusters)[data.cluster] if data.cluster is not None else None
+        self.seg = Segments(data.cluster, data.num_clusters) if data.cluster is not None else None
         self.idx = np.asarray(layout.collapsed, dtype=int)
         self.mean_varies = any(s in dict(layout.fixed) for s in self.sites)
 
@@ -162,10 +163,11 @@ class LogPosterior:
         B, tau, rho, delta = self.parameters(vals, U.shape[0])
         bd, lay = self.data, self.layout
         tw2, tb = variance_parts(tau, rho, delta, bd.Z)
+        B = B if self.mean_varies else B[:1]
         r = bd.y[None, :] - B @ bd.X.T - bd.X[:, self.idx] @ np.asarray(lay.collapsed_mean)
         r = r if self.mean_varies else r[0]
         out = out + collapsed_loglik(r, bd.X[:, self.idx], np.asarray(lay.collapsed_sd), bd.v, tw2, tb,
-                                     self.onehot)
+                                     self.seg)
         return np.where(np.isfinite(out), out, -np.inf)
 
 
@@ -236,20 +238,21 @@ def _moments(f, m, L, half: float, n: int):
 
 
 def _box(f, m, L, n: int):
-    """Per-axis bounds (in whitened coordinates) of the region within ``_DROP`` of the maximum,
-    widened until that region no longer touches the faces."""
-    lo, hi = np.full(len(m), -10.0), np.full(len(m), 10.0)
-    for _ in range(6):
-        S, h = _regular(lo, hi, n)
-        lf = f(m + S @ L.T)
-        keep = S[lf > lf.max() - _DROP]
+    """Per-axis bounds (whitened coordinates s) of the region within ``_DROP`` of the maximum.
+    Searched on a grid regular in t, s = _SINH sinh(t), reaching |s| = 100 (and farther while
+    the region touches the faces), so that long tails (e.g. of logit rho) are found at once."""
+    t_lo = t_hi = np.full(len(m), np.arcsinh(100.0 / _SINH))
+    t_lo = -t_lo
+    for _ in range(4):
+        T, h = _regular(t_lo, t_hi, n)
+        lf = f(m + (_SINH * np.sinh(T)) @ L.T)
+        keep = T[lf > lf.max() - _DROP]
         new_lo, new_hi = keep.min(0) - h, keep.max(0) + h
-        touch_lo, touch_hi = new_lo <= lo + h, new_hi >= hi - h
+        touch_lo, touch_hi = new_lo <= t_lo + h, new_hi >= t_hi - h
         if not (touch_lo.any() or touch_hi.any()):
-            return new_lo, new_hi
-        lo = np.where(touch_lo, lo - (hi - lo) / 2, new_lo)
-        hi = np.where(touch_hi, hi + (hi - lo) / 2, new_hi)
-    return lo, hi
+            break
+        t_lo, t_hi = np.where(touch_lo, t_lo - 2.0, new_lo), np.where(touch_hi, t_hi + 2.0, new_hi)
+    return _SINH * np.sinh(new_lo), _SINH * np.sinh(new_hi)
 
 
 _SINH = 2.0  # s = _SINH * sinh(t): cells of width _SINH * dt near the centre, wider in the tails
@@ -323,16 +326,16 @@ def complete_draws(f: LogPosterior, draws: dict[str, np.ndarray], chains: int, n
         tw2, tb = variance_parts(tau[s], rho[s], delta[s], bd.Z)
         if idx.size:
             r = bd.y[None, :] - B[s] @ bd.X.T - bd.X[:, idx] @ m0
-            mean, chol = collapsed_conditional(r, bd.X[:, idx], sd0, bd.v, tw2, tb, f.onehot)
+            mean, chol = collapsed_conditional(r, bd.X[:, idx], sd0, bd.v, tw2, tb, f.seg)
             eps = rng.standard_normal((mean.shape[0], idx.size))
             B[s, idx] = m0 + mean + np.einsum("gij,gj->gi", chol, eps)
         resid = bd.y[None, :] - B[s] @ bd.X.T
-        if f.onehot is not None:
-            zm, zsd = cluster_effects_conditional(resid, bd.v, tw2, tb, f.onehot)
+        if f.seg is not None:
+            zm, zsd = cluster_effects_conditional(resid, bd.v, tw2, tb, f.seg)
             z_all.append(zm + zsd * rng.standard_normal(zm.shape))
         else:
             z_all.append(np.zeros((resid.shape[0], 0)))
-        ll_all.append(pointwise_loglik(resid, bd.v, tw2, tb, f.onehot))
+        ll_all.append(pointwise_loglik(resid, bd.v, tw2, tb, f.seg))
     shape = (chains, n_draws)
     return (B.reshape(*shape, -1), np.concatenate(z_all).reshape(*shape, -1),
             np.concatenate(ll_all).reshape(*shape, -1))
