@@ -12,7 +12,8 @@ import numpy as np
 
 from .._exceptions import ConvergenceWarning
 
-__all__ = ["ess", "rhat", "rhat_numpy", "mcse_mean", "mcse_quantile", "mcse_sd", "posterior_table", "check_convergence"]
+__all__ = ["ess", "rhat", "rhat_numpy", "mcse_mean", "mcse_quantile", "mcse_sd", "posterior_table",
+           "check_convergence"]
 
 RHAT_MAX = 1.05
 ESS_MIN = 500

@@ -31,9 +31,10 @@ class Segments:
         self.starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
         self.present = ordered[self.starts]
         self.num_clusters = num_clusters
+        self.in_order = bool(np.all(np.diff(codes) >= 0))  # no reordering copy needed
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        sums = np.add.reduceat(x[:, self.order], self.starts, axis=1)
+        sums = np.add.reduceat(x if self.in_order else x[:, self.order], self.starts, axis=1)
         if len(self.present) == self.num_clusters:
             return sums
         out = np.zeros((x.shape[0], self.num_clusters))
