@@ -102,7 +102,8 @@ def brma(yi, vi=None, *, sei=None, measure: str, cluster=None, mods: str | None 
     ``~/Library/Caches/...`` on macOS, ``%LOCALAPPDATA%\\...`` on Windows); set the
     environment variable ``MULTILEVEL_JAX_CACHE`` to another directory, or to ``0`` to turn
     this off. A cache directory you set yourself (``jax_compilation_cache_dir``) is left as
-    it is. Chains run vectorized on one CPU device.
+    it is; the setting applies to the whole process (JAX has one cache). Chains run
+    vectorized on one CPU device.
 
     Examples
     --------

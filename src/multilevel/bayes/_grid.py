@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -46,7 +47,7 @@ MAX_DIMENSION = 3
 _FINE = {1: 2048, 2: 160, 3: 64}  # cells per axis of the fine grid
 _COARSE = {1: 400, 2: 48, 3: 20}  # nodes per axis of the grids that place the box
 _DROP = 30.0  # the box reaches where the log density is this far below its maximum
-_CHUNK = 20_000
+_CHUNK = 2**21  # elements of the (points, estimates) arrays evaluated at once (16 MiB)
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,12 @@ class LogPosterior:
         self.layout, self.data = layout, data
         self.sites = layout.sampled_sites()
         self.priors = [layout.prior_of(s) for s in self.sites]
-        self.seg = Segments(data.cluster, data.num_clusters) if data.cluster is not None else None
+        # rows in cluster order, so that cluster sums need no reordering (the model is invariant)
+        order = np.argsort(data.cluster, kind="stable") if data.cluster is not None else slice(None)
+        self.d = SimpleNamespace(y=data.y[order], v=data.v[order], X=data.X[order], Z=data.Z[order],
+                                 k=data.k)
+        self.seg = (Segments(data.cluster[order], data.num_clusters) if data.cluster is not None
+                    else None)
         self.idx = np.asarray(layout.collapsed, dtype=int)
         self.mean_varies = any(s in dict(layout.fixed) for s in self.sites)
 
@@ -154,14 +160,15 @@ class LogPosterior:
 
     def __call__(self, U) -> np.ndarray:
         U = np.atleast_2d(np.asarray(U, dtype=float))
-        return np.concatenate([self._eval(U[i:i + _CHUNK]) for i in range(0, len(U), _CHUNK)])
+        step = max(64, _CHUNK // self.data.k)
+        return np.concatenate([self._eval(U[i:i + step]) for i in range(0, len(U), step)])
 
     def _eval(self, U):
         vals, out = self.constrain(U)
         for site, p in zip(self.sites, self.priors):
             out = out + _prior_logpdf(p, vals[site])
         B, tau, rho, delta = self.parameters(vals, U.shape[0])
-        bd, lay = self.data, self.layout
+        bd, lay = self.d, self.layout
         tw2, tb = variance_parts(tau, rho, delta, bd.Z)
         B = B if self.mean_varies else B[:1]
         r = bd.y[None, :] - B @ bd.X.T - bd.X[:, self.idx] @ np.asarray(lay.collapsed_mean)
@@ -314,15 +321,17 @@ def _draw_sites(f: LogPosterior, grid: Grid | None, chains: int, draws: int, rng
 
 def complete_draws(f: LogPosterior, draws: dict[str, np.ndarray], chains: int, n_draws: int, rng):
     """(B, z, loglik) shaped (chains, draws, .): collapsed coefficients and cluster effects
-    drawn from their exact conditionals, and the pointwise log-likelihood, per draw."""
+    drawn from their exact conditionals, and the pointwise log-likelihood (per cluster, or per
+    estimate in the data's order without clusters), per draw."""
     n = chains * n_draws
     flat = {s: v.reshape(-1) for s, v in draws.items()}
     B, tau, rho, delta = f.parameters(flat, n)
-    bd, lay, idx = f.data, f.layout, f.idx
+    bd, lay, idx = f.d, f.layout, f.idx
     m0, sd0 = np.asarray(lay.collapsed_mean), np.asarray(lay.collapsed_sd)
     z_all, ll_all = [], []
-    for i in range(0, n, 5000):
-        s = slice(i, min(n, i + 5000))
+    step = max(64, _CHUNK // bd.k)
+    for i in range(0, n, step):
+        s = slice(i, min(n, i + step))
         tw2, tb = variance_parts(tau[s], rho[s], delta[s], bd.Z)
         if idx.size:
             r = bd.y[None, :] - B[s] @ bd.X.T - bd.X[:, idx] @ m0

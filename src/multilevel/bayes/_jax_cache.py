@@ -7,6 +7,11 @@ loads the compiled program instead. The directory is the platform's user cache d
 ``MULTILEVEL_JAX_CACHE`` overrides it: ``0`` (or ``off``, ``false``, ``no``) turns the cache
 off, any other value is taken as the directory. A cache directory already set in JAX's
 configuration (by the user, e.g. ``JAX_COMPILATION_CACHE_DIR``) is kept as it is.
+
+The setting is JAX's, for the whole process: other JAX programs compiled in the same process
+are cached there too. Programs are cached whatever their compile time
+(``jax_persistent_cache_min_compile_time_secs = 0``): under load even small ones are slow
+to compile.
 """
 
 from __future__ import annotations
