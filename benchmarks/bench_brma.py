@@ -1,5 +1,8 @@
 """Benchmark: multilevel.brma (NumPyro NUTS) vs JAGS (rjags) on the same model, in one run.
 
+(The latency of a first fit in a new process, with the default quadrature engine, is
+``bench_brma_latency.py``.)
+
 Model and data: the multilevel random-effects model of the RoBMA vignette (Konstantopoulos
 2011, 56 estimates in 11 districts, RoBMA's default SMD priors). Both samplers produce
 3 chains x 5000 draws after warm-up; JAGS uses RoBMA's defaults (adapt 500, burn-in 2000),
@@ -35,7 +38,7 @@ PARAMS = ("mu", "tau", "rho")
 
 def run_ours(dat, seed):
     c0, t0 = time.process_time(), time.perf_counter()
-    fit = ml.brma(yi="yi", vi="vi", measure="SMD", cluster="district", data=dat, seed=seed)
+    fit = ml.brma(yi="yi", vi="vi", measure="SMD", cluster="district", data=dat, seed=seed, engine="nuts")
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     min_ess = min(ess(fit.posterior[p]) for p in PARAMS)
     r = fit._run

@@ -8,6 +8,8 @@ import multilevel as ml
 
 
 def _fit(**kwargs):
+    """A NUTS fit (the quadrature engine has its own tests, test_grid.py)."""
+    kwargs.setdefault("engine", "nuts")
     dat = ml.datasets.load("konstantopoulos2011")
     with warnings.catch_warnings():
         warnings.simplefilter("error", ml.ConvergenceWarning)
@@ -39,4 +41,4 @@ def fit_reg():
     bcg["yi"] = np.log((bcg.tpos / (bcg.tpos + bcg.tneg)) / (bcg.cpos / (bcg.cpos + bcg.cneg)))
     bcg["vi"] = 1 / bcg.tpos - 1 / (bcg.tpos + bcg.tneg) + 1 / bcg.cpos - 1 / (bcg.cpos + bcg.cneg)
     return ml.brma("yi", "vi", measure="RR", mods="~ ablat", scale="~ year", data=bcg, seed=3,
-                   progress=False)
+                   progress=False, engine="nuts")

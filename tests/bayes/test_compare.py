@@ -93,7 +93,7 @@ def fit_cauchy():
     dat = ml.datasets.load("konstantopoulos2011")
     return ml.brma("yi", "vi", measure="SMD", cluster="district", data=dat, seed=5, progress=False,
                    prior_effect=ml.prior("cauchy", 0, 0.5),
-                   prior_heterogeneity=ml.prior("invgamma", 1, 0.15))
+                   prior_heterogeneity=ml.prior("invgamma", 1, 0.15), engine="nuts")
 
 
 def test_sampled_effect_matches_quadrature(fit_cauchy):

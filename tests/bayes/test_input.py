@@ -117,7 +117,7 @@ def test_missing_optional_dependency_message():
     code = ("import sys; sys.modules['jax'] = None; sys.modules['numpyro'] = None\n"
             "import multilevel as ml\n"
             "d = ml.datasets.load('konstantopoulos2011')\n"
-            "try:\n    ml.brma('yi', 'vi', measure='SMD', data=d)\n"
+            "try:\n    ml.brma('yi', 'vi', measure='SMD', data=d, engine='nuts')\n"
             "except ml.MultilevelError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "brma needs the optional dependencies: pip install 'multilevel[bayes]'"

@@ -89,7 +89,8 @@ def test_typical_variance_matches_higgins_thompson(fit_ml):
 
 def test_reproducible(fit_ml):
     dat = ml.datasets.load("konstantopoulos2011")
-    again = ml.brma(yi="yi", vi="vi", measure="SMD", cluster="district", data=dat, seed=1, progress=False)
+    again = ml.brma(yi="yi", vi="vi", measure="SMD", cluster="district", data=dat, seed=1, progress=False,
+                    engine="nuts")
     for k, v in fit_ml.posterior.items():
         np.testing.assert_array_equal(v, again.posterior[k])
     np.testing.assert_array_equal(fit_ml.cluster_effects(), again.cluster_effects())
@@ -163,4 +164,4 @@ def test_convergence_warning():
     dat = ml.datasets.load("konstantopoulos2011")
     with pytest.warns(ml.ConvergenceWarning, match="effective sample size"):
         ml.brma(yi="yi", vi="vi", measure="SMD", cluster="district", data=dat, seed=1, progress=False,
-                draws=100, warmup=1000)
+                draws=100, warmup=1000, engine="nuts")

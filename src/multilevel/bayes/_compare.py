@@ -8,6 +8,9 @@ Two independent routes to the log marginal likelihood log p(y):
   (2004), with the autocorrelation of the posterior half accounted for through its ESS;
 * numerical integration of the full, uncollapsed posterior (:mod:`._quadrature`), for models
   with up to five free parameters.
+
+A fit by the quadrature engine also carries the value from its own grid (``method="grid"``),
+and its bridge sampling evaluates the NumPy log posterior of that engine (no JAX).
 """
 
 from __future__ import annotations
@@ -59,6 +62,9 @@ class BayesFactor:
 
 # ----------------------------------------------------------------------------- bridge sampling
 def _potential(fit):
+    if getattr(fit._run, "engine", "nuts") == "quadrature":  # NumPy, no JAX
+        f = fit._run.state[0]
+        return f.sites, f
     from ._engine import compiled
     from ._fit import _args
 
@@ -109,7 +115,7 @@ def bridge_sampling(fit, *, max_iter: int = 1000, tol: float = 1e-10, seed: int 
         log_r = new
     f1 = np.exp(l2 - np.logaddexp(np.log(s1) + l2, np.log(s2) + log_r))
     f2 = np.exp(-np.logaddexp(np.log(s1) + l1, np.log(s2) + log_r)).reshape(post.shape[:2])
-    ess_f2 = ess(f2)
+    ess_f2 = f2.size if getattr(fit._run, "engine", "nuts") == "quadrature" else ess(f2)
     re2 = f1.var() / (n2 * f1.mean() ** 2) + f2.var() / (ess_f2 * f2.mean() ** 2)
     return MarginalLikelihood(float(log_r + shift), float(math.sqrt(re2)), "bridge sampling", it)
 
@@ -120,13 +126,18 @@ def _mvn_logpdf(x, mean, chol):
 
 
 def log_marginal_likelihood(fit, method: str = "bridge", **kwargs) -> MarginalLikelihood:
+    if method == "grid":
+        if getattr(fit._run, "engine", "nuts") != "quadrature":
+            raise ModelSpecificationError("method='grid' needs a fit by engine='quadrature'; use "
+                                          "'bridge' or 'quadrature'")
+        return MarginalLikelihood(fit._run.log_ml, fit._run.log_ml_error, "grid (quadrature engine)")
     if method == "bridge":
         return bridge_sampling(fit, **kwargs)
     if method == "quadrature":
         from ._quadrature import quadrature
 
         return quadrature(fit, **kwargs)[0]
-    raise ModelSpecificationError(f"unknown method {method!r}; use 'bridge' or 'quadrature'")
+    raise ModelSpecificationError(f"unknown method {method!r}; use 'bridge', 'quadrature' or 'grid'")
 
 
 # ----------------------------------------------------------------------------- ArviZ
@@ -142,10 +153,10 @@ def inference_data(fit):
     dims["yi"] = ["estimate"]
     coords = {"cluster": list(map(str, fit.data.cluster_labels))} if fit.is_multilevel else {}
     coords["estimate"] = list(range(fit.data.k))
-    return az.from_dict(
-        posterior=post, log_likelihood={"log_lik": fit._loglik},
-        sample_stats={"diverging": fit._run.diverging, "n_steps": fit._run.num_steps},
-        observed_data={"yi": fit.data.y}, coords=coords, dims=dims)
+    nuts = getattr(fit._run, "engine", "nuts") != "quadrature"
+    stats = {"sample_stats": {"diverging": fit._run.diverging, "n_steps": fit._run.num_steps}} if nuts else {}
+    return az.from_dict(posterior=post, log_likelihood={"log_lik": fit._loglik},
+                        observed_data={"yi": fit.data.y}, coords=coords, dims=dims, **stats)
 
 
 def loo(fit, **kwargs):

@@ -14,7 +14,8 @@ def bayes_factor(fit1, fit0, *, method: str = "bridge", **kwargs):
         Fits of the same estimates (for example mu free vs ``prior_effect=prior("point", 0)``,
         or with vs without ``cluster``).
     method : str
-        ``"bridge"`` (bridge sampling, with Monte Carlo error) or ``"quadrature"``.
+        ``"bridge"`` (bridge sampling, with Monte Carlo error), ``"quadrature"`` or ``"grid"``
+        (the quadrature engine's own value; both fits by ``engine="quadrature"``).
 
     Returns
     -------

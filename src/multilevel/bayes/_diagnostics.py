@@ -12,7 +12,8 @@ import numpy as np
 
 from .._exceptions import ConvergenceWarning
 
-__all__ = ["ess", "rhat", "mcse_mean", "mcse_quantile", "mcse_sd", "posterior_table", "check_convergence"]
+__all__ = ["ess", "rhat", "rhat_numpy", "mcse_mean", "mcse_quantile", "mcse_sd", "posterior_table",
+           "check_convergence"]
 
 RHAT_MAX = 1.05
 ESS_MIN = 500
@@ -57,16 +58,33 @@ def mcse_sd(x: np.ndarray) -> float:
     return float(az.mcse(np.asarray(x, dtype=float), method="sd"))
 
 
-def posterior_table(draws: dict[str, np.ndarray], probs=(0.025, 0.5, 0.975)) -> dict[str, list[float]]:
-    """Mean, SD, quantiles, MCMC error, error/SD, ESS and R-hat per parameter."""
+def rhat_numpy(x: np.ndarray) -> float:
+    """Split R-hat of ``x`` (chains, draws), the formula of :func:`rhat` without NumPyro."""
+    x = np.asarray(x, dtype=float)
+    if np.ptp(x) == 0 or x.shape[1] < 4:
+        return float("nan")
+    half = x.shape[1] // 2
+    x = np.concatenate([x[:, :half], x[:, -half:]], axis=0)
+    n = x.shape[1]
+    within = x.var(axis=1, ddof=1).mean()
+    between = n * x.mean(axis=1).var(ddof=1)
+    return float(np.sqrt(((n - 1) / n * within + between / n) / within))
+
+
+def posterior_table(draws: dict[str, np.ndarray], probs=(0.025, 0.5, 0.975), *,
+                    iid: bool = False) -> dict[str, list[float]]:
+    """Mean, SD, quantiles, MCMC error, error/SD, ESS and R-hat per parameter. For independent
+    draws (``iid``) the ESS is the number of draws and R-hat is computed without NumPyro."""
     cols = ["Mean", "SD", *[_qname(p) for p in probs], "MCMC error", "error/SD", "ESS", "R-hat"]
     out = {c: [] for c in cols}
     for x in draws.values():
         flat = np.asarray(x).reshape(-1)
         sd = float(np.std(flat, ddof=1))
-        e = ess(x)
+        constant = np.ptp(flat) == 0
+        e = (float("nan") if constant else float(flat.size)) if iid else ess(x)
         err = sd / np.sqrt(e) if e == e else float("nan")
-        vals = [flat.mean(), sd, *np.quantile(flat, probs), err, err / sd if sd > 0 else np.nan, e, rhat(x)]
+        r = rhat_numpy(x) if iid else rhat(x)
+        vals = [flat.mean(), sd, *np.quantile(flat, probs), err, err / sd if sd > 0 else np.nan, e, r]
         for c, val in zip(cols, vals):
             out[c].append(float(val))
     return out

@@ -11,6 +11,9 @@ Chains run vectorized on one device rather than in parallel on several: on CPU t
 mode needs ``XLA_FLAGS=--xla_force_host_platform_device_count`` set before JAX is first
 imported (a process-wide side effect we do not impose on users), and for models this small
 the vectorized program is as fast.
+
+Compiled programs are also kept across processes in JAX's persistent compilation cache
+(:mod:`._jax_cache`, configured when this module is first imported).
 """
 
 from __future__ import annotations
@@ -29,12 +32,14 @@ from numpyro.handlers import seed, trace
 from numpyro.infer.hmc import hmc
 from numpyro.infer.util import potential_energy
 
+from ._jax_cache import configure as _configure_cache
 from ._layout import Layout
 from ._model import make_model
 
 __all__ = ["EngineRun", "run_nuts", "continue_nuts", "compiled"]
 
 _CACHE: dict[Any, "_Compiled"] = {}
+_configure_cache()
 
 
 @dataclass(frozen=True)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .._exceptions import ArgumentError, DataError, MultilevelError, ModelSpecificationError
+from .._exceptions import ArgumentError, DataError, ModelSpecificationError
 from .._protocol import confint_frame, parse_level
 from ._design import BrmaData, new_design, prepare
+from . import _engines
 from ._diagnostics import check_convergence
 from ._layout import Layout, make_layout
 from ._priors import MEASURES, Prior, Priors, default_priors, unit_information_sd
@@ -26,7 +26,6 @@ from ._summary import (
 
 __all__ = ["brma", "BrmaFit"]
 
-_MISSING = "brma needs the optional dependencies: pip install 'multilevel[bayes]'"
 _TAILS = (0.025, 0.975)
 
 
@@ -47,22 +46,14 @@ def _tails(level) -> tuple[float, float]:
     return a, round(1.0 - a, 12)
 
 
-def _bayes_backend(name: str):
-    """Import one of our JAX-based private modules, with a clear error when JAX is missing."""
-    try:
-        return importlib.import_module(f"multilevel.bayes.{name}")
-    except ImportError as err:
-        if any(m in str(err) for m in ("jax", "numpyro", "arviz")):
-            raise MultilevelError(_MISSING) from None
-        raise
-
 
 def brma(yi, vi=None, *, sei=None, measure: str, cluster=None, mods: str | None = None,
          scale: str | None = None, data=None, ni=None, prior_effect: Prior | None = None,
          prior_heterogeneity: Prior | None = None, prior_mods: Prior | dict | None = None,
          prior_scale: Prior | dict | None = None, prior_heterogeneity_allocation: Prior | None = None,
          prior_unit_information_sd: float | None = None, chains: int = 3, draws: int = 5000,
-         warmup: int = 1000, seed: int | None = None, progress: bool = True) -> "BrmaFit":
+         warmup: int = 1000, seed: int | None = None, progress: bool = True,
+         engine: str = "auto") -> "BrmaFit":
     r"""Bayesian random-effects meta-analysis, multilevel and location-scale (RoBMA's ``brma``).
 
     .. math::
@@ -99,11 +90,17 @@ def brma(yi, vi=None, *, sei=None, measure: str, cluster=None, mods: str | None 
         One prior for all coefficients or a dict by coefficient name.
     prior_unit_information_sd : float, optional
     chains, draws, warmup : int
-        NUTS chains, draws per chain kept, warm-up (adaptation) iterations per chain.
+        Chains, draws per chain kept, warm-up (adaptation) iterations per chain (NUTS only;
+        the quadrature engine returns ``chains * draws`` independent draws in that shape).
     seed : int, optional
         Random seed; a fit is reproducible for a given seed.
     progress : bool
         Show a progress bar on runs longer than a second.
+    engine : {"auto", "quadrature", "nuts"}
+        ``"quadrature"``: the exact posterior on a grid and independent draws from it (no
+        compilation, no MCMC error), for models with at most three parameters left after
+        integration (tau, rho and up to one scale coefficient or non-normal coefficient prior);
+        ``"nuts"``: NumPyro's NUTS (any model); ``"auto"``: quadrature when it applies.
 
     Returns
     -------
@@ -112,14 +109,22 @@ def brma(yi, vi=None, *, sei=None, measure: str, cluster=None, mods: str | None 
     Notes
     -----
     The estimate and cluster levels and any coefficient with a normal prior are integrated
-    out analytically; NumPyro's NUTS samples the remaining parameters (tau, rho, delta), and
-    the integrated coefficients and cluster effects are drawn from their exact conditionals.
-    Fitting switches JAX to 64-bit floats (``jax_enable_x64``) for the whole process. The
-    first fit of a model shape compiles the sampler (about 15 s); later fits of the same shape
-    in the session reuse it (under a second). To keep compiled programs across sessions, turn
-    on JAX's persistent cache before fitting, e.g.
-    ``jax.config.update("jax_compilation_cache_dir", "~/.cache/jax")`` (a first fit then takes
-    about 5 s). Chains run vectorized on one CPU device.
+    out analytically; the remaining parameters (tau, rho, delta) are either integrated
+    numerically (quadrature engine: mode and curvature, then a regular grid of cells over the
+    region within exp(-30) of the maximum density on axes aligned with the posterior
+    covariance; independent draws pick a cell by its mass and a point uniformly within it) or
+    sampled by NUTS, and the integrated coefficients and cluster effects are drawn from their
+    exact conditionals. The quadrature engine also gives the log marginal likelihood
+    (``fit.log_marginal_likelihood(method="grid")``, with its quadrature error) and uses NumPy
+    only. The NUTS engine switches JAX to 64-bit floats (``jax_enable_x64``) for the whole
+    process and compiles the sampler on the first fit of a model shape (10-20 s); later fits of
+    the same shape in the session reuse it. Compiled programs are kept across sessions in JAX's
+    persistent compilation cache, in ``$XDG_CACHE_HOME/multilevel/jax`` (``~/.cache/...``;
+    ``~/Library/Caches/...`` on macOS, ``%LOCALAPPDATA%\\...`` on Windows); set the
+    environment variable ``MULTILEVEL_JAX_CACHE`` to another directory, or to ``0`` to turn
+    this off. A cache directory you set yourself (``jax_compilation_cache_dir``) is left as
+    it is; the setting applies to the whole process (JAX has one cache). Chains run
+    vectorized on one CPU device.
 
     Examples
     --------
@@ -140,9 +145,8 @@ def brma(yi, vi=None, *, sei=None, measure: str, cluster=None, mods: str | None 
                      prior_heterogeneity, prior_mods, prior_scale, prior_heterogeneity_allocation)
     seed = int(np.random.default_rng().integers(2**31 - 1)) if seed is None else int(seed)
     layout = make_layout(priors)
-    engine = _bayes_backend("_engine")
-    run = engine.run_nuts(layout, bd.num_clusters, _args(bd), chains=int(chains), draws=int(draws),
-                          warmup=int(warmup), seed=seed, progress=progress)
+    run = _engines.fit(engine, layout, bd, _args(bd), chains=int(chains), draws=int(draws),
+                       warmup=int(warmup), seed=seed, progress=progress)
     return _assemble(bd, priors, layout, run, measure.upper(), seed, int(warmup))
 
 
@@ -208,12 +212,13 @@ def _per_name(given, defaults: dict, what: str) -> dict:
 
 
 def _assemble(bd, priors, layout, run, measure, seed, warmup) -> "BrmaFit":
-    post = _bayes_backend("_posterior")
-    B, z, loglik = post.complete_draws(layout, bd.num_clusters, _args(bd), run.draws, seed + 7919)
-    fit = BrmaFit(data=bd, priors=priors, measure=measure, seed=seed, warmup=warmup,
+    B, z, loglik = _engines.complete(layout, bd, _args(bd), run, seed + 7919)
+    iid = _engines.is_iid(run)
+    fit = BrmaFit(data=bd, priors=priors, measure=measure, seed=seed, warmup=0 if iid else warmup,
                   _layout=layout, _run=run, _B=B, _z=z, _loglik=loglik)
-    sampled = {n: run.draws[s] for n, s in fit._site_names().items()}
-    object.__setattr__(fit, "convergence", tuple(check_convergence(sampled, run.diverging)))
+    if not iid:
+        sampled = {n: run.draws[s] for n, s in fit._site_names().items()}
+        object.__setattr__(fit, "convergence", tuple(check_convergence(sampled, run.diverging)))
     return fit
 
 
@@ -259,6 +264,11 @@ class BrmaFit:
     @property
     def is_multilevel(self) -> bool:
         return self.data.cluster is not None
+
+    @property
+    def engine(self) -> str:
+        """``"quadrature"`` (independent draws from the exact posterior) or ``"nuts"``."""
+        return "quadrature" if _engines.is_iid(self._run) else "nuts"
 
     def _site_names(self) -> dict[str, str]:
         """Display name -> NUTS site, for the sampled parameters."""
@@ -328,12 +338,13 @@ class BrmaFit:
         if len(self.data.X_names) > 1:
             est.pop("mu")
             reg = {"intercept": post["mu"]} | {n: post[n] for n in self.data.X_names[1:]}
-        blocks.append(("Estimates", estimates_frame(est, probs)))
+        iid = _engines.is_iid(self._run)
+        blocks.append(("Estimates", estimates_frame(est, probs, iid=iid)))
         if len(self.data.X_names) > 1:
-            blocks.append(("Meta-regression", estimates_frame(reg, probs)))
+            blocks.append(("Meta-regression", estimates_frame(reg, probs, iid=iid)))
         if self.data.Z_names:
             sc = {k.removeprefix("log(tau): "): v for k, v in post.items() if k.startswith("log(tau): ")}
-            blocks.append(("Scale regression (log tau)", estimates_frame(sc, probs)))
+            blocks.append(("Scale regression (log tau)", estimates_frame(sc, probs, iid=iid)))
         return BrmaSummary(self._title(), tuple(blocks), include_mcmc_diagnostics)
 
     def _title(self) -> str:
@@ -468,7 +479,8 @@ class BrmaFit:
 
     # ----------------------------------------------------------------- engine
     def extend(self, draws: int = 5000, *, progress: bool = True) -> "BrmaFit":
-        """A new fit with ``draws`` more draws per chain, continuing each chain where it stopped.
+        """A new fit with ``draws`` more draws per chain, continuing each chain where it stopped
+        (quadrature engine: more independent draws).
 
         Examples
         --------
@@ -479,9 +491,8 @@ class BrmaFit:
         >>> fit.extend(draws=1000, progress=False).draws
         6000
         """
-        engine = _bayes_backend("_engine")
-        run = engine.continue_nuts(self._layout, self.data.num_clusters, _args(self.data), self._run,
-                                   draws=int(draws), progress=progress)
+        run = _engines.extend(self._layout, self.data, _args(self.data), self._run, draws=int(draws),
+                              seed=self.seed + 1, progress=progress)
         return _assemble(self.data, self.priors, self._layout, run, self.measure, self.seed + 1,
                          self.warmup)
 
@@ -519,8 +530,9 @@ class BrmaFit:
         return loo(self, **kwargs)
 
     def log_marginal_likelihood(self, method: str = "bridge", **kwargs):
-        """Log marginal likelihood by bridge sampling (``"bridge"``, with its Monte Carlo error)
-        or numerical integration (``"quadrature"``, intercept-only models).
+        """Log marginal likelihood by bridge sampling (``"bridge"``, with its Monte Carlo error),
+        numerical integration of the full posterior (``"quadrature"``, intercept-only models)
+        or, for a fit by the quadrature engine, its grid (``"grid"``, with the quadrature error).
 
         Examples
         --------

@@ -21,9 +21,11 @@ __all__ = ["BrmaSummary", "HeterogeneitySummary", "estimates_frame", "heterogene
 DIAGNOSTIC_COLUMNS = ["MCMC error", "error/SD", "ESS", "R-hat"]
 
 
-def estimates_frame(draws: dict[str, np.ndarray], probs=(0.025, 0.5, 0.975)) -> pd.DataFrame:
-    """Posterior table (Mean, SD, quantiles, MCMC error, error/SD, ESS, R-hat), one row per name."""
-    return pd.DataFrame(posterior_table(draws, probs), index=list(draws))
+def estimates_frame(draws: dict[str, np.ndarray], probs=(0.025, 0.5, 0.975), *,
+                    iid: bool = False) -> pd.DataFrame:
+    """Posterior table (Mean, SD, quantiles, MCMC error, error/SD, ESS, R-hat), one row per name
+    (``iid``: independent draws, ESS = their number)."""
+    return pd.DataFrame(posterior_table(draws, probs, iid=iid), index=list(draws))
 
 
 def _fmt_cell(col: str, x: float) -> str:
