@@ -50,6 +50,18 @@ def rma_fit(bcg_rr):
 
 
 @pytest.fixture(scope="session")
+def glmer_fit():
+    return ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", ml.datasets.load("cbpp"),
+                    family="binomial")
+
+
+@pytest.fixture(scope="session")
+def trimfill_fit(bcg_rr):
+    """Trim and fill of the bcg random-effects model (metafor fills one study on the left)."""
+    return ml.trimfill(ml.rma("yi", "vi", data=bcg_rr))
+
+
+@pytest.fixture(scope="session")
 def rma_mv_fit(konst):
     return ml.rma_mv("yi", "vi", random="~ 1 | district/school", data=konst)
 

@@ -12,4 +12,6 @@ FIT_FIXTURES = {
     ml.RmaFit: "rma_fit",
     ml.RmaMvFit: "rma_mv_fit",
     ml.BrmaFit: "brma_fit",
+    ml.GeneralizedLinearMixedModel: "glmer_fit",
+    ml.RmaTrimfillFit: "trimfill_fit",
 }

@@ -54,6 +54,7 @@ FUNCTIONS = {
     "plot_ranef": ("lmer_fit", lambda fit, **kw: ml.plot_ranef(fit, **kw)),
     "plot_profile": ("lmer_fit", lambda fit, **kw: ml.plot_profile(fit, **kw)),
     "funnel": ("rma_fit", lambda fit, **kw: ml.funnel(fit, **kw)),
+    "forest": ("rma_fit", lambda fit, **kw: ml.forest(fit, **kw)),
     "rma": ("bcg_rr", lambda dat, **kw: ml.rma("yi", "vi", data=dat, mods="~ ablat", **kw)),
     "rma_mv": ("konst", lambda dat, **kw: ml.rma_mv("yi", "vi", random="~ 1 | district/school", data=dat, **kw)),
 }

@@ -68,6 +68,15 @@ PRODUCERS = {
     "RobustRmaMv": (("rma_mv_fit",), lambda f: f.robust("district")),
     "BrmaSummary": (("brma_fit",), lambda f: f.summary()),
     "HeterogeneitySummary": (("brma_fit",), lambda f: f.summary_heterogeneity()),
+    "GlmerSummary": (("glmer_fit",), lambda f: f.summary()),
+    "FixedEffectsZTable": (("glmer_fit",), lambda f: f.summary().fixed),
+    "RegtestResult": (("bcg_rr",), lambda d: ml.regtest(ml.rma("yi", "vi", data=d))),
+    "WeightedRegression": (("bcg_rr",), lambda d: ml.regtest(ml.rma("yi", "vi", data=d), model="lm").fit),
+    "RanktestResult": (("bcg_rr",), lambda d: ml.ranktest(ml.rma("yi", "vi", data=d))),
+    "FsnResult": (("bcg_rr",), lambda d: ml.fsn("yi", "vi", data=d)),
+    "_TrimfillReport": (("trimfill_fit",), lambda f: f.summary()),
+    "GlmmVarCorr": (("glmer_fit",), lambda f: f.summary().varcorr),
+    "_WeightedLmSummary": (("bcg_rr",), lambda d: ml.regtest(ml.rma("yi", "vi", data=d), model="lm").fit.summary()),
 }
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .._exceptions import ArgumentError
+from .._protocol import parse_level
 from ..formula._frame import ModelFrame
 from ._family import Family
 from ._fit import GlmmEstimate
@@ -264,6 +265,37 @@ class GeneralizedLinearMixedModel:
         return predict(self, newdata, type, re_form, allow_new_levels)
 
     # ------------------------------------------------------------------ output
+    def confint(self, method: str = "Wald", level: float = 0.95) -> pd.DataFrame:
+        """Wald confidence intervals (columns ``lower``, ``upper``), as lme4's
+        ``confint(m, method = "Wald")``: rows ``.sig01``, ... (and ``.sigma`` for families with a
+        scale) are missing, the fixed effects get ``estimate -+ z SE``.
+
+        ``level`` is a proportion or a percentage (0.95 or 95). Profile and bootstrap intervals
+        of GLMMs are not available yet and raise :class:`~multilevel.ArgumentError`.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...                ml.datasets.load("cbpp"), family="binomial")
+        >>> fit.confint(level=0.9).round(3).loc["period2"].tolist()
+        [-1.491, -0.493]
+        """
+        from scipy import special
+
+        level = parse_level(level)
+        if str(method).lower() != "wald":
+            raise ArgumentError(f"method must be 'Wald' for glmer fits (profile and bootstrap intervals "
+                                f"are not available yet), not {method!r}")
+        z = float(special.ndtri(0.5 + level / 2))
+        beta, se = self.fixef.to_numpy(), np.sqrt(np.diag(self.vcov.to_numpy()))
+        m = len(self.theta_names)
+        names = [f".sig{i + 1:02d}" for i in range(m)] + ([".sigma"] if self.family.has_scale else [])
+        values = np.vstack([np.full((len(names), 2), np.nan), np.column_stack([beta - z * se, beta + z * se])])
+        out = pd.DataFrame(values, index=names + list(self.fixef.index), columns=["lower", "upper"])
+        out.attrs.update(level=level, method="wald")
+        return out
+
     def summary(self) -> GlmerSummary:
         """lme4's ``summary(m)``; ``print()`` it for lme4's layout."""
         return GlmerSummary.from_fit(self)

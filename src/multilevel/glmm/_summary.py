@@ -20,6 +20,7 @@ from scipy import special
 from .._rformat import format_coefmat
 from ..lmm._summary import COR_MAX, FitCriteria, FixefCorrelation, ScaledResiduals, _groups_line
 from ..lmm._varcorr import VarCorr
+from .._display import FrameMapping
 
 __all__ = ["GlmerSummary", "GlmmVarCorr", "glmer_title", "strwrap"]
 
@@ -78,7 +79,7 @@ def glmer_title(nAGQ: int, width: int = 80) -> str:
 
 
 @dataclass(frozen=True)
-class FixedEffectsZTable:
+class FixedEffectsZTable(FrameMapping):
     """Estimates, standard errors, z (or t, for families with a scale) values and normal p-values."""
 
     names: tuple[str, ...]
@@ -109,7 +110,7 @@ class FixedEffectsZTable:
 
 
 @dataclass(frozen=True)
-class GlmerSummary:
+class GlmerSummary(FrameMapping):
     """``summary()`` of a GLMM; ``str()`` is lme4's printed layout."""
 
     title: str

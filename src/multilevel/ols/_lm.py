@@ -11,7 +11,7 @@ import pandas as pd
 import scipy
 
 from .._data import as_dataframe
-from .._exceptions import DataError, ModelSpecificationError, RankDeficiencyWarning
+from .._exceptions import ModelSpecificationError, RankDeficiencyWarning
 from .._protocol import parse_level
 from ._fit import OLSArrays, ols_fit
 

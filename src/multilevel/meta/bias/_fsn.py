@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..._display import TextReport
+from ..._display import FrameMapping, TextReport
 from ..._exceptions import ArgumentError
 from ..._rformat import format_num
 from ..shared._format import DEFAULT_DIGITS, fcf, fmt_pval
@@ -33,7 +33,7 @@ def _r_number(x: float) -> str:
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class FsnResult(TextReport):
+class FsnResult(TextReport, FrameMapping):
     """Result of :func:`fsn` (frozen); fields use metafor's names.
 
     Attributes

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..._display import TextReport
+from ..._display import FrameMapping, TextReport
 from ..shared._format import DEFAULT_DIGITS, fcf, fmt_pval
 from ._core import kendall_test
 from ._input import effects_from
@@ -18,7 +18,7 @@ __all__ = ["ranktest", "RanktestResult"]
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class RanktestResult(TextReport):
+class RanktestResult(TextReport, FrameMapping):
     """Result of :func:`ranktest` (frozen).
 
     Attributes

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from ..._display import TextReport
+from ..._display import FrameMapping, TextReport
 from ..._exceptions import ArgumentError, ModelSpecificationError
 from ..._protocol import level_percent
 from ..._rformat import format_num
@@ -31,7 +31,7 @@ _LIMITS = {"sei": "Limit Estimate (as sei -> 0):   ", "vi": "Limit Estimate (as 
 
 
 @dataclass(frozen=True, eq=False)
-class WeightedRegression:
+class WeightedRegression(FrameMapping):
     """Weighted least squares with multiplicative dispersion (R's ``lm(yi ~ X - 1, weights = 1/vi)``).
 
     Attributes
@@ -125,7 +125,7 @@ def _wls(y: np.ndarray, v: np.ndarray, X: np.ndarray, names: tuple[str, ...]) ->
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class RegtestResult(TextReport):
+class RegtestResult(TextReport, FrameMapping):
     """Result of :func:`regtest` (frozen); fields use metafor's names.
 
     Attributes

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..._display import TextReport
+from ..._display import FrameMapping, TextReport
 from ..._exceptions import ArgumentError, ModelSpecificationError
 from ..shared._format import DEFAULT_DIGITS, fcf, fmt_pval
 from ..shared._input import EffectData, moderators_design
@@ -95,7 +95,7 @@ class RmaTrimfillFit(RmaFit):
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class _TrimfillReport(TextReport):
+class _TrimfillReport(TextReport, FrameMapping):
     """metafor's print of a trim-and-fill fit: the estimate of k0, then the rma report."""
 
     header: list[str]

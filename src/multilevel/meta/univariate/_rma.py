@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from ..._exceptions import DataError, ModelSpecificationError, MultilevelWarning
+from ..._exceptions import ModelSpecificationError, MultilevelWarning
 from ..._protocol import level_percent
 from ..shared._input import EffectData, ModeratorsDesign, prepare_effects
 from ._core import TAU2_METHODS, estimate_tau2, fit_statistics, fixed_effects, heterogeneity
