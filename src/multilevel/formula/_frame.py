@@ -119,6 +119,19 @@ class ModelFrame:
     fixed_columns: np.ndarray | None = None
 
     @property
+    def theta_names(self) -> list[str]:
+        """lme4's names of the covariance parameters theta, term by term: the lower triangle of
+        each term's relative covariance factor by columns (``Subject.(Intercept)``,
+        ``Subject.Days.(Intercept)``, ``Subject.Days``)."""
+        out = []
+        for blk in self.blocks:
+            cn = blk.column_names
+            for j in range(len(cn)):
+                for i in range(j, len(cn)):
+                    out.append(f"{blk.group}.{cn[i]}" if i == j else f"{blk.group}.{cn[i]}.{cn[j]}")
+        return out
+
+    @property
     def nobs(self) -> int:
         return self.y.shape[0]
 

@@ -80,13 +80,7 @@ class GeneralizedLinearMixedModel:
     @property
     def theta_names(self) -> list[str]:
         """lme4's names of theta (``herd.(Intercept)``, ``class.hours.(Intercept)`` ...)."""
-        out = []
-        for blk in self.frame.blocks:
-            cn = blk.column_names
-            for j in range(len(cn)):
-                for i in range(j, len(cn)):
-                    out.append(f"{blk.group}.{cn[i]}" if i == j else f"{blk.group}.{cn[i]}.{cn[j]}")
-        return out
+        return self.frame.theta_names
 
     @property
     def fixef(self) -> pd.Series:

@@ -86,13 +86,7 @@ class LinearMixedModel:
     @property
     def theta_names(self) -> list[str]:
         """lme4's names of theta (``Subject.(Intercept)``, ``Subject.Days.(Intercept)`` ...)."""
-        out = []
-        for blk in self.frame.blocks:
-            cn = blk.column_names
-            for j in range(len(cn)):
-                for i in range(j, len(cn)):
-                    out.append(f"{blk.group}.{cn[i]}" if i == j else f"{blk.group}.{cn[i]}.{cn[j]}")
-        return out
+        return self.frame.theta_names
 
     @property
     def sigma(self) -> float:
