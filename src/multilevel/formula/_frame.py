@@ -119,6 +119,14 @@ class ModelFrame:
     fixed_columns: np.ndarray | None = None
 
     @property
+    def ngroups(self) -> dict[str, int]:
+        """Number of levels of each grouping factor (lme4's ``ngrps``), terms of one factor counted once."""
+        out: dict[str, int] = {}
+        for blk in self.blocks:
+            out.setdefault(blk.group, blk.num_levels)
+        return out
+
+    @property
     def theta_names(self) -> list[str]:
         """lme4's names of the covariance parameters theta, term by term: the lower triangle of
         each term's relative covariance factor by columns (``Subject.(Intercept)``,

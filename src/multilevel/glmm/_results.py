@@ -126,10 +126,8 @@ class GeneralizedLinearMixedModel:
 
     @property
     def ngroups(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for blk in self.frame.blocks:
-            out.setdefault(blk.group, blk.num_levels)
-        return out
+        """Number of levels of each grouping factor (lme4's ``ngrps``), terms of one factor counted once."""
+        return self.frame.ngroups
 
     @property
     def num_params(self) -> int:

@@ -124,10 +124,7 @@ class LinearMixedModel:
     @property
     def ngroups(self) -> dict[str, int]:
         """Number of levels of each grouping factor (lme4's ``ngrps``), terms of one factor counted once."""
-        out: dict[str, int] = {}
-        for blk in self.frame.blocks:
-            out.setdefault(blk.group, blk.num_levels)
-        return out
+        return self.frame.ngroups
 
     @property
     def num_params(self) -> int:
