@@ -21,7 +21,7 @@ from formulaic.transforms import TRANSFORMS
 
 from .._exceptions import DataError, FormulaError, UnknownColumnError
 from ._names import r_columns, variable_order
-from ._quoting import expression_names
+from ._quoting import factor_names
 from ._rcoding import MATERIALIZER
 
 __all__ = ["Design", "materialize", "rematerialize", "formula_variables", "looked_up_columns", "pivot_rank_columns",
@@ -78,7 +78,7 @@ def formula_variables(text: str, formula: str) -> frozenset[str]:
         parsed = _formula(text)
     except FormulaicError as err:
         raise FormulaError(f"cannot parse {text!r}: {err}", formula) from None
-    variables, called = _factor_names(parsed)
+    variables, called = factor_names(parsed)
     unknown = sorted(called - _NOT_COLUMNS)
     if unknown:
         where = formula.find(unknown[0] + "(")
@@ -94,21 +94,6 @@ def looked_up_columns(text: str) -> frozenset[str]:
     R's ``contrasts.arg`` can refer to."""
     return frozenset(factor.expr for term in _formula(text) for factor in term.factors
                      if factor.eval_method.value == "lookup")
-
-
-def _factor_names(parsed) -> tuple[set[str], set[str]]:
-    """Variables and called functions of a formulaic formula's factors."""
-    variables: set[str] = set()
-    called: set[str] = set()
-    for term in parsed:
-        for factor in term.factors:
-            if factor.eval_method.value == "lookup":
-                variables.add(factor.expr)
-            elif factor.eval_method.value == "python":
-                names, functions = expression_names(factor.expr)
-                variables |= names
-                called |= functions
-    return variables, called
 
 
 def materialize(text: str, data: pd.DataFrame, formula: str, contrasts: tuple = ()) -> Design:
@@ -138,7 +123,7 @@ def materialize(text: str, data: pd.DataFrame, formula: str, contrasts: tuple = 
 
 def rematerialize(spec, data: pd.DataFrame, what: str) -> np.ndarray:
     """Rebuild a model matrix from a saved spec on new data; unseen factor levels raise DataError."""
-    variables, called = _factor_names(spec.formula)
+    variables, called = factor_names(spec.formula)
     missing = [v for v in variables - called if v not in _NOT_COLUMNS and v not in data.columns]
     if missing:
         raise UnknownColumnError(

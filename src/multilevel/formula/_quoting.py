@@ -180,13 +180,28 @@ def formula_columns(text: str) -> list[str]:
     """
     import formulaic
 
-    formula = formulaic.Formula(quote_dotted(text.strip().lstrip("~")))
     found: set[str] = set()
-    for term in formula:
+    for variables, called in _factor_name_sets(formulaic.Formula(quote_dotted(text.strip().lstrip("~")))):
+        found |= variables - called
+    return sorted(v for v in found if v not in NAMESPACES)
+
+
+def _factor_name_sets(parsed):
+    """(variables, called functions) of each factor of a formulaic formula: a looked-up column,
+    or the names inside an evaluated expression."""
+    for term in parsed:
         for factor in term.factors:
             if factor.eval_method.value == "lookup":
-                found.add(factor.expr)
+                yield {factor.expr}, set()
             elif factor.eval_method.value == "python":
-                variables, called = expression_names(factor.expr)
-                found |= variables - called
-    return sorted(v for v in found if v not in NAMESPACES)
+                yield expression_names(factor.expr)
+
+
+def factor_names(parsed) -> tuple[set[str], set[str]]:
+    """Variables and called functions of all factors of a formulaic formula."""
+    variables: set[str] = set()
+    called: set[str] = set()
+    for names, functions in _factor_name_sets(parsed):
+        variables |= names
+        called |= functions
+    return variables, called
