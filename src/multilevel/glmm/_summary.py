@@ -18,7 +18,8 @@ import pandas as pd
 from scipy import special
 
 from .._rformat import format_coefmat
-from ..lmm._summary import COR_MAX, FitCriteria, FixefCorrelation, ScaledResiduals, _groups_line
+from ..lmm._summary import (COR_MAX, FitCriteria, FixefCorrelation, MixedModelReport, ScaledResiduals,
+                            _groups_line)
 from ..lmm._varcorr import VarCorr
 from .._display import FrameMapping
 
@@ -110,7 +111,7 @@ class FixedEffectsZTable(FrameMapping):
 
 
 @dataclass(frozen=True)
-class GlmerSummary(FrameMapping):
+class GlmerSummary(MixedModelReport):
     """``summary()`` of a GLMM; ``str()`` is lme4's printed layout."""
 
     title: str
@@ -158,24 +159,7 @@ class GlmerSummary(FrameMapping):
             out.append(" Offset: " + self.offset_name)
         out += ["", str(self.criteria), "", str(self.residuals), "", "Random effects:", self.varcorr.format(4),
                 _groups_line(self.nobs, self.ngroups)]
-        if len(self.fixed.names):
-            out += ["", "Fixed effects:", str(self.fixed)]
-            if self.correlation is not None:
-                out += ["", str(self.correlation)]
-        if self.messages or self.convergence_code:
-            ok = " (OK)" if self.convergence_code == 0 else ""
-            out += [f"optimizer ({self.optimizer}) convergence code: {self.convergence_code}{ok}"]
-            out += list(self.messages) + [""]
-        return out
-
-    def __str__(self) -> str:
-        return "\n".join(line.rstrip() for block in self.blocks() for line in block.split("\n"))
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_markdown_(self) -> str:
-        return "```\n" + str(self) + "\n```"
+        return out + self._tail_blocks()
 
     def to_frame(self) -> pd.DataFrame:
         """The fixed-effects table (other blocks: ``.varcorr.to_frame()``, ``.criteria.to_frame()`` ...)."""

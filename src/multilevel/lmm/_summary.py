@@ -168,8 +168,38 @@ class FixefCorrelation(FrameMapping):
         return self.to_frame().round(3).to_html()
 
 
+class MixedModelReport(FrameMapping):
+    """What the summaries of lmer and glmer fits share: the printed text from their
+    ``blocks()``, the fixed-effects and correlation blocks and lme4's optimizer lines. Uses
+    the fields ``fixed``, ``correlation``,
+    ``optimizer``, ``convergence_code`` and ``messages``."""
+
+    __slots__ = ()
+
+    def _tail_blocks(self) -> list[str]:
+        out: list[str] = []
+        if len(self.fixed.names):
+            out += ["", "Fixed effects:", str(self.fixed)]
+            if self.correlation is not None:
+                out += ["", str(self.correlation)]
+        if self.convergence_code != 0 or self.messages:
+            ok = "(OK)" if self.convergence_code == 0 else ""
+            out += [f"optimizer ({self.optimizer}) convergence code: {self.convergence_code} {ok}".rstrip()]
+            out += list(self.messages) + [""]
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(line.rstrip() for block in self.blocks() for line in block.split("\n"))
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_markdown_(self) -> str:
+        return "```\n" + str(self) + "\n```"
+
+
 @dataclass(frozen=True)
-class LmerSummary(FrameMapping):
+class LmerSummary(MixedModelReport):
     """``summary()`` of a linear mixed model; ``str()`` is lme4's printed layout."""
 
     REML: bool
@@ -201,24 +231,7 @@ class LmerSummary(FrameMapping):
             out.append("   Data: " + self.data_name)
         out += ["", str(self.criteria), "", str(self.residuals), "", "Random effects:",
                 self.varcorr.format(4), self.groups_line()]
-        if len(self.fixed.names):
-            out += ["", "Fixed effects:", str(self.fixed)]
-            if self.correlation is not None:
-                out += ["", str(self.correlation)]
-        if self.convergence_code != 0 or self.messages:
-            ok = "(OK)" if self.convergence_code == 0 else ""
-            out += [f"optimizer ({self.optimizer}) convergence code: {self.convergence_code} {ok}".rstrip()]
-            out += list(self.messages) + [""]
-        return out
-
-    def __str__(self) -> str:
-        return "\n".join(line.rstrip() for block in self.blocks() for line in block.split("\n"))
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_markdown_(self) -> str:
-        return "```\n" + str(self) + "\n```"
+        return out + self._tail_blocks()
 
     def to_frame(self) -> pd.DataFrame:
         """The fixed-effects table (other blocks: ``.varcorr.to_frame()``, ``.criteria.to_frame()`` ...)."""
