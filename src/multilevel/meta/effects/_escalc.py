@@ -196,8 +196,8 @@ def escalc(measure: str, *, data: Any = None, add: float | None = None, to: str 
     2 -1.3481  0.4154
     >>> ml.escalc("PFT", xi=[3, 10], ni=[20, 40]).round(4)
            yi      vi
-    0  0.4040  0.0122
-    1  0.5236  0.0062
+    0  0.4196  0.0122
+    1  0.5305  0.0062
     """
     key = str(measure).upper()
     if key not in MEASURES:
