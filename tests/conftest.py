@@ -62,6 +62,18 @@ def trimfill_fit(bcg_rr):
 
 
 @pytest.fixture(scope="session")
+def rma_mh_fit():
+    """Mantel-Haenszel odds ratio of the bcg tables."""
+    return ml.rma_mh(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+
+
+@pytest.fixture(scope="session")
+def rma_peto_fit():
+    """Peto's odds ratio of the bcg tables."""
+    return ml.rma_peto(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+
+
+@pytest.fixture(scope="session")
 def rma_mv_fit(konst):
     return ml.rma_mv("yi", "vi", random="~ 1 | district/school", data=konst)
 

@@ -14,4 +14,6 @@ FIT_FIXTURES = {
     ml.BrmaFit: "brma_fit",
     ml.GeneralizedLinearMixedModel: "glmer_fit",
     ml.RmaTrimfillFit: "trimfill_fit",
+    ml.RmaMhFit: "rma_mh_fit",
+    ml.RmaPetoFit: "rma_peto_fit",
 }

@@ -56,6 +56,8 @@ FUNCTIONS = {
     "funnel": ("rma_fit", lambda fit, **kw: ml.funnel(fit, **kw)),
     "forest": ("rma_fit", lambda fit, **kw: ml.forest(fit, **kw)),
     "rma": ("bcg_rr", lambda dat, **kw: ml.rma("yi", "vi", data=dat, mods="~ ablat", **kw)),
+    "rma_mh": ("bcg_rr", lambda dat, **kw: ml.rma_mh(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=dat, **kw)),
+    "rma_peto": ("bcg_rr", lambda dat, **kw: ml.rma_peto(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=dat, **kw)),
     "rma_mv": ("konst", lambda dat, **kw: ml.rma_mv("yi", "vi", random="~ 1 | district/school", data=dat, **kw)),
 }
 

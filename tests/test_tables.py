@@ -61,6 +61,7 @@ PRODUCERS = {
     "LmListSummary": (("lm_list_fit",), lambda f: f.summary()),
     "RmaAnova": (("bcg_rr",), lambda b: ml.anova(*_rma_ml_pair(b))),
     "RmaSummary": (("rma_fit",), lambda f: f.summary()),
+    "RmaMhSummary": (("rma_mh_fit",), lambda f: f.summary()),
     "RmaMvSummary": (("rma_mv_fit",), lambda f: f.summary()),
     "AnovaRmaMv": (("konst",), lambda k: ml.anova(*_rma_mv_ml_pair(k))),
     "ConfintReport": (("rma_mv_fit",), lambda f: f.confint_report()),

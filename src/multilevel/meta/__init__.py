@@ -1,7 +1,7 @@
 """Frequentist meta-analysis as metafor.
 
 Subpackages: ``effects`` (``escalc``), ``univariate`` (``rma``), ``multivariate``
-(``rma_mv``), ``bias`` (``regtest``, ``ranktest``, ``trimfill``, ``fsn``), ``plots``
+(``rma_mv``), ``mh`` (``rma_mh``, ``rma_peto``), ``bias`` (``regtest``, ``ranktest``, ``trimfill``, ``fsn``), ``plots``
 (``forest``, ``funnel``) and ``shared`` (input handling and metafor's printed layout, used
 by all of them).
 """
@@ -9,10 +9,12 @@ by all of them).
 from .bias import (FsnResult, RanktestResult, RegtestResult, RmaTrimfillFit, WeightedRegression, fsn, ranktest,
                    regtest, trimfill)
 from .effects import escalc
+from .mh import RmaMhFit, RmaPetoFit, rma_mh, rma_peto
 from .multivariate import RmaMvFit, rma_mv
 from .plots import forest, funnel
 from .univariate import RmaFit, rma
 
 __all__: list[str] = ["escalc", "rma", "RmaFit", "forest", "funnel", "rma_mv", "RmaMvFit", "regtest",
                        "RegtestResult", "WeightedRegression", "ranktest", "RanktestResult", "trimfill",
-                       "RmaTrimfillFit", "fsn", "FsnResult"]
+                       "RmaTrimfillFit", "fsn", "FsnResult", "rma_mh", "RmaMhFit", "rma_peto",
+                       "RmaPetoFit"]

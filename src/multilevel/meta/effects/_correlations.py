@@ -13,7 +13,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.integrate import quad
 from scipy.special import beta as beta_fn
 from scipy.special import hyp2f1
 
@@ -25,6 +24,8 @@ __all__ = ["MEASURES"]
 
 def _hyp_integral(a: float, b: float, c: float, z: float) -> float:
     """Euler's integral ``2F1(a, b; c; z) = B(b, c - b)^-1 int_0^1 t^(b-1) (1-t)^(c-b-1) (1-zt)^-a dt``."""
+    from scipy.integrate import quad
+
     value, _ = quad(lambda t: (1 - z * t) ** (-a), 0.0, 1.0, weight="alg", wvar=(b - 1, c - b - 1),
                     epsabs=0.0, epsrel=1e-13, limit=200)
     return float(value / beta_fn(b, c - b))

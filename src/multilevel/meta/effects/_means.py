@@ -10,7 +10,7 @@ differences turned into log odds ratios (``D2ORN`` normal, ``D2ORL`` logistic).
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtri
 
 from ._common import EscalcArgs, EscalcOptions, by_vtype, hedges_correction, vtypes, wmean
 
@@ -145,8 +145,8 @@ def _rbis(a: EscalcArgs, o: EscalcOptions):
     ni = n1 + n2
     h = (ni - 2) / n1 + (ni - 2) / n2
     p1, p2 = n1 / ni, n2 / ni
-    z = norm.isf(p1)
-    fz = norm.pdf(z)
+    z = -ndtri(p1)
+    fz = np.exp(-z**2 / 2) / np.sqrt(2 * np.pi)
     yi = np.sqrt(p1 * p2) / fz * d / np.sqrt(d**2 + h)
     r = np.where(np.abs(yi) > 1, np.sign(yi), yi)
     vi = (p1 * p2 / fz**2 - (1.5 + (1 - p1 * z / fz) * (1 + p2 * z / fz)) * r**2 + r**4) / (ni - 1)

@@ -9,7 +9,7 @@ dichotomies; ``OR2DN`` / ``OR2DL`` turn a log odds ratio into a standardized mea
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtri
 
 from ._common import EscalcArgs, EscalcOptions, add_to_cells, by_vtype, drop_double_zero, vtypes, wmean
 from ._tetrachoric import tetrachoric
@@ -127,7 +127,7 @@ def _pbit(a: EscalcArgs, o: EscalcOptions):
     ai, bi, ci, di = table_cells(a, o)
     n1, n2 = ai + bi, ci + di
     p1, p2 = ai / n1, ci / n2
-    z1, z2 = norm.ppf(p1), norm.ppf(p2)
+    z1, z2 = ndtri(p1), ndtri(p2)
     vi = 2 * np.pi * p1 * (1 - p1) * np.exp(z1**2) / n1 + 2 * np.pi * p2 * (1 - p2) * np.exp(z2**2) / n2
     return z1 - z2, vi
 

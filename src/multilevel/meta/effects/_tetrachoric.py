@@ -19,14 +19,17 @@ correlation coefficient. *Psychometrika*, 38, 259-268.
 from __future__ import annotations
 
 import numpy as np
-from scipy.integrate import quad
-from scipy.optimize import brentq
-from scipy.stats import norm
+from scipy.special import ndtr, ndtri
 
 __all__ = ["tetrachoric", "bivariate_normal_cdf"]
 
 #: largest absolute correlation considered (metafor bounds the estimate the same way).
 MAX_COR = 0.9999
+
+
+def _phi(x: float) -> float:
+    """The standard normal density."""
+    return float(np.exp(-x * x / 2) / np.sqrt(2 * np.pi))
 
 
 def _density(x: float, y: float, rho: float) -> float:
@@ -46,7 +49,9 @@ def bivariate_normal_cdf(x: float, y: float, rho: float) -> float:
     >>> round(bivariate_normal_cdf(0.0, 0.0, 0.5), 12)  # 1/4 + arcsin(0.5) / (2 pi)
     0.333333333333
     """
-    base = float(norm.cdf(x) * norm.cdf(y))
+    from scipy.integrate import quad
+
+    base = float(ndtr(x) * ndtr(y))
     if rho == 0:
         return base
     extra, _ = quad(lambda r: _density(x, y, r), 0.0, rho, epsabs=1e-14, epsrel=1e-12, limit=200)
@@ -57,10 +62,10 @@ def _information(n: float, rho: float, h: float, k: float) -> np.ndarray:
     """Fisher information of ``(rho, h, k)`` for a table of ``n`` observations."""
     s = np.sqrt(1 - rho * rho)
     pa = bivariate_normal_cdf(k, h, rho)
-    ph, pk = norm.cdf(h), norm.cdf(k)
-    da = np.array([_density(k, h, rho), norm.pdf(h) * norm.cdf((k - rho * h) / s),
-                   norm.pdf(k) * norm.cdf((h - rho * k) / s)])
-    dh, dk = np.array([0.0, norm.pdf(h), 0.0]), np.array([0.0, 0.0, norm.pdf(k)])
+    ph, pk = ndtr(h), ndtr(k)
+    fh, fk = _phi(h), _phi(k)
+    da = np.array([_density(k, h, rho), fh * ndtr((k - rho * h) / s), fk * ndtr((h - rho * k) / s)])
+    dh, dk = np.array([0.0, fh, 0.0]), np.array([0.0, 0.0, fk])
     probs = [pa, ph - pa, pk - pa, 1 - ph - pk + pa]
     grads = [da, dh - da, dk - da, da - dh - dk]
     return n * sum(np.outer(g, g) / p for g, p in zip(grads, probs))
@@ -86,7 +91,9 @@ def tetrachoric(ai: float, bi: float, ci: float, di: float) -> tuple[float, floa
         return 1.0, 0.0
     if ai == 0 and di == 0:
         return -1.0, 0.0
-    h, k = norm.ppf((ai + bi) / n), norm.ppf((ai + ci) / n)
+    from scipy.optimize import brentq
+
+    h, k = ndtri((ai + bi) / n), ndtri((ai + ci) / n)
     target = ai / n
     if bi == 0 or ci == 0:
         rho, est = MAX_COR, 1.0

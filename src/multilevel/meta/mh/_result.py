@@ -1,0 +1,252 @@
+"""Results of :func:`~multilevel.rma_mh` and :func:`~multilevel.rma_peto` (frozen)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtr, ndtri
+
+from ..._protocol import confint_frame, level_percent, tidy_frame
+from ._core import TableTests
+
+__all__ = ["TableFit", "RmaMhFit", "RmaPetoFit"]
+
+_TERMS = ["intrcpt"]
+
+
+@dataclass(frozen=True, eq=False)
+class TableFit:
+    """What a Mantel-Haenszel and a Peto fit share (an equal-effects model of 2x2 tables or rates).
+
+    Attributes
+    ----------
+    measure : str
+        ``"OR"``, ``"RR"``, ``"RD"``, ``"IRR"``, ``"IRD"`` or ``"PETO"``.
+    estimate, se, zval, pval, ci_lb, ci_ub : float
+        The pooled effect (log scale for OR, RR, IRR and PETO), its standard error, z
+        statistic, p-value and confidence limits.
+    QE, QEp, I2, H2 : float
+        Test for heterogeneity, its p-value, I^2 (percent) and H^2.
+    tests : TableTests
+        Cochran-Mantel-Haenszel and Tarone's tests (OR), the Mantel-Haenszel test (IRR).
+    k, k_yi : int
+        Tables used, and those with a study-level outcome ``yi``.
+    level : float
+        Confidence level in percent.
+    yi, vi : numpy.ndarray
+        The study-level outcomes and variances used for the heterogeneity statistics.
+
+    Notes
+    -----
+    ``fit_stats`` (``{"ML": {...}, "REML": {...}}``), ``add``, ``to``, ``drop00`` and
+    ``correct`` are kept for the printed report; they are internal and may change.
+    """
+
+    measure: str
+    estimate: float
+    se: float
+    QE: float
+    QEp: float
+    I2: float
+    H2: float
+    tests: TableTests
+    k: int
+    k_yi: int
+    level: float
+    yi: np.ndarray = field(repr=False)
+    vi: np.ndarray = field(repr=False)
+    fit_stats: dict = field(repr=False)
+    add: tuple = field(repr=False, default=(0.5, 0.0))
+    to: tuple = field(repr=False, default=("only0", "none"))
+    drop00: tuple = field(repr=False, default=(True, False))
+    correct: bool = field(repr=False, default=True)
+
+    method = "MH"
+
+    # ------------------------------------------------------------------ estimates
+    @property
+    def zval(self) -> float:
+        """z statistic of the pooled effect."""
+        return self.estimate / self.se
+
+    @property
+    def pval(self) -> float:
+        """Two-sided p-value of the pooled effect."""
+        return float(2 * ndtr(-abs(self.zval)))
+
+    def _limits(self, level_pct: float) -> tuple[float, float]:
+        z = -ndtri((1 - level_pct / 100) / 2)
+        return self.estimate - z * self.se, self.estimate + z * self.se
+
+    @property
+    def ci_lb(self) -> float:
+        """Lower confidence limit (at the fit's level)."""
+        return self._limits(self.level)[0]
+
+    @property
+    def ci_ub(self) -> float:
+        """Upper confidence limit (at the fit's level)."""
+        return self._limits(self.level)[1]
+
+    @property
+    def q_df(self) -> int:
+        """Degrees of freedom printed with the test for heterogeneity."""
+        return max(self.k_yi - 1, 0)
+
+    # ------------------------------------------------------------------ result protocol
+    @property
+    def params(self) -> pd.Series:
+        """The pooled effect as a one-element Series (index ``intrcpt``, as metafor)."""
+        return pd.Series([self.estimate], index=pd.Index(_TERMS))
+
+    def vcov(self) -> pd.DataFrame:
+        """Variance of the pooled effect (1 x 1 DataFrame)."""
+        return pd.DataFrame([[self.se**2]], index=_TERMS, columns=_TERMS)
+
+    @property
+    def loglik(self) -> float:
+        """Log-likelihood of the equal-effects model of the outcomes ``yi`` (metafor's ``logLik``)."""
+        return self.fit_stats["ML"]["ll"]
+
+    @property
+    def aic(self) -> float:
+        """AIC (one parameter)."""
+        return self.fit_stats["ML"]["AIC"]
+
+    @property
+    def bic(self) -> float:
+        """BIC (one parameter)."""
+        return self.fit_stats["ML"]["BIC"]
+
+    @property
+    def nobs(self) -> int:
+        """Number of tables used."""
+        return self.k
+
+    def _level(self, level: Any) -> float:
+        return self.level if level is None else level_percent(level)
+
+    def confint(self, level: float | None = None) -> pd.DataFrame:
+        """Confidence interval of the pooled effect (``level`` a proportion or a percentage).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma_mh(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> fit.confint().round(4)
+                  kind  estimate   lower  upper
+        term
+        intrcpt  fixed   -0.4734 -0.5538 -0.393
+        """
+        pct = self._level(level)
+        lo, hi = self._limits(pct)
+        return confint_frame(_TERMS, ["fixed"], [self.estimate], [lo], [hi], level=pct / 100, method="wald")
+
+    def predict(self, *, transf: Callable[[np.ndarray], np.ndarray] | None = None,
+                level: float | None = None) -> pd.DataFrame:
+        """The pooled effect with its confidence interval (``pred, se, ci_lb, ci_ub``).
+
+        ``transf`` (e.g. ``np.exp``) is applied to the estimate and limits, and ``se`` is
+        then missing, as in metafor.
+
+        Examples
+        --------
+        >>> import numpy as np, multilevel as ml
+        >>> fit = ml.rma_mh(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> fit.predict(transf=np.exp).round(4)
+             pred  se   ci_lb  ci_ub
+        0  0.6229 NaN  0.5748  0.675
+        """
+        lo, hi = self._limits(self._level(level))
+        values = np.array([self.estimate, lo, hi])
+        se = self.se
+        if transf is not None:
+            values, se = np.asarray(transf(values), dtype=float), np.nan
+        return pd.DataFrame({"pred": [values[0]], "se": [se], "ci_lb": [values[1]], "ci_ub": [values[2]]})
+
+    def fitstats(self) -> pd.Series:
+        """logLik, deviance, AIC, BIC and AICc (metafor's ``fitstats``)."""
+        st = self.fit_stats["ML"]
+        return pd.Series([st["ll"], st["dev"], st["AIC"], st["BIC"], st["AICc"]],
+                         index=["logLik", "deviance", "AIC", "BIC", "AICc"], name="ML")
+
+    def summary(self) -> Any:
+        """The printed report with the fit statistics (metafor's ``summary``)."""
+        from ._print import RmaMhSummary
+
+        return RmaMhSummary(self, showfit=True)
+
+    def _results_frame(self) -> pd.DataFrame:
+        from ._print import RmaMhSummary
+
+        return RmaMhSummary(self).to_frame()
+
+    def tidy(self, level: float | None = None) -> pd.DataFrame:
+        """One row per parameter with the protocol's columns (the pooled effect, ``kind="fixed"``)."""
+        pct = self._level(level)
+        lo, hi = self._limits(pct)
+        return tidy_frame(_TERMS, ["fixed"], [self.estimate], [self.se], [self.zval], [self.pval], [lo], [hi],
+                          level=pct / 100)
+
+    def __str__(self) -> str:
+        from ._print import RmaMhSummary
+
+        return str(RmaMhSummary(self))
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        from ._print import RmaMhSummary
+
+        return RmaMhSummary(self)._repr_html_()
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class RmaMhFit(TableFit):
+    """Result of :func:`~multilevel.rma_mh` (frozen); see :class:`TableFit` for the fields.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.rma_mh(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+    >>> round(fit.estimate, 4), round(fit.tests.MH, 4)
+    (-0.4734, 135.6889)
+    """
+
+    method = "MH"
+
+    def to_frame(self) -> pd.DataFrame:
+        """Model results as a one-row DataFrame (estimate, se, zval, pval, ci_lb, ci_ub; log scale for ratios)."""
+        return self._results_frame()
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class RmaPetoFit(TableFit):
+    """Result of :func:`~multilevel.rma_peto` (frozen); see :class:`TableFit` for the fields.
+
+    ``k_pos`` counts the tables with a positive hypergeometric variance; the test for
+    heterogeneity is printed with ``k_pos - 1`` df, as metafor prints it.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.rma_peto(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+    >>> round(fit.estimate, 4)
+    -0.4744
+    """
+
+    method = "Peto"
+
+    def to_frame(self) -> pd.DataFrame:
+        """Model results as a one-row DataFrame (estimate, se, zval, pval, ci_lb, ci_ub; log odds ratio)."""
+        return self._results_frame()
+
+    @property
+    def q_df(self) -> int:
+        """Degrees of freedom printed with the test for heterogeneity (``k_pos - 1``)."""
+        return int(self.tests.k_pos) - 1
