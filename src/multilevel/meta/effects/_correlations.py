@@ -53,7 +53,7 @@ def _corr(a: EscalcArgs, o: EscalcOptions):
         raise ArgumentError(f"vtype='UB' is available for measure 'UCOR' only, not {o.measure!r}")
     if o.measure == "UCOR" and np.any(ni <= 4):
         warnings.warn("the bias-corrected correlation cannot be computed when ni <= 4 (yi is missing)",
-                      MissingDataWarning, stacklevel=4)
+                      MissingDataWarning, stacklevel=5)
     return ri, ni
 
 
@@ -76,7 +76,7 @@ def _zcor(a: EscalcArgs, o: EscalcOptions):
     ri, ni = _corr(a, o)
     if np.any(ni <= 3):
         warnings.warn("the sampling variance cannot be computed when ni <= 3 (vi is missing)",
-                      MissingDataWarning, stacklevel=3)
+                      MissingDataWarning, stacklevel=4)
     with np.errstate(divide="ignore"):
         return np.arctanh(ri), np.where(ni <= 3, np.nan, 1 / (ni - 3))
 

@@ -29,8 +29,8 @@ _ARGS = ("ai", "bi", "ci", "di", "n1i", "n2i", "x1i", "x2i", "t1i", "t2i", "m1i"
 MEASURES: dict[str, Measure] = {**_tables.MEASURES, **_paired.MEASURES, **_means.MEASURES, **_onegroup.MEASURES,
                                 **_correlations.MEASURES, **_rates.MEASURES, **_alpha.MEASURES}
 _NO_ADD = _tables.NO_ADD + _rates.NO_ADD
-#: measures whose variance alone is missing for small samples (ni <= 3).
-_VI_ALONE = ("COR", "UCOR", "ZCOR")
+#: measures whose variance alone may be missing (small samples; RTET on the bound +-1).
+_VI_ALONE = ("COR", "UCOR", "ZCOR", "RTET")
 
 
 def _options(measure: str, add: Any, to: str, drop00: bool, vtype: Any) -> EscalcOptions:

@@ -76,7 +76,8 @@ def tetrachoric(ai: float, bi: float, ci: float, di: float) -> tuple[float, floa
 
     A table with an empty margin gives ``(nan, nan)``; one whose off-diagonal (diagonal)
     cells are both empty gives ``(1, 0)`` (``(-1, 0)``). A table with a single empty cell
-    gives the bound ``+-1`` and the variance at the bound.
+    has its maximum on the bound: ``(1, nan)`` or ``(-1, nan)``, the likelihood being flat
+    there (metafor reports a variance from a numerical Hessian of the flat likelihood).
 
     Examples
     --------
@@ -94,16 +95,13 @@ def tetrachoric(ai: float, bi: float, ci: float, di: float) -> tuple[float, floa
     from scipy.optimize import brentq
 
     h, k = ndtri((ai + bi) / n), ndtri((ai + ci) / n)
-    target = ai / n
     if bi == 0 or ci == 0:
-        rho, est = MAX_COR, 1.0
-    elif ai == 0 or di == 0:
-        rho, est = -MAX_COR, -1.0
-    else:
-        rho = brentq(lambda r: bivariate_normal_cdf(k, h, r) - target, -MAX_COR, MAX_COR, xtol=1e-14, rtol=1e-14)
-        est = rho
+        return 1.0, np.nan
+    if ai == 0 or di == 0:
+        return -1.0, np.nan
+    rho = brentq(lambda r: bivariate_normal_cdf(k, h, r) - ai / n, -MAX_COR, MAX_COR, xtol=1e-14, rtol=1e-14)
     try:
         cov = np.linalg.inv(_information(n, rho, h, k))
     except np.linalg.LinAlgError:
-        return est, np.nan
-    return est, float(cov[0, 0])
+        return rho, np.nan
+    return rho, float(cov[0, 0])

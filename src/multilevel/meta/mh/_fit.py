@@ -63,7 +63,7 @@ def _prepare(measure: str, args: EscalcArgs, adds, tos, drops) -> tuple[list[np.
     complete = ~np.any([np.isnan(c) for c in cells], axis=0)
     if not complete.all():
         warnings.warn(f"{int((~complete).sum())} table(s) with missing values omitted from the fit",
-                      MissingDataWarning, stacklevel=4)
+                      MissingDataWarning, stacklevel=3)
     cells = [c[complete] for c in cells]
     if cells[0].size < 1:
         raise DataError("no table is left to pool (k = 0): all have missing values")
@@ -73,7 +73,7 @@ def _prepare(measure: str, args: EscalcArgs, adds, tos, drops) -> tuple[list[np.
     ok = ~(np.isnan(yi) | np.isnan(vi))
     if not ok.all():
         warnings.warn(f"{int((~ok).sum())} study outcome(s) yi/vi missing (omitted from the test for heterogeneity)",
-                      MissingDataWarning, stacklevel=4)
+                      MissingDataWarning, stacklevel=3)
     return cells, yi[ok], vi[ok]
 
 
