@@ -167,3 +167,12 @@ def test_no_events_anywhere_gives_missing_estimate_and_notes_in_print():
     assert np.isnan(fit.estimate)
     assert "CMH = test value not computable" not in str(fit)
     assert "Cochran-Mantel-Haenszel Test:    test value not computable for these data" in str(fit)
+
+
+def test_two_stage_options_as_arrays(fits):
+    d = DATA["collins"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ml.MissingDataWarning)
+        fit = ml.rma_mh(data=d, ai="b.xti", n1i="nti", ci="b.xci", n2i="nci", add=np.array([0.5, 0.5]),
+                        to=["only0", "all"])
+    assert str(fit) == str(fits["mh/OR/collins/to_all"])

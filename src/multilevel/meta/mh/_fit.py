@@ -26,7 +26,7 @@ _MEASURES = ("OR", "RR", "RD", "IRR", "IRD")
 
 def _pair(value: Any, second: Any, name: str) -> tuple:
     """metafor's one-or-two values (escalc stage, pooling stage)."""
-    values = tuple(value) if isinstance(value, (list, tuple)) else (value, second)
+    values = tuple(value) if isinstance(value, (list, tuple, np.ndarray)) else (value, second)
     if len(values) != 2:
         raise ArgumentError(f"{name} takes one or two values (for the outcomes and for the pooling), not {len(values)}")
     return values
