@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from ..._display import FrameMapping
+from ..._display import FrameMapping, TextReport
 from ..shared._format import DEFAULT_DIGITS, fcf, fitstats_lines, fmt_pval, print_vector_lines
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -76,11 +75,11 @@ def _tests(fit: TableFit, digits: int) -> list[str]:
     return ["", first, second]
 
 
-@dataclass(frozen=True, eq=False)
-class RmaMhSummary(FrameMapping):
+@dataclass(frozen=True, eq=False, repr=False)
+class RmaMhSummary(TextReport, FrameMapping):
     """metafor's printed layout of a Mantel-Haenszel or Peto fit (``print`` or ``summary``).
 
-    ``str()`` gives the text, ``_repr_html_()`` an HTML version and ``to_frame()`` the
+    ``str()`` gives the text (also shown in notebooks and Markdown) and ``to_frame()`` the
     model-results table (one row, ``intrcpt``).
     """
 
@@ -101,17 +100,8 @@ class RmaMhSummary(FrameMapping):
     def __str__(self) -> str:
         return "\n".join(line.rstrip() for line in self.lines())
 
-    def __repr__(self) -> str:
-        return str(self)
-
     def to_frame(self) -> pd.DataFrame:
         """Model results: estimate, se, zval, pval, ci_lb, ci_ub (log scale for ratios)."""
         fit = self.fit
         return pd.DataFrame({"estimate": [fit.estimate], "se": [fit.se], "zval": [fit.zval], "pval": [fit.pval],
                              "ci_lb": [fit.ci_lb], "ci_ub": [fit.ci_ub]}, index=pd.Index(["intrcpt"]))
-
-    def _repr_html_(self) -> str:
-        return f"<pre>{html.escape(str(self))}</pre>"
-
-    def _repr_markdown_(self) -> str:
-        return f"```\n{self}\n```"

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
+from ..._display import TextReport
 from ..._protocol import confint_frame, level_percent, tidy_frame
 from ._core import TableTests
 
@@ -18,8 +19,8 @@ __all__ = ["TableFit", "RmaMhFit", "RmaPetoFit"]
 _TERMS = ["intrcpt"]
 
 
-@dataclass(frozen=True, eq=False)
-class TableFit:
+@dataclass(frozen=True, eq=False, repr=False)
+class TableFit(TextReport):
     """What a Mantel-Haenszel and a Peto fit share (an equal-effects model of 2x2 tables or rates).
 
     Attributes
@@ -197,13 +198,6 @@ class TableFit:
 
         return str(RmaMhSummary(self))
 
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_html_(self) -> str:
-        from ._print import RmaMhSummary
-
-        return RmaMhSummary(self)._repr_html_()
 
 
 @dataclass(frozen=True, eq=False, repr=False)
