@@ -157,3 +157,11 @@ def test_small_sample_warnings_point_at_the_caller(measure):
     with pytest.warns(ml.MissingDataWarning) as caught:
         ml.escalc(measure, ri=[0.3, 0.5], ni=[3, 20])
     assert caught[0].filename == __file__
+
+
+@pytest.mark.parametrize("alias, name, data", [("OR2D", "OR2DL", "bcg"), ("D2OR", "D2ORL", "normand")])
+def test_metafor_aliases(alias, name, data):
+    case = CASES[f"{name}/{data}"]
+    a = ml.escalc(alias, data=DATA[data], **case["args"])
+    b = ml.escalc(name, data=DATA[data], **case["args"])
+    pd.testing.assert_frame_equal(a, b)
