@@ -13,5 +13,6 @@ FIT_FIXTURES = {
     ml.RmaMvFit: "rma_mv_fit",
     ml.BrmaFit: "brma_fit",
     ml.GeneralizedLinearMixedModel: "glmer_fit",
+    ml.NegativeBinomialMixedModel: "glmer_nb_fit",
     ml.RmaTrimfillFit: "trimfill_fit",
 }
