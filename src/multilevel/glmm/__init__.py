@@ -11,6 +11,7 @@ from ._family import Family, make_family
 from ._glmer import glmer
 from ._glmer_nb import glmer_nb
 from ._nb import NegativeBinomialMixedModel
+from ._plots import plot_glmer
 from ._results import GeneralizedLinearMixedModel
 
-__all__ = ["glmer", "glmer_nb", "GeneralizedLinearMixedModel", "NegativeBinomialMixedModel"]
+__all__ = ["glmer", "glmer_nb", "GeneralizedLinearMixedModel", "NegativeBinomialMixedModel", "plot_glmer"]

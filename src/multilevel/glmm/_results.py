@@ -224,6 +224,42 @@ class GeneralizedLinearMixedModel:
             out[g] = arr
         return out
 
+    def ranef_frame(self) -> pd.DataFrame:
+        """Long table as lme4's ``as.data.frame(ranef(m, condVar = TRUE))``: grpvar, term, grp, condval, condsd.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...                ml.datasets.load("cbpp"), "binomial")
+        >>> fit.ranef_frame().round(3).head(2)
+          grpvar         term grp  condval  condsd
+        0   herd  (Intercept)   1    0.590   0.348
+        1   herd  (Intercept)   2   -0.299   0.365
+        """
+        parts = []
+        cvs = self.ranef_condvar
+        for g, df in self.ranef.items():
+            for j, term in enumerate(df.columns):
+                parts.append(pd.DataFrame({"grpvar": g, "term": term, "grp": df.index.astype(str),
+                                           "condval": df[term].to_numpy(), "condsd": np.sqrt(cvs[g][:, j, j])}))
+        return pd.concat(parts, ignore_index=True)
+
+    def ranef_intervals(self, level: float = 0.95) -> pd.DataFrame:
+        """Conditional modes with conditional SDs and normal intervals (drawn by :func:`multilevel.plot_ranef`).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...                ml.datasets.load("cbpp"), "binomial")
+        >>> list(fit.ranef_intervals(0.9).columns)
+        ['grpvar', 'term', 'grp', 'condval', 'condsd', 'lower', 'upper']
+        """
+        from ..lmm._plots import ranef_intervals
+
+        return ranef_intervals(self, level)
+
     @property
     def coef(self) -> dict[str, pd.DataFrame]:
         """Per-level coefficients, fixed plus random (lme4's ``coef``)."""
