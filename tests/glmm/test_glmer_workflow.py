@@ -181,3 +181,34 @@ def test_prior_weights_and_offset_argument_match_lme4():
         np.testing.assert_allclose(fit.residuals(kind).to_numpy(), values, atol=2e-5)
     text = str(fit.summary())
     assert "Weights: wt" in text and " Offset: log(hours)" in text
+
+
+# ------------------------------------------------------------------ observation-level random effects
+@functools.cache
+def olre_fit():
+    cbpp = ml.datasets.load("cbpp")
+    cbpp["obs"] = [f"o{i + 1:02d}" for i in range(len(cbpp))]
+    return ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd) + (1 | obs)", cbpp, "binomial",
+                    data_name="cbpp")
+
+
+def test_observation_level_random_effects_as_lme4():
+    """glmerControl ignores the number of levels against the number of observations (lmer stops)."""
+    ref = reference("cbpp_olre")
+    fit = olre_fit()
+    assert fit.theta_names == ref["theta_names"]
+    np.testing.assert_allclose(fit.theta, ref["theta"], rtol=1e-4)
+    np.testing.assert_allclose(fit.fixef.to_numpy(), list(ref["fixef"].values()), rtol=2e-5)
+    np.testing.assert_allclose(np.sqrt(np.diag(vcov_matrix(fit))), ref["se"], rtol=2e-5)
+    np.testing.assert_allclose(fit.loglik, ref["loglik"], atol=1e-6)
+    tab = ml.anova(fitted("c1"), fit, names=["c1", "m_olre"])
+    expected = reference("anova_olre")
+    np.testing.assert_allclose(tab.to_frame()["Chisq"].iloc[1], expected["Chisq"][1], atol=1e-4)
+    assert [line.rstrip() for line in str(tab).splitlines()] == [line.rstrip() for line in expected["printed"]]
+
+
+def test_lmer_still_refuses_as_many_levels_as_observations():
+    cbpp = ml.datasets.load("cbpp")
+    cbpp["obs"] = [f"o{i}" for i in range(len(cbpp))]
+    with pytest.raises(ml.ModelSpecificationError, match="obs has 56 levels"):
+        ml.lmer("incidence ~ period + (1 | obs)", cbpp)

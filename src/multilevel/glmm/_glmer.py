@@ -165,7 +165,7 @@ def glmer_model(formula: str, data, family="binomial", *, weights=None, offset=N
     fam = make_family(family)
     spec = split_formula(formula)
     frame, response, rows = glmm_frame(spec, data, fam, weights=weights, offset=offset)
-    pls = problem_from_frame(frame)
+    pls = problem_from_frame(frame, check_nobs=False)  # glmerControl: check.nobs.vs.* = "ignore"
     problem = GlmmProblem(frame.X, response.y, response.weights, response.n_trials, response.offset,
                           tuple(pls.terms), fam)
     return GlmerModel(formula, fam, frame, response, rows, problem, data_name,

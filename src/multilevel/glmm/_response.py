@@ -186,7 +186,7 @@ def glmm_frame(spec: GlmmFormula, data, family: Family, weights=None, offset=Non
         df, cols = df.loc[~bad], {k_: v[~bad] for k_, v in cols.items()}
     work = df.copy()
     work[RESPONSE_COLUMN] = cols[RESPONSE_COLUMN]
-    frame = model_frame(f"{RESPONSE_COLUMN} ~ {spec.rhs}", work)
+    frame = model_frame(f"{RESPONSE_COLUMN} ~ {spec.rhs}", work, check_nobs=False)
     pos = np.asarray(work.index.get_indexer(frame.row_index))
     rows = {k_: np.asarray(v)[pos] for k_, v in cols.items()}
     frame = _renamed(frame, spec)

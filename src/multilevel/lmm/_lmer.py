@@ -19,8 +19,9 @@ __all__ = ["lmer", "problem_from_frame", "MAX_DENSE_REST"]
 MAX_DENSE_REST = 10_000  # coefficients of the later random-effects terms (dense Schur complement)
 
 
-def problem_from_frame(frame: ModelFrame) -> PLSProblem:
-    """The numerical problem (arrays only) of a model frame; checks lme4's identifiability rules."""
+def problem_from_frame(frame: ModelFrame, *, check_nobs: bool = True) -> PLSProblem:
+    """The numerical problem (arrays only) of a model frame; checks lme4's identifiability rules
+    (``check_nobs=False``: not the number of levels or coefficients against the observations, as glmer)."""
     n = frame.nobs
     if not frame.blocks:
         raise ModelSpecificationError(
@@ -31,12 +32,12 @@ def problem_from_frame(frame: ModelFrame) -> PLSProblem:
             raise ModelSpecificationError(
                 f"grouping factor {blk.group!r} has {blk.num_levels} level; grouping factors must have > 1 "
                 "sampled level")
-        if blk.num_levels >= n:
+        if check_nobs and blk.num_levels >= n:
             raise ModelSpecificationError(
                 f"number of levels of grouping factor {blk.group!r} ({blk.num_levels}) must be < number of "
                 f"observations ({n})")
         q = blk.num_levels * blk.num_columns
-        if q >= n:
+        if check_nobs and q >= n:
             raise ModelSpecificationError(
                 f"number of observations (={n}) <= number of random effects (={q}) for term "
                 f"({' + '.join(blk.column_names)} | {blk.group}); the random-effects parameters and the "
