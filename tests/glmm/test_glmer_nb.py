@@ -158,3 +158,19 @@ def test_icc_of_negative_binomial_uses_theta():
         warnings.simplefilter("ignore", ml.SingularFitWarning)
         icc = fit.icc()
     assert 0 < icc.unadjusted < icc.adjusted < 1
+
+
+def test_anova_of_poisson_against_negative_binomial():
+    """The likelihood-ratio test for overdispersion: a Poisson GLMM nested in the negative binomial one."""
+    pois = ml.glmer(FORMULA, ticks(), "poisson", data_name="ticks")
+    nb = nb_fit()
+    frame = ml.anova(pois, nb, names=["pois", "nb"]).to_frame()
+    assert list(frame.index) == ["pois", "nb"] and list(frame["npar"]) == [5, 6]
+    np.testing.assert_allclose(frame["Chisq"].iloc[1], 2 * (nb.loglik - pois.loglik), rtol=1e-12)
+    assert frame["Df"].iloc[1] == 1
+
+
+def test_anova_refuses_fits_of_different_kinds():
+    with pytest.raises(ml.ModelSpecificationError, match="one kind; got LinearMixedModel and "
+                                                         "NegativeBinomialMixedModel"):
+        ml.anova(ml.lmer("ticks ~ height + (1 | brood)", ticks()), nb_fit())

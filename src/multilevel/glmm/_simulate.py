@@ -12,7 +12,9 @@ dispersion as in R's ``simulate`` for GLMs.
 The bootstrap refits each simulated response with the same structure
 (starting from the estimates, lme4's second stage only) and records lme4's
 parameters: the standard deviations and correlations of the random effects,
-then the fixed effects.
+then the fixed effects. For negative binomial fits the refits keep the
+dispersion theta at its estimate (lme4's ``bootMer`` refits with the fitted
+family too).
 """
 
 from __future__ import annotations
