@@ -56,6 +56,11 @@ def glmer_fit():
 
 
 @pytest.fixture(scope="session")
+def glmer_nb_fit():
+    return ml.glmer_nb("incidence ~ period + offset(log(size)) + (1 | herd)", ml.datasets.load("cbpp"))
+
+
+@pytest.fixture(scope="session")
 def trimfill_fit(bcg_rr):
     """Trim and fill of the bcg random-effects model (metafor fills one study on the left)."""
     return ml.trimfill(ml.rma("yi", "vi", data=bcg_rr))

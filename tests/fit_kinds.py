@@ -13,6 +13,7 @@ FIT_FIXTURES = {
     ml.RmaMvFit: "rma_mv_fit",
     ml.BrmaFit: "brma_fit",
     ml.GeneralizedLinearMixedModel: "glmer_fit",
+    ml.NegativeBinomialMixedModel: "glmer_nb_fit",
     ml.RmaTrimfillFit: "trimfill_fit",
     ml.RmaMhFit: "rma_mh_fit",
     ml.RmaPetoFit: "rma_peto_fit",

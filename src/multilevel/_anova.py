@@ -44,11 +44,12 @@ def anova(*fits: Any, **options: Any) -> Any:
     """
     if len(fits) < 2:
         raise ModelSpecificationError("anova() needs at least two fitted models to compare")
-    kind = type(fits[0])
-    for f in fits[1:]:
-        if type(f) is not kind:
-            raise ModelSpecificationError(
-                f"anova() compares fits of one kind; got {kind.__name__} and {type(f).__name__}")
+    # one kind: a class every fit is an instance of (a negative binomial GLMM is a GLMM)
+    kinds = [type(f) for f in fits if all(isinstance(g, type(f)) for g in fits)]
+    if not kinds:
+        names = sorted({type(f).__name__ for f in fits})
+        raise ModelSpecificationError(f"anova() compares fits of one kind; got {' and '.join(names)}")
+    kind = kinds[0]
     impl = getattr(kind, "_anova", None)
     if impl is None:
         raise ModelSpecificationError(f"{kind.__name__} fits cannot be compared with anova()")

@@ -13,6 +13,7 @@ that callers can catch them precisely::
 from __future__ import annotations
 
 __all__ = [
+    "SeparationWarning",
     "MultilevelError",
     "FormulaError",
     "DataError",
@@ -112,3 +113,8 @@ class SingularFitWarning(MultilevelWarning):
 
 class PredictorScaleWarning(MultilevelWarning):
     """Fixed-effects predictors are on very different scales (lme4's ``check.scaleX``)."""
+
+
+class SeparationWarning(MultilevelWarning):
+    """A binomial response is perfectly separated by a predictor: its estimate diverges (the
+    likelihood has no finite maximum in that direction) and its standard error is meaningless."""

@@ -27,9 +27,12 @@ def test_wald_intervals_against_lme4_estimates(cbpp_fit, level):
     beta, se = np.array(list(ref["fixef"].values())), np.array(ref["se"])
     ci = cbpp_fit.confint(level=level)
     assert list(ci.index) == [".sig01", *ref["fixef"]]
-    assert ci.loc[".sig01"].isna().all()
-    np.testing.assert_allclose(ci.iloc[1:].to_numpy(), np.column_stack([beta - z * se, beta + z * se]),
-                               rtol=2e-5)
+    assert ci.loc[".sig01", ["lower", "upper"]].isna().all()
+    assert list(ci.columns) == ["kind", "estimate", "lower", "upper"]
+    assert list(ci["kind"]) == ["random"] + ["fixed"] * beta.size
+    np.testing.assert_allclose(ci[["lower", "upper"]].iloc[1:].to_numpy(),
+                               np.column_stack([beta - z * se, beta + z * se]), rtol=2e-5)
+    np.testing.assert_allclose(ci["estimate"].to_numpy(), [ref["theta"][0], *beta], rtol=2e-4)
     assert ci.attrs == {"level": p, "method": "wald"}
 
 
@@ -40,13 +43,13 @@ def test_families_with_a_scale_have_a_sigma_row():
     ref = reference("gamma_log")
     ci = fitted("gamma_log").confint()
     assert list(ci.index) == [".sig01", ".sigma", *ref["fixef"]]
-    assert ci.iloc[:2].isna().all().all()
+    assert ci[["lower", "upper"]].iloc[:2].isna().all().all()
     beta, se, z = np.array(list(ref["fixef"].values())), np.array(ref["se"]), stats.norm.ppf(0.975)
-    np.testing.assert_allclose(ci.iloc[2:].to_numpy(), np.column_stack([beta - z * se, beta + z * se]),
-                               rtol=2e-5)
+    np.testing.assert_allclose(ci[["lower", "upper"]].iloc[2:].to_numpy(),
+                               np.column_stack([beta - z * se, beta + z * se]), rtol=2e-5)
+    np.testing.assert_allclose(ci.loc[".sigma", "estimate"], ref["sigma"], rtol=2e-4)
 
 
-def test_profile_and_boot_are_refused(cbpp_fit):
-    for method in ("profile", "boot"):
-        with pytest.raises(ml.ArgumentError, match="Wald"):
-            cbpp_fit.confint(method=method)
+def test_unknown_methods_are_refused(cbpp_fit):
+    with pytest.raises(ml.ArgumentError, match="'Wald', 'profile' or 'boot'"):
+        cbpp_fit.confint(method="bca")

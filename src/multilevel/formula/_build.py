@@ -20,7 +20,7 @@ from ._response import evaluate_response, response_columns, response_name
 __all__ = ["model_frame", "new_fixed_design", "new_random_design"]
 
 
-def model_frame(formula: str, data, *, drop_na: bool = True, contrasts=None) -> ModelFrame:
+def model_frame(formula: str, data, *, drop_na: bool = True, contrasts=None, check_nobs: bool = True) -> ModelFrame:
     r"""Evaluate an lme4 formula on a table.
 
     The fixed part is built by formulaic with R's conventions (treatment
@@ -60,6 +60,12 @@ def model_frame(formula: str, data, *, drop_na: bool = True, contrasts=None) -> 
         ``"contr.sum"``, ``"contr.helmert"``, ``"contr.poly"``, ``"contr.SAS"``.
         Columns are named as R names them (``tension1``, ``tension.L``,
         ``tensionL``). Random-effects terms keep treatment contrasts, as in lme4.
+
+    check_nobs : bool
+        Check that every grouping factor has fewer levels than there are observations and
+        that each term has fewer coefficients than observations (lmer's defaults). glmer
+        skips these checks, as lme4's ``glmerControl`` does, so that observation-level
+        random effects are possible.
 
     Returns
     -------
@@ -110,7 +116,7 @@ def model_frame(formula: str, data, *, drop_na: bool = True, contrasts=None) -> 
     df, y, fixed, blocks, n_undefined = _evaluate(parsed, df, drop_na, coding)
     n_dropped += n_undefined
     if blocks:
-        check_blocks(blocks, len(df))
+        check_blocks(blocks, len(df), check_nobs=check_nobs)
     keep = pivot_rank_columns(fixed.matrix)
     X, names, dropped = fixed.matrix, fixed.names, ()
     if len(keep) < X.shape[1]:

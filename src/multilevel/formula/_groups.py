@@ -111,8 +111,9 @@ def _lme4_order(blocks: list[RandomEffectsBlock]) -> tuple[RandomEffectsBlock, .
     return tuple(blocks)
 
 
-def check_blocks(blocks: tuple[RandomEffectsBlock, ...], n: int) -> None:
-    """lme4's checkNlevels and checkZdims with lmerControl's defaults (both "stop")."""
+def check_blocks(blocks: tuple[RandomEffectsBlock, ...], n: int, *, check_nobs: bool = True) -> None:
+    """lme4's checkNlevels and checkZdims with lmerControl's defaults (both "stop"); with
+    ``check_nobs=False`` only the "> 1 level" check, as glmerControl's defaults."""
     nlevels: dict[str, int] = {}
     for b in blocks:
         nlevels.setdefault(b.group, b.num_levels)
@@ -121,6 +122,8 @@ def check_blocks(blocks: tuple[RandomEffectsBlock, ...], n: int) -> None:
         raise ModelSpecificationError(
             "grouping factors must have > 1 sampled level (problems: "
             + ", ".join(f"{g} has {nlevels[g]} level" for g in single) + ")")
+    if not check_nobs:
+        return
     too_many = [g for g, k in nlevels.items() if k >= n]
     if too_many:
         raise ModelSpecificationError(

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._exceptions import ArgumentError, ConvergenceWarning, ModelSpecificationError, SingularFitWarning
+from .._exceptions import (ArgumentError, ConvergenceWarning, ModelSpecificationError, SeparationWarning,
+                           SingularFitWarning)
 from ..lmm._lmer import problem_from_frame
 from ..lmm._optimize import SINGULAR_MESSAGE
 from ._family import make_family
@@ -102,6 +103,8 @@ def glmer(formula: str, data, family="binomial", *, weights=None, offset=None, n
     Warns
     -----
     SingularFitWarning, ConvergenceWarning
+    SeparationWarning
+        A fixed-effects column separates successes from failures (binomial).
 
     Examples
     --------
@@ -116,6 +119,12 @@ def glmer(formula: str, data, family="binomial", *, weights=None, offset=None, n
     ctrl = _control(control)
     model = glmer_model(formula, data, family, weights=weights, offset=offset, data_name=data_name)
     nagq = _check_nagq(nAGQ, model.problem)
+    if model.family.name == "binomial":
+        from ._separation import find_separation
+
+        for sep in find_separation(model.frame.X, model.frame.fixed_names, model.response.y,
+                                   model.response.weights):
+            warnings.warn(sep.message(), SeparationWarning, stacklevel=2)
     from ..lmm._blas import blas_threads
 
     with blas_threads(1 if model.problem.q <= 2000 else "auto"):
@@ -156,7 +165,7 @@ def glmer_model(formula: str, data, family="binomial", *, weights=None, offset=N
     fam = make_family(family)
     spec = split_formula(formula)
     frame, response, rows = glmm_frame(spec, data, fam, weights=weights, offset=offset)
-    pls = problem_from_frame(frame)
+    pls = problem_from_frame(frame, check_nobs=False)  # glmerControl: check.nobs.vs.* = "ignore"
     problem = GlmmProblem(frame.X, response.y, response.weights, response.n_trials, response.offset,
                           tuple(pls.terms), fam)
     return GlmerModel(formula, fam, frame, response, rows, problem, data_name,

@@ -186,7 +186,7 @@ def glmm_frame(spec: GlmmFormula, data, family: Family, weights=None, offset=Non
         df, cols = df.loc[~bad], {k_: v[~bad] for k_, v in cols.items()}
     work = df.copy()
     work[RESPONSE_COLUMN] = cols[RESPONSE_COLUMN]
-    frame = model_frame(f"{RESPONSE_COLUMN} ~ {spec.rhs}", work)
+    frame = model_frame(f"{RESPONSE_COLUMN} ~ {spec.rhs}", work, check_nobs=False)
     pos = np.asarray(work.index.get_indexer(frame.row_index))
     rows = {k_: np.asarray(v)[pos] for k_, v in cols.items()}
     frame = _renamed(frame, spec)
@@ -218,10 +218,11 @@ def _response_arrays(spec: GlmmFormula, cols: dict, family: Family, labels) -> G
     if spec.is_cbind:
         raise ModelSpecificationError(f"a two-column cbind() response needs the binomial family, not {family.name}")
     name = spec.lhs[0]
-    if family.name == "poisson":
-        _check(y < 0, f"negative values not allowed for the poisson family (response {name!r})", y, labels)
-        _check(np.abs(y - np.rint(y)) > 1e-3, f"non-integer counts in the poisson response {name!r}", y, labels)
-        mustart = y + 0.1
+    if family.name == "poisson" or family.name.startswith("Negative Binomial"):
+        _check(y < 0, f"negative values not allowed for the {family.name} family (response {name!r})", y, labels)
+        _check(np.abs(y - np.rint(y)) > 1e-3, f"non-integer counts in the {family.name} response {name!r}", y,
+               labels)
+        mustart = y + 0.1 if family.name == "poisson" else y + (y == 0) / 6.0  # R's family initialize
     else:
         _check(y <= 0, f"non-positive values not allowed for the {family.name} family (response {name!r})", y,
                labels)

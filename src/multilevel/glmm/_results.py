@@ -224,6 +224,42 @@ class GeneralizedLinearMixedModel:
             out[g] = arr
         return out
 
+    def ranef_frame(self) -> pd.DataFrame:
+        """Long table as lme4's ``as.data.frame(ranef(m, condVar = TRUE))``: grpvar, term, grp, condval, condsd.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...                ml.datasets.load("cbpp"), "binomial")
+        >>> fit.ranef_frame().round(3).head(2)
+          grpvar         term grp  condval  condsd
+        0   herd  (Intercept)   1    0.590   0.348
+        1   herd  (Intercept)   2   -0.299   0.365
+        """
+        parts = []
+        cvs = self.ranef_condvar
+        for g, df in self.ranef.items():
+            for j, term in enumerate(df.columns):
+                parts.append(pd.DataFrame({"grpvar": g, "term": term, "grp": df.index.astype(str),
+                                           "condval": df[term].to_numpy(), "condsd": np.sqrt(cvs[g][:, j, j])}))
+        return pd.concat(parts, ignore_index=True)
+
+    def ranef_intervals(self, level: float = 0.95) -> pd.DataFrame:
+        """Conditional modes with conditional SDs and normal intervals (drawn by :func:`multilevel.plot_ranef`).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...                ml.datasets.load("cbpp"), "binomial")
+        >>> list(fit.ranef_intervals(0.9).columns)
+        ['grpvar', 'term', 'grp', 'condval', 'condsd', 'lower', 'upper']
+        """
+        from ..lmm._plots import ranef_intervals
+
+        return ranef_intervals(self, level)
+
     @property
     def coef(self) -> dict[str, pd.DataFrame]:
         """Per-level coefficients, fixed plus random (lme4's ``coef``)."""
@@ -257,36 +293,84 @@ class GeneralizedLinearMixedModel:
         return predict(self, newdata, type, re_form, allow_new_levels)
 
     # ------------------------------------------------------------------ output
-    def confint(self, method: str = "Wald", level: float = 0.95) -> pd.DataFrame:
-        """Wald confidence intervals (columns ``lower``, ``upper``), as lme4's
-        ``confint(m, method = "Wald")``: rows ``.sig01``, ... (and ``.sigma`` for families with a
-        scale) are missing, the fixed effects get ``estimate -+ z SE``.
+    def confint(self, method: str = "Wald", level: float = 0.95, *, nsim: int = 500, seed=None) -> pd.DataFrame:
+        """Confidence intervals of lme4's parameters: ``.sig01`` ... (standard deviations and
+        correlations of the random effects; ``.sigma`` for families with a scale) and the fixed effects.
 
-        ``level`` is a proportion or a percentage (0.95 or 95). Profile and bootstrap intervals
-        of GLMMs are not available yet and raise :class:`~multilevel.ArgumentError`.
+        ``method="Wald"`` (default): ``estimate -+ z SE`` for the fixed effects, the variance
+        parameters missing (lme4's ``confint(m, method = "Wald")``). ``"profile"``: likelihood
+        profile intervals (lme4's ``confint(m)``; families without a scale). ``"boot"``: parametric
+        bootstrap percentile intervals from ``nsim`` simulated responses with ``seed``.
+        ``level`` is a proportion or a percentage (0.95 or 95).
+
+        Returns a table indexed by term with columns ``kind`` (``"random"`` or ``"fixed"``),
+        ``estimate``, ``lower`` and ``upper``.
 
         Examples
         --------
         >>> import multilevel as ml
         >>> fit = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
         ...                ml.datasets.load("cbpp"), family="binomial")
-        >>> fit.confint(level=0.9).round(3).loc["period2"].tolist()
+        >>> fit.confint(level=0.9).round(3).loc["period2", ["lower", "upper"]].tolist()
         [-1.491, -0.493]
+        >>> fit.confint("profile").round(3).loc[".sig01", ["lower", "upper"]].tolist()
+        [0.346, 1.1]
         """
-        from scipy import special
+        from ._inference import glmm_confint
 
-        level = parse_level(level)
-        if str(method).lower() != "wald":
-            raise ArgumentError(f"method must be 'Wald' for glmer fits (profile and bootstrap intervals "
-                                f"are not available yet), not {method!r}")
-        z = float(special.ndtri(0.5 + level / 2))
-        beta, se = self.fixef.to_numpy(), np.sqrt(np.diag(self.vcov.to_numpy()))
-        m = len(self.theta_names)
-        names = [f".sig{i + 1:02d}" for i in range(m)] + ([".sigma"] if self.family.has_scale else [])
-        values = np.vstack([np.full((len(names), 2), np.nan), np.column_stack([beta - z * se, beta + z * se])])
-        out = pd.DataFrame(values, index=names + list(self.fixef.index), columns=["lower", "upper"])
-        out.attrs.update(level=level, method="wald")
-        return out
+        return glmm_confint(self, method, parse_level(level), nsim=nsim, seed=seed)
+
+    def simulate(self, nsim: int = 1, seed=None) -> pd.DataFrame:
+        """Responses simulated from the fitted model (new random effects each time), one column per
+        simulation, on the scale of the fit's response (proportions for binomial), as lme4's ``simulate``.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...                ml.datasets.load("cbpp"), family="binomial")
+        >>> fit.simulate(3, seed=1).shape
+        (56, 3)
+        """
+        from ._inference import glmm_simulate
+
+        return glmm_simulate(self, nsim, seed)
+
+    def icc(self):
+        """Intraclass correlation on the latent scale, adjusted and unadjusted (performance's ``icc``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...                ml.datasets.load("cbpp"), family="binomial")
+        >>> round(fit.icc().adjusted, 3)
+        0.111
+        """
+        from ._performance import glmm_icc
+
+        return glmm_icc(self)
+
+    def r2(self):
+        """Nakagawa's marginal and conditional R-squared on the latent scale (performance's ``r2``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...                ml.datasets.load("cbpp"), family="binomial")
+        >>> round(fit.r2().marginal, 3)
+        0.085
+        """
+        from ._performance import glmm_r2
+
+        return glmm_r2(self)
+
+    @classmethod
+    def _anova(cls, fits, names=None):
+        from ..lmm._anova import lmer_anova
+
+        return lmer_anova(fits, refit=False, names=names)
 
     def summary(self) -> GlmerSummary:
         """lme4's ``summary(m)``; ``print()`` it for lme4's layout."""

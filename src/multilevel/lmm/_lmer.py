@@ -7,7 +7,6 @@ import warnings
 import numpy as np
 
 from .._exceptions import ConvergenceWarning, ModelSpecificationError, PredictorScaleWarning, SingularFitWarning
-from ..formula import model_frame
 from ..formula._frame import ModelFrame
 from ._fit import fit_problem
 from ._optimize import SINGULAR_MESSAGE
@@ -19,8 +18,9 @@ __all__ = ["lmer", "problem_from_frame", "MAX_DENSE_REST"]
 MAX_DENSE_REST = 10_000  # coefficients of the later random-effects terms (dense Schur complement)
 
 
-def problem_from_frame(frame: ModelFrame) -> PLSProblem:
-    """The numerical problem (arrays only) of a model frame; checks lme4's identifiability rules."""
+def problem_from_frame(frame: ModelFrame, *, check_nobs: bool = True) -> PLSProblem:
+    """The numerical problem (arrays only) of a model frame; checks lme4's identifiability rules
+    (``check_nobs=False``: not the number of levels or coefficients against the observations, as glmer)."""
     n = frame.nobs
     if not frame.blocks:
         raise ModelSpecificationError(
@@ -31,12 +31,12 @@ def problem_from_frame(frame: ModelFrame) -> PLSProblem:
             raise ModelSpecificationError(
                 f"grouping factor {blk.group!r} has {blk.num_levels} level; grouping factors must have > 1 "
                 "sampled level")
-        if blk.num_levels >= n:
+        if check_nobs and blk.num_levels >= n:
             raise ModelSpecificationError(
                 f"number of levels of grouping factor {blk.group!r} ({blk.num_levels}) must be < number of "
                 f"observations ({n})")
         q = blk.num_levels * blk.num_columns
-        if q >= n:
+        if check_nobs and q >= n:
             raise ModelSpecificationError(
                 f"number of observations (={n}) <= number of random effects (={q}) for term "
                 f"({' + '.join(blk.column_names)} | {blk.group}); the random-effects parameters and the "
@@ -54,7 +54,8 @@ def problem_from_frame(frame: ModelFrame) -> PLSProblem:
 
 def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=None,
          calc_derivs: bool = True, restart_edge: bool = True, boundary_tol: float = 1e-5,
-         data_name: str | None = None, blas_threads="auto", contrasts=None) -> LinearMixedModel:
+         data_name: str | None = None, blas_threads="auto", contrasts=None, weights=None,
+         offset=None) -> LinearMixedModel:
     """Fit a linear mixed-effects model by REML or maximum likelihood, as lme4's ``lmer``.
 
     .. math::
@@ -69,7 +70,8 @@ def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=Non
     ----------
     formula : str
         lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``; ``(x || g)``
-        for uncorrelated terms, ``(1 | a/b)`` for nesting.
+        for uncorrelated terms, ``(1 | a/b)`` for nesting; ``offset(expr)`` terms are
+        added to the linear predictor with coefficient 1.
     data : DataFrame
         pandas or polars DataFrame, or a dict of columns.
     REML : bool
@@ -101,6 +103,12 @@ def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=Non
         coding), ``"contr.sum"``, ``"contr.helmert"``, ``"contr.poly"`` or
         ``"contr.SAS"``. Coefficients are named as R names them (``recipe1``,
         ``temperature.L``). Random-effects terms are not affected (as in lme4).
+    weights : str or array_like, optional
+        Prior weights (a column name or expression, or one value per row): the residual
+        variance of row ``i`` is ``sigma^2 / w_i``, as lme4's ``weights``.
+    offset : str or array_like, optional
+        A known term added to the linear predictor (besides ``offset(expr)`` terms of
+        the formula), as lme4's ``offset``.
 
     Returns
     -------
@@ -122,6 +130,9 @@ def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=Non
     {'(Intercept)': 251.405, 'Days': 10.467}
     >>> round(fit.sigma, 4), round(fit.deviance, 2)
     (25.5918, 1743.63)
+    >>> sleep["w"] = 1.0 + sleep["Days"] / 10
+    >>> round(ml.lmer("Reaction ~ Days + (1 | Subject)", sleep, weights="w").sigma, 3)
+    37.721
     >>> cake = ml.datasets.load("cake")
     >>> ml.lmer("angle ~ recipe + temp + (1 | replicate)", cake, contrasts={"recipe": "contr.sum"}).fixef.round(3)
     (Intercept)    0.516
@@ -130,15 +141,19 @@ def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=Non
     temp           0.158
     Name: fixef, dtype: float64
     """
-    frame = model_frame(formula, data, contrasts=contrasts)
+    from ._weights import weighted_frame, weighted_problem
+
+    frame, wo = weighted_frame(formula, data, weights=weights, offset=offset, contrasts=contrasts)
     scale_msg = frame.scale_message()
     if scale_msg is not None:  # lme4's check.scaleX = "warning"
         warnings.warn(scale_msg, PredictorScaleWarning, stacklevel=2)
     problem = problem_from_frame(frame)
+    if wo is not None:
+        problem = weighted_problem(problem, wo)
     REML = bool(REML) and problem.p > 0  # without fixed effects REML is ML (as lme4)
     est = fit_problem(problem, REML, optimizer=optimizer, start=start, restart_edge=restart_edge,
                       boundary_tol=boundary_tol, calc_derivs=calc_derivs, threads=blas_threads)
     for msg in est.optinfo.messages:
         category = SingularFitWarning if msg == SINGULAR_MESSAGE else ConvergenceWarning
         warnings.warn(msg, category, stacklevel=2)
-    return LinearMixedModel(formula, REML, frame, data_name, est, problem)
+    return LinearMixedModel(formula, REML, frame, data_name, est, problem, wo)

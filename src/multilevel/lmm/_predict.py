@@ -61,12 +61,14 @@ def predict(fit, newdata: Any = None, re_form: Any = None, allow_new_levels: boo
         if len(keep) == len(fit.frame.blocks):
             return fit.fitted.rename("predict")
         eta = fit.frame.X @ beta
+        if fit.offset is not None:
+            eta = eta + fit.offset.to_numpy()
         for i in keep:
             blk = fit.frame.blocks[i]
             eta = eta + np.einsum("nk,nk->n", blk.Z, b[i][blk.codes])
         return pd.Series(eta, index=fit.frame.row_index, name="predict")
     df = as_dataframe(newdata, what="newdata")
-    eta = fit.frame.fixed_design(df) @ beta
+    eta = fit.frame.fixed_design(df) @ beta + _new_offset(fit, df)
     for i in keep:
         codes, Z = fit.frame.random_design(df, i)
         new = codes < 0
@@ -78,6 +80,21 @@ def predict(fit, newdata: Any = None, re_form: Any = None, allow_new_levels: boo
         contrib = np.einsum("nk,nk->n", Z, b[i][np.where(new, 0, codes)])
         eta = eta + np.where(new, 0.0, contrib)
     return pd.Series(eta, index=df.index, name="predict")
+
+
+def _new_offset(fit, df: pd.DataFrame) -> np.ndarray | float:
+    """The offset of ``newdata`` rows: the formula's ``offset()`` terms and a named ``offset`` argument."""
+    wo = fit._weights
+    if wo is None or wo.offset is None:
+        return 0.0
+    if wo.offset_is_values:
+        raise DataError("the model's offset was given as values, which cannot be evaluated on newdata; give "
+                        "it as a column name or expression (offset='column') to predict for newdata")
+    from ..glmm._response import _evaluate
+
+    flat = df.reset_index(drop=True)
+    exprs = list(wo.formula_offsets) + ([wo.offset_name] if wo.offset_name else [])
+    return sum(_evaluate(e, flat, fit.formula) for e in exprs)
 
 
 def _new_labels(df: pd.DataFrame, block, new: np.ndarray) -> list[str]:
@@ -109,4 +126,11 @@ def simulate(fit, nsim: int = 1, seed: Any = None) -> pd.DataFrame:
         raise DataError(f"nsim must be a positive integer, got {nsim}")
     rng = np.random.default_rng(seed)
     sims = simulate_responses(fit._problem, fit.theta, fit.fixef.to_numpy(), fit.sigma, int(nsim), rng)
+    wo = fit._weights
+    if wo is not None:  # the problem is of sqrt(w) (y - offset): back to the response's scale
+        if wo.weights is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                sims = sims / wo.sqrt_weights[:, None]
+        if wo.offset is not None:
+            sims = sims + wo.offset[:, None]
     return pd.DataFrame(sims, index=fit.frame.row_index, columns=[f"sim_{i + 1}" for i in range(int(nsim))])

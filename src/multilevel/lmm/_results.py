@@ -14,6 +14,7 @@ from ._pls import PLSProblem
 from ._summary import (COR_MAX, FitCriteria, FixedEffectsTable, FixefCorrelation, LmerPrint, LmerSummary,
                        ScaledResiduals, model_title)
 from ._varcorr import VarCorr
+from ._weights import WeightsOffset
 
 __all__ = ["LinearMixedModel"]
 
@@ -77,6 +78,7 @@ class LinearMixedModel:
     data_name: str | None
     _estimate: LmerEstimate = field(repr=False)
     _problem: PLSProblem = field(repr=False)
+    _weights: WeightsOffset | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ estimates
     @property
@@ -94,7 +96,25 @@ class LinearMixedModel:
 
     @property
     def deviance(self) -> float:
-        return self._estimate.deviance
+        return self._estimate.deviance - self._log_det_weights
+
+    @property
+    def _log_det_weights(self) -> float:
+        return 0.0 if self._weights is None else self._weights.log_det
+
+    @property
+    def prior_weights(self) -> pd.Series | None:
+        """The prior weights (None for an unweighted fit)."""
+        if self._weights is None or self._weights.weights is None:
+            return None
+        return pd.Series(self._weights.weights, index=self.frame.row_index, name="weights")
+
+    @property
+    def offset(self) -> pd.Series | None:
+        """The offset of the linear predictor (``offset()`` terms and the ``offset`` argument), or None."""
+        if self._weights is None or self._weights.offset is None:
+            return None
+        return pd.Series(self._weights.offset, index=self.frame.row_index, name="offset")
 
     @property
     def is_singular(self) -> bool:
@@ -151,18 +171,44 @@ class LinearMixedModel:
     # ------------------------------------------------------------------ fitted values
     @property
     def fitted(self) -> pd.Series:
-        return pd.Series(self._estimate.solution.fitted, index=self.frame.row_index, name="fitted")
+        """Fitted values ``offset + X beta + Z b`` (on the response's scale also for weighted fits)."""
+        values = self._estimate.solution.fitted
+        if self._weights is not None:
+            sw, off = self._weights.sqrt_weights, self._weights.offset
+            if sw is not None:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    values = np.where(sw > 0, values / np.where(sw > 0, sw, 1.0), self._unweighted_fit())
+            if off is not None:
+                values = values + off
+        return pd.Series(values, index=self.frame.row_index, name="fitted")
+
+    def _unweighted_fit(self) -> np.ndarray:
+        """``X beta + Z b`` from the original design (rows whose weight is 0)."""
+        sol = self._estimate.solution
+        out = self.frame.X @ sol.beta
+        for blk, b in zip(self.frame.blocks, sol.b):
+            out = out + np.einsum("nk,nk->n", blk.Z, b[blk.codes])
+        return out
 
     @property
     def residuals(self) -> pd.Series:
         """Raw residuals ``y - fitted``."""
-        return pd.Series(self.frame.y - self._estimate.solution.fitted, index=self.frame.row_index,
-                         name="residuals")
+        fitted = self._estimate.solution.fitted if self._weights is None else self.fitted.to_numpy()
+        return pd.Series(self.frame.y - fitted, index=self.frame.row_index, name="residuals")
+
+    @property
+    def pearson_residuals(self) -> pd.Series:
+        """``sqrt(w) (y - fitted)`` (the raw residuals for an unweighted fit), lme4's ``type = "pearson"``."""
+        r = self.residuals
+        if self._weights is not None and self._weights.weights is not None:
+            r = r * self._weights.sqrt_weights
+        return r.rename("pearson")
 
     @property
     def scaled_residuals(self) -> pd.Series:
-        """Residuals divided by sigma (lme4's ``residuals(m, scaled = TRUE)``)."""
-        return (self.residuals / self.sigma).rename("scaled_residuals")
+        """Pearson residuals divided by sigma (lme4's ``residuals(m, type = "pearson", scaled = TRUE)``,
+        printed in the summary)."""
+        return (self.pearson_residuals / self.sigma).rename("scaled_residuals")
 
     # ------------------------------------------------------------------ random effects
     def _group_blocks(self) -> dict[str, list[int]]:
@@ -303,14 +349,17 @@ class LinearMixedModel:
         corr = None
         if 1 < len(names) <= COR_MAX:
             corr = FixefCorrelation(names, V / np.outer(se, se))
-        sol = self._estimate.solution
-        criteria = FitCriteria(self.REML, sol.deviance_reml, self.aic, self.bic, self.loglik,
-                               sol.deviance_ml, self.df_resid)
+        sol, ldw = self._estimate.solution, self._log_det_weights
+        criteria = FitCriteria(self.REML, sol.deviance_reml - ldw, self.aic, self.bic, self.loglik,
+                               sol.deviance_ml - ldw, self.df_resid)
         info = self.optinfo
+        wo = self._weights
         return LmerSummary(self.REML, self.formula, self.data_name, criteria,
                            ScaledResiduals.from_residuals(self.scaled_residuals.to_numpy()), self.varcorr_table,
                            self.nobs, self.ngroups, FixedEffectsTable(names, self.fixef.to_numpy(), se), corr,
-                           info.optimizer, info.code, info.messages)
+                           info.optimizer, info.code, info.messages,
+                           weights_name=None if wo is None else wo.weights_name,
+                           offset_name=None if wo is None else wo.offset_name)
 
     def __repr__(self) -> str:
         kind = "REML" if self.REML else "ML"
@@ -319,9 +368,9 @@ class LinearMixedModel:
 
     def __str__(self) -> str:
         """lme4's ``print(m)`` (``str(fit.summary())`` is ``print(summary(m))``)."""
-        sol = self._estimate.solution
-        criteria = FitCriteria(self.REML, sol.deviance_reml, self.aic, self.bic, self.loglik, sol.deviance_ml,
-                               self.df_resid, digits=4)
+        sol, ldw = self._estimate.solution, self._log_det_weights
+        criteria = FitCriteria(self.REML, sol.deviance_reml - ldw, self.aic, self.bic, self.loglik,
+                               sol.deviance_ml - ldw, self.df_resid, digits=4)
         info = self.optinfo
         return str(LmerPrint(model_title(self.REML), self.formula, self.data_name, criteria, self.varcorr_table, self.nobs,
                              self.ngroups, tuple(self.frame.fixed_names), self.fixef.to_numpy(), info.optimizer,
@@ -356,10 +405,14 @@ class LinearMixedModel:
                 from .._exceptions import DataError
 
                 raise DataError(f"newresp must have {self.nobs} values (got {y.size})")
+            frame_y = y
+            if self._weights is not None:
+                y = y - (0.0 if self._weights.offset is None else self._weights.offset)
+                y = y if self._weights.weights is None else y * self._weights.sqrt_weights
             problem = problem.with_response(y)
         est = fit_problem(problem, reml, start=self.theta)
-        frame = self.frame if newresp is None else _with_y(self.frame, problem.y)
-        return LinearMixedModel(self.formula, reml, frame, self.data_name, est, problem)
+        frame = self.frame if newresp is None else _with_y(self.frame, frame_y)
+        return LinearMixedModel(self.formula, reml, frame, self.data_name, est, problem, self._weights)
 
     # ======================================================================
     # Extensions (inference, prediction, plots) are added below this line.

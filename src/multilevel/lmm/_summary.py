@@ -215,6 +215,8 @@ class LmerSummary(MixedModelReport):
     optimizer: str
     convergence_code: int
     messages: tuple[str, ...]
+    weights_name: str | None = None
+    offset_name: str | None = None
 
     @property
     def title(self) -> str:
@@ -229,6 +231,10 @@ class LmerSummary(MixedModelReport):
         out = [self.title, formula_line(self.formula)]
         if self.data_name:
             out.append("   Data: " + self.data_name)
+        if self.weights_name:
+            out.append("Weights: " + self.weights_name)
+        if self.offset_name:
+            out.append(" Offset: " + self.offset_name)
         out += ["", str(self.criteria), "", str(self.residuals), "", "Random effects:",
                 self.varcorr.format(4), self.groups_line()]
         return out + self._tail_blocks()
