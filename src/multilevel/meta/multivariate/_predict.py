@@ -72,7 +72,7 @@ def predict(fit: Any, newmods: Any, level: float, tau2_levels: Any = None,
 
 
 def _new_design(fit: Any, newmods: Any, tau2_levels: Any, gamma2_levels: Any) -> tuple[np.ndarray, Any, Any]:
-    """Design rows of the predictions and the (possibly default) levels of tau2 and gamma2."""
+    """Design rows of the predictions and the (possibly default) levels of tau2 and gamma2 (1-based)."""
     nt, ng = len(fit.tau2), len(fit.gamma2)
     if newmods is not None:
         if fit.int_only:
@@ -88,10 +88,10 @@ def _new_design(fit: Any, newmods: Any, tau2_levels: Any, gamma2_levels: Any) ->
         raise ModelSpecificationError("give both tau2_levels and gamma2_levels, or neither")
     if tau2_levels is None and gamma2_levels is None:
         if fit._h is not None:
-            tl = np.repeat(np.arange(nt), max(ng, 1)) if nt > 1 else None
-            gl = np.tile(np.arange(ng), max(nt, 1)) if ng > 1 else None
+            tl = np.repeat(np.arange(1, nt + 1), max(ng, 1)) if nt > 1 else None
+            gl = np.tile(np.arange(1, ng + 1), max(nt, 1)) if ng > 1 else None
             return np.ones((max(nt, 1) * max(ng, 1), 1)), tl, gl
-        return np.ones((max(nt, 1), 1)), (np.arange(nt) if nt > 1 else None), None
+        return np.ones((max(nt, 1), 1)), (np.arange(1, nt + 1) if nt > 1 else None), None
     given = tau2_levels if tau2_levels is not None else gamma2_levels
     return np.ones((np.atleast_1d(np.asarray(given, dtype=object)).size, 1)), tau2_levels, gamma2_levels
 
