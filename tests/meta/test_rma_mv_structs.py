@@ -63,7 +63,10 @@ def fit_case(name: str) -> ml.RmaMvFit:
                 dat, V = ishak_long()
                 _FITS[name] = ml.rma_mv("yi", V, data=dat, **call)
             elif name.startswith("fine"):
-                _FITS[name] = ml.rma_mv("yi", "vi", data=fine_long(), **call)
+                dat = fine_long()
+                if "drop_time" in call:
+                    dat.loc[dat["time"] == call.pop("drop_time"), "yi"] = np.nan
+                _FITS[name] = ml.rma_mv("yi", "vi", data=dat, **call)
             elif name.startswith("berkey"):
                 dat, V = berkey()
                 _FITS[name] = ml.rma_mv("yi", V, data=dat, **call)
@@ -196,3 +199,14 @@ def test_fixed_range_is_respected():
     dat = fine_long()
     fit = ml.rma_mv("yi", "vi", data=dat, random="~ weeks | study", struct="SPEXP", rho=2.5)
     assert fit.rho[0] == 2.5 and fit.fixed[-1]
+
+
+def test_har_level_without_estimates_keeps_its_place_with_tau2_fixed_to_zero():
+    dat = fine_long()
+    dat.loc[dat["time"] == 2, "yi"] = np.nan
+    with pytest.warns(MultilevelWarning, match="lost all their estimates"):
+        fit = ml.rma_mv("yi", "vi", data=dat, random="~ time | study", struct="HAR")
+    assert fit._g.inner_levels == ("1", "2", "3", "4") and fit.tau2[1] == 0 and fit.fixed[1]
+    # the AR lags count the empty visit: levels 1 and 3 are two steps apart
+    ar = ml.rma_mv("yi", "vi", data=dat, random="~ time | study", struct="AR")
+    assert ar._g.lag[0, 2] == 2

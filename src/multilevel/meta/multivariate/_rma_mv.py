@@ -147,7 +147,7 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
         raise ModelSpecificationError("at least two estimates are needed to fit the model")
     if eff.vi.ndim == 2:
         _check_pd(eff.vi)
-    sigmas, gs = build_terms(spec, eff.frame, struct, dist) if spec is not None else ([], [])
+    sigmas, gs = build_terms(spec, eff.frame, struct, dist, full=frame) if spec is not None else ([], [])
     g, h = (gs + [None, None])[:2]
     comps = _components(sigmas, g, sigma2, tau2, rho, h, gamma2, phi)
     X = eff.design.X
@@ -335,5 +335,7 @@ def _g_fixed(g: Any, var: Any, cor: Any, names: tuple[str, str]) -> tuple[np.nda
         _check_fixed(c, names[1], lambda x: np.abs(x) > 1, "lie in [-1, 1]")
     if g is not None:
         c = np.where(g.rho_fixed_zero & np.isnan(c), 0.0, c)
+        if g.tau2_fixed_zero is not None:
+            v = np.where(g.tau2_fixed_zero & np.isnan(v), 0.0, v)
     return v, c
 

@@ -104,34 +104,34 @@ def _numeric(frame: pd.DataFrame, col: str, struct: str) -> np.ndarray:
 
 
 def serial_term(frame: pd.DataFrame, cols: tuple[str, ...], label: str, outer: str, struct: str,
-                corr: str, as_factor: bool, dist: Any = None) -> Any:
-    """The :class:`~._structures.GTerm` of an AR / HAR / CAR / spatial ``~ inner | outer`` term."""
-    from ._structures import GTerm, _factor, _label
+                corr: str, as_factor: bool, dist: Any = None, full: pd.DataFrame | None = None) -> Any:
+    """The :class:`~._structures.GTerm` of an AR / HAR / CAR / spatial ``~ inner | outer`` term.
+
+    ``full`` (the rows before incomplete ones were dropped) gives the levels of
+    AR / HAR terms: as metafor, a level whose estimates were all dropped keeps
+    its position (it still separates its neighbours) and, for HAR, its tau2,
+    fixed to 0.
+    """
+    from ._structures import GTerm, _factor
     ocodes, olev = _factor(frame[outer])
     if struct in SPATIAL:
         icodes, ilev, lag, rho_init = _spatial_levels(frame, cols, struct, dist)
     else:
-        if len(cols) > 1:
-            raise ModelSpecificationError(f"struct={struct!r} takes a single inner variable, not "
-                                          f"{' + '.join(cols)}")
-        if struct == "CAR":
-            if as_factor:
-                raise ModelSpecificationError("the inner variable of struct='CAR' must be numeric times, "
-                                              f"not {label}")
-            t = np.round(_numeric(frame, cols[0], struct), 8)
-            times, icodes = np.unique(t, return_inverse=True)
-            ilev = [_label(v) for v in times]
-            lag = np.abs(times[:, None] - times[None, :])
-        else:
-            icodes, ilev = _factor(frame[cols[0]])
-            pos = np.arange(len(ilev), dtype=float)
-            lag = np.abs(pos[:, None] - pos[None, :])
+        icodes, ilev, lag = _serial_levels(frame, full, cols, struct, label, as_factor)
         rho_init = None
     icodes = np.asarray(icodes).reshape(-1)
     L = len(ilev)
     tau_map = np.arange(L) if struct == "HAR" else np.zeros(L, dtype=int)
     fixed0 = np.zeros(1, dtype=bool)
     single_outer = len(olev) == len(frame)
+    levels_k = np.bincount(icodes, minlength=L)
+    tau_zero = None
+    if struct == "HAR" and (levels_k == 0).any():
+        tau_zero = levels_k == 0
+        gone = ", ".join(lv for lv, z in zip(ilev, tau_zero) if z)
+        warnings.warn(f"level(s) {gone} of {label!r} lost all their estimates; their tau2 is fixed to 0",
+                      MultilevelWarning, stacklevel=4)
+    L = int((levels_k > 0).sum()) if struct in SERIAL else L
     if struct in SPATIAL and (L == 1 or single_outer):
         raise ModelSpecificationError(f"cannot fit struct={struct!r}: "
                                       + ("the inner term has a single level" if L == 1 else
@@ -141,12 +141,41 @@ def serial_term(frame: pd.DataFrame, cols: tuple[str, ...], label: str, outer: s
         why = "the inner factor has a single level" if L == 1 else \
             "each level of the outer factor contains a single estimate"
         warnings.warn(f"{why}, so {corr} is fixed to 0", MultilevelWarning, stacklevel=4)
-    present = np.zeros((L, len(olev)))
+    n = len(ilev)
+    present = np.zeros((n, len(olev)))
     present[icodes, ocodes] = 1.0
     return GTerm(struct, label, outer, icodes, np.asarray(ocodes).reshape(-1), tuple(ilev), tuple(olev),
-                 tau_map, -np.ones((L, L), dtype=int), int(tau_map.max()) + 1, 1, fixed0,
-                 np.bincount(icodes, minlength=L), (present @ present.T).astype(int), lag=lag,
-                 kind=KIND[struct], rho_init=rho_init, inner_cols=tuple(cols))
+                 tau_map, -np.ones((n, n), dtype=int), int(tau_map.max()) + 1, 1, fixed0, levels_k,
+                 (present @ present.T).astype(int), lag=lag, kind=KIND[struct], rho_init=rho_init,
+                 inner_cols=tuple(cols), tau2_fixed_zero=tau_zero)
+
+
+def _serial_levels(frame: pd.DataFrame, full: pd.DataFrame | None, cols: tuple[str, ...], struct: str,
+                   label: str, as_factor: bool) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Codes, levels and lags of an AR / HAR (level positions) or CAR (time differences) term."""
+    from ._structures import _label
+    if len(cols) > 1:
+        raise ModelSpecificationError(f"struct={struct!r} takes a single inner variable, not {' + '.join(cols)}")
+    if struct != "CAR":
+        icodes, ilev = _ar_levels(frame, full, cols[0])
+        pos = np.arange(len(ilev), dtype=float)
+        return icodes, ilev, np.abs(pos[:, None] - pos[None, :])
+    if as_factor:
+        raise ModelSpecificationError(f"the inner variable of struct='CAR' must be numeric times, not {label}")
+    t = np.round(_numeric(frame, cols[0], struct), 8)
+    times, icodes = np.unique(t, return_inverse=True)
+    return icodes, [_label(v) for v in times], np.abs(times[:, None] - times[None, :])
+
+
+def _ar_levels(frame: pd.DataFrame, full: pd.DataFrame | None, col: str) -> tuple[np.ndarray, list[str]]:
+    """Codes of the rows among the levels of the inner factor in all rows (``full``), and those levels."""
+    from ._structures import _factor
+    codes, levels = _factor(frame[col])
+    if full is None or len(full) == len(frame):
+        return codes, levels
+    all_levels = _factor(full[col].dropna())[1]
+    where = np.array([all_levels.index(lv) for lv in levels])
+    return where[codes], all_levels
 
 
 def _spatial_levels(frame: pd.DataFrame, cols: tuple[str, ...], struct: str,

@@ -86,6 +86,7 @@ class GTerm:
     kind: int = 1
     rho_init: float | None = None
     inner_cols: tuple[str, ...] = ()
+    tau2_fixed_zero: np.ndarray | None = None
 
     @property
     def nlevels(self) -> tuple[int, int]:
@@ -253,12 +254,15 @@ def _warn(message: str) -> None:
 
 
 def build_terms(spec: RandomSpec, frame: pd.DataFrame, struct: str | tuple[str, ...] | list[str],
-                dist: Any = None) -> tuple[list[SigmaTerm], list[GTerm]]:
+                dist: Any = None, full: pd.DataFrame | None = None) -> tuple[list[SigmaTerm], list[GTerm]]:
     """Level codes of every term on the rows of ``frame`` (complete cases).
 
     ``struct`` is one structure for every ``~ inner | outer`` term or one per
     term (metafor's ``struct = c("UN", "CS")``); ``dist`` the distance
-    measure (or matrix) of spatial structures, one or one per term.
+    measure (or matrix) of spatial structures, one or one per term. ``full``
+    is the data before incomplete rows were dropped: AR and HAR lags count the
+    positions among its levels (as metafor, a level left without estimates
+    still separates its neighbours).
     """
     check_columns(frame, random_columns(spec), context="random argument")
     structs = [struct, struct] if isinstance(struct, str) else list(struct)
@@ -274,7 +278,7 @@ def build_terms(spec: RandomSpec, frame: pd.DataFrame, struct: str | tuple[str, 
         cols, as_factor = spec.inner_cols[i], spec.inner_factor[i]
         if structs[i] in SERIAL + SPATIAL:
             gs.append(serial_term(frame, cols, label, outer, structs[i], ("rho", "phi")[i], as_factor,
-                                  dists[i] if i < len(dists) else None))
+                                  dists[i] if i < len(dists) else None, full))
             continue
         if len(cols) > 1:
             raise ModelSpecificationError(f"struct={structs[i]!r} takes a single inner variable, not {label}")
