@@ -24,7 +24,10 @@ def anova(*fits: Any, **options: Any) -> Any:
         Two or more fits of the same kind (``lmer`` fits, or ``rma_mv`` / ``rma`` fits).
     **options
         Passed to the comparison of that kind (for ``lmer`` fits: ``refit=True``
-        refits REML fits by maximum likelihood first, as lme4 does).
+        refits REML fits by maximum likelihood first, as lme4 does). With a
+        single ``rma`` or ``rma_mv`` fit, ``X=`` (rows of a linear combination,
+        optional ``rhs=``) or ``btt=`` give Wald tests as metafor's
+        ``anova(fit, X = ...)`` (see :mod:`multilevel.meta.shared._contrasts`).
 
     Returns
     -------
@@ -42,6 +45,11 @@ def anova(*fits: Any, **options: Any) -> Any:
     m1   4.0     NaN  NaN
     m2   6.0  42.139  2.0
     """
+    if len(fits) == 1 and ("X" in options or "btt" in options):
+        wald = getattr(type(fits[0]), "_wald", None)
+        if wald is None:
+            raise ModelSpecificationError(f"{type(fits[0]).__name__} fits have no Wald tests via anova(X=, btt=)")
+        return wald(fits[0], **options)
     if len(fits) < 2:
         raise ModelSpecificationError("anova() needs at least two fitted models to compare")
     # one kind: a class every fit is an instance of (a negative binomial GLMM is a GLMM)

@@ -52,6 +52,8 @@ class Batch:
         rho parameter of each pair of inner levels (-1 on the diagonal or when fixed to 0).
     h : GBlock or None
         The arrays of a second ``~ inner | outer`` term (gamma2, phi).
+    g : GBlock
+        The arrays of the first term (also spread over the fields above).
     rank1 : Rank1Plan or None
         Set when every cluster block is a diagonal plus a constant (``_rank1``).
     """
@@ -77,6 +79,7 @@ class Batch:
     psd_check: bool = False
     h: "GBlock | None" = None
     rank1: Any = None
+    g: "GBlock | None" = None
 
     @property
     def num_sigma2(self) -> int:
@@ -98,6 +101,8 @@ class GBlock:
     t_ind: np.ndarray | None
     r_ind: np.ndarray | None
     psd_check: bool
+    lag: np.ndarray | None = None
+    corr: str | None = None
 
 
 def connected_blocks(k: int, groupings: list[np.ndarray], V: np.ndarray | None) -> list[np.ndarray]:
@@ -173,6 +178,8 @@ def make_batch(y: np.ndarray, X: np.ndarray, V: np.ndarray, s_codes: list[np.nda
 
     ``g`` is ``(inner_codes, outer_codes, tau_map, rho_map, num_tau2, num_rho)``
     for an ``~ inner | outer`` term, or None; ``h`` the same for a second one.
+    Serial and spatial structures (``_serial``) append ``(lag, struct)``: the
+    lags between the inner levels and the name of the correlation function.
     ``s_corr`` gives, per ``~ 1 | f`` term, a known correlation matrix of its
     levels (metafor's ``R``) or None.
     """
@@ -216,11 +223,12 @@ def make_batch(y: np.ndarray, X: np.ndarray, V: np.ndarray, s_codes: list[np.nda
     from ._rank1 import rank1_plan
     plan = rank1_plan(y, X, V, list(s_codes), g, any(R is not None for R in s_corr), h, float(logdet))
     return Batch(idx, yb, Xb, Vb, S, gb.so, gb.inner, gb.tau_map, gb.rho_map, k, p, float(logdet), gb.num_tau2,
-                 gb.num_rho, gb.si, gb.r_of, gb.t_ind, gb.r_ind, gb.psd_check, hb, plan)
+                 gb.num_rho, gb.si, gb.r_of, gb.t_ind, gb.r_ind, gb.psd_check, hb, plan, gb)
 
 
 def _g_block(g: tuple, safe: np.ndarray, mask: np.ndarray, pair: np.ndarray) -> GBlock:
-    inner_codes, outer_codes, tau_map, rho_map, ntau, nrho = g
+    inner_codes, outer_codes, tau_map, rho_map, ntau, nrho = g[:6]
+    lag, corr = g[6:8] if len(g) > 6 else (None, None)
     so = (pair & (outer_codes[safe][:, :, None] == outer_codes[safe][:, None, :])).astype(float)
     inner = np.where(mask, inner_codes[safe], 0)
     tau_map, rho_map = np.asarray(tau_map), np.asarray(rho_map)
@@ -232,7 +240,7 @@ def _g_block(g: tuple, safe: np.ndarray, mask: np.ndarray, pair: np.ndarray) -> 
         if ntau else None
     r_ind = np.stack([(r_of == r).astype(float) for r in range(nrho)]) if nrho else None
     return GBlock(so, inner, tau_map, rho_map, ntau, nrho, si, r_of, t_ind, r_ind,
-                  bool(nrho > 1 and tau_map.size > 2))
+                  bool(nrho > 1 and tau_map.size > 2 and lag is None), lag, corr)
 
 
 def marginal(batch: Batch, sigma2: np.ndarray, tau2: np.ndarray, rho: np.ndarray, derivs: bool,
@@ -255,7 +263,7 @@ def marginal(batch: Batch, sigma2: np.ndarray, tau2: np.ndarray, rho: np.ndarray
             D.append(term)
             D2[(j, j)] = (1.0, j)
     if batch.so is not None:
-        M += _g_part(batch, tau2, rho, derivs, D, D2)
+        M += _g_part(batch.g, tau2, rho, derivs, D, D2)
     if batch.h is not None:
         M += _g_part(batch.h, gamma2, phi, derivs, D, D2)
     return M, D, D2
@@ -266,7 +274,13 @@ def _g_part(gb: Any, tau2: np.ndarray, rho: np.ndarray, derivs: bool, D: list[np
     """One ``~ inner | outer`` term of ``M``; appends its derivatives to ``D`` and ``D2``."""
     sq = np.sqrt(tau2[gb.tau_map])[gb.inner]
     sqtt = gb.so * (sq[:, :, None] * sq[:, None, :])
-    MG = sqtt * (gb.si + np.append(rho, 0.0)[gb.r_of])
+    if gb.lag is not None:
+        from ._serial import corr_derivs
+        R, dR, d2R = corr_derivs(gb.corr, gb.lag, float(rho[0]), derivs)
+        ia, ib = gb.inner[:, :, None], gb.inner[:, None, :]
+        MG = sqtt * R[ia, ib]
+    else:
+        MG = sqtt * (gb.si + np.append(rho, 0.0)[gb.r_of])
     if not derivs:
         return MG
     ns, nt = len(D), gb.num_tau2
@@ -275,6 +289,14 @@ def _g_part(gb: Any, tau2: np.ndarray, rho: np.ndarray, derivs: bool, D: list[np
         D.append(MG if nt == 1 else half[i] * MG)
         for j in range(i, nt):
             D2[(ns + i, ns + j)] = (1.0, ns + i) if nt == 1 else half[i] * half[j] * MG
+    if gb.lag is not None:
+        Dr = sqtt * dR[ia, ib]
+        D.append(Dr)
+        pos = ns + nt
+        D2[(pos, pos)] = sqtt * d2R[ia, ib]
+        for i in range(nt):
+            D2[(ns + i, pos)] = (1.0, pos) if nt == 1 else half[i] * Dr
+        return MG
     for r in range(gb.num_rho):
         Dr = sqtt * ((1.0 - rho[r] ** 2) * gb.r_ind[r])
         D.append(Dr)
@@ -283,6 +305,14 @@ def _g_part(gb: Any, tau2: np.ndarray, rho: np.ndarray, derivs: bool, D: list[np
         for i in range(nt):
             D2[(ns + i, pos)] = (1.0, pos) if nt == 1 else half[i] * Dr
     return MG
+
+
+def _valid_corr(gb: Any, rho: np.ndarray | None) -> bool:
+    """A serial or spatial correlation parameter must lie in its space (``_serial.valid_rho``)."""
+    if gb is None or gb.lag is None or rho is None or not len(rho):
+        return True
+    from ._serial import valid_rho
+    return valid_rho(gb.corr, float(rho[0]))
 
 
 def _correlation_psd(rho_map: np.ndarray, rho: np.ndarray) -> bool:
@@ -326,6 +356,8 @@ def evaluate(batch: Batch, sigma2: np.ndarray, tau2: np.ndarray, rho: np.ndarray
     if batch.psd_check and not _correlation_psd(batch.rho_map, rho):
         return None
     if batch.h is not None and batch.h.psd_check and not _correlation_psd(batch.h.rho_map, phi):
+        return None
+    if not (_valid_corr(batch.g, rho) and _valid_corr(batch.h, phi)):
         return None
     M, D, D2 = marginal(batch, sigma2, tau2, rho, derivs, gamma2, phi)
     if not derivs:

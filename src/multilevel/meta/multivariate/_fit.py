@@ -40,6 +40,8 @@ class Layout:
     nr: int
     ng: int = 0
     nphi: int = 0
+    rho_kind: int = 1
+    phi_kind: int = 1
 
     @property
     def size(self) -> int:
@@ -61,6 +63,14 @@ class Layout:
         a = self.ns + self.nt
         c = a + self.nr + self.ng
         return ((pos >= a) & (pos < a + self.nr)) | (pos >= c)
+
+    def kinds(self) -> np.ndarray:
+        """Scale of each parameter (``_scales``): 0 variances, else the kind of rho / phi (``_serial.KIND``)."""
+        out = np.zeros(self.size, dtype=int)
+        a = self.ns + self.nt
+        out[a: a + self.nr] = self.rho_kind
+        out[a + self.nr + self.ng:] = self.phi_kind
+        return out
 
 
 def evaluate_at(batch: Batch, layout: Layout, nat: np.ndarray, **kwargs: object) -> Evaluation | None:

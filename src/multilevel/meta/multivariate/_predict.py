@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy
 
-from ..._exceptions import ModelSpecificationError
+from ..._exceptions import ModelSpecificationError, MultilevelWarning
 
 __all__ = ["predict", "ranef", "i2", "dense_marginal", "crit_value"]
 
@@ -32,44 +33,99 @@ def dense_marginal(fit: Any) -> np.ndarray:
     return M
 
 
-def predict(fit: Any, newmods: Any, level: float) -> pd.DataFrame:
-    """metafor's ``predict.rma`` for ``rma.mv``: CI from ``vb``, PI adding the heterogeneity."""
-    design = fit._eff.design
-    tau_levels = None
-    if newmods is None:
-        if fit.int_only:
-            nt = len(fit.tau2)
-            Xn = np.ones((max(nt, 1), 1))
-            if nt > 1:
-                tau_levels = np.arange(nt)
-        else:
-            Xn = design.X
-    else:
-        if fit.int_only:
-            raise ModelSpecificationError("newmods cannot be given for a model without moderators")
-        Xn = design.new_design(newmods)
-    Xn = np.atleast_2d(Xn)
+def predict(fit: Any, newmods: Any, level: float, tau2_levels: Any = None,
+            gamma2_levels: Any = None) -> pd.DataFrame:
+    """metafor's ``predict.rma`` for ``rma.mv``: CI from ``vb``, PI adding the heterogeneity.
+
+    With several ``tau2`` (``gamma2``) values (HCS, HAR, DIAG, UN) the
+    prediction interval needs the level of the inner factor whose variance it
+    adds: ``tau2_levels`` / ``gamma2_levels`` give it by label or by 1-based
+    position, one for all predictions or one each. Without ``newmods`` an
+    intercept-only model predicts at every level (every combination with two
+    terms), and a model with moderators gives the fitted values, each with the
+    level of its own estimate (as metafor).
+    """
+    Xn, tl, gl = _new_design(fit, newmods, tau2_levels, gamma2_levels)
     if Xn.shape[1] != fit.p:
         raise ModelSpecificationError(f"newmods gives {Xn.shape[1]} columns but the model has {fit.p}")
+    n = Xn.shape[0]
+    tl = _levels(fit._g, len(fit.tau2), tl, n, "tau2_levels")
+    gl = _levels(fit._h, len(fit.gamma2), gl, n, "gamma2_levels")
     beta, vb = fit.beta.to_numpy(), fit.vb.to_numpy()
     pred = Xn @ beta
     se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", Xn, vb, Xn), 0.0))
     crit = crit_value(fit, level)
-    het = np.full(pred.size, float(np.sum(fit.sigma2)))
-    if len(fit.tau2) == 1:
-        het += fit.tau2[0]
-    elif len(fit.tau2) > 1:
-        het = het + fit.tau2[tau_levels] if tau_levels is not None else np.full(pred.size, np.nan)
-    if len(fit.gamma2) == 1:
-        het += fit.gamma2[0]
-    elif len(fit.gamma2) > 1:  # metafor needs the gamma2 level of each prediction
-        het = np.full(pred.size, np.nan)
+    het = np.full(n, float(np.sum(fit.sigma2)))
+    for values, idx in ((fit.tau2, tl), (fit.gamma2, gl)):
+        if len(values) == 1:
+            het = het + values[0]
+        elif len(values) > 1:
+            het = het + (values[idx] if idx is not None else np.nan)
     sd = np.sqrt(se**2 + het)
     out = pd.DataFrame({"pred": pred, "se": se, "ci_lb": pred - crit * se, "ci_ub": pred + crit * se,
                         "pi_lb": pred - crit * sd, "pi_ub": pred + crit * sd})
-    if tau_levels is not None:
-        out["tau2_level"] = [fit._g.inner_levels[i] for i in tau_levels]
+    if len(fit.tau2) > 1:
+        out["tau2_level"] = [fit._g.inner_levels[i] for i in tl] if tl is not None else None
+    if len(fit.gamma2) > 1:
+        out["gamma2_level"] = [fit._h.inner_levels[i] for i in gl] if gl is not None else None
     return out
+
+
+def _new_design(fit: Any, newmods: Any, tau2_levels: Any, gamma2_levels: Any) -> tuple[np.ndarray, Any, Any]:
+    """Design rows of the predictions and the (possibly default) levels of tau2 and gamma2 (1-based)."""
+    nt, ng = len(fit.tau2), len(fit.gamma2)
+    if newmods is not None:
+        if fit.int_only:
+            raise ModelSpecificationError("newmods cannot be given for a model without moderators")
+        return np.atleast_2d(fit._eff.design.new_design(newmods)), tau2_levels, gamma2_levels
+    if not fit.int_only:
+        if tau2_levels is not None or gamma2_levels is not None:
+            warnings.warn("tau2_levels and gamma2_levels are ignored for the fitted values (each estimate "
+                          "uses the level of its own inner factor)", MultilevelWarning, stacklevel=4)
+        rows = lambda term, m: None if term is None or m <= 1 else term.inner_codes + 1  # noqa: E731
+        return fit._eff.design.X, rows(fit._g, nt), rows(fit._h, ng)
+    if fit._h is not None and (tau2_levels is None) != (gamma2_levels is None):
+        raise ModelSpecificationError("give both tau2_levels and gamma2_levels, or neither")
+    if tau2_levels is None and gamma2_levels is None:
+        if fit._h is not None:
+            tl = np.repeat(np.arange(1, nt + 1), max(ng, 1)) if nt > 1 else None
+            gl = np.tile(np.arange(1, ng + 1), max(nt, 1)) if ng > 1 else None
+            return np.ones((max(nt, 1) * max(ng, 1), 1)), tl, gl
+        return np.ones((max(nt, 1), 1)), (np.arange(1, nt + 1) if nt > 1 else None), None
+    given = tau2_levels if tau2_levels is not None else gamma2_levels
+    return np.ones((np.atleast_1d(np.asarray(given, dtype=object)).size, 1)), tau2_levels, gamma2_levels
+
+
+def _levels(term: Any, num: int, given: Any, n: int, name: str) -> np.ndarray | None:
+    """0-based level of each prediction: labels (unique prefixes, as R's pmatch) or 1-based positions."""
+    if given is None or num <= 1:
+        return None
+    values = np.atleast_1d(np.asarray(given, dtype=object))
+    if values.size == 1:
+        values = np.repeat(values, n)
+    if values.size != n:
+        raise ModelSpecificationError(f"{name} has {values.size} values but there are {n} predictions")
+    labels = list(term.inner_levels)
+    out = np.empty(n, dtype=int)
+    for j, v in enumerate(values):
+        if isinstance(v, (int, np.integer, float, np.floating)) and not isinstance(v, bool):
+            pos = int(round(float(v)))
+            if not 1 <= pos <= len(labels):
+                raise ModelSpecificationError(f"{name}[{j + 1}] = {v} is not a level position (1 to {len(labels)})")
+            out[j] = pos - 1
+            continue
+        out[j] = _pmatch(str(v), labels, name, j)
+    return out
+
+
+def _pmatch(value: str, labels: list[str], name: str, j: int) -> int:
+    if value in labels:
+        return labels.index(value)
+    hits = [i for i, lab in enumerate(labels) if lab.startswith(value)]
+    if len(hits) != 1:
+        raise ModelSpecificationError(f"{name}[{j + 1}] = {value!r} is not a level of the inner factor "
+                                      f"({', '.join(labels)})")
+    return hits[0]
 
 
 def _frame(pred: np.ndarray, var: np.ndarray, crit: float, names: list[str]) -> pd.DataFrame:
@@ -104,7 +160,7 @@ def ranef(fit: Any, level: float) -> dict[str, pd.DataFrame]:
     out: dict[str, pd.DataFrame] = {}
     for j, term in enumerate(fit._sigmas):
         out[term.name] = _sigma_blups(fit, j, term, Minv, We, WX, B, mask, rows, safe, crit)
-    terms = [(fit._g, bt, t2, rho), (fit._h, bt.h, g2, phi)]
+    terms = [(fit._g, bt.g, t2, rho), (fit._h, bt.h, g2, phi)]
     for term, block, var_, cor_ in terms:
         if term is None:
             continue

@@ -15,6 +15,7 @@ from ..._rformat import render_table
 from ..shared._format import (_matrix_lines, fcf, fmt_pval, heterogeneity_lines, model_results_lines,
                              moderators_lines)
 from ..._display import FrameMapping
+from ._serial import SPATIAL
 
 __all__ = ["fit_text", "fit_html", "RmaMvSummary", "AnovaRmaMv", "anova_fits", "abbreviate"]
 
@@ -53,9 +54,15 @@ def _sigma_block(fit: Any) -> list[str]:
 
 
 def _g_header(g: Any) -> list[str]:
-    width = max(len(g.inner_name), len(g.outer_name))
+    spatial = g.struct in SPATIAL
+    inner = g.inner_name
+    if spatial:  # metafor prints the inner formula of spatial terms, cut at 15 characters
+        inner = "~" + inner
+        inner = inner[:15] + "[...]" if len(inner) > 15 else inner
+    width = max(len(inner), len(g.outer_name))
+    what = "inner term:  " if spatial else "inner factor:"
     return [f"outer factor: {g.outer_name.ljust(width)} (nlvls = {g.nlevels[1]})",
-            f"inner factor: {g.inner_name.ljust(width)} (nlvls = {g.nlevels[0]})", ""]
+            f"{what} {inner.ljust(width)} (nlvls = {g.nlevels[0]})", ""]
 
 
 def _g_block(g: Any, var: np.ndarray, cor: np.ndarray, vfix: np.ndarray, cfix: np.ndarray,
@@ -67,13 +74,13 @@ def _g_block(g: Any, var: np.ndarray, cor: np.ndarray, vfix: np.ndarray, cfix: n
     cs = fcf(cor, DIGITS) if len(cor) else ["0.0000"]
     cfix0 = yn(cfix[0]) if len(cfix) else "yes"
     lines = _g_header(g)
-    if g.struct in ("CS", "ID"):
+    if g.struct in ("CS", "ID", "AR", "CAR") + SPATIAL:
         cols = {"estim": [vs[0], cs[0]], "sqrt": [sd[0], ""], "fixed": [yn(vfix[0]), cfix0]}
         rows = [vname.ljust(9), cname]
         if g.struct == "ID":
             cols, rows = {c: v[:1] for c, v in cols.items()}, rows[:1]
         lines += _matrix_lines(cols, rows)
-    elif g.struct in ("HCS", "DIAG"):
+    elif g.struct in ("HCS", "DIAG", "HAR"):
         nt = len(var)
         cols = {"estim": vs + [cs[0]], "sqrt": sd + [""], "k.lvl": [str(c) for c in g.levels_k] + [""],
                 "fixed": [yn(f) for f in vfix] + [cfix0], "level": list(g.inner_levels) + [""]}

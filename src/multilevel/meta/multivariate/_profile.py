@@ -72,12 +72,30 @@ def profile_ll(fit: Any, index: int, value: float, start: np.ndarray | None = No
 
 
 def _search_range(fit: Any, index: int) -> tuple[float, float, float, float]:
-    """(vc_min, vc_max, parameter-space lower end, upper end) as metafor's confint."""
+    """(vc_min, vc_max, parameter-space lower end, upper end) as metafor's confint.
+
+    The ends only decide whether an edge bound is printed with ``<`` / ``>``:
+    as metafor, a correlation edge above -1 (AR, CAR: the search starts at 0)
+    and every edge of a spatial range are marked.
+    """
     est = float(fit._comps.values[index])
     if fit._layout.is_rho()[index]:
+        kind = int(fit._layout.kinds()[index])
+        if kind == 3:
+            return 0.0, max(10.0, 10.0 * est), -1.0, np.inf
+        if _struct_of(fit, index) in ("AR", "HAR", "CAR"):
+            return min(0.0, est), 1.0, -1.0, 1.0
         return -1.0, 1.0, -1.0, 1.0
     vmax = 10.0 if est <= np.sqrt(np.finfo(float).eps) else max(10.0, 100.0 * est)
     return 0.0, vmax, 0.0, np.inf
+
+
+def _struct_of(fit: Any, index: int) -> str | None:
+    """Structure of the ``~ inner | outer`` term a correlation parameter belongs to."""
+    lay = fit._layout
+    second = index >= lay.ns + lay.nt + lay.nr
+    term = fit._h if second else fit._g
+    return None if term is None else term.struct
 
 
 def _bound(fit: Any, index: int, crit: float, side: int, xtol: float = _XTOL) -> tuple[float, str]:

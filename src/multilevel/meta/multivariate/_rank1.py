@@ -54,6 +54,8 @@ def rank1_plan(y: np.ndarray, X: np.ndarray, V: np.ndarray, s_codes: list[np.nda
         return None
     k = y.shape[0]
     if g is not None:
+        if len(g) > 6:  # serial or spatial correlation structure
+            return None
         inner, outer, tau_map, rho_map, ntau, nrho = g
         cs = ntau == 1 and nrho == 1 and bool(np.all(rho_map[~np.eye(rho_map.shape[0], dtype=bool)] == 0))
         L = int(inner.max()) + 1

@@ -69,7 +69,7 @@ class RmaMvFit:
     QE, QEp : float
         Test for (residual) heterogeneity.
     QM, QMp : float
-        Omnibus test of the moderators (all coefficients but the intercept).
+        Omnibus test of the moderators (all coefficients but the intercept, or ``btt``).
     loglik : float
         Log-likelihood of the fitting method (restricted for REML).
     k, p, parms : int
@@ -115,14 +115,16 @@ class RmaMvFit:
     @classmethod
     def from_state(cls, *, eff: Any, batch: Any, layout: Any, state: Any, sigmas: list, g: Any,
                    comps: Components, method: str, test: str, level: float, QE: float,
-                   random: Any, corr: list | None = None, h: Any = None) -> "RmaMvFit":
+                   random: Any, corr: list | None = None, h: Any = None,
+                   btt: np.ndarray | None = None) -> "RmaMvFit":
         names = list(eff.design.names)
         k, p = eff.k, len(names)
         ev = state.ev
         beta = np.asarray(ev.beta, dtype=float)
         vb = np.asarray(ev.vb, dtype=float)
         se, z, pval, lb, ub = _wald(beta, vb, test, k - p, level)
-        btt = np.arange(1, p) if (eff.design.intercept and p > 1) else np.arange(p)
+        if btt is None:
+            btt = np.arange(1, p) if (eff.design.intercept and p > 1) else np.arange(p)
         sub = vb[np.ix_(btt, btt)]
         QM = float(beta[btt[0]] ** 2 / sub[0, 0]) if btt.size == 1 else \
             float(beta[btt] @ np.linalg.solve(sub, beta[btt]))
@@ -159,7 +161,7 @@ class RmaMvFit:
         return RmaMvFit.from_state(eff=self._eff, batch=self._batch, layout=self._layout, state=state,
                                    sigmas=self._sigmas, g=self._g, comps=self._comps, method=self.method,
                                    test=self.test, level=self.level, QE=self.QE, random=self._random,
-                                   corr=self._corr, h=self._h)
+                                   corr=self._corr, h=self._h, btt=self._btt)
 
     # ------------------------------------------------------------------ coefficients (pandas views)
     def _column(self, j: int) -> pd.Series:
@@ -360,8 +362,16 @@ class RmaMvFit:
         from ..plots._profile_plot import plot_profiles
         return plot_profiles(self, components, steps=steps)
 
-    def predict(self, newmods: Any = None, *, level: float | None = None) -> pd.DataFrame:
+    def predict(self, newmods: Any = None, *, level: float | None = None, tau2_levels: Any = None,
+                gamma2_levels: Any = None) -> pd.DataFrame:
         """Predicted average effects with confidence and prediction intervals.
+
+        With several ``tau2`` (``gamma2``) values (structures HCS, HAR, DIAG,
+        UN), ``tau2_levels`` (``gamma2_levels``) names the level of the inner
+        factor, by label or 1-based position, whose variance the prediction
+        interval adds (one for all predictions or one each), as metafor's
+        ``tau2.levels``; an intercept-only model without them predicts at
+        every level.
 
         Examples
         --------
@@ -373,7 +383,8 @@ class RmaMvFit:
         0  0.1847  0.0846  0.019  0.3504 -0.4502  0.8197
         """
         from ._predict import predict
-        return predict(self, newmods, self.level if level is None else level_percent(level))
+        return predict(self, newmods, self.level if level is None else level_percent(level), tau2_levels,
+                       gamma2_levels)
 
     def ranef(self, *, level: float | None = None) -> dict[str, pd.DataFrame]:
         """Best linear unbiased predictions of the random effects, with se and intervals.
@@ -431,6 +442,24 @@ class RmaMvFit:
         if clubSandwich is not None:
             clubsandwich = clubSandwich
         return robust(self, cluster, clubsandwich=clubsandwich, adjust=adjust)
+
+    @classmethod
+    def _wald(cls, fit: Any, *, X: Any = None, btt: Any = None, rhs: Any = None) -> Any:
+        """Wald tests of ``X beta = rhs`` or of the coefficients ``btt`` (``multilevel.anova(fit, X=...)``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.datasets.load("konstantopoulos2011")
+        >>> fit = ml.rma_mv("yi", "vi", random="~ 1 | district/school", data=dat, mods="~ year")
+        >>> print(ml.anova(fit, btt=2))
+        Test of Moderators (coefficient 2):
+        QM(df = 1) = 0.3169, p-val = 0.5735
+        """
+        from ..shared._contrasts import wald_test
+        ddf = float(fit.k - fit.p) if fit.test == "t" else None
+        return wald_test(fit.beta.to_numpy(), fit.vb.to_numpy(), list(fit.names), fit._eff.design.intercept, ddf,
+                         X=X, btt=btt, rhs=rhs)
 
     @classmethod
     def _anova(cls, fits: tuple, **options: Any) -> Any:

@@ -16,6 +16,7 @@ import pandas as pd
 from ..._data import as_dataframe, check_columns
 from ..._exceptions import ConvergenceWarning, DataError, ModelSpecificationError, MultilevelWarning
 from ..._protocol import level_percent
+from ..shared._btt import resolve_btt
 from ..shared._input import column_values, prepare_effects
 from ._core import make_batch
 from ._fit import Layout, fe_fit, fe_fit_diag, initial_values, optimize
@@ -29,7 +30,7 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
            struct: str = "CS", method: str = "REML", mods: Any = None, test: str = "z",
            level: float = 95, sigma2: Any = None, tau2: Any = None, rho: Any = None,
            gamma2: Any = None, phi: Any = None, R: dict[str, Any] | None = None,
-           sparse: bool = False) -> RmaMvFit:
+           sparse: bool = False, dist: Any = None, btt: Any = None) -> RmaMvFit:
     r"""Fit a multilevel / multivariate meta-analytic model (metafor's ``rma.mv``).
 
     .. math::
@@ -54,10 +55,17 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
         ``district`` and ``district/school``); several formulas for crossed
         factors; ``"~ inner | outer"`` for a structured ``G`` (``tau2``,
         ``rho``); a second ``"~ inner | outer"`` term has ``gamma2``, ``phi``.
+        The inner term may be wrapped in ``factor()`` (``"~ factor(time) | study"``);
+        spatial structures take coordinates (``"~ x + y | study"``).
     data : DataFrame, optional
         Data holding the columns named.
-    struct : {"CS", "HCS", "UN", "ID", "DIAG"} or a pair of them
-        Structure of ``G`` for an ``~ inner | outer`` term (one per term).
+    struct : str or a pair of str
+        Structure of ``G`` for an ``~ inner | outer`` term (one per term):
+        "CS", "HCS", "UN", "ID", "DIAG"; "AR", "HAR" (autoregressive over the
+        ordered levels of the inner factor, homo- or heteroscedastic); "CAR"
+        (continuous-time autoregressive over numeric times, ``rho`` in [0, 1]);
+        spatial "SPEXP", "SPGAU", "SPLIN", "SPRAT", "SPSPH" (``rho`` is the
+        range, see :mod:`multilevel.meta.multivariate._serial`).
     method : {"REML", "ML"}
     mods : str or array_like, optional
         Moderators formula (``"~ year"``) or matrix.
@@ -76,6 +84,14 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
     sparse : bool
         Accepted for metafor compatibility; the fit always exploits the
         block-diagonal structure.
+    dist : str or DataFrame, optional
+        Distance between coordinates for spatial structures: "euclidean"
+        (default), "maximum" or "manhattan", or a distance matrix whose index
+        and columns name the values of the inner variable (one per term as a list).
+    btt : int, sequence of int or str, optional
+        Coefficients of the omnibus test ``QM`` (metafor's ``btt``): 1-based
+        positions, or a regular expression matched against the coefficient
+        names; default all but the intercept.
 
     Returns
     -------
@@ -131,16 +147,18 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
         raise ModelSpecificationError("at least two estimates are needed to fit the model")
     if eff.vi.ndim == 2:
         _check_pd(eff.vi)
-    sigmas, gs = build_terms(spec, eff.frame, struct) if spec is not None else ([], [])
+    sigmas, gs = build_terms(spec, eff.frame, struct, dist, full=frame) if spec is not None else ([], [])
     g, h = (gs + [None, None])[:2]
     comps = _components(sigmas, g, sigma2, tau2, rho, h, gamma2, phi)
     X = eff.design.X
     corr = _known_correlations(R, sigmas)
     batch = make_batch(eff.yi, X, eff.vi, [s.codes for s in sigmas], _g_arrays(g), corr, _g_arrays(h))
-    layout = Layout(len(sigmas), *_g_sizes(g), *_g_sizes(h))
+    layout = Layout(len(sigmas), *_g_sizes(g), *_g_sizes(h), rho_kind=_kind(g), phi_kind=_kind(h))
     vdiag = np.diag(eff.vi) if eff.vi.ndim == 2 else eff.vi
     beta_fe, QE = fe_fit(batch) if eff.vi.ndim == 2 else fe_fit_diag(eff.yi, X, eff.vi)
-    start = np.where(comps.fixed, comps.values, initial_values(layout, beta_fe, eff.yi, X, vdiag))
+    init = initial_values(layout, beta_fe, eff.yi, X, vdiag)
+    _range_starts(init, layout, g, h)
+    start = np.where(comps.fixed, comps.values, init)
     state = optimize(batch, layout, start, ~comps.fixed, reml=method == "REML")
     if state is None:
         raise ModelSpecificationError("the marginal variance-covariance matrix is not positive definite "
@@ -150,11 +168,28 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
                       ConvergenceWarning, stacklevel=2)
     return RmaMvFit.from_state(eff=eff, batch=batch, layout=layout, state=state, sigmas=sigmas, g=g,
                                comps=comps, method=method, test=test, level=level, QE=QE,
-                               random=spec, corr=corr, h=h)
+                               random=spec, corr=corr, h=h,
+                               btt=None if btt is None else resolve_btt(btt, eff.design.names, eff.design.intercept))
 
 
 def _g_arrays(g: Any) -> tuple | None:
-    return None if g is None else (g.inner_codes, g.outer_codes, g.tau_map, g.rho_map, g.num_tau2, g.num_rho)
+    if g is None:
+        return None
+    base = (g.inner_codes, g.outer_codes, g.tau_map, g.rho_map, g.num_tau2, g.num_rho)
+    return base if g.lag is None else base + (g.lag, g.struct)
+
+
+def _kind(g: Any) -> int:
+    return 1 if g is None else g.kind
+
+
+def _range_starts(init: np.ndarray, layout: Layout, g: Any, h: Any) -> None:
+    """Spatial ranges start at metafor's ``rho.init`` (a lower quartile of the distances)."""
+    a = layout.ns + layout.nt
+    if g is not None and g.rho_init is not None:
+        init[a] = g.rho_init
+    if h is not None and h.rho_init is not None:
+        init[a + layout.nr + layout.ng] = h.rho_init
 
 
 def _g_sizes(g: Any) -> tuple[int, int]:
@@ -291,8 +326,16 @@ def _g_fixed(g: Any, var: Any, cor: Any, names: tuple[str, str]) -> tuple[np.nda
     v = _fixed_values(var, nt, names[0])
     c = _fixed_values(cor, nr, names[1])
     _check_fixed(v, names[0], lambda x: x < 0, "non-negative")
-    _check_fixed(c, names[1], lambda x: np.abs(x) > 1, "lie in [-1, 1]")
+    kind = _kind(g)
+    if kind == 3:
+        _check_fixed(c, names[1], lambda x: x < 0, "non-negative (a range)")
+    elif kind == 2:
+        _check_fixed(c, names[1], lambda x: (x < 0) | (x > 1), "lie in [0, 1]")
+    else:
+        _check_fixed(c, names[1], lambda x: np.abs(x) > 1, "lie in [-1, 1]")
     if g is not None:
         c = np.where(g.rho_fixed_zero & np.isnan(c), 0.0, c)
+        if g.tau2_fixed_zero is not None:
+            v = np.where(g.tau2_fixed_zero & np.isnan(v), 0.0, v)
     return v, c
 

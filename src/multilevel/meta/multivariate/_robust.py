@@ -155,13 +155,14 @@ class RobustRmaMv(FrameMapping):
     estimator: str
 
     @classmethod
-    def build(cls, fit: Any, vb: np.ndarray, df: np.ndarray, n: int, sizes: np.ndarray, est: str) -> "RobustRmaMv":
+    def build(cls, fit: Any, vb: np.ndarray, df: np.ndarray, n: int, sizes: np.ndarray, est: str,
+              btt: np.ndarray | None = None) -> "RobustRmaMv":
         idx = fit.beta.index
         beta = fit.beta.to_numpy()
         se = np.sqrt(np.diag(vb))
         t = beta / se
         crit = scipy.stats.t.ppf(1 - (1 - fit.level / 100) / 2, df)
-        btt = fit._btt
+        btt = fit._btt if btt is None else np.asarray(btt)
         m = btt.size
         QM = float(beta[btt] @ np.linalg.solve(vb[np.ix_(btt, btt)], beta[btt])) / m
         df2 = float(n - fit.p)
@@ -207,7 +208,7 @@ class RobustRmaMv(FrameMapping):
                 "": [s or " " for s in signif_stars(self.pval)]}
         if self.fit.int_only:
             return print_vector_lines(list(cols), [c[0] for c in cols.values()])
-        return _matrix_lines(cols, list(self.fit.names))
+        return _matrix_lines(cols, list(self.beta.index))
 
     def _cluster_lines(self) -> list[str]:
         t = self.cluster_sizes

@@ -13,6 +13,7 @@ scale. Both expose the same small interface to the optimiser in ``_fit``.
 from __future__ import annotations
 
 import numpy as np
+from scipy import special
 
 from ._core import Batch, Evaluation, evaluate, evaluate_marginal, gather_g
 from ._rank1 import evaluate_rank1
@@ -21,25 +22,49 @@ __all__ = ["ElementScale", "CholeskyScale", "THETA_MIN", "ATANH_MAX", "element_n
 
 THETA_MIN = -35.0
 ATANH_MAX = 12.0
+LOGIT_MAX = 30.0
 
 
-def element_natural(theta: np.ndarray, rho_mask: np.ndarray) -> np.ndarray:
-    """Natural values; at the clamps a variance is exactly 0 and a correlation exactly -1 or 1.
+def _kinds(mask: np.ndarray) -> np.ndarray:
+    """Scale of each parameter: 0 log variance, 1 atanh, 2 logit, 3 log of a positive range."""
+    mask = np.asarray(mask)
+    return mask.astype(int) if mask.dtype == bool else mask
 
-    (Exact edges matter: ``sqrt(tau2_u * tau2_v)`` of a variance of 1e-16 is a covariance of 1e-8.)
+
+def element_natural(theta: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+    """Natural values; at the clamps a variance is exactly 0 and a correlation exactly -1 or 1 (0 or 1).
+
+    ``kinds`` gives the scale of each parameter (a boolean mask means
+    correlation or variance). (Exact edges matter: ``sqrt(tau2_u * tau2_v)``
+    of a variance of 1e-16 is a covariance of 1e-8.)
     """
-    nat = np.where(rho_mask, np.tanh(theta), np.exp(theta))
-    nat[~rho_mask & (theta <= THETA_MIN)] = 0.0
-    edge = rho_mask & (np.abs(theta) >= ATANH_MAX)
+    kinds = _kinds(kinds)
+    nat = np.exp(theta)
+    nat = np.where(kinds == 1, np.tanh(theta), nat)
+    nat = np.where(kinds == 2, special.expit(theta), nat)
+    nat[(kinds == 0) & (theta <= THETA_MIN)] = 0.0
+    edge = (kinds == 1) & (np.abs(theta) >= ATANH_MAX)
     nat[edge] = np.sign(theta[edge])
+    edge = (kinds == 2) & (np.abs(theta) >= LOGIT_MAX)
+    nat[edge] = (theta[edge] > 0).astype(float)
     return nat
 
 
-def element_theta(nat: np.ndarray, rho_mask: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore"):
-        th = np.where(rho_mask, np.arctanh(np.clip(nat, -1 + 1e-12, 1 - 1e-12)),
-                      np.log(np.maximum(nat, 1e-300)))
-    return np.clip(th, THETA_MIN, None)
+def element_theta(nat: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+    kinds = _kinds(kinds)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        th = np.log(np.maximum(nat, 1e-300))
+        th = np.where(kinds == 1, np.arctanh(np.clip(nat, -1 + 1e-12, 1 - 1e-12)), th)
+        th = np.where(kinds == 2, special.logit(np.clip(nat, 1e-12, 1 - 1e-12)), th)
+    return np.where(kinds == 0, np.clip(th, THETA_MIN, None), np.clip(th, -LOGIT_MAX, LOGIT_MAX))
+
+
+def _bounds_of(kind: int) -> tuple[float | None, float | None]:
+    if kind == 0:
+        return THETA_MIN, None
+    if kind == 1:
+        return -ATANH_MAX, ATANH_MAX
+    return -LOGIT_MAX, LOGIT_MAX
 
 
 class ElementScale:
@@ -50,26 +75,28 @@ class ElementScale:
         self.base = base.astype(float).copy()
         self.fidx = np.flatnonzero(free)
         self.free = free
-        self.rho = layout.is_rho()[self.fidx]
+        self.kinds = layout.kinds()[self.fidx]
+        bounds = [_bounds_of(int(k)) for k in self.kinds]
+        self.lo = np.array([b[0] for b in bounds], dtype=float)
+        self.hi = np.array([np.inf if b[1] is None else b[1] for b in bounds], dtype=float)
 
     def theta0(self) -> np.ndarray:
-        return element_theta(self.base, self.layout.is_rho())[self.fidx]
+        return element_theta(self.base, self.layout.kinds())[self.fidx]
 
     def natural(self, theta: np.ndarray) -> np.ndarray:
         nat = self.base.copy()
-        nat[self.fidx] = element_natural(theta, self.rho)
+        nat[self.fidx] = element_natural(theta, self.kinds)
         return nat
 
     def clip(self, theta: np.ndarray) -> np.ndarray:
-        return np.where(self.rho, np.clip(theta, -ATANH_MAX, ATANH_MAX), np.maximum(theta, THETA_MIN))
+        return np.clip(theta, self.lo, self.hi)
 
     def bounds(self) -> list[tuple[float | None, float | None]]:
-        return [(-ATANH_MAX, ATANH_MAX) if r else (THETA_MIN, None) for r in self.rho]
+        return [_bounds_of(int(k)) for k in self.kinds]
 
     def pinned(self, theta: np.ndarray, grad: np.ndarray) -> np.ndarray:
         """Parameters on the edge of their range with the score pushing outwards."""
-        return np.where(self.rho, (np.abs(theta) >= ATANH_MAX - 1e-9) & (np.sign(theta) * grad > 0),
-                        (theta <= THETA_MIN + 1e-9) & (grad < 0))
+        return ((theta <= self.lo + 1e-9) & (grad < 0)) | ((theta >= self.hi - 1e-9) & (grad > 0))
 
     def evaluate(self, theta: np.ndarray, derivs: bool = True, observed: bool = True) -> Evaluation | None:
         nat = self.natural(theta)

@@ -65,7 +65,7 @@ def _refit_ml(fit: RmaFit) -> RmaFit:
     from ._rma import _fit
 
     eff = EffectData(fit.yi, fit.vi, fit.design, np.arange(fit.k), None, fit.num_dropped, fit.slab, fit.weights)
-    return _fit(eff, "ML", fit.test, fit.level)
+    return _fit(eff, "ML", fit.test, fit.level, [b + 1 for b in fit.btt])
 
 
 def _check_pair(full: RmaFit, red: RmaFit) -> None:

@@ -14,6 +14,7 @@ from scipy import special
 from ..._exceptions import ModelSpecificationError, MultilevelWarning
 from ..._protocol import level_percent
 from ..shared._input import EffectData, ModeratorsDesign, prepare_effects
+from ..shared._btt import resolve_btt
 from ._core import TAU2_METHODS, estimate_tau2, fit_statistics, fixed_effects, heterogeneity
 
 __all__ = ["rma", "RmaFit"]
@@ -212,6 +213,23 @@ class RmaFit:
 
         return predict(self, newmods, transf=transf, level=self._level(level))
 
+    def robust(self, cluster: Any, *, adjust: bool = True, data: Any = None) -> Any:
+        """Cluster-robust tests and intervals (metafor's ``robust()``: CR1, or CR0 without ``adjust``).
+
+        ``cluster`` gives one value per estimate used in the fit, or names a
+        column of ``data``; see :mod:`multilevel.meta.univariate._robust`.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> fit = ml.rma("yi", "vi", data=dat, mods="~ ablat")
+        >>> fit.robust("alloc", data=dat).to_frame()["se"].round(4).tolist()
+        [0.1284, 0.0059]
+        """
+        from ._robust import robust_rma
+        return robust_rma(self, cluster, adjust=adjust, data=data)
+
     def blup(self, level: float | None = None) -> pd.DataFrame:
         """Best linear unbiased predictions of the true effects (``pred, se, pi_lb, pi_ub``).
 
@@ -329,6 +347,30 @@ class RmaFit:
 
         return anova_rma(tuple(fits), **options)
 
+    @classmethod
+    def _wald(cls, fit: Any, *, X: Any = None, btt: Any = None, rhs: Any = None) -> Any:
+        """Wald tests of ``X beta = rhs`` or of the coefficients ``btt`` (``multilevel.anova(fit, X=...)``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> fit = ml.rma("yi", "vi", data=dat, mods="~ ablat + year")
+        >>> print(ml.anova(fit, X=[[0, 1, -1]]))
+        Hypothesis:
+        1: ablat - year = 0
+        <BLANKLINE>
+        Results:
+           estimate     se    zval   pval
+        1:  -0.0299 0.0119 -2.5066 0.0122
+        <BLANKLINE>
+        Test of Hypothesis:
+        QM(df = 1) = 6.2830, p-val = 0.0122
+        """
+        from ..shared._contrasts import wald_test
+        return wald_test(fit.beta.to_numpy(), fit.vb.to_numpy(), list(fit.design.names), fit.design.intercept,
+                         fit.ddf, X=X, btt=btt, rhs=rhs)
+
     def forest(self, **options: Any) -> Any:
         """Forest plot of this fit (see :func:`multilevel.forest`)."""
         from ..plots._forest import forest
@@ -397,7 +439,7 @@ def _r2(eff: EffectData, method: str, tau2: float, beta: np.ndarray) -> float | 
 
 def rma(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = None, method: str = "REML",
         test: str = "z", mods: Any = None, level: float = 95, intercept: bool = True,
-        slab: Any = None, weights: Any = None) -> RmaFit:
+        slab: Any = None, weights: Any = None, btt: Any = None) -> RmaFit:
     r"""Fit a fixed-, random- or mixed-effects meta-analysis model (metafor's ``rma``).
 
     Parameters
@@ -429,6 +471,10 @@ def rma(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = None, method: s
     weights : str or array_like, optional
         Weights for estimating the coefficients (default: inverse variances
         :math:`1/(v_i + \hat\tau^2)`); tau^2 is estimated as without them.
+    btt : int, sequence of int or str, optional
+        Coefficients of the omnibus test ``QM`` (metafor's ``btt``): 1-based
+        positions, or a regular expression matched against the coefficient
+        names; default all but the intercept.
 
     Returns
     -------
@@ -478,10 +524,10 @@ def rma(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = None, method: s
     level = level_percent(level)
     eff = prepare_effects(yi, vi, sei=sei, data=data, mods=mods, intercept=intercept, slab=slab,
                           weights=weights)
-    return _fit(eff, method, test, level)
+    return _fit(eff, method, test, level, btt)
 
 
-def _fit(eff: EffectData, method: str, test: str, level: float) -> RmaFit:
+def _fit(eff: EffectData, method: str, test: str, level: float, btt: Any = None) -> RmaFit:
     y, v, X = eff.yi, eff.vi, eff.design.X
     k, p = X.shape
     if method in ("EE", "FE", "CE") and test == "knha":
@@ -489,7 +535,8 @@ def _fit(eff: EffectData, method: str, test: str, level: float) -> RmaFit:
                       stacklevel=3)
     est = estimate_tau2(y, v, X, method)
     fe = fixed_effects(y, v, X, est.tau2, knha=test == "knha", weights=eff.weights)
-    btt = _btt(eff.design)
+    btt = _btt(eff.design) if btt is None else tuple(int(b) for b in resolve_btt(btt, eff.design.names,
+                                                                                   eff.design.intercept))
     se, zval, pval, crit, QM, QMp, QMdf, ddf = _wald(fe.beta, fe.vb, btt, test, k, p, level)
     QE, vt, I2, H2 = heterogeneity(y, v, X, est.tau2, method in ("EE", "FE", "CE"))
     QEp = float(special.chdtrc(k - p, QE)) if k > p else 1.0
