@@ -1,13 +1,13 @@
 """Frequentist meta-analysis as metafor.
 
 Subpackages: ``effects`` (``escalc``), ``univariate`` (``rma``), ``multivariate``
-(``rma_mv``), ``bias`` (``regtest``, ``ranktest``, ``trimfill``, ``fsn``), ``plots``
+(``rma_mv``), ``bias`` (``regtest``, ``ranktest``, ``trimfill``, ``fsn``, ``selmodel``, ``hc``), ``plots``
 (``forest``, ``funnel``) and ``shared`` (input handling and metafor's printed layout, used
 by all of them).
 """
 
-from .bias import (FsnResult, RanktestResult, RegtestResult, RmaTrimfillFit, WeightedRegression, fsn, ranktest,
-                   regtest, trimfill)
+from .bias import (FsnResult, HcResult, RanktestResult, RegtestResult, RmaTrimfillFit, SelmodelFit,
+                   WeightedRegression, fsn, hc, ranktest, regtest, selmodel, trimfill)
 from .effects import escalc
 from .multivariate import RmaMvFit, rma_mv
 from .plots import forest, funnel
@@ -15,4 +15,4 @@ from .univariate import RmaFit, rma
 
 __all__: list[str] = ["escalc", "rma", "RmaFit", "forest", "funnel", "rma_mv", "RmaMvFit", "regtest",
                        "RegtestResult", "WeightedRegression", "ranktest", "RanktestResult", "trimfill",
-                       "RmaTrimfillFit", "fsn", "FsnResult"]
+                       "RmaTrimfillFit", "fsn", "FsnResult", "selmodel", "SelmodelFit", "hc", "HcResult"]

@@ -226,7 +226,7 @@ class SelmodelFit:
         >>> fit = ml.rma("yi", "vi", data=ml.datasets.load("hackshaw1998"))
         >>> sel = ml.selmodel(fit, type="stepfun", steps=[0.025, 1])
         >>> sel.confint().loc["intrcpt", ["lower", "upper"]].round(4).tolist()
-        [0.0134, 0.2612]
+        [0.038, 0.3508]
         """
         lvl = self.level if level is None else 100 * parse_level(level)
         b_lb, b_ub, _ = _wald(self.coefficients[0], self.coefficients[1], lvl)
