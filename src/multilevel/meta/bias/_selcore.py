@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import integrate, special
 
+from ._qagi import qagi_many
+
 __all__ = ["SelectionSpec", "selection_spec", "pvalues", "weights", "loglik", "INT_TOL", "dnorm", "SELECTION_TYPES"]
 
 SELECTION_TYPES = ("beta", "halfnorm", "negexp", "logistic", "power", "negexppow", "stepfun")
@@ -186,16 +188,15 @@ def _gk15_infinite(fn_pos_neg, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 def selection_integrals(data: SelectionData, yhat: np.ndarray, tau2: float, delta: np.ndarray) -> np.ndarray:
     """:math:`A_i` for every study, as R's ``integrate(-Inf, Inf)`` returns it."""
-    k = data.y.shape[0]
-    idx = np.arange(k)[:, None]
-    yh = yhat[:, None]
-    result, abserr, resasc = _gk15_infinite(
-        lambda x: _integrand(data, x, idx, yh, tau2, delta) + _integrand(data, -x, idx, yh, tau2, delta), k)
-    bound = np.maximum(INT_TOL, INT_TOL * np.abs(result))
-    done = ((abserr <= bound) & (abserr != resasc)) | (abserr == 0)
-    for i in np.flatnonzero(~done):
-        result[i] = _adaptive(data, i, float(yhat[i]), tau2, delta)
-    return result
+    def fold(owners: np.ndarray, y: np.ndarray) -> np.ndarray:
+        idx, yh = owners[:, None], yhat[owners][:, None]
+        return _integrand(data, y, idx, yh, tau2, delta) + _integrand(data, -y, idx, yh, tau2, delta)
+
+    values, codes = qagi_many(fold, data.y.shape[0], epsabs=INT_TOL, epsrel=INT_TOL)
+    bad = np.flatnonzero((codes != 0) | ~np.isfinite(values))
+    if bad.size:
+        raise FloatingPointError(f"could not integrate over the density of study {bad[0] + 1}")
+    return values
 
 
 def _scalar_weight(kind: str, delta: np.ndarray, prec: float, s: float):
