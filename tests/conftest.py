@@ -56,6 +56,17 @@ def glmer_fit():
 
 
 @pytest.fixture(scope="session")
+def hackshaw():
+    return ml.datasets.load("hackshaw1998")
+
+
+@pytest.fixture(scope="session")
+def selmodel_fit(hackshaw):
+    """Step-function selection model of the hackshaw1998 random-effects model (closed-form likelihood)."""
+    return ml.selmodel(ml.rma("yi", "vi", data=hackshaw), "stepfun", steps=[0.025, 0.5, 1])
+
+
+@pytest.fixture(scope="session")
 def trimfill_fit(bcg_rr):
     """Trim and fill of the bcg random-effects model (metafor fills one study on the left)."""
     return ml.trimfill(ml.rma("yi", "vi", data=bcg_rr))

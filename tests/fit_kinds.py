@@ -14,4 +14,5 @@ FIT_FIXTURES = {
     ml.BrmaFit: "brma_fit",
     ml.GeneralizedLinearMixedModel: "glmer_fit",
     ml.RmaTrimfillFit: "trimfill_fit",
+    ml.SelmodelFit: "selmodel_fit",
 }
