@@ -46,8 +46,23 @@ class BfgsResult:
     gr_count: int
 
 
-def central_gradient(fn: Callable[[np.ndarray], float], x: np.ndarray, ndeps: float = 1e-3) -> np.ndarray:
-    """``optim``'s numerical gradient: ``(f(x + h e_i) - f(x - h e_i)) / (2 h)``, ``h = ndeps``."""
+ManyFn = Callable[[np.ndarray], np.ndarray]  # rows of parameters -> values (the same as fn row by row)
+
+
+def central_gradient(fn: Callable[[np.ndarray], float], x: np.ndarray, ndeps: float = 1e-3,
+                     fn_many: ManyFn | None = None) -> np.ndarray:
+    """``optim``'s numerical gradient: ``(f(x + h e_i) - f(x - h e_i)) / (2 h)``, ``h = ndeps``.
+
+    With ``fn_many`` the ``2n`` points are evaluated in one call.
+    """
+    if fn_many is not None:
+        steps = np.eye(x.size) * ndeps
+        vals = fn_many(np.vstack([x + steps, x - steps]))
+        g = (vals[: x.size] - vals[x.size:]) / (2 * ndeps)
+        bad = np.flatnonzero(~np.isfinite(g))
+        if bad.size:
+            raise FloatingPointError(f"non-finite finite-difference value [{bad[0] + 1}]")
+        return g
     g = np.empty(x.size)
     for i in range(x.size):
         xp = x.copy()
@@ -78,7 +93,7 @@ def _update(B: np.ndarray, t: np.ndarray, c: np.ndarray) -> bool:
 
 def r_bfgs(fn: Callable[[np.ndarray], float], x0: np.ndarray, *, maxit: int = 100,
            reltol: float = math.sqrt(_EPS), abstol: float = -math.inf, ndeps: float = 1e-3,
-           gr: Callable[[np.ndarray], np.ndarray] | None = None) -> BfgsResult:
+           gr: Callable[[np.ndarray], np.ndarray] | None = None, fn_many: ManyFn | None = None) -> BfgsResult:
     """Minimise ``fn`` from ``x0`` as R's ``optim(method = "BFGS")`` with its default controls.
 
     Examples
@@ -87,7 +102,7 @@ def r_bfgs(fn: Callable[[np.ndarray], float], x0: np.ndarray, *, maxit: int = 10
     >>> np.round(res.par, 6).tolist(), res.converged
     ([1.0, -2.0], True)
     """
-    grad = gr if gr is not None else (lambda x: central_gradient(fn, x, ndeps))
+    grad = gr if gr is not None else (lambda x: central_gradient(fn, x, ndeps, fn_many))
     b = np.array(x0, dtype=float)
     n = b.size
     f = float(fn(b))
@@ -141,8 +156,12 @@ def r_bfgs(fn: Callable[[np.ndarray], float], x0: np.ndarray, *, maxit: int = 10
 
 
 def richardson_hessian(fn: Callable[[np.ndarray], float], x: np.ndarray, *, d: float = 0.1, eps: float = 1e-4,
-                       r: int = 4, zero_tol: float = math.sqrt(_EPS / 7e-7)) -> np.ndarray:
+                       r: int = 4, zero_tol: float = math.sqrt(_EPS / 7e-7), fn_many: ManyFn | None = None
+                       ) -> np.ndarray:
     """Hessian of ``fn`` at ``x`` as ``numDeriv::hessian(method = "Richardson")`` (``v = 2``).
+
+    The step sizes do not depend on the function values, so with ``fn_many`` every point is
+    evaluated in one call.
 
     Examples
     --------
@@ -152,9 +171,11 @@ def richardson_hessian(fn: Callable[[np.ndarray], float], x: np.ndarray, *, d: f
     """
     x = np.asarray(x, dtype=float)
     n = x.size
-    f0 = float(fn(x))
     h0 = np.abs(d * x) + eps * (np.abs(x) < zero_tol)
     eye = np.eye(n)
+    if fn_many is not None:
+        fn = _Memo(fn_many, x, h0, r)
+    f0 = float(fn(x))
     hdiag = np.empty(n)
     for i in range(n):
         approx = np.empty(r)
@@ -176,6 +197,26 @@ def richardson_hessian(fn: Callable[[np.ndarray], float], x: np.ndarray, *, d: f
                 h = h / 2
             H[i, j] = H[j, i] = _extrapolate(approx)
     return H
+
+
+class _Memo:
+    """Every point the Hessian needs, evaluated in one call, then looked up."""
+
+    def __init__(self, fn_many: ManyFn, x: np.ndarray, h0: np.ndarray, r: int):
+        n, eye = x.size, np.eye(x.size)
+        points = [x]
+        for k in range(r):
+            h = h0 / 2**k
+            for i in range(n):
+                points += [x + eye[i] * h, x - eye[i] * h]
+                for j in range(i):
+                    step = eye[i] * h + eye[j] * h
+                    points += [x + step, x - step]
+        arr = np.vstack(points)
+        self.values = {p.tobytes(): float(v) for p, v in zip(arr, fn_many(arr))}
+
+    def __call__(self, point: np.ndarray) -> float:
+        return self.values[np.asarray(point, dtype=float).tobytes()]
 
 
 def _extrapolate(approx: np.ndarray) -> float:

@@ -30,7 +30,7 @@ from scipy import integrate, special
 
 from ._qagi import qagi_many
 
-__all__ = ["SelectionSpec", "selection_spec", "pvalues", "weights", "loglik", "INT_TOL", "dnorm", "SELECTION_TYPES"]
+__all__ = ["SelectionSpec", "selection_spec", "pvalues", "weights", "loglik", "loglik_many", "INT_TOL", "dnorm", "SELECTION_TYPES"]
 
 SELECTION_TYPES = ("beta", "halfnorm", "negexp", "logistic", "power", "negexppow", "stepfun")
 INT_TOL = np.finfo(float).eps ** 0.25  # integrate(rel.tol = abs.tol = .Machine$double.eps^0.25)
@@ -92,13 +92,17 @@ def pvalues(y: np.ndarray, v: np.ndarray, alternative: str) -> np.ndarray:
 
 
 def dnorm(x: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
-    """Normal density as R's ``dnorm`` (exact splitting of ``x^2`` in the far tail)."""
+    """Normal density as R's ``dnorm`` (exact splitting of ``x^2`` beyond 5 standard deviations)."""
     z = np.abs((x - mean) / sd)
-    near = _SQRT_2PI_INV * np.exp(-0.5 * z * z) / sd
-    hi = np.ldexp(np.round(np.ldexp(z, 16)), -16)
-    lo = z - hi
-    far = _SQRT_2PI_INV / sd * (np.exp(-0.5 * hi * hi) * np.exp((-0.5 * lo - hi) * lo))
-    return np.where(z < 5, near, far)
+    out = _SQRT_2PI_INV * np.exp(-0.5 * z * z) / sd
+    far = z >= 5
+    if far.any():
+        zf = z[far]
+        hi = np.ldexp(np.round(np.ldexp(zf, 16)), -16)
+        lo = zf - hi
+        sdf = np.broadcast_to(sd, z.shape)[far]
+        out[far] = _SQRT_2PI_INV / sdf * (np.exp(-0.5 * hi * hi) * np.exp((-0.5 * lo - hi) * lo))
+    return out
 
 
 def log_dnorm(x: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
@@ -310,9 +314,45 @@ def loglik(data: SelectionData, beta: np.ndarray, tau2: float, delta: np.ndarray
         return float(np.sum(np.log(w) + log_dnorm(data.y, yhat, np.sqrt(data.v + tau2)) - np.log(A)))
 
 
+def loglik_many(data: SelectionData, betas: np.ndarray, tau2s: np.ndarray, deltas: np.ndarray) -> np.ndarray:
+    """Log-likelihoods at ``m`` parameter sets (rows of ``betas``, ``tau2s``, ``deltas``), the
+    integrals of all sets and studies computed together (each as :func:`loglik` computes it)."""
+    m, k = betas.shape[0], data.y.shape[0]
+    yhat = betas @ data.X.T
+    if data.kind == "stepfun":
+        A = np.vstack([stepfun_integrals(data, yhat[j], tau2s[j], deltas[j]) for j in range(m)])
+    else:
+        dcols = deltas.T[:, :, None]  # (deltas, m, 1): delta[0] broadcasts over the rows of one set
+
+        def fold(owners: np.ndarray, y: np.ndarray) -> np.ndarray:
+            s, i = owners // k, owners % k
+            v, yh, t2 = data.v[i][:, None], yhat[s, i][:, None], tau2s[s][:, None]
+            d, prec = dcols[:, s], data.prec[i][:, None]
+            out = 0.0
+            for sign in (1.0, -1.0):
+                p = _clamp(pvalues(sign * y, v, data.alternative), data.pval_min)
+                out = out + weights(data.kind, p, d, prec, data.steps) * dnorm(sign * y, yh, np.sqrt(v + t2))
+            return out
+
+        values, codes = qagi_many(fold, m * k, epsabs=INT_TOL, epsrel=INT_TOL)
+        bad = np.flatnonzero((codes != 0) | ~np.isfinite(values))
+        if bad.size:
+            raise FloatingPointError(f"could not integrate over the density of study {bad[0] % k + 1}")
+        A = values.reshape(m, k)
+    if data.kind == "stepfun":
+        group = np.minimum(np.searchsorted(data.steps, data.pvals, side="left"), data.steps.size - 1)
+        w = deltas[:, group] / data.prec[None, :]
+    else:
+        w = weights(data.kind, data.pvals[None, :], deltas.T[:, :, None], data.prec[None, :], data.steps)
+    with np.errstate(all="ignore"):
+        terms = np.log(w) + log_dnorm(data.y[None, :], yhat, np.sqrt(data.v[None, :] + tau2s[:, None])) - np.log(A)
+    return terms.sum(axis=1)
+
+
 def map_delta(x: np.ndarray, dmin: np.ndarray, dmax: np.ndarray) -> np.ndarray:
     """metafor's map of the real line onto (delta.min, delta.max): a scaled logistic."""
-    return dmin + (dmax - dmin) / (1 + np.exp(-x))
+    with np.errstate(over="ignore"):
+        return dmin + (dmax - dmin) / (1 + np.exp(-x))
 
 
 def unmap_delta(d: np.ndarray, dmin: np.ndarray, dmax: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..._exceptions import ConvergenceWarning, ModelSpecificationError
 from ._roptim import r_bfgs, richardson_hessian
-from ._selcore import SelectionData, SelectionSpec, clip_tau2, loglik, map_delta, unmap_delta
+from ._selcore import SelectionData, SelectionSpec, clip_tau2, loglik, loglik_many, map_delta, unmap_delta
 
 __all__ = ["SelectionEstimate", "fit_selection", "Scaling", "scaling"]
 
@@ -89,6 +89,14 @@ class _Objective:
     def __call__(self, par: np.ndarray) -> float:
         return -loglik(self.data, *self.parts(par))
 
+    def many(self, pars: np.ndarray, transformed: bool = True) -> np.ndarray:
+        rows = [self.parts(par, transformed) for par in pars]
+        betas = np.vstack([b for b, _, _ in rows])
+        return -loglik_many(self.data, betas, np.array([t for _, t, _ in rows]), np.vstack([d for _, _, d in rows]))
+
+    def natural_many(self, thetas: np.ndarray) -> np.ndarray:
+        return self.many(thetas, transformed=False)
+
     def natural(self, theta: np.ndarray) -> float:
         return -loglik(self.data, *self.parts(theta, transformed=False))
 
@@ -100,7 +108,7 @@ def _start(spec: SelectionSpec, beta0: np.ndarray, tau2_0: float, delta_fixed: n
 
 def _optimise(objective: _Objective, start: np.ndarray) -> np.ndarray:
     try:
-        res = r_bfgs(objective, start)
+        res = r_bfgs(objective, start, fn_many=objective.many)
     except FloatingPointError as exc:
         raise ModelSpecificationError(f"the selection model could not be fitted: {exc}") from None
     if not res.converged:
@@ -138,7 +146,7 @@ def fit_selection(data: SelectionData, spec: SelectionSpec, beta0: np.ndarray, t
     hest = np.concatenate([np.ones(p, bool), [tau2_fixed is None], np.isnan(delta_fixed)])
     theta = np.concatenate([beta, [tau2], delta])
     try:
-        H = richardson_hessian(objective.natural, theta, r=6)
+        H = richardson_hessian(objective.natural, theta, r=6, fn_many=objective.natural_many)
     except FloatingPointError:
         H = None
     cov = None if H is None else _inverse(H, hest)
@@ -150,7 +158,7 @@ def fit_selection(data: SelectionData, spec: SelectionSpec, beta0: np.ndarray, t
         zero_data = data if raw_X is None else dataclasses.replace(data, X=raw_X)
         zero = _Objective(zero_data, spec, p, 0.0, delta_fixed)
         try:
-            res0 = r_bfgs(zero, start)
+            res0 = r_bfgs(zero, start, fn_many=zero.many)
             ll0 = loglik(zero_data, *zero.parts(res0.par))
         except FloatingPointError:
             pass
