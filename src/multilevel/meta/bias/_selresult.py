@@ -134,6 +134,8 @@ class SelmodelFit:
         lrt_t2 = max(0.0, -2 * (est.ll_tau2_zero - est.ll)) if not np.isnan(est.ll_tau2_zero) else np.nan
         QM = _qm(beta, vb, base.btt)
         fixed_model = base.method in _FIXED
+        for arr in (coefs, vb, vd, se_d, dlb, dub):
+            arr.flags.writeable = False
         return cls(
             names=tuple(base.design.names), coefficients=coefs, vb=vb, tau2=est.tau2, se_tau2=se_t2,
             ci_lb_tau2=max(0.0, float(tlb[0])) if np.isfinite(tlb[0]) else np.nan, ci_ub_tau2=float(tub[0]),
