@@ -17,4 +17,5 @@ FIT_FIXTURES = {
     ml.RmaTrimfillFit: "trimfill_fit",
     ml.RmaMhFit: "rma_mh_fit",
     ml.RmaPetoFit: "rma_peto_fit",
+    ml.SelmodelFit: "selmodel_fit",
 }

@@ -79,6 +79,8 @@ PRODUCERS = {
     "RanktestResult": (("bcg_rr",), lambda d: ml.ranktest(ml.rma("yi", "vi", data=d))),
     "FsnResult": (("bcg_rr",), lambda d: ml.fsn("yi", "vi", data=d)),
     "_TrimfillReport": (("trimfill_fit",), lambda f: f.summary()),
+    "SelmodelSummary": (("selmodel_fit",), lambda f: f.summary()),
+    "HcResult": (("hackshaw",), lambda d: ml.hc(ml.rma("yi", "vi", data=d))),
     "GlmmVarCorr": (("glmer_fit",), lambda f: f.summary().varcorr),
     "_WeightedLmSummary": (("bcg_rr",), lambda d: ml.regtest(ml.rma("yi", "vi", data=d), model="lm").fit.summary()),
 }

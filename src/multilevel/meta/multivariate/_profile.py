@@ -2,7 +2,8 @@
 
 The profile at a value of one component holds it fixed and re-estimates the
 others (warm-started at the optimum). Interval bounds are the roots of
-``-2 (ll(value) - ll_max) - qchisq(level, 1)`` found by Brent's method on
+``-2 (ll(value) - ll_max) - qchisq(level, 1)`` found by R's ``uniroot`` (the library's one
+root-finding rule, :func:`~multilevel.meta.shared._roots.r_uniroot`, at metafor's tolerance) on
 metafor's search intervals: ``[0, max(10, 100 * estimate)]`` for variances and
 ``[-1, 1]`` for correlations; when the profile stays below the cut-off at an
 edge, the edge is the bound (printed with ``<`` or ``>`` as metafor does when
@@ -17,12 +18,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize as sopt
 import scipy
 
 from ..._exceptions import ModelSpecificationError
 from ..._rformat import render_table
 from ..shared._format import fcf
+from ..shared._roots import r_uniroot
 from ._fit import optimize
 from ..._display import FrameMapping
 
@@ -122,7 +123,7 @@ def _bound(fit: Any, index: int, crit: float, side: int, xtol: float = _XTOL) ->
                 return edge, ("<" if side < 0 else ">") if inside else ""
             warm.append(fit._comps.values)
             a, b = (edge, est) if side < 0 else (est, edge)
-            root = sopt.brentq(lambda v: _finite(f(v), side), a, b, xtol=xtol, rtol=4 * np.finfo(float).eps)
+            root = r_uniroot(lambda v: _finite(f(v), side), a, b, tol=xtol)
             return float(root), ""
         edge = edge + step if side < 0 else edge - step
     return np.nan, ""

@@ -1,0 +1,172 @@
+"""Fitting a selection model by maximum likelihood, as metafor 3.8-1's ``selmodel`` does.
+
+The parameters are optimised on metafor's scales (``log tau^2`` and each delta mapped onto
+``(delta.min, delta.max)`` by a scaled logistic) with R's BFGS from metafor's start (the ML
+estimates of the model without selection, ``log(tau^2 + 0.001)`` and the type's initial
+deltas); moderators other than 0/1 dummies are standardised during the optimisation. The
+covariance matrix is the inverse of the Richardson Hessian of the negative log-likelihood on
+the natural scale of (beta, tau^2, delta). See :mod:`._roptim` for why R's algorithms are
+followed step by step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..._exceptions import ConvergenceWarning, ModelSpecificationError
+from ._roptim import r_bfgs, richardson_hessian
+from ._selcore import SelectionData, SelectionSpec, clip_tau2, loglik, loglik_many, map_delta, unmap_delta
+
+__all__ = ["SelectionEstimate", "fit_selection", "Scaling", "scaling"]
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """metafor's standardisation of the non-dummy moderators (``mX`` maps scaled to raw coefficients)."""
+
+    X: np.ndarray
+    mX: np.ndarray | None
+
+
+def scaling(X: np.ndarray, int_only: bool, has_intercept: bool) -> Scaling:
+    """Standardise the columns of ``X`` that are not 0/1 dummies (models with an intercept only)."""
+    if int_only or not has_intercept:
+        return Scaling(X, None)
+    p = X.shape[1]
+    is_dummy = np.array([np.all((X[:, j] == 0) | (X[:, j] == 1)) for j in range(p)])
+    mean, sd = X[:, 1:].mean(axis=0), X[:, 1:].std(axis=0, ddof=1)
+    mX = np.zeros((p, p))
+    mX[0, 0] = 1.0
+    mX[0, 1:] = -np.where(is_dummy[1:], 0.0, mean / sd)
+    mX[1:, 1:] = np.diag(np.where(is_dummy[1:], 1.0, 1.0 / sd))
+    Xs = X.copy()
+    for j in np.flatnonzero(~is_dummy):
+        col = X[:, j]
+        Xs[:, j] = (col - col.mean()) / col.std(ddof=1)
+    return Scaling(Xs, mX)
+
+
+@dataclass(frozen=True)
+class SelectionEstimate:
+    """Estimates on the scale of the (possibly standardised) design, and the Hessian."""
+
+    beta: np.ndarray
+    tau2: float
+    delta: np.ndarray
+    ll: float
+    hessian: np.ndarray | None
+    cov: np.ndarray | None     # inverse Hessian over the estimated parameters (hest), or None
+    hest: np.ndarray
+    ll_tau2_zero: float        # maximum with tau^2 = 0 (NaN when tau^2 is not estimated)
+
+
+class _Objective:
+    """Negative log-likelihood on metafor's optimisation scale, with parts held fixed."""
+
+    def __init__(self, data: SelectionData, spec: SelectionSpec, p: int, tau2_fixed: float | None,
+                 delta_fixed: np.ndarray):
+        self.data, self.spec, self.p = data, spec, p
+        self.tau2_fixed, self.delta_fixed = tau2_fixed, delta_fixed
+
+    def parts(self, par: np.ndarray, transformed: bool = True) -> tuple[np.ndarray, float, np.ndarray]:
+        p = self.p
+        beta = par[:p]
+        tau2 = math.exp(par[p]) if transformed else float(par[p])
+        if self.tau2_fixed is not None:
+            tau2 = self.tau2_fixed
+        tau2 = clip_tau2(tau2)
+        delta = par[p + 1:]
+        if transformed:
+            delta = map_delta(delta, self.spec.dmin, self.spec.dmax)
+        delta = np.where(np.isnan(self.delta_fixed), delta, self.delta_fixed)
+        return beta, tau2, delta
+
+    def __call__(self, par: np.ndarray) -> float:
+        return -loglik(self.data, *self.parts(par))
+
+    def many(self, pars: np.ndarray, transformed: bool = True) -> np.ndarray:
+        rows = [self.parts(par, transformed) for par in pars]
+        betas = np.vstack([b for b, _, _ in rows])
+        return -loglik_many(self.data, betas, np.array([t for _, t, _ in rows]), np.vstack([d for _, _, d in rows]))
+
+    def natural_many(self, thetas: np.ndarray) -> np.ndarray:
+        return self.many(thetas, transformed=False)
+
+    def natural(self, theta: np.ndarray) -> float:
+        return -loglik(self.data, *self.parts(theta, transformed=False))
+
+
+def _start(spec: SelectionSpec, beta0: np.ndarray, tau2_0: float, delta_fixed: np.ndarray) -> np.ndarray:
+    init = np.where(np.isnan(delta_fixed), spec.init, delta_fixed)
+    return np.concatenate([beta0, [math.log(tau2_0 + 0.001)], unmap_delta(init, spec.dmin, spec.dmax)])
+
+
+def _optimise(objective: _Objective, start: np.ndarray) -> np.ndarray:
+    try:
+        res = r_bfgs(objective, start, fn_many=objective.many)
+    except FloatingPointError as exc:
+        raise ModelSpecificationError(f"the selection model could not be fitted: {exc}") from None
+    if not res.converged:
+        raise ModelSpecificationError("the optimizer (BFGS) did not converge in 100 iterations; the selection "
+                                      "model may not be identified by these data")
+    return res.par
+
+
+def _inverse(H: np.ndarray, hest: np.ndarray) -> np.ndarray | None:
+    sub = H[np.ix_(hest, hest)]
+    try:
+        L = np.linalg.cholesky(sub)
+    except np.linalg.LinAlgError:
+        return None
+    inv = np.linalg.inv(L)
+    cov = inv.T @ inv
+    return cov if np.all(np.isfinite(cov)) else None
+
+
+def fit_selection(data: SelectionData, spec: SelectionSpec, beta0: np.ndarray, tau2_0: float, *,
+                  tau2_fixed: float | None, delta_fixed: np.ndarray, raw_X: np.ndarray | None = None
+                  ) -> SelectionEstimate:
+    """Maximum-likelihood fit, Hessian, and the fit with tau^2 = 0 for the heterogeneity LRT.
+
+    As in metafor, the fit with tau^2 = 0 starts from the same values but uses the moderators
+    as given (``raw_X``), not standardised.
+    """
+    p = beta0.size
+    start = _start(spec, beta0, tau2_0, delta_fixed)
+    objective = _Objective(data, spec, p, tau2_fixed, delta_fixed)
+    par = _optimise(objective, start)
+    beta, tau2, delta = objective.parts(par)
+    ll = loglik(data, beta, tau2, delta)
+    _warn_bounds(delta, spec)
+    hest = np.concatenate([np.ones(p, bool), [tau2_fixed is None], np.isnan(delta_fixed)])
+    theta = np.concatenate([beta, [tau2], delta])
+    try:
+        H = richardson_hessian(objective.natural, theta, r=6, fn_many=objective.natural_many)
+    except FloatingPointError:
+        H = None
+    cov = None if H is None else _inverse(H, hest)
+    if cov is None:
+        warnings.warn("the Hessian could not be inverted; standard errors are missing", ConvergenceWarning,
+                      stacklevel=4)
+    ll0 = float("nan")
+    if tau2_fixed is None:
+        zero_data = data if raw_X is None else dataclasses.replace(data, X=raw_X)
+        zero = _Objective(zero_data, spec, p, 0.0, delta_fixed)
+        try:
+            res0 = r_bfgs(zero, start, fn_many=zero.many)
+            ll0 = loglik(zero_data, *zero.parts(res0.par))
+        except FloatingPointError:
+            pass
+    return SelectionEstimate(beta, tau2, delta, ll, H, cov, hest, ll0)
+
+
+def _warn_bounds(delta: np.ndarray, spec: SelectionSpec) -> None:
+    tol = np.finfo(float).eps ** 0.25
+    if np.any(delta <= spec.dmin + tol) or np.any(delta >= spec.dmax - 100 * tol):
+        warnings.warn("one or more delta estimates are (almost) equal to their lower or upper bound; "
+                      "treat the results with caution", ConvergenceWarning, stacklevel=4)

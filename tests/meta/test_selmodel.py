@@ -1,0 +1,216 @@
+"""selmodel and hc against metafor 3.8-1 on dat.hackshaw1998, dat.molloy2014 and dat.bcg: every
+selection function, step functions with moderators, one- and two-sided selection, precision
+weighting, fixed-effects models, the likelihood-ratio tests, the printed output line for line,
+and the plotted selection function.
+
+Fixtures: tools/fixtures/meta_selmodel.R -> tests/fixtures/meta/meta_selmodel.json.
+"""
+
+import json
+import warnings
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+import multilevel as ml
+from multilevel.meta.bias._qagi import qagi_many
+from multilevel.meta.bias._roptim import r_bfgs, richardson_hessian
+
+matplotlib.use("Agg")
+
+FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "meta" / "meta_selmodel.json").read_text())
+RTOL = 1e-6  # estimates, log-likelihoods and tests (observed: 1e-9 or better)
+# standard errors come from metafor's Richardson Hessian, whose smallest steps (d |x| / 32) amplify the last-bit
+# differences between R's pnorm and SciPy's ndtr: observed up to 4e-5 (molloy, negexp, delta near 0), so the
+# library's 1e-4
+RTOL_SE = 1e-4
+# printed to the last digit, except where that 4e-5 (molloy negexp, an SE of 2.0187 vs 2.0186) or an SE of 963
+# at 1e-7 (bcg, delta near its bound of 100) moves the fourth decimal
+PRINT_EXACT = [name for name in FIXTURE["selmodel"] if name not in ("bcg_stepfun_mods", "molloy_negexp")]
+
+
+def close(got, want, rtol=RTOL):
+    got = np.atleast_1d(np.asarray(got, dtype=float))
+    want = np.atleast_1d(np.asarray(want if want is not None else np.nan, dtype=float))
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-10, equal_nan=True)
+
+
+def data_of(name):
+    return pd.DataFrame(FIXTURE["data"][name])
+
+
+_FITS = {}
+
+
+def sel_of(name):
+    if name not in _FITS:
+        call = FIXTURE["selmodel"][name]["call"]
+        fit = ml.rma("yi", "vi", data=data_of(call["data"]), method=call["method"], mods=call["mods"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ml.MultilevelWarning)
+            _FITS[name] = ml.selmodel(fit, call["type"], alternative=call["alternative"], steps=call["steps"],
+                                      prec=call["prec"])
+    return _FITS[name]
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURE["selmodel"]))
+def test_selmodel_matches_metafor(name):
+    ref, sel = FIXTURE["selmodel"][name], sel_of(name)
+    close(sel.coefficients[0], ref["beta"])
+    close(sel.coefficients[1], ref["se"], rtol=RTOL_SE)
+    close(sel.coefficients[4], ref["ci_lb"], rtol=RTOL_SE)
+    close(sel.coefficients[5], ref["ci_ub"], rtol=RTOL_SE)
+    close(sel.tau2, ref["tau2"])
+    close(sel.se_tau2, ref["se_tau2"], rtol=RTOL_SE)
+    # a delta at 0.0036 of its bound 0 (molloy, negexp) is the logistic map of -10.2: 5e-9 absolute, 1.5e-6 relative
+    np.testing.assert_allclose(sel.delta, ref["delta"], rtol=RTOL, atol=1e-8)
+    close(sel.se_delta, ref["se_delta"], rtol=RTOL_SE)
+    close(sel.pval_delta, ref["pval_delta"], rtol=RTOL_SE)
+    close(sel.ci_lb_delta, ref["ci_lb_delta"], rtol=RTOL_SE)
+    close(sel.ci_ub_delta, ref["ci_ub_delta"], rtol=RTOL_SE)
+    close([sel.ll, sel.ll0, sel.LRT, sel.LRTp], [ref["ll"], ref["ll0"], ref["LRT"], ref["LRTp"]])
+    assert sel.LRTdf == ref["LRTdf"]
+    close([sel.LRT_tau2, sel.LRTp_tau2], [ref["LRT_tau2"], ref["LRTp_tau2"]])
+    close(sel.pvals, ref["pvals"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURE["selmodel"]))
+def test_selmodel_protocol_matches_metafor(name):
+    ref, sel = FIXTURE["selmodel"][name], sel_of(name)
+    close([sel.loglik, sel.aic, sel.bic], [ref["logLik"], ref["AIC"], ref["BIC"]])
+    close(sel.fitstats().to_numpy(), ref["fit_stats"])
+    assert sel.nobs == ref["nobs"]
+    vb = np.asarray(ref["vb"], dtype=float).reshape(sel.p, sel.p, order="F")
+    close(sel.vcov().to_numpy(), vb, rtol=RTOL_SE)
+    ci = sel.confint()
+    close(ci["lower"].to_numpy()[: sel.p], ref["ci_lb"], rtol=RTOL_SE)
+    close(ci.loc["tau2", "upper"], ref["ci_ub_tau2"], rtol=RTOL_SE)
+    assert list(ci.index[: sel.p]) == list(sel.params.index)
+    if ref["ptable_k"] is not None:
+        assert sel.ptable[1].tolist() == ref["ptable_k"]
+        assert sel.ptable[0] == ref["ptable_names"]
+
+
+@pytest.mark.parametrize("name", PRINT_EXACT)
+def test_selmodel_print_matches_metafor(name):
+    got = str(sel_of(name)).split("\n")
+    assert got == [s.rstrip() for s in FIXTURE["selmodel"][name]["print"]]
+
+
+@pytest.mark.parametrize("name", ["hackshaw_halfnorm", "hackshaw_stepfun", "hackshaw_beta", "hackshaw_halfnorm_prec"])
+def test_selection_function_curve_matches_metafor_plot(name):
+    ref, sel = FIXTURE["selmodel"][name], sel_of(name)
+    curve = sel.selection_function(p=ref["curve_x"])
+    close(curve["w"].to_numpy(), ref["curve_y"], rtol=1e-9)
+
+
+def test_plot_returns_figure_and_draws_on_given_axes():
+    from matplotlib.figure import Figure
+
+    sel = sel_of("hackshaw_stepfun")
+    fig = sel.plot()
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "p-value" and ax.get_ylabel() == "Relative Likelihood of Selection"
+    other = Figure().subplots()
+    assert sel_of("hackshaw_halfnorm").plot(ax=other) is other.figure
+    assert other.get_ylim() == (0.0, 1.0)
+
+
+def test_summary_and_tables():
+    sel = sel_of("hackshaw_stepfun")
+    frame = sel.summary().to_frame()
+    assert list(frame.index) == FIXTURE["selmodel"]["hackshaw_stepfun"]["ptable_names"]
+    close(frame["estimate"].to_numpy(), FIXTURE["selmodel"]["hackshaw_stepfun"]["delta"])
+    tidy = sel.to_frame()
+    assert list(tidy["term"]) == ["intrcpt", "tau2", *frame.index]
+    assert pd.DataFrame(sel.summary()).shape == frame.shape
+    assert sel.confint(level=0.9)["upper"].iloc[0] < sel.confint()["upper"].iloc[0]
+
+
+def test_hessian_failure_gives_missing_standard_errors_and_a_warning():
+    call = FIXTURE["selmodel"]["hackshaw_negexppow"]["call"]
+    fit = ml.rma("yi", "vi", data=data_of(call["data"]))
+    with pytest.warns(ml.ConvergenceWarning, match="Hessian"):
+        sel = ml.selmodel(fit, "negexppow")
+    assert np.isnan(sel.se_delta).all() and np.isnan(sel.se_tau2)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"type": "cauchy"}, ml.ArgumentError, "type must be one of"),
+    ({"type": "stepfun"}, ml.ArgumentError, "needs steps"),
+    ({"type": "halfnorm", "steps": [0.05, 0.5]}, ml.ArgumentError, "single step"),
+    ({"type": "stepfun", "steps": [1.5]}, ml.ArgumentError, "between 0 and 1"),
+    ({"type": "stepfun", "steps": [0.5, 0.50001, 1]}, ml.ModelSpecificationError, "no observed p-value"),
+    ({"type": "halfnorm", "alternative": "bigger"}, ml.ArgumentError, "alternative"),
+    ({"type": "halfnorm", "prec": "ninv"}, ml.ArgumentError, "ni="),
+    ({"type": "beta", "prec": "sei"}, ml.ArgumentError, "prec does not apply"),
+])
+def test_selmodel_argument_errors(kwargs, error, match):
+    fit = ml.rma("yi", "vi", data=data_of("hackshaw1998"))
+    with pytest.raises(error, match=match):
+        ml.selmodel(fit, **kwargs)
+
+
+def test_selmodel_rejects_other_fits_and_weights():
+    dat = data_of("hackshaw1998")
+    with pytest.raises(ml.ArgumentError, match="ml.rma"):
+        ml.selmodel(dat, "halfnorm")
+    with pytest.raises(ml.ModelSpecificationError, match="custom weights"):
+        ml.selmodel(ml.rma("yi", "vi", data=dat, weights=1 / dat["vi"]), "halfnorm")
+
+
+# ---------------------------------------------------------------------------------------- hc
+@pytest.mark.parametrize("name", sorted(FIXTURE["hc"]))
+def test_hc_matches_metafor(name):
+    ref = FIXTURE["hc"][name]
+    fit = ml.rma("yi", "vi", data=data_of(ref["call"]["data"]), method=ref["call"]["method"])
+    res = ml.hc(fit)
+    close([res.beta, res.se, res.ci_lb, res.ci_ub, res.tau2], [ref[k] for k in ("beta", "se", "ci_lb", "ci_ub", "tau2")],
+          rtol=1e-9)
+    close([res.beta_rma, res.ci_ub_rma, res.tau2_rma], [ref["beta_rma"], ref["ci_ub_rma"], ref["tau2_rma"]], rtol=1e-9)
+    assert str(res).split("\n") == [s.rstrip() for s in ref["print"]]
+    assert list(pd.DataFrame(res).columns) == ["method", "tau2", "estimate", "se", "ci_lb", "ci_ub"]
+
+
+def test_hc_errors():
+    dat = data_of("bcg")
+    with pytest.raises(ml.ModelSpecificationError, match="without moderators"):
+        ml.hc(ml.rma("yi", "vi", data=dat, mods="~ ablat"))
+    with pytest.raises(ml.ArgumentError, match="ml.rma"):
+        ml.hc(dat)
+
+
+# ---------------------------------------------------------------------------------------- numerical core
+def test_qagi_many_equals_quadpack_through_scipy():
+    from scipy import integrate
+
+    centres = np.array([0.0, 0.3, -1.2, 2.5])
+    scales = np.array([1.0, 0.2, 0.05, 3.0])
+
+    def f(i, y):
+        return np.exp(-0.5 * ((y - centres[i]) / scales[i]) ** 2) / (1 + np.exp(-3 * y))
+
+    values, codes = qagi_many(lambda own, y: f(own[:, None], y) + f(own[:, None], -y), 4, epsabs=1.2e-4,
+                              epsrel=1.2e-4)
+    for i in range(4):
+        ref = integrate.quad(lambda y: float(f(i, np.array(y))), -np.inf, np.inf, epsabs=1.2e-4, epsrel=1.2e-4,
+                             limit=100)[0]
+        assert values[i] == pytest.approx(ref, rel=1e-14)
+    assert codes.tolist() == [0, 0, 0, 0]
+
+
+def test_r_bfgs_stops_where_optim_does_on_rosenbrock():
+    # R 4.2.2: optim(c(-1.2, 1), fr, method = "BFGS") -> par 0.9998044 0.9996084 (numerical gradient)
+    fr = lambda x: 100 * (x[1] - x[0] ** 2) ** 2 + (1 - x[0]) ** 2  # noqa: E731
+    res = r_bfgs(fr, np.array([-1.2, 1.0]))
+    np.testing.assert_allclose(res.par, [0.9998044, 0.9996084], atol=5e-7)
+
+
+def test_richardson_hessian_of_a_quadratic_is_exact():
+    A = np.array([[2.0, 0.5], [0.5, 1.0]])
+    H = richardson_hessian(lambda x: 0.5 * x @ A @ x, np.array([0.3, -2.0]), r=6)
+    np.testing.assert_allclose(H, A, rtol=1e-8)
