@@ -56,10 +56,11 @@ def glmer_fit():
 
 
 @pytest.fixture(scope="session")
-<<<<<<< HEAD
 def glmer_nb_fit():
     return ml.glmer_nb("incidence ~ period + offset(log(size)) + (1 | herd)", ml.datasets.load("cbpp"))
-=======
+
+
+@pytest.fixture(scope="session")
 def hackshaw():
     return ml.datasets.load("hackshaw1998")
 
@@ -68,7 +69,6 @@ def hackshaw():
 def selmodel_fit(hackshaw):
     """Step-function selection model of the hackshaw1998 random-effects model (closed-form likelihood)."""
     return ml.selmodel(ml.rma("yi", "vi", data=hackshaw), "stepfun", steps=[0.025, 0.5, 1])
->>>>>>> selmodel
 
 
 @pytest.fixture(scope="session")
