@@ -2,12 +2,16 @@
 
 Subpackages: ``effects`` (``escalc``), ``univariate`` (``rma``), ``multivariate``
 (``rma_mv``), ``bias`` (``regtest``, ``ranktest``, ``trimfill``, ``fsn``), ``plots``
-(``forest``, ``funnel``) and ``shared`` (input handling and metafor's printed layout, used
+(``forest``, ``funnel``), ``diagnostics`` (``influence``, ``leave1out``, ``cumul``, ``gosh``,
+``permutest`` ...) and ``shared`` (input handling and metafor's printed layout, used
 by all of them).
 """
 
 from .bias import (FsnResult, RanktestResult, RegtestResult, RmaTrimfillFit, WeightedRegression, fsn, ranktest,
                    regtest, trimfill)
+from .diagnostics import (ClusterResiduals, CumulativeResults, GoshResult, InfluenceDiagnostics, LeaveOneOut,
+                          PermutationTest, StandardizedResiduals, VifResult, baujat, cooks_distance, cumul, dfbetas,
+                          gosh, hatvalues, influence, labbe, leave1out, permutest, qqnorm, radial, rstandard, rstudent, vif)
 from .effects import escalc
 from .multivariate import RmaMvFit, rma_mv
 from .plots import forest, funnel
@@ -15,4 +19,7 @@ from .univariate import RmaFit, rma
 
 __all__: list[str] = ["escalc", "rma", "RmaFit", "forest", "funnel", "rma_mv", "RmaMvFit", "regtest",
                        "RegtestResult", "WeightedRegression", "ranktest", "RanktestResult", "trimfill",
-                       "RmaTrimfillFit", "fsn", "FsnResult"]
+                       "RmaTrimfillFit", "fsn", "FsnResult", "influence", "InfluenceDiagnostics", "leave1out",
+                       "LeaveOneOut", "cumul", "CumulativeResults", "rstandard", "rstudent", "StandardizedResiduals",
+                       "ClusterResiduals", "hatvalues", "cooks_distance", "dfbetas", "baujat", "radial", "qqnorm",
+                       "gosh", "GoshResult", "vif", "VifResult", "permutest", "PermutationTest", "labbe"]
