@@ -66,7 +66,7 @@ class PermutationTest(FrameMapping, TextReport):
         cols = {"estimate": fcf(f["estimate"], d), "se": fcf(f["se"], d), stat_col: fcf(f[stat_col], d)}
         if self.test == "knha":
             cols["df"] = [f"{v:g}" for v in f["df"]]
-        cols["pval\u00b9"] = fmt_pval(f["pval"], d)
+        cols["pval\u00b9"] = [v + " " for v in fmt_pval(f["pval"], d)]
         cols.update({"ci.lb": fcf(f["ci_lb"], d), "ci.ub": fcf(f["ci_ub"], d)})
         cols[""] = signif_stars(f["pval"].to_numpy())
         lines += ["Model Results:", ""]
@@ -74,7 +74,7 @@ class PermutationTest(FrameMapping, TextReport):
             lines += render_table({k: v for k, v in cols.items()}, None, sep="  ").splitlines()
         else:
             lines += render_table(cols, [str(i) for i in f.index], sep="  ").splitlines()
-        lines += ["", "---", SIGNIF_LEGEND, "", f"\u00b9 p-value{'' if self.int_only else 's'} based on permutation testing",
+        lines += ["", "---", SIGNIF_LEGEND, "", f"1) p-value{'' if self.int_only else 's'} based on permutation testing",
                   ""]
         return "\n".join(lines)
 

@@ -146,29 +146,46 @@ def radial(fit: Any, *, ax: Any = None, level: float | None = None) -> Any:
     xi, zi = radial_points(fit)
     beta = float(fit.coefficients[0][0])
     lb, ub = float(fit.coefficients[4][0]), float(fit.coefficients[5][0])
-    fig, ax = new_axes(ax)
+    yi = np.asarray(fit.yi, dtype=float)
     xmax = 1.3 * float(xi.max())
+    ci_x, ya_x = 1.12 * xmax, 1.14 * xmax
+    zlim = (min(-5, 1.1 * zi.min(), 1.1 * lb * ci_x, 1.1 * yi.min() * ya_x, -1.1 * zcrit + xmax * beta),
+            max(5, 1.1 * zi.max(), 1.1 * ub * ci_x, 1.1 * yi.max() * ya_x, 1.1 * zcrit + xmax * beta))
+    asp = (zlim[1] - zlim[0]) / xmax
+    fig, ax = new_axes(ax)
     ax.fill([0, xmax, xmax, 0], [zcrit, zcrit + xmax * beta, -zcrit + xmax * beta, -zcrit], color="lightgray",
             linewidth=0)
     ax.plot([0, xmax], [0, xmax * beta], color="black", linewidth=1)
     for s in (-zcrit, zcrit):
         ax.plot([0, xmax], [s, s + xmax * beta], color="black", linestyle=":", linewidth=1)
-    _arc(ax, np.linspace(fit.yi.min(), fit.yi.max(), 100), xmax * 1.14, zorder=1)
-    _arc(ax, np.linspace(lb, ub, 25), xmax * 1.12, zorder=1, linewidth=2)
-    ticks = np.linspace(fit.yi.min(), fit.yi.max(), 7)
-    rad = xmax * 1.16 / np.sqrt(1 + ticks**2)
-    for t, r in zip(ticks, rad):
-        ax.text(r, r * t, f"{t:.2f}", fontsize=7, va="center")
+    _arc(ax, np.linspace(yi.min(), yi.max(), 100), ya_x, asp, zlim)
+    _arc(ax, np.linspace(lb, ub, 25), ci_x, asp, zlim)
+    ticks = np.linspace(yi.min(), yi.max(), 7)
+    for t in ticks:
+        _arc(ax, np.array([t, t]), np.array([ya_x, ya_x + 0.015 * xmax]), asp, zlim)
+    for t in (lb, beta, ub):
+        _arc(ax, np.array([t, t]), np.array([ci_x - 0.007 * xmax, ci_x + 0.007 * xmax]), asp, zlim)
+    for t in ticks:
+        r = (ya_x + 0.02 * xmax) / np.sqrt(1 + (t / asp) ** 2)
+        if zlim[0] < r * t < zlim[1]:
+            ax.text(r, r * t, f"{t:.2f}", fontsize=7, va="center", ha="left")
     ax.scatter(xi, zi, s=16, color="black", zorder=3)
-    ax.set_xlim(0, xmax * 1.3)
+    ax.set_xlim(0, 1.35 * xmax)
+    ax.set_ylim(*zlim)
+    for spine in ("top", "right"):
+        ax.spines[spine].set_visible(False)
+    ax.set_yticks([-2, 0, 2])
     ax.set_xlabel("x_i = 1/sqrt(v_i)" if fit.fixed_model else "x_i = 1/sqrt(v_i + tau^2)")
     ax.set_ylabel("z_i = y_i/sqrt(v_i)" if fit.fixed_model else "z_i = y_i/sqrt(v_i + tau^2)")
     return fig
 
 
-def _arc(ax: Any, slopes: np.ndarray, radius: float, **style: Any) -> None:
-    r = radius / np.sqrt(1 + slopes**2)
-    ax.plot(r, r * slopes, color="black", **style)
+def _arc(ax: Any, slopes: np.ndarray, radius: Any, asp: float, zlim: tuple[float, float]) -> None:
+    """Points at distance ``radius`` from the origin along lines of the given slopes (metafor's arcs)."""
+    x = radius / np.sqrt(1 + (slopes / asp) ** 2)
+    z = x * slopes
+    keep = (z > zlim[0]) & (z < zlim[1])
+    ax.plot(x[keep], z[keep], color="black", linewidth=1)
 
 
 def qqnorm(fit: Any, *, type: str = "rstandard", envelope: bool = True, level: float | None = None,

@@ -36,7 +36,7 @@ def _row(res: Refit | None) -> list[float]:
 
 
 def _frame(rows: list[list[float]], index: list[str], fit: Any, transf: Callable | None,
-           pval_label: str) -> tuple[pd.DataFrame, list[str]]:
+           pval_label: str) -> tuple[pd.DataFrame, list[str | None]]:
     frame = pd.DataFrame(np.array(rows, dtype=float).reshape(-1, len(_FIELDS)), columns=list(_FIELDS),
                          index=pd.Index(index))
     labels = ["estimate", "se", "tval" if fit.test == "knha" else "zval", pval_label, "ci.lb", "ci.ub", "Q", "Qp",
@@ -53,7 +53,7 @@ def _frame(rows: list[list[float]], index: list[str], fit: Any, transf: Callable
         frame = frame.drop(columns="tau2")
         labels.remove("tau2")
     if transf is not None:
-        labels.remove("se")
+        labels[1] = None
     return frame, labels
 
 
@@ -79,9 +79,9 @@ def leave1out(fit: Any, *, transf: Callable[[float], float] | None = None) -> Le
     >>> import multilevel as ml
     >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
     >>> ml.leave1out(ml.rma("yi", "vi", data=dat)).to_frame()["estimate"].round(4).head(3)
-    1   -0.7091
-    2   -0.6703
-    3   -0.6905
+    1   -0.7071
+    2   -0.6540
+    3   -0.6856
     Name: estimate, dtype: float64
     """
     _intercept_only(fit, "leave1out")
@@ -143,8 +143,8 @@ def cumul(fit: Any, *, order: Any = None, data: Any = None, decreasing: bool = F
     >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
     >>> res = ml.cumul(ml.rma("yi", "vi", data=dat), order="year", data=dat)
     >>> res.to_frame()["estimate"].round(4).tail(2)
-    4   -0.7117
-    7   -0.7145
+    4   -0.7948
+    8   -0.7145
     Name: estimate, dtype: float64
     """
     _intercept_only(fit, "cumul")

@@ -18,7 +18,7 @@ from ..._display import FrameMapping, TextReport
 from ..._rformat import render_table
 from ..shared._format import DEFAULT_DIGITS, fcf
 
-__all__ = ["list_rma_lines", "LeaveOneOut", "CumulativeResults", "StandardizedResiduals", "ClusterResiduals",
+__all__ = ["list_rma_lines", "named_blocks", "LeaveOneOut", "CumulativeResults", "StandardizedResiduals", "ClusterResiduals",
            "r_column_names"]
 
 
@@ -33,11 +33,32 @@ def r_column_names(names) -> list[str]:
     return out
 
 
+def _wrap(columns: dict[str, list[str]], rows: list[str], width: int) -> list[str]:
+    """R's matrix print: as many columns per block as fit in fewer than ``width`` characters."""
+    label_w = max([len(r) for r in rows] + [0])
+    names = list(columns)
+    widths = [max([len(c) for c in columns[n]] + [len(n)]) + 1 for n in names]
+    lines: list[str] = []
+    start = 0
+    while start < len(names):
+        end, used = start + 1, label_w + widths[start]
+        while end < len(names) and used + widths[end] < width:
+            used += widths[end]
+            end += 1
+        block = {n: columns[n] for n in names[start:end]}
+        lines += render_table(block, rows).splitlines()
+        start = end
+    return lines
+
+
 def list_rma_lines(frame: pd.DataFrame, labels: list[str], *, digits: int = DEFAULT_DIGITS,
-                   trailing_blank: bool = True) -> list[str]:
-    """Lines of ``print.list.rma``: numbers with ``digits`` decimals, row names left-justified."""
+                   trailing_blank: bool = True, width: int = 80) -> list[str]:
+    """Lines of ``print.list.rma``: numbers with ``digits`` decimals, row names left-justified,
+    columns wrapped at ``width`` characters as R's ``print``."""
     columns = {}
     for label, column in zip(labels, frame.columns):
+        if label is None:  # kept in the table, not printed (metafor's se after a transformation)
+            continue
         values = frame[column]
         if values.dtype == object:
             columns[label] = [str(v) for v in values]
@@ -45,9 +66,16 @@ def list_rma_lines(frame: pd.DataFrame, labels: list[str], *, digits: int = DEFA
             columns[label] = ["NA"] * len(values)
         else:
             columns[label] = fcf(values.to_numpy(dtype=float), digits)
-    rows = [str(r) for r in frame.index]
-    lines = ["", *render_table(columns, rows).splitlines()]
+    lines = ["", *_wrap(columns, [str(r) for r in frame.index], width)]
     return lines + [""] if trailing_blank else lines
+
+
+def named_blocks(blocks: list[tuple[str, list[str]]]) -> str:
+    """R's print of a named list of tables: ``$name``, the table's lines, a blank line."""
+    out: list[str] = []
+    for name, lines in blocks:
+        out += [f"${name}", *lines, ""]
+    return "\n".join(out)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -132,7 +160,7 @@ class ClusterResiduals(FrameMapping, TextReport):
         first = list_rma_lines(self.obs.frame, list(self.obs.labels), digits=self.digits, trailing_blank=False)
         frame = self.clusters.astype({"k": object})
         second = list_rma_lines(frame, ["X2", "k"], digits=self.digits, trailing_blank=False)
-        return "\n".join(first + second)
+        return named_blocks([("obs", first), ("cluster", second)])
 
 
 def numeric_frame(columns: dict[str, np.ndarray], index) -> pd.DataFrame:
