@@ -98,8 +98,7 @@ def test_residuals_and_leverages(datasets, case):
             close(frame[col], ref["rstandard_conditional"][col])
     close(ml.hatvalues(fit), ref["hatvalues"])
     close(ml.cooks_distance(fit), ref["cooks"])
-    close(fit.weights_percent() if hasattr(fit, "weights_percent") else
-          ml.influence(fit).to_frame()["weight"], ref["weights"])
+    close(ml.influence(fit).to_frame()["weight"], ref["weights"])
     close(ml.dfbetas(fit).to_numpy().T, list(ref["dfbetas"].values()))
 
 

@@ -92,47 +92,58 @@ def leave_one_out_fits(spec: Spec) -> list[Refit | None]:
     return batch_refit(spec, ~np.eye(k, dtype=bool))
 
 
+def _stacked(fits: list[Refit | None], p: int) -> tuple[np.ndarray, ...]:
+    """Arrays of the leave-one-out fits (NaN rows where a refit failed): beta, vb, tau2, QE, s2w."""
+    k = len(fits)
+    beta, vb = np.full((k, p), np.nan), np.full((k, p, p), np.nan)
+    tau2, QE, s2w = np.full(k, np.nan), np.full(k, np.nan), np.full(k, np.nan)
+    for i, res in enumerate(fits):
+        if res is not None:
+            beta[i], vb[i], tau2[i], QE[i], s2w[i] = res.beta, res.vb, res.tau2, res.QE, res.s2w
+    return beta, vb, tau2, QE, s2w
+
+
+def _full_vb_at(X: np.ndarray, v: np.ndarray, t2: np.ndarray, A: np.ndarray | None) -> np.ndarray:
+    """Covariance of the full-data coefficients at each deleted tau^2 (metafor's ``vb.del``)."""
+    ok = np.isfinite(t2)
+    out = np.full((t2.shape[0], X.shape[1], X.shape[1]), np.nan)
+    if A is None:
+        Xw = X[None] / (v[None] + t2[ok, None])[:, :, None]
+        out[ok] = np.linalg.inv(np.einsum("skp,kq->spq", Xw, X))
+    else:
+        Xa = X * A[:, None]
+        stXAX = np.linalg.inv(X.T @ Xa)
+        meat = np.einsum("kp,sk,kq->spq", Xa, v[None] + t2[ok, None], Xa)
+        out[ok] = stXAX @ meat @ stXAX
+    return out
+
+
 def case_deletion(spec: Spec, beta: np.ndarray, vb: np.ndarray, tau2: float) -> CaseDeletion:
     """All of metafor's ``influence.rma.uni`` diagnostics for the model ``spec`` fitted at (beta, vb, tau2)."""
     y, v, X, A = spec.yi, spec.vi, spec.X, spec.weights
     k, p = X.shape
-    out = {name: np.full(k, np.nan) for name in ("tau2_del", "QE_del", "delpred", "vdelpred", "s2w", "dffits",
-                                                  "cook_d", "cov_r")}
-    dfbs = np.full((k, p), np.nan)
-    svb = np.linalg.inv(vb)
-    det_full = np.linalg.det(vb)
+    b_del, vb_d, t2, QE, s2w = _stacked(leave_one_out_fits(spec), p)
     hat = hat_diagonal(X, v, tau2, A)
-    if A is not None:
+    delpred = np.einsum("kp,kp->k", X, b_del)
+    vdelpred = np.einsum("kp,kpq,kq->k", X, vb_d, X)
+    if A is None:
+        denom = hat * (t2 + v)
+    else:
         Xa = X * A[:, None]
-        stXAX = np.linalg.inv(X.T @ Xa)
-        H = X @ stXAX @ Xa.T
-    pred_full = X @ beta
-    for i, res in enumerate(leave_one_out_fits(spec)):
-        if res is None:
-            continue
-        t2 = res.tau2
-        xi = X[i]
-        out["tau2_del"][i], out["QE_del"][i], out["s2w"][i] = t2, res.QE, res.s2w
-        out["delpred"][i] = xi @ res.beta
-        out["vdelpred"][i] = xi @ res.vb @ xi
-        if A is None:
-            denom = hat[i] * (t2 + v[i])
-            Xw = X / (v + t2)[:, None]
-            vb_del = np.linalg.inv(X.T @ Xw)
-        else:
-            denom = float(np.sum(H[i] ** 2 * (t2 + v)))
-            vb_del = stXAX @ (Xa.T @ (Xa * (v + t2)[:, None])) @ stXAX
-        out["dffits"][i] = (pred_full[i] - out["delpred"][i]) / np.sqrt(res.s2w * denom)
-        dfb = beta - res.beta
-        dfbs[i] = dfb / np.sqrt(res.s2w * np.diag(vb_del))
-        out["cook_d"][i] = dfb @ svb @ dfb
-        out["cov_r"][i] = np.linalg.det(res.vb) / det_full
-    resid = y - out["delpred"]
+        H = X @ np.linalg.solve(X.T @ Xa, Xa.T)
+        denom = np.einsum("ik,ik,ik->i", H, H, t2[:, None] + v[None])
+    dffits = (X @ beta - delpred) / np.sqrt(s2w * denom)
+    dfb = beta[None] - b_del
+    dfbs = dfb / np.sqrt(s2w[:, None] * np.diagonal(_full_vb_at(X, v, t2, A), axis1=1, axis2=2))
+    cook_d = np.einsum("kp,pq,kq->k", dfb, np.linalg.inv(vb), dfb)
+    cov_r = np.full(k, np.nan)
+    ok = np.isfinite(t2)
+    cov_r[ok] = np.linalg.det(vb_d[ok]) / np.linalg.det(vb)
+    resid = y - delpred
     resid[np.abs(resid) < 100 * _EPS] = 0.0
-    se_resid = np.sqrt(v * out["s2w"] + out["vdelpred"] + out["tau2_del"] * out["s2w"])
-    return CaseDeletion(resid / se_resid, resid, se_resid, out["dffits"], out["cook_d"], out["cov_r"],
-                        out["tau2_del"], out["QE_del"], hat, weights_percent(v, tau2, A), dfbs, out["delpred"],
-                        out["vdelpred"])
+    se_resid = np.sqrt(v * s2w + vdelpred + t2 * s2w)
+    return CaseDeletion(resid / se_resid, resid, se_resid, dffits, cook_d, cov_r, t2, QE, hat,
+                        weights_percent(v, tau2, A), dfbs, delpred, vdelpred)
 
 
 def flag_influential(cd: CaseDeletion, k: int, p: int) -> np.ndarray:
