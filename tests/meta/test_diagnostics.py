@@ -34,6 +34,7 @@ def lines(text):
 @pytest.fixture(scope="module")
 def datasets():
     bcg = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+    bcg = bcg.assign(n=bcg["tpos"] + bcg["tneg"] + bcg["cpos"] + bcg["cneg"])
     hack = ml.datasets.load("hackshaw1998")
     return {"bcg": bcg, "hackshaw1998": hack, "bcg8": bcg.head(8), "bcg6": bcg.head(6), "bcg10": bcg.head(10), "hackshaw9": hack.head(9),
             "konstantopoulos2011": ml.datasets.load("konstantopoulos2011")}
@@ -52,7 +53,7 @@ def fit_of(datasets, call):
                                        data=datasets[call["data"]])
             else:
                 _FITS[key] = ml.rma("yi", "vi", data=datasets[call["data"]], method=call["method"],
-                                    test=call["test"], mods=call["mods"])
+                                    test=call["test"], mods=call["mods"], weights=call.get("weights"))
     return _FITS[key]
 
 
@@ -167,6 +168,9 @@ def test_vif(datasets, case):
     close(res.to_frame()["sif"], np.sqrt(ref["vif"]))
     assert list(res.to_frame().index) == ref["names"]
     assert lines(res) == [s.rstrip() for s in ref["printed"]]
+    table = ml.vif(fit_of(datasets, RMA[case]["call"]), table=True)
+    assert lines(table) == [s.rstrip() for s in ref["table_printed"]]
+    assert np.isnan(table.to_frame()["vif"].iloc[0])
 
 
 # ------------------------------------------------------------------------------------------ gosh
@@ -231,6 +235,8 @@ def test_rma_mv_cluster_diagnostics(datasets, case):
     cooks = ml.cooks_distance(fit, cluster="district")
     assert list(cooks.index) == ref["cooks_cluster"]["names"]
     close(cooks, ref["cooks_cluster"]["value"])
+    as_vector = ml.cooks_distance(fit, cluster=datasets["konstantopoulos2011"]["district"].to_numpy())
+    np.testing.assert_array_equal(as_vector.to_numpy(), cooks.to_numpy())
     res = ml.rstandard(fit, cluster="district")
     close(res.to_frame()["X2"], ref["rstandard_cluster"]["X2"])
     assert res.to_frame()["k"].tolist() == ref["rstandard_cluster"]["k"]
@@ -321,6 +327,10 @@ def test_user_mistakes_raise_project_errors(datasets):
         ml.rstandard(re, type="pearson")
     with pytest.raises(ml.DataError, match="order"):
         ml.cumul(re, order=[1, 2, 3])
+    with pytest.raises(ml.DataError, match="no data"):
+        ml.cumul(re, order="year")
+    with pytest.raises(ml.UnknownColumnError, match="yeer"):
+        ml.cumul(re, order="yeer", data=datasets["bcg"])
     with pytest.raises(ml.ArgumentError, match="iter"):
         ml.permutest(re, iter=1)
     with pytest.raises(ml.ArgumentError, match="subsets"):

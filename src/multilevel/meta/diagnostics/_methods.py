@@ -95,11 +95,11 @@ class RmaDiagnostics(RmaMvDiagnostics):
 
         return gosh(self, **options)
 
-    def vif(self) -> Any:
+    def vif(self, **options: Any) -> Any:
         """Variance inflation factors; see :func:`multilevel.vif`."""
         from ._vif import vif
 
-        return vif(self)
+        return vif(self, **options)
 
     def permutest(self, **options: Any) -> Any:
         """Permutation test; see :func:`multilevel.permutest`."""

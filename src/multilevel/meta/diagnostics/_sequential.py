@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..._data import check_columns
 from ..._exceptions import ArgumentError, DataError, ModelSpecificationError
-from ..shared._input import column_values
 from ._influence import check_rma
 from ._batch import batch_refit
 from ._case import leave_one_out_fits
@@ -94,17 +94,17 @@ def leave1out(fit: Any, *, transf: Callable[[float], float] | None = None) -> Le
 
 
 def _order(order: Any, data: Any, k: int, fit: Any) -> np.ndarray:
+    """The values by which the studies are added: a column of ``data`` or one value per study."""
     if order is None:
         return np.arange(k)
-    frame = None if data is None else pd.DataFrame(data)
-    if isinstance(order, str) and frame is not None and frame[order].dtype == object:
+    if isinstance(order, str):
+        if data is None:
+            raise DataError(f"order is given as the column name {order!r} but no data were given")
+        frame = pd.DataFrame(data)
+        check_columns(frame, [order], context="order argument")
         values = frame[order].to_numpy()
     else:
-        try:
-            values = column_values(order, frame, role="order")
-        except DataError:
-            values = np.asarray(order, dtype=object)
-    values = np.asarray(values)
+        values = np.asarray(order)
     if values.ndim != 1 or values.shape[0] != k + fit.num_dropped:
         raise DataError(f"order has {values.shape[0] if values.ndim else 1} values but the fit has k = {k} "
                         f"studies; give one value per study")
