@@ -13,7 +13,8 @@ from ..._exceptions import ArgumentError, ModelSpecificationError
 from ..shared._format import DEFAULT_DIGITS
 from ._case import CaseDeletion, case_deletion, flag_influential, hat_diagonal, standardized, weights_percent
 from ._refit import spec_of
-from ._tables import StandardizedResiduals, list_rma_lines, named_blocks, numeric_frame, r_column_names
+from ._tables import (StandardizedResiduals, list_rma_lines, metafor_names, named_blocks, numeric_frame,
+                      r_column_names)
 
 __all__ = ["InfluenceDiagnostics", "influence_rma", "rstandard_rma", "rstudent_rma", "hatvalues_rma",
            "cooks_distance_rma", "dfbetas_rma", "weights_rma", "case_deletion_of", "check_rma"]
@@ -97,7 +98,7 @@ class InfluenceDiagnostics(FrameMapping, TextReport):
         frame = self.frame.copy()
         frame["inf"] = self._flags()
         first = list_rma_lines(frame, [*_LABELS, "inf"], digits=self.digits, trailing_blank=False)
-        second = list_rma_lines(self.dfbetas_frame, r_column_names(self.names), digits=self.digits,
+        second = list_rma_lines(self.dfbetas_frame, r_column_names(metafor_names(self.names)), digits=self.digits,
                                 trailing_blank=False)
         return named_blocks([("inf", first), ("dfbs", second)])
 

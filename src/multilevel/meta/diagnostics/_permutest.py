@@ -16,6 +16,7 @@ from ..shared._format import DEFAULT_DIGITS, fcf, fmt_pval, format_btt
 from ._influence import check_rma
 from ._batch import batch_refit
 from ._refit import Spec, spec_of
+from ._tables import metafor_names
 
 __all__ = ["permutest", "PermutationTest"]
 
@@ -73,7 +74,7 @@ class PermutationTest(FrameMapping, TextReport):
         if self.int_only:
             lines += render_table({k: v for k, v in cols.items()}, None, sep="  ").splitlines()
         else:
-            lines += render_table(cols, [str(i) for i in f.index], sep="  ").splitlines()
+            lines += render_table(cols, metafor_names(f.index), sep="  ").splitlines()
         lines += ["", "---", SIGNIF_LEGEND, "", f"1) p-value{'' if self.int_only else 's'} based on permutation testing",
                   ""]
         return "\n".join(lines)

@@ -18,8 +18,13 @@ from ..._display import FrameMapping, TextReport
 from ..._rformat import render_table
 from ..shared._format import DEFAULT_DIGITS, fcf
 
-__all__ = ["list_rma_lines", "named_blocks", "LeaveOneOut", "CumulativeResults", "StandardizedResiduals", "ClusterResiduals",
+__all__ = ["list_rma_lines", "named_blocks", "metafor_names", "LeaveOneOut", "CumulativeResults", "StandardizedResiduals", "ClusterResiduals",
            "r_column_names"]
+
+
+def metafor_names(names) -> list[str]:
+    """Coefficient names as metafor prints them (its intercept is ``intrcpt``)."""
+    return ["intrcpt" if str(n) == "(Intercept)" else str(n) for n in names]
 
 
 def r_column_names(names) -> list[str]:

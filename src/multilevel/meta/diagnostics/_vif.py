@@ -13,6 +13,7 @@ from ..._exceptions import ModelSpecificationError
 from ..._rformat import render_table
 from ..shared._format import DEFAULT_DIGITS, fcf, fmt_pval
 from ._influence import check_rma
+from ._tables import metafor_names
 
 __all__ = ["vif", "VifResult", "generalized_vif"]
 
@@ -54,7 +55,7 @@ class VifResult(FrameMapping, TextReport):
                 cols[label] = fmt_pval(f[name], d)
             else:
                 cols[label] = fcf(f[name].to_numpy(dtype=float), d)
-        return ["", *render_table(cols, [str(i) for i in f.index]).splitlines(), ""]
+        return ["", *render_table(cols, metafor_names(f.index)).splitlines(), ""]
 
     def __str__(self) -> str:
         if self.table:
