@@ -55,6 +55,8 @@ FUNCTIONS = {
     "plot_profile": ("lmer_fit", lambda fit, **kw: ml.plot_profile(fit, **kw)),
     "funnel": ("rma_fit", lambda fit, **kw: ml.funnel(fit, **kw)),
     "forest": ("rma_fit", lambda fit, **kw: ml.forest(fit, **kw)),
+    "radial": ("bcg_rr", lambda dat, **kw: ml.radial(ml.rma("yi", "vi", data=dat), **kw)),
+    "qqnorm": ("rma_fit", lambda fit, **kw: ml.qqnorm(fit, **kw)),
     "rma": ("bcg_rr", lambda dat, **kw: ml.rma("yi", "vi", data=dat, mods="~ ablat", **kw)),
     "rma_mh": ("bcg_rr", lambda dat, **kw: ml.rma_mh(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=dat, **kw)),
     "rma_peto": ("bcg_rr", lambda dat, **kw: ml.rma_peto(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=dat, **kw)),

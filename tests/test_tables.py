@@ -83,6 +83,14 @@ PRODUCERS = {
     "HcResult": (("hackshaw",), lambda d: ml.hc(ml.rma("yi", "vi", data=d))),
     "GlmmVarCorr": (("glmer_fit",), lambda f: f.summary().varcorr),
     "_WeightedLmSummary": (("bcg_rr",), lambda d: ml.regtest(ml.rma("yi", "vi", data=d), model="lm").fit.summary()),
+    "InfluenceDiagnostics": (("rma_fit",), lambda f: ml.influence(f)),
+    "LeaveOneOut": (("bcg_rr",), lambda d: ml.leave1out(ml.rma("yi", "vi", data=d))),
+    "CumulativeResults": (("bcg_rr",), lambda d: ml.cumul(ml.rma("yi", "vi", data=d))),
+    "StandardizedResiduals": (("rma_fit",), lambda f: ml.rstandard(f)),
+    "ClusterResiduals": (("rma_mv_fit",), lambda f: ml.rstandard(f, cluster="district")),
+    "GoshResult": (("bcg_rr",), lambda d: ml.gosh(ml.rma("yi", "vi", data=d.head(5)))),
+    "VifResult": (("bcg_rr",), lambda d: ml.vif(ml.rma("yi", "vi", data=d, mods="~ ablat + year"))),
+    "PermutationTest": (("bcg_rr",), lambda d: ml.permutest(ml.rma("yi", "vi", data=d.head(5), mods="~ ablat"))),
 }
 
 

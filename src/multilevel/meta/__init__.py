@@ -2,13 +2,16 @@
 
 Subpackages: ``effects`` (``escalc``), ``univariate`` (``rma``), ``multivariate``
 (``rma_mv``), ``mh`` (``rma_mh``, ``rma_peto``), ``bias`` (``regtest``, ``ranktest``, ``trimfill``,
-``fsn``, ``selmodel``, ``hc``), ``plots``
-(``forest``, ``funnel``) and ``shared`` (input handling and metafor's printed layout, used
-by all of them).
+``fsn``, ``selmodel``, ``hc``), ``plots`` (``forest``, ``funnel``), ``diagnostics`` (``influence``,
+``leave1out``, ``cumul``, ``gosh``, ``permutest`` ...) and ``shared`` (input handling and metafor's
+printed layout, used by all of them).
 """
 
 from .bias import (FsnResult, HcResult, RanktestResult, RegtestResult, RmaTrimfillFit, SelmodelFit,
                    WeightedRegression, fsn, hc, ranktest, regtest, selmodel, trimfill)
+from .diagnostics import (ClusterResiduals, CumulativeResults, GoshResult, InfluenceDiagnostics, LeaveOneOut,
+                          PermutationTest, StandardizedResiduals, VifResult, baujat, cooks_distance, cumul, dfbetas,
+                          gosh, hatvalues, influence, labbe, leave1out, permutest, qqnorm, radial, rstandard, rstudent, vif)
 from .effects import escalc
 from .mh import RmaMhFit, RmaPetoFit, rma_mh, rma_peto
 from .multivariate import RmaMvFit, rma_mv
@@ -18,4 +21,7 @@ from .univariate import RmaFit, rma
 __all__: list[str] = ["escalc", "rma", "RmaFit", "forest", "funnel", "rma_mv", "RmaMvFit", "regtest",
                        "RegtestResult", "WeightedRegression", "ranktest", "RanktestResult", "trimfill",
                        "RmaTrimfillFit", "fsn", "FsnResult", "rma_mh", "RmaMhFit", "rma_peto",
-                       "RmaPetoFit", "selmodel", "SelmodelFit", "hc", "HcResult"]
+                       "RmaPetoFit", "selmodel", "SelmodelFit", "hc", "HcResult", "influence", "InfluenceDiagnostics", "leave1out",
+                       "LeaveOneOut", "cumul", "CumulativeResults", "rstandard", "rstudent", "StandardizedResiduals",
+                       "ClusterResiduals", "hatvalues", "cooks_distance", "dfbetas", "baujat", "radial", "qqnorm",
+                       "gosh", "GoshResult", "vif", "VifResult", "permutest", "PermutationTest", "labbe"]

@@ -15,6 +15,7 @@ import pandas as pd
 from scipy import special
 
 from ..._protocol import level_percent
+from ..diagnostics._methods import RmaMvDiagnostics
 
 __all__ = ["Components", "RmaMvFit"]
 
@@ -50,7 +51,7 @@ def _fit_stats(ll_ml: float, ll_reml: float, ll_qe: float, parms: int, k: int, p
 
 
 @dataclass(frozen=True, eq=False)
-class RmaMvFit:
+class RmaMvFit(RmaMvDiagnostics):
     """A fitted multivariate / multilevel meta-analytic model (metafor's ``rma.mv``).
 
     Attributes

@@ -13,6 +13,7 @@ from scipy import special
 
 from ..._exceptions import ModelSpecificationError, MultilevelWarning
 from ..._protocol import level_percent
+from ..diagnostics._methods import RmaDiagnostics
 from ..shared._input import EffectData, ModeratorsDesign, prepare_effects
 from ..shared._btt import resolve_btt
 from ._core import TAU2_METHODS, estimate_tau2, fit_statistics, fixed_effects, heterogeneity
@@ -21,7 +22,7 @@ __all__ = ["rma", "RmaFit"]
 
 
 @dataclass(frozen=True, eq=False)
-class RmaFit:
+class RmaFit(RmaDiagnostics):
     """Result of :func:`rma` (frozen).
 
     Attributes
