@@ -297,6 +297,19 @@ class BlockedOps:
             lam = T1[0, 0]
             m11 = H11[:, 0, 0] * (lam * lam) + 1.0
             M1r = M1r * lam
+        elif k1 == 2:  # T'HT + I in closed form: columns m00, m01, m11
+            (t00, _), (t10, t11) = T1.tolist()
+            h00, h01, h11 = H11[:, 0, 0], H11[:, 0, 1], H11[:, 1, 1]
+            m11 = np.empty((self.L1, 3))
+            m11[:, 0] = t00 * t00 * h00 + 2.0 * t00 * t10 * h01 + t10 * t10 * h11 + 1.0
+            m11[:, 1] = t00 * t11 * h01 + t10 * t11 * h11
+            m11[:, 2] = t11 * t11 * h11 + 1.0
+            R = M1r.reshape(self.L1, 2, r)
+            M1r = np.empty_like(R)
+            np.multiply(R[:, 0], t00, out=M1r[:, 0])
+            M1r[:, 0] += t10 * R[:, 1]
+            np.multiply(R[:, 1], t11, out=M1r[:, 1])
+            M1r = M1r.reshape(self.q1, r)
         else:
             m11 = np.matmul(np.matmul(T1.T, H11), T1)
             m11[:, range(k1), range(k1)] += 1.0
@@ -342,12 +355,18 @@ class BlockFactor:
     def __init__(self, ops: BlockedOps, m11, M1r, Mrr):
         self.ops, self.qr = ops, ops.qr
         k1 = ops.k1
+        self.m11 = m11
         if k1 == 1:
-            self.m11 = m11
             logdet1 = float(np.log(m11).sum())
             Y = M1r / m11[:, None]
+        elif k1 == 2:  # inverse of each 2 x 2 block in closed form
+            det = m11[:, 0] * m11[:, 2] - m11[:, 1] * m11[:, 1]
+            if not np.all(det > 0):
+                raise np.linalg.LinAlgError("the penalized system is not positive definite")
+            logdet1 = float(np.log(det).sum())
+            self._inv2 = np.column_stack([m11[:, 2], -m11[:, 1], m11[:, 0]]) / det[:, None]
+            Y = self._solve11(M1r)
         else:
-            self.m11 = m11
             L = np.linalg.cholesky(m11)
             logdet1 = 2.0 * float(np.log(np.diagonal(L, axis1=1, axis2=2)).sum())
             self._m11_inv = np.linalg.inv(m11)
@@ -362,8 +381,16 @@ class BlockFactor:
         self.RX = np.ascontiguousarray(self.L[self.qr:, self.qr:].T)
 
     def _solve11(self, c1):
+        """``M11^-1 c1`` (``c1`` of length q1, or q1 x m)."""
         if self.ops.k1 == 1:
             return c1 / (self.m11 if c1.ndim == 1 else self.m11[:, None])
+        if self.ops.k1 == 2:
+            inv = self._inv2 if c1.ndim == 1 else self._inv2[:, :, None]
+            c = c1.reshape((self.ops.L1, 2) + c1.shape[1:])
+            out = np.empty_like(c)
+            out[:, 0] = inv[:, 0] * c[:, 0] + inv[:, 1] * c[:, 1]
+            out[:, 1] = inv[:, 1] * c[:, 0] + inv[:, 2] * c[:, 1]
+            return out.reshape(c1.shape)
         k1, L1 = self.ops.k1, self.ops.L1
         shape = c1.shape
         return np.matmul(self._m11_inv, c1.reshape(L1, k1, -1)).reshape(shape)

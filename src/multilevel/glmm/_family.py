@@ -97,16 +97,24 @@ def _binomial_aic(y, n, mu, wt, dev):
     return -2.0 * float(np.sum(np.where(factor == 0, 0.0, factor * ld)))
 
 
-def _binomial_aic_fn(y, n, wt):
-    """:func:`_binomial_aic` with the terms that do not depend on mu computed once."""
+def _binomial_aic_parts(y, n, wt):
+    """The mu-free pieces of :func:`_binomial_aic`: ``(factor, const, yy, m - yy)`` with
+    ``aic = -2 sum(factor (const + yy log mu + (m - yy) log(1 - mu)))``, ``factor = 0`` where ``m = 0``."""
     m = n if np.any(n > 1) else wt
     yy = np.rint(m * y)
     m = np.rint(m)
     with np.errstate(divide="ignore", invalid="ignore"):
         factor = np.where(m <= 0, 0.0, wt / np.where(m <= 0, 1.0, m))
-    const = special.gammaln(m + 1.0) - special.gammaln(yy + 1.0) - special.gammaln(m - yy + 1.0)
+        const = special.gammaln(m + 1.0) - special.gammaln(yy + 1.0) - special.gammaln(m - yy + 1.0)
     keep = factor != 0
-    factor, const, yy, rest = factor[keep], const[keep], yy[keep], (m - yy)[keep]
+    return factor, np.where(keep, const, 0.0), np.where(keep, yy, 0.0), np.where(keep, m - yy, 0.0)
+
+
+def _binomial_aic_fn(y, n, wt):
+    """:func:`_binomial_aic` with the terms that do not depend on mu computed once."""
+    factor, const, yy, rest = _binomial_aic_parts(y, n, wt)
+    keep = factor != 0
+    factor, const, yy, rest = factor[keep], const[keep], yy[keep], rest[keep]
 
     def aic(mu, dev):
         ld = const + special.xlogy(yy, mu[keep]) + special.xlog1py(rest, -mu[keep])
@@ -241,18 +249,19 @@ def _split_call(text: str) -> tuple[str, str | None]:
 
 # --------------------------------------------------------------------------- PIRLS kernels
 class Kernel:
-    """The family computations of one PIRLS iteration for fixed data ``y`` and prior weights ``wt``.
+    """The family computations of one PIRLS iteration for fixed data ``y``, prior weights ``wt``.
 
     ``mu(eta)``; ``working(eta, mu, base)`` returns ``(w, v)``: the IRLS weights
     ``w = wt mu'(eta)^2 / V(mu)`` and ``v = w z`` with the working response
-    ``z = eta - base + (y - mu) / mu'(eta)``; ``deviance(mu)`` is the sum of the deviance
-    residuals (what PIRLS compares between iterations) and ``dev_resid(mu)`` R's residuals.
-    This generic kernel evaluates the family's functions as written; the canonical links
-    below fuse them.
+    ``z = eta - base + (y - mu) / mu'(eta)``; ``deviance(mu)`` returns the sum of the
+    deviance residuals (what PIRLS compares between iterations) and what ``aic(mu, dev,
+    aux)`` can reuse; ``dev_resid(mu)`` R's residuals. This generic kernel evaluates the
+    family's functions as written; the canonical links below fuse them.
     """
 
-    def __init__(self, family: Family, y: np.ndarray, wt: np.ndarray):
+    def __init__(self, family: Family, y: np.ndarray, wt: np.ndarray, n_trials: np.ndarray):
         self.family, self.y, self.wt = family, y, wt
+        self._aic = family.aic_function(y, n_trials, wt)
 
     def mu(self, eta):
         return self.family.link.linkinv(eta)
@@ -268,22 +277,30 @@ class Kernel:
     def dev_resid(self, mu):
         return self.family.dev_resid(self.y, mu, self.wt)
 
-    def deviance(self, mu) -> float:
-        return float(np.sum(self.dev_resid(mu)))
+    def deviance(self, mu) -> tuple[float, object]:
+        return float(np.sum(self.dev_resid(mu))), None
+
+    def aic(self, mu, dev: float, aux=None) -> float:
+        return self._aic(mu, dev)
 
 
 class _LogitKernel(Kernel):
     """binomial(logit): ``mu'(eta) = V(mu) = mu (1 - mu)`` (both bounded below by machine
-    epsilon, as lme4), so ``w = wt mu (1 - mu)``, ``v = w (eta - base) + wt (y - mu)``; the
-    deviance is ``c - 2 sum(wt y log mu + wt (1 - y) log(1 - mu))``."""
+    epsilon, as lme4), so ``w = wt mu (1 - mu)``, ``v = w (eta - base) + wt (y - mu)``. The
+    deviance and the ``aic`` are linear in ``log mu`` and ``log(1 - mu)``; for a 0/1
+    response only the logarithm of the probability of what was observed is needed."""
 
-    def __init__(self, family, y, wt):
-        super().__init__(family, y, wt)
+    def __init__(self, family, y, wt, n_trials):
+        super().__init__(family, y, wt, n_trials)
         self.a, self.b = wt * y, wt * (1.0 - y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.dev_const = float(np.sum(2.0 * wt * (special.xlogy(y, y) + special.xlogy(1.0 - y, 1.0 - y))))
+        factor, const, yy, rest = _binomial_aic_parts(y, n_trials, wt)
+        self.aic_const = float(factor @ const)
         self.binary = bool(np.all((y == 0.0) | (y == 1.0)))
         self.ones = y == 1.0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            self.const = float(np.sum(2.0 * wt * (special.xlogy(y, y) + special.xlogy(1.0 - y, 1.0 - y))))
+        self.aic_w = factor * (yy + rest)  # binary: the weight of log P(observed)
+        self.aic_a, self.aic_b = factor * yy, factor * rest
 
     def mu(self, eta):
         mu = special.expit(eta)
@@ -298,20 +315,32 @@ class _LogitKernel(Kernel):
         v -= self.wt * mu
         return w, v
 
-    def deviance(self, mu) -> float:
-        if self.binary:  # one logarithm: of mu where y = 1, of 1 - mu where y = 0
-            return -2.0 * float(self.wt @ np.log(np.where(self.ones, mu, 1.0 - mu)))
-        return self.const - 2.0 * float(self.a @ np.log(mu) + self.b @ np.log1p(-mu))
+    def deviance(self, mu):
+        if self.binary:
+            lp = np.log(np.where(self.ones, mu, 1.0 - mu))
+            return -2.0 * float(self.wt @ lp), lp
+        lm, l1m = np.log(mu), np.log1p(-mu)
+        return self.dev_const - 2.0 * float(self.a @ lm + self.b @ l1m), (lm, l1m)
+
+    def aic(self, mu, dev, aux=None):
+        if aux is None:
+            return self._aic(mu, dev)
+        if self.binary:
+            return -2.0 * (self.aic_const + float(self.aic_w @ aux))
+        lm, l1m = aux
+        return -2.0 * (self.aic_const + float(self.aic_a @ lm + self.aic_b @ l1m))
 
 
 class _PoissonLogKernel(Kernel):
     """poisson(log): ``mu'(eta) = V(mu) = mu`` (bounded below by machine epsilon), so
-    ``w = wt mu``, ``v = w (eta - base) + wt (y - mu)``; deviance ``c + 2 sum(wt (mu - y log mu))``."""
+    ``w = wt mu``, ``v = w (eta - base) + wt (y - mu)``; deviance and ``aic`` are linear in
+    ``mu`` and ``log mu``."""
 
-    def __init__(self, family, y, wt):
-        super().__init__(family, y, wt)
+    def __init__(self, family, y, wt, n_trials):
+        super().__init__(family, y, wt, n_trials)
         self.a = wt * y
-        self.const = float(np.sum(2.0 * wt * (special.xlogy(y, y) - y)))
+        self.dev_const = float(np.sum(2.0 * wt * (special.xlogy(y, y) - y)))
+        self.aic_const = float(wt @ special.gammaln(y + 1.0))
 
     def mu(self, eta):
         return np.maximum(_EPS, np.exp(eta))
@@ -323,12 +352,20 @@ class _PoissonLogKernel(Kernel):
         v -= w
         return w, v
 
-    def deviance(self, mu) -> float:
-        return self.const + 2.0 * float(self.wt @ mu - self.a @ np.log(mu))
+    def deviance(self, mu):
+        s_mu, s_log = float(self.wt @ mu), float(self.a @ np.log(mu))
+        return self.dev_const + 2.0 * (s_mu - s_log), (s_mu, s_log)
+
+    def aic(self, mu, dev, aux=None):
+        if aux is None:
+            return self._aic(mu, dev)
+        s_mu, s_log = aux
+        return -2.0 * (s_log - s_mu - self.aic_const)
 
 
-def make_kernel(family: Family, y: np.ndarray, wt: np.ndarray) -> Kernel:
-    """The PIRLS kernel of ``family`` (fused for binomial(logit) and poisson(log))."""
+def make_kernel(family: Family, y, wt, n_trials) -> Kernel:
+    """The PIRLS kernel of ``family`` for this response (fused for binomial(logit) and poisson(log))."""
     fused = {("binomial", "logit"): _LogitKernel, ("poisson", "log"): _PoissonLogKernel}
-    cls = fused.get((family.name, family.link.name), Kernel) if family.link is LINKS.get(family.link.name) else Kernel
-    return cls(family, np.asarray(y, dtype=float), np.asarray(wt, dtype=float))
+    key = (family.name, family.link.name)
+    cls = fused.get(key, Kernel) if LINKS.get(family.link.name) is family.link else Kernel
+    return cls(family, np.asarray(y, dtype=float), np.asarray(wt, dtype=float), np.asarray(n_trials, dtype=float))

@@ -141,8 +141,9 @@ class GlmmProblem:
     def __post_init__(self):
         blocked = BlockedOps(self.terms, self.X) if blocked_fits(self.terms, self.p) else None
         object.__setattr__(self, "_blocked", blocked)
-        object.__setattr__(self, "_kernel", make_kernel(self.family, self.y, self.weights))
-        object.__setattr__(self, "_aic", self.family.aic_function(self.y, self.n_trials, self.weights))
+        kernel = make_kernel(self.family, self.y, self.weights, self.n_trials)
+        object.__setattr__(self, "_kernel", kernel)
+        object.__setattr__(self, "_aic", kernel._aic)
 
     @functools.cached_property
     def ops(self):
@@ -250,7 +251,7 @@ class GlmmProblem:
             oldpdev = pdev
         else:
             raise PirlsError("pwrssUpdate did not converge in (maxit) iterations")
-        value = fac.ldL2 + float(u @ u) + self.aic(mu, dev)
+        value = fac.ldL2 + float(u @ u) + self._kernel.aic(mu, *dev)
         return PirlsState(u, b, eta, mu, fac.ldL2, value, fac, fac.RX, it + 1, self._kernel)
 
     @staticmethod
@@ -314,7 +315,7 @@ class _BlockedEngine:
             eta += self.problem.X @ b
         mu = self.kernel.mu(eta)
         dev = self.kernel.deviance(mu)
-        return eta, mu, dev, dev + float(u @ u)
+        return eta, mu, dev, dev[0] + float(u @ u)
 
 
 class _GeneralEngine:
@@ -346,4 +347,4 @@ class _GeneralEngine:
         eta = base + self.A.lin(u) + (0.0 if u_only else pr.X @ b)
         mu = pr.mu_of(eta)
         dev = float(np.sum(pr.dev_resid(mu)))
-        return eta, mu, dev, dev + float(u @ u)
+        return eta, mu, (dev, None), dev + float(u @ u)
