@@ -35,7 +35,16 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack
 
-__all__ = ["BlockedOps", "BlockFactor", "blocked_fits"]
+try:  # y += A x without scipy.sparse's per-call checks (a PIRLS iteration makes several such products)
+    from scipy.sparse._sparsetools import csc_matvec as _csc_matvec, csr_matvec as _csr_matvec
+except ImportError:  # pragma: no cover - private scipy API
+    def _csc_matvec(n_row, n_col, indptr, indices, data, x, y):
+        y += sp.csc_matrix((data, indices, indptr), shape=(n_row, n_col)) @ x
+
+    def _csr_matvec(n_row, n_col, indptr, indices, data, x, y):
+        y += sp.csr_matrix((data, indices, indptr), shape=(n_row, n_col)) @ x
+
+__all__ = ["BlockedOps", "BlockFactor", "blocked_fits", "MatVec"]
 
 _MAX_Q1R = 4_000_000  # entries of the dense first-term / rest block
 _MAX_R = 2500  # order of the dense Schur complement
@@ -46,6 +55,22 @@ def blocked_fits(terms, p: int) -> bool:
     q1 = terms[0].q
     r = sum(t.q for t in terms[1:]) + p
     return r <= _MAX_R and q1 * r <= _MAX_Q1R
+
+
+class MatVec:
+    """``x -> A x`` for a fixed CSR or CSC matrix ``A``, one call into scipy's compiled loop."""
+
+    def __init__(self, A):
+        A = A.tocsr() if A.format not in ("csr", "csc") else A
+        A.sum_duplicates()
+        self._fn = _csr_matvec if A.format == "csr" else _csc_matvec
+        self.shape = A.shape
+        self._args = (A.shape[0], A.shape[1], A.indptr, A.indices, np.ascontiguousarray(A.data, dtype=float))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        y = np.zeros(self.shape[0])
+        self._fn(*self._args, np.ascontiguousarray(x, dtype=float), y)
+        return y
 
 
 class _Columns:
@@ -120,8 +145,9 @@ class _SumMap:
             e_rows.append(np.repeat(targets, counts))
             e_cols.append(offsets[(fine, ckey)] + np.concatenate([order[a:b] for a, b in zip(starts, ends)]))
         rows, cols = np.concatenate(e_rows), np.concatenate(e_cols)
-        self.E = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(num_targets, pos))
-        self.identity = bool(self.E.nnz == pos == num_targets and np.array_equal(self.E.indices, np.arange(pos)))
+        E = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(num_targets, pos))
+        identity = bool(E.nnz == pos == num_targets and np.array_equal(E.indices, np.arange(pos)))
+        self._P, self._E = MatVec(self.P), None if identity else MatVec(E)
         return self
 
     def _coarsens(self, coarse, fine) -> bool:
@@ -138,8 +164,8 @@ class _SumMap:
         return cells // lj if coarse == ("term", i) else cells % lj
 
     def __call__(self, weights: np.ndarray) -> np.ndarray:
-        s = self.P @ weights
-        return s if self.identity else self.E @ s
+        s = self._P(weights)
+        return s if self._E is None else self._E(s)
 
 
 class BlockedOps:
@@ -166,7 +192,7 @@ class BlockedOps:
         groupings = self._groupings()
         self._cross_map = self._build_cross(groupings, columns)
         self._rhs_map = self._build_rhs(groupings, columns)
-        self.Zl = sp.hstack([t.expanded() for t in self.terms], format="csr")
+        self._zl = MatVec(sp.hstack([t.expanded() for t in self.terms], format="csr"))
         self._n11, self._n1r = self.L1 * self.k1 * self.k1, self.q1 * self.r
 
     # ------------------------------------------------------------------ setup
@@ -259,7 +285,7 @@ class BlockedOps:
 
     def lin(self, templates, u) -> np.ndarray:
         """``Z Lambda u``."""
-        return self.Zl @ self.apply_lambda(templates, u)
+        return self._zl(self.apply_lambda(templates, u))
 
     def apply_lambda(self, templates, u) -> np.ndarray:
         out, pos = np.empty_like(u), 0

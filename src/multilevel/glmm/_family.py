@@ -20,6 +20,7 @@ from .._exceptions import ArgumentError
 __all__ = ["Link", "Family", "make_family", "LINKS", "FAMILIES"]
 
 _EPS = float(np.finfo(float).eps)
+_LOGIT_SAFE = 36.0  # |eta| below which expit(eta) lies inside [eps, 1 - eps]
 
 
 def _clamp01(p):
@@ -251,9 +252,9 @@ def _split_call(text: str) -> tuple[str, str | None]:
 class Kernel:
     """The family computations of one PIRLS iteration for fixed data ``y``, prior weights ``wt``.
 
-    ``mu(eta)``; ``working(eta, mu, base)`` returns ``(w, v)``: the IRLS weights
+    ``mu(eta)``; ``working(eta, mu, lin)`` returns ``(w, v)``: the IRLS weights
     ``w = wt mu'(eta)^2 / V(mu)`` and ``v = w z`` with the working response
-    ``z = eta - base + (y - mu) / mu'(eta)``; ``deviance(mu)`` returns the sum of the
+    ``z = lin + (y - mu) / mu'(eta)`` (``lin`` is ``eta`` less the offset that PIRLS keeps fixed); ``deviance(mu)`` returns the sum of the
     deviance residuals (what PIRLS compares between iterations) and what ``aic(mu, dev,
     aux)`` can reuse; ``dev_resid(mu)`` R's residuals. This generic kernel evaluates the
     family's functions as written; the canonical links below fuse them.
@@ -266,11 +267,11 @@ class Kernel:
     def mu(self, eta):
         return self.family.link.linkinv(eta)
 
-    def working(self, eta, mu, base):
+    def working(self, eta, mu, lin):
         mueta = self.family.link.mu_eta(eta)
         wv = self.wt / self.family.variance(mu)
         w = mueta * mueta * wv
-        v = w * (eta - base)
+        v = w * lin
         v += mueta * wv * (self.y - mu)
         return w, v
 
@@ -301,18 +302,23 @@ class _LogitKernel(Kernel):
         self.ones = y == 1.0
         self.aic_w = factor * (yy + rest)  # binary: the weight of log P(observed)
         self.aic_a, self.aic_b = factor * yy, factor * rest
+        self.unit = bool(np.all(wt == 1.0))
 
     def mu(self, eta):
         mu = special.expit(eta)
-        return np.clip(mu, _EPS, 1.0 - _EPS, out=mu)
+        if eta.size and not -_LOGIT_SAFE < eta.min() <= eta.max() < _LOGIT_SAFE:
+            np.clip(mu, _EPS, 1.0 - _EPS, out=mu)
+        return mu
 
-    def working(self, eta, mu, base):
-        var = mu * (1.0 - mu)
-        np.maximum(var, _EPS, out=var)
-        w = self.wt * var
-        v = w * (eta - base)
+    def working(self, eta, mu, lin):
+        w = 1.0 - mu
+        w *= mu
+        np.maximum(w, _EPS, out=w)
+        if not self.unit:
+            w *= self.wt
+        v = w * lin
         v += self.a
-        v -= self.wt * mu
+        v -= mu if self.unit else self.wt * mu
         return w, v
 
     def deviance(self, mu):
@@ -345,9 +351,9 @@ class _PoissonLogKernel(Kernel):
     def mu(self, eta):
         return np.maximum(_EPS, np.exp(eta))
 
-    def working(self, eta, mu, base):
+    def working(self, eta, mu, lin):
         w = self.wt * mu
-        v = w * (eta - base)
+        v = w * lin
         v += self.a
         v -= w
         return w, v

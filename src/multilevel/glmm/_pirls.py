@@ -184,14 +184,22 @@ class GlmmProblem:
 
     def templates(self, theta) -> list[np.ndarray]:
         """Lower-triangular ``k x k`` template of each term, filled column-wise from theta."""
-        out, pos = [], 0
-        for t in self.terms:
-            T = np.zeros((t.k, t.k))
-            rows, cols = theta_template_indices(t.k)
-            T[rows, cols] = theta[pos:pos + t.num_theta]
-            pos += t.num_theta
+        theta = np.asarray(theta, dtype=float)
+        out = []
+        for k, pos, rows, cols in self._template_layout:
+            T = np.zeros((k, k))
+            T[rows, cols] = theta[pos:pos + rows.size]
             out.append(T)
         return out
+
+    @functools.cached_property
+    def _template_layout(self):
+        out, pos = [], 0
+        for t in self.terms:
+            rows, cols = theta_template_indices(t.k)
+            out.append((t.k, pos, rows, cols))
+            pos += t.num_theta
+        return tuple(out)
 
     def lambda_matrix(self, theta) -> sp.csc_matrix:
         r, c, i = lambda_pattern(self.terms)
@@ -299,9 +307,11 @@ class _BlockedEngine:
     def __init__(self, problem: GlmmProblem, theta):
         self.problem, self.ops, self.kernel = problem, problem._blocked, problem._kernel
         self.templates = problem.templates(theta)
+        self._last = (None, None)  # the last eta made by update and eta - base
 
     def step(self, eta, mu, base, u_only, beta):
-        w, v = self.kernel.working(eta, mu, base)
+        lin = self._last[1] if self._last[0] is eta else eta - base
+        w, v = self.kernel.working(eta, mu, lin)
         fac = self.ops.factor(self.templates, w)
         c = self.ops.rhs(self.templates, v)
         if u_only:
@@ -310,11 +320,13 @@ class _BlockedEngine:
         return fac, u, b
 
     def update(self, base, u, b, u_only):
-        eta = base + self.ops.lin(self.templates, u)
+        lin = self.ops.lin(self.templates, u)
         if not u_only:
-            eta += self.problem.X @ b
+            lin += self.problem.X @ b
+        eta = base + lin
         mu = self.kernel.mu(eta)
         dev = self.kernel.deviance(mu)
+        self._last = (eta, lin)
         return eta, mu, dev, dev[0] + float(u @ u)
 
 
