@@ -20,6 +20,7 @@ from .._exceptions import ArgumentError
 __all__ = ["Link", "Family", "make_family", "LINKS", "FAMILIES"]
 
 _EPS = float(np.finfo(float).eps)
+_LOG_EPS = float(np.log(_EPS))
 _LOGIT_SAFE = 36.0  # |eta| below which expit(eta) lies inside [eps, 1 - eps]
 
 
@@ -249,6 +250,14 @@ def _split_call(text: str) -> tuple[str, str | None]:
 
 
 # --------------------------------------------------------------------------- PIRLS kernels
+def sum_log(p: np.ndarray) -> float:
+    """``sum(log(p))`` for ``p`` in ``[eps, 1]``: the logarithms of products of 16 entries
+    (at least ``eps^16``, far from underflow), a sixteenth of the logarithms."""
+    m = p.size // 16
+    head = np.multiply.reduce(p[:16 * m].reshape(16, m), axis=0) if m else p[:0]
+    return float(np.log(head).sum()) + float(np.log(p[16 * m:]).sum())
+
+
 class Kernel:
     """The family computations of one PIRLS iteration for fixed data ``y``, prior weights ``wt``.
 
@@ -278,7 +287,7 @@ class Kernel:
     def dev_resid(self, mu):
         return self.family.dev_resid(self.y, mu, self.wt)
 
-    def deviance(self, mu) -> tuple[float, object]:
+    def deviance(self, mu, eta=None) -> tuple[float, object]:
         return float(np.sum(self.dev_resid(mu))), None
 
     def aic(self, mu, dev: float, aux=None) -> float:
@@ -299,10 +308,11 @@ class _LogitKernel(Kernel):
         factor, const, yy, rest = _binomial_aic_parts(y, n_trials, wt)
         self.aic_const = float(factor @ const)
         self.binary = bool(np.all((y == 0.0) | (y == 1.0)))
-        self.ones = y == 1.0
+        self.sign, self.y0 = 2.0 * y - 1.0, 1.0 - y
         self.aic_w = factor * (yy + rest)  # binary: the weight of log P(observed)
         self.aic_a, self.aic_b = factor * yy, factor * rest
         self.unit = bool(np.all(wt == 1.0))
+        self.unit_binary = self.binary and self.unit and bool(np.all(self.aic_w == 1.0))
 
     def mu(self, eta):
         mu = special.expit(eta)
@@ -321,9 +331,14 @@ class _LogitKernel(Kernel):
         v -= mu if self.unit else self.wt * mu
         return w, v
 
-    def deviance(self, mu):
+    def deviance(self, mu, eta=None):
         if self.binary:
-            lp = np.log(np.where(self.ones, mu, 1.0 - mu))
+            p = self.sign * mu  # the probability of what was observed: mu or 1 - mu (exactly)
+            p += self.y0
+            if self.unit_binary:
+                total = sum_log(p)
+                return -2.0 * total, total
+            lp = np.log(p, out=p)
             return -2.0 * float(self.wt @ lp), lp
         lm, l1m = np.log(mu), np.log1p(-mu)
         return self.dev_const - 2.0 * float(self.a @ lm + self.b @ l1m), (lm, l1m)
@@ -331,6 +346,8 @@ class _LogitKernel(Kernel):
     def aic(self, mu, dev, aux=None):
         if aux is None:
             return self._aic(mu, dev)
+        if self.unit_binary:
+            return -2.0 * (self.aic_const + aux)
         if self.binary:
             return -2.0 * (self.aic_const + float(self.aic_w @ aux))
         lm, l1m = aux
@@ -358,8 +375,9 @@ class _PoissonLogKernel(Kernel):
         v -= w
         return w, v
 
-    def deviance(self, mu):
-        s_mu, s_log = float(self.wt @ mu), float(self.a @ np.log(mu))
+    def deviance(self, mu, eta=None):
+        log_mu = np.log(mu) if eta is None else np.maximum(eta, _LOG_EPS)  # log(max(eps, exp(eta)))
+        s_mu, s_log = float(self.wt @ mu), float(self.a @ log_mu)
         return self.dev_const + 2.0 * (s_mu - s_log), (s_mu, s_log)
 
     def aic(self, mu, dev, aux=None):

@@ -325,7 +325,7 @@ class _BlockedEngine:
             lin += self.problem.X @ b
         eta = base + lin
         mu = self.kernel.mu(eta)
-        dev = self.kernel.deviance(mu)
+        dev = self.kernel.deviance(mu, eta)
         self._last = (eta, lin)
         return eta, mu, dev, dev[0] + float(u @ u)
 
