@@ -33,16 +33,23 @@ import math
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import lapack
+from scipy.linalg import blas, lapack
 
 try:  # y += A x without scipy.sparse's per-call checks (a PIRLS iteration makes several such products)
-    from scipy.sparse._sparsetools import csc_matvec as _csc_matvec, csr_matvec as _csr_matvec
+    from scipy.sparse._sparsetools import (csc_matvec as _csc_matvec, csc_matvecs as _csc_matvecs,
+                                           csr_matvec as _csr_matvec, csr_matvecs as _csr_matvecs)
 except ImportError:  # pragma: no cover - private scipy API
     def _csc_matvec(n_row, n_col, indptr, indices, data, x, y):
         y += sp.csc_matrix((data, indices, indptr), shape=(n_row, n_col)) @ x
 
     def _csr_matvec(n_row, n_col, indptr, indices, data, x, y):
         y += sp.csr_matrix((data, indices, indptr), shape=(n_row, n_col)) @ x
+
+    def _csc_matvecs(n_row, n_col, n_vecs, indptr, indices, data, x, y):
+        y += (sp.csc_matrix((data, indices, indptr), shape=(n_row, n_col)) @ x.reshape(n_col, n_vecs)).ravel()
+
+    def _csr_matvecs(n_row, n_col, n_vecs, indptr, indices, data, x, y):
+        y += (sp.csr_matrix((data, indices, indptr), shape=(n_row, n_col)) @ x.reshape(n_col, n_vecs)).ravel()
 
 __all__ = ["BlockedOps", "BlockFactor", "blocked_fits", "MatVec"]
 
@@ -58,18 +65,25 @@ def blocked_fits(terms, p: int) -> bool:
 
 
 class MatVec:
-    """``x -> A x`` for a fixed CSR or CSC matrix ``A``, one call into scipy's compiled loop."""
+    """``x -> A x`` for a fixed CSR or CSC matrix ``A``, one call into scipy's compiled loop;
+    ``x`` a vector or a matrix (``A x`` for several columns at once)."""
 
     def __init__(self, A):
         A = A.tocsr() if A.format not in ("csr", "csc") else A
         A.sum_duplicates()
-        self._fn = _csr_matvec if A.format == "csr" else _csc_matvec
+        csr = A.format == "csr"
+        self._fn, self._fns = (_csr_matvec, _csr_matvecs) if csr else (_csc_matvec, _csc_matvecs)
         self.shape = A.shape
-        self._args = (A.shape[0], A.shape[1], A.indptr, A.indices, np.ascontiguousarray(A.data, dtype=float))
+        self._parts = (A.indptr, A.indices, np.ascontiguousarray(A.data, dtype=float))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        y = np.zeros(self.shape[0])
-        self._fn(*self._args, np.ascontiguousarray(x, dtype=float), y)
+        x = np.ascontiguousarray(x, dtype=float)
+        if x.ndim == 1:
+            y = np.zeros(self.shape[0])
+            self._fn(self.shape[0], self.shape[1], *self._parts, x, y)
+        else:
+            y = np.zeros((self.shape[0], x.shape[1]))
+            self._fns(self.shape[0], self.shape[1], x.shape[1], *self._parts, x.ravel(), y.ravel())
         return y
 
 
@@ -194,6 +208,8 @@ class BlockedOps:
         self._rhs_map = self._build_rhs(groupings, columns)
         self._zl = MatVec(sp.hstack([t.expanded() for t in self.terms], format="csr"))
         self._n11, self._n1r = self.L1 * self.k1 * self.k1, self.q1 * self.r
+        self._ones_r = np.ones(self.r)
+        self._rest_counts = [t.q for t in self.terms[1:]] + [self.p]
 
     # ------------------------------------------------------------------ setup
     def _groupings(self) -> dict:
@@ -311,14 +327,39 @@ class BlockedOps:
     def rhs(self, templates, v) -> np.ndarray:
         return self.apply_lambda_t(templates, self._rhs_map(v))
 
+    def rhs_many(self, v) -> np.ndarray:
+        """``[Z'v, X'v]`` (not scaled by Lambda) for the rows of ``v``, one column per row."""
+        return self._rhs_map(v.T)
+
+    def cross_many(self, w) -> np.ndarray:
+        """The cross-products for the rows of ``w``, one column per row (see :meth:`assemble`)."""
+        return self._cross_map(w.T)
+
+    def lin_many(self, b) -> np.ndarray:
+        """``Z b`` for the rows of ``b`` (``b = Lambda u`` of each point), one row per point."""
+        return self._zl(b.T).T
+
     def factor(self, templates, w) -> "BlockFactor":
-        h = self._cross_map(w)
+        return self.assemble(templates, self._cross_map(w))
+
+    def assemble(self, templates, h) -> "BlockFactor":
+        """The factors at ``templates`` from the flattened cross-products ``h`` of one point."""
         n11, n1r = self._n11, self._n1r
         k1, r = self.k1, self.r
         T1 = templates[0]
         H11 = h[:n11].reshape(self.L1, k1, k1)
         M1r = h[n11:n11 + n1r].reshape(self.q1, r)
         Mrr = h[n11 + n1r:].reshape(r, r)
+        if k1 == 1 and self.rest_scalar:  # every scaling is one product with a vector
+            lam = T1[0, 0]
+            m11 = H11[:, 0, 0] * (lam * lam)
+            m11 += 1.0
+            d = self._rest_scale(templates)
+            M1r = M1r * (lam * d)
+            if self.qr:
+                Mrr = Mrr * np.outer(d, d)
+                Mrr.reshape(-1)[:self.qr * (r + 1):r + 1] += 1.0
+            return BlockFactor(self, m11, M1r, Mrr)
         if k1 == 1:
             lam = T1[0, 0]
             m11 = H11[:, 0, 0] * (lam * lam) + 1.0
@@ -348,11 +389,9 @@ class BlockedOps:
         """Right-multiply ``M1r`` and both sides of ``Mrr`` by ``blockdiag(Lambda_rest, I_p)``; add I."""
         qr = self.qr
         if self.rest_scalar:
-            d = np.ones(self.r)
-            for T, o0, o1 in zip(templates[1:], self.rest_offsets[:-1], self.rest_offsets[1:]):
-                d[o0:o1] = T[0, 0]
+            d = self._rest_scale(templates)
             M1r = M1r * d
-            Mrr = Mrr * d * d[:, None]
+            Mrr = Mrr * np.outer(d, d)
         else:
             D = np.eye(self.r)
             for t, T, o0 in zip(self.terms[1:], templates[1:], self.rest_offsets[:-1]):
@@ -361,6 +400,13 @@ class BlockedOps:
             Mrr = D.T @ Mrr @ D
         Mrr.reshape(-1)[:qr * (self.r + 1):self.r + 1] += 1.0
         return M1r, Mrr
+
+
+    def _rest_scale(self, templates) -> np.ndarray:
+        """The diagonal of ``blockdiag(Lambda_rest, I_p)`` when every later term is scalar."""
+        if len(templates) == 1:
+            return self._ones_r
+        return np.repeat([T[0, 0] for T in templates[1:]] + [1.0], self._rest_counts)
 
 
 def _pair_key(a: int, b: int) -> tuple[int, int]:
@@ -379,32 +425,50 @@ class BlockFactor:
     kind = "blocked"
 
     def __init__(self, ops: BlockedOps, m11, M1r, Mrr):
-        self.ops, self.qr = ops, ops.qr
+        self.ops, self.qr, self.m11 = ops, ops.qr, m11
         k1 = ops.k1
-        self.m11 = m11
-        if k1 == 1:
+        if k1 == 1:  # B = M11^-1/2 M1r, S = Mrr - B'B; Y = M11^-1 M1r is kept as (B, M11^-1/2)
             logdet1 = float(np.log(m11).sum())
-            Y = M1r / m11[:, None]
-        elif k1 == 2:  # inverse of each 2 x 2 block in closed form
-            det = m11[:, 0] * m11[:, 2] - m11[:, 1] * m11[:, 1]
-            if not np.all(det > 0):
-                raise np.linalg.LinAlgError("the penalized system is not positive definite")
-            logdet1 = float(np.log(det).sum())
-            self._inv2 = np.column_stack([m11[:, 2], -m11[:, 1], m11[:, 0]]) / det[:, None]
-            Y = self._solve11(M1r)
+            self._isqrt = 1.0 / np.sqrt(m11)
+            B = M1r * self._isqrt[:, None]
+            self._B = B
+            # S = Mrr - B'B, lower triangle, in Fortran order for LAPACK (Mrr is symmetric)
+            S = blas.dsyrk(-1.0, B.T, beta=1.0, c=np.array(Mrr.T, order="F"), trans=0, lower=1,
+                           overwrite_c=1) if ops.r else Mrr
         else:
-            L = np.linalg.cholesky(m11)
-            logdet1 = 2.0 * float(np.log(np.diagonal(L, axis1=1, axis2=2)).sum())
-            self._m11_inv = np.linalg.inv(m11)
-            Y = np.matmul(self._m11_inv, M1r.reshape(ops.L1, k1, ops.r)).reshape(ops.q1, ops.r)
-        self.Y = Y
-        S = Mrr - M1r.T @ Y if ops.r else Mrr
-        self.L, info = lapack.dpotrf(S, lower=1, clean=1) if ops.r else (S, 0)
+            if k1 == 2:  # inverse of each 2 x 2 block in closed form
+                det = m11[:, 0] * m11[:, 2] - m11[:, 1] * m11[:, 1]
+                if not np.all(det > 0):
+                    raise np.linalg.LinAlgError("the penalized system is not positive definite")
+                logdet1 = float(np.log(det).sum())
+                self._inv2 = np.column_stack([m11[:, 2], -m11[:, 1], m11[:, 0]]) / det[:, None]
+            else:
+                L = np.linalg.cholesky(m11)
+                logdet1 = 2.0 * float(np.log(np.diagonal(L, axis1=1, axis2=2)).sum())
+                self._m11_inv = np.linalg.inv(m11)
+            self._Y = self._solve11(M1r)
+            S = Mrr - M1r.T @ self._Y if ops.r else Mrr
+        self.L, info = lapack.dpotrf(S, lower=1, clean=1, overwrite_a=1) if ops.r else (S, 0)
         if info != 0:
             raise np.linalg.LinAlgError(f"the penalized system is not positive definite (LAPACK dpotrf info {info})")
-        diag = np.diagonal(self.L)
-        self.ldL2 = logdet1 + 2.0 * float(np.log(diag[:self.qr]).sum())
-        self.RX = np.ascontiguousarray(self.L[self.qr:, self.qr:].T)
+        self.ldL2 = logdet1 + 2.0 * float(np.log(np.diagonal(self.L)[:self.qr]).sum())
+
+    @property
+    def RX(self) -> np.ndarray:
+        return np.ascontiguousarray(self.L[self.qr:, self.qr:].T)
+
+    def _y_t(self, c1, m: int):
+        """``Y[:, :m]' c1``."""
+        if self.ops.k1 == 1:
+            return self._B[:, :m].T @ (self._isqrt * c1 if c1.ndim == 1 else self._isqrt[:, None] * c1)
+        return self._Y[:, :m].T @ c1
+
+    def _y(self, x, m: int):
+        """``Y[:, :m] x``."""
+        if self.ops.k1 == 1:
+            out = self._B[:, :m] @ x
+            return out * (self._isqrt if out.ndim == 1 else self._isqrt[:, None])
+        return self._Y[:, :m] @ x
 
     def _solve11(self, c1):
         """``M11^-1 c1`` (``c1`` of length q1, or q1 x m)."""
@@ -429,9 +493,8 @@ class BlockFactor:
         y1 = self._solve11(c1)
         if not m:
             return y1, c[q1:q1]
-        Y = self.Y[:, :m]
-        xr, info = lapack.dpotrs(self.L[:m, :m], c[q1:q1 + m] - Y.T @ c1, lower=1)
-        return y1 - Y @ xr, xr
+        xr, info = lapack.dpotrs(self.L[:m, :m], c[q1:q1 + m] - self._y_t(c1, m), lower=1)
+        return y1 - self._y(xr, m), xr
 
     def solve_joint(self, c):
         """``(u, beta)`` solving the whole system with right-hand side ``c`` (length q + p)."""

@@ -253,14 +253,19 @@ def _split_call(text: str) -> tuple[str, str | None]:
 def sum_log(p: np.ndarray) -> float:
     """``sum(log(p))`` for ``p`` in ``[eps, 1]``: the logarithms of products of 16 entries
     (at least ``eps^16``, far from underflow), a sixteenth of the logarithms."""
-    m = p.size // 16
-    head = np.multiply.reduce(p[:16 * m].reshape(16, m), axis=0) if m else p[:0]
-    return float(np.log(head).sum()) + float(np.log(p[16 * m:]).sum())
+    n = p.shape[-1]
+    m = n // 16
+    if p.ndim == 1:
+        head = np.multiply.reduce(p[:16 * m].reshape(16, m), axis=0)
+        return float(np.log(head).sum()) + float(np.log(p[16 * m:]).sum())
+    head = np.multiply.reduce(p[:, :16 * m].reshape(p.shape[0], 16, m), axis=1)  # one row per point
+    return np.log(head).sum(axis=1) + np.log(p[:, 16 * m:]).sum(axis=1)
 
 
 class Kernel:
     """The family computations of one PIRLS iteration for fixed data ``y``, prior weights ``wt``.
 
+    Every method also takes arrays of several points, one per row (the results per row).
     ``mu(eta)``; ``working(eta, mu, lin)`` returns ``(w, v)``: the IRLS weights
     ``w = wt mu'(eta)^2 / V(mu)`` and ``v = w z`` with the working response
     ``z = lin + (y - mu) / mu'(eta)`` (``lin`` is ``eta`` less the offset that PIRLS keeps fixed); ``deviance(mu)`` returns the sum of the
@@ -288,7 +293,7 @@ class Kernel:
         return self.family.dev_resid(self.y, mu, self.wt)
 
     def deviance(self, mu, eta=None) -> tuple[float, object]:
-        return float(np.sum(self.dev_resid(mu))), None
+        return np.sum(self.dev_resid(mu), axis=-1), None
 
     def aic(self, mu, dev: float, aux=None) -> float:
         return self._aic(mu, dev)
@@ -339,9 +344,9 @@ class _LogitKernel(Kernel):
                 total = sum_log(p)
                 return -2.0 * total, total
             lp = np.log(p, out=p)
-            return -2.0 * float(self.wt @ lp), lp
+            return -2.0 * (lp @ self.wt), lp
         lm, l1m = np.log(mu), np.log1p(-mu)
-        return self.dev_const - 2.0 * float(self.a @ lm + self.b @ l1m), (lm, l1m)
+        return self.dev_const - 2.0 * (lm @ self.a + l1m @ self.b), (lm, l1m)
 
     def aic(self, mu, dev, aux=None):
         if aux is None:
@@ -377,7 +382,7 @@ class _PoissonLogKernel(Kernel):
 
     def deviance(self, mu, eta=None):
         log_mu = np.log(mu) if eta is None else np.maximum(eta, _LOG_EPS)  # log(max(eps, exp(eta)))
-        s_mu, s_log = float(self.wt @ mu), float(self.a @ log_mu)
+        s_mu, s_log = mu @ self.wt, log_mu @ self.a
         return self.dev_const + 2.0 * (s_mu - s_log), (s_mu, s_log)
 
     def aic(self, mu, dev, aux=None):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..lmm._optimize import SINGULAR_MESSAGE, check_convergence
+from ._batch import pirls_many
 from ._pirls import GlmmProblem, PirlsState, gh_rule
 
 __all__ = ["GlmmEstimate", "GlmmControl", "fit_glmm", "estimate_at"]
@@ -172,7 +173,17 @@ def _deviance_function(problem: GlmmProblem, nAGQ: int, eta0, ctrl: GlmmControl)
         state = evaluate(pars)
         return state.value if rule is None else problem.agq_value(pars[:nth], state, rule)
 
-    return evaluate, _Counter(dev)
+    counter = _Counter(dev)
+
+    def many(_, points):
+        """The deviance at many points (the derivative checks), evaluated together."""
+        pars = np.asarray(list(points), dtype=float)
+        states = pirls_many(problem, pars[:, :nth], eta0, pars[:, nth:], tol=ctrl.tol_pwrss)
+        counter.count += len(states)
+        return [s.value if rule is None else problem.agq_value(x[:nth], s, rule) for x, s in zip(pars, states)]
+
+    counter.many = many
+    return evaluate, counter
 
 
 def _stage2(problem, nAGQ, s1: PirlsState, theta1, beta1, ctrl, counters) -> GlmmEstimate:
@@ -197,7 +208,7 @@ def _at_optimum(problem, nAGQ, evaluate, fn, x, f, code, ctrl, optimizer: str = 
     singular = bool(np.min(x - lower) < 1e-4)
     report = None
     if ctrl.calc_derivs and not singular:
-        report = check_convergence(fn, x, f, lower)
+        report = check_convergence(fn, x, f, lower, map_fn=getattr(fn, "many", map))
         messages = report.messages
     else:
         messages = (SINGULAR_MESSAGE,) if _theta_singular(x[:nth], lower[:nth]) else ()
