@@ -285,8 +285,8 @@ class Kernel:
         mueta = self.family.link.mu_eta(eta)
         wv = self.wt / self.family.variance(mu)
         w = mueta * mueta * wv
-        v = w * lin
-        v += mueta * wv * (self.y - mu)
+        v = mueta * wv * (self.y - mu)
+        v += w * lin
         return w, v
 
     def dev_resid(self, mu):
@@ -331,9 +331,8 @@ class _LogitKernel(Kernel):
         np.maximum(w, _EPS, out=w)
         if not self.unit:
             w *= self.wt
-        v = w * lin
-        v += self.a
-        v -= mu if self.unit else self.wt * mu
+        v = self.y - mu if self.unit else self.a - self.wt * mu  # first: it can cancel
+        v += w * lin
         return w, v
 
     def deviance(self, mu, eta=None):
@@ -375,9 +374,8 @@ class _PoissonLogKernel(Kernel):
 
     def working(self, eta, mu, lin):
         w = self.wt * mu
-        v = w * lin
-        v += self.a
-        v -= w
+        v = self.a - w  # first: it can cancel
+        v += w * lin
         return w, v
 
     def deviance(self, mu, eta=None):
