@@ -97,7 +97,12 @@ def _bobyqa(fn, x0, lower, step, *, xtol_abs, ftol_abs, maxeval):
         status = opt.last_optimize_result()
     except nlopt.RoundoffLimited:
         x, status = best["x"], nlopt.ROUNDOFF_LIMITED
-    x, f = (best["x"], best["f"]) if best["f"] <= fn(x) else (np.asarray(x), float(fn(x)))
+    x = np.asarray(x, dtype=float)
+    if not np.array_equal(x, best["x"]):  # nlopt returns the best point it evaluated: no new evaluation
+        fx = float(fn(x))
+        x, f = (best["x"], best["f"]) if best["f"] <= fx else (x, fx)
+    else:
+        f = best["f"]
     code = 0 if status > 0 and status != nlopt.MAXEVAL_REACHED else int(status)
     return np.asarray(x, dtype=float), float(f), code
 
@@ -166,12 +171,20 @@ def _deviance_function(problem: GlmmProblem, nAGQ: int, eta0, ctrl: GlmmControl)
     nth = problem.num_theta
     rule = gh_rule(nAGQ) if nAGQ > 1 else None
 
+    best = {"x": None, "f": np.inf, "state": None}  # the lowest point evaluated, kept for the final state
+
     def evaluate(pars) -> PirlsState:
+        pars = np.asarray(pars, dtype=float)
+        if best["x"] is not None and np.array_equal(pars, best["x"]):
+            return best["state"]
         return problem.pirls(pars[:nth], eta0, pars[nth:], tol=ctrl.tol_pwrss)
 
     def dev(pars):
-        state = evaluate(pars)
-        return state.value if rule is None else problem.agq_value(pars[:nth], state, rule)
+        state = problem.pirls(pars[:nth], eta0, pars[nth:], tol=ctrl.tol_pwrss)
+        f = state.value if rule is None else problem.agq_value(pars[:nth], state, rule)
+        if f < best["f"]:
+            best.update(x=np.array(pars, dtype=float), f=f, state=state)
+        return f
 
     counter = _Counter(dev)
 
