@@ -55,12 +55,11 @@ def _batch(problem: GlmmProblem, thetas, eta0, betas, tol, maxit):
         w, v = kernel.working(eta, mu, lin)
         H = np.ascontiguousarray(ops.cross_many(w).T)
         C = ops.rhs_many(v).T
-        facs, u, b = [], np.empty((active.size, problem.q)), np.empty((active.size, problem.q))
-        for j, i in enumerate(active):
-            fac = ops.assemble(templates[i], H[j])
+        u, b = np.empty((active.size, problem.q)), np.empty((active.size, problem.q))
+        facs = ops.assemble_many([templates[i] for i in active], H)
+        for j, (i, fac) in enumerate(zip(active, facs)):
             u[j] = fac.solve_u(ops.apply_lambda_t(templates[i], C[j]))
             b[j] = ops.apply_lambda(templates[i], u[j])
-            facs.append(fac)
         lin = ops.lin_many(b)
         eta = base[active] + lin
         mu = kernel.mu(eta)

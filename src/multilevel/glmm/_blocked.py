@@ -385,6 +385,24 @@ class BlockedOps:
             M1r, Mrr = self._scale_rest(templates, M1r, Mrr)
         return BlockFactor(self, m11, M1r, Mrr)
 
+    def assemble_many(self, templates, H) -> list:
+        """:meth:`assemble` for several points (``H`` one row per point); for a scalar first term
+        and scalar later terms the scalings and ``B'B`` are computed for all points together."""
+        if not (self.k1 == 1 and self.rest_scalar and self.r):
+            return [self.assemble(T, h) for T, h in zip(templates, H)]
+        a, n11, n1r, r, q1 = H.shape[0], self._n11, self._n1r, self.r, self.q1
+        lam = np.array([T[0][0, 0] for T in templates])
+        d = np.stack([self._rest_scale(T) for T in templates])
+        m11 = H[:, :n11] * (lam * lam)[:, None]
+        m11 += 1.0
+        isqrt = 1.0 / np.sqrt(m11)
+        B = H[:, n11:n11 + n1r].reshape(a, q1, r) * (lam[:, None] * d)[:, None, :]
+        B *= isqrt[:, :, None]
+        S = H[:, n11 + n1r:].reshape(a, r, r) * (d[:, :, None] * d[:, None, :])
+        S.reshape(a, -1)[:, :self.qr * (r + 1):r + 1] += 1.0
+        S -= np.matmul(B.transpose(0, 2, 1), B)
+        return [BlockFactor(self, m11[j], None, None, parts=(isqrt[j], B[j], S[j].T)) for j in range(a)]
+
     def _scale_rest(self, templates, M1r, Mrr):
         """Right-multiply ``M1r`` and both sides of ``Mrr`` by ``blockdiag(Lambda_rest, I_p)``; add I."""
         qr = self.qr
@@ -424,10 +442,13 @@ class BlockFactor:
 
     kind = "blocked"
 
-    def __init__(self, ops: BlockedOps, m11, M1r, Mrr):
+    def __init__(self, ops: BlockedOps, m11, M1r, Mrr, parts=None):
         self.ops, self.qr, self.m11 = ops, ops.qr, m11
         k1 = ops.k1
-        if k1 == 1:  # B = M11^-1/2 M1r, S = Mrr - B'B; Y = M11^-1 M1r is kept as (B, M11^-1/2)
+        if parts is not None:  # scalar first term, computed for many points (BlockedOps.assemble_many)
+            logdet1 = float(np.log(m11).sum())
+            self._isqrt, self._B, S = parts
+        elif k1 == 1:  # B = M11^-1/2 M1r, S = Mrr - B'B; Y = M11^-1 M1r is kept as (B, M11^-1/2)
             logdet1 = float(np.log(m11).sum())
             self._isqrt = 1.0 / np.sqrt(m11)
             B = M1r * self._isqrt[:, None]
