@@ -132,17 +132,20 @@ def time_lme4(spec, df, repeat: int):
         code = f"""
 suppressMessages(library(lme4))
 {load}
-f <- function() suppressMessages(glmer({spec['formula']}, data = d, family = {spec['family']},
-                                       nAGQ = {spec['nAGQ']}{weights}))
+f <- function() suppressWarnings(suppressMessages(glmer({spec['formula']}, data = d, family = {spec['family']},
+                                       nAGQ = {spec['nAGQ']}{weights})))
 m <- f()
 ts <- replicate({repeat}, {{ t <- system.time(m <<- f()); c(t[["elapsed"]], t[["user.self"]] + t[["sys.self"]]) }})
-cat(min(ts[1, ]), min(ts[2, ]), format(as.numeric(logLik(m)), digits = 15), "\\n")
+cat("RESULT", min(ts[1, ]), min(ts[2, ]), format(as.numeric(logLik(m)), digits = 15), "\\n")
 """
-        out = subprocess.run([rscript, "-e", code], capture_output=True, text=True)
+        script = pathlib.Path(tmp) / "fit.R"  # a file: Rscript -e takes at most 10,000 characters
+        script.write_text(code)
+        out = subprocess.run([rscript, str(script)], capture_output=True, text=True)
     if out.returncode != 0:
         print(out.stderr, file=sys.stderr)
         return None
-    wall, cpu, loglik = (float(v) for v in out.stdout.strip().split()[-3:])
+    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT"))
+    wall, cpu, loglik = (float(v) for v in line.split()[1:4])
     return wall, cpu, loglik
 
 

@@ -9,7 +9,8 @@ only each point's small factorization is its own. A point leaves the batch when
 its iteration stops; a point whose iteration would halve a step, fail or run out
 of iterations is evaluated on its own by :meth:`GlmmProblem.pirls` instead (the
 same deterministic computation), so every point gets what a single evaluation
-gives.
+gives. For large data one point at a time is as fast (the arithmetic dominates and the
+arrays of a batch would not stay in cache).
 
 Nothing here imports pandas, formulas or result classes.
 """
@@ -22,7 +23,7 @@ from ._pirls import GlmmProblem, PirlsState
 
 __all__ = ["pirls_many"]
 
-_MAX_CELLS = 2_000_000  # points x observations per batch (a few arrays of this size are live)
+_MAX_CELLS = 300_000  # points x observations per batch: the arrays stay in cache (large n: one at a time)
 
 
 def pirls_many(problem: GlmmProblem, thetas, eta0, betas, *, tol: float = 1e-7, maxit: int = 100
@@ -31,9 +32,9 @@ def pirls_many(problem: GlmmProblem, thetas, eta0, betas, *, tol: float = 1e-7, 
     ``thetas`` and ``betas``, all from ``eta0``."""
     thetas, betas = np.atleast_2d(thetas), np.atleast_2d(betas)
     m = thetas.shape[0]
-    if problem._blocked is None or m < 2:
+    size = _MAX_CELLS // max(problem.n, 1)
+    if problem._blocked is None or m < 2 or size < 2:
         return [problem.pirls(t, eta0, b, tol=tol, maxit=maxit) for t, b in zip(thetas, betas)]
-    size = max(2, _MAX_CELLS // max(problem.n, 1))
     out = []
     for lo in range(0, m, size):
         out.extend(_batch(problem, thetas[lo:lo + size], eta0, betas[lo:lo + size], tol, maxit))
