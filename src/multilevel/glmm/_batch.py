@@ -53,12 +53,15 @@ def _batch(problem: GlmmProblem, thetas, eta0, betas, tol, maxit):
     old = np.full(m, np.finfo(float).max)
     active = np.arange(m)
     out: list = [None] * m
-    for _ in range(maxit):
+    for it in range(maxit):
         w, v = kernel.working(eta, mu, lin)
         H = np.ascontiguousarray(ops.cross_many(w).T)
         C = ops.rhs_many(v).T
         u, b = np.empty((active.size, problem.q)), np.empty((active.size, problem.q))
-        facs = ops.assemble_many([templates[i] for i in active], H)
+        try:
+            facs = ops.assemble_many([templates[i] for i in active], H)
+        except np.linalg.LinAlgError:  # some point's system is not positive definite: each on its own
+            break
         for j, (i, fac) in enumerate(zip(active, facs)):
             u[j] = fac.solve_u(ops.apply_lambda_t(templates[i], C[j]))
             b[j] = ops.apply_lambda(templates[i], u[j])
@@ -69,7 +72,7 @@ def _batch(problem: GlmmProblem, thetas, eta0, betas, tol, maxit):
         done = np.abs((old - pdev) / pdev) < tol
         alone = ~done & (np.isnan(pdev) | (pdev > old))  # halving: left to a single evaluation
         for j in np.flatnonzero(done):
-            out[active[j]] = _state(problem, kernel, facs[j], u[j], betas[active[j]], eta[j], mu[j], _ + 1)
+            out[active[j]] = _state(problem, kernel, facs[j], u[j], betas[active[j]], eta[j], mu[j], it + 1)
         for j in np.flatnonzero(alone):
             i = active[j]
             out[i] = problem.pirls(thetas[i], eta0, betas[i], tol=tol, maxit=maxit)
@@ -77,7 +80,7 @@ def _batch(problem: GlmmProblem, thetas, eta0, betas, tol, maxit):
         if not keep.any():
             return out
         active, old, eta, mu, lin = active[keep], pdev[keep], eta[keep], mu[keep], lin[keep]
-    for i in active:  # out of iterations: the single evaluation raises lme4's error
+    for i in active:  # out of iterations or a failed factorization: the single evaluation raises the error
         out[i] = problem.pirls(thetas[i], eta0, betas[i], tol=tol, maxit=maxit)
     return out
 

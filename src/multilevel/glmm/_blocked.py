@@ -29,8 +29,6 @@ Nothing here imports pandas, formulas or result classes.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import blas, lapack
@@ -126,7 +124,7 @@ class _SumMap:
         primary, derive = [], {}
         for ckey, gkeys in wanted.items():
             for gkey in sorted(gkeys, key=lambda g: -self.groupings[g][1]):  # finest first
-                src = next((f for f, _ in primary if _ == ckey and self._coarsens(gkey, f)), None)
+                src = next((g for g, c in primary if c == ckey and self._coarsens(gkey, g)), None)
                 if src is None:
                     primary.append((gkey, ckey))
                 else:

@@ -312,7 +312,10 @@ class _BlockedEngine:
     def step(self, eta, mu, base, u_only, beta):
         lin = self._last[1] if self._last[0] is eta else eta - base
         w, v = self.kernel.working(eta, mu, lin)
-        fac = self.ops.factor(self.templates, w)
+        try:
+            fac = self.ops.factor(self.templates, w)
+        except np.linalg.LinAlgError as err:
+            raise PirlsError(str(err)) from None
         c = self.ops.rhs(self.templates, v)
         if u_only:
             return fac, fac.solve_u(c), beta
