@@ -20,6 +20,8 @@ from .._exceptions import ArgumentError
 __all__ = ["Link", "Family", "make_family", "LINKS", "FAMILIES"]
 
 _EPS = float(np.finfo(float).eps)
+_LOG_EPS = float(np.log(_EPS))
+_LOGIT_SAFE = 36.0  # |eta| below which expit(eta) lies inside [eps, 1 - eps]
 
 
 def _clamp01(p):
@@ -97,16 +99,24 @@ def _binomial_aic(y, n, mu, wt, dev):
     return -2.0 * float(np.sum(np.where(factor == 0, 0.0, factor * ld)))
 
 
-def _binomial_aic_fn(y, n, wt):
-    """:func:`_binomial_aic` with the terms that do not depend on mu computed once."""
+def _binomial_aic_parts(y, n, wt):
+    """The mu-free pieces of :func:`_binomial_aic`: ``(factor, const, yy, m - yy)`` with
+    ``aic = -2 sum(factor (const + yy log mu + (m - yy) log(1 - mu)))``, ``factor = 0`` where ``m = 0``."""
     m = n if np.any(n > 1) else wt
     yy = np.rint(m * y)
     m = np.rint(m)
     with np.errstate(divide="ignore", invalid="ignore"):
         factor = np.where(m <= 0, 0.0, wt / np.where(m <= 0, 1.0, m))
-    const = special.gammaln(m + 1.0) - special.gammaln(yy + 1.0) - special.gammaln(m - yy + 1.0)
+        const = special.gammaln(m + 1.0) - special.gammaln(yy + 1.0) - special.gammaln(m - yy + 1.0)
     keep = factor != 0
-    factor, const, yy, rest = factor[keep], const[keep], yy[keep], (m - yy)[keep]
+    return factor, np.where(keep, const, 0.0), np.where(keep, yy, 0.0), np.where(keep, m - yy, 0.0)
+
+
+def _binomial_aic_fn(y, n, wt):
+    """:func:`_binomial_aic` with the terms that do not depend on mu computed once."""
+    factor, const, yy, rest = _binomial_aic_parts(y, n, wt)
+    keep = factor != 0
+    factor, const, yy, rest = factor[keep], const[keep], yy[keep], rest[keep]
 
     def aic(mu, dev):
         ld = const + special.xlogy(yy, mu[keep]) + special.xlog1py(rest, -mu[keep])
@@ -237,3 +247,152 @@ def _split_call(text: str) -> tuple[str, str | None]:
         if key != "link":
             raise ArgumentError(f"unknown argument {key!r} in family {text!r} (only link = ...)")
     return name, inner.strip("'\"")
+
+
+# --------------------------------------------------------------------------- PIRLS kernels
+def sum_log(p: np.ndarray) -> float:
+    """``sum(log(p))`` for ``p`` in ``[eps, 1]``: the logarithms of products of 16 entries
+    (at least ``eps^16``, far from underflow), a sixteenth of the logarithms."""
+    n = p.shape[-1]
+    m = n // 16
+    if p.ndim == 1:
+        head = np.multiply.reduce(p[:16 * m].reshape(16, m), axis=0)
+        return float(np.log(head).sum()) + float(np.log(p[16 * m:]).sum())
+    head = np.multiply.reduce(p[:, :16 * m].reshape(p.shape[0], 16, m), axis=1)  # one row per point
+    return np.log(head).sum(axis=1) + np.log(p[:, 16 * m:]).sum(axis=1)
+
+
+class Kernel:
+    """The family computations of one PIRLS iteration for fixed data ``y``, prior weights ``wt``.
+
+    Every method also takes arrays of several points, one per row (the results per row).
+    ``mu(eta)``; ``working(eta, mu, lin)`` returns ``(w, v)``: the IRLS weights
+    ``w = wt mu'(eta)^2 / V(mu)`` and ``v = w z`` with the working response
+    ``z = lin + (y - mu) / mu'(eta)`` (``lin`` is ``eta`` less the offset that PIRLS keeps fixed); ``deviance(mu)`` returns the sum of the
+    deviance residuals (what PIRLS compares between iterations) and what ``aic(mu, dev,
+    aux)`` can reuse; ``dev_resid(mu)`` R's residuals. This generic kernel evaluates the
+    family's functions as written; the canonical links below fuse them.
+    """
+
+    def __init__(self, family: Family, y: np.ndarray, wt: np.ndarray, n_trials: np.ndarray):
+        self.family, self.y, self.wt = family, y, wt
+        self._aic = family.aic_function(y, n_trials, wt)
+
+    def mu(self, eta):
+        return self.family.link.linkinv(eta)
+
+    def working(self, eta, mu, lin):
+        mueta = self.family.link.mu_eta(eta)
+        wv = self.wt / self.family.variance(mu)
+        w = mueta * mueta * wv
+        v = mueta * wv * (self.y - mu)
+        v += w * lin
+        return w, v
+
+    def dev_resid(self, mu):
+        return self.family.dev_resid(self.y, mu, self.wt)
+
+    def deviance(self, mu, eta=None) -> tuple[float, object]:
+        return np.sum(self.dev_resid(mu), axis=-1), None
+
+    def aic(self, mu, dev: float, aux=None) -> float:
+        return self._aic(mu, dev)
+
+
+class _LogitKernel(Kernel):
+    """binomial(logit): ``mu'(eta) = V(mu) = mu (1 - mu)`` (both bounded below by machine
+    epsilon, as lme4), so ``w = wt mu (1 - mu)``, ``v = w (eta - base) + wt (y - mu)``. The
+    deviance and the ``aic`` are linear in ``log mu`` and ``log(1 - mu)``; for a 0/1
+    response only the logarithm of the probability of what was observed is needed."""
+
+    def __init__(self, family, y, wt, n_trials):
+        super().__init__(family, y, wt, n_trials)
+        self.a, self.b = wt * y, wt * (1.0 - y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.dev_const = float(np.sum(2.0 * wt * (special.xlogy(y, y) + special.xlogy(1.0 - y, 1.0 - y))))
+        factor, const, yy, rest = _binomial_aic_parts(y, n_trials, wt)
+        self.aic_const = float(factor @ const)
+        self.binary = bool(np.all((y == 0.0) | (y == 1.0)))
+        self.sign, self.y0 = 2.0 * y - 1.0, 1.0 - y
+        self.aic_w = factor * (yy + rest)  # binary: the weight of log P(observed)
+        self.aic_a, self.aic_b = factor * yy, factor * rest
+        self.unit = bool(np.all(wt == 1.0))
+        self.unit_binary = self.binary and self.unit and bool(np.all(self.aic_w == 1.0))
+
+    def mu(self, eta):
+        mu = special.expit(eta)
+        if eta.size and not -_LOGIT_SAFE < eta.min() <= eta.max() < _LOGIT_SAFE:
+            np.clip(mu, _EPS, 1.0 - _EPS, out=mu)
+        return mu
+
+    def working(self, eta, mu, lin):
+        w = 1.0 - mu
+        w *= mu
+        np.maximum(w, _EPS, out=w)
+        if not self.unit:
+            w *= self.wt
+        v = self.y - mu if self.unit else self.a - self.wt * mu  # first: it can cancel
+        v += w * lin
+        return w, v
+
+    def deviance(self, mu, eta=None):
+        if self.binary:
+            p = self.sign * mu  # the probability of what was observed: mu or 1 - mu (exactly)
+            p += self.y0
+            if self.unit_binary:
+                total = sum_log(p)
+                return -2.0 * total, total
+            lp = np.log(p, out=p)
+            return -2.0 * (lp @ self.wt), lp
+        lm, l1m = np.log(mu), np.log1p(-mu)
+        return self.dev_const - 2.0 * (lm @ self.a + l1m @ self.b), (lm, l1m)
+
+    def aic(self, mu, dev, aux=None):
+        if aux is None:
+            return self._aic(mu, dev)
+        if self.unit_binary:
+            return -2.0 * (self.aic_const + aux)
+        if self.binary:
+            return -2.0 * (self.aic_const + float(self.aic_w @ aux))
+        lm, l1m = aux
+        return -2.0 * (self.aic_const + float(self.aic_a @ lm + self.aic_b @ l1m))
+
+
+class _PoissonLogKernel(Kernel):
+    """poisson(log): ``mu'(eta) = V(mu) = mu`` (bounded below by machine epsilon), so
+    ``w = wt mu``, ``v = w (eta - base) + wt (y - mu)``; deviance and ``aic`` are linear in
+    ``mu`` and ``log mu``."""
+
+    def __init__(self, family, y, wt, n_trials):
+        super().__init__(family, y, wt, n_trials)
+        self.a = wt * y
+        self.dev_const = float(np.sum(2.0 * wt * (special.xlogy(y, y) - y)))
+        self.aic_const = float(wt @ special.gammaln(y + 1.0))
+
+    def mu(self, eta):
+        return np.maximum(_EPS, np.exp(eta))
+
+    def working(self, eta, mu, lin):
+        w = self.wt * mu
+        v = self.a - w  # first: it can cancel
+        v += w * lin
+        return w, v
+
+    def deviance(self, mu, eta=None):
+        log_mu = np.log(mu) if eta is None else np.maximum(eta, _LOG_EPS)  # log(max(eps, exp(eta)))
+        s_mu, s_log = mu @ self.wt, log_mu @ self.a
+        return self.dev_const + 2.0 * (s_mu - s_log), (s_mu, s_log)
+
+    def aic(self, mu, dev, aux=None):
+        if aux is None:
+            return self._aic(mu, dev)
+        s_mu, s_log = aux
+        return -2.0 * (s_log - s_mu - self.aic_const)
+
+
+def make_kernel(family: Family, y, wt, n_trials) -> Kernel:
+    """The PIRLS kernel of ``family`` for this response (fused for binomial(logit) and poisson(log))."""
+    fused = {("binomial", "logit"): _LogitKernel, ("poisson", "log"): _PoissonLogKernel}
+    key = (family.name, family.link.name)
+    cls = fused.get(key, Kernel) if LINKS.get(family.link.name) is family.link else Kernel
+    return cls(family, np.asarray(y, dtype=float), np.asarray(wt, dtype=float), np.asarray(n_trials, dtype=float))

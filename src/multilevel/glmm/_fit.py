@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..lmm._optimize import SINGULAR_MESSAGE, check_convergence
+from ._batch import pirls_many
 from ._pirls import GlmmProblem, PirlsState, gh_rule
 
 __all__ = ["GlmmEstimate", "GlmmControl", "fit_glmm", "estimate_at"]
@@ -96,7 +97,12 @@ def _bobyqa(fn, x0, lower, step, *, xtol_abs, ftol_abs, maxeval):
         status = opt.last_optimize_result()
     except nlopt.RoundoffLimited:
         x, status = best["x"], nlopt.ROUNDOFF_LIMITED
-    x, f = (best["x"], best["f"]) if best["f"] <= fn(x) else (np.asarray(x), float(fn(x)))
+    x = np.asarray(x, dtype=float)
+    if not np.array_equal(x, best["x"]):  # nlopt returns the best point it evaluated: no new evaluation
+        fx = float(fn(x))
+        x, f = (best["x"], best["f"]) if best["f"] <= fx else (x, fx)
+    else:
+        f = best["f"]
     code = 0 if status > 0 and status != nlopt.MAXEVAL_REACHED else int(status)
     return np.asarray(x, dtype=float), float(f), code
 
@@ -165,14 +171,32 @@ def _deviance_function(problem: GlmmProblem, nAGQ: int, eta0, ctrl: GlmmControl)
     nth = problem.num_theta
     rule = gh_rule(nAGQ) if nAGQ > 1 else None
 
+    best = {"x": None, "f": np.inf, "state": None}  # the lowest point evaluated, kept for the final state
+
     def evaluate(pars) -> PirlsState:
+        pars = np.asarray(pars, dtype=float)
+        if best["x"] is not None and np.array_equal(pars, best["x"]):
+            return best["state"]
         return problem.pirls(pars[:nth], eta0, pars[nth:], tol=ctrl.tol_pwrss)
 
     def dev(pars):
-        state = evaluate(pars)
-        return state.value if rule is None else problem.agq_value(pars[:nth], state, rule)
+        state = problem.pirls(pars[:nth], eta0, pars[nth:], tol=ctrl.tol_pwrss)
+        f = state.value if rule is None else problem.agq_value(pars[:nth], state, rule)
+        if f < best["f"]:
+            best.update(x=np.array(pars, dtype=float), f=f, state=state)
+        return f
 
-    return evaluate, _Counter(dev)
+    counter = _Counter(dev)
+
+    def many(_, points):
+        """The deviance at many points (the derivative checks), evaluated together."""
+        pars = np.asarray(list(points), dtype=float)
+        states = pirls_many(problem, pars[:, :nth], eta0, pars[:, nth:], tol=ctrl.tol_pwrss)
+        counter.count += len(states)
+        return [s.value if rule is None else problem.agq_value(x[:nth], s, rule) for x, s in zip(pars, states)]
+
+    counter.many = many
+    return evaluate, counter
 
 
 def _stage2(problem, nAGQ, s1: PirlsState, theta1, beta1, ctrl, counters) -> GlmmEstimate:
@@ -197,7 +221,7 @@ def _at_optimum(problem, nAGQ, evaluate, fn, x, f, code, ctrl, optimizer: str = 
     singular = bool(np.min(x - lower) < 1e-4)
     report = None
     if ctrl.calc_derivs and not singular:
-        report = check_convergence(fn, x, f, lower)
+        report = check_convergence(fn, x, f, lower, map_fn=getattr(fn, "many", map))
         messages = report.messages
     else:
         messages = (SINGULAR_MESSAGE,) if _theta_singular(x[:nth], lower[:nth]) else ()

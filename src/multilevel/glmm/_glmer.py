@@ -9,7 +9,7 @@ import numpy as np
 
 from .._exceptions import (ArgumentError, ConvergenceWarning, ModelSpecificationError, SeparationWarning,
                            SingularFitWarning)
-from ..lmm._lmer import problem_from_frame
+from ..lmm._lmer import terms_from_frame
 from ..lmm._optimize import SINGULAR_MESSAGE
 from ._family import make_family
 from ._fit import GlmmControl, fit_glmm
@@ -165,8 +165,8 @@ def glmer_model(formula: str, data, family="binomial", *, weights=None, offset=N
     fam = make_family(family)
     spec = split_formula(formula)
     frame, response, rows = glmm_frame(spec, data, fam, weights=weights, offset=offset)
-    pls = problem_from_frame(frame, check_nobs=False)  # glmerControl: check.nobs.vs.* = "ignore"
+    # glmerControl: check.nobs.vs.* = "ignore"
     problem = GlmmProblem(frame.X, response.y, response.weights, response.n_trials, response.offset,
-                          tuple(pls.terms), fam)
+                          tuple(terms_from_frame(frame, check_nobs=False)), fam)
     return GlmerModel(formula, fam, frame, response, rows, problem, data_name,
                       weights if isinstance(weights, str) else None, offset if isinstance(offset, str) else None)

@@ -22,6 +22,7 @@ Nothing here imports pandas, formulas or result classes.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,7 +31,8 @@ from scipy.linalg import lapack
 
 from .._exceptions import MultilevelError
 from ..lmm._pls import TermStructure, theta_template_indices
-from ._family import Family
+from ._blocked import BlockedOps, blocked_fits
+from ._family import Family, Kernel, make_kernel
 from ._zops import lambda_pattern, make_ops
 
 __all__ = ["GlmmProblem", "PirlsState", "PirlsError", "gh_rule"]
@@ -55,10 +57,11 @@ class PirlsState:
     """Where one PIRLS run stopped.
 
     ``u`` spherical modes, ``beta`` (the fixed effects used), ``eta``, ``mu``,
-    ``ldL2`` (log det of L L' from the last factorization), ``dev_resid`` (per
-    observation), ``value`` (the deviance returned to the optimizer), ``factor``
-    (the last factor, to get conditional variances), ``RX`` (upper triangular,
-    ``RX' RX`` the Schur complement of X in the last system), ``iterations``.
+    ``ldL2`` (log det of L L' from the last factorization), ``value`` (the deviance
+    returned to the optimizer), ``factor`` (the last factor, to get conditional
+    variances), ``RX`` (upper triangular, ``RX' RX`` the Schur complement of X in the
+    last system), ``iterations``; ``dev_resid`` (per observation) is computed when
+    first asked for.
     """
 
     u: np.ndarray
@@ -66,11 +69,16 @@ class PirlsState:
     eta: np.ndarray
     mu: np.ndarray
     ldL2: float
-    dev_resid: np.ndarray
     value: float
     factor: object = field(repr=False)
     RX: np.ndarray = field(repr=False)
     iterations: int = 0
+    kernel: Kernel | None = field(default=None, repr=False)
+
+    @functools.cached_property
+    def dev_resid(self) -> np.ndarray:
+        """Deviance residuals (R's ``dev.resids``) at ``mu``."""
+        return self.kernel.dev_resid(self.mu)
 
 
 @dataclass(eq=False)
@@ -80,6 +88,7 @@ class _Factor:
     kind: str
     data: object
     ldL2: float
+    RX: np.ndarray | None = None
 
     def solve(self, rhs: np.ndarray) -> np.ndarray:
         if self.kind == "diag":
@@ -128,11 +137,18 @@ class GlmmProblem:
     offset: np.ndarray
     terms: tuple[TermStructure, ...]
     family: Family
-    ops: object = field(init=False, repr=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "ops", make_ops(self.terms, self.y.shape[0]))
-        object.__setattr__(self, "_aic", self.family.aic_function(self.y, self.n_trials, self.weights))
+        blocked = BlockedOps(self.terms, self.X) if blocked_fits(self.terms, self.p) else None
+        object.__setattr__(self, "_blocked", blocked)
+        kernel = make_kernel(self.family, self.y, self.weights, self.n_trials)
+        object.__setattr__(self, "_kernel", kernel)
+        object.__setattr__(self, "_aic", kernel._aic)
+
+    @functools.cached_property
+    def ops(self):
+        """Products with ``Z Lambda`` for problems the blocked system does not suit (:mod:`._zops`)."""
+        return make_ops(self.terms, self.n)
 
     # ------------------------------------------------------------------ structure
     @property
@@ -168,14 +184,22 @@ class GlmmProblem:
 
     def templates(self, theta) -> list[np.ndarray]:
         """Lower-triangular ``k x k`` template of each term, filled column-wise from theta."""
-        out, pos = [], 0
-        for t in self.terms:
-            T = np.zeros((t.k, t.k))
-            rows, cols = theta_template_indices(t.k)
-            T[rows, cols] = theta[pos:pos + t.num_theta]
-            pos += t.num_theta
+        theta = np.asarray(theta, dtype=float)
+        out = []
+        for k, pos, rows, cols in self._template_layout:
+            T = np.zeros((k, k))
+            T[rows, cols] = theta[pos:pos + rows.size]
             out.append(T)
         return out
+
+    @functools.cached_property
+    def _template_layout(self):
+        out, pos = [], 0
+        for t in self.terms:
+            rows, cols = theta_template_indices(t.k)
+            out.append((t.k, pos, rows, cols))
+            pos += t.num_theta
+        return tuple(out)
 
     def lambda_matrix(self, theta) -> sp.csc_matrix:
         r, c, i = lambda_pattern(self.terms)
@@ -213,21 +237,21 @@ class GlmmProblem:
         (lme4's ``nAGQ = 0`` stage).
         """
         u_only = beta is not None
-        A = self.ops.at(theta)
-        offset = self.offset + (self.X @ beta if u_only else 0.0)
-        eta = np.asarray(eta0, dtype=float).copy()
-        mu = self.mu_of(eta)
-        delu, delb = np.zeros(self.q), np.zeros(self.p) if not u_only else np.asarray(beta, dtype=float)
+        theta = np.asarray(theta, dtype=float)
+        engine = _BlockedEngine(self, theta) if self._blocked is not None else _GeneralEngine(self, theta)
+        base = self.offset + self.X @ beta if u_only else self.offset
+        eta = np.array(eta0, dtype=float)
+        mu = self._kernel.mu(eta)
+        u, b = np.zeros(self.q), (np.asarray(beta, dtype=float) if u_only else np.zeros(self.p))
         oldpdev = np.finfo(float).max
         for it in range(maxit):
-            olddelu, olddelb = delu, delb
-            fac, RX, delu, delb = self._step(A, eta, mu, offset, u_only, delb)
-            eta, mu, devres, pdev = self._update(A, offset, delu, delb, u_only)
+            oldu, oldb = u, b
+            fac, u, b = engine.step(eta, mu, base, u_only, b)
+            eta, mu, dev, pdev = engine.update(base, u, b, u_only)
             if abs((oldpdev - pdev) / pdev) < tol:
                 break
             if np.isnan(pdev) or pdev > oldpdev:
-                delu, delb, eta, mu, devres, pdev = self._halve(A, offset, olddelu, olddelb, delu, delb,
-                                                                 u_only, oldpdev)
+                u, b, eta, mu, dev, pdev = self._halve(engine, base, oldu, oldb, u, b, u_only, oldpdev)
                 if np.isnan(pdev):
                     raise PirlsError("PIRLS loop resulted in NaN value")
                 if pdev - oldpdev > tol:
@@ -235,51 +259,26 @@ class GlmmProblem:
             oldpdev = pdev
         else:
             raise PirlsError("pwrssUpdate did not converge in (maxit) iterations")
-        sqrl = float(delu @ delu)
-        value = fac.ldL2 + sqrl + self.aic(mu, float(np.sum(devres)))
-        return PirlsState(delu, delb, eta, mu, fac.ldL2, devres, value, fac, RX, it + 1)
+        value = fac.ldL2 + float(u @ u) + self._kernel.aic(mu, *dev)
+        return PirlsState(u, b, eta, mu, fac.ldL2, value, fac, fac.RX, it + 1, self._kernel)
 
-    def _step(self, A, eta, mu, offset, u_only, beta):
-        link, fam = self.family.link, self.family
-        mueta = link.mu_eta(eta)
-        sqrtw = mueta * np.sqrt(self.weights / fam.variance(mu))
-        wtres = sqrtw * ((eta - offset) + (self.y - mu) / mueta)
-        M, Ut = A.system(sqrtw)
-        fac = _factor(M)
-        V = self.X * sqrtw[:, None]
-        UV = Ut(V) if self.p else np.zeros((self.q, 0))
-        cu_rhs = Ut(wtres)
-        MinvUV = fac.solve(UV) if self.p else UV
-        S = V.T @ V - UV.T @ MinvUV
-        RX = np.linalg.cholesky(S).T if self.p else np.zeros((0, 0))
-        if u_only:
-            return fac, RX, fac.solve(cu_rhs), beta
-        delb = np.linalg.solve(S, V.T @ wtres - MinvUV.T @ cu_rhs)
-        delu = fac.solve(cu_rhs - UV @ delb)
-        return fac, RX, delu, delb
-
-    def _update(self, A, offset, delu, delb, u_only):
-        eta = offset + A.lin(delu) + (0.0 if u_only else self.X @ delb)
-        mu = self.mu_of(eta)
-        devres = self.dev_resid(mu)
-        return eta, mu, devres, float(np.sum(devres) + delu @ delu)
-
-    def _halve(self, A, offset, olddelu, olddelb, delu, delb, u_only, oldpdev):
-        pdev = np.nan
+    @staticmethod
+    def _halve(engine, base, oldu, oldb, u, b, u_only, oldpdev):
+        pdev = dev = np.nan
         for _ in range(20):
-            delu = (olddelu + delu) / 2.0
+            u = (oldu + u) / 2.0
             if not u_only:
-                delb = (olddelb + delb) / 2.0
-            eta, mu, devres, pdev = self._update(A, offset, delu, delb, u_only)
+                b = (oldb + b) / 2.0
+            eta, mu, dev, pdev = engine.update(base, u, b, u_only)
             if not (np.isnan(pdev) or pdev > oldpdev):
                 break
-        return delu, delb, eta, mu, devres, pdev
+        return u, b, eta, mu, dev, pdev
 
     # ------------------------------------------------------------------ adaptive Gauss-Hermite
     def agq_value(self, theta, state: PirlsState, rule: np.ndarray) -> float:
         """lme4's ``glmerAGQ`` deviance at the PIRLS modes of a single scalar term (all nodes at once)."""
         codes = self.terms[0].codes
-        a = self.ops.at(theta).a
+        a = self.terms[0].Z[:, 0] * float(theta[0])
         offset = self.offset + self.X @ state.beta
         u0 = state.u
         devc0 = u0 * u0 + np.bincount(codes, weights=state.dev_resid, minlength=self.q)
@@ -300,3 +299,67 @@ class GlmmProblem:
             G = sp.csr_matrix((np.ones(codes.size), (codes, np.arange(codes.size))), shape=(self.q, codes.size))
             object.__setattr__(self, "_indicator", G)
         return G @ values
+
+
+class _BlockedEngine:
+    """One PIRLS step and update on the blocked system (:mod:`._blocked`)."""
+
+    def __init__(self, problem: GlmmProblem, theta):
+        self.problem, self.ops, self.kernel = problem, problem._blocked, problem._kernel
+        self.templates = problem.templates(theta)
+        self._last = (None, None)  # the last eta made by update and eta - base
+
+    def step(self, eta, mu, base, u_only, beta):
+        lin = self._last[1] if self._last[0] is eta else eta - base
+        w, v = self.kernel.working(eta, mu, lin)
+        try:
+            fac = self.ops.factor(self.templates, w)
+        except np.linalg.LinAlgError as err:
+            raise PirlsError(str(err)) from None
+        c = self.ops.rhs(self.templates, v)
+        if u_only:
+            return fac, fac.solve_u(c), beta
+        u, b = fac.solve_joint(c)
+        return fac, u, b
+
+    def update(self, base, u, b, u_only):
+        lin = self.ops.lin(self.templates, u)
+        if not u_only:
+            lin += self.problem.X @ b
+        eta = base + lin
+        mu = self.kernel.mu(eta)
+        dev = self.kernel.deviance(mu, eta)
+        self._last = (eta, lin)
+        return eta, mu, dev, dev[0] + float(u @ u)
+
+
+class _GeneralEngine:
+    """One PIRLS step and update with the products of :mod:`._zops` (any size of problem)."""
+
+    def __init__(self, problem: GlmmProblem, theta):
+        self.problem, self.A = problem, problem.ops.at(theta)
+
+    def step(self, eta, mu, base, u_only, beta):
+        pr = self.problem
+        mueta = pr.family.link.mu_eta(eta)
+        sqrtw = mueta * np.sqrt(pr.weights / pr.family.variance(mu))
+        wtres = sqrtw * ((eta - base) + (pr.y - mu) / mueta)
+        M, Ut = self.A.system(sqrtw)
+        fac = _factor(M)
+        V = pr.X * sqrtw[:, None]
+        UV = Ut(V) if pr.p else np.zeros((pr.q, 0))
+        cu_rhs = Ut(wtres)
+        MinvUV = fac.solve(UV) if pr.p else UV
+        S = V.T @ V - UV.T @ MinvUV
+        fac.RX = np.linalg.cholesky(S).T if pr.p else np.zeros((0, 0))
+        if u_only:
+            return fac, fac.solve(cu_rhs), beta
+        delb = np.linalg.solve(S, V.T @ wtres - MinvUV.T @ cu_rhs)
+        return fac, fac.solve(cu_rhs - UV @ delb), delb
+
+    def update(self, base, u, b, u_only):
+        pr = self.problem
+        eta = base + self.A.lin(u) + (0.0 if u_only else pr.X @ b)
+        mu = pr.mu_of(eta)
+        dev = float(np.sum(pr.dev_resid(mu)))
+        return eta, mu, (dev, None), dev + float(u @ u)

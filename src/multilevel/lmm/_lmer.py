@@ -13,13 +13,19 @@ from ._optimize import SINGULAR_MESSAGE
 from ._pls import PLSProblem, TermStructure
 from ._results import LinearMixedModel
 
-__all__ = ["lmer", "problem_from_frame", "MAX_DENSE_REST"]
+__all__ = ["lmer", "problem_from_frame", "terms_from_frame", "MAX_DENSE_REST"]
 
 MAX_DENSE_REST = 10_000  # coefficients of the later random-effects terms (dense Schur complement)
 
 
 def problem_from_frame(frame: ModelFrame, *, check_nobs: bool = True) -> PLSProblem:
     """The numerical problem (arrays only) of a model frame; checks lme4's identifiability rules
+    (``check_nobs=False``: not the number of levels or coefficients against the observations, as glmer)."""
+    return PLSProblem(frame.X, frame.y, terms_from_frame(frame, check_nobs=check_nobs))
+
+
+def terms_from_frame(frame: ModelFrame, *, check_nobs: bool = True) -> list[TermStructure]:
+    """The random-effects terms (arrays only) of a model frame; checks lme4's identifiability rules
     (``check_nobs=False``: not the number of levels or coefficients against the observations, as glmer)."""
     n = frame.nobs
     if not frame.blocks:
@@ -49,7 +55,7 @@ def problem_from_frame(frame: ModelFrame, *, check_nobs: bool = True) -> PLSProb
             f"the random-effects terms after the first have {q_rest} coefficients together; their "
             f"Schur complement is factored as a dense matrix, which supports up to {MAX_DENSE_REST} "
             f"(here it would need {8 * q_rest ** 2 / 2 ** 30:.1f} GiB)")
-    return PLSProblem(frame.X, frame.y, terms)
+    return terms
 
 
 def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=None,
