@@ -16,8 +16,9 @@ import pandas as pd
 from .._data import (as_dataframe, check_columns, drop_missing, numeric_column, offending_rows,
                      refuse_infinite, row_labels)
 from .._exceptions import DataError, FormulaError, MissingDataWarning, ModelSpecificationError
+from ..formula._quoting import formula_columns, quote_dotted
 
-__all__ = ["BrmaData", "prepare"]
+__all__ = ["BrmaData", "prepare", "model_args", "new_design"]
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,6 @@ def _column_or_array(value, data, role, needed):
 
 
 def _formula_vars(formula: str) -> list[str]:
-    from ..formula._quoting import formula_columns
-
     try:
         return formula_columns(formula)
     except Exception as err:  # formulaic raises several parser types
@@ -89,8 +88,6 @@ def _standardize(df: pd.DataFrame, names: list[str]) -> tuple[pd.DataFrame, dict
 
 def _design(formula, df, std_df, *, intercept: bool):
     from formulaic import model_matrix
-
-    from ..formula._quoting import quote_dotted
 
     rhs = quote_dotted(formula.split("~", 1)[1] if "~" in formula else formula)
     try:
@@ -171,10 +168,10 @@ def _arrays_frame(arrays: dict) -> pd.DataFrame:
 def _drop_undefined(df: pd.DataFrame, formulas: list[str | None], rows: list[str]) -> tuple[pd.DataFrame, int]:
     """Drop rows where a transformation in a formula is undefined (NaN, as R's ``na.omit``);
     refuse infinite values (``log(0)``), naming the column and rows."""
-    from formulaic import model_matrix
-
     undefined = np.zeros(len(df), dtype=bool)
     for formula in (f for f in formulas if f is not None):
+        from formulaic import model_matrix  # only for moderators: formulaic is slow to import
+
         rhs = formula.split("~", 1)[1] if "~" in formula else formula
         try:
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -246,6 +243,12 @@ def _build(df, y, var, is_se, cl, mods, scale, mod_vars, scale_vars, n_drop) -> 
     return BrmaData(yv, vv, codes, labels, cl if cl and not cl.startswith(".") else
                     ("cluster" if cl else None), X, X_names, Z, Z_names, mods_spec, scale_spec,
                     centers, back_X, back_Z, tuple(df.index), n_drop, tuple(rows))
+
+
+def model_args(bd: BrmaData) -> tuple:
+    """The arrays the likelihood of every engine takes: ``(y, v, cluster codes, X, Z)``."""
+    cl = bd.cluster if bd.cluster is not None else np.zeros(bd.k, dtype=np.int32)
+    return (bd.y, bd.v, cl, bd.X, bd.Z)
 
 
 def new_design(data: BrmaData, newdata, which: str) -> np.ndarray:

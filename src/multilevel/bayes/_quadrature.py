@@ -18,6 +18,7 @@ import numpy as np
 from scipy.special import expit, logsumexp
 
 from .._exceptions import ModelSpecificationError
+from ._marginal import MarginalLikelihood
 
 __all__ = ["loglik_numpy", "quadrature"]
 
@@ -139,8 +140,6 @@ def quadrature(fit, nodes: int | None = None, chunk: int = 20000):
     -------
     (MarginalLikelihood, dict of name -> (mean, sd))
     """
-    from ._compare import MarginalLikelihood
-
     params = _free_parameters(fit)
     if len(params) > 5:
         raise ModelSpecificationError(f"quadrature needs at most 5 free parameters, the model has {len(params)}")

@@ -15,6 +15,7 @@ from ._fit import GlmmControl, fit_glmm
 from ._pirls import GlmmProblem
 from ._response import glmm_frame, split_formula
 from ._results import GeneralizedLinearMixedModel
+from ..lmm._blas import blas_threads
 
 __all__ = ["glmer", "glmer_model", "GlmerModel"]
 
@@ -116,7 +117,6 @@ def glmer(formula: str, data, family="binomial", *, weights=None, offset=None, n
     ctrl = _control(control)
     model = glmer_model(formula, data, family, weights=weights, offset=offset, data_name=data_name)
     nagq = _check_nagq(nAGQ, model.problem)
-    from ..lmm._blas import blas_threads
 
     with blas_threads(1 if model.problem.q <= 2000 else "auto"):
         est = fit_glmm(model.problem, model.response.mustart, nagq, start=start, control=ctrl)

@@ -14,13 +14,24 @@ from .._data import as_dataframe
 from .._exceptions import ModelSpecificationError, RankDeficiencyWarning
 from .._protocol import parse_level
 from ._fit import OLSArrays, ols_fit
+from ..formula import model_frame
+from ..formula._contrasts import check_contrasts
+from ._summary import LinearModelSummary
 
 __all__ = ["LinearModel", "lm", "FStatistic"]
 
 
 @dataclass(frozen=True)
 class FStatistic:
-    """Overall F test of a linear model against the intercept-only model."""
+    """Overall F test of a linear model against the intercept-only model.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> f = ml.lm("Reaction ~ Days", ml.datasets.load("sleepstudy")).fstatistic
+    >>> round(f.value, 3), f.numdf, f.dendf
+    (71.464, 1, 178)
+    """
 
     value: float
     numdf: int
@@ -56,6 +67,15 @@ class LinearModel:
         What :meth:`predict` needs to rebuild the model matrix (internal).
     contrasts : tuple of (str, str)
         The ``contrasts`` argument as (factor, R contrast name) pairs, shown in the printed call.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lm("Reaction ~ Days", ml.datasets.load("sleepstudy"))
+    >>> fit.coef.round(3)
+    (Intercept)    251.405
+    Days            10.467
+    Name: Estimate, dtype: float64
     """
 
     formula: str
@@ -183,8 +203,6 @@ class LinearModel:
 
     def summary(self):
         """R's ``summary(lm(...))``: coefficient table with t tests, R-squared and the F test."""
-        from ._summary import LinearModelSummary
-
         return LinearModelSummary.from_model(self)
 
     def __repr__(self) -> str:
@@ -259,9 +277,6 @@ def lm(formula: str, data: Any, *, data_name: str = "data", contrasts: dict | No
     >>> ml.lm("test_score ~ study_time + school", students, contrasts={"school": "contr.sum"}).names
     ('(Intercept)', 'study_time', 'school1', 'school2')
     """
-    from ..formula import model_frame
-    from ..formula._contrasts import check_contrasts
-
     df = as_dataframe(data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RankDeficiencyWarning)

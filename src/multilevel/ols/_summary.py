@@ -85,6 +85,15 @@ class LinearModelSummary(TextReport, FrameMapping):
 
     ``to_frame()`` is the coefficient table (NaN rows for aliased coefficients);
     ``str()`` prints R's layout.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> summary = ml.lm("Reaction ~ Days", ml.datasets.load("sleepstudy")).summary()
+    >>> summary.to_frame().round(3)
+                 Estimate  Std. Error  t value  Pr(>|t|)
+    (Intercept)   251.405       6.610   38.033       0.0
+    Days           10.467       1.238    8.454       0.0
     """
 
     call: tuple[str, ...]

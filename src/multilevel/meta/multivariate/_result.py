@@ -8,13 +8,19 @@ kept on the result, so ``confint()``, ``profile()``, ``predict()``,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from scipy import special
 
 from ..._protocol import level_percent
+from ._fit import FitState, evaluate_at
+from ._print import fit_text, fit_html, RmaMvSummary, anova_fits
+from ._profile import confint_frame, ConfintReport, profile
+from ..plots._profile_plot import plot_profiles
+from ._predict import predict, ranef, i2
+from ._robust import robust
 
 __all__ = ["Components", "RmaMvFit"]
 
@@ -76,6 +82,14 @@ class RmaMvFit:
         Estimates, coefficients, and estimated parameters (coefficients plus free components).
 
     Fields whose names start with an underscore are internal.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> dat = ml.datasets.load("konstantopoulos2011")
+    >>> fit = ml.rma_mv("yi", "vi", random="~ 1 | district/school", data=dat)
+    >>> fit.sigma2.round(4).tolist()
+    [0.0651, 0.0327]
     """
 
     names: tuple[str, ...]
@@ -110,6 +124,7 @@ class RmaMvFit:
     _iterations: int = field(repr=False)
     _corr: list = field(repr=False, default_factory=list)
     _h: Any = field(repr=False, default=None)
+    _plot_kind: ClassVar[str] = "rma_mv"  # what the forest and funnel plots read (meta.plots._source)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -152,7 +167,6 @@ class RmaMvFit:
 
     def _at(self, values: Any) -> "RmaMvFit":
         """The same model evaluated at given component values (internal: printing tests, profiles)."""
-        from ._fit import FitState, evaluate_at
         nat = np.asarray(values, dtype=float)
         ev = evaluate_at(self._batch, self._layout, nat, reml=self.method == "REML")
         state = FitState(nat, ev, 0, True)
@@ -248,7 +262,6 @@ class RmaMvFit:
                              "ci_lb": self.ci_lb, "ci_ub": self.ci_ub})
 
     def __str__(self) -> str:
-        from ._print import fit_text
         return fit_text(self)
 
     def __repr__(self) -> str:
@@ -258,7 +271,6 @@ class RmaMvFit:
                 f"logLik={self.loglik:.4f}>")
 
     def _repr_html_(self) -> str:
-        from ._print import fit_html
         return fit_html(self)
 
     def summary(self) -> "Any":
@@ -272,7 +284,6 @@ class RmaMvFit:
         >>> print(str(fit.summary()).split("\\n")[2:4])
         ['  logLik  Deviance       AIC       BIC      AICc', ' -7.9587   15.9174   21.9174   27.9394   22.3880']
         """
-        from ._print import RmaMvSummary
         return RmaMvSummary(self)
 
     # ------------------------------------------------------------------ inference
@@ -299,7 +310,6 @@ class RmaMvFit:
         tau      0.3127  0.2298  0.4897
         rho      0.6653  0.3282  0.8855
         """
-        from ._profile import confint_frame
         return confint_frame(self, self.level if level is None else level_percent(level), tol)
 
     def confint_report(self, level: float | None = None) -> Any:
@@ -319,7 +329,6 @@ class RmaMvFit:
         sigma^2.2   0.0327 0.0163 0.0628
         sigma.2     0.1809 0.1276 0.2507
         """
-        from ._profile import ConfintReport
         return ConfintReport(self.confint(level))
 
     def profile(self, component: str = "tau2", *, values: Any = None, steps: int = 20) -> Any:
@@ -342,7 +351,6 @@ class RmaMvFit:
         1  0.665  -7.959
         2  0.800  -8.489
         """
-        from ._profile import profile
         return profile(self, component, values=values, steps=steps)
 
     def plot_profile(self, components: list[str] | None = None, *, steps: int = 20) -> Any:
@@ -357,7 +365,6 @@ class RmaMvFit:
         >>> len(fig.axes)
         2
         """
-        from ..plots._profile_plot import plot_profiles
         return plot_profiles(self, components, steps=steps)
 
     def predict(self, newmods: Any = None, *, level: float | None = None) -> pd.DataFrame:
@@ -372,7 +379,6 @@ class RmaMvFit:
              pred      se  ci_lb   ci_ub   pi_lb   pi_ub
         0  0.1847  0.0846  0.019  0.3504 -0.4502  0.8197
         """
-        from ._predict import predict
         return predict(self, newmods, self.level if level is None else level_percent(level))
 
     def ranef(self, *, level: float | None = None) -> dict[str, pd.DataFrame]:
@@ -392,7 +398,6 @@ class RmaMvFit:
         12  -0.0847  0.1241 -0.3279  0.1585
         18   0.1407  0.1372 -0.1283  0.4097
         """
-        from ._predict import ranef
         return ranef(self, self.level if level is None else level_percent(level))
 
     def i2(self) -> pd.Series:
@@ -406,7 +411,6 @@ class RmaMvFit:
         >>> fit.i2().round(2).tolist()
         [95.19, 63.32, 31.86]
         """
-        from ._predict import i2
         return i2(self)
 
     def robust(self, cluster: Any, *, clubsandwich: bool = False, adjust: bool = True,
@@ -427,7 +431,6 @@ class RmaMvFit:
                  estimate      se    tval    df    pval   ci_lb  ci_ub
         intrcpt    0.1847  0.0845  2.1859  10.0  0.0537 -0.0036  0.373
         """
-        from ._robust import robust
         if clubSandwich is not None:
             clubsandwich = clubSandwich
         return robust(self, cluster, clubsandwich=clubsandwich, adjust=adjust)
@@ -447,5 +450,4 @@ class RmaMvFit:
         Full     4 24.4363 32.5377 25.2206 -8.2181               550.2597
         Reduced  3 22.7899 28.8659 23.2514 -8.3949 0.3536 0.5521 578.8640
         """
-        from ._print import anova_fits
         return anova_fits(fits, **options)
