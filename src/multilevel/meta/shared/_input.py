@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..._data import as_dataframe, check_columns, offending_rows, refuse_infinite, row_labels
-from ...formula._collate import r_sorted
-from ...formula._names import r_deparse
-from ...formula._quoting import formula_columns, quote_dotted, r_name
+from ...formula._design import rhs_design
+from ...formula._quoting import formula_columns
 from ..._exceptions import (DataError, FormulaError, MissingDataWarning, ModelSpecificationError,
                            RankDeficiencyWarning)
 
@@ -78,8 +76,9 @@ class ModeratorsDesign:
         Model matrix (first column the intercept when there is one).
     names : tuple of str
         Coefficient names as metafor prints them (``intrcpt``, ``ablat``, ``allocrandom``).
-    spec : object or None
-        formulaic ``ModelSpec`` used to rebuild the columns for new data (None for array input).
+    spec : Design or None
+        The formula's design (:class:`multilevel.formula._design.Design`), which rebuilds the
+        columns for new data (None for array input).
     intercept : bool
         Whether the design has an intercept column.
     formula : str or None
@@ -106,8 +105,7 @@ class ModeratorsDesign:
         """
         p = self.X.shape[1]
         if isinstance(newmods, (pd.DataFrame, dict)) and self.spec is not None:
-            frame = as_dataframe(newmods, what="newmods")
-            return _formula_matrix(self.spec, frame)
+            return self.spec.rebuild(as_dataframe(newmods, what="newmods"), "moderators")
         arr = np.asarray(newmods, dtype=float)
         nmods = p - int(self.intercept)
         if arr.ndim == 0:
@@ -122,89 +120,15 @@ class ModeratorsDesign:
         return arr
 
 
-def _r_levels(values: Any) -> list:
-    """Distinct values in R's order: strings by R's collation, other values numerically."""
-    uniq = list(pd.unique(pd.Series(values).dropna()))
-    if uniq and all(isinstance(u, str) for u in uniq):
-        return r_sorted(uniq)
-    return sorted(uniq)
-
-
-def _r_factor(x: Any) -> pd.Series:
-    """R's ``factor()``: a categorical with sorted levels (used inside formulas)."""
-    s = pd.Series(x)
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        return s
-    return s.astype(pd.CategoricalDtype(_r_levels(s)))
-
-
-def _as_r_factors(data: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Character columns used by a formula as categoricals with R's level order (as R's model.matrix)."""
-    text = [c for c in columns if c in data.columns and not isinstance(data[c].dtype, pd.CategoricalDtype)
-            and (data[c].dtype == object or pd.api.types.is_string_dtype(data[c]))]
-    if not text:
-        return data
-    out = data.copy(deep=False)
-    for c in text:
-        out[c] = pd.Categorical(out[c], categories=_r_levels(out[c]))
-    return out
-
-
-def _level_label(level: Any) -> str:
-    if isinstance(level, (bool, np.bool_)):
-        return "TRUE" if level else "FALSE"
-    return str(level)
-
-
-def _r_expr(factor: Any) -> str:
-    """A factor's expression as R prints it when it names a column that needs quoting
-    (```pub year```, ``log(`abs.lat`)`` -> ``log(abs.lat)``); otherwise formulaic's text."""
-    if factor.eval_method.value == "lookup":
-        return r_name(factor.expr)
-    return r_deparse(factor.expr) if "`" in factor.expr else factor.expr
-
-
-def _r_names(spec: Any) -> list[str]:
-    """metafor's names of the columns of a formulaic model spec, from its term structure."""
-    states = spec.encoder_state
-    names: list[str] = []
-    for struct in spec.structure:
-        lookup: dict[str, str] = {}
-        for scoped in struct.scoped_terms:
-            combos = [("", "")]
-            for sf in scoped.factors:
-                expr = sf.factor.expr
-                kind, state = states.get(expr, (None, {}))
-                rexpr = _r_expr(sf.factor.factor)
-                levels = state.get("categories") if isinstance(state, dict) else None
-                if levels is None:
-                    pieces = [(expr, rexpr)]
-                else:
-                    use = levels[1:] if sf.reduced else levels
-                    tag = "T." if sf.reduced else ""
-                    pieces = [(f"{expr}[{tag}{lev}]", f"{rexpr}{_level_label(lev)}") for lev in use]
-                combos = [(a + (":" if a else "") + fa, b + (":" if b else "") + fb)
-                          for fa, fb in pieces for a, b in combos]
-            if not scoped.factors:
-                combos = [("Intercept", "intrcpt")]
-            lookup.update(dict(combos))
-        names.extend(lookup.get(col, col) for col in struct.columns)
-    return names
-
-
-def _formula_matrix(spec: Any, frame: pd.DataFrame) -> np.ndarray:
-    mm = spec.get_model_matrix(frame, context={"factor": _r_factor})
-    return np.asarray(mm, dtype=float)
-
-
 def moderators_design(mods: Any, data: pd.DataFrame | None, k: int, *, intercept: bool = True) -> ModeratorsDesign:
     """Build the moderators design from a formula string, an array, or None.
 
     Parameters
     ----------
     mods : str, array_like or None
-        ``"~ ablat + year"``, ``"~ factor(alloc)"`` (evaluated on ``data`` with
-        formulaic; character columns become factors with sorted levels, as R),
+        ``"~ ablat + year"``, ``"~ factor(alloc)"`` (evaluated on ``data`` by the
+        package's fixed-effects design builder, as R's ``model.matrix``; character
+        columns become factors with sorted levels, as R),
         a (k, m) array of moderator values (an intercept is added when
         ``intercept``), or None for the intercept-only model.
     data : DataFrame or None
@@ -240,36 +164,20 @@ def moderators_design(mods: Any, data: pd.DataFrame | None, k: int, *, intercept
 
 
 def _formula_design(mods: str, data: pd.DataFrame | None, intercept: bool) -> ModeratorsDesign:
-    import formulaic
-
-    text = mods.strip()
-    if not text.startswith("~"):
+    """The design of a moderators formula, built as every fixed-effects design of the package
+    (:func:`multilevel.formula._design.rhs_design`), with metafor's ``intrcpt``."""
+    if not mods.strip().startswith("~"):
         raise FormulaError("a moderators formula must start with '~' (for example '~ ablat + year')", mods, 0)
     if data is None:
         raise DataError("a moderators formula needs data")
-    if not intercept:
-        text += " - 1"
-    data = _as_r_factors(data, formula_variables(mods, data))
-    try:
-        with np.errstate(divide="ignore", invalid="ignore"):  # log(0), log(-1): reported by row later
-            mm = formulaic.model_matrix(_parsed_formula(quote_dotted(text)), data,
-                                        context={"factor": _r_factor}, na_action="ignore")
-    except Exception as err:  # formulaic raises many types; report them as a formula problem
-        raise FormulaError(f"the moderators formula could not be evaluated: {err}", mods) from None
-    X = np.asarray(mm, dtype=float)
-    names = tuple(_r_names(mm.model_spec))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # log(0), log(-1): reported by row later
+        design = rhs_design(mods, data, intercept=intercept)
+    names = tuple("intrcpt" if n == "(Intercept)" else n for n in design.names)
     has_int = "intrcpt" in names
     if has_int and names[0] != "intrcpt":
         raise FormulaError("the intercept must come first in the moderators formula", mods)
-    return ModeratorsDesign(X, names, mm.model_spec, has_int, mods)
-
-
-@lru_cache(maxsize=64)
-def _parsed_formula(text: str) -> Any:
-    """Parsed formulaic formula (cached: formulas are immutable and parsing dominates small fits)."""
-    import formulaic
-
-    return formulaic.Formula(text)
+    return ModeratorsDesign(design.matrix, names, design, has_int, mods)
 
 
 def formula_variables(mods: Any, data: pd.DataFrame | None) -> list[str]:
