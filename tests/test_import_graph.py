@@ -9,7 +9,8 @@ has an edge to each of those modules. Imports under ``if TYPE_CHECKING:`` are no
 draw no edge.
 
 Function-level imports of the package's own modules are allowed only as lazy imports of heavy
-modules: those that load JAX, NumPyro, ArviZ or matplotlib when imported.
+modules: those that load JAX, NumPyro, ArviZ, matplotlib or formulaic when imported (formulaic
+takes about half a second to import; ``brma`` without moderators does not need it).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import pytest
 
 import multilevel
 
-HEAVY = ("jax", "numpyro", "arviz", "matplotlib")
+HEAVY = ("jax", "numpyro", "arviz", "matplotlib", "formulaic")
 
 
 @dataclass(frozen=True)

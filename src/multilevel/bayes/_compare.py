@@ -22,9 +22,9 @@ from scipy.special import logsumexp
 
 from .._exceptions import ModelSpecificationError
 from ._design import model_args
+from ._diagnostics import ess
 from ._marginal import BayesFactor, MarginalLikelihood
 from ._quadrature import quadrature
-from ._diagnostics import ess
 
 __all__ = ["MarginalLikelihood", "BayesFactor", "log_marginal_likelihood", "inference_data", "loo"]
 

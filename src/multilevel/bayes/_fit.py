@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import _engines
 from .._exceptions import ArgumentError, DataError, ModelSpecificationError
 from .._protocol import confint_frame, parse_level
 from ._design import BrmaData, model_args, new_design, prepare
-from . import _engines
 from ._diagnostics import check_convergence
 from ._layout import Layout, make_layout
 from ._priors import MEASURES, Prior, Priors, default_priors, unit_information_sd
@@ -24,9 +24,9 @@ from ._summary import (
     typical_variance,
 )
 from .._data import as_dataframe, check_columns, offending_rows
-from ._predict import predict_frame
 from ._compare import inference_data, loo, log_marginal_likelihood
 from ._plots import plot_parameter, plot_diagnostics, forest
+from ._predict import predict_frame
 
 __all__ = ["brma", "BrmaFit"]
 

@@ -12,8 +12,8 @@ from .._exceptions import ArgumentError, DataError, MissingDataWarning, RankDefi
 from ._bars import ParsedFormula, parse_formula
 from ._contrasts import check_contrasts
 from ._design import CONTEXT, formula_variables, looked_up_columns, materialize, pivot_rank_columns
-from ._frame import ModelFrame
 from ._factors import as_r_factors
+from ._frame import ModelFrame
 from ._groups import build_blocks, check_blocks
 from ._newdata import new_fixed_design, new_random_design
 from ._response import evaluate_response, response_columns, response_name

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._exceptions import ArgumentError, ConvergenceWarning, ModelSpecificationError, SingularFitWarning
+from ..lmm._blas import blas_threads
 from ..lmm._lmer import problem_from_frame
 from ..lmm._optimize import SINGULAR_MESSAGE
 from ._family import make_family
@@ -15,7 +16,6 @@ from ._fit import GlmmControl, fit_glmm
 from ._pirls import GlmmProblem
 from ._response import glmm_frame, split_formula
 from ._results import GeneralizedLinearMixedModel
-from ..lmm._blas import blas_threads
 
 __all__ = ["glmer", "glmer_model", "GlmerModel"]
 

@@ -14,9 +14,9 @@ from ..formula._frame import ModelFrame
 from ._family import Family
 from ._fit import GlmmEstimate
 from ._pirls import GlmmProblem
+from ._predict import predict
 from ._response import GlmmResponse
 from ._summary import GlmerSummary, GlmmVarCorr
-from ._predict import predict
 
 __all__ = ["GeneralizedLinearMixedModel", "RESIDUAL_TYPES"]
 

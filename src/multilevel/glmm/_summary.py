@@ -20,9 +20,9 @@ from scipy import special
 from .._rformat import format_coefmat
 from ..lmm._summary import (COR_MAX, FitCriteria, FixefCorrelation, MixedModelReport, ScaledResiduals,
                             _groups_line)
-from ..lmm._varcorr import VarCorr
 from .._display import FrameMapping
 from ..lmm._deparse import formula_line
+from ..lmm._varcorr import VarCorr
 
 __all__ = ["GlmerSummary", "GlmmVarCorr", "glmer_title", "strwrap"]
 

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import scipy
 
+from .._display import FrameMapping, TextReport
 from .._exceptions import ModelSpecificationError
 from .._rformat import format_coefmat
-from .._display import FrameMapping, TextReport
 from ._deparse import deparse
 
 __all__ = ["AnovaTable", "lmer_anova"]

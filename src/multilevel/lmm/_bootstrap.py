@@ -18,8 +18,8 @@ from concurrent.futures import as_completed
 import numpy as np
 
 from ._fit import fit_problem
-from ._predict import simulate_responses
 from ._pool import process_pool
+from ._predict import simulate_responses
 from ._sdcor import sdcor_from_theta
 
 __all__ = ["bootstrap_parameters", "percentile_intervals", "process_pool"]

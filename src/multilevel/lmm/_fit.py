@@ -19,8 +19,8 @@ import numpy as np
 from ._blas import blas_threads
 from ._optimize import (check_convergence, get_optimizer, is_singular_theta, newton_step, optimize_theta, polish,
                         rescaled_restart)
-from ._pls import PLSProblem, PLSSolution
 from .._exceptions import ModelSpecificationError
+from ._pls import PLSProblem, PLSSolution
 
 __all__ = ["OptimizerSummary", "LmerEstimate", "fit_problem", "estimate_at", "moment_start", "theta_scale"]
 

@@ -14,10 +14,10 @@ import scipy
 
 from .._data import as_dataframe, check_columns
 from .._exceptions import DataError
-from .._protocol import parse_level
 from .._plots_common import draw_group_lines, draw_qq, draw_residuals, grid_frame, new_axes
-from ._profile import fit_setup, parameter_names, profile_grid
+from .._protocol import parse_level
 from ._pool import process_pool
+from ._profile import fit_setup, parameter_names, profile_grid
 
 __all__ = ["plot_lmer", "plot_ranef", "plot_qq_ranef", "plot_profile", "plot_lmer_residuals", "ranef_intervals"]
 

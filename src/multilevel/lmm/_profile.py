@@ -33,13 +33,13 @@ import numpy as np
 import scipy
 from scipy import optimize
 
-from ._optimize import NloptBobyqa, optimize_theta
-from ._pls import PLSProblem, theta_template_indices
-from ._sdcor import sdcor_from_theta, theta_from_sdcor
 from .._exceptions import ModelSpecificationError
 from .._protocol import parse_level
 from ._bootstrap import bootstrap_parameters, percentile_intervals
+from ._optimize import NloptBobyqa, optimize_theta
+from ._pls import PLSProblem, theta_template_indices
 from ._pool import process_pool
+from ._sdcor import sdcor_from_theta, theta_from_sdcor
 
 __all__ = ["pls_pieces", "sdcor_from_theta", "theta_from_sdcor", "ProfileSetup", "profile_setup", "zeta_function",
            "profile_interval", "profile_grid", "parameter_names"]

@@ -13,14 +13,14 @@ from ._fit import LmerEstimate, OptimizerSummary, fit_problem
 from ._pls import PLSProblem
 from ._summary import (COR_MAX, FitCriteria, FixedEffectsTable, FixefCorrelation, LmerPrint, LmerSummary,
                        ScaledResiduals, model_title)
-from ._varcorr import VarCorr
-from ._satterthwaite import coef_table, lmertest_summary
-from ._profile import fit_confint
-from ._predict import predict, simulate
+from .._exceptions import DataError
+from ._anova import lmer_anova
 from ._icc import model_icc, model_r2
 from ._plots import ranef_intervals
-from ._anova import lmer_anova
-from .._exceptions import DataError
+from ._predict import predict, simulate
+from ._profile import fit_confint
+from ._satterthwaite import coef_table, lmertest_summary
+from ._varcorr import VarCorr
 
 __all__ = ["LinearMixedModel"]
 

@@ -33,10 +33,10 @@ import numpy as np
 import scipy
 
 from .._display import FrameMapping, TextReport
-from ._profile import pls_pieces
 from .._exceptions import ModelSpecificationError
-from ._kenward_roger import kenward_roger
 from .._rformat import format_coefmat
+from ._kenward_roger import kenward_roger
+from ._profile import pls_pieces
 
 __all__ = ["richardson_jacobian", "richardson_hessian", "varpar_deviance", "covbeta", "SatterthwaiteParts",
            "satterthwaite_parts", "satterthwaite_df", "coef_test"]

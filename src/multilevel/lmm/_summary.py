@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._rformat import abbreviate, format_coefmat, format_named_vector, format_num, zapsmall
-from ._varcorr import VarCorr
 from .._display import FrameMapping
+from .._rformat import abbreviate, format_coefmat, format_named_vector, format_num, zapsmall
 from ._deparse import deparse, formula_line
+from ._varcorr import VarCorr
 
 __all__ = ["LmerSummary", "LmerPrint", "FitCriteria", "ScaledResiduals", "FixedEffectsTable", "FixefCorrelation",
            "abbreviate", "deparse_formula"]

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._rformat import format_num
 from .._display import FrameMapping
+from .._rformat import format_num
 
 __all__ = ["VarCorr", "make_unique"]
 

@@ -13,9 +13,9 @@ import scipy
 from .._data import as_dataframe
 from .._exceptions import ModelSpecificationError, RankDeficiencyWarning
 from .._protocol import parse_level
-from ._fit import OLSArrays, ols_fit
 from ..formula import model_frame
 from ..formula._contrasts import check_contrasts
+from ._fit import OLSArrays, ols_fit
 from ._summary import LinearModelSummary
 
 __all__ = ["LinearModel", "lm", "FStatistic"]

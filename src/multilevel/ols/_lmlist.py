@@ -12,14 +12,14 @@ import scipy
 import scipy.linalg
 
 from .._data import as_dataframe, check_columns, drop_missing
+from .._display import FrameMapping, TextReport
 from .._exceptions import FormulaError, NotFittedError
 from .._protocol import parse_level
 from .._rformat import format_num, render_table
-from ._lm import LinearModel, lm
 from ..formula._contrasts import check_contrasts
 from ..formula._quoting import r_name
+from ._lm import LinearModel, lm
 from ._summary import deparse_call, deparse_formula
-from .._display import FrameMapping, TextReport
 
 __all__ = ["LmList", "LmListSummary", "lm_list"]
 

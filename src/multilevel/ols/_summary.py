@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._rformat import format_coefmat, format_g, format_named_vector, format_num, format_pval, zapsmall
 from .._display import FrameMapping, TextReport
+from .._rformat import format_coefmat, format_g, format_named_vector, format_num, format_pval, zapsmall
 from ..formula._quoting import r_name
 
 __all__ = ["LinearModelSummary", "deparse_formula", "deparse_call"]

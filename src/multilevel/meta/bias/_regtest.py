@@ -17,9 +17,9 @@ from ...ols import FStatistic
 from ...ols._summary import LinearModelSummary
 from ..shared._format import DEFAULT_DIGITS, fcf, fmt_pval
 from ..shared._input import EffectData, ModeratorsDesign
+from ..univariate._print import RmaSummary
 from ..univariate._rma import RmaFit, _fit
 from ._input import check_choice, effects_from
-from ..univariate._print import RmaSummary
 
 __all__ = ["regtest", "RegtestResult", "WeightedRegression"]
 

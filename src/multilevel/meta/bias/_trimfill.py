@@ -13,9 +13,9 @@ from ..._exceptions import ArgumentError, ModelSpecificationError
 from ..shared._format import DEFAULT_DIGITS, fcf, fmt_pval
 from ..shared._input import EffectData, moderators_design
 from ..univariate._core import estimate_tau2, fixed_effects
+from ..univariate._print import RmaSummary
 from ..univariate._rma import RmaFit, _fit
 from ._core import trimfill_step
-from ..univariate._print import RmaSummary
 
 __all__ = ["trimfill", "RmaTrimfillFit"]
 

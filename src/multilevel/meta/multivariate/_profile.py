@@ -20,13 +20,13 @@ import pandas as pd
 from scipy import optimize as sopt
 import scipy
 
+from ..._display import FrameMapping
 from ..._exceptions import ModelSpecificationError
 from ..._rformat import render_table
+from ..plots._profile_plot import plot_profile
 from ..shared._format import fcf
 from ._components import component_names
 from ._fit import optimize
-from ..._display import FrameMapping
-from ..plots._profile_plot import plot_profile
 
 __all__ = ["component_names", "profile_ll", "confint_frame", "ConfintReport", "ProfileLikelihood", "profile"]
 

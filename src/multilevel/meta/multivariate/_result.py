@@ -15,11 +15,11 @@ import pandas as pd
 from scipy import special
 
 from ..._protocol import level_percent
+from ..plots._profile_plot import plot_profiles
 from ._fit import FitState, evaluate_at
+from ._predict import predict, ranef, i2
 from ._print import fit_text, fit_html, RmaMvSummary, anova_fits
 from ._profile import confint_frame, ConfintReport, profile
-from ..plots._profile_plot import plot_profiles
-from ._predict import predict, ranef, i2
 from ._robust import robust
 
 __all__ = ["Components", "RmaMvFit"]

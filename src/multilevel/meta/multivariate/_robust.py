@@ -33,9 +33,9 @@ from ..._exceptions import DataError, ModelSpecificationError
 from ..._rformat import signif_stars
 from ..shared._format import (_matrix_lines, _r_round_str, fcf, fmt_pval, moderators_lines, print_vector_lines,
                       signif_legend_lines)
-from ._predict import dense_marginal
 from ..._display import FrameMapping
 from ._fit import evaluate_at
+from ._predict import dense_marginal
 from ._print import fit_lines
 
 __all__ = ["RobustRmaMv", "robust", "cr2_adjustments"]

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..._data import as_dataframe, check_columns, offending_rows, refuse_infinite, row_labels
+from ..._effects import check_lengths, check_variances, column_values, read_outcomes
 from ...formula._design import rhs_design
 from ...formula._quoting import formula_columns
 from ..._exceptions import (DataError, FormulaError, MissingDataWarning, ModelSpecificationError,
@@ -34,37 +35,6 @@ __all__ = [
 # ----------------------------------------------------------------------------------------------
 # input
 # ----------------------------------------------------------------------------------------------
-
-def column_values(value: Any, data: pd.DataFrame | None, *, role: str) -> np.ndarray:
-    """Return ``value`` as a float array: a column name of ``data`` or an array-like.
-
-    Raises :class:`~multilevel.DataError` for non-numeric input and
-    :class:`~multilevel.UnknownColumnError` for an unknown column name.
-
-    Examples
-    --------
-    >>> import multilevel as ml
-    >>> column_values("ablat", ml.datasets.load("bcg"), role="moderator")[:3]
-    array([44., 55., 42.])
-    """
-    if isinstance(value, str):
-        if data is None:
-            raise DataError(f"{role} is given as the column name {value!r} but no data were given")
-        check_columns(data, [value], context=f"{role} argument")
-        col = data[value]
-        if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiu":
-            return col.to_numpy(dtype=float)
-        if isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(col) \
-                or col.dtype == object:
-            raise DataError(f"the {role} column {value!r} must be numeric, but it holds {col.dtype} values")
-        return col.to_numpy(dtype=float, na_value=np.nan)
-    try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise DataError(f"{role} must be a column name or an array of numbers, "
-                        f"not {type(value).__name__}") from None
-    return arr
-
 
 @dataclass(frozen=True, eq=False)
 class ModeratorsDesign:
@@ -250,20 +220,6 @@ class EffectData:
         return self.yi.shape[0]
 
 
-def _check_lengths(named: dict[str, np.ndarray]) -> int:
-    lengths = {name: (a.shape[0] if a.ndim else 1) for name, a in named.items()}
-    if len(set(lengths.values())) > 1:
-        desc = ", ".join(f"{n} has {m}" for n, m in lengths.items())
-        raise DataError(f"the inputs have different lengths: {desc}")
-    return next(iter(lengths.values()))
-
-
-def _check_variances(values: np.ndarray, slab: list[str], name: str) -> None:
-    bad = ~np.isfinite(values) | (values <= 0)
-    if bad.any():
-        raise DataError(f"{name} must be positive and finite; {offending_rows(bad, slab, values)}")
-
-
 def _check_matrix(V: np.ndarray, slab: list[str], name: str) -> None:
     """Covariances of a variance-covariance matrix must be finite (its diagonal is checked as variances)."""
     bad = ~np.isfinite(V)
@@ -366,7 +322,7 @@ def prepare_effects(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = Non
     (13, ('intrcpt', 'ablat'))
     """
     frame = as_dataframe(data) if data is not None else None
-    y, v, vname, vraw = _read_outcomes(yi, vi, sei, frame, allow_matrix, v_name)
+    y, v, vname, vraw = read_outcomes(yi, vi, sei, frame, allow_matrix, v_name)
     vdiag = np.diag(v) if v.ndim == 2 else v
     mods_arr = _mods_array(mods)
     named = {"yi": y, vname: vraw}
@@ -377,14 +333,14 @@ def prepare_effects(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = Non
     wts = None if weights is None else column_values(weights, frame, role="weights")
     if wts is not None:
         named["weights"] = wts
-    n = _check_lengths(named)
+    n = check_lengths(named)
     labels = _labels(slab, frame, n) if slab is not None else row_labels(frame, n)
     if required and frame is not None:
         check_columns(frame, required, context="random-effects specification")
     keep = _complete_rows([y, vdiag] + ([] if wts is None else [wts]), mods_arr, frame,
                           formula_variables(mods, frame) + list(required))
     slab_kept = [labels[i] for i in keep]
-    _check_variances(vraw[keep], slab_kept, vname)
+    check_variances(vraw[keep], slab_kept, vname)
     if v.ndim == 2:
         _check_matrix(v[np.ix_(keep, keep)], slab_kept, vname)
     if wts is not None:
@@ -406,27 +362,6 @@ def prepare_effects(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = Non
     v_kept = v[np.ix_(keep, keep)] if v.ndim == 2 else v[keep]
     return EffectData(y[keep], v_kept, design, keep, sub, n - keep.size, tuple(slab_kept),
                       None if wts is None else wts[keep])
-
-
-def _read_outcomes(yi: Any, vi: Any, sei: Any, frame: pd.DataFrame | None, allow_matrix: bool,
-                   v_name: str) -> tuple[np.ndarray, np.ndarray, str, np.ndarray]:
-    """Effects, variances, the variances' argument name and the values as given (sei or the diagonal)."""
-    if (vi is None) == (sei is None):
-        raise DataError(f"give exactly one of {v_name} (sampling variances) or sei (standard errors)")
-    y = column_values(yi, frame, role="yi")
-    if sei is not None:
-        raw = column_values(sei, frame, role="sei")
-        v, vname = raw**2, "sei"
-    else:
-        v, vname = column_values(vi, frame, role=v_name), v_name
-        raw = np.diag(v) if v.ndim == 2 else v
-    if y.ndim != 1:
-        raise DataError(f"yi must be one-dimensional, but it has shape {y.shape}")
-    if v.ndim == 2 and not allow_matrix:
-        raise DataError(f"{vname} must be a vector of sampling variances, not a {v.shape[0]} x {v.shape[1]} matrix")
-    if raw.ndim != 1:
-        raise DataError(f"{vname} must be one-dimensional, but it has shape {raw.shape}")
-    return y, v, vname, raw
 
 
 def _mods_array(mods: Any) -> np.ndarray | None:

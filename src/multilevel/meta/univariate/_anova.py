@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from ..._display import FrameMapping
 from ..._exceptions import ModelSpecificationError, MultilevelWarning
 from ..shared._format import _matrix_lines, fcf, fmt_pval
 from ..shared._input import EffectData
-from ..._display import FrameMapping
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._rma import RmaFit

@@ -13,13 +13,13 @@ from scipy import special
 
 from ..._exceptions import ModelSpecificationError, MultilevelWarning
 from ..._protocol import level_percent
+from ..plots._forest import forest
+from ..plots._funnel import funnel
 from ..shared._input import EffectData, ModeratorsDesign, prepare_effects
+from ._anova import anova_rma
 from ._core import TAU2_METHODS, estimate_tau2, fit_statistics, fixed_effects, heterogeneity
 from ._infer import qprofile_confint, predict, blup
 from ._print import RmaSummary
-from ._anova import anova_rma
-from ..plots._forest import forest
-from ..plots._funnel import funnel
 
 __all__ = ["rma", "RmaFit"]
 
