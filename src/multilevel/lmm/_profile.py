@@ -47,24 +47,6 @@ __all__ = ["pls_pieces", "sdcor_from_theta", "theta_from_sdcor", "ProfileSetup",
 _LOG2PI = float(np.log(2.0 * np.pi))
 
 
-def _psd_cholesky(C: np.ndarray, tol: float = 1e-12) -> np.ndarray | None:
-    """Lower Cholesky factor of a positive semi-definite matrix (zero pivots allowed, as at |cor| = 1)."""
-    k = C.shape[0]
-    L = np.zeros_like(C)
-    for j in range(k):
-        d = C[j, j] - L[j, :j] @ L[j, :j]
-        if d < -tol:
-            return None
-        if d <= tol:
-            rest = C[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]
-            if np.any(np.abs(rest) > 1e-8):
-                return None
-            continue
-        L[j, j] = np.sqrt(d)
-        L[j + 1:, j] = (C[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
-    return L
-
-
 def parameter_names(ks: list[int], fixed_names: list[str]) -> list[str]:
     """lme4's ``oldNames``: ``.sig01``, ``.sig02``, ..., ``.sigma``, then the fixed effects."""
     m = sum(k * (k + 1) // 2 for k in ks)

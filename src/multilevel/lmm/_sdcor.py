@@ -10,6 +10,24 @@ from ._pls import theta_template_indices
 __all__ = ["sdcor_from_theta", "theta_from_sdcor"]
 
 
+def _psd_cholesky(C: np.ndarray, tol: float = 1e-12) -> np.ndarray | None:
+    """Lower Cholesky factor of a positive semi-definite matrix (zero pivots allowed, as at |cor| = 1)."""
+    k = C.shape[0]
+    L = np.zeros_like(C)
+    for j in range(k):
+        d = C[j, j] - L[j, :j] @ L[j, :j]
+        if d < -tol:
+            return None
+        if d <= tol:
+            rest = C[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]
+            if np.any(np.abs(rest) > 1e-8):
+                return None
+            continue
+        L[j, j] = np.sqrt(d)
+        L[j + 1:, j] = (C[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
+    return L
+
+
 def sdcor_from_theta(theta: np.ndarray, ks: list[int], sigma: float) -> np.ndarray:
     """Standard deviations (diagonal positions) and correlations (off-diagonal) per term, lme4's ``Cv_to_Sv``."""
     out, off = [], 0
