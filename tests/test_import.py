@@ -25,12 +25,12 @@ def test_import_does_not_load_heavy_modules():
 
 def test_default_brma_path_loads_neither_jax_nor_formulaic():
     """The default brma model (no moderators) is fitted by the NumPy quadrature engine: the first
-    fit in a fresh process imports neither JAX, NumPyro, ArviZ, matplotlib, formulaic nor scipy.stats."""
+    fit in a fresh process imports neither JAX, NumPyro, ArviZ, matplotlib, formulaic nor SciPy."""
     code = ("import multilevel as ml\n"
             "d = ml.datasets.load('konstantopoulos2011')\n"
             "fit = ml.brma(d.yi, d.vi, measure='SMD', cluster=d.district, seed=1, progress=False)\n"
             "assert fit.engine == 'quadrature'")
-    assert _loaded(code, ("jax", "numpyro", "arviz", "matplotlib", "formulaic", "scipy.stats")) == []
+    assert _loaded(code, ("jax", "numpyro", "arviz", "matplotlib", "formulaic", "scipy", "scipy.stats")) == []
 
 
 @pytest.mark.parametrize("package", [m.lstrip(".") for m in ml._EXPORTS if m != "._anova"])

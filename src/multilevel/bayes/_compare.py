@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import logsumexp
 
 from .._exceptions import ModelSpecificationError
 from ._design import model_args
@@ -51,6 +50,8 @@ def _potential(fit):
 
 def bridge_sampling(fit, *, max_iter: int = 1000, tol: float = 1e-10, seed: int | None = None) -> MarginalLikelihood:
     """Log marginal likelihood of ``fit`` by iterative bridge sampling."""
+    from scipy.special import logsumexp  # on first use: keeps the first brma fit fast
+
     sites, log_q = _potential(fit)
     if not sites:
         return MarginalLikelihood(float(log_q(np.zeros((1, 0)))[0]), 0.0, "exact (no free parameters)")

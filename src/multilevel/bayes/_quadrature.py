@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import expit, logsumexp
 
 from .._exceptions import ModelSpecificationError
 from ._marginal import MarginalLikelihood
@@ -77,6 +76,8 @@ def _from_unconstrained(u, kind):
     if kind == "log":
         return np.exp(u), u
     if kind == "logit":
+        from scipy.special import expit  # on first use: keeps the first brma fit fast
+
         x = expit(u)
         return x, np.log(x) + np.log1p(-x)
     return u, np.zeros_like(u)
@@ -140,6 +141,8 @@ def quadrature(fit, nodes: int | None = None, chunk: int = 20000):
     -------
     (MarginalLikelihood, dict of name -> (mean, sd))
     """
+    from scipy.special import logsumexp  # on first use: keeps the first brma fit fast
+
     params = _free_parameters(fit)
     if len(params) > 5:
         raise ModelSpecificationError(f"quadrature needs at most 5 free parameters, the model has {len(params)}")
