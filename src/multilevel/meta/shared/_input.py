@@ -22,7 +22,6 @@ import pandas as pd
 
 from ..._data import as_dataframe, check_columns, offending_rows, refuse_infinite, row_labels
 from ..._effects import check_lengths, check_variances, column_values, read_outcomes
-from ...formula._design import rhs_design
 from ...formula._quoting import formula_columns
 from ..._exceptions import (DataError, FormulaError, MissingDataWarning, ModelSpecificationError,
                            RankDeficiencyWarning)
@@ -136,6 +135,8 @@ def moderators_design(mods: Any, data: pd.DataFrame | None, k: int, *, intercept
 def _formula_design(mods: str, data: pd.DataFrame | None, intercept: bool) -> ModeratorsDesign:
     """The design of a moderators formula, built as every fixed-effects design of the package
     (:func:`multilevel.formula._design.rhs_design`), with metafor's ``intrcpt``."""
+    from ...formula._design import rhs_design  # formulaic: loaded only for moderator formulas
+
     if not mods.strip().startswith("~"):
         raise FormulaError("a moderators formula must start with '~' (for example '~ ablat + year')", mods, 0)
     if data is None:
