@@ -183,6 +183,14 @@ class LinearModel:
         ``level`` is a proportion (0.95) or a percentage (95), see
         :func:`~multilevel._protocol.parse_level`. Returns a DataFrame with columns
         ``lower`` and ``upper`` (R's "2.5 %" and "97.5 %").
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> ml.lm("Reaction ~ Days", ml.datasets.load("sleepstudy")).confint().round(3)
+                       lower    upper
+        (Intercept)  238.361  264.449
+        Days           8.024   12.911
         """
         level = parse_level(level)
         q = scipy.stats.t.ppf(0.5 + level / 2, self.df_resid) if self.df_resid > 0 else np.nan
@@ -193,6 +201,14 @@ class LinearModel:
         """Predictions for ``newdata`` (fitted values when omitted).
 
         Aliased coefficients are left out, as R's ``predict.lm`` does.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> ml.lm("Reaction ~ Days", ml.datasets.load("sleepstudy")).predict({"Days": [0, 5]}).round(3)
+        0    251.405
+        1    303.742
+        Name: fit, dtype: float64
         """
         if newdata is None:
             return self.fitted
@@ -202,7 +218,14 @@ class LinearModel:
         return pd.Series(X[:, keep] @ self.fit.coef[keep], index=df.index, name="fit")
 
     def summary(self):
-        """R's ``summary(lm(...))``: coefficient table with t tests, R-squared and the F test."""
+        """R's ``summary(lm(...))``: coefficient table with t tests, R-squared and the F test.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> ml.lm("Reaction ~ Days", ml.datasets.load("sleepstudy")).summary().fstatistic.numdf
+        1
+        """
         return LinearModelSummary.from_model(self)
 
     def __repr__(self) -> str:
