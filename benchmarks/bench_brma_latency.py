@@ -10,7 +10,9 @@ fit)::
 (the RoBMA vignette's multilevel model, 3 chains x 5000 draws), timed from outside
 (wall clock) and, inside the process, split into imports + data and the fit itself.
 
-* default engine (``"auto"``: quadrature for this model);
+* ``import multilevel`` alone (public names load on first use, so this is the interpreter and
+  the package's exception types);
+* default engine (``"auto"``: quadrature for this model; it imports neither JAX nor formulaic);
 * ``engine="nuts"`` with JAX's persistent compilation cache off (``MULTILEVEL_JAX_CACHE=0``:
   every process compiles), and with a fresh cache directory: the first process fills it,
   the following ones load the compiled programs;
@@ -68,6 +70,15 @@ def run_python(engine: str | None, cache) -> dict:
     return {"wall": wall, **json.loads(out.stdout.strip().splitlines()[-1])}
 
 
+def run_import() -> dict:
+    """A fresh process that only imports the package (no data, no fit)."""
+    code = "import time; t0 = time.perf_counter(); import multilevel; print(time.perf_counter() - t0)"
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=_env(None))
+    wall = time.perf_counter() - t0
+    return {"wall": wall, "import": float(out.stdout.strip()), "fit": 0.0}
+
+
 def run_jags() -> dict:
     cmd = ["Rscript", str(ROOT / "tools" / "fixtures" / "brma_jags.R"), "bench", "3", "5000", "2000", "500"]
     t0 = time.perf_counter()
@@ -93,6 +104,7 @@ def main(repeats: int, jags: bool) -> None:
         add("default engine (quadrature), first process", run_python(None, "0"))
         add("nuts, persistent cache filled by this process", run_python("nuts", Path(tmp) / "jax"))
         for _ in range(repeats):
+            add("import multilevel only", run_import())
             add("default engine (quadrature), later processes", run_python(None, "0"))
             add("nuts, no persistent cache", run_python("nuts", "0"))
             add("nuts, warm persistent cache", run_python("nuts", Path(tmp) / "jax"))

@@ -230,7 +230,7 @@ def test_numpy_likelihood_equals_the_jax_model(fit_q):
     import jax.numpy as jnp
 
     from multilevel.bayes._engine import compiled
-    from multilevel.bayes._fit import _args
+    from multilevel.bayes._design import model_args as _args
     from multilevel.bayes._grid import LogPosterior
 
     f = LogPosterior(fit_q._layout, fit_q.data)

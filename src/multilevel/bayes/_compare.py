@@ -16,48 +16,16 @@ and its bridge sampling evaluates the NumPy log posterior of that engine (no JAX
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp
 
 from .._exceptions import ModelSpecificationError
+from ._design import model_args
+from ._diagnostics import ess
+from ._marginal import BayesFactor, MarginalLikelihood
+from ._quadrature import quadrature
 
 __all__ = ["MarginalLikelihood", "BayesFactor", "log_marginal_likelihood", "inference_data", "loo"]
-
-
-@dataclass(frozen=True)
-class MarginalLikelihood:
-    """log p(y) with its Monte Carlo standard error (0 for quadrature) and the method."""
-
-    log_ml: float
-    mc_error: float
-    method: str
-    iterations: int = 0
-
-    def __str__(self) -> str:
-        return f"log marginal likelihood = {self.log_ml:.4f} (MC error {self.mc_error:.4f}; {self.method})"
-
-
-@dataclass(frozen=True)
-class BayesFactor:
-    """BF10 = p(y | model 1) / p(y | model 0), with the Monte Carlo error of log BF10."""
-
-    log_bf: float
-    mc_error: float
-    method: str
-
-    @property
-    def bf(self) -> float:
-        return math.exp(self.log_bf)
-
-    @classmethod
-    def from_marginals(cls, m1: MarginalLikelihood, m0: MarginalLikelihood) -> "BayesFactor":
-        return cls(m1.log_ml - m0.log_ml, math.hypot(m1.mc_error, m0.mc_error), m1.method)
-
-    def __str__(self) -> str:
-        return (f"BF10 = {self.bf:.4g} (log BF10 = {self.log_bf:.4f}, MC error {self.mc_error:.4f}; "
-                f"{self.method})")
 
 
 # ----------------------------------------------------------------------------- bridge sampling
@@ -66,11 +34,10 @@ def _potential(fit):
         f = fit._run.state[0]
         return f.sites, f
     from ._engine import compiled
-    from ._fit import _args
 
     import jax.numpy as jnp
 
-    args = tuple(jnp.asarray(a) for a in _args(fit.data))
+    args = tuple(jnp.asarray(a) for a in model_args(fit.data))
     comp = compiled(fit._layout, fit.data.num_clusters, args)
     sites = comp.sites
 
@@ -83,7 +50,7 @@ def _potential(fit):
 
 def bridge_sampling(fit, *, max_iter: int = 1000, tol: float = 1e-10, seed: int | None = None) -> MarginalLikelihood:
     """Log marginal likelihood of ``fit`` by iterative bridge sampling."""
-    from ._diagnostics import ess
+    from scipy.special import logsumexp  # on first use: keeps the first brma fit fast
 
     sites, log_q = _potential(fit)
     if not sites:
@@ -134,8 +101,6 @@ def log_marginal_likelihood(fit, method: str = "bridge", **kwargs) -> MarginalLi
     if method == "bridge":
         return bridge_sampling(fit, **kwargs)
     if method == "quadrature":
-        from ._quadrature import quadrature
-
         return quadrature(fit, **kwargs)[0]
     raise ModelSpecificationError(f"unknown method {method!r}; use 'bridge', 'quadrature' or 'grid'")
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from .._exceptions import ModelSpecificationError
+from ._marginal import BayesFactor
+
 __all__ = ["bayes_factor"]
 
 
@@ -34,11 +37,7 @@ def bayes_factor(fit1, fit0, *, method: str = "bridge", **kwargs):
     >>> bf.bf > 1
     True
     """
-    from ._compare import BayesFactor
-
     if fit1.data.k != fit0.data.k or (fit1.data.y != fit0.data.y).any():
-        from .._exceptions import ModelSpecificationError
-
         raise ModelSpecificationError("Bayes factors compare fits of the same estimates")
     m1 = fit1.log_marginal_likelihood(method=method, **kwargs)
     m0 = fit0.log_marginal_likelihood(method=method, **kwargs)

@@ -1,7 +1,9 @@
 """Input handling for brma: effect sizes, variances, clusters and the two designs.
 
 Continuous predictors are standardized (as RoBMA does before applying its default priors);
-factors get treatment contrasts. The formulaic model specs are kept for ``predict(newdata)``.
+factors get treatment contrasts. The designs are built as every fixed-effects design of the
+package (:func:`multilevel.formula._design.rhs_design`: R's coding and column names) and kept
+for ``predict(newdata)``.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._data import (as_dataframe, check_columns, drop_missing, numeric_column, offending_rows,
+from .._data import (as_dataframe, check_columns, drop_missing, numeric_column,
                      refuse_infinite, row_labels)
+from .._effects import check_lengths, check_variances
 from .._exceptions import DataError, FormulaError, MissingDataWarning, ModelSpecificationError
+from ..formula._quoting import formula_columns
 
-__all__ = ["BrmaData", "prepare"]
+__all__ = ["BrmaData", "prepare", "model_args", "new_design"]
 
 
 @dataclass(frozen=True)
@@ -66,8 +70,6 @@ def _column_or_array(value, data, role, needed):
 
 
 def _formula_vars(formula: str) -> list[str]:
-    from ..formula._quoting import formula_columns
-
     try:
         return formula_columns(formula)
     except Exception as err:  # formulaic raises several parser types
@@ -88,29 +90,34 @@ def _standardize(df: pd.DataFrame, names: list[str]) -> tuple[pd.DataFrame, dict
 
 
 def _design(formula, df, std_df, *, intercept: bool):
-    from formulaic import model_matrix
+    """Design of ``formula`` on the standardized predictors (what is sampled), its names as R's
+    ``model.matrix`` gives them (the intercept named ``Intercept``), the design (for new data) and
+    the matrix mapping standardized coefficients back to the original scale."""
+    from ..formula._design import rhs_design  # formulaic: loaded only for models with moderators
 
-    from ..formula._quoting import quote_dotted
-
-    rhs = quote_dotted(formula.split("~", 1)[1] if "~" in formula else formula)
     try:
         with np.errstate(divide="ignore", invalid="ignore"):
-            mm = model_matrix(rhs, std_df, na_action="raise")
-            raw = model_matrix(rhs, df, na_action="raise")
+            design = rhs_design(formula, std_df)
+            raw = rhs_design(formula, df).matrix
+    except FormulaError:
+        raise
     except Exception as err:
         raise FormulaError(f"cannot build the design: {err}", formula) from None
-    names = list(mm.columns)
-    if "Intercept" not in names:
+    names = list(design.names)
+    if "(Intercept)" not in names:
         raise FormulaError("a moderator formula without an intercept is not supported", formula)
-    names = ["Intercept"] + [n for n in names if n != "Intercept"]
-    X, Xr = mm[names].to_numpy(float), raw[names].to_numpy(float)
+    X, Xr = design.matrix, raw
+    if names[0] != "(Intercept)":
+        order = [names.index("(Intercept)")] + [j for j, n in enumerate(names) if n != "(Intercept)"]
+        X, Xr, names = X[:, order], Xr[:, order], [names[j] for j in order]
+    names[0] = "Intercept"
     if np.linalg.matrix_rank(X) < X.shape[1]:
         raise ModelSpecificationError(f"the design of {formula!r} is rank deficient: "
                                       f"{', '.join(map(repr, _redundant(X, names)))} duplicate earlier columns")
     back = np.linalg.lstsq(Xr, X, rcond=None)[0]
     ok = np.allclose(Xr @ back, X, atol=1e-8 * max(1.0, np.abs(X).max()))
     first = 0 if intercept else 1
-    return X[:, first:], tuple(names[first:]), mm.model_spec, (back if ok else None)
+    return X[:, first:], tuple(names[first:]), design, (back if ok else None)
 
 
 def _redundant(X: np.ndarray, names: list[str]) -> list[str]:
@@ -128,7 +135,7 @@ def prepare(yi, vi, sei, *, cluster, mods, scale, data) -> BrmaData:
     needed: list[str] = []
     y = _column_or_array(yi, df, "yi", needed)
     if (vi is None) == (sei is None):
-        raise DataError("give exactly one of vi (sampling variances) and sei (standard errors)")
+        raise DataError("give exactly one of vi (sampling variances) or sei (standard errors)")
     var = _column_or_array(vi if vi is not None else sei, df, "vi" if vi is not None else "sei", needed)
     cl = _column_or_array(cluster, df, "cluster", needed)
     mod_vars = _formula_vars(mods) if mods is not None else []
@@ -162,29 +169,22 @@ _ROW = ".row"
 
 def _arrays_frame(arrays: dict) -> pd.DataFrame:
     arrays = {k: v for k, v in arrays.items() if v is not None}
-    lengths = {k: len(v) for k, v in arrays.items()}
-    if len(set(lengths.values())) > 1:
-        raise DataError("the inputs have different lengths: " + ", ".join(f"{k} has {n}" for k, n in lengths.items()))
+    check_lengths({k: np.asarray(v) for k, v in arrays.items()})
     return pd.DataFrame(arrays)
 
 
 def _drop_undefined(df: pd.DataFrame, formulas: list[str | None], rows: list[str]) -> tuple[pd.DataFrame, int]:
     """Drop rows where a transformation in a formula is undefined (NaN, as R's ``na.omit``);
     refuse infinite values (``log(0)``), naming the column and rows."""
-    from formulaic import model_matrix
-
     undefined = np.zeros(len(df), dtype=bool)
     for formula in (f for f in formulas if f is not None):
-        rhs = formula.split("~", 1)[1] if "~" in formula else formula
-        try:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                mm = model_matrix(rhs, df, na_action="ignore")
-        except Exception as err:
-            raise FormulaError(f"cannot build the design: {err}", formula) from None
-        X = mm.to_numpy(float)
-        for j, name in enumerate(mm.columns):
-            refuse_infinite(X[:, j], f"the design column {name!r} of {formula!r}", rows)
-        undefined |= np.isnan(X).any(axis=1)
+        from ..formula._design import rhs_design  # formulaic: loaded only for models with moderators
+
+        with np.errstate(divide="ignore", invalid="ignore"):
+            design = rhs_design(formula, df)
+        for j, name in enumerate(design.names):
+            refuse_infinite(design.matrix[:, j], f"the design column {name!r} of {formula!r}", rows)
+        undefined |= np.isnan(design.matrix).any(axis=1)
     k = int(undefined.sum())
     if k == 0:
         return df, 0
@@ -205,9 +205,7 @@ def _outcomes(df, y, var, is_se, rows) -> tuple[np.ndarray, np.ndarray]:
     yv = numeric_column(df, y, what=_argument("yi", y), labels=rows)
     vname = _argument("sei" if is_se else "vi", var)
     vv = numeric_column(df, var, what=vname, labels=rows, finite=False)
-    bad = ~np.isfinite(vv) | (vv <= 0)
-    if bad.any():
-        raise DataError(f"{vname} must be positive and finite; {offending_rows(bad, rows, vv)}")
+    check_variances(vv, rows, vname)
     return yv, (vv**2 if is_se else vv)
 
 
@@ -248,16 +246,21 @@ def _build(df, y, var, is_se, cl, mods, scale, mod_vars, scale_vars, n_drop) -> 
                     centers, back_X, back_Z, tuple(df.index), n_drop, tuple(rows))
 
 
+def model_args(bd: BrmaData) -> tuple:
+    """The arrays the likelihood of every engine takes: ``(y, v, cluster codes, X, Z)``."""
+    cl = bd.cluster if bd.cluster is not None else np.zeros(bd.k, dtype=np.int32)
+    return (bd.y, bd.v, cl, bd.X, bd.Z)
+
+
 def new_design(data: BrmaData, newdata, which: str) -> np.ndarray:
     """Design rows for ``newdata`` (standardized as the fit's data were)."""
-    spec = data.mods_spec if which == "mods" else data.scale_spec
+    design = data.mods_spec if which == "mods" else data.scale_spec
     df = as_dataframe(newdata, what="newdata").copy()
     for name, (m, s) in data.centers.items():
         if name in df.columns:
             df[name] = (df[name] - m) / s
-    try:
-        mm = spec.get_model_matrix(df, na_action="raise")
-    except Exception as err:
-        raise DataError(f"newdata cannot be used for prediction: {err}") from None
-    names = data.X_names if which == "mods" else data.Z_names
-    return mm.reindex(columns=list(names), fill_value=1.0).to_numpy(float)
+    M = design.rebuild(df, "moderators" if which == "mods" else "scale design")
+    names = list(design.names)
+    order = [names.index("(Intercept)")] + [j for j, n in enumerate(names) if n != "(Intercept)"]
+    M = M[:, order]
+    return M if which == "mods" else M[:, 1:]

@@ -15,6 +15,7 @@ import importlib
 import numpy as np
 
 from .._exceptions import ArgumentError, ModelSpecificationError, MultilevelError
+from ._grid import MAX_DIMENSION, supported, run_grid, complete_draws, extend_grid
 
 __all__ = ["ENGINES", "choose", "fit", "complete", "extend", "is_iid"]
 
@@ -34,8 +35,6 @@ def _jax_module(name: str):
 
 def choose(engine, layout) -> str:
     """The engine to run: ``"quadrature"`` or ``"nuts"``."""
-    from ._grid import MAX_DIMENSION, supported
-
     if not isinstance(engine, str) or engine.lower() not in ENGINES:
         raise ArgumentError(f"engine must be one of {', '.join(map(repr, ENGINES))}, got {engine!r}")
     engine = engine.lower()
@@ -52,8 +51,6 @@ def choose(engine, layout) -> str:
 def fit(engine: str, layout, data, args, *, chains, draws, warmup, seed, progress):
     """Run the chosen engine; returns its run (draws per sampled site, (chains, draws))."""
     if choose(engine, layout) == "quadrature":
-        from ._grid import run_grid
-
         return run_grid(layout, data, chains=chains, draws=draws, seed=seed)
     nuts = _jax_module("_engine")
     return nuts.run_nuts(layout, data.num_clusters, args, chains=chains, draws=draws, warmup=warmup,
@@ -69,8 +66,6 @@ def complete(layout, data, args, run, seed: int):
     """(B, z, loglik): collapsed coefficients and cluster effects drawn from their exact
     conditionals, and the pointwise log-likelihood, for every draw of ``run``."""
     if is_iid(run):
-        from ._grid import complete_draws
-
         chains, draws = run.diverging.shape
         return complete_draws(run.state[0], run.draws, chains, draws, np.random.default_rng(seed))
     post = _jax_module("_posterior")
@@ -80,8 +75,6 @@ def complete(layout, data, args, run, seed: int):
 def extend(layout, data, args, run, *, draws: int, seed: int, progress: bool):
     """``run`` with ``draws`` more draws per chain."""
     if is_iid(run):
-        from ._grid import extend_grid
-
         return extend_grid(run, draws=draws, seed=seed)
     nuts = _jax_module("_engine")
     return nuts.continue_nuts(layout, data.num_clusters, args, run, draws=draws, progress=progress)

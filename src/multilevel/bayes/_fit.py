@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import _engines
 from .._exceptions import ArgumentError, DataError, ModelSpecificationError
 from .._protocol import confint_frame, parse_level
-from ._design import BrmaData, new_design, prepare
-from . import _engines
+from ._design import BrmaData, model_args, new_design, prepare
 from ._diagnostics import check_convergence
 from ._layout import Layout, make_layout
 from ._priors import MEASURES, Prior, Priors, default_priors, unit_information_sd
@@ -23,6 +23,10 @@ from ._summary import (
     heterogeneity_frame,
     typical_variance,
 )
+from .._data import as_dataframe, check_columns, offending_rows
+from ._compare import inference_data, loo, log_marginal_likelihood
+from ._plots import plot_parameter, plot_diagnostics, forest
+from ._predict import predict_frame
 
 __all__ = ["brma", "BrmaFit"]
 
@@ -145,14 +149,9 @@ def brma(yi, vi=None, *, sei=None, measure: str, cluster=None, mods: str | None 
                      prior_heterogeneity, prior_mods, prior_scale, prior_heterogeneity_allocation)
     seed = int(np.random.default_rng().integers(2**31 - 1)) if seed is None else int(seed)
     layout = make_layout(priors)
-    run = _engines.fit(engine, layout, bd, _args(bd), chains=int(chains), draws=int(draws),
+    run = _engines.fit(engine, layout, bd, model_args(bd), chains=int(chains), draws=int(draws),
                        warmup=int(warmup), seed=seed, progress=progress)
     return _assemble(bd, priors, layout, run, measure.upper(), seed, int(warmup))
-
-
-def _args(bd: BrmaData):
-    cl = bd.cluster if bd.cluster is not None else np.zeros(bd.k, dtype=np.int32)
-    return (bd.y, bd.v, cl, bd.X, bd.Z)
 
 
 def _priors(bd, measure, ni, data, uisd, p_mu, p_tau, p_mods, p_scale, p_rho) -> Priors:
@@ -172,8 +171,6 @@ def _priors(bd, measure, ni, data, uisd, p_mu, p_tau, p_mods, p_scale, p_rho) ->
 
 def _sample_sizes(ni, data, bd: BrmaData) -> np.ndarray:
     """Sample sizes of the rows used (after dropping rows with missing values)."""
-    from .._data import as_dataframe, check_columns, offending_rows
-
     if isinstance(ni, str):
         if data is None:
             raise ModelSpecificationError(f"ni={ni!r} names a column, but no data were given")
@@ -212,7 +209,7 @@ def _per_name(given, defaults: dict, what: str) -> dict:
 
 
 def _assemble(bd, priors, layout, run, measure, seed, warmup) -> "BrmaFit":
-    B, z, loglik = _engines.complete(layout, bd, _args(bd), run, seed + 7919)
+    B, z, loglik = _engines.complete(layout, bd, model_args(bd), run, seed + 7919)
     iid = _engines.is_iid(run)
     fit = BrmaFit(data=bd, priors=priors, measure=measure, seed=seed, warmup=0 if iid else warmup,
                   _layout=layout, _run=run, _B=B, _z=z, _loglik=loglik)
@@ -407,8 +404,6 @@ class BrmaFit:
         >>> fit.predict().shape
         (56, 6)
         """
-        from ._predict import predict_frame
-
         return predict_frame(self, newdata, _probs(probs, level), _label, new_design)
 
     def ranef(self, probs=None, *, level=None) -> pd.DataFrame:
@@ -491,7 +486,7 @@ class BrmaFit:
         >>> fit.extend(draws=1000, progress=False).draws
         6000
         """
-        run = _engines.extend(self._layout, self.data, _args(self.data), self._run, draws=int(draws),
+        run = _engines.extend(self._layout, self.data, model_args(self.data), self._run, draws=int(draws),
                               seed=self.seed + 1, progress=progress)
         return _assemble(self.data, self.priors, self._layout, run, self.measure, self.seed + 1,
                          self.warmup)
@@ -509,8 +504,6 @@ class BrmaFit:
         >>> fit.to_inference_data().posterior["mu"].shape
         (3, 5000)
         """
-        from ._compare import inference_data
-
         return inference_data(self)
 
     def loo(self, **kwargs):
@@ -525,8 +518,6 @@ class BrmaFit:
         >>> fit.loo().n_data_points  # doctest: +SKIP
         11
         """
-        from ._compare import loo
-
         return loo(self, **kwargs)
 
     def log_marginal_likelihood(self, method: str = "bridge", **kwargs):
@@ -545,8 +536,6 @@ class BrmaFit:
         >>> abs(bridge.log_ml - exact.log_ml) < 4 * bridge.mc_error
         True
         """
-        from ._compare import log_marginal_likelihood
-
         return log_marginal_likelihood(self, method=method, **kwargs)
 
     # ----------------------------------------------------------------- plots
@@ -561,8 +550,6 @@ class BrmaFit:
         ...               progress=False)
         >>> ax = fit.plot("tau", prior=True, xlim=(0, 1))
         """
-        from ._plots import plot_parameter
-
         return plot_parameter(self, parameter, prior=prior, xlim=xlim, ax=ax, title=main)
 
     def plot_diagnostics(self, parameter: str = "mu", kind: str = "trace", ax=None):
@@ -576,8 +563,6 @@ class BrmaFit:
         ...               progress=False)
         >>> ax = fit.plot_diagnostics("rho", "trace")
         """
-        from ._plots import plot_diagnostics
-
         return plot_diagnostics(self, parameter, kind, ax=ax)
 
     def forest(self, ax=None, *, level=0.95):
@@ -592,8 +577,6 @@ class BrmaFit:
         ...               progress=False)
         >>> ax = fit.forest()
         """
-        from ._plots import forest
-
         return forest(self, ax=ax, level=level)
 
     def __str__(self) -> str:

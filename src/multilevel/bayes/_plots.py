@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.stats
 
 from .._exceptions import ModelSpecificationError
 from .._protocol import parse_level
@@ -134,8 +133,10 @@ def forest(fit, ax=None, *, level=0.95):
     lo, hi = np.quantile(draws, [a, 1 - a], axis=0)
     rows = np.arange(n, 0, -1) + 1
     if not fit.is_multilevel:
+        from scipy.stats import norm  # on first use: scipy.stats is slow to import
+
         se = np.sqrt(fit.data.v)
-        ax.errorbar(fit.data.y, rows + 0.2, xerr=scipy.stats.norm.isf(a) * se, fmt="s", color="grey", ms=3, lw=0.8,
+        ax.errorbar(fit.data.y, rows + 0.2, xerr=norm.isf(a) * se, fmt="s", color="grey", ms=3, lw=0.8,
                     label="observed")
     else:
         for r, code in zip(rows, range(n)):

@@ -88,7 +88,14 @@ class Prior:
         return float(np.log(hi - lo))
 
     def logpdf(self, x) -> np.ndarray:
-        """Log density at ``x`` (``-inf`` outside the support); point priors are not densities."""
+        """Log density at ``x`` (``-inf`` outside the support); point priors are not densities.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> ml.prior("normal", mean=0, sd=1, lower=0).logpdf([0.5]).round(4)
+        array([-0.3508])
+        """
         if self.is_point:
             raise ModelSpecificationError("a point prior has no density")
         x = np.asarray(x, dtype=float)
@@ -96,11 +103,25 @@ class Prior:
         return np.where((x >= self.lower) & (x <= self.upper), out, -np.inf)
 
     def pdf(self, x) -> np.ndarray:
-        """Density at ``x``."""
+        """Density at ``x``.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> ml.prior("normal", mean=0, sd=1, lower=0).pdf([0.5, 1.0]).round(4)
+        array([0.7041, 0.4839])
+        """
         return np.exp(self.logpdf(x))
 
     def mean(self) -> float:
-        """Mean of the (truncated) prior, by quadrature where needed."""
+        """Mean of the (truncated) prior, by quadrature where needed.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> round(ml.prior("normal", mean=0, sd=1, lower=0).mean(), 4)
+        0.7979
+        """
         if self.is_point:
             return self.params[0]
         if self.family in ("cauchy",) and (np.isinf(self.lower) or np.isinf(self.upper)):

@@ -15,9 +15,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import expit, logsumexp
 
 from .._exceptions import ModelSpecificationError
+from ._marginal import MarginalLikelihood
 
 __all__ = ["loglik_numpy", "quadrature"]
 
@@ -76,6 +76,8 @@ def _from_unconstrained(u, kind):
     if kind == "log":
         return np.exp(u), u
     if kind == "logit":
+        from scipy.special import expit  # on first use: keeps the first brma fit fast
+
         x = expit(u)
         return x, np.log(x) + np.log1p(-x)
     return u, np.zeros_like(u)
@@ -139,7 +141,7 @@ def quadrature(fit, nodes: int | None = None, chunk: int = 20000):
     -------
     (MarginalLikelihood, dict of name -> (mean, sd))
     """
-    from ._compare import MarginalLikelihood
+    from scipy.special import logsumexp  # on first use: keeps the first brma fit fast
 
     params = _free_parameters(fit)
     if len(params) > 5:

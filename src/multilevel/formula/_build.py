@@ -10,11 +10,12 @@ import pandas as pd
 from .._data import as_dataframe, check_columns, drop_missing, is_polars, offending_rows, polars_to_pandas
 from .._exceptions import ArgumentError, DataError, MissingDataWarning, RankDeficiencyWarning
 from ._bars import ParsedFormula, parse_formula
-from ._collate import r_sorted
 from ._contrasts import check_contrasts
-from ._design import CONTEXT, formula_variables, looked_up_columns, materialize, pivot_rank_columns, rematerialize
+from ._design import CONTEXT, formula_variables, looked_up_columns, materialize, pivot_rank_columns
+from ._factors import as_r_factors
 from ._frame import ModelFrame
-from ._groups import build_blocks, check_blocks, group_codes_for
+from ._groups import build_blocks, check_blocks
+from ._newdata import new_fixed_design, new_random_design
 from ._response import evaluate_response, response_columns, response_name
 
 __all__ = ["model_frame", "new_fixed_design", "new_random_design"]
@@ -160,7 +161,7 @@ def _evaluate(parsed: ParsedFormula, df: pd.DataFrame, drop_na: bool, coding: tu
     """Response, fixed design and blocks; rows where a transform is undefined (NaN, such as
     ``log`` of a negative number) are dropped as R's ``na.omit`` drops them."""
     y = _response(parsed, df)
-    df = _as_factors(df)
+    df = as_r_factors(df)
     _check_coded_factors(parsed, df, coding)
     fixed = materialize(parsed.fixed, df, parsed.formula, coding)
     known = {} if coding else {parsed.fixed: fixed}  # with contrasts the bars' designs differ
@@ -220,44 +221,6 @@ def _refuse_missing(df: pd.DataFrame, columns: list[str]) -> None:
         raise DataError(f"missing values in {', '.join(bad)} (use drop_na=True to drop those rows)")
 
 
-def _as_factors(df: pd.DataFrame) -> pd.DataFrame:
-    """Columns become R factors where R would make them factors.
-
-    Booleans become factors FALSE/TRUE, strings factors with R's sorted levels;
-    unused levels of categoricals are dropped (as lme4's model frame).
-    """
-    changed = {}
-    for name in df.columns:
-        col = df[name]
-        if col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
-            changed[name] = _string_factor(col)
-        elif pd.api.types.is_bool_dtype(col.dtype):
-            values = np.where(col.to_numpy(dtype=bool), "TRUE", "FALSE")
-            changed[name] = pd.Categorical(values, categories=["FALSE", "TRUE"])
-        elif isinstance(col.dtype, pd.CategoricalDtype):
-            counts = np.bincount(col.cat.codes.to_numpy() + 1, minlength=len(col.cat.categories) + 1)
-            if (counts[1:] == 0).any():
-                changed[name] = col.cat.remove_unused_categories()
-    if not changed:
-        return df
-    df = df.copy()
-    for name, values in changed.items():
-        df[name] = values
-    return df
-
-
-def _string_factor(col: pd.Series) -> pd.Categorical:
-    uniques = pd.unique(col.dropna())
-    if all(isinstance(u, str) for u in uniques):
-        levels = r_sorted(uniques)
-    else:
-        try:
-            levels = sorted(uniques)
-        except TypeError:
-            return _string_factor(col.astype(str).where(col.notna()))
-    return pd.Categorical(col, categories=levels)
-
-
 def _response(parsed: ParsedFormula, df: pd.DataFrame) -> np.ndarray:
     y = evaluate_response(parsed.response_code, df, CONTEXT, parsed.formula)
     if y.ndim == 2:
@@ -290,25 +253,3 @@ def _drop_columns(X: np.ndarray, names: tuple[str, ...], keep: np.ndarray):
         stacklevel=3,
     )
     return np.ascontiguousarray(X[:, keep]), tuple(names[j] for j in keep), dropped
-
-
-def new_fixed_design(frame: ModelFrame, newdata) -> np.ndarray:
-    """Implementation of :meth:`ModelFrame.fixed_design`."""
-    df = _as_factors(polars_to_pandas(newdata) if is_polars(newdata) else as_dataframe(newdata, what="newdata"))
-    X = rematerialize(frame.fixed_spec, df, "fixed-effects design")
-    if frame.fixed_columns is not None:
-        X = X[:, frame.fixed_columns]
-    return X if frame.fixed_keep is None else X[:, frame.fixed_keep]
-
-
-def new_random_design(frame: ModelFrame, newdata, i: int) -> tuple[np.ndarray, np.ndarray]:
-    """Implementation of :meth:`ModelFrame.random_design`."""
-    block = frame.blocks[i]
-    df = _as_factors(polars_to_pandas(newdata) if is_polars(newdata) else as_dataframe(newdata, what="newdata"))
-    check_columns(df, block.group_expr.variables(), context=f"grouping factor {block.group!r}")
-    codes = group_codes_for(block.group_expr, block.levels, df)
-    if block.lhs_spec is None:
-        Z = np.ones((len(df), 1))
-    else:
-        Z = block.lhs_spec.rebuild(df, f"random-effects term ({block.term})")
-    return codes, Z

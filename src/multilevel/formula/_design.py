@@ -20,18 +20,19 @@ from formulaic.errors import FormulaicError
 from formulaic.transforms import TRANSFORMS
 
 from .._exceptions import DataError, FormulaError, UnknownColumnError
+from ._factors import as_r_factors, r_factor
 from ._names import r_columns, variable_order
-from ._quoting import factor_names
+from ._quoting import factor_names, quote_dotted
 from ._rcoding import MATERIALIZER
 
 __all__ = ["Design", "materialize", "rematerialize", "formula_variables", "looked_up_columns", "pivot_rank_columns",
-           "CONTEXT"]
+           "CONTEXT", "rhs_design"]
 
 #: Names available in formulas besides the data columns (R's usual transforms).
 CONTEXT = {
     "np": np, "numpy": np, "log": np.log, "log2": np.log2, "log10": np.log10, "log1p": np.log1p,
     "exp": np.exp, "expm1": np.expm1, "sqrt": np.sqrt, "abs": np.abs, "sin": np.sin, "cos": np.cos,
-    "tan": np.tan, "floor": np.floor, "ceiling": np.ceil, "round": np.round, "pi": np.pi,
+    "tan": np.tan, "floor": np.floor, "ceiling": np.ceil, "round": np.round, "pi": np.pi, "factor": r_factor,
 }
 
 
@@ -119,6 +120,37 @@ def materialize(text: str, data: pd.DataFrame, formula: str, contrasts: tuple = 
     if not np.array_equal(columns, np.arange(matrix.shape[1])):
         matrix = matrix[:, columns]
     return Design(np.ascontiguousarray(matrix), tuple(names), spec, columns)
+
+
+def rhs_design(formula: str, data: pd.DataFrame, *, intercept: bool = True,
+               drop_unused_levels: bool = False) -> Design:
+    """The fixed-effects design of a one-sided formula, as R's ``model.matrix(~ x + f, data)``.
+
+    The builder of the meta-analysis moderators (``rma``, ``rma_mv``) and of ``brma``'s
+    ``mods``/``scale``: the same evaluation, coding and column names as the fixed part of an
+    ``lmer`` formula (:func:`materialize`). ``formula`` is ``"~ x + f"`` (the ``~`` is
+    optional); dotted and backtick-quoted column names work as in R. Character and boolean
+    columns become factors as in R; unused levels of categoricals are kept unless
+    ``drop_unused_levels`` (metafor keeps them, and then drops the empty columns as redundant).
+    Rows are not dropped: undefined values (``log(-1)``) are NaN, for the caller to drop.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> bcg = ml.datasets.load("bcg")
+    >>> d = rhs_design("~ ablat + alloc", bcg)
+    >>> d.names
+    ('(Intercept)', 'ablat', 'allocrandom', 'allocsystematic')
+    >>> d.matrix.shape
+    (13, 4)
+    """
+    text = formula.strip()
+    rhs = quote_dotted(text[1:] if text.startswith("~") else text)
+    if not intercept:
+        rhs += " - 1"
+    used = sorted(c for c in formula_variables(rhs, formula) if c in data.columns)
+    frame = as_r_factors(data[used], drop_unused_levels=drop_unused_levels)
+    return materialize(rhs, frame, formula)
 
 
 def rematerialize(spec, data: pd.DataFrame, what: str) -> np.ndarray:

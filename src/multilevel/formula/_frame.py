@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._newdata import new_fixed_design, new_random_design
+
 __all__ = ["RandomEffectsBlock", "ModelFrame"]
 
 
@@ -45,6 +47,14 @@ class RandomEffectsBlock:
         names of lme4's ``Ztlist``).
     group_expr : object
         The parsed grouping expression, to find the groups of new data. Internal.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> mf = ml.model_frame("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> block = mf.blocks[0]
+    >>> block.group, block.column_names, len(block.levels), block.Z.shape
+    ('Subject', ('(Intercept)', 'Days'), 18, (180, 2))
     """
 
     group: str
@@ -102,6 +112,15 @@ class ModelFrame:
         Indices of the columns of ``fixed_spec``'s matrix in R's column order
         (R orders the factors of an interaction by their first appearance in the
         formula). ``None`` when formulaic's order is R's. Internal.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> mf = ml.model_frame("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> mf.X.shape, mf.fixed_names
+    ((180, 2), ('(Intercept)', 'Days'))
+    >>> [block.group for block in mf.blocks]
+    ['Subject']
     """
 
     formula: str
@@ -185,8 +204,6 @@ class ModelFrame:
         array([[ 1.,  0.],
                [ 1., 10.]])
         """
-        from ._build import new_fixed_design
-
         return new_fixed_design(self, newdata)
 
     def random_design(self, newdata, i: int) -> tuple[np.ndarray, np.ndarray]:
@@ -206,6 +223,4 @@ class ModelFrame:
         array([[1., 1.],
                [1., 2.]])
         """
-        from ._build import new_random_design
-
         return new_random_design(self, newdata, i)

@@ -11,7 +11,7 @@ from ._design import materialize
 from ._frame import RandomEffectsBlock
 from ._names import _level_label
 
-__all__ = ["grouping_factor", "group_codes_for", "build_blocks", "check_blocks"]
+__all__ = ["grouping_factor", "build_blocks", "check_blocks"]
 
 
 def _factor(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -48,29 +48,6 @@ def grouping_factor(group: GroupExpr, data: pd.DataFrame) -> tuple[np.ndarray, p
     labels2 = [_level_label(v) for v in levels2]
     levels = pd.Index([f"{labels1[u // n2]}:{labels2[u % n2]}" for u in used.tolist()], dtype=object)
     return codes.astype(np.intp).ravel(), levels
-
-
-def _labels_for(group: GroupExpr, data: pd.DataFrame) -> np.ndarray:
-    """The grouping level label of each row of new data (R's text for interactions)."""
-    if group.op is None:
-        return data[group.name].to_numpy(dtype=object)
-    left = _labels_for(group.left, data)
-    right = _labels_for(group.right, data)
-    return np.array([f"{_level_label(a)}:{_level_label(b)}" for a, b in zip(left, right)], dtype=object)
-
-
-def group_codes_for(group: GroupExpr, levels: pd.Index, data: pd.DataFrame) -> np.ndarray:
-    """0-based codes of new data's groups in the fitted ``levels``; -1 for levels not seen in fitting."""
-    labels = _labels_for(group, data)
-    levels = pd.Index(levels)
-    codes = np.asarray(levels.get_indexer(labels), dtype=np.intp)
-    unmatched = codes < 0
-    if unmatched.any():  # 308, 308.0 and "308" are one level, as R's factor labels
-        text = pd.Index([_level_label(v) for v in levels], dtype=object)
-        if text.is_unique:
-            again = text.get_indexer([_level_label(v) for v in labels[unmatched]])
-            codes[unmatched] = again
-    return codes
 
 
 def build_blocks(terms: tuple[RandomTerm, ...], data: pd.DataFrame, formula: str,

@@ -9,10 +9,12 @@ import numpy as np
 
 from .._exceptions import (ArgumentError, ConvergenceWarning, ModelSpecificationError, SeparationWarning,
                            SingularFitWarning)
+from ..lmm._blas import blas_threads
 from ..lmm._lmer import terms_from_frame
 from ..lmm._optimize import SINGULAR_MESSAGE
 from ._family import make_family
 from ._fit import GlmmControl, fit_glmm
+from ._separation import find_separation
 from ._pirls import GlmmProblem
 from ._response import glmm_frame, split_formula
 from ._results import GeneralizedLinearMixedModel
@@ -120,12 +122,9 @@ def glmer(formula: str, data, family="binomial", *, weights=None, offset=None, n
     model = glmer_model(formula, data, family, weights=weights, offset=offset, data_name=data_name)
     nagq = _check_nagq(nAGQ, model.problem)
     if model.family.name == "binomial":
-        from ._separation import find_separation
-
         for sep in find_separation(model.frame.X, model.frame.fixed_names, model.response.y,
                                    model.response.weights):
             warnings.warn(sep.message(), SeparationWarning, stacklevel=2)
-    from ..lmm._blas import blas_threads
 
     with blas_threads(1 if model.problem.q <= 2000 else "auto"):
         est = fit_glmm(model.problem, model.response.mustart, nagq, start=start, control=ctrl)

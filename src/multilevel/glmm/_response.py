@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._data import as_dataframe, check_columns, is_polars, polars_to_pandas
+from .._data import as_dataframe, check_columns, is_polars, polars_to_pandas, numeric_column
 from .._exceptions import DataError, FormulaError, MissingDataWarning, ModelSpecificationError
 from ..formula import model_frame
 from ..formula._design import formula_variables, materialize
+from ..formula._factors import as_r_factors
 from ..formula._frame import ModelFrame
 from ._family import Family
 
@@ -121,8 +122,6 @@ class GlmmResponse:
 
 def _evaluate(expr: str, df: pd.DataFrame, formula: str) -> np.ndarray:
     if expr in df.columns:
-        from .._data import numeric_column
-
         return np.asarray(numeric_column(df, expr), dtype=float)
     check_columns(df, sorted(formula_variables(f"0 + I({expr})", formula)), context=f"expression {expr!r}")
     design = materialize(f"0 + I({expr.replace('^', '**')})", df, formula)
@@ -142,9 +141,7 @@ def _plain_response(expr: str, df: pd.DataFrame, family: Family, formula: str) -
                 raise DataError(f"the response {expr!r} is not numeric (a {family.name} response must be numeric)")
             if pd.api.types.is_bool_dtype(col.dtype):
                 return col.to_numpy(dtype=float)
-            from ..formula._build import _as_factors
-
-            fac = _as_factors(df[[expr]])[expr]
+            fac = as_r_factors(df[[expr]])[expr]
             codes = np.asarray(pd.Categorical(fac).codes, dtype=float)
             codes[codes < 0] = np.nan
             return np.where(np.isnan(codes), np.nan, (codes > 0).astype(float))

@@ -14,6 +14,7 @@ from ..formula._frame import ModelFrame
 from ._family import Family
 from ._fit import GlmmEstimate
 from ._pirls import GlmmProblem
+from ._predict import predict
 from ._response import GlmmResponse
 from ._summary import GlmerSummary, GlmmVarCorr
 
@@ -288,8 +289,6 @@ class GeneralizedLinearMixedModel:
     def predict(self, newdata=None, type: str = "link", re_form=None, allow_new_levels: bool = False) -> pd.Series:
         """Predictions on the ``"link"`` or ``"response"`` scale, with the random effects of ``re_form``
         (None: all; ``"~0"`` or ``"NA"``: none), as lme4's ``predict``."""
-        from ._predict import predict
-
         return predict(self, newdata, type, re_form, allow_new_levels)
 
     # ------------------------------------------------------------------ output

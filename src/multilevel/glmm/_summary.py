@@ -20,8 +20,9 @@ from scipy import special
 from .._rformat import format_coefmat
 from ..lmm._summary import (COR_MAX, FitCriteria, FixefCorrelation, MixedModelReport, ScaledResiduals,
                             _groups_line)
-from ..lmm._varcorr import VarCorr
 from .._display import FrameMapping
+from ..lmm._deparse import formula_line
+from ..lmm._varcorr import VarCorr
 
 __all__ = ["GlmerSummary", "GlmmVarCorr", "glmer_title", "strwrap"]
 
@@ -148,8 +149,6 @@ class GlmerSummary(MixedModelReport):
                    fit._estimate.optimizer, fit._estimate.code)
 
     def blocks(self) -> list[str]:
-        from ..lmm._deparse import formula_line
-
         out = [self.title, f" Family: {self.family}  ( {self.link} )", formula_line(self.formula)]
         if self.data_name:
             out.append("   Data: " + self.data_name)

@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 import scipy
 
+from .._display import FrameMapping, TextReport
 from .._exceptions import ModelSpecificationError
 from .._rformat import format_coefmat
-from .._display import FrameMapping, TextReport
+from ._deparse import deparse
 
 __all__ = ["AnovaTable", "lmer_anova"]
 
@@ -30,7 +31,19 @@ _COLUMNS = ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chis
 
 @dataclass(frozen=True, eq=False, repr=False)
 class AnovaTable(TextReport, FrameMapping):
-    """The comparison table; ``to_frame()`` has lme4's columns (``Chisq``, ``Df``, ``Pr(>Chisq)`` ...)."""
+    """The comparison table; ``to_frame()`` has lme4's columns (``Chisq``, ``Df``, ``Pr(>Chisq)`` ...).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> sleep = ml.datasets.load("sleepstudy")
+    >>> m1 = ml.lmer("Reaction ~ Days + (1 | Subject)", sleep)
+    >>> m2 = ml.lmer("Reaction ~ Days + (Days | Subject)", sleep)
+    >>> ml.anova(m1, m2).to_frame()[["npar", "deviance", "Chisq", "Df"]].round(3)
+        npar  deviance   Chisq   Df
+    m1   4.0  1794.079     NaN  NaN
+    m2   6.0  1751.939  42.139  2.0
+    """
 
     names: tuple[str, ...]
     formulas: tuple[str, ...]
@@ -92,6 +105,4 @@ def lmer_anova(fits: Sequence, *, refit: bool = True, names: Sequence[str] | Non
 
 
 def _deparse(fit) -> str:
-    from ._deparse import deparse
-
     return deparse(fit.formula)

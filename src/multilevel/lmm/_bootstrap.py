@@ -13,13 +13,14 @@ depend on the number of workers.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 
 import numpy as np
 
 from ._fit import fit_problem
+from ._pool import process_pool
 from ._predict import simulate_responses
-from ._profile import sdcor_from_theta
+from ._sdcor import sdcor_from_theta
 
 __all__ = ["bootstrap_parameters", "percentile_intervals", "process_pool"]
 
@@ -61,20 +62,6 @@ def bootstrap_parameters(problem, ks: list[int], theta: np.ndarray, beta: np.nda
     finally:
         bar.close()
     return np.vstack(results)
-
-
-def process_pool(workers: int = 2) -> ProcessPoolExecutor:
-    """A pool of worker processes: forked where that is safe (fast start), spawned otherwise.
-
-    Forking a process that runs a multithreaded runtime (JAX, loaded by the Bayesian
-    module) can deadlock, so then, and where fork does not exist, workers are spawned.
-    """
-    import multiprocessing as mp
-    import sys
-
-    threaded = any(name in sys.modules for name in ("jax", "torch", "tensorflow"))
-    method = "fork" if "fork" in mp.get_all_start_methods() and not threaded else "spawn"
-    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method))
 
 
 def _progress(total: int, enabled: bool):

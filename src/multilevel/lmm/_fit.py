@@ -19,6 +19,7 @@ import numpy as np
 from ._blas import blas_threads
 from ._optimize import (check_convergence, get_optimizer, is_singular_theta, newton_step, optimize_theta, polish,
                         rescaled_restart)
+from .._exceptions import ModelSpecificationError
 from ._pls import PLSProblem, PLSSolution
 
 __all__ = ["OptimizerSummary", "LmerEstimate", "fit_problem", "estimate_at", "moment_start", "theta_scale"]
@@ -50,6 +51,13 @@ class OptimizerSummary:
         with tight tolerances (singular fits) or one Newton step from the finite-difference
         derivatives (other fits). Each is kept only when it lowers the criterion; ``feval``
         counts the first run only.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> fit.optinfo.optimizer, fit.optinfo.code, fit.optinfo.messages
+    ('nloptwrap', 0, ())
     """
 
     optimizer: str
@@ -218,8 +226,6 @@ def fit_problem(problem: PLSProblem, reml: bool = True, *, optimizer="bobyqa", s
     fn = problem.objective(reml)
     x0 = moment_start(problem) if start is None else np.asarray(start, dtype=float)
     if x0.shape != problem.theta_start.shape:
-        from .._exceptions import ModelSpecificationError
-
         raise ModelSpecificationError(
             f"start must have {problem.num_theta} theta values (got {x0.size})")
     x0 = np.maximum(x0, problem.lower)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 import numpy as np
+from .._exceptions import ModelSpecificationError
 
 __all__ = ["OptimizerResult", "Optimizer", "NloptBobyqa", "ScipyOptimizer", "get_optimizer",
            "optimize_theta", "check_convergence", "ConvergenceReport", "finite_derivatives",
@@ -142,15 +143,11 @@ def get_optimizer(spec) -> Optimizer:
     if isinstance(spec, str):
         key = spec.lower()
         if key not in _NAMES:
-            from .._exceptions import ModelSpecificationError
-
             raise ModelSpecificationError(
                 f"unknown optimizer {spec!r}; use one of 'bobyqa', 'L-BFGS-B', 'Nelder-Mead', 'Powell' "
                 "or an object with a minimize(fn, x0, lower, upper) method")
         return _NAMES[key]()
     if not hasattr(spec, "minimize"):
-        from .._exceptions import ModelSpecificationError
-
         raise ModelSpecificationError("optimizer must be a name or an object with a minimize() method")
     return spec
 

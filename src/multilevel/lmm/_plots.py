@@ -14,8 +14,10 @@ import scipy
 
 from .._data import as_dataframe, check_columns
 from .._exceptions import DataError
-from .._protocol import parse_level
 from .._plots_common import draw_group_lines, draw_qq, draw_residuals, grid_frame, new_axes
+from .._protocol import parse_level
+from ._pool import process_pool
+from ._profile import fit_setup, parameter_names, profile_grid
 
 __all__ = ["plot_lmer", "plot_ranef", "plot_qq_ranef", "plot_profile", "plot_lmer_residuals", "ranef_intervals"]
 
@@ -159,8 +161,6 @@ def plot_profile(fit, *, which: Any = None, num: int = 11, level: float = 0.95, 
     >>> len(ml.plot_profile(fit, which=[".sigma", "Days"], parallel=False).axes)
     2
     """
-    from ._profile import fit_setup, parameter_names
-
     z = scipy.stats.norm.ppf(0.5 + parse_level(level) / 2)
     setup = fit_setup(fit)
     names = parameter_names(list(setup.ks), list(fit.frame.fixed_names))
@@ -181,12 +181,8 @@ def plot_profile(fit, *, which: Any = None, num: int = 11, level: float = 0.95, 
 
 
 def _grids(setup, idx: list[int], num: int, parallel: bool):
-    from ._profile import profile_grid
-
     if parallel and len(idx) > 1:
         from functools import partial
-
-        from ._bootstrap import process_pool
 
         with process_pool(2) as pool:
             return list(pool.map(partial(profile_grid, setup, num=num), idx))

@@ -19,6 +19,7 @@ import pandas as pd
 
 from .._data import as_dataframe
 from .._exceptions import DataError, FormulaError
+from ..formula import parse_formula
 
 __all__ = ["predict", "simulate", "simulate_responses", "selected_blocks"]
 
@@ -38,7 +39,6 @@ def selected_blocks(fit, re_form: Any) -> list[int]:
     if not text.startswith("~"):
         raise FormulaError("re_form must be None, '~0' or a one-sided formula of random-effects terms "
                            "such as '~(1 | Subject)'", text, 0)
-    from ..formula import parse_formula
 
     parsed = parse_formula(".re_form_response " + text)
     keep = []

@@ -33,75 +33,18 @@ import numpy as np
 import scipy
 from scipy import optimize
 
+from .._exceptions import ModelSpecificationError
+from .._protocol import parse_level
+from ._bootstrap import bootstrap_parameters, percentile_intervals
 from ._optimize import NloptBobyqa, optimize_theta
 from ._pls import PLSProblem, theta_template_indices
+from ._pool import process_pool
+from ._sdcor import sdcor_from_theta, theta_from_sdcor
 
 __all__ = ["pls_pieces", "sdcor_from_theta", "theta_from_sdcor", "ProfileSetup", "profile_setup", "zeta_function",
            "profile_interval", "profile_grid", "parameter_names"]
 
 _LOG2PI = float(np.log(2.0 * np.pi))
-
-
-def sdcor_from_theta(theta: np.ndarray, ks: list[int], sigma: float) -> np.ndarray:
-    """Standard deviations (diagonal positions) and correlations (off-diagonal) per term, lme4's ``Cv_to_Sv``."""
-    out, off = [], 0
-    for k in ks:
-        r, c = theta_template_indices(k)
-        m = k * (k + 1) // 2
-        T = np.zeros((k, k))
-        T[r, c] = theta[off:off + m]
-        S = T @ T.T
-        sd = np.sqrt(np.diag(S))
-        vals = np.empty(m)
-        for i, (a, b) in enumerate(zip(r, c)):
-            vals[i] = sigma * sd[a] if a == b else (S[a, b] / (sd[a] * sd[b]) if sd[a] * sd[b] > 0 else 0.0)
-        out.append(vals)
-        off += m
-    return np.concatenate(out) if out else np.zeros(0)
-
-
-def theta_from_sdcor(sdcor: np.ndarray, ks: list[int], sigma: float) -> np.ndarray | None:
-    """Inverse of :func:`sdcor_from_theta` (lme4's ``Sv_to_Cv``); None if the correlations are not valid."""
-    out, off = [], 0
-    for k in ks:
-        r, c = theta_template_indices(k)
-        m = k * (k + 1) // 2
-        vals = sdcor[off:off + m]
-        off += m
-        if k == 1:
-            out.append(vals / sigma)
-            continue
-        sd = np.zeros(k)
-        C = np.eye(k)
-        for v, a, b in zip(vals, r, c):
-            if a == b:
-                sd[a] = v / sigma
-            else:
-                C[a, b] = C[b, a] = v
-        L = _psd_cholesky(C)
-        if L is None:
-            return None
-        T = sd[:, None] * L
-        out.append(T[r, c])
-    return np.concatenate(out) if out else np.zeros(0)
-
-
-def _psd_cholesky(C: np.ndarray, tol: float = 1e-12) -> np.ndarray | None:
-    """Lower Cholesky factor of a positive semi-definite matrix (zero pivots allowed, as at |cor| = 1)."""
-    k = C.shape[0]
-    L = np.zeros_like(C)
-    for j in range(k):
-        d = C[j, j] - L[j, :j] @ L[j, :j]
-        if d < -tol:
-            return None
-        if d <= tol:
-            rest = C[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]
-            if np.any(np.abs(rest) > 1e-8):
-                return None
-            continue
-        L[j, j] = np.sqrt(d)
-        L[j + 1:, j] = (C[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
-    return L
 
 
 def parameter_names(ks: list[int], fixed_names: list[str]) -> list[str]:
@@ -299,9 +242,6 @@ def fit_confint(fit, method: str = "profile", level: float = 0.95, *, nsim: int 
     """:meth:`LinearMixedModel.confint`."""
     import pandas as pd
 
-    from .._exceptions import ModelSpecificationError
-    from .._protocol import parse_level
-
     level = parse_level(level)
     ks = [b.num_columns for b in fit.frame.blocks]
     names = parameter_names(ks, list(fit.frame.fixed_names))
@@ -315,8 +255,6 @@ def fit_confint(fit, method: str = "profile", level: float = 0.95, *, nsim: int 
         setup = fit_setup(fit)
         values = _map_parameters(setup, len(names), level, parallel, progress)
     elif kind in ("boot", "bootstrap"):
-        from ._bootstrap import bootstrap_parameters, percentile_intervals
-
         reps = bootstrap_parameters(fit._problem, ks, fit.theta, fit.fixef.to_numpy(), fit.sigma, fit.REML,
                                     nsim=int(nsim), seed=seed, parallel=parallel, progress=progress)
         values = percentile_intervals(reps, level)
@@ -335,8 +273,6 @@ def _map_parameters(setup: ProfileSetup, num: int, level: float, parallel: bool,
     try:
         if parallel and num > 1:
             from concurrent.futures import as_completed
-
-            from ._bootstrap import process_pool
 
             with process_pool(2) as pool:
                 futures = {pool.submit(_profile_one, setup, i, level): i for i in range(num)}

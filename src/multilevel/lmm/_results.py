@@ -13,6 +13,13 @@ from ._fit import LmerEstimate, OptimizerSummary, fit_problem
 from ._pls import PLSProblem
 from ._summary import (COR_MAX, FitCriteria, FixedEffectsTable, FixefCorrelation, LmerPrint, LmerSummary,
                        ScaledResiduals, model_title)
+from .._exceptions import DataError
+from ._anova import lmer_anova
+from ._icc import model_icc, model_r2
+from ._plots import ranef_intervals
+from ._predict import predict, simulate
+from ._profile import fit_confint
+from ._satterthwaite import coef_table, lmertest_summary
 from ._varcorr import VarCorr
 from ._weights import WeightsOffset
 
@@ -402,8 +409,6 @@ class LinearMixedModel:
         if newresp is not None:
             y = np.asarray(newresp, dtype=float).ravel()
             if y.shape != (self.nobs,):
-                from .._exceptions import DataError
-
                 raise DataError(f"newresp must have {self.nobs} values (got {y.size})")
             frame_y = y
             if self._weights is not None:
@@ -431,8 +436,6 @@ class LinearMixedModel:
         >>> fit.coef_table()["df"].round(2).tolist()
         [17.0, 17.0]
         """
-        from ._satterthwaite import coef_table
-
         return coef_table(self, ddf)
 
     def lmertest_summary(self, ddf: str = "Satterthwaite"):
@@ -445,8 +448,6 @@ class LinearMixedModel:
         >>> print(str(fit.lmertest_summary()).split("Fixed effects:")[1].splitlines()[2])
         (Intercept)  251.405      6.825  17.000  36.838  < 2e-16 ***
         """
-        from ._satterthwaite import lmertest_summary
-
         return lmertest_summary(self, ddf)
 
     def confint(self, method: str = "profile", level: float = 0.95, *, nsim: int = 500, seed=None,
@@ -463,8 +464,6 @@ class LinearMixedModel:
         >>> fit.confint("Wald").loc["Days"].round(3).tolist()
         [8.891, 12.044]
         """
-        from ._profile import fit_confint
-
         return fit_confint(self, method, level, nsim=nsim, seed=seed, parallel=parallel, progress=progress)
 
     def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False) -> pd.Series:
@@ -477,8 +476,6 @@ class LinearMixedModel:
         >>> fit.predict({"Days": [0.0], "Subject": ["999"]}, allow_new_levels=True).round(3).tolist()
         [251.405]
         """
-        from ._predict import predict
-
         return predict(self, newdata, re_form, allow_new_levels)
 
     def simulate(self, nsim: int = 1, seed=None) -> pd.DataFrame:
@@ -491,8 +488,6 @@ class LinearMixedModel:
         >>> fit.simulate(2, seed=1).shape
         (180, 2)
         """
-        from ._predict import simulate
-
         return simulate(self, nsim, seed)
 
     def icc(self):
@@ -505,8 +500,6 @@ class LinearMixedModel:
         >>> round(fit.icc().adjusted, 3)
         0.395
         """
-        from ._icc import model_icc
-
         return model_icc(self)
 
     def r2(self):
@@ -519,8 +512,6 @@ class LinearMixedModel:
         >>> round(fit.r2().marginal, 3)
         0.279
         """
-        from ._icc import model_r2
-
         return model_r2(self)
 
     def ranef_intervals(self, level: float = 0.95) -> pd.DataFrame:
@@ -533,14 +524,10 @@ class LinearMixedModel:
         >>> list(fit.ranef_intervals().columns)
         ['grpvar', 'term', 'grp', 'condval', 'condsd', 'lower', 'upper']
         """
-        from ._plots import ranef_intervals
-
         return ranef_intervals(self, level)
 
     @classmethod
     def _anova(cls, fits, refit: bool = True, names=None):
-        from ._anova import lmer_anova
-
         return lmer_anova(fits, refit=refit, names=names)
 
 

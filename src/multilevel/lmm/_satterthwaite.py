@@ -33,6 +33,10 @@ import numpy as np
 import scipy
 
 from .._display import FrameMapping, TextReport
+from .._exceptions import ModelSpecificationError
+from .._rformat import format_coefmat
+from ._kenward_roger import kenward_roger
+from ._profile import pls_pieces
 
 __all__ = ["richardson_jacobian", "richardson_hessian", "varpar_deviance", "covbeta", "SatterthwaiteParts",
            "satterthwaite_parts", "satterthwaite_df", "coef_test"]
@@ -102,8 +106,6 @@ def richardson_hessian(fn: Callable[[np.ndarray], float], x: np.ndarray) -> np.n
 
 def varpar_deviance(problem, varpar: np.ndarray, reml: bool) -> float:
     """Deviance (REML criterion) at ``varpar = (theta, sigma)``, not profiled over sigma (lmerTest's ``devfun_vp``)."""
-    from ._profile import pls_pieces
-
     theta, sigma = varpar[:-1], varpar[-1]
     pieces = pls_pieces(problem, theta)
     if pieces is None:
@@ -168,8 +170,6 @@ def coef_table(fit, ddf: str = "Satterthwaite"):
     """:meth:`LinearMixedModel.coef_table`: Estimate, Std. Error, df, t value, Pr(>|t|)."""
     import pandas as pd
 
-    from .._exceptions import ModelSpecificationError
-
     method = _DDF.get(str(ddf).lower())
     if method is None:
         raise ModelSpecificationError(f"ddf must be 'Satterthwaite' or 'Kenward-Roger', not {ddf!r}")
@@ -180,8 +180,6 @@ def coef_table(fit, ddf: str = "Satterthwaite"):
         vcov = parts.vcov_beta
         df = satterthwaite_df(parts, np.eye(p))
     else:
-        from ._kenward_roger import kenward_roger
-
         vcov, df = kenward_roger(fit)
     se = np.sqrt(np.diag(vcov))
     t, pv = coef_test(beta, se, df)
@@ -219,8 +217,6 @@ class LmerTestSummary(TextReport, FrameMapping):
         return [f"{self.title} ['{cls}']"]
 
     def blocks(self) -> list[str]:
-        from .._rformat import format_coefmat
-
         blocks = list(self.base.blocks())
         blocks[0] = "\n".join(self._title_lines())
         if "Fixed effects:" in blocks:

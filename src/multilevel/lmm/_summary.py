@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._rformat import abbreviate, format_coefmat, format_named_vector, format_num, zapsmall
-from ._varcorr import VarCorr
 from .._display import FrameMapping
+from .._rformat import abbreviate, format_coefmat, format_named_vector, format_num, zapsmall
+from ._deparse import deparse, formula_line
+from ._varcorr import VarCorr
 
 __all__ = ["LmerSummary", "LmerPrint", "FitCriteria", "ScaledResiduals", "FixedEffectsTable", "FixefCorrelation",
            "abbreviate", "deparse_formula"]
@@ -32,8 +33,6 @@ def deparse_formula(formula: str) -> str:
     >>> deparse_formula("Reaction~Days+(Days||Subject)")
     'Reaction ~ Days + ((1 | Subject) + (0 + Days | Subject))'
     """
-    from ._deparse import deparse
-
     return deparse(formula)
 
 
@@ -200,7 +199,15 @@ class MixedModelReport(FrameMapping):
 
 @dataclass(frozen=True)
 class LmerSummary(MixedModelReport):
-    """``summary()`` of a linear mixed model; ``str()`` is lme4's printed layout."""
+    """``summary()`` of a linear mixed model; ``str()`` is lme4's printed layout.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> summary = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy")).summary()
+    >>> summary.ngroups, summary.nobs
+    ({'Subject': 18}, 180)
+    """
 
     REML: bool
     formula: str
@@ -226,8 +233,6 @@ class LmerSummary(MixedModelReport):
         return _groups_line(self.nobs, self.ngroups)
 
     def blocks(self) -> list[str]:
-        from ._deparse import formula_line
-
         out = [self.title, formula_line(self.formula)]
         if self.data_name:
             out.append("   Data: " + self.data_name)
@@ -288,8 +293,6 @@ class LmerPrint:
     messages: tuple[str, ...]
 
     def lines(self) -> list[str]:
-        from ._deparse import formula_line
-
         out = [self.title, formula_line(self.formula)]
         if self.data_name:
             out.append("   Data: " + self.data_name)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._rformat import format_num
 from .._display import FrameMapping
+from .._rformat import format_num
 
 __all__ = ["VarCorr", "make_unique"]
 
@@ -55,6 +55,17 @@ class VarCorr(FrameMapping):
         ``k x k`` covariance matrix of each term (``sigma^2 T T'``).
     sigma : float
         Residual standard deviation.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+    >>> fit.varcorr_table.to_frame().round(3)
+            grp         var1  var2     vcov   sdcor
+    0   Subject  (Intercept)   NaN  612.100  24.741
+    1   Subject         Days   NaN   35.072   5.922
+    2   Subject  (Intercept)  Days    9.604   0.066
+    3  Residual          NaN   NaN  654.940  25.592
     """
 
     groups: tuple[str, ...]

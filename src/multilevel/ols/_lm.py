@@ -13,14 +13,25 @@ import scipy
 from .._data import as_dataframe
 from .._exceptions import ModelSpecificationError, RankDeficiencyWarning
 from .._protocol import parse_level
+from ..formula import model_frame
+from ..formula._contrasts import check_contrasts
 from ._fit import OLSArrays, ols_fit
+from ._summary import LinearModelSummary
 
 __all__ = ["LinearModel", "lm", "FStatistic"]
 
 
 @dataclass(frozen=True)
 class FStatistic:
-    """Overall F test of a linear model against the intercept-only model."""
+    """Overall F test of a linear model against the intercept-only model.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> f = ml.lm("Reaction ~ Days", ml.datasets.load("sleepstudy")).fstatistic
+    >>> round(f.value, 3), f.numdf, f.dendf
+    (71.464, 1, 178)
+    """
 
     value: float
     numdf: int
@@ -56,6 +67,15 @@ class LinearModel:
         What :meth:`predict` needs to rebuild the model matrix (internal).
     contrasts : tuple of (str, str)
         The ``contrasts`` argument as (factor, R contrast name) pairs, shown in the printed call.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.lm("Reaction ~ Days", ml.datasets.load("sleepstudy"))
+    >>> fit.coef.round(3)
+    (Intercept)    251.405
+    Days            10.467
+    Name: Estimate, dtype: float64
     """
 
     formula: str
@@ -163,6 +183,14 @@ class LinearModel:
         ``level`` is a proportion (0.95) or a percentage (95), see
         :func:`~multilevel._protocol.parse_level`. Returns a DataFrame with columns
         ``lower`` and ``upper`` (R's "2.5 %" and "97.5 %").
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> ml.lm("Reaction ~ Days", ml.datasets.load("sleepstudy")).confint().round(3)
+                       lower    upper
+        (Intercept)  238.361  264.449
+        Days           8.024   12.911
         """
         level = parse_level(level)
         q = scipy.stats.t.ppf(0.5 + level / 2, self.df_resid) if self.df_resid > 0 else np.nan
@@ -173,6 +201,14 @@ class LinearModel:
         """Predictions for ``newdata`` (fitted values when omitted).
 
         Aliased coefficients are left out, as R's ``predict.lm`` does.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> ml.lm("Reaction ~ Days", ml.datasets.load("sleepstudy")).predict({"Days": [0, 5]}).round(3)
+        0    251.405
+        1    303.742
+        Name: fit, dtype: float64
         """
         if newdata is None:
             return self.fitted
@@ -182,9 +218,14 @@ class LinearModel:
         return pd.Series(X[:, keep] @ self.fit.coef[keep], index=df.index, name="fit")
 
     def summary(self):
-        """R's ``summary(lm(...))``: coefficient table with t tests, R-squared and the F test."""
-        from ._summary import LinearModelSummary
+        """R's ``summary(lm(...))``: coefficient table with t tests, R-squared and the F test.
 
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> ml.lm("Reaction ~ Days", ml.datasets.load("sleepstudy")).summary().fstatistic.numdf
+        1
+        """
         return LinearModelSummary.from_model(self)
 
     def __repr__(self) -> str:
@@ -259,9 +300,6 @@ def lm(formula: str, data: Any, *, data_name: str = "data", contrasts: dict | No
     >>> ml.lm("test_score ~ study_time + school", students, contrasts={"school": "contr.sum"}).names
     ('(Intercept)', 'study_time', 'school1', 'school2')
     """
-    from ..formula import model_frame
-    from ..formula._contrasts import check_contrasts
-
     df = as_dataframe(data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RankDeficiencyWarning)

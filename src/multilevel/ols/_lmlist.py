@@ -12,14 +12,14 @@ import scipy
 import scipy.linalg
 
 from .._data import as_dataframe, check_columns, drop_missing
+from .._display import FrameMapping, TextReport
 from .._exceptions import FormulaError, NotFittedError
 from .._protocol import parse_level
 from .._rformat import format_num, render_table
-from ._lm import LinearModel, lm
 from ..formula._contrasts import check_contrasts
 from ..formula._quoting import r_name
+from ._lm import LinearModel, lm
 from ._summary import deparse_call, deparse_formula
-from .._display import FrameMapping, TextReport
 
 __all__ = ["LmList", "LmListSummary", "lm_list"]
 
@@ -61,6 +61,17 @@ class LmList(TextReport):
     ``len(fits)`` is the number of groups, ``fits["Oakwood"]`` the fit of one group
     (a :class:`LinearModel`, or None if the group could not be fitted), iteration
     gives the group labels, :attr:`coef` the table of coefficients (groups x terms).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fits = ml.lm_list("Reaction ~ Days | Subject", ml.datasets.load("sleepstudy"))
+    >>> fits.coef.round(3).head(3)
+             (Intercept)    Days
+    Subject
+    308          244.193  21.765
+    309          205.055   2.262
+    310          203.484   6.115
     """
 
     formula: str

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._rformat import format_coefmat, format_g, format_named_vector, format_num, format_pval, zapsmall
 from .._display import FrameMapping, TextReport
+from .._rformat import format_coefmat, format_g, format_named_vector, format_num, format_pval, zapsmall
 from ..formula._quoting import r_name
 
 __all__ = ["LinearModelSummary", "deparse_formula", "deparse_call"]
@@ -85,6 +85,15 @@ class LinearModelSummary(TextReport, FrameMapping):
 
     ``to_frame()`` is the coefficient table (NaN rows for aliased coefficients);
     ``str()`` prints R's layout.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> summary = ml.lm("Reaction ~ Days", ml.datasets.load("sleepstudy")).summary()
+    >>> summary.to_frame().round(3)
+                 Estimate  Std. Error  t value  Pr(>|t|)
+    (Intercept)   251.405       6.610   38.033       0.0
+    Days           10.467       1.238    8.454       0.0
     """
 
     call: tuple[str, ...]

@@ -52,6 +52,14 @@ class FsnResult(TextReport, FrameMapping):
         Target effect size (Orwin); NaN otherwise.
     test : str
         How Rosenthal's method combines the studies: ``"Stouffer"`` or ``"Fisher"``.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+    >>> result = ml.fsn("yi", "vi", data=dat)
+    >>> result.type, int(result.fsnum)
+    ('Rosenthal', 598)
     """
 
     type: str

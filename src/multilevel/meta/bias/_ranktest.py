@@ -31,6 +31,14 @@ class RanktestResult(TextReport, FrameMapping):
         Whether the p-value is exact (no ties) or from the normal approximation (ties).
     k : int
         Number of studies.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+    >>> test = ml.ranktest(ml.rma("yi", "vi", data=dat))
+    >>> round(test.tau, 4), round(test.pval, 4)
+    (0.0256, 0.9524)
     """
 
     tau: float

@@ -17,6 +17,7 @@ from ...ols import FStatistic
 from ...ols._summary import LinearModelSummary
 from ..shared._format import DEFAULT_DIGITS, fcf, fmt_pval
 from ..shared._input import EffectData, ModeratorsDesign
+from ..univariate._print import RmaSummary
 from ..univariate._rma import RmaFit, _fit
 from ._input import check_choice, effects_from
 
@@ -49,6 +50,14 @@ class WeightedRegression(FrameMapping):
         Residual degrees of freedom, ``k - p``.
     r_squared, adj_r_squared : float
         R's (uncentred, as for a model without intercept term) multiple and adjusted R^2.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+    >>> test = ml.regtest(ml.rma("yi", "vi", data=dat), model="lm")
+    >>> type(test.fit).__name__
+    'WeightedRegression'
     """
 
     names: tuple[str, ...]
@@ -149,6 +158,14 @@ class RegtestResult(TextReport, FrameMapping):
         The fitted regression.
     ret_fit : bool
         Whether the printed report shows the fitted regression.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+    >>> test = ml.regtest(ml.rma("yi", "vi", data=dat))
+    >>> round(test.zval, 4), round(test.pval, 4)
+    (-0.8033, 0.4218)
     """
 
     model: str
@@ -188,8 +205,6 @@ class RegtestResult(TextReport, FrameMapping):
 
     def _fit_lines(self) -> list[str]:
         if isinstance(self.fit, RmaFit):
-            from ..univariate._print import RmaSummary
-
             return RmaSummary(self.fit, showfit=False, digits=self.digits).lines()
         return self.fit.summary().lines()
 

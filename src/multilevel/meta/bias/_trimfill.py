@@ -13,6 +13,7 @@ from ..._exceptions import ArgumentError, ModelSpecificationError
 from ..shared._format import DEFAULT_DIGITS, fcf, fmt_pval
 from ..shared._input import EffectData, moderators_design
 from ..univariate._core import estimate_tau2, fixed_effects
+from ..univariate._print import RmaSummary
 from ..univariate._rma import RmaFit, _fit
 from ._core import trimfill_step
 
@@ -45,6 +46,14 @@ class RmaTrimfillFit(RmaFit):
     Every field of :class:`~multilevel.RmaFit` describes the fit to the augmented data
     (``k`` counts the filled studies). When no study is missing (``k0 = 0``) the fit is the
     original one.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+    >>> filled = ml.trimfill(ml.rma("yi", "vi", data=dat))
+    >>> filled.k0, round(float(filled.beta.iloc[0]), 4)
+    (1, -0.6571)
     """
 
     k0: int = 0
@@ -79,18 +88,12 @@ class RmaTrimfillFit(RmaFit):
         >>> print(str(tf.summary()).splitlines()[1])
         Estimated number of missing studies on the right side: 1 (SE = 2.4528)
         """
-        from ..univariate._print import RmaSummary
-
         return _TrimfillReport(self._header(), RmaSummary(self, showfit=True))
 
     def __str__(self) -> str:
-        from ..univariate._print import RmaSummary
-
         return str(_TrimfillReport(self._header(), RmaSummary(self, showfit=False)))
 
     def _repr_html_(self) -> str:
-        from ..univariate._print import RmaSummary
-
         return _TrimfillReport(self._header(), RmaSummary(self, showfit=False))._repr_html_()
 
 

@@ -25,9 +25,11 @@ from typing import Any
 
 import numpy as np
 
+from ._evaluation import LOG_2PI, Evaluation, _positive_definite
+from ._rank1 import rank1_plan
+
 __all__ = ["Batch", "Evaluation", "evaluate", "make_batch", "connected_blocks"]
 
-LOG_2PI = float(np.log(2.0 * np.pi))
 
 
 @dataclass(frozen=True, eq=False)
@@ -220,7 +222,6 @@ def make_batch(y: np.ndarray, X: np.ndarray, V: np.ndarray, s_codes: list[np.nda
                        0, 0), safe, mask, pair)
         gb = GBlock(None, gb.inner, gb.tau_map, gb.rho_map, 0, 0, gb.si, gb.r_of, None, None, False)
     hb = _g_block(h, safe, mask, pair) if h is not None else None
-    from ._rank1 import rank1_plan
     plan = rank1_plan(y, X, V, list(s_codes), g, any(R is not None for R in s_corr), h, float(logdet))
     return Batch(idx, yb, Xb, Vb, S, gb.so, gb.inner, gb.tau_map, gb.rho_map, k, p, float(logdet), gb.num_tau2,
                  gb.num_rho, gb.si, gb.r_of, gb.t_ind, gb.r_ind, gb.psd_check, hb, plan, gb)
@@ -325,21 +326,6 @@ def _correlation_psd(rho_map: np.ndarray, rho: np.ndarray) -> bool:
     off = rho_map >= 0
     R[off] = rho[rho_map[off]]
     return bool(np.linalg.eigvalsh(R)[0] >= -1e-10)
-
-
-@dataclass(frozen=True, eq=False)
-class Evaluation:
-    """One evaluation of the likelihood at given variance components (internal)."""
-
-    ll_ml: float
-    ll_reml: float
-    beta: np.ndarray
-    vb: np.ndarray
-    grad: np.ndarray | None
-    info: np.ndarray | None
-    Minv: np.ndarray | None
-    Py: np.ndarray | None
-    newton: bool = False
 
 
 def evaluate(batch: Batch, sigma2: np.ndarray, tau2: np.ndarray, rho: np.ndarray, *, reml: bool,
@@ -490,15 +476,3 @@ class _Linear:
             CR = self.Cinv[None] @ self._xex(U)
             out = out - 2.0 * t2 + np.einsum("qab,rba->qr", CR, CR)
         return out
-
-
-def _positive_definite(a: np.ndarray) -> bool:
-    if a.shape[0] == 1:
-        return bool(a[0, 0] > 0)
-    if a.shape[0] == 2:
-        return bool(a[0, 0] > 0 and a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0] > 0)
-    try:
-        np.linalg.cholesky(a)
-    except np.linalg.LinAlgError:
-        return False
-    return True

@@ -10,6 +10,8 @@ import pandas as pd
 import scipy
 
 from ..._exceptions import ModelSpecificationError, MultilevelWarning
+from ._core import marginal, _g_part
+from ._fit import evaluate_at
 
 __all__ = ["predict", "ranef", "i2", "dense_marginal", "crit_value"]
 
@@ -22,7 +24,6 @@ def crit_value(fit: Any, level: float) -> float:
 
 def dense_marginal(fit: Any) -> np.ndarray:
     """The ``k x k`` marginal variance ``M`` at the estimates (assembled from the cluster blocks)."""
-    from ._core import marginal
     s2, t2, rho = fit._layout.split(fit._comps.values)
     g2, phi = fit._layout.split_h(fit._comps.values)
     Mb, _, _ = marginal(fit._batch, s2, t2, rho, False, g2, phi)
@@ -143,8 +144,6 @@ def ranef(fit: Any, level: float) -> dict[str, pd.DataFrame]:
     (metafor's ``ranef.rma.mv``); everything is accumulated over the blocks
     of ``M``, so no ``k x k`` matrix is formed.
     """
-    from ._core import _g_part
-    from ._fit import evaluate_at
     bt = fit._batch
     s2, t2, rho = fit._layout.split(fit._comps.values)
     g2, phi = fit._layout.split_h(fit._comps.values)

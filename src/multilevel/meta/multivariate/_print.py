@@ -15,6 +15,7 @@ from ..._rformat import render_table
 from ..shared._format import (_matrix_lines, fcf, fmt_pval, heterogeneity_lines, model_results_lines,
                              moderators_lines)
 from ..._display import FrameMapping
+from ._components import component_names
 from ._serial import SPATIAL
 
 __all__ = ["fit_text", "fit_html", "RmaMvSummary", "AnovaRmaMv", "anova_fits", "abbreviate"]
@@ -179,7 +180,6 @@ def fit_html(fit: Any) -> str:
 
 
 def _components_frame(fit: Any) -> pd.DataFrame:
-    from ._profile import component_names
     names = component_names(fit)
     vals = fit._comps.values
     keep = [i for i, n in enumerate(names) if n is not None]

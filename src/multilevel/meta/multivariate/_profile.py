@@ -20,26 +20,19 @@ import numpy as np
 import pandas as pd
 import scipy
 
+from ..._display import FrameMapping
 from ..._exceptions import ModelSpecificationError
 from ..._rformat import render_table
+from ..plots._profile_plot import plot_profile
 from ..shared._format import fcf
 from ..shared._roots import r_uniroot
+from ._components import component_names
 from ._fit import optimize
-from ..._display import FrameMapping
 
 __all__ = ["component_names", "profile_ll", "confint_frame", "ConfintReport", "ProfileLikelihood", "profile"]
 
 _EPTRIES = 10
 _XTOL = np.finfo(float).eps ** 0.25  # metafor: uniroot(tol = .Machine$double.eps^0.25)
-
-
-def component_names(fit: Any) -> list[str]:
-    """Names of the natural parameters: sigma2[.j], tau2[.j], rho[.j]."""
-    lay = fit._layout
-    out: list[str] = []
-    for kind, n in (("sigma2", lay.ns), ("tau2", lay.nt), ("rho", lay.nr), ("gamma2", lay.ng), ("phi", lay.nphi)):
-        out += [kind] if n == 1 else [f"{kind}.{j + 1}" for j in range(n)]
-    return out
 
 
 def is_correlation(name: str) -> bool:
@@ -216,7 +209,6 @@ class ProfileLikelihood(FrameMapping):
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Plot the profile (matplotlib); returns the Axes."""
-        from ..plots._profile_plot import plot_profile
         return plot_profile(self, ax=ax, **kwargs)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ._core import LOG_2PI, Evaluation, _positive_definite
+from ._evaluation import LOG_2PI, Evaluation, _positive_definite
 
 __all__ = ["Rank1Plan", "rank1_plan", "evaluate_rank1"]
 

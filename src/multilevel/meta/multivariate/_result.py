@@ -8,7 +8,7 @@ kept on the result, so ``confint()``, ``profile()``, ``predict()``,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,13 @@ from scipy import special
 
 from ..._protocol import level_percent
 from ..diagnostics._methods import RmaMvDiagnostics
+from ..plots._profile_plot import plot_profiles
+from ._fit import FitState, evaluate_at
+from ._predict import predict, ranef, i2
+from ._print import fit_text, fit_html, RmaMvSummary, anova_fits
+from ._profile import confint_frame, ConfintReport, profile
+from ._robust import robust
+from ..shared._contrasts import wald_test
 
 __all__ = ["Components", "RmaMvFit"]
 
@@ -77,6 +84,14 @@ class RmaMvFit(RmaMvDiagnostics):
         Estimates, coefficients, and estimated parameters (coefficients plus free components).
 
     Fields whose names start with an underscore are internal.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> dat = ml.datasets.load("konstantopoulos2011")
+    >>> fit = ml.rma_mv("yi", "vi", random="~ 1 | district/school", data=dat)
+    >>> fit.sigma2.round(4).tolist()
+    [0.0651, 0.0327]
     """
 
     names: tuple[str, ...]
@@ -111,6 +126,7 @@ class RmaMvFit(RmaMvDiagnostics):
     _iterations: int = field(repr=False)
     _corr: list = field(repr=False, default_factory=list)
     _h: Any = field(repr=False, default=None)
+    _plot_kind: ClassVar[str] = "rma_mv"  # what the forest and funnel plots read (meta.plots._source)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -155,7 +171,6 @@ class RmaMvFit(RmaMvDiagnostics):
 
     def _at(self, values: Any) -> "RmaMvFit":
         """The same model evaluated at given component values (internal: printing tests, profiles)."""
-        from ._fit import FitState, evaluate_at
         nat = np.asarray(values, dtype=float)
         ev = evaluate_at(self._batch, self._layout, nat, reml=self.method == "REML")
         state = FitState(nat, ev, 0, True)
@@ -251,7 +266,6 @@ class RmaMvFit(RmaMvDiagnostics):
                              "ci_lb": self.ci_lb, "ci_ub": self.ci_ub})
 
     def __str__(self) -> str:
-        from ._print import fit_text
         return fit_text(self)
 
     def __repr__(self) -> str:
@@ -261,7 +275,6 @@ class RmaMvFit(RmaMvDiagnostics):
                 f"logLik={self.loglik:.4f}>")
 
     def _repr_html_(self) -> str:
-        from ._print import fit_html
         return fit_html(self)
 
     def summary(self) -> "Any":
@@ -275,7 +288,6 @@ class RmaMvFit(RmaMvDiagnostics):
         >>> print(str(fit.summary()).split("\\n")[2:4])
         ['  logLik  Deviance       AIC       BIC      AICc', ' -7.9587   15.9174   21.9174   27.9394   22.3880']
         """
-        from ._print import RmaMvSummary
         return RmaMvSummary(self)
 
     # ------------------------------------------------------------------ inference
@@ -302,7 +314,6 @@ class RmaMvFit(RmaMvDiagnostics):
         tau      0.3127  0.2298  0.4897
         rho      0.6653  0.3282  0.8855
         """
-        from ._profile import confint_frame
         return confint_frame(self, self.level if level is None else level_percent(level), tol)
 
     def confint_report(self, level: float | None = None) -> Any:
@@ -322,7 +333,6 @@ class RmaMvFit(RmaMvDiagnostics):
         sigma^2.2   0.0327 0.0163 0.0628
         sigma.2     0.1809 0.1276 0.2507
         """
-        from ._profile import ConfintReport
         return ConfintReport(self.confint(level))
 
     def profile(self, component: str = "tau2", *, values: Any = None, steps: int = 20) -> Any:
@@ -345,7 +355,6 @@ class RmaMvFit(RmaMvDiagnostics):
         1  0.665  -7.959
         2  0.800  -8.489
         """
-        from ._profile import profile
         return profile(self, component, values=values, steps=steps)
 
     def plot_profile(self, components: list[str] | None = None, *, steps: int = 20) -> Any:
@@ -360,7 +369,6 @@ class RmaMvFit(RmaMvDiagnostics):
         >>> len(fig.axes)
         2
         """
-        from ..plots._profile_plot import plot_profiles
         return plot_profiles(self, components, steps=steps)
 
     def predict(self, newmods: Any = None, *, level: float | None = None, tau2_levels: Any = None,
@@ -383,7 +391,6 @@ class RmaMvFit(RmaMvDiagnostics):
              pred      se  ci_lb   ci_ub   pi_lb   pi_ub
         0  0.1847  0.0846  0.019  0.3504 -0.4502  0.8197
         """
-        from ._predict import predict
         return predict(self, newmods, self.level if level is None else level_percent(level), tau2_levels,
                        gamma2_levels)
 
@@ -404,7 +411,6 @@ class RmaMvFit(RmaMvDiagnostics):
         12  -0.0847  0.1241 -0.3279  0.1585
         18   0.1407  0.1372 -0.1283  0.4097
         """
-        from ._predict import ranef
         return ranef(self, self.level if level is None else level_percent(level))
 
     def i2(self) -> pd.Series:
@@ -418,7 +424,6 @@ class RmaMvFit(RmaMvDiagnostics):
         >>> fit.i2().round(2).tolist()
         [95.19, 63.32, 31.86]
         """
-        from ._predict import i2
         return i2(self)
 
     def robust(self, cluster: Any, *, clubsandwich: bool = False, adjust: bool = True,
@@ -439,7 +444,6 @@ class RmaMvFit(RmaMvDiagnostics):
                  estimate      se    tval    df    pval   ci_lb  ci_ub
         intrcpt    0.1847  0.0845  2.1859  10.0  0.0537 -0.0036  0.373
         """
-        from ._robust import robust
         if clubSandwich is not None:
             clubsandwich = clubSandwich
         return robust(self, cluster, clubsandwich=clubsandwich, adjust=adjust)
@@ -457,7 +461,6 @@ class RmaMvFit(RmaMvDiagnostics):
         Test of Moderators (coefficient 2):
         QM(df = 1) = 0.3169, p-val = 0.5735
         """
-        from ..shared._contrasts import wald_test
         ddf = float(fit.k - fit.p) if fit.test == "t" else None
         return wald_test(fit.beta.to_numpy(), fit.vb.to_numpy(), list(fit.names), fit._eff.design.intercept, ddf,
                          X=X, btt=btt, rhs=rhs)
@@ -477,5 +480,4 @@ class RmaMvFit(RmaMvDiagnostics):
         Full     4 24.4363 32.5377 25.2206 -8.2181               550.2597
         Reduced  3 22.7899 28.8659 23.2514 -8.3949 0.3536 0.5521 578.8640
         """
-        from ._print import anova_fits
         return anova_fits(fits, **options)

@@ -33,8 +33,10 @@ from ..._exceptions import DataError, ModelSpecificationError
 from ..._rformat import signif_stars
 from ..shared._format import (_matrix_lines, _r_round_str, fcf, fmt_pval, moderators_lines, print_vector_lines,
                       signif_legend_lines)
-from ._predict import dense_marginal
 from ..._display import FrameMapping
+from ._fit import evaluate_at
+from ._predict import dense_marginal
+from ._print import fit_lines
 
 __all__ = ["RobustRmaMv", "robust", "cr2_adjustments"]
 
@@ -63,7 +65,6 @@ def _cluster_codes(fit: Any, cluster: Any) -> tuple[np.ndarray, int]:
 
 def weighted_design(fit: Any) -> np.ndarray:
     """Rows of ``M^{-1} X`` from the block-diagonal ``M`` (no ``k x k`` matrix is formed)."""
-    from ._fit import evaluate_at
     ev = evaluate_at(fit._batch, fit._layout, fit._comps.values, reml=fit.method == "REML")
     MinvX = ev.Minv @ fit._batch.X
     idx = fit._batch.idx
@@ -182,7 +183,6 @@ class RobustRmaMv(FrameMapping):
                              "pval": self.pval, "ci_lb": self.ci_lb, "ci_ub": self.ci_ub})
 
     def __str__(self) -> str:
-        from ._print import fit_lines
         fit = self.fit
         lines = fit_lines(fit)
         cut = lines.index("Test for Heterogeneity:" if fit.int_only else "Test for Residual Heterogeneity:")

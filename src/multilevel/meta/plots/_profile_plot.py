@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from ..multivariate._components import component_names
+
 __all__ = ["plot_profile", "plot_profiles"]
 
 _LABELS = {"sigma2": "\\sigma^2", "tau2": "\\tau^2", "rho": "\\rho", "gamma2": "\\gamma^2", "phi": "\\phi"}
@@ -45,8 +47,6 @@ def plot_profiles(fit: Any, components: list[str] | None = None, *, steps: int =
     Returns the matplotlib Figure.
     """
     import matplotlib.pyplot as plt
-
-    from ..multivariate._profile import component_names
 
     names = components or [n for n, f in zip(component_names(fit), fit.fixed) if not f]
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 4), squeeze=False)

@@ -23,6 +23,8 @@ import pandas as pd
 
 from ..._exceptions import ArgumentError, UnsupportedObjectError
 from ..._protocol import level_percent
+from ..multivariate._predict import dense_marginal
+from ..shared._input import prepare_effects
 
 __all__ = ["ForestData", "FunnelData", "forest_data", "funnel_data"]
 
@@ -62,13 +64,9 @@ class FunnelData:
 
 
 def _kind(obj: Any, plot: str) -> str:
-    from ..multivariate._result import RmaMvFit
-    from ..univariate._rma import RmaFit
-
-    if isinstance(obj, RmaFit):
-        return "rma"
-    if isinstance(obj, RmaMvFit):
-        return "rma_mv"
+    kind = getattr(type(obj), "_plot_kind", None)  # RmaFit: "rma", RmaMvFit: "rma_mv"
+    if kind in ("rma", "rma_mv"):
+        return kind
     if isinstance(obj, pd.DataFrame):
         missing = [c for c in ("yi", "vi") if c not in obj.columns]
         if not missing:
@@ -88,8 +86,6 @@ def _level(level: Any, default: float) -> float:
 # ----------------------------------------------------------------------------- model quantities
 def _mv_blocks(fit: Any) -> list[tuple[np.ndarray, np.ndarray]]:
     """The diagonal blocks of the marginal variance ``M`` of an rma_mv fit, with their rows."""
-    from ..multivariate._predict import dense_marginal
-
     M = dense_marginal(fit)
     blocks = []
     for rows in fit._batch.idx:
@@ -166,8 +162,6 @@ def forest_data(obj: Any, *, level: Any = None, slab: Any = None) -> ForestData:
     """The rows of the forest plot of ``obj`` (see the module docstring for what is accepted)."""
     kind = _kind(obj, "forest")
     if kind == "table":
-        from ..shared._input import prepare_effects
-
         eff = prepare_effects("yi", "vi", data=obj, slab=slab)
         return ForestData(eff.yi, eff.vi, eff.slab, 1.0 / eff.vi, _level(level, 95.0))
     lev = _level(level, obj.level)
@@ -193,8 +187,6 @@ def funnel_data(obj: Any, *, level: Any = None) -> FunnelData:
     """
     kind = _kind(obj, "funnel")
     if kind == "table":
-        from ..shared._input import prepare_effects
-
         eff = prepare_effects("yi", "vi", data=obj)
         return FunnelData(eff.yi, np.sqrt(eff.vi), 0.0, _level(level, 95.0), "Observed Outcome")
     lev = _level(level, obj.level)

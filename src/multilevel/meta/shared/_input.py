@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..._data import as_dataframe, check_columns, offending_rows, refuse_infinite, row_labels
-from ...formula._collate import r_sorted
-from ...formula._names import r_deparse
-from ...formula._quoting import formula_columns, quote_dotted, r_name
+from ..._effects import check_lengths, check_variances, column_values, read_outcomes
+from ...formula._quoting import formula_columns
 from ..._exceptions import (DataError, FormulaError, MissingDataWarning, ModelSpecificationError,
                            RankDeficiencyWarning)
 
@@ -37,37 +35,6 @@ __all__ = [
 # input
 # ----------------------------------------------------------------------------------------------
 
-def column_values(value: Any, data: pd.DataFrame | None, *, role: str) -> np.ndarray:
-    """Return ``value`` as a float array: a column name of ``data`` or an array-like.
-
-    Raises :class:`~multilevel.DataError` for non-numeric input and
-    :class:`~multilevel.UnknownColumnError` for an unknown column name.
-
-    Examples
-    --------
-    >>> import multilevel as ml
-    >>> column_values("ablat", ml.datasets.load("bcg"), role="moderator")[:3]
-    array([44., 55., 42.])
-    """
-    if isinstance(value, str):
-        if data is None:
-            raise DataError(f"{role} is given as the column name {value!r} but no data were given")
-        check_columns(data, [value], context=f"{role} argument")
-        col = data[value]
-        if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiu":
-            return col.to_numpy(dtype=float)
-        if isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(col) \
-                or col.dtype == object:
-            raise DataError(f"the {role} column {value!r} must be numeric, but it holds {col.dtype} values")
-        return col.to_numpy(dtype=float, na_value=np.nan)
-    try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise DataError(f"{role} must be a column name or an array of numbers, "
-                        f"not {type(value).__name__}") from None
-    return arr
-
-
 @dataclass(frozen=True, eq=False)
 class ModeratorsDesign:
     """Fixed-effects design of a meta-regression.
@@ -78,8 +45,9 @@ class ModeratorsDesign:
         Model matrix (first column the intercept when there is one).
     names : tuple of str
         Coefficient names as metafor prints them (``intrcpt``, ``ablat``, ``allocrandom``).
-    spec : object or None
-        formulaic ``ModelSpec`` used to rebuild the columns for new data (None for array input).
+    spec : Design or None
+        The formula's design (:class:`multilevel.formula._design.Design`), which rebuilds the
+        columns for new data (None for array input).
     intercept : bool
         Whether the design has an intercept column.
     formula : str or None
@@ -106,8 +74,7 @@ class ModeratorsDesign:
         """
         p = self.X.shape[1]
         if isinstance(newmods, (pd.DataFrame, dict)) and self.spec is not None:
-            frame = as_dataframe(newmods, what="newmods")
-            return _formula_matrix(self.spec, frame)
+            return self.spec.rebuild(as_dataframe(newmods, what="newmods"), "moderators")
         arr = np.asarray(newmods, dtype=float)
         nmods = p - int(self.intercept)
         if arr.ndim == 0:
@@ -122,89 +89,15 @@ class ModeratorsDesign:
         return arr
 
 
-def _r_levels(values: Any) -> list:
-    """Distinct values in R's order: strings by R's collation, other values numerically."""
-    uniq = list(pd.unique(pd.Series(values).dropna()))
-    if uniq and all(isinstance(u, str) for u in uniq):
-        return r_sorted(uniq)
-    return sorted(uniq)
-
-
-def _r_factor(x: Any) -> pd.Series:
-    """R's ``factor()``: a categorical with sorted levels (used inside formulas)."""
-    s = pd.Series(x)
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        return s
-    return s.astype(pd.CategoricalDtype(_r_levels(s)))
-
-
-def _as_r_factors(data: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Character columns used by a formula as categoricals with R's level order (as R's model.matrix)."""
-    text = [c for c in columns if c in data.columns and not isinstance(data[c].dtype, pd.CategoricalDtype)
-            and (data[c].dtype == object or pd.api.types.is_string_dtype(data[c]))]
-    if not text:
-        return data
-    out = data.copy(deep=False)
-    for c in text:
-        out[c] = pd.Categorical(out[c], categories=_r_levels(out[c]))
-    return out
-
-
-def _level_label(level: Any) -> str:
-    if isinstance(level, (bool, np.bool_)):
-        return "TRUE" if level else "FALSE"
-    return str(level)
-
-
-def _r_expr(factor: Any) -> str:
-    """A factor's expression as R prints it when it names a column that needs quoting
-    (```pub year```, ``log(`abs.lat`)`` -> ``log(abs.lat)``); otherwise formulaic's text."""
-    if factor.eval_method.value == "lookup":
-        return r_name(factor.expr)
-    return r_deparse(factor.expr) if "`" in factor.expr else factor.expr
-
-
-def _r_names(spec: Any) -> list[str]:
-    """metafor's names of the columns of a formulaic model spec, from its term structure."""
-    states = spec.encoder_state
-    names: list[str] = []
-    for struct in spec.structure:
-        lookup: dict[str, str] = {}
-        for scoped in struct.scoped_terms:
-            combos = [("", "")]
-            for sf in scoped.factors:
-                expr = sf.factor.expr
-                kind, state = states.get(expr, (None, {}))
-                rexpr = _r_expr(sf.factor.factor)
-                levels = state.get("categories") if isinstance(state, dict) else None
-                if levels is None:
-                    pieces = [(expr, rexpr)]
-                else:
-                    use = levels[1:] if sf.reduced else levels
-                    tag = "T." if sf.reduced else ""
-                    pieces = [(f"{expr}[{tag}{lev}]", f"{rexpr}{_level_label(lev)}") for lev in use]
-                combos = [(a + (":" if a else "") + fa, b + (":" if b else "") + fb)
-                          for fa, fb in pieces for a, b in combos]
-            if not scoped.factors:
-                combos = [("Intercept", "intrcpt")]
-            lookup.update(dict(combos))
-        names.extend(lookup.get(col, col) for col in struct.columns)
-    return names
-
-
-def _formula_matrix(spec: Any, frame: pd.DataFrame) -> np.ndarray:
-    mm = spec.get_model_matrix(frame, context={"factor": _r_factor})
-    return np.asarray(mm, dtype=float)
-
-
 def moderators_design(mods: Any, data: pd.DataFrame | None, k: int, *, intercept: bool = True) -> ModeratorsDesign:
     """Build the moderators design from a formula string, an array, or None.
 
     Parameters
     ----------
     mods : str, array_like or None
-        ``"~ ablat + year"``, ``"~ factor(alloc)"`` (evaluated on ``data`` with
-        formulaic; character columns become factors with sorted levels, as R),
+        ``"~ ablat + year"``, ``"~ factor(alloc)"`` (evaluated on ``data`` by the
+        package's fixed-effects design builder, as R's ``model.matrix``; character
+        columns become factors with sorted levels, as R),
         a (k, m) array of moderator values (an intercept is added when
         ``intercept``), or None for the intercept-only model.
     data : DataFrame or None
@@ -240,36 +133,22 @@ def moderators_design(mods: Any, data: pd.DataFrame | None, k: int, *, intercept
 
 
 def _formula_design(mods: str, data: pd.DataFrame | None, intercept: bool) -> ModeratorsDesign:
-    import formulaic
+    """The design of a moderators formula, built as every fixed-effects design of the package
+    (:func:`multilevel.formula._design.rhs_design`), with metafor's ``intrcpt``."""
+    from ...formula._design import rhs_design  # formulaic: loaded only for moderator formulas
 
-    text = mods.strip()
-    if not text.startswith("~"):
+    if not mods.strip().startswith("~"):
         raise FormulaError("a moderators formula must start with '~' (for example '~ ablat + year')", mods, 0)
     if data is None:
         raise DataError("a moderators formula needs data")
-    if not intercept:
-        text += " - 1"
-    data = _as_r_factors(data, formula_variables(mods, data))
-    try:
-        with np.errstate(divide="ignore", invalid="ignore"):  # log(0), log(-1): reported by row later
-            mm = formulaic.model_matrix(_parsed_formula(quote_dotted(text)), data,
-                                        context={"factor": _r_factor}, na_action="ignore")
-    except Exception as err:  # formulaic raises many types; report them as a formula problem
-        raise FormulaError(f"the moderators formula could not be evaluated: {err}", mods) from None
-    X = np.asarray(mm, dtype=float)
-    names = tuple(_r_names(mm.model_spec))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # log(0), log(-1): reported by row later
+        design = rhs_design(mods, data, intercept=intercept)
+    names = tuple("intrcpt" if n == "(Intercept)" else n for n in design.names)
     has_int = "intrcpt" in names
     if has_int and names[0] != "intrcpt":
         raise FormulaError("the intercept must come first in the moderators formula", mods)
-    return ModeratorsDesign(X, names, mm.model_spec, has_int, mods)
-
-
-@lru_cache(maxsize=64)
-def _parsed_formula(text: str) -> Any:
-    """Parsed formulaic formula (cached: formulas are immutable and parsing dominates small fits)."""
-    import formulaic
-
-    return formulaic.Formula(text)
+    return ModeratorsDesign(design.matrix, names, design, has_int, mods)
 
 
 def formula_variables(mods: Any, data: pd.DataFrame | None) -> list[str]:
@@ -340,20 +219,6 @@ class EffectData:
     @property
     def k(self) -> int:
         return self.yi.shape[0]
-
-
-def _check_lengths(named: dict[str, np.ndarray]) -> int:
-    lengths = {name: (a.shape[0] if a.ndim else 1) for name, a in named.items()}
-    if len(set(lengths.values())) > 1:
-        desc = ", ".join(f"{n} has {m}" for n, m in lengths.items())
-        raise DataError(f"the inputs have different lengths: {desc}")
-    return next(iter(lengths.values()))
-
-
-def _check_variances(values: np.ndarray, slab: list[str], name: str) -> None:
-    bad = ~np.isfinite(values) | (values <= 0)
-    if bad.any():
-        raise DataError(f"{name} must be positive and finite; {offending_rows(bad, slab, values)}")
 
 
 def _check_matrix(V: np.ndarray, slab: list[str], name: str) -> None:
@@ -458,7 +323,7 @@ def prepare_effects(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = Non
     (13, ('intrcpt', 'ablat'))
     """
     frame = as_dataframe(data) if data is not None else None
-    y, v, vname, vraw = _read_outcomes(yi, vi, sei, frame, allow_matrix, v_name)
+    y, v, vname, vraw = read_outcomes(yi, vi, sei, frame, allow_matrix, v_name)
     vdiag = np.diag(v) if v.ndim == 2 else v
     mods_arr = _mods_array(mods)
     named = {"yi": y, vname: vraw}
@@ -469,14 +334,14 @@ def prepare_effects(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = Non
     wts = None if weights is None else column_values(weights, frame, role="weights")
     if wts is not None:
         named["weights"] = wts
-    n = _check_lengths(named)
+    n = check_lengths(named)
     labels = _labels(slab, frame, n) if slab is not None else row_labels(frame, n)
     if required and frame is not None:
         check_columns(frame, required, context="random-effects specification")
     keep = _complete_rows([y, vdiag] + ([] if wts is None else [wts]), mods_arr, frame,
                           formula_variables(mods, frame) + list(required))
     slab_kept = [labels[i] for i in keep]
-    _check_variances(vraw[keep], slab_kept, vname)
+    check_variances(vraw[keep], slab_kept, vname)
     if v.ndim == 2:
         _check_matrix(v[np.ix_(keep, keep)], slab_kept, vname)
     if wts is not None:
@@ -498,27 +363,6 @@ def prepare_effects(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = Non
     v_kept = v[np.ix_(keep, keep)] if v.ndim == 2 else v[keep]
     return EffectData(y[keep], v_kept, design, keep, sub, n - keep.size, tuple(slab_kept),
                       None if wts is None else wts[keep])
-
-
-def _read_outcomes(yi: Any, vi: Any, sei: Any, frame: pd.DataFrame | None, allow_matrix: bool,
-                   v_name: str) -> tuple[np.ndarray, np.ndarray, str, np.ndarray]:
-    """Effects, variances, the variances' argument name and the values as given (sei or the diagonal)."""
-    if (vi is None) == (sei is None):
-        raise DataError(f"give exactly one of {v_name} (sampling variances) or sei (standard errors)")
-    y = column_values(yi, frame, role="yi")
-    if sei is not None:
-        raw = column_values(sei, frame, role="sei")
-        v, vname = raw**2, "sei"
-    else:
-        v, vname = column_values(vi, frame, role=v_name), v_name
-        raw = np.diag(v) if v.ndim == 2 else v
-    if y.ndim != 1:
-        raise DataError(f"yi must be one-dimensional, but it has shape {y.shape}")
-    if v.ndim == 2 and not allow_matrix:
-        raise DataError(f"{vname} must be a vector of sampling variances, not a {v.shape[0]} x {v.shape[1]} matrix")
-    if raw.ndim != 1:
-        raise DataError(f"{vname} must be one-dimensional, but it has shape {raw.shape}")
-    return y, v, vname, raw
 
 
 def _mods_array(mods: Any) -> np.ndarray | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -10,10 +11,10 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from ..._display import FrameMapping
 from ..._exceptions import ModelSpecificationError, MultilevelWarning
 from ..shared._format import _matrix_lines, fcf, fmt_pval
 from ..shared._input import EffectData
-from ..._display import FrameMapping
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._rma import RmaFit
@@ -61,11 +62,9 @@ class RmaAnova(FrameMapping):
         return f"<div>{self.table.to_html(float_format=lambda x: f'{x:.4f}', na_rep='')}</div>"
 
 
-def _refit_ml(fit: RmaFit) -> RmaFit:
-    from ._rma import _fit
-
+def _refit_ml(fit: RmaFit, estimate: Callable[..., RmaFit]) -> RmaFit:
     eff = EffectData(fit.yi, fit.vi, fit.design, np.arange(fit.k), None, fit.num_dropped, fit.slab, fit.weights)
-    return _fit(eff, "ML", fit.test, fit.level, [b + 1 for b in fit.btt])
+    return estimate(eff, "ML", fit.test, fit.level, [b + 1 for b in fit.btt])
 
 
 def _check_pair(full: RmaFit, red: RmaFit) -> None:
@@ -92,12 +91,13 @@ def _r2(full: RmaFit, red: RmaFit) -> float:
     return 100 * max(0.0, (red.tau2 - full.tau2) / red.tau2)
 
 
-def anova_rma(fits: tuple, refit: bool = False) -> RmaAnova:
+def anova_rma(fits: tuple, refit: bool = False, *, estimate: Callable[..., RmaFit]) -> RmaAnova:
     """Compare two nested :func:`~multilevel.rma` fits by a likelihood-ratio test.
 
     The model with more parameters is the full model. REML fits with different
     moderators are not comparable: ``refit=True`` refits both by ML first (as
-    metafor's ``refit``), otherwise a warning is issued as metafor does.
+    metafor's ``refit``, with ``estimate``, the fitting step of :func:`~multilevel.rma`
+    passed in by the caller), otherwise a warning is issued as metafor does.
     """
     if len(fits) != 2:
         raise ModelSpecificationError("anova() compares exactly two rma fits")
@@ -109,7 +109,7 @@ def anova_rma(fits: tuple, refit: bool = False) -> RmaAnova:
     same_x = full.design.X.shape == red.design.X.shape and np.array_equal(full.design.X, red.design.X)
     if full.method == "REML" and not same_x:
         if refit:
-            full, red = _refit_ml(full), _refit_ml(red)
+            full, red = _refit_ml(full, estimate), _refit_ml(red, estimate)
         else:
             warnings.warn("REML comparisons are not meaningful for models with different moderators; "
                           "use refit=True to compare ML fits", MultilevelWarning, stacklevel=4)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -14,9 +14,16 @@ from scipy import special
 from ..._exceptions import ModelSpecificationError, MultilevelWarning
 from ..._protocol import level_percent
 from ..diagnostics._methods import RmaDiagnostics
-from ..shared._input import EffectData, ModeratorsDesign, prepare_effects
+from ..plots._forest import forest
+from ..plots._funnel import funnel
 from ..shared._btt import resolve_btt
+from ..shared._contrasts import wald_test
+from ..shared._input import EffectData, ModeratorsDesign, prepare_effects
+from ._anova import anova_rma
+from ._robust import robust_rma
 from ._core import TAU2_METHODS, estimate_tau2, fit_statistics, fixed_effects, heterogeneity
+from ._infer import qprofile_confint, predict, blup
+from ._print import RmaSummary
 
 __all__ = ["rma", "RmaFit"]
 
@@ -62,6 +69,14 @@ class RmaFit(RmaDiagnostics):
     the read-only arrays behind the Series above. ``yi``, ``vi``, ``design``, ``slab``, ``fit_stats``, ``vt``, ``ddf``,
     ``s2w`` and ``btt`` are kept for :meth:`predict`, :meth:`confint` and the
     plots; they are internal and may change.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+    >>> fit = ml.rma("yi", "vi", data=dat)
+    >>> fit.k, round(fit.tau2, 4), round(float(fit.beta["intrcpt"]), 4)
+    (13, 0.3132, -0.7145)
     """
 
     coefficients: np.ndarray = field(repr=False)
@@ -92,6 +107,7 @@ class RmaFit(RmaDiagnostics):
     fit_stats: dict = field(repr=False)
     num_dropped: int = 0
     weights: np.ndarray | None = field(default=None, repr=False)
+    _plot_kind: ClassVar[str] = "rma"  # what the forest and funnel plots read (meta.plots._source)
 
     # ------------------------------------------------------------------ properties
     def _row(self, i: int) -> pd.Series:
@@ -177,8 +193,6 @@ class RmaFit(RmaDiagnostics):
         I2     92.2214  81.9177  97.6781
         H2     12.8558   5.5303  43.0680
         """
-        from ._infer import qprofile_confint
-
         return qprofile_confint(self, self._level(level))
 
     def predict(self, newmods: Any = None, *, transf: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -210,8 +224,6 @@ class RmaFit(RmaDiagnostics):
              pred  se   ci_lb   ci_ub   pi_lb  pi_ub
         0  0.4894 NaN  0.3441  0.6962  0.1546  1.549
         """
-        from ._infer import predict
-
         return predict(self, newmods, transf=transf, level=self._level(level))
 
     def robust(self, cluster: Any, *, adjust: bool = True, data: Any = None) -> Any:
@@ -228,7 +240,6 @@ class RmaFit(RmaDiagnostics):
         >>> fit.robust("alloc", data=dat).to_frame()["se"].round(4).tolist()
         [0.1284, 0.0059]
         """
-        from ._robust import robust_rma
         return robust_rma(self, cluster, adjust=adjust, data=data)
 
     def blup(self, level: float | None = None) -> pd.DataFrame:
@@ -245,8 +256,6 @@ class RmaFit(RmaDiagnostics):
         1 -0.8002  0.4099 -1.6037  0.0032
         2 -1.2517  0.3532 -1.9440 -0.5594
         """
-        from ._infer import blup
-
         return blup(self, self._level(level))
 
     def fitstats(self) -> pd.Series:
@@ -301,8 +310,6 @@ class RmaFit(RmaDiagnostics):
         Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1
         <BLANKLINE>
         """
-        from ._print import RmaSummary
-
         return RmaSummary(self, showfit=True)
 
     def to_frame(self) -> pd.DataFrame:
@@ -317,18 +324,12 @@ class RmaFit(RmaDiagnostics):
         intrcpt    0.2515  0.2491  1.0095  0.3127 -0.2368  0.7397
         ablat     -0.0291  0.0072 -4.0444  0.0001 -0.0432 -0.0150
         """
-        from ._print import RmaSummary
-
         return RmaSummary(self, showfit=False).to_frame()
 
     def __str__(self) -> str:
-        from ._print import RmaSummary
-
         return str(RmaSummary(self, showfit=False))
 
     def _repr_html_(self) -> str:
-        from ._print import RmaSummary
-
         return RmaSummary(self, showfit=False)._repr_html_()
 
     @classmethod
@@ -344,9 +345,7 @@ class RmaFit(RmaDiagnostics):
         >>> round(ml.anova(m1, m0).LRT, 4)
         9.9588
         """
-        from ._anova import anova_rma
-
-        return anova_rma(tuple(fits), **options)
+        return anova_rma(tuple(fits), estimate=_fit, **options)
 
     @classmethod
     def _wald(cls, fit: Any, *, X: Any = None, btt: Any = None, rhs: Any = None) -> Any:
@@ -368,20 +367,15 @@ class RmaFit(RmaDiagnostics):
         Test of Hypothesis:
         QM(df = 1) = 6.2830, p-val = 0.0122
         """
-        from ..shared._contrasts import wald_test
         return wald_test(fit.beta.to_numpy(), fit.vb.to_numpy(), list(fit.design.names), fit.design.intercept,
                          fit.ddf, X=X, btt=btt, rhs=rhs)
 
     def forest(self, **options: Any) -> Any:
         """Forest plot of this fit (see :func:`multilevel.forest`)."""
-        from ..plots._forest import forest
-
         return forest(self, **options)
 
     def funnel(self, **options: Any) -> Any:
         """Funnel plot of this fit (see :func:`multilevel.funnel`)."""
-        from ..plots._funnel import funnel
-
         return funnel(self, **options)
 
 
