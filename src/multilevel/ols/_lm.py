@@ -12,7 +12,7 @@ import scipy
 
 from .._data import as_dataframe
 from .._exceptions import ModelSpecificationError, RankDeficiencyWarning
-from .._protocol import parse_level
+from .._protocol import FitProtocol, confint_frame, fitstats_series, parse_level, wald_tidy
 from ._fit import OLSArrays, ols_fit
 
 __all__ = ["LinearModel", "lm", "FStatistic"]
@@ -34,7 +34,7 @@ class FStatistic:
 
 
 @dataclass(frozen=True, eq=False)
-class LinearModel:
+class LinearModel(FitProtocol):
     """A fitted linear model (returned by :func:`lm`).
 
     Attributes
@@ -83,6 +83,11 @@ class LinearModel:
         return self._series(self.fit.coef, "Estimate")
 
     @property
+    def params(self) -> pd.Series:
+        """The coefficients (the protocol's name of :attr:`coef`)."""
+        return self._series(self.fit.coef, None)
+
+    @property
     def se(self) -> pd.Series:
         return self._series(self.fit.se, "Std. Error")
 
@@ -98,7 +103,6 @@ class LinearModel:
     def aliased(self) -> pd.Series:
         return self._series(self.fit.aliased, "aliased")
 
-    @property
     def vcov(self) -> pd.DataFrame:
         """Covariance matrix of the estimates; NaN rows and columns for aliased coefficients (as R)."""
         keep = np.flatnonzero(~self.fit.aliased)
@@ -110,6 +114,29 @@ class LinearModel:
     @property
     def nobs(self) -> int:
         return int(self.y.shape[0])
+
+    @property
+    def num_params(self) -> int:
+        """Parameters counted by R's ``logLik``: the coefficients that are not aliased, and sigma."""
+        return self.fit.rank + 1
+
+    @property
+    def loglik(self) -> float:
+        """Maximum-likelihood log-likelihood (R's ``logLik`` of an ``lm``)."""
+        n, rss = self.nobs, float(self.fit.residuals @ self.fit.residuals)
+        return -0.5 * n * (np.log(2 * np.pi) + 1.0 - np.log(n) + np.log(rss))
+
+    def fitstats(self) -> pd.Series:
+        """logLik, deviance (the residual sum of squares, as R's ``deviance``), AIC, BIC, AICc.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> ml.lm("Reaction ~ Days", ml.datasets.load("sleepstudy")).fitstats().round(2).tolist()
+        [-950.15, 405251.62, 1906.29, 1915.87, 1906.43]
+        """
+        rss = float(self.fit.residuals @ self.fit.residuals)
+        return fitstats_series(self.loglik, rss, self.num_params, self.nobs)
 
     @property
     def sigma(self) -> float:
@@ -161,13 +188,37 @@ class LinearModel:
         """t-based confidence intervals for the coefficients (R's ``confint.lm``).
 
         ``level`` is a proportion (0.95) or a percentage (95), see
-        :func:`~multilevel._protocol.parse_level`. Returns a DataFrame with columns
-        ``lower`` and ``upper`` (R's "2.5 %" and "97.5 %").
+        :func:`~multilevel._protocol.parse_level`. Returns the protocol's table (columns
+        ``kind, estimate, lower, upper``; ``lower`` and ``upper`` are R's "2.5 %" and "97.5 %").
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> ml.lm("Reaction ~ Days", ml.datasets.load("sleepstudy")).confint().round(3).reset_index()
+                  term   kind  estimate    lower    upper
+        0  (Intercept)  fixed   251.405  238.361  264.449
+        1         Days  fixed    10.467    8.024   12.911
         """
         level = parse_level(level)
         q = scipy.stats.t.ppf(0.5 + level / 2, self.df_resid) if self.df_resid > 0 else np.nan
         est, se = self.fit.coef, self.fit.se
-        return pd.DataFrame({"lower": est - q * se, "upper": est + q * se}, index=list(self.names))
+        return confint_frame(self.names, ["fixed"] * len(self.names), est, est - q * se, est + q * se,
+                             level=level, method="t")
+
+    def tidy(self, level: float = 0.95) -> pd.DataFrame:
+        """One row per coefficient: estimate, standard error, t statistic, p-value and the
+        t-based interval (columns :data:`~multilevel._protocol.TIDY_COLUMNS`).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> ml.lm("Reaction ~ Days", ml.datasets.load("sleepstudy")).tidy()[["term", "statistic"]].round(3)
+                  term  statistic
+        0  (Intercept)     38.033
+        1         Days      8.454
+        """
+        df = self.df_resid if self.df_resid > 0 else np.nan
+        return wald_tidy(self.names, self.fit.coef, self.fit.se, level=parse_level(level), df=df)
 
     def predict(self, newdata: Any = None) -> pd.Series:
         """Predictions for ``newdata`` (fitted values when omitted).
