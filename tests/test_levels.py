@@ -280,7 +280,7 @@ def test_lm_list_confint_matches_lme4(case):
     for row in ref["rows"]:
         key = (row["group"], row["term"])
         expected = [np.nan if row[c] is None else row[c] for c in ("lower", "upper")]
-        actual = got.loc[key].to_numpy(dtype=float) if key in got.index else np.full(2, np.nan)
+        actual = got.loc[key, ["lower", "upper"]].to_numpy(dtype=float) if key in got.index else np.full(2, np.nan)
         np.testing.assert_allclose(actual, expected, rtol=1e-10, err_msg=str(key))
 
 

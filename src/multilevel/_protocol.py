@@ -46,7 +46,7 @@ import pandas as pd
 from ._exceptions import ArgumentError
 
 __all__ = ["parse_level", "level_percent", "CONFINT_COLUMNS", "TIDY_COLUMNS", "KINDS", "FITSTATS_INDEX",
-           "confint_frame", "tidy_frame", "wald_tidy", "r_coef_names", "fitstats_series", "FitProtocol"]
+           "confint_frame", "tidy_frame", "wald_tidy", "stack_frames", "r_coef_names", "fitstats_series", "FitProtocol"]
 
 CONFINT_COLUMNS = ("kind", "estimate", "lower", "upper")
 TIDY_COLUMNS = ("term", "kind", "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high")
@@ -137,6 +137,17 @@ def wald_tidy(terms, estimate, std_error, *, level: float, df=None, kinds=None) 
             p, q = 2.0 * stats.t.sf(np.abs(stat), df), stats.t.ppf(0.5 + level / 2, df)
     kinds = ["fixed"] * len(est) if kinds is None else kinds
     return tidy_frame(list(terms), kinds, est, se, stat, p, est - q * se, est + q * se, level=level)
+
+
+def stack_frames(frames, *, level: float) -> pd.DataFrame:
+    """Rows of several :func:`tidy_frame` tables, one after the other (index 0, 1, ...)."""
+    frames = list(frames)
+    columns = list(dict.fromkeys(c for f in frames for c in f.columns))
+    data = {c: np.concatenate([f[c].to_numpy() if c in f else np.full(len(f), np.nan) for f in frames])
+            for c in columns}
+    out = pd.DataFrame(data)
+    out.attrs.update(level=float(level))
+    return out
 
 
 def r_coef_names(names, *, intercept: bool = True) -> list[str]:

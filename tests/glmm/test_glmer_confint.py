@@ -27,8 +27,9 @@ def test_wald_intervals_against_lme4_estimates(cbpp_fit, level):
     beta, se = np.array(list(ref["fixef"].values())), np.array(ref["se"])
     ci = cbpp_fit.confint(level=level)
     assert list(ci.index) == [".sig01", *ref["fixef"]]
-    assert ci.loc[".sig01"].isna().all()
-    np.testing.assert_allclose(ci.iloc[1:].to_numpy(), np.column_stack([beta - z * se, beta + z * se]),
+    assert ci.loc[".sig01", ["lower", "upper"]].isna().all()
+    assert ci.loc[".sig01", "kind"] == "random" and ci.loc[".sig01", "estimate"] > 0
+    np.testing.assert_allclose(ci.iloc[1:][["lower", "upper"]].to_numpy(dtype=float), np.column_stack([beta - z * se, beta + z * se]),
                                rtol=2e-5)
     assert ci.attrs == {"level": p, "method": "wald"}
 

@@ -103,7 +103,7 @@ def test_result_is_frozen(fit):
 
 def test_frames_and_names(fit, sleep):
     assert fit.fixef.index.tolist() == ["(Intercept)", "Days"]
-    assert fit.vcov.shape == (2, 2)
+    assert fit.vcov().shape == (2, 2)
     assert fit.fitted.index.equals(sleep.index)
     assert fit.ranef["Subject"].shape == (18, 2)
     assert fit.coef["Subject"].columns.tolist() == ["(Intercept)", "Days"]

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .._exceptions import ArgumentError
-from .._protocol import parse_level
+from .._protocol import FitProtocol, confint_frame, parse_level, stack_frames, tidy_frame, wald_tidy
 from ..formula._frame import ModelFrame
 from ._family import Family
 from ._fit import GlmmEstimate
@@ -23,7 +23,7 @@ RESIDUAL_TYPES = ("deviance", "pearson", "response", "working")
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class GeneralizedLinearMixedModel:
+class GeneralizedLinearMixedModel(FitProtocol):
     """A generalized linear mixed model fitted by maximum likelihood, as lme4's ``glmerMod``.
 
     Create it with :func:`multilevel.glmer`. Everything is computed from the
@@ -89,7 +89,8 @@ class GeneralizedLinearMixedModel:
 
     @property
     def params(self) -> pd.Series:
-        return self.fixef
+        """The fixed-effects estimates (the protocol's name of :attr:`fixef`)."""
+        return self.fixef.rename(None)
 
     @property
     def is_singular(self) -> bool:
@@ -110,7 +111,6 @@ class GeneralizedLinearMixedModel:
                             / self.family.variance(state.mu)))
         return math.sqrt((wrss + float(state.u @ state.u)) / self.nobs)
 
-    @property
     def vcov(self) -> pd.DataFrame:
         """Covariance of the fixed effects: twice the inverse finite-difference Hessian of the deviance
         (lme4's default), or ``sigma^2 (R_X' R_X)^{-1}`` when the Hessian is unavailable."""
@@ -258,9 +258,10 @@ class GeneralizedLinearMixedModel:
 
     # ------------------------------------------------------------------ output
     def confint(self, method: str = "Wald", level: float = 0.95) -> pd.DataFrame:
-        """Wald confidence intervals (columns ``lower``, ``upper``), as lme4's
-        ``confint(m, method = "Wald")``: rows ``.sig01``, ... (and ``.sigma`` for families with a
-        scale) are missing, the fixed effects get ``estimate -+ z SE``.
+        """Wald confidence intervals, as lme4's ``confint(m, method = "Wald")``: rows ``.sig01``,
+        ... (and ``.sigma`` for families with a scale; ``kind`` "random", estimates only, limits
+        missing as in lme4), then the fixed effects with ``estimate -+ z SE``; columns
+        ``kind, estimate, lower, upper``.
 
         ``level`` is a proportion or a percentage (0.95 or 95). Profile and bootstrap intervals
         of GLMMs are not available yet and raise :class:`~multilevel.ArgumentError`.
@@ -270,23 +271,56 @@ class GeneralizedLinearMixedModel:
         >>> import multilevel as ml
         >>> fit = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
         ...                ml.datasets.load("cbpp"), family="binomial")
-        >>> fit.confint(level=0.9).round(3).loc["period2"].tolist()
+        >>> fit.confint(level=0.9).round(3).loc["period2", ["lower", "upper"]].tolist()
         [-1.491, -0.493]
         """
-        from scipy import special
-
         level = parse_level(level)
         if str(method).lower() != "wald":
             raise ArgumentError(f"method must be 'Wald' for glmer fits (profile and bootstrap intervals "
                                 f"are not available yet), not {method!r}")
-        z = float(special.ndtri(0.5 + level / 2))
-        beta, se = self.fixef.to_numpy(), np.sqrt(np.diag(self.vcov.to_numpy()))
-        m = len(self.theta_names)
-        names = [f".sig{i + 1:02d}" for i in range(m)] + ([".sigma"] if self.family.has_scale else [])
-        values = np.vstack([np.full((len(names), 2), np.nan), np.column_stack([beta - z * se, beta + z * se])])
-        out = pd.DataFrame(values, index=names + list(self.fixef.index), columns=["lower", "upper"])
-        out.attrs.update(level=level, method="wald")
-        return out
+        fixed = self.tidy(level).query("kind == 'fixed'")
+        names, values = self._varpar()
+        return confint_frame(names + list(fixed["term"]), ["random"] * len(names) + ["fixed"] * len(fixed),
+                             np.concatenate([values, fixed["estimate"]]),
+                             np.concatenate([np.full(len(names), np.nan), fixed["conf_low"]]),
+                             np.concatenate([np.full(len(names), np.nan), fixed["conf_high"]]),
+                             level=level, method="wald")
+
+    def _varpar(self) -> tuple[list[str], np.ndarray]:
+        """lme4's names (.sig01, ..., and .sigma with a scale) and values (sds, correlations, sigma)."""
+        from ..lmm._profile import sdcor_from_theta
+
+        ks = [b.num_columns for b in self.frame.blocks]
+        values = sdcor_from_theta(self.theta, ks, self.sigma)
+        names = [f".sig{i + 1:02d}" for i in range(values.size)]
+        if self.family.has_scale:
+            return names + [".sigma"], np.append(values, self.sigma)
+        return names, values
+
+    def tidy(self, level: float = 0.95) -> pd.DataFrame:
+        """One row per parameter (columns :data:`~multilevel._protocol.TIDY_COLUMNS`): the fixed
+        effects with Wald z tests and intervals (as the summary), then .sig01, ... (estimates).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...                ml.datasets.load("cbpp"), family="binomial")
+        >>> fit.tidy().round(3)[["term", "kind", "estimate", "p_value"]]
+                  term    kind  estimate  p_value
+        0  (Intercept)   fixed    -1.398    0.000
+        1      period2   fixed    -0.992    0.002
+        2      period3   fixed    -1.128    0.001
+        3      period4   fixed    -1.580    0.001
+        4       .sig01  random     0.642      NaN
+        """
+        level = parse_level(level)
+        se = np.sqrt(np.diag(self.vcov().to_numpy()))
+        names, values = self._varpar()
+        fixed = wald_tidy(self.fixef.index, self.fixef.to_numpy(), se, level=level)
+        if not names:
+            return fixed
+        return stack_frames([fixed, tidy_frame(names, ["random"] * len(names), values, level=level)], level=level)
 
     def summary(self) -> GlmerSummary:
         """lme4's ``summary(m)``; ``print()`` it for lme4's layout."""
@@ -299,5 +333,3 @@ class GeneralizedLinearMixedModel:
     def __str__(self) -> str:
         return str(self.summary())
 
-    def _repr_html_(self) -> str:
-        return self.summary()._repr_html_()

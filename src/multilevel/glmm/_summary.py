@@ -134,7 +134,7 @@ class GlmerSummary(MixedModelReport):
 
     @classmethod
     def from_fit(cls, fit) -> "GlmerSummary":
-        V = fit.vcov.to_numpy()
+        V = fit.vcov().to_numpy()
         se = np.sqrt(np.diag(V))
         names = tuple(fit.frame.fixed_names)
         corr = FixefCorrelation(names, V / np.outer(se, se)) if 1 < len(names) <= COR_MAX else None
