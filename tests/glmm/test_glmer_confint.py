@@ -45,7 +45,7 @@ def test_families_with_a_scale_have_a_sigma_row():
     # estimates: the standard deviation sigma * theta (lme4's VarCorr) and sigma
     np.testing.assert_allclose(ci["estimate"].iloc[:2], [ref["sigma"] * ref["theta"][0], ref["sigma"]], rtol=1e-4)
     beta, se, z = np.array(list(ref["fixef"].values())), np.array(ref["se"]), stats.norm.ppf(0.975)
-    np.testing.assert_allclose(ci.iloc[2:].to_numpy(), np.column_stack([beta - z * se, beta + z * se]),
+    np.testing.assert_allclose(ci.iloc[2:][["lower", "upper"]].to_numpy(dtype=float), np.column_stack([beta - z * se, beta + z * se]),
                                rtol=2e-5)
 
 
