@@ -216,7 +216,7 @@ def test_rma_confint_at_095_is_the_95_percent_interval(rma_fit):
     at_prop = rma_fit.confint(level=0.95)
     pd.testing.assert_frame_equal(at_prop, rma_fit.confint())
     pd.testing.assert_frame_equal(at_prop, rma_fit.confint(level=95))
-    assert (at_prop["ci_lb"] <= at_prop["estimate"]).all() and (at_prop["estimate"] <= at_prop["ci_ub"]).all()
+    assert (at_prop["lower"] <= at_prop["estimate"]).all() and (at_prop["estimate"] <= at_prop["upper"]).all()
 
 
 def test_rma_predict_at_095_is_the_95_percent_interval(rma_fit):

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .._exceptions import ArgumentError
+from .._display import TextViews
 from .._protocol import FitProtocol, confint_frame, parse_level, stack_frames, tidy_frame, wald_tidy
 from ..formula._frame import ModelFrame
 from ._family import Family
@@ -23,7 +24,7 @@ RESIDUAL_TYPES = ("deviance", "pearson", "response", "working")
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class GeneralizedLinearMixedModel(FitProtocol):
+class GeneralizedLinearMixedModel(FitProtocol, TextViews):
     """A generalized linear mixed model fitted by maximum likelihood, as lme4's ``glmerMod``.
 
     Create it with :func:`multilevel.glmer`. Everything is computed from the

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .._display import TextViews
 from .._protocol import FitProtocol, parse_level, stack_frames, tidy_frame, wald_tidy
 from ..formula._frame import ModelFrame
 from ._fit import LmerEstimate, OptimizerSummary, fit_problem
@@ -20,7 +21,7 @@ __all__ = ["LinearMixedModel"]
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class LinearMixedModel(FitProtocol):
+class LinearMixedModel(FitProtocol, TextViews):
     """A linear mixed model fitted by REML or maximum likelihood, as lme4's ``lmerMod``.
 
     Create it with :func:`multilevel.lmer`. All attributes are computed from the

@@ -12,6 +12,7 @@ import scipy
 
 from .._data import as_dataframe
 from .._exceptions import ModelSpecificationError, RankDeficiencyWarning
+from .._display import TextViews
 from .._protocol import FitProtocol, confint_frame, fitstats_series, parse_level, wald_tidy
 from ._fit import OLSArrays, ols_fit
 
@@ -34,7 +35,7 @@ class FStatistic:
 
 
 @dataclass(frozen=True, eq=False)
-class LinearModel(FitProtocol):
+class LinearModel(FitProtocol, TextViews):
     """A fitted linear model (returned by :func:`lm`).
 
     Attributes
@@ -237,6 +238,10 @@ class LinearModel(FitProtocol):
         from ._summary import LinearModelSummary
 
         return LinearModelSummary.from_model(self)
+
+    def __str__(self) -> str:
+        """The printed summary (R's ``print(summary(fit))``); the notebook views show it too."""
+        return str(self.summary())
 
     def __repr__(self) -> str:
         coefs = ", ".join(f"{n}={v:.6g}" for n, v in zip(self.names, self.fit.coef))

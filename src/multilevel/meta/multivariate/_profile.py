@@ -24,7 +24,7 @@ from ..._exceptions import ModelSpecificationError
 from ..._rformat import render_table
 from ..shared._format import fcf
 from ._fit import optimize
-from ..._display import FrameMapping
+from ..._display import FrameMapping, TextReport
 
 __all__ = ["component_names", "profile_ll", "confint_frame", "ConfintReport", "ProfileLikelihood", "profile"]
 
@@ -148,8 +148,8 @@ def confint_frame(fit: Any, level: float, tol: float | None = None) -> pd.DataFr
     return frame
 
 
-@dataclass(frozen=True, eq=False)
-class ConfintReport(FrameMapping):
+@dataclass(frozen=True, eq=False, repr=False)
+class ConfintReport(TextReport, FrameMapping):
     """Profile-likelihood intervals printed as metafor's ``print(confint(res))``."""
 
     frame: pd.DataFrame
@@ -174,12 +174,6 @@ class ConfintReport(FrameMapping):
             blocks.append(render_table(cols, names))
             i += n
         return "\n\n".join(blocks)
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_html_(self) -> str:
-        return self.frame.to_html(float_format=lambda v: f"{v:.4f}")
 
 
 @dataclass(frozen=True, eq=False)
