@@ -176,8 +176,8 @@ class ConfintReport(TextReport, FrameMapping):
         return "\n\n".join(blocks)
 
 
-@dataclass(frozen=True, eq=False)
-class ProfileLikelihood(FrameMapping):
+@dataclass(frozen=True, eq=False, repr=False)
+class ProfileLikelihood(TextReport, FrameMapping):
     """Profile log-likelihood of one variance component over a grid of values."""
 
     component: str
@@ -188,6 +188,11 @@ class ProfileLikelihood(FrameMapping):
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame({self.component: self.values, "loglik": self.loglik})
+
+    def __str__(self) -> str:
+        head = (f"Profile log-likelihood of {self.component} (estimate {self.estimate:.4f}, "
+                f"logLik {self.loglik_max:.4f})")
+        return head + "\n" + self.to_frame().to_string(index=False, float_format=lambda v: f"{v:.4f}")
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Plot the profile (matplotlib); returns the Axes."""
