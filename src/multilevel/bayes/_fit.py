@@ -624,7 +624,8 @@ class BrmaFit(FitProtocol, TextViews):
 
     # ----------------------------------------------------------------- plots
     def plot(self, parameter: str = "mu", *, prior: bool = False, xlim=None, ax=None, main=None):
-        """Posterior density of ``parameter`` with the prior overlaid (``prior=True``).
+        """Posterior density of ``parameter`` with the prior overlaid (``prior=True``); returns the
+        matplotlib Figure (that of ``ax`` when given).
 
         Examples
         --------
@@ -632,14 +633,15 @@ class BrmaFit(FitProtocol, TextViews):
         >>> dat = ml.datasets.load("konstantopoulos2011")
         >>> fit = ml.brma("yi", "vi", measure="SMD", cluster="district", data=dat, seed=1,
         ...               progress=False)
-        >>> ax = fit.plot("tau", prior=True, xlim=(0, 1))
+        >>> fig = fit.plot("tau", prior=True, xlim=(0, 1))
         """
         from ._plots import plot_parameter
 
-        return plot_parameter(self, parameter, prior=prior, xlim=xlim, ax=ax, title=main)
+        return plot_parameter(self, parameter, prior=prior, xlim=xlim, ax=ax, title=main).figure
 
     def plot_diagnostics(self, parameter: str = "mu", kind: str = "trace", ax=None):
-        """MCMC diagnostics per chain: ``kind`` = ``"trace"``, ``"density"`` or ``"autocorrelation"``.
+        """MCMC diagnostics per chain: ``kind`` = ``"trace"``, ``"density"`` or ``"autocorrelation"``;
+        returns the matplotlib Figure (that of ``ax`` when given).
 
         Examples
         --------
@@ -647,15 +649,16 @@ class BrmaFit(FitProtocol, TextViews):
         >>> dat = ml.datasets.load("konstantopoulos2011")
         >>> fit = ml.brma("yi", "vi", measure="SMD", cluster="district", data=dat, seed=1,
         ...               progress=False)
-        >>> ax = fit.plot_diagnostics("rho", "trace")
+        >>> fig = fit.plot_diagnostics("rho", "trace")
         """
         from ._plots import plot_diagnostics
 
-        return plot_diagnostics(self, parameter, kind, ax=ax)
+        return plot_diagnostics(self, parameter, kind, ax=ax).figure
 
     def forest(self, ax=None, *, level=0.95):
         """Forest plot: observed estimates, shrunken cluster estimates and the pooled effect,
-        with central ``level`` intervals (a proportion or a percentage).
+        with central ``level`` intervals (a proportion or a percentage); returns the matplotlib
+        Figure (that of ``ax`` when given).
 
         Examples
         --------
@@ -663,11 +666,11 @@ class BrmaFit(FitProtocol, TextViews):
         >>> dat = ml.datasets.load("konstantopoulos2011")
         >>> fit = ml.brma("yi", "vi", measure="SMD", cluster="district", data=dat, seed=1,
         ...               progress=False)
-        >>> ax = fit.forest()
+        >>> fig = fit.forest()
         """
         from ._plots import forest
 
-        return forest(self, ax=ax, level=level)
+        return forest(self, ax=ax, level=level).figure
 
     def __str__(self) -> str:
         return str(self.summary(include_mcmc_diagnostics=False))

@@ -47,6 +47,8 @@ class LinearMixedModel(FitProtocol, TextViews):
         Optimizer name, number of evaluations, convergence code and check messages.
     data_name : str or None
         Name printed on the summary's ``Data:`` line.
+    model_data : pandas.DataFrame or None
+        A copy of the rows of the data the model used (for the plots).
 
     Notes
     -----
@@ -79,8 +81,14 @@ class LinearMixedModel(FitProtocol, TextViews):
     data_name: str | None
     _estimate: LmerEstimate = field(repr=False)
     _problem: PLSProblem = field(repr=False)
+    _data: pd.DataFrame | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ estimates
+    @property
+    def model_data(self) -> pd.DataFrame | None:
+        """A copy of the rows of the data the model used (None if they could not be kept)."""
+        return None if self._data is None else self._data.copy()
+
     @property
     def theta(self) -> np.ndarray:
         return self._estimate.theta.copy()
@@ -362,7 +370,7 @@ class LinearMixedModel(FitProtocol, TextViews):
             problem = problem.with_response(y)
         est = fit_problem(problem, reml, start=self.theta)
         frame = self.frame if newresp is None else _with_y(self.frame, problem.y)
-        return LinearMixedModel(self.formula, reml, frame, self.data_name, est, problem)
+        return LinearMixedModel(self.formula, reml, frame, self.data_name, est, problem, self._data)
 
     # ======================================================================
     # Extensions (inference, prediction, plots) are added below this line.

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy
 
-from .._data import as_dataframe
+from .._data import as_dataframe, rows_used
 from .._exceptions import ModelSpecificationError, RankDeficiencyWarning
 from .._display import TextViews
 from .._protocol import FitProtocol, confint_frame, fitstats_series, parse_level, wald_tidy
@@ -68,6 +68,12 @@ class LinearModel(FitProtocol, TextViews):
     data_name: str = "data"
     design: Any = None
     contrasts: tuple[tuple[str, str], ...] = ()
+    _data: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def model_data(self) -> pd.DataFrame | None:
+        """A copy of the rows of the data the model used (None if they could not be kept)."""
+        return None if self._data is None else self._data.copy()
 
     @property
     def response(self) -> str:
@@ -329,4 +335,5 @@ def lm(formula: str, data: Any, *, data_name: str = "data", contrasts: dict | No
     fit = ols_fit(design.expand(frame.X), frame.y)
     return LinearModel(formula=frame.formula, names=names, fit=fit, y=frame.y,
                        has_intercept="(Intercept)" in names, row_index=frame.row_index,
-                       data_name=data_name, design=design, contrasts=check_contrasts(contrasts))
+                       data_name=data_name, design=design, contrasts=check_contrasts(contrasts),
+                       _data=rows_used(df, frame.row_index))

@@ -109,6 +109,14 @@ class LmList(FitProtocol, TextReport):
                             columns=names)
 
     @property
+    def model_data(self) -> pd.DataFrame | None:
+        """The rows the groups' fits used, one group after the other (None if not kept)."""
+        parts = [f.model_data for f in self.fits if f is not None]
+        if not parts or any(p is None for p in parts):
+            return None
+        return pd.concat(parts)
+
+    @property
     def df_resid(self) -> int:
         """Pooled residual degrees of freedom: rows minus coefficients per group, aliased
         coefficients counted, as lme4's ``pooledSD`` (a rank-deficient group lowers the total)."""

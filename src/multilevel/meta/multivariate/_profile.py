@@ -195,9 +195,9 @@ class ProfileLikelihood(TextReport, FrameMapping):
         return head + "\n" + self.to_frame().to_string(index=False, float_format=lambda v: f"{v:.4f}")
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Plot the profile (matplotlib); returns the Axes."""
+        """Plot the profile (matplotlib) into ``ax`` or a new figure; returns the Figure."""
         from ..plots._profile_plot import plot_profile
-        return plot_profile(self, ax=ax, **kwargs)
+        return plot_profile(self, ax=ax, **kwargs).figure
 
 
 def profile(fit: Any, component: str, *, values: Any = None, steps: int = 20) -> ProfileLikelihood:

@@ -418,8 +418,9 @@ class RmaMvFit(FitProtocol, TextViews):
         from ._profile import profile
         return profile(self, component, values=values, steps=steps)
 
-    def plot_profile(self, components: list[str] | None = None, *, steps: int = 20) -> Any:
-        """Profile-likelihood plots of the variance components (one panel each); returns the Figure.
+    def plot_profile(self, components: list[str] | None = None, *, steps: int = 20, ax: Any = None) -> Any:
+        """Profile-likelihood plots of the variance components (one panel each, into ``ax``: one
+        Axes or one per component, when given); returns the Figure.
 
         Examples
         --------
@@ -431,7 +432,7 @@ class RmaMvFit(FitProtocol, TextViews):
         2
         """
         from ..plots._profile_plot import plot_profiles
-        return plot_profiles(self, components, steps=steps)
+        return plot_profiles(self, components, steps=steps, ax=ax)
 
     def predict(self, newmods: Any = None, *, level: float | None = None) -> pd.DataFrame:
         """Predicted average effects with confidence and prediction intervals.
