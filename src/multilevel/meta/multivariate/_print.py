@@ -1,4 +1,4 @@
-"""Text and HTML output of ``rma_mv`` fits in metafor's layout, and the LRT table of ``anova``."""
+"""Text output of ``rma_mv`` fits in metafor's layout, and the LRT table of ``anova``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Text and HTML presentation of :class:`~multilevel.meta._rma.RmaFit` in metafor's layout."""
+"""Text presentation of :class:`~multilevel.meta._rma.RmaFit` in metafor's layout."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ class RmaSummary(TextReport, FrameMapping):
     """metafor's printed layout of an :func:`~multilevel.rma` fit (``print`` or ``summary``).
 
     ``str()`` gives the text (line for line as metafor prints, trailing blanks
-    removed), ``_repr_html_()`` an HTML version, ``to_frame()`` the model-results table.
+    removed; the notebook views show it), ``to_frame()`` the model-results table.
     """
 
     fit: RmaFit
