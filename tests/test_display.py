@@ -63,3 +63,14 @@ def test_no_type_writes_its_own_notebook_view():
             if inspect.isclass(obj) and obj.__module__ == module.__name__ and obj is not TextViews:
                 found += [f"{name}.{m}" for m in ("_repr_html_", "_repr_markdown_") if m in vars(obj)]
     assert found == []
+
+
+def test_bayes_factor_results_show_their_text():
+    """The marginal likelihood and Bayes factor results printed as raw dataclass reprs."""
+    from multilevel.bayes._compare import BayesFactor, MarginalLikelihood
+
+    m1, m0 = MarginalLikelihood(-3.2, 0.01, "bridge sampling"), MarginalLikelihood(-4.0, 0.02, "bridge sampling")
+    for result in (m1, BayesFactor.from_marginals(m1, m0)):
+        _check_views(result)
+        assert repr(result) == str(result)
+    assert str(BayesFactor.from_marginals(m1, m0)).startswith("BF10 = 2.226")
