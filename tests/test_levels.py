@@ -252,7 +252,7 @@ def test_brma_confint_is_the_equal_tailed_interval(brma_fit):
     draws = brma_fit.posterior["tau"].reshape(-1)
     assert ci.loc["tau", "lower"] == np.quantile(draws, 0.1)
     assert ci.loc["tau", "upper"] == np.quantile(draws, 0.9)
-    assert ci.loc["mu", "kind"] == "fixed" and ci.loc["rho", "kind"] == "random"
+    assert ci.loc["(Intercept)", "kind"] == "fixed" and ci.loc["rho", "kind"] == "random"
 
 
 def test_lm_list_confint_matches_each_group_lm(lm_list_fit, sleep):

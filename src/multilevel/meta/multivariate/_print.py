@@ -176,7 +176,11 @@ class RmaMvSummary(TextReport, FrameMapping):
         return "\n".join(line.rstrip() for line in fit_lines(self.fit, showfit=True))
 
     def to_frame(self) -> pd.DataFrame:
-        return self.fit.to_frame()
+        """The model-results table as metafor prints it: estimate, se, zval (tval), pval, ci_lb, ci_ub."""
+        fit = self.fit
+        stat = "tval" if fit.test == "t" else "zval"
+        return pd.DataFrame({"estimate": fit.beta, "se": fit.se, stat: fit.zval, "pval": fit.pval,
+                             "ci_lb": fit.ci_lb, "ci_ub": fit.ci_ub})
 
 
 @dataclass(frozen=True, eq=False, repr=False)
