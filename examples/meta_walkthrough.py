@@ -87,7 +87,7 @@ def profile_intervals(fit_mv):
     `confint_report()` prints it as metafor does.
     """
     print(fit_mv.confint_report())
-    print(fit_mv.confint().round(4))
+    print(fit_mv.confint().round(4).reset_index())
 
 
 def bayesian_heterogeneity(fit_mv, fit_bayes):

@@ -220,7 +220,7 @@ def test_rma_confint_at_095_is_the_95_percent_interval(rma_fit):
     at_prop = rma_fit.confint(level=0.95)
     pd.testing.assert_frame_equal(at_prop, rma_fit.confint())
     pd.testing.assert_frame_equal(at_prop, rma_fit.confint(level=95))
-    assert (at_prop["ci_lb"] <= at_prop["estimate"]).all() and (at_prop["estimate"] <= at_prop["ci_ub"]).all()
+    assert (at_prop["lower"] <= at_prop["estimate"]).all() and (at_prop["estimate"] <= at_prop["upper"]).all()
 
 
 def test_rma_predict_at_095_is_the_95_percent_interval(rma_fit):
@@ -256,7 +256,7 @@ def test_brma_confint_is_the_equal_tailed_interval(brma_fit):
     draws = brma_fit.posterior["tau"].reshape(-1)
     assert ci.loc["tau", "lower"] == np.quantile(draws, 0.1)
     assert ci.loc["tau", "upper"] == np.quantile(draws, 0.9)
-    assert ci.loc["mu", "kind"] == "fixed" and ci.loc["rho", "kind"] == "random"
+    assert ci.loc["(Intercept)", "kind"] == "fixed" and ci.loc["rho", "kind"] == "random"
 
 
 def test_lm_list_confint_matches_each_group_lm(lm_list_fit, sleep):
@@ -284,7 +284,7 @@ def test_lm_list_confint_matches_lme4(case):
     for row in ref["rows"]:
         key = (row["group"], row["term"])
         expected = [np.nan if row[c] is None else row[c] for c in ("lower", "upper")]
-        actual = got.loc[key].to_numpy(dtype=float) if key in got.index else np.full(2, np.nan)
+        actual = got.loc[key, ["lower", "upper"]].to_numpy(dtype=float) if key in got.index else np.full(2, np.nan)
         np.testing.assert_allclose(actual, expected, rtol=1e-10, err_msg=str(key))
 
 

@@ -17,6 +17,7 @@ import pytest
 import multilevel as ml
 from fit_kinds import FIT_FIXTURES
 from multilevel._display import FrameMapping
+from multilevel._protocol import FitProtocol
 
 
 def _table_classes() -> dict[str, type]:
@@ -25,7 +26,7 @@ def _table_classes() -> dict[str, type]:
         module = importlib.import_module(info.name)
         for name, obj in vars(module).items():
             if inspect.isclass(obj) and obj.__module__ == module.__name__ and hasattr(obj, "to_frame") \
-                    and obj not in FIT_FIXTURES:
+                    and obj not in FIT_FIXTURES and not issubclass(obj, FitProtocol):
                 found[name] = obj
     return found
 

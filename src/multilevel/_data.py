@@ -214,3 +214,15 @@ def refuse_infinite(values: np.ndarray, what: str, labels: list[str] | None = No
         first = np.take_along_axis(values, inf.argmax(axis=1)[:, None], axis=1)[:, 0]
         raise DataError(f"{what} has infinite values; {offending_rows(rows, labels, first)}")
     raise DataError(f"{what} has infinite values; {offending_rows(inf, labels, values)}")
+
+
+def rows_used(data: Any, row_index: pd.Index) -> pd.DataFrame | None:
+    """A copy of the rows of ``data`` a model used (labels ``row_index``), kept by fits so that
+    plots find their data; None when the rows cannot be told apart by their labels."""
+    try:
+        df = as_dataframe(data)
+    except Exception:  # noqa: BLE001 - the fit stands without a copy of its data
+        return None
+    if not df.index.is_unique or not row_index.isin(df.index).all():
+        return None
+    return df.loc[row_index].copy()

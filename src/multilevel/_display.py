@@ -1,10 +1,12 @@
 """One way to show a printed report in a terminal, a notebook and Markdown.
 
-A report type defines ``__str__`` (the R-style text); :class:`TextReport`
-derives ``repr()``, the notebook HTML and the Markdown views from it, so all
-three show the same table. Types with a richer notebook view override
-``_repr_html_``. Frozen dataclasses that use it are declared with
-``repr=False`` so that the dataclass does not replace ``__repr__``.
+A report type defines ``__str__`` (the R-style text) and nothing else for display:
+:func:`render_html` and :func:`render_markdown` are the one renderer of that text.
+:class:`TextReport` derives ``repr()``, the notebook HTML and the Markdown views from
+it, so all three show the same table; :class:`TextViews` derives only the notebook
+and Markdown views, for fitted models whose ``repr()`` is a one-line description.
+No type writes its own ``_repr_html_``. Frozen dataclasses that use these mixins are
+declared with ``repr=False`` so that the dataclass does not replace ``__repr__``.
 
 Table objects (those with ``to_frame()``) also use :class:`FrameMapping`, so that
 ``pd.DataFrame(table)`` works.
@@ -14,22 +16,38 @@ from __future__ import annotations
 
 import html
 
-__all__ = ["TextReport", "FrameMapping"]
+__all__ = ["TextReport", "TextViews", "FrameMapping", "render_html", "render_markdown"]
 
 
-class TextReport:
+def render_html(text: str) -> str:
+    """The notebook view of a printed report: its text, escaped, in a ``<pre>`` block."""
+    return f"<pre>{html.escape(text)}</pre>"
+
+
+def render_markdown(text: str) -> str:
+    """The Markdown view of a printed report: its text in a fenced code block."""
+    return f"```\n{text}\n```"
+
+
+class TextViews:
+    """Mixin: ``_repr_html_`` and ``_repr_markdown_`` from ``__str__`` (``repr`` left to the type)."""
+
+    __slots__ = ()
+
+    def _repr_html_(self) -> str:
+        return render_html(str(self))
+
+    def _repr_markdown_(self) -> str:
+        return render_markdown(str(self))
+
+
+class TextReport(TextViews):
     """Mixin: ``repr``, ``_repr_html_`` and ``_repr_markdown_`` from ``__str__``."""
 
     __slots__ = ()
 
     def __repr__(self) -> str:
         return str(self)
-
-    def _repr_html_(self) -> str:
-        return f"<pre>{html.escape(str(self))}</pre>"
-
-    def _repr_markdown_(self) -> str:
-        return f"```\n{self}\n```"
 
 
 def _restore(cls, state: dict):

@@ -29,6 +29,34 @@ def new_axes(ax: Any = None, *, ncols: int = 1, figsize: tuple[float, float] | N
     return fig, fig.subplots(1, ncols)
 
 
+def axes_for(ax: Any, num: int, *, figsize: tuple[float, float] | None = None):
+    """``(figure, list of num Axes)``: a new row of panels, or the given Axes (one Axes is
+    accepted for one panel; a sequence must hold ``num``)."""
+    from ._exceptions import ArgumentError
+
+    if ax is None:
+        fig, axes = new_axes(None, ncols=num, figsize=figsize)
+        return fig, list(np.atleast_1d(axes))
+    axes = list(np.atleast_1d(np.asarray(ax, dtype=object)).ravel())
+    if len(axes) != num:
+        raise ArgumentError(f"ax must hold {num} Axes (one per panel), not {len(axes)}")
+    return axes[0].figure, axes
+
+
+def residual_axes(ax: Any):
+    """Panels of the residual plots: two new ones, the two given, or one given Axes (residuals
+    against fitted values only)."""
+    from ._exceptions import ArgumentError
+
+    if ax is None:
+        fig, axes = new_axes(None, ncols=2)
+        return fig, list(axes)
+    axes = list(np.atleast_1d(np.asarray(ax, dtype=object)).ravel())
+    if len(axes) not in (1, 2):
+        raise ArgumentError(f"ax must be one Axes (residuals against fitted values) or two, not {len(axes)}")
+    return axes[0].figure, axes
+
+
 def group_colors(levels: Sequence[Any]) -> dict[Any, str]:
     """One colour per group level (colour-blind friendly palette, repeated if needed)."""
     return {level: _PALETTE[i % len(_PALETTE)] for i, level in enumerate(levels)}
@@ -126,3 +154,32 @@ def grid_frame(data: pd.DataFrame, x: str, grid: np.ndarray, group: str | None, 
             out[col] = pd.Categorical([first] * grid.size, categories=data[col].cat.categories) \
                 if isinstance(data[col].dtype, pd.CategoricalDtype) else [first] * grid.size
     return pd.DataFrame(out)
+
+
+def plot_data(fit: Any, data: Any, x: str | None, *, exclude: Sequence[str] = ()) -> tuple[pd.DataFrame, str]:
+    """The data of a plot (``data``, or the rows the fit kept) and its horizontal variable
+    (``x``, or the first numeric column the formula names, response and ``exclude`` aside)."""
+    import re
+
+    from ._data import as_dataframe
+    from ._exceptions import ArgumentError
+
+    if data is None:
+        data = getattr(fit, "model_data", None)
+        if data is None:
+            raise ArgumentError("this fit does not hold its data; pass data= (the data it was fitted to)")
+    df = as_dataframe(data)
+    if x is not None:
+        return df, x
+    formula = str(fit.formula)
+    rhs = formula.split("~", 1)[-1]
+    response = fit.frame.response if hasattr(fit, "frame") else fit.response
+    skip = {response, *exclude}
+    found = []
+    for column in df.columns:
+        match = re.search(rf"(?<![\w.]){re.escape(str(column))}(?![\w.])", rhs)
+        if match and column not in skip and pd.api.types.is_numeric_dtype(df[column]):
+            found.append((match.start(), column))
+    if not found:
+        raise ArgumentError(f"no numeric predictor in {formula!r} to put on the horizontal axis; pass x=")
+    return df, min(found)[1]

@@ -22,7 +22,14 @@ verb                          type
 ``tidy()`` / ``to_frame()``   DataFrame with columns :data:`TIDY_COLUMNS` (one row per
                               parameter; Bayesian fits give posterior mean, sd and
                               quantiles with ``statistic`` and ``p_value`` missing)
+``fitstats()``                Series ``logLik, deviance, AIC, BIC, AICc`` (NaN where a
+                              criterion is not defined, as for Bayesian fits)
 ============================  ===========================================================
+
+The names of the coefficients are R's model-matrix names (``(Intercept)``, ``x``,
+``allocrandom``) in every fit type; printed reports keep the names of their R reference
+(metafor prints ``intrcpt``), see :func:`r_coef_names`. Fields named as in R (``fixef``,
+``beta``, ``vb``, ``I2``) stay available beside the verbs.
 
 :func:`parse_level` is the one place where a confidence level is read: every
 ``confint``, ``predict``, ``summary`` and plot that takes a ``level`` calls it.
@@ -38,12 +45,14 @@ import pandas as pd
 
 from ._exceptions import ArgumentError
 
-__all__ = ["parse_level", "level_percent", "CONFINT_COLUMNS", "TIDY_COLUMNS", "KINDS", "confint_frame",
-           "tidy_frame"]
+__all__ = ["parse_level", "level_percent", "CONFINT_COLUMNS", "TIDY_COLUMNS", "KINDS", "FITSTATS_INDEX",
+           "confint_frame", "tidy_frame", "wald_tidy", "stack_frames", "r_coef_names", "fitstats_series", "FitProtocol"]
 
 CONFINT_COLUMNS = ("kind", "estimate", "lower", "upper")
 TIDY_COLUMNS = ("term", "kind", "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high")
 KINDS = ("fixed", "random")
+FITSTATS_INDEX = ("logLik", "deviance", "AIC", "BIC", "AICc")
+METAFOR_INTERCEPT = "intrcpt"
 
 
 def parse_level(level, *, name: str = "level") -> float:
@@ -109,3 +118,90 @@ def tidy_frame(terms, kinds, estimate, std_error=None, statistic=None, p_value=N
     out = pd.DataFrame(data)
     out.attrs.update(level=float(level))
     return out
+
+
+def wald_tidy(terms, estimate, std_error, *, level: float, df=None, kinds=None) -> pd.DataFrame:
+    """A :func:`tidy_frame` of Wald tests: ``statistic = estimate / std_error``, two-sided
+    p-values and intervals from the t distribution on ``df`` degrees of freedom (one number or
+    one per term), or from the normal distribution when ``df`` is None."""
+    from scipy import stats
+
+    est, se = np.asarray(estimate, dtype=float), np.asarray(std_error, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = est / se
+    if df is None:
+        p, q = 2.0 * stats.norm.sf(np.abs(stat)), stats.norm.ppf(0.5 + level / 2)
+    else:
+        df = np.broadcast_to(np.asarray(df, dtype=float), est.shape)
+        with np.errstate(invalid="ignore"):
+            p, q = 2.0 * stats.t.sf(np.abs(stat), df), stats.t.ppf(0.5 + level / 2, df)
+    kinds = ["fixed"] * len(est) if kinds is None else kinds
+    return tidy_frame(list(terms), kinds, est, se, stat, p, est - q * se, est + q * se, level=level)
+
+
+def stack_frames(frames, *, level: float) -> pd.DataFrame:
+    """Rows of several :func:`tidy_frame` tables, one after the other (index 0, 1, ...)."""
+    frames = list(frames)
+    columns = list(dict.fromkeys(c for f in frames for c in f.columns))
+    data = {c: np.concatenate([f[c].to_numpy() if c in f else np.full(len(f), np.nan) for f in frames])
+            for c in columns}
+    out = pd.DataFrame(data)
+    out.attrs.update(level=float(level))
+    return out
+
+
+def r_coef_names(names, *, intercept: bool = True) -> list[str]:
+    """Coefficient names as R's ``model.matrix`` gives them: metafor's ``intrcpt`` (the first
+    column of a design with an intercept) becomes ``(Intercept)``; other names are kept.
+
+    Examples
+    --------
+    >>> r_coef_names(["intrcpt", "ablat"])
+    ['(Intercept)', 'ablat']
+    """
+    names = [str(n) for n in names]
+    if intercept and names and names[0] == METAFOR_INTERCEPT:
+        names[0] = "(Intercept)"
+    return names
+
+
+def fitstats_series(loglik: float, deviance: float, num_params: int, nobs: float, *,
+                    name: str = "ML") -> pd.Series:
+    r"""``fitstats()``: logLik, deviance, AIC, BIC and AICc (metafor's small-sample AIC,
+    :math:`-2\ell + 2 k m / (m - k - 1)` with :math:`m = \max(n, k + 2)`)."""
+    ll, k, n = float(loglik), float(num_params), float(nobs)
+    m = max(n, k + 2)
+    values = [ll, float(deviance), -2 * ll + 2 * k, -2 * ll + math.log(n) * k if n > 0 else math.nan,
+              -2 * ll + 2 * k * m / (m - k - 1)]
+    return pd.Series(values, index=list(FITSTATS_INDEX), name=name, dtype=float)
+
+
+class FitProtocol:
+    """Mixin of the verbs that every fit derives the same way from the others.
+
+    A fit supplies ``params``, ``vcov()``, ``loglik``, ``num_params`` (the ``df`` of R's
+    ``logLik``), ``nobs``, ``confint()`` and ``tidy()``; the mixin adds ``aic``, ``bic``,
+    ``fitstats()`` and ``to_frame()`` (the tidy table). Classes that know these numbers
+    otherwise (metafor's fit statistics) override them.
+    """
+
+    __slots__ = ()
+
+    @property
+    def aic(self) -> float:
+        """Akaike's information criterion, ``-2 loglik + 2 num_params``."""
+        return -2.0 * self.loglik + 2.0 * self.num_params
+
+    @property
+    def bic(self) -> float:
+        """Schwarz's criterion, ``-2 loglik + log(nobs) num_params``."""
+        return -2.0 * self.loglik + math.log(self.nobs) * self.num_params
+
+    def fitstats(self) -> pd.Series:
+        """logLik, deviance, AIC, BIC and AICc as a Series (see :func:`fitstats_series`)."""
+        return fitstats_series(self.loglik, -2.0 * self.loglik, self.num_params, self.nobs,
+                               name="REML" if getattr(self, "REML", False) else "ML")
+
+    def to_frame(self) -> pd.DataFrame:
+        """The tidy table of the fit (:meth:`tidy` at its default level)."""
+        return self.tidy()

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import multilevel as ml
+from multilevel._display import render_html
 from multilevel.bayes._summary import BrmaSummary, HeterogeneitySummary
 
 SEED_SUMMARY = """\
@@ -45,7 +46,7 @@ def test_summary_prints_like_robma():
     s = BrmaSummary("Bayesian Multilevel Random-Effects Model (k = 56, clusters = 11)",
                     (("Estimates", frame),), include_mcmc_diagnostics=False)
     assert str(s).splitlines() == SEED_SUMMARY.splitlines()
-    assert "<table" in s._repr_html_()
+    assert s._repr_html_() == render_html(str(s))
 
 
 def test_heterogeneity_prints_like_robma():
@@ -138,21 +139,21 @@ def test_meta_regression_and_scale(fit_reg):
 
 @pytest.mark.parametrize("parameter", ["mu", "tau", "rho"])
 def test_posterior_plot(fit_ml, parameter):
-    ax = fit_ml.plot(parameter, prior=True, xlim=(0, 1) if parameter != "mu" else None)
+    ax = fit_ml.plot(parameter, prior=True, xlim=(0, 1) if parameter != "mu" else None).axes[0]
     assert len(ax.lines) == 2 and ax.get_title() == parameter
     assert np.all(np.asarray(ax.lines[0].get_ydata()) >= 0)
 
 
 @pytest.mark.parametrize("kind", ["trace", "density", "autocorrelation"])
 def test_diagnostic_plots(fit_ml, kind):
-    ax = fit_ml.plot_diagnostics("tau", kind)
+    ax = fit_ml.plot_diagnostics("tau", kind).axes[0]
     assert ax.has_data()
 
 
 def test_forest(fit_ml, fit_re):
-    ax = fit_ml.forest()
+    ax = fit_ml.forest().axes[0]
     assert ax.has_data() and len(ax.get_yticklabels()) == 12
-    assert fit_re.forest().has_data()
+    assert fit_re.forest().axes[0].has_data()
 
 
 def test_unknown_plot_parameter(fit_ml):

@@ -83,7 +83,7 @@ def test_names_and_estimates(case_id, formula):
             return  # a fit on the boundary: names only (the optimum is flat)
         _close(fit.theta, _list(case["theta"]), LMER_RTOL)
         _close(fit.fixef.to_numpy(), _list(case["coef"]), LMER_RTOL)
-        _close(np.sqrt(np.diag(fit.vcov.to_numpy())), _list(case["se"]), LMER_RTOL)
+        _close(np.sqrt(np.diag(fit.vcov().to_numpy())), _list(case["se"]), LMER_RTOL)
         _close(fit.sigma, case["sigma"], LMER_RTOL)
     else:
         coef = fit.coef

@@ -48,6 +48,8 @@ def test_families_with_a_scale_have_a_sigma_row():
     np.testing.assert_allclose(ci[["lower", "upper"]].iloc[2:].to_numpy(),
                                np.column_stack([beta - z * se, beta + z * se]), rtol=2e-5)
     np.testing.assert_allclose(ci.loc[".sigma", "estimate"], ref["sigma"], rtol=2e-4)
+    # estimates: the standard deviation sigma * theta (lme4's VarCorr) and sigma
+    np.testing.assert_allclose(ci["estimate"].iloc[:2], [ref["sigma"] * ref["theta"][0], ref["sigma"]], rtol=1e-4)
 
 
 def test_unknown_methods_are_refused(cbpp_fit):

@@ -103,7 +103,7 @@ def test_fit_matches_lme4(case):
     fit, ref = fitted(case), reference(case)
     assert list(fit.fixef.index) == ref["fixef_names"]
     np.testing.assert_allclose(fit.fixef.to_numpy(), list(ref["fixef"].values()), rtol=3e-5)
-    np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov.to_numpy())), ref["se"], rtol=3e-5)
+    np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov().to_numpy())), ref["se"], rtol=3e-5)
     if case in SINGULAR:  # both on the boundary: theta ~ 0 (lme4 stops at 5.6e-8)
         assert fit.theta[0] < 1e-4 and ref["theta"][0] < 1e-4
     else:
@@ -128,7 +128,7 @@ def test_tight_fit_matches_lme4_tight_refit(case):
     np.testing.assert_allclose(fit.fixef.to_numpy(), ref["fixef"], rtol=2e-5)
     # the small third theta of the random-slope model sits in a flat direction: absolute on theta's scale
     np.testing.assert_allclose(fit.theta, ref["theta"], rtol=2e-5, atol=2e-5 * max(ref["theta"]))
-    np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov.to_numpy())), ref["se"], rtol=2e-5)
+    np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov().to_numpy())), ref["se"], rtol=2e-5)
     np.testing.assert_allclose(fit.loglik, ref["loglik"], atol=1e-7)
 
 
@@ -146,9 +146,9 @@ def test_likelihood_and_vcov_at_lme4_parameters(case):
     np.testing.assert_allclose(fit.loglik, ref["loglik"], atol=1e-8)
     np.testing.assert_allclose([fit.aic, fit.bic], [ref["AIC"], ref["BIC"]], atol=2e-8)
     np.testing.assert_allclose(fit.deviance, ref["deviance"], rtol=1e-10)
-    np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov.to_numpy())), ref["se"], rtol=1e-5)
+    np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov().to_numpy())), ref["se"], rtol=1e-5)
     V = np.array(ref["vcov"])
-    np.testing.assert_allclose(fit.vcov.to_numpy(), V, rtol=1e-5, atol=1e-5 * np.max(np.abs(V)))
+    np.testing.assert_allclose(fit.vcov().to_numpy(), V, rtol=1e-5, atol=1e-5 * np.max(np.abs(V)))
     np.testing.assert_allclose(fit.sigma, ref["sigma"], rtol=1e-10)
     assert fit.is_singular == ref["is_singular"]
     assert list(fit.messages) == ref["conv_messages"]

@@ -128,8 +128,8 @@ def test_fixef(case):
 @pytest.mark.parametrize("case", CASES)
 def test_standard_errors(case):
     fit, ref = fitted(case), reference(case)
-    np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov.to_numpy())), ref["se"], rtol=1e-4)
-    np.testing.assert_allclose(fit.vcov.to_numpy(), np.array(ref["vcov"]), rtol=2e-4,
+    np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov().to_numpy())), ref["se"], rtol=1e-4)
+    np.testing.assert_allclose(fit.vcov().to_numpy(), np.array(ref["vcov"]), rtol=2e-4,
                                atol=1e-4 * np.max(np.abs(ref["vcov"])))
 
 
@@ -219,7 +219,7 @@ def test_pls_solution_at_reference_theta(case):
     fit, ref = at_reference(case), reference(case)
     np.testing.assert_allclose(fit.deviance, ref_deviance(ref), rtol=1e-10)
     np.testing.assert_allclose(fit.fixef.to_numpy(), list(ref["fixef"].values()), rtol=1e-8, atol=1e-10)
-    np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov.to_numpy())), ref["se"], rtol=1e-8)
+    np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov().to_numpy())), ref["se"], rtol=1e-8)
     np.testing.assert_allclose(fit.sigma, ref["sigma"], rtol=1e-8)
     np.testing.assert_allclose(fit.varcorr["vcov"], ref["varcorr"]["vcov"], rtol=1e-8, atol=1e-12)
 

@@ -89,11 +89,12 @@ def test_fit_statistics(fits, key):
 @pytest.mark.parametrize("key", [k for k, v in FITS.items() if "confint" in v])
 def test_qprofile_confint(fits, key):
     ci = fits[key].confint()
+    assert list(ci.columns) == ["kind", "estimate", "lower", "upper"]
+    ci = ci[ci["kind"] == "random"]
     assert list(ci.index) == ["tau2", "tau", "I2", "H2"]
-    assert list(ci.columns) == ["estimate", "ci_lb", "ci_ub"]
     ref = FITS[key]["confint"]
-    for col in ("estimate", "ci_lb", "ci_ub"):
-        close(ci[col], ref[col], INTERVAL_RTOL)
+    for col, ref_col in (("estimate", "estimate"), ("lower", "ci_lb"), ("upper", "ci_ub")):
+        close(ci[col], ref[ref_col], INTERVAL_RTOL)
 
 
 @pytest.mark.parametrize("key", list(FITS))
@@ -132,9 +133,14 @@ def test_level(bcg):
     ref = FIXTURE["level90"]
     close(fit.ci_lb, ref["ci_lb"], EST_RTOL)
     close(fit.ci_ub, ref["ci_ub"], EST_RTOL)
-    ci = fit.confint()
-    close(ci["ci_lb"], ref["confint_lb"], INTERVAL_RTOL)
-    close(ci["ci_ub"], ref["confint_ub"], INTERVAL_RTOL)
+    ci = fit.confint().query("kind == 'random'")
+    close(ci["lower"], ref["confint_lb"], INTERVAL_RTOL)
+    close(ci["upper"], ref["confint_ub"], INTERVAL_RTOL)
+    # the coefficient rows of confint() are the Wald limits of the fit (metafor's ci.lb, ci.ub)
+    fixed = fit.confint().query("kind == 'fixed'")
+    assert list(fixed.index) == ["(Intercept)"]
+    close(fixed["lower"], ref["ci_lb"], EST_RTOL)
+    close(fixed["upper"], ref["ci_ub"], EST_RTOL)
     assert str(fit).split("\n") == [s.rstrip() for s in ref["print"]]
 
 
@@ -160,17 +166,22 @@ def test_result_is_frozen(fits):
 
 
 def test_to_frame_and_html(fits):
-    frame = fits["REML_ablat_year_knha"].to_frame()
+    fit = fits["REML_ablat_year_knha"]
+    pd.testing.assert_frame_equal(fit.to_frame(), fit.tidy())
+    assert list(fit.tidy()["term"]) == ["(Intercept)", "ablat", "year", "tau2"]
+    close(fit.tidy()["statistic"].iloc[:3], fit.zval, 1e-12)
+    frame = fit.summary().to_frame()
     assert list(frame.columns) == ["estimate", "se", "tval", "df", "pval", "ci_lb", "ci_ub"]
     assert list(frame.index) == ["intrcpt", "ablat", "year"]
     html = fits["REML_ablat_year_knha"]._repr_html_()
-    assert "Mixed-Effects Model (k = 13; tau^2 estimator: REML)" in html and "<table" in html
+    assert "Mixed-Effects Model (k = 13; tau^2 estimator: REML)" in html and html.startswith("<pre>")
     assert fits["REML"].summary().to_frame().shape == (1, 6)
 
 
-def test_confint_needs_random_effects(fits):
-    with pytest.raises(ml.ModelSpecificationError, match="heterogeneity"):
-        fits["FE"].confint()
+def test_confint_of_an_equal_effects_model_has_no_heterogeneity_rows(fits):
+    ci = fits["FE"].confint()
+    assert list(ci.index) == ["(Intercept)"] and list(ci["kind"]) == ["fixed"]
+    close(ci[["lower", "upper"]].to_numpy().ravel(), [fits["FE"].ci_lb.iloc[0], fits["FE"].ci_ub.iloc[0]], 1e-12)
 
 
 def test_summary_html_has_fit_statistics(fits):

@@ -53,10 +53,10 @@ def test_estimates(fits, case):
 @pytest.mark.parametrize("case", [c for c in CASES if "confint" in SETS[c[0]]["fits"][c[1]]],
                          ids=["/".join(c) for c in CASES if "confint" in SETS[c[0]]["fits"][c[1]]])
 def test_qprofile_confint(fits, case):
-    ci = fits[case].confint()
+    ci = fits[case].confint().query("kind == 'random'")
     ref = SETS[case[0]]["fits"][case[1]]["confint"]
-    for col in ("estimate", "ci_lb", "ci_ub"):
-        close(ci[col], ref[col], 1e-7, atol=1e-10)
+    for col, ref_col in (("estimate", "estimate"), ("lower", "ci_lb"), ("upper", "ci_ub")):
+        close(ci[col], ref[ref_col], 1e-7, atol=1e-10)
 
 
 @pytest.mark.parametrize("case", CASES, ids=["/".join(c) for c in CASES])

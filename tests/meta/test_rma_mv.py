@@ -11,6 +11,7 @@ import pytest
 from scipy.linalg import block_diag
 
 import multilevel as ml
+from multilevel._display import render_html
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "meta" / "rma_mv_metafor.json"
 REF = json.loads(FIXTURE.read_text())["cases"]
@@ -115,8 +116,9 @@ def test_tests_and_fit_statistics(name):
     close(fit.fit_stats[fit.method], ref[f"fit_stats_{fit.method}"], 1e-8)
     # the other criterion is not stationary at the optimum: it inherits the optimizer's error
     close(fit.fit_stats[other], ref[f"fit_stats_{other}"], TOL_EST)
-    frame = fit.fitstats()
-    close(frame.iloc[:, 0], ref[f"fit_stats_{fit.method}"], 1e-6)
+    stats = fit.fitstats()
+    assert stats.name == fit.method
+    close(stats, ref[f"fit_stats_{fit.method}"], 1e-6)
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -146,7 +148,9 @@ def _r_rows(rows):
 def test_profile_confint(name):
     fit, ref = fit_case(name), REF[name]
     tight = ref["confint_tight"]
-    ci = fit.confint()
+    ci = fit.confint().rename(columns={"lower": "ci_lb", "upper": "ci_ub"})
+    assert list(ci.query("kind == 'fixed'").index) == fit.coef_names
+    ci = ci.query("kind == 'random'")
     rows = _r_rows(tight["rows"])
     assert sorted(ci.index) == sorted(rows)
     close(ci.loc[rows, "estimate"], tight["estimate"], TOL_EST, 5e-5)  # sqrt of a boundary zero
@@ -163,7 +167,7 @@ def test_profile_confint(name):
         rtol = 1e-4 if name in ROOT_PATH_MAY_DIFFER else 1e-6
         close(ci.loc[rows, "ci_lb"], default["ci_lb"], rtol, 1e-8)
         close(ci.loc[rows, "ci_ub"], default["ci_ub"], rtol, 1e-8)
-    precise = fit.confint(tol=1e-10)
+    precise = fit.confint(tol=1e-10).rename(columns={"lower": "ci_lb", "upper": "ci_ub"})
     close(precise.loc[rows, "ci_lb"], tight["ci_lb"], TOL_INTERVAL, 1e-6)
     close(precise.loc[rows, "ci_ub"], tight["ci_ub"], TOL_INTERVAL, 1e-6)
 
@@ -190,9 +194,10 @@ def test_seed_numbers_for_the_school_calendar_data():
     assert (round(fit.beta["intrcpt"], 4), round(fit.se["intrcpt"], 4), round(fit.QE, 4)) == \
         (0.1847, 0.0846, 578.8640)
     ci = fit.confint().round(4)
-    assert ci.loc["tau2", ["ci_lb", "ci_ub"]].tolist() == [0.0528, 0.2398]
-    assert ci.loc["tau", ["ci_lb", "ci_ub"]].tolist() == [0.2298, 0.4897]
-    assert ci.loc["rho", ["ci_lb", "ci_ub"]].tolist() == [0.3282, 0.8855]
+    assert ci.loc["tau2", ["lower", "upper"]].tolist() == [0.0528, 0.2398]
+    assert ci.loc["tau", ["lower", "upper"]].tolist() == [0.2298, 0.4897]
+    assert ci.loc["rho", ["lower", "upper"]].tolist() == [0.3282, 0.8855]
+    assert ci.loc["(Intercept)", ["lower", "upper"]].tolist() == [0.019, 0.3504]  # metafor's ci.lb, ci.ub
 
 
 @pytest.mark.parametrize("name", ["konst_cs", "konst_nested_reml", "berkey_hcs_reml"])
@@ -316,8 +321,9 @@ def test_result_is_frozen_and_renders():
     fit = fit_case("konst_cs")
     with pytest.raises(AttributeError):
         fit.QE = 0.0
-    assert "<table" in fit._repr_html_()
-    assert "<table" in fit.summary()._repr_html_()
-    frame = fit.to_frame()
+    assert fit._repr_html_() == render_html(str(fit))
+    assert fit.summary()._repr_html_() == render_html(str(fit.summary()))
+    pd.testing.assert_frame_equal(fit.to_frame(), fit.tidy())
+    frame = fit.summary().to_frame()
     assert list(frame.columns) == ["estimate", "se", "zval", "pval", "ci_lb", "ci_ub"]
     assert frame.index.tolist() == ["intrcpt"]

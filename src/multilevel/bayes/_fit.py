@@ -10,7 +10,8 @@ import pandas as pd
 
 from . import _engines
 from .._exceptions import ArgumentError, DataError, ModelSpecificationError
-from .._protocol import confint_frame, parse_level
+from .._display import TextViews
+from .._protocol import FitProtocol, confint_frame, parse_level, tidy_frame
 from ._design import BrmaData, model_args, new_design, prepare
 from ._diagnostics import check_convergence
 from ._layout import Layout, make_layout
@@ -220,7 +221,7 @@ def _assemble(bd, priors, layout, run, measure, seed, warmup) -> "BrmaFit":
 
 
 @dataclass(frozen=True)
-class BrmaFit:
+class BrmaFit(FitProtocol, TextViews):
     """A fitted brma model (immutable). Draws of every parameter: :attr:`posterior`.
 
     Fields starting with an underscore are internal.
@@ -431,13 +432,65 @@ class BrmaFit:
             frame[f"{p:g}"] = row
         return frame
 
+    # ----------------------------------------------------------------- the protocol verbs
+    @property
+    def coef_names(self) -> list[str]:
+        """R's names of the coefficients (``(Intercept)``, RoBMA's ``mu``, then the moderators as
+        R's ``model.matrix`` names them: ``eralate`` where :attr:`posterior` has ``era[T.late]``)."""
+        spec = self.data.mods_spec
+        if spec is None:
+            return ["(Intercept)"]
+        from ..formula._names import r_columns
+
+        names, columns = r_columns(spec)
+        r_name = dict(zip((spec.column_names[c] for c in columns), names))
+        return ["(Intercept)", *(r_name.get(n, n) for n in self.data.X_names[1:])]
+
+    def _coef_draws(self) -> np.ndarray:
+        """Draws (chains * draws, p) of the coefficients (original predictor scale)."""
+        post = self.posterior
+        return np.column_stack([post[n].reshape(-1) for n in ["mu", *self.data.X_names[1:]]])
+
+    def _parameter_draws(self) -> dict[str, np.ndarray]:
+        """Flat draws of every parameter, coefficients under R's names."""
+        post = self.posterior
+        coefs = dict(zip(self.coef_names, self._coef_draws().T))
+        rest = {n: d.reshape(-1) for n, d in post.items() if n not in ("mu", *self.data.X_names[1:])}
+        return coefs | rest
+
+    @property
+    def params(self) -> pd.Series:
+        """Posterior means of the coefficients (R's names; ``posterior["mu"]`` is the intercept)."""
+        return pd.Series(self._coef_draws().mean(axis=0), index=pd.Index(self.coef_names))
+
+    def vcov(self) -> pd.DataFrame:
+        """Posterior covariance matrix of the coefficients."""
+        draws = self._coef_draws()
+        cov = np.atleast_2d(np.cov(draws, rowvar=False))
+        return pd.DataFrame(cov, index=self.coef_names, columns=self.coef_names)
+
+    @property
+    def nobs(self) -> int:
+        """Number of estimates ``k``."""
+        return int(self.data.k)
+
+    @property
+    def num_params(self) -> int:
+        """Parameters of the model: coefficients, tau, rho (multilevel) and scale coefficients."""
+        return len(self._parameter_draws())
+
+    @property
+    def loglik(self) -> float:
+        """Not defined for a Bayesian fit: NaN (see :meth:`log_marginal_likelihood` and :meth:`loo`)."""
+        return float("nan")
+
     def confint(self, level=0.95) -> pd.DataFrame:
-        """Equal-tailed credible intervals of every parameter in :attr:`posterior`.
+        """Equal-tailed credible intervals of every parameter.
 
         ``level`` is a proportion (0.95) or a percentage (95). Returns the table of
         :func:`~multilevel._protocol.confint_frame`: ``estimate`` is the posterior mean,
-        ``kind`` is ``"fixed"`` for mu and the moderator coefficients and ``"random"``
-        for tau, rho and the scale coefficients.
+        ``kind`` is ``"fixed"`` for the coefficients (R's names: ``(Intercept)`` is RoBMA's
+        ``mu``) and ``"random"`` for tau, rho and the scale coefficients.
 
         Examples
         --------
@@ -445,16 +498,36 @@ class BrmaFit:
         >>> dat = ml.datasets.load("konstantopoulos2011")
         >>> fit = ml.brma("yi", "vi", measure="SMD", cluster="district", data=dat, seed=1,
         ...               progress=False)
-        >>> list(fit.confint(90).columns)
-        ['kind', 'estimate', 'lower', 'upper']
+        >>> ci = fit.confint(90)
+        >>> list(ci.columns), list(ci.index)
+        (['kind', 'estimate', 'lower', 'upper'], ['(Intercept)', 'tau', 'rho'])
         """
         lo, hi = _tails(level)
-        post = self.posterior
-        fixed = {"mu", *self.data.X_names[1:]}
-        flat = {name: draws.reshape(-1) for name, draws in post.items()}
+        flat = self._parameter_draws()
+        fixed = set(self.coef_names)
         return confint_frame(list(flat), ["fixed" if n in fixed else "random" for n in flat],
                              [d.mean() for d in flat.values()], [np.quantile(d, lo) for d in flat.values()],
                              [np.quantile(d, hi) for d in flat.values()], level=parse_level(level), method="quantile")
+
+    def tidy(self, level=0.95) -> pd.DataFrame:
+        """One row per parameter (columns :data:`~multilevel._protocol.TIDY_COLUMNS`): posterior
+        mean (``estimate``), posterior SD (``std_error``) and the equal-tailed ``level``
+        interval; ``statistic`` and ``p_value`` are missing, ``median`` comes last.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.datasets.load("konstantopoulos2011")
+        >>> fit = ml.brma("yi", "vi", measure="SMD", cluster="district", data=dat, seed=1,
+        ...               progress=False)
+        >>> list(fit.tidy()["term"])
+        ['(Intercept)', 'tau', 'rho']
+        """
+        ci = self.confint(level)
+        flat = self._parameter_draws()
+        return tidy_frame(list(ci.index), ci["kind"], ci["estimate"], [d.std(ddof=1) for d in flat.values()],
+                          conf_low=ci["lower"], conf_high=ci["upper"], level=ci.attrs["level"],
+                          median=[float(np.median(d)) for d in flat.values()])
 
     def cluster_effects(self) -> np.ndarray:
         """Draws (chains * draws, clusters) of u_c = tau sqrt(rho) z_c (tau at the scale intercept).
@@ -540,7 +613,8 @@ class BrmaFit:
 
     # ----------------------------------------------------------------- plots
     def plot(self, parameter: str = "mu", *, prior: bool = False, xlim=None, ax=None, main=None):
-        """Posterior density of ``parameter`` with the prior overlaid (``prior=True``).
+        """Posterior density of ``parameter`` with the prior overlaid (``prior=True``); returns the
+        matplotlib Figure (that of ``ax`` when given).
 
         Examples
         --------
@@ -548,12 +622,13 @@ class BrmaFit:
         >>> dat = ml.datasets.load("konstantopoulos2011")
         >>> fit = ml.brma("yi", "vi", measure="SMD", cluster="district", data=dat, seed=1,
         ...               progress=False)
-        >>> ax = fit.plot("tau", prior=True, xlim=(0, 1))
+        >>> fig = fit.plot("tau", prior=True, xlim=(0, 1))
         """
-        return plot_parameter(self, parameter, prior=prior, xlim=xlim, ax=ax, title=main)
+        return plot_parameter(self, parameter, prior=prior, xlim=xlim, ax=ax, title=main).figure
 
     def plot_diagnostics(self, parameter: str = "mu", kind: str = "trace", ax=None):
-        """MCMC diagnostics per chain: ``kind`` = ``"trace"``, ``"density"`` or ``"autocorrelation"``.
+        """MCMC diagnostics per chain: ``kind`` = ``"trace"``, ``"density"`` or ``"autocorrelation"``;
+        returns the matplotlib Figure (that of ``ax`` when given).
 
         Examples
         --------
@@ -561,13 +636,14 @@ class BrmaFit:
         >>> dat = ml.datasets.load("konstantopoulos2011")
         >>> fit = ml.brma("yi", "vi", measure="SMD", cluster="district", data=dat, seed=1,
         ...               progress=False)
-        >>> ax = fit.plot_diagnostics("rho", "trace")
+        >>> fig = fit.plot_diagnostics("rho", "trace")
         """
-        return plot_diagnostics(self, parameter, kind, ax=ax)
+        return plot_diagnostics(self, parameter, kind, ax=ax).figure
 
     def forest(self, ax=None, *, level=0.95):
         """Forest plot: observed estimates, shrunken cluster estimates and the pooled effect,
-        with central ``level`` intervals (a proportion or a percentage).
+        with central ``level`` intervals (a proportion or a percentage); returns the matplotlib
+        Figure (that of ``ax`` when given).
 
         Examples
         --------
@@ -575,9 +651,9 @@ class BrmaFit:
         >>> dat = ml.datasets.load("konstantopoulos2011")
         >>> fit = ml.brma("yi", "vi", measure="SMD", cluster="district", data=dat, seed=1,
         ...               progress=False)
-        >>> ax = fit.forest()
+        >>> fig = fit.forest()
         """
-        return forest(self, ax=ax, level=level)
+        return forest(self, ax=ax, level=level).figure
 
     def __str__(self) -> str:
         return str(self.summary(include_mcmc_diagnostics=False))
@@ -585,5 +661,3 @@ class BrmaFit:
     def __repr__(self) -> str:
         return f"<BrmaFit: {self._title()}; {self.chains} chains x {self.draws} draws, seed {self.seed}>"
 
-    def _repr_html_(self) -> str:
-        return self.summary(include_mcmc_diagnostics=False)._repr_html_()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .._display import TextReport
+
 __all__ = ["MarginalLikelihood", "BayesFactor"]
 
 
-@dataclass(frozen=True)
-class MarginalLikelihood:
+@dataclass(frozen=True, repr=False)
+class MarginalLikelihood(TextReport):
     """log p(y) with its Monte Carlo standard error (0 for quadrature) and the method."""
 
     log_ml: float
@@ -21,8 +23,8 @@ class MarginalLikelihood:
         return f"log marginal likelihood = {self.log_ml:.4f} (MC error {self.mc_error:.4f}; {self.method})"
 
 
-@dataclass(frozen=True)
-class BayesFactor:
+@dataclass(frozen=True, repr=False)
+class BayesFactor(TextReport):
     """BF10 = p(y | model 1) / p(y | model 0), with the Monte Carlo error of log BF10."""
 
     log_bf: float

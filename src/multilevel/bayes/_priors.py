@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._exceptions import ModelSpecificationError
+from .._display import TextReport
 
 __all__ = ["Prior", "prior", "Priors", "unit_information_sd", "default_priors", "KNOWN_UISD"]
 
@@ -235,8 +236,8 @@ def _check_params(family: str, vals: tuple[float, ...]) -> None:
         raise ModelSpecificationError(f"the parameters of a {family} prior must be finite")
 
 
-@dataclass(frozen=True)
-class Priors:
+@dataclass(frozen=True, repr=False)
+class Priors(TextReport):
     """The priors of a fit, by parameter: ``mu``, ``tau``, ``rho`` (multilevel), one per
     moderator coefficient and one per scale coefficient.
 
@@ -276,10 +277,6 @@ class Priors:
         if self.mods or self.scale:
             lines.append("(coefficient priors apply to standardized continuous predictors)")
         return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        cells = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in self.items())
-        return f"<table><caption>Priors</caption>{cells}</table>"
 
 
 def unit_information_sd(measure: str, sei: np.ndarray | None = None, ni: np.ndarray | None = None) -> float:

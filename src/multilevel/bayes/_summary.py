@@ -1,7 +1,7 @@
 """Summary tables of a brma fit, printed as RoBMA prints them.
 
-Each block is a DataFrame of raw numbers; ``__str__``, ``_repr_html_`` and
-``_repr_markdown_`` format those same numbers (three decimals, like RoBMA).
+Each block is a DataFrame of raw numbers; ``__str__`` formats those same numbers
+(three decimals, like RoBMA), and the notebook and Markdown views show that text.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pandas as pd
 
 from .._rformat import render_table
 from ._diagnostics import posterior_table
-from .._display import FrameMapping
+from .._display import FrameMapping, TextReport
 
 __all__ = ["BrmaSummary", "HeterogeneitySummary", "estimates_frame", "heterogeneity_draws",
            "typical_variance"]
@@ -41,18 +41,8 @@ def _render(frame: pd.DataFrame) -> str:
     return render_table(cols, [str(i) for i in frame.index])
 
 
-def _html(title: str, blocks: list[tuple[str, pd.DataFrame]]) -> str:
-    parts = [f"<p><b>{title}</b></p>"] if title else []
-    for name, frame in blocks:
-        shown = frame.copy()
-        for c in shown.columns:
-            shown[c] = [_fmt_cell(c, v) for v in frame[c]]
-        parts.append(f"<p>{name}</p>" + shown.to_html())
-    return "\n".join(parts)
-
-
-@dataclass(frozen=True)
-class BrmaSummary(FrameMapping):
+@dataclass(frozen=True, repr=False)
+class BrmaSummary(TextReport, FrameMapping):
     """Posterior summary of a brma fit: the Estimates block and, when used, the meta-regression
     and scale-regression blocks. ``to_frame()`` returns the numbers of a block."""
 
@@ -82,18 +72,9 @@ class BrmaSummary(FrameMapping):
         lines += list(self.notes)
         return "\n".join(lines)
 
-    def _repr_html_(self) -> str:
-        return _html(self.title, self._shown())
 
-    def _repr_markdown_(self) -> str:
-        return "```\n" + str(self) + "\n```"
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
-@dataclass(frozen=True)
-class HeterogeneitySummary(FrameMapping):
+@dataclass(frozen=True, repr=False)
+class HeterogeneitySummary(TextReport, FrameMapping):
     """Posterior summary of tau, rho, the within / between split, tau2, I2 and H2."""
 
     frame: pd.DataFrame
@@ -104,15 +85,6 @@ class HeterogeneitySummary(FrameMapping):
 
     def __str__(self) -> str:
         return "Heterogeneity Estimates:\n" + _render(self.frame)
-
-    def _repr_html_(self) -> str:
-        return _html("Heterogeneity Estimates:", [("", self.frame)])
-
-    def _repr_markdown_(self) -> str:
-        return "```\n" + str(self) + "\n```"
-
-    def __repr__(self) -> str:
-        return str(self)
 
 
 def typical_variance(v: np.ndarray, X: np.ndarray) -> float:

@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 
 from .._exceptions import ArgumentError
-from .._protocol import parse_level
+from .._display import TextViews
+from .._protocol import FitProtocol, confint_frame, parse_level, stack_frames, tidy_frame, wald_tidy
 from ..formula._frame import ModelFrame
+from ..lmm._sdcor import sdcor_from_theta
 from ._family import Family
 from ._fit import GlmmEstimate
 from ._pirls import GlmmProblem
@@ -24,7 +26,7 @@ RESIDUAL_TYPES = ("deviance", "pearson", "response", "working")
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class GeneralizedLinearMixedModel:
+class GeneralizedLinearMixedModel(FitProtocol, TextViews):
     """A generalized linear mixed model fitted by maximum likelihood, as lme4's ``glmerMod``.
 
     Create it with :func:`multilevel.glmer`. Everything is computed from the
@@ -90,7 +92,8 @@ class GeneralizedLinearMixedModel:
 
     @property
     def params(self) -> pd.Series:
-        return self.fixef
+        """The fixed-effects estimates (the protocol's name of :attr:`fixef`)."""
+        return self.fixef.rename(None)
 
     @property
     def is_singular(self) -> bool:
@@ -111,7 +114,6 @@ class GeneralizedLinearMixedModel:
                             / self.family.variance(state.mu)))
         return math.sqrt((wrss + float(state.u @ state.u)) / self.nobs)
 
-    @property
     def vcov(self) -> pd.DataFrame:
         """Covariance of the fixed effects: twice the inverse finite-difference Hessian of the deviance
         (lme4's default), or ``sigma^2 (R_X' R_X)^{-1}`` when the Hessian is unavailable."""
@@ -371,6 +373,40 @@ class GeneralizedLinearMixedModel:
 
         return lmer_anova(fits, refit=False, names=names)
 
+    def _varpar(self) -> tuple[list[str], np.ndarray]:
+        """lme4's names (.sig01, ..., and .sigma with a scale) and values (sds, correlations, sigma)."""
+        ks = [b.num_columns for b in self.frame.blocks]
+        values = sdcor_from_theta(self.theta, ks, self.sigma)
+        names = [f".sig{i + 1:02d}" for i in range(values.size)]
+        if self.family.has_scale:
+            return names + [".sigma"], np.append(values, self.sigma)
+        return names, values
+
+    def tidy(self, level: float = 0.95) -> pd.DataFrame:
+        """One row per parameter (columns :data:`~multilevel._protocol.TIDY_COLUMNS`): the fixed
+        effects with Wald z tests and intervals (as the summary), then .sig01, ... (estimates).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...                ml.datasets.load("cbpp"), family="binomial")
+        >>> fit.tidy().round(3)[["term", "kind", "estimate", "p_value"]]
+                  term    kind  estimate  p_value
+        0  (Intercept)   fixed    -1.398    0.000
+        1      period2   fixed    -0.992    0.002
+        2      period3   fixed    -1.128    0.001
+        3      period4   fixed    -1.580    0.001
+        4       .sig01  random     0.642      NaN
+        """
+        level = parse_level(level)
+        se = np.sqrt(np.diag(self.vcov().to_numpy()))
+        names, values = self._varpar()
+        fixed = wald_tidy(self.fixef.index, self.fixef.to_numpy(), se, level=level)
+        if not names:
+            return fixed
+        return stack_frames([fixed, tidy_frame(names, ["random"] * len(names), values, level=level)], level=level)
+
     def summary(self) -> GlmerSummary:
         """lme4's ``summary(m)``; ``print()`` it for lme4's layout."""
         return GlmerSummary.from_fit(self)
@@ -382,5 +418,3 @@ class GeneralizedLinearMixedModel:
     def __str__(self) -> str:
         return str(self.summary())
 
-    def _repr_html_(self) -> str:
-        return self.summary()._repr_html_()

@@ -9,7 +9,6 @@ without a scale parameter.
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass
 
@@ -20,9 +19,9 @@ from scipy import special
 from .._rformat import format_coefmat
 from ..lmm._summary import (COR_MAX, FitCriteria, FixefCorrelation, MixedModelReport, ScaledResiduals,
                             _groups_line)
-from .._display import FrameMapping
 from ..lmm._deparse import formula_line
 from ..lmm._varcorr import VarCorr
+from .._display import FrameMapping, TextReport
 
 __all__ = ["GlmerSummary", "GlmmVarCorr", "glmer_title", "strwrap"]
 
@@ -80,8 +79,8 @@ def glmer_title(nAGQ: int, width: int = 80) -> str:
     return "\n".join(out)
 
 
-@dataclass(frozen=True)
-class FixedEffectsZTable(FrameMapping):
+@dataclass(frozen=True, repr=False)
+class FixedEffectsZTable(TextReport, FrameMapping):
     """Estimates, standard errors, z (or t, for families with a scale) values and normal p-values."""
 
     names: tuple[str, ...]
@@ -107,11 +106,8 @@ class FixedEffectsZTable(FrameMapping):
         return format_coefmat(values, list(self.names), ["Estimate", "Std. Error", self.stat_name, "Pr(>|z|)"],
                               digits=self.digits, has_pvalue=True)
 
-    def _repr_html_(self) -> str:
-        return self.to_frame().to_html()
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class GlmerSummary(MixedModelReport):
     """``summary()`` of a GLMM; ``str()`` is lme4's printed layout."""
 
@@ -135,7 +131,7 @@ class GlmerSummary(MixedModelReport):
 
     @classmethod
     def from_fit(cls, fit) -> "GlmerSummary":
-        V = fit.vcov.to_numpy()
+        V = fit.vcov().to_numpy()
         se = np.sqrt(np.diag(V))
         names = tuple(fit.frame.fixed_names)
         corr = FixefCorrelation(names, V / np.outer(se, se)) if 1 < len(names) <= COR_MAX else None
@@ -163,12 +159,3 @@ class GlmerSummary(MixedModelReport):
     def to_frame(self) -> pd.DataFrame:
         """The fixed-effects table (other blocks: ``.varcorr.to_frame()``, ``.criteria.to_frame()`` ...)."""
         return self.fixed.to_frame()
-
-    def _repr_html_(self) -> str:
-        parts = [f"<pre>{html.escape(self.title)}\n Family: {html.escape(self.family)} ( {html.escape(self.link)} )"
-                 f"\nFormula: {html.escape(self.formula)}</pre>", self.criteria._repr_html_(),
-                 "<p>Scaled residuals</p>", self.residuals._repr_html_(), "<p>Random effects</p>",
-                 self.varcorr._repr_html_(), "<p>Fixed effects</p>", self.fixed._repr_html_()]
-        if self.correlation is not None:
-            parts += ["<p>Correlation of fixed effects</p>", self.correlation._repr_html_()]
-        return "\n".join(parts)

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._display import TextReport, TextViews
+
 __all__ = ["VarianceDecomposition", "variance_decomposition", "ICC", "R2"]
 
 
@@ -43,7 +45,7 @@ class VarianceDecomposition:
         return self.fixed + self.random + self.residual
 
 
-class ICC(float):
+class ICC(TextViews, float):
     """Intraclass correlation: a float equal to the ``adjusted`` ICC, which also carries the ``unadjusted`` one.
 
     ``adjusted`` is random / (random + residual) variance, ``unadjusted`` is random / (fixed + random +
@@ -90,12 +92,9 @@ class ICC(float):
     def __reduce__(self):
         return (ICC, (self.adjusted, self.unadjusted))
 
-    def _repr_markdown_(self) -> str:
-        return f"```\n{self}\n```"
 
-
-@dataclass(frozen=True)
-class R2:
+@dataclass(frozen=True, repr=False)
+class R2(TextReport):
     """Nakagawa's R-squared: ``marginal`` (fixed effects) and ``conditional`` (fixed and random)."""
 
     conditional: float
@@ -104,9 +103,6 @@ class R2:
     def __str__(self) -> str:
         return "\n".join(["# R2 for Mixed Models", "", f"  Conditional R2: {self.conditional:.3f}",
                           f"     Marginal R2: {self.marginal:.3f}"])
-
-    def _repr_markdown_(self) -> str:
-        return f"```\n{self}\n```"
 
 
 def variance_decomposition(X: np.ndarray, beta: np.ndarray, fixed_names: Sequence[str],

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 
 from .._exceptions import ConvergenceWarning, ModelSpecificationError, PredictorScaleWarning, SingularFitWarning
+from .._data import rows_used
 from ..formula._frame import ModelFrame
 from ._fit import fit_problem
 from ._optimize import SINGULAR_MESSAGE
@@ -162,4 +163,4 @@ def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=Non
     for msg in est.optinfo.messages:
         category = SingularFitWarning if msg == SINGULAR_MESSAGE else ConvergenceWarning
         warnings.warn(msg, category, stacklevel=2)
-    return LinearMixedModel(formula, REML, frame, data_name, est, problem, wo)
+    return LinearMixedModel(formula, REML, frame, data_name, est, problem, wo, rows_used(data, frame.row_index))

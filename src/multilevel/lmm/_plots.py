@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 import scipy
 
-from .._data import as_dataframe, check_columns
+from .._data import check_columns
 from .._exceptions import DataError
-from .._plots_common import draw_group_lines, draw_qq, draw_residuals, grid_frame, new_axes
+from .._plots_common import (axes_for, draw_group_lines, draw_qq, draw_residuals, grid_frame, new_axes, plot_data,
+                             residual_axes)
 from .._protocol import parse_level
 from ._pool import process_pool
 from ._profile import fit_setup, parameter_names, profile_grid
@@ -31,8 +32,8 @@ def ranef_intervals(fit, level: float = 0.95) -> pd.DataFrame:
     return df
 
 
-def plot_lmer(fit, data: Any, x: str, *, group: str | None = None, ax: Any = None, title: str | None = None,
-              population: bool = True):
+def plot_lmer(fit, data: Any = None, x: str | None = None, *, group: str | None = None, ax: Any = None,
+              title: str | None = None, population: bool = True):
     """The data with one fitted line per group (fixed plus random effects) and the population line.
 
     The seed's figures for the null model, random intercepts, random slopes and both.
@@ -40,12 +41,14 @@ def plot_lmer(fit, data: Any, x: str, *, group: str | None = None, ax: Any = Non
     Parameters
     ----------
     fit : LinearMixedModel
-    data : DataFrame
-        The data the model was fitted to.
-    x : str
-        Column on the horizontal axis.
+    data : DataFrame, optional
+        The data the model was fitted to (default: the rows the fit kept).
+    x : str, optional
+        Column on the horizontal axis (default: the first numeric predictor of the formula).
     group : str, optional
         Grouping factor of the lines (default: the first grouping factor of the model).
+    ax : matplotlib.axes.Axes, optional
+        Draw into this Axes (its figure is returned).
 
     Returns
     -------
@@ -59,9 +62,11 @@ def plot_lmer(fit, data: Any, x: str, *, group: str | None = None, ax: Any = Non
     >>> fig = ml.plot_lmer(fit, students, "study_time")
     >>> len(fig.axes[0].lines)
     4
+    >>> len(ml.plot_lmer(fit).axes[0].lines)
+    4
     """
-    df = as_dataframe(data)
     group = group or fit.frame.blocks[0].group
+    df, x = plot_data(fit, data, x, exclude=[group])
     check_columns(df, [x, fit.frame.response, group], context="plot")
     fig, axes = new_axes(ax)
     line = lambda level, grid: fit.predict(grid_frame(df, x, grid, group, level)).to_numpy()  # noqa: E731
@@ -137,13 +142,15 @@ def plot_lmer_residuals(fit, *, ax: Any = None):
     >>> len(ml.plot_lmer_residuals(fit).axes)
     2
     """
-    fig, (a1, a2) = new_axes(None, ncols=2) if ax is None else (ax[0].figure, ax)
-    draw_residuals(a1, fit.fitted.to_numpy(), fit.scaled_residuals.to_numpy(), ylabel="Scaled residuals")
-    draw_qq(a2, fit.scaled_residuals.to_numpy(), title="Normal Q-Q of scaled residuals")
+    fig, axes = residual_axes(ax)
+    draw_residuals(axes[0], fit.fitted.to_numpy(), fit.scaled_residuals.to_numpy(), ylabel="Scaled residuals")
+    if len(axes) > 1:
+        draw_qq(axes[1], fit.scaled_residuals.to_numpy(), title="Normal Q-Q of scaled residuals")
     return fig
 
 
-def plot_profile(fit, *, which: Any = None, num: int = 11, level: float = 0.95, parallel: bool = True):
+def plot_profile(fit, *, which: Any = None, num: int = 11, level: float = 0.95, parallel: bool = True,
+                 ax: Any = None):
     """Likelihood profiles: ``zeta`` (signed square root of the deviance increase) against each parameter.
 
     The dotted lines mark the normal quantiles of ``level``; where they meet the
@@ -153,6 +160,8 @@ def plot_profile(fit, *, which: Any = None, num: int = 11, level: float = 0.95, 
     ----------
     which : list of str, optional
         Parameter names (``".sig01"``, ``".sigma"``, ``"Days"`` ...); default all.
+    ax : matplotlib.axes.Axes or sequence of Axes, optional
+        Draw into these Axes (one, or one per parameter); their figure is returned.
 
     Examples
     --------
@@ -170,8 +179,8 @@ def plot_profile(fit, *, which: Any = None, num: int = 11, level: float = 0.95, 
         raise DataError(f"unknown parameter(s) {', '.join(unknown)}; available: {', '.join(names)}")
     idx = [names.index(w) for w in chosen]
     grids = _grids(setup, idx, num, parallel)
-    fig, axes = new_axes(None, ncols=len(idx), figsize=(3.0 * len(idx) + 0.6, 3.2))
-    for a, name, (xs, zeta) in zip(np.atleast_1d(axes), chosen, grids):
+    fig, axes = axes_for(ax, len(idx), figsize=(3.0 * len(idx) + 0.6, 3.2))
+    for a, name, (xs, zeta) in zip(axes, chosen, grids):
         a.plot(xs, zeta, color="#345", marker="o", markersize=2.5)
         for v in (-z, z):
             a.axhline(v, color="#999", linestyle=":", linewidth=1.0)

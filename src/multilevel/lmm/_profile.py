@@ -30,11 +30,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import scipy
 from scipy import optimize
 
 from .._exceptions import ModelSpecificationError
-from .._protocol import parse_level
+from .._protocol import confint_frame, parse_level
 from ._bootstrap import bootstrap_parameters, percentile_intervals
 from ._optimize import NloptBobyqa, optimize_theta
 from ._pls import PLSProblem, theta_template_indices
@@ -240,7 +241,6 @@ def fit_setup(fit) -> ProfileSetup:
 def fit_confint(fit, method: str = "profile", level: float = 0.95, *, nsim: int = 500, seed=None,
                 parallel: bool = True, progress: bool = True):
     """:meth:`LinearMixedModel.confint`."""
-    import pandas as pd
 
     level = parse_level(level)
     ks = [b.num_columns for b in fit.frame.blocks]
@@ -248,7 +248,7 @@ def fit_confint(fit, method: str = "profile", level: float = 0.95, *, nsim: int 
     kind = str(method).lower()
     if kind == "wald":
         z = scipy.stats.norm.ppf(0.5 + level / 2)
-        beta, se = fit.fixef.to_numpy(), np.sqrt(np.diag(fit.vcov.to_numpy()))
+        beta, se = fit.fixef.to_numpy(), np.sqrt(np.diag(fit.vcov().to_numpy()))
         nvp = len(names) - beta.size
         values = np.vstack([np.full((nvp, 2), np.nan), np.column_stack([beta - z * se, beta + z * se])])
     elif kind == "profile":
@@ -260,9 +260,10 @@ def fit_confint(fit, method: str = "profile", level: float = 0.95, *, nsim: int 
         values = percentile_intervals(reps, level)
     else:
         raise ModelSpecificationError(f"method must be 'profile', 'Wald' or 'boot', not {method!r}")
-    out = pd.DataFrame(values, index=names, columns=["lower", "upper"])
-    out.attrs.update(level=level, method=kind)
-    return out
+    vp_names, vp_values = fit._varpar()
+    estimates = np.concatenate([vp_values, fit.fixef.to_numpy()])
+    kinds = ["random"] * len(vp_names) + ["fixed"] * (len(names) - len(vp_names))
+    return confint_frame(names, kinds, estimates, values[:, 0], values[:, 1], level=level, method=kind)
 
 
 def _map_parameters(setup: ProfileSetup, num: int, level: float, parallel: bool, progress: bool) -> np.ndarray:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .._display import TextViews
+from .._protocol import FitProtocol, parse_level, stack_frames, tidy_frame, wald_tidy
 from ..formula._frame import ModelFrame
 from ._fit import LmerEstimate, OptimizerSummary, fit_problem
 from ._pls import PLSProblem
@@ -27,7 +29,7 @@ __all__ = ["LinearMixedModel"]
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class LinearMixedModel:
+class LinearMixedModel(FitProtocol, TextViews):
     """A linear mixed model fitted by REML or maximum likelihood, as lme4's ``lmerMod``.
 
     Create it with :func:`multilevel.lmer`. All attributes are computed from the
@@ -53,6 +55,8 @@ class LinearMixedModel:
         Optimizer name, number of evaluations, convergence code and check messages.
     data_name : str or None
         Name printed on the summary's ``Data:`` line.
+    model_data : pandas.DataFrame or None
+        A copy of the rows of the data the model used (for the plots).
 
     Notes
     -----
@@ -86,8 +90,14 @@ class LinearMixedModel:
     _estimate: LmerEstimate = field(repr=False)
     _problem: PLSProblem = field(repr=False)
     _weights: WeightsOffset | None = field(default=None, repr=False)
+    _data: pd.DataFrame | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ estimates
+    @property
+    def model_data(self) -> pd.DataFrame | None:
+        """A copy of the rows of the data the model used (None if they could not be kept)."""
+        return None if self._data is None else self._data.copy()
+
     @property
     def theta(self) -> np.ndarray:
         return self._estimate.theta.copy()
@@ -137,6 +147,10 @@ class LinearMixedModel:
         return pd.Series(self._estimate.solution.beta, index=list(self.frame.fixed_names), name="fixef")
 
     @property
+    def params(self) -> pd.Series:
+        """The fixed-effects estimates (the protocol's name of :attr:`fixef`)."""
+        return self.fixef.rename(None)
+
     def vcov(self) -> pd.DataFrame:
         """Covariance matrix of the fixed-effects estimates, ``sigma^2 (R_X' R_X)^{-1}``."""
         RX = self._estimate.solution.RX
@@ -350,7 +364,7 @@ class LinearMixedModel:
                     Estimate Std. Error t value
         (Intercept)  1527.50      19.38    78.8
         """
-        V = self.vcov.to_numpy()
+        V = self.vcov().to_numpy()
         se = np.sqrt(np.diag(V))
         names = tuple(self.frame.fixed_names)
         corr = None
@@ -383,9 +397,6 @@ class LinearMixedModel:
                              self.ngroups, tuple(self.frame.fixed_names), self.fixef.to_numpy(), info.optimizer,
                              info.code, info.messages))
 
-    def _repr_html_(self) -> str:
-        return self.summary()._repr_html_()
-
     # ------------------------------------------------------------------ refits
     def refit(self, newresp=None, *, REML: bool | None = None) -> "LinearMixedModel":
         """Fit the same model to a new response and/or with REML switched, reusing the structure.
@@ -417,7 +428,7 @@ class LinearMixedModel:
             problem = problem.with_response(y)
         est = fit_problem(problem, reml, start=self.theta)
         frame = self.frame if newresp is None else _with_y(self.frame, frame_y)
-        return LinearMixedModel(self.formula, reml, frame, self.data_name, est, problem, self._weights)
+        return LinearMixedModel(self.formula, reml, frame, self.data_name, est, problem, self._weights, self._data)
 
     # ======================================================================
     # Extensions (inference, prediction, plots) are added below this line.
@@ -452,7 +463,9 @@ class LinearMixedModel:
 
     def confint(self, method: str = "profile", level: float = 0.95, *, nsim: int = 500, seed=None,
                 parallel: bool = True, progress: bool = True) -> pd.DataFrame:
-        """Confidence intervals (columns ``lower``, ``upper``) for .sig01..., .sigma and the fixed effects.
+        """Confidence intervals for .sig01..., .sigma (``kind`` "random": standard deviations and
+        correlations, lme4's order) and the fixed effects (``kind`` "fixed"); columns
+        ``kind, estimate, lower, upper``.
 
         ``method="profile"`` (likelihood profile, lme4's default), ``"Wald"`` (fixed effects only)
         or ``"boot"`` (parametric bootstrap with ``nsim`` replicates, ``seed``, on 2 processes).
@@ -461,10 +474,41 @@ class LinearMixedModel:
         --------
         >>> import multilevel as ml
         >>> fit = ml.lmer("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
-        >>> fit.confint("Wald").loc["Days"].round(3).tolist()
+        >>> fit.confint("Wald").loc["Days", ["lower", "upper"]].round(3).tolist()
         [8.891, 12.044]
         """
         return fit_confint(self, method, level, nsim=nsim, seed=seed, parallel=parallel, progress=progress)
+
+    def _varpar(self) -> tuple[list[str], np.ndarray]:
+        """lme4's names (.sig01, ..., .sigma) and values (standard deviations, correlations, sigma)."""
+        from ._profile import parameter_names, sdcor_from_theta
+
+        ks = [b.num_columns for b in self.frame.blocks]
+        names = parameter_names(ks, [])
+        return names, np.append(sdcor_from_theta(self.theta, ks, self.sigma), self.sigma)
+
+    def tidy(self, level: float = 0.95, ddf: str = "Satterthwaite") -> pd.DataFrame:
+        """One row per parameter (columns :data:`~multilevel._protocol.TIDY_COLUMNS`): the fixed
+        effects with lmerTest's t tests (``ddf`` degrees of freedom) and t intervals, then the
+        variance parameters (.sig01, ..., .sigma: estimates only; see :meth:`confint`).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (1 | Subject)", ml.datasets.load("sleepstudy"))
+        >>> fit.tidy().round(3)[["term", "kind", "estimate", "statistic"]]
+                  term    kind  estimate  statistic
+        0  (Intercept)   fixed   251.405     25.794
+        1         Days   fixed    10.467     13.015
+        2       .sig01  random    37.124        NaN
+        3       .sigma  random    30.991        NaN
+        """
+        level = parse_level(level)
+        table = self.coef_table(ddf)
+        fixed = wald_tidy(table.index, table["Estimate"], table["Std. Error"], level=level, df=table["df"])
+        names, values = self._varpar()
+        return stack_frames([fixed, tidy_frame(names, ["random"] * len(names), values, level=level)],
+                            level=level)
 
     def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False) -> pd.Series:
         """Predictions with the random effects of ``re_form`` (None: all, ``"~0"``: none).

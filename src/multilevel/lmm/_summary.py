@@ -1,22 +1,21 @@
 """Printed summary of a linear mixed model, block by block, in lme4's layout.
 
-Each block is a small frozen type with ``__str__``, ``to_frame()`` and
-``_repr_html_``; :class:`LmerSummary` stacks them as lme4's
-``print(summary(m))`` does.
+Each block is a small frozen type with ``__str__`` and ``to_frame()`` (its
+notebook and Markdown views come from ``__str__``, see :mod:`multilevel._display`);
+:class:`LmerSummary` stacks them as lme4's ``print(summary(m))`` does.
 """
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from .._display import FrameMapping
 from .._rformat import abbreviate, format_coefmat, format_named_vector, format_num, zapsmall
 from ._deparse import deparse, formula_line
 from ._varcorr import VarCorr
+from .._display import FrameMapping, TextReport
 
 __all__ = ["LmerSummary", "LmerPrint", "FitCriteria", "ScaledResiduals", "FixedEffectsTable", "FixefCorrelation",
            "abbreviate", "deparse_formula"]
@@ -50,13 +49,9 @@ def _groups_line(nobs: int, ngroups: dict) -> str:
     return first + " " + rest
 
 
-def _html_pre(text: str) -> str:
-    return f"<pre>{html.escape(text)}</pre>"
-
-
 # --------------------------------------------------------------------------- blocks
-@dataclass(frozen=True)
-class FitCriteria(FrameMapping):
+@dataclass(frozen=True, repr=False)
+class FitCriteria(TextReport, FrameMapping):
     """REML criterion (REML fits) or AIC, BIC, logLik, deviance, df.resid (ML fits)."""
 
     REML: bool
@@ -85,12 +80,9 @@ class FitCriteria(FrameMapping):
         w = max(len(c) for c in cells + names)
         return " ".join(n.rjust(w) for n in names) + " \n" + " ".join(c.rjust(w) for c in cells) + " "
 
-    def _repr_html_(self) -> str:
-        return self.to_frame().to_html(index=False)
 
-
-@dataclass(frozen=True)
-class ScaledResiduals(FrameMapping):
+@dataclass(frozen=True, repr=False)
+class ScaledResiduals(TextReport, FrameMapping):
     """Quantiles of the scaled (Pearson) residuals."""
 
     quantiles: np.ndarray
@@ -108,12 +100,9 @@ class ScaledResiduals(FrameMapping):
         return "Scaled residuals: \n" + format_named_vector(q, ["Min", "1Q", "Median", "3Q", "Max"],
                                                             self.digits)
 
-    def _repr_html_(self) -> str:
-        return self.to_frame().to_html(index=False)
 
-
-@dataclass(frozen=True)
-class FixedEffectsTable(FrameMapping):
+@dataclass(frozen=True, repr=False)
+class FixedEffectsTable(TextReport, FrameMapping):
     """Estimates, standard errors and t values of the fixed effects."""
 
     names: tuple[str, ...]
@@ -134,12 +123,9 @@ class FixedEffectsTable(FrameMapping):
         return format_coefmat(values, list(self.names), ["Estimate", "Std. Error", "t value"],
                               digits=self.digits, has_pvalue=False)
 
-    def _repr_html_(self) -> str:
-        return self.to_frame().to_html()
 
-
-@dataclass(frozen=True)
-class FixefCorrelation(FrameMapping):
+@dataclass(frozen=True, repr=False)
+class FixefCorrelation(TextReport, FrameMapping):
     """Correlation of the fixed-effects estimates, printed with abbreviated names."""
 
     names: tuple[str, ...]
@@ -163,11 +149,8 @@ class FixefCorrelation(FrameMapping):
             lines.append(name.ljust(wr) + "".join(" " + c.ljust(w) for c, w in zip(r, widths)))
         return "Correlation of Fixed Effects:\n" + "\n".join(line.rstrip() for line in lines)
 
-    def _repr_html_(self) -> str:
-        return self.to_frame().round(3).to_html()
 
-
-class MixedModelReport(FrameMapping):
+class MixedModelReport(TextReport, FrameMapping):
     """What the summaries of lmer and glmer fits share: the printed text from their
     ``blocks()``, the fixed-effects and correlation blocks and lme4's optimizer lines. Uses
     the fields ``fixed``, ``correlation``,
@@ -190,14 +173,8 @@ class MixedModelReport(FrameMapping):
     def __str__(self) -> str:
         return "\n".join(line.rstrip() for block in self.blocks() for line in block.split("\n"))
 
-    def __repr__(self) -> str:
-        return str(self)
 
-    def _repr_markdown_(self) -> str:
-        return "```\n" + str(self) + "\n```"
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class LmerSummary(MixedModelReport):
     """``summary()`` of a linear mixed model; ``str()`` is lme4's printed layout.
 
@@ -247,20 +224,6 @@ class LmerSummary(MixedModelReport):
     def to_frame(self) -> pd.DataFrame:
         """The fixed-effects table (other blocks: ``.varcorr.to_frame()``, ``.criteria.to_frame()`` ...)."""
         return self.fixed.to_frame()
-
-    def _repr_html_(self) -> str:
-        parts = [f"<p><b>{html.escape(self.title)}</b><br>Formula: {html.escape(deparse_formula(self.formula))}"
-                 + (f"<br>Data: {html.escape(self.data_name)}" if self.data_name else "") + "</p>",
-                 self.criteria._repr_html_(), "<p>Scaled residuals</p>", self.residuals._repr_html_(),
-                 "<p>Random effects</p>", self.varcorr._repr_html_(),
-                 f"<p>Number of obs: {self.nobs}, groups: "
-                 + html.escape("; ".join(f"{g}, {n}" for g, n in self.ngroups.items())) + "</p>",
-                 "<p>Fixed effects</p>", self.fixed._repr_html_()]
-        if self.correlation is not None:
-            parts += ["<p>Correlation of fixed effects</p>", self.correlation._repr_html_()]
-        if self.messages:
-            parts.append("<p>" + "<br>".join(html.escape(m) for m in self.messages) + "</p>")
-        return "\n".join(parts)
 
 
 def _named_values(names, values, digits: int = 4, gap: int = 2, width: int = 80) -> list[str]:

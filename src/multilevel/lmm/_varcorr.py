@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._display import FrameMapping
 from .._rformat import format_num
+from .._display import FrameMapping, TextReport
 
 __all__ = ["VarCorr", "make_unique"]
 
@@ -41,8 +41,8 @@ def make_unique(names) -> list[str]:
     return out
 
 
-@dataclass(frozen=True, eq=False)
-class VarCorr(FrameMapping):
+@dataclass(frozen=True, eq=False, repr=False)
+class VarCorr(TextReport, FrameMapping):
     """Estimated variances, standard deviations and correlations of the random effects.
 
     Attributes
@@ -155,9 +155,3 @@ class VarCorr(FrameMapping):
 
     def __str__(self) -> str:
         return self.format(digits=5, comp=("Std.Dev.",))
-
-    def _repr_html_(self) -> str:
-        return self.to_frame().to_html(index=False, na_rep="")
-
-    def _repr_markdown_(self) -> str:
-        return "```\n" + str(self) + "\n```"

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy
 
-from .._data import as_dataframe
+from .._data import as_dataframe, rows_used
 from .._exceptions import ModelSpecificationError, RankDeficiencyWarning
-from .._protocol import parse_level
+from .._display import TextViews
+from .._protocol import FitProtocol, confint_frame, fitstats_series, parse_level, wald_tidy
 from ..formula import model_frame
 from ..formula._contrasts import check_contrasts
 from ._fit import OLSArrays, ols_fit
@@ -45,7 +46,7 @@ class FStatistic:
 
 
 @dataclass(frozen=True, eq=False)
-class LinearModel:
+class LinearModel(FitProtocol, TextViews):
     """A fitted linear model (returned by :func:`lm`).
 
     Attributes
@@ -87,6 +88,12 @@ class LinearModel:
     data_name: str = "data"
     design: Any = None
     contrasts: tuple[tuple[str, str], ...] = ()
+    _data: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def model_data(self) -> pd.DataFrame | None:
+        """A copy of the rows of the data the model used (None if they could not be kept)."""
+        return None if self._data is None else self._data.copy()
 
     @property
     def response(self) -> str:
@@ -101,6 +108,11 @@ class LinearModel:
     def coef(self) -> pd.Series:
         """Estimated coefficients (NaN where a column is aliased, as R's NA)."""
         return self._series(self.fit.coef, "Estimate")
+
+    @property
+    def params(self) -> pd.Series:
+        """The coefficients (the protocol's name of :attr:`coef`)."""
+        return self._series(self.fit.coef, None)
 
     @property
     def se(self) -> pd.Series:
@@ -118,7 +130,6 @@ class LinearModel:
     def aliased(self) -> pd.Series:
         return self._series(self.fit.aliased, "aliased")
 
-    @property
     def vcov(self) -> pd.DataFrame:
         """Covariance matrix of the estimates; NaN rows and columns for aliased coefficients (as R)."""
         keep = np.flatnonzero(~self.fit.aliased)
@@ -130,6 +141,29 @@ class LinearModel:
     @property
     def nobs(self) -> int:
         return int(self.y.shape[0])
+
+    @property
+    def num_params(self) -> int:
+        """Parameters counted by R's ``logLik``: the coefficients that are not aliased, and sigma."""
+        return self.fit.rank + 1
+
+    @property
+    def loglik(self) -> float:
+        """Maximum-likelihood log-likelihood (R's ``logLik`` of an ``lm``)."""
+        n, rss = self.nobs, float(self.fit.residuals @ self.fit.residuals)
+        return -0.5 * n * (np.log(2 * np.pi) + 1.0 - np.log(n) + np.log(rss))
+
+    def fitstats(self) -> pd.Series:
+        """logLik, deviance (the residual sum of squares, as R's ``deviance``), AIC, BIC, AICc.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> ml.lm("Reaction ~ Days", ml.datasets.load("sleepstudy")).fitstats().round(2).tolist()
+        [-950.15, 405251.62, 1906.29, 1915.87, 1906.43]
+        """
+        rss = float(self.fit.residuals @ self.fit.residuals)
+        return fitstats_series(self.loglik, rss, self.num_params, self.nobs)
 
     @property
     def sigma(self) -> float:
@@ -181,21 +215,37 @@ class LinearModel:
         """t-based confidence intervals for the coefficients (R's ``confint.lm``).
 
         ``level`` is a proportion (0.95) or a percentage (95), see
-        :func:`~multilevel._protocol.parse_level`. Returns a DataFrame with columns
-        ``lower`` and ``upper`` (R's "2.5 %" and "97.5 %").
+        :func:`~multilevel._protocol.parse_level`. Returns the protocol's table (columns
+        ``kind, estimate, lower, upper``; ``lower`` and ``upper`` are R's "2.5 %" and "97.5 %").
 
         Examples
         --------
         >>> import multilevel as ml
-        >>> ml.lm("Reaction ~ Days", ml.datasets.load("sleepstudy")).confint().round(3)
-                       lower    upper
-        (Intercept)  238.361  264.449
-        Days           8.024   12.911
+        >>> ml.lm("Reaction ~ Days", ml.datasets.load("sleepstudy")).confint().round(3).reset_index()
+                  term   kind  estimate    lower    upper
+        0  (Intercept)  fixed   251.405  238.361  264.449
+        1         Days  fixed    10.467    8.024   12.911
         """
         level = parse_level(level)
         q = scipy.stats.t.ppf(0.5 + level / 2, self.df_resid) if self.df_resid > 0 else np.nan
         est, se = self.fit.coef, self.fit.se
-        return pd.DataFrame({"lower": est - q * se, "upper": est + q * se}, index=list(self.names))
+        return confint_frame(self.names, ["fixed"] * len(self.names), est, est - q * se, est + q * se,
+                             level=level, method="t")
+
+    def tidy(self, level: float = 0.95) -> pd.DataFrame:
+        """One row per coefficient: estimate, standard error, t statistic, p-value and the
+        t-based interval (columns :data:`~multilevel._protocol.TIDY_COLUMNS`).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> ml.lm("Reaction ~ Days", ml.datasets.load("sleepstudy")).tidy()[["term", "statistic"]].round(3)
+                  term  statistic
+        0  (Intercept)     38.033
+        1         Days      8.454
+        """
+        df = self.df_resid if self.df_resid > 0 else np.nan
+        return wald_tidy(self.names, self.fit.coef, self.fit.se, level=parse_level(level), df=df)
 
     def predict(self, newdata: Any = None) -> pd.Series:
         """Predictions for ``newdata`` (fitted values when omitted).
@@ -227,6 +277,10 @@ class LinearModel:
         1
         """
         return LinearModelSummary.from_model(self)
+
+    def __str__(self) -> str:
+        """The printed summary (R's ``print(summary(fit))``); the notebook views show it too."""
+        return str(self.summary())
 
     def __repr__(self) -> str:
         coefs = ", ".join(f"{n}={v:.6g}" for n, v in zip(self.names, self.fit.coef))
@@ -311,4 +365,5 @@ def lm(formula: str, data: Any, *, data_name: str = "data", contrasts: dict | No
     fit = ols_fit(design.expand(frame.X), frame.y)
     return LinearModel(formula=frame.formula, names=names, fit=fit, y=frame.y,
                        has_intercept="(Intercept)" in names, row_index=frame.row_index,
-                       data_name=data_name, design=design, contrasts=check_contrasts(contrasts))
+                       data_name=data_name, design=design, contrasts=check_contrasts(contrasts),
+                       _data=rows_used(df, frame.row_index))

@@ -11,10 +11,10 @@ import pandas as pd
 import scipy
 import scipy.linalg
 
-from .._data import as_dataframe, check_columns, drop_missing
+from .._data import as_dataframe, check_columns, drop_missing, offending_rows, row_labels
 from .._display import FrameMapping, TextReport
-from .._exceptions import FormulaError, NotFittedError
-from .._protocol import parse_level
+from .._exceptions import DataError, FormulaError, NotFittedError
+from .._protocol import FitProtocol, confint_frame, parse_level, tidy_frame
 from .._rformat import format_num, render_table
 from ..formula._contrasts import check_contrasts
 from ..formula._quoting import r_name
@@ -55,7 +55,7 @@ def _unscaled_se(fit: LinearModel) -> pd.Series:
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class LmList(TextReport):
+class LmList(FitProtocol, TextReport):
     """Separate linear models, one per level of a grouping factor (returned by :func:`lm_list`).
 
     ``len(fits)`` is the number of groups, ``fits["Oakwood"]`` the fit of one group
@@ -119,6 +119,14 @@ class LmList(TextReport):
                             columns=names)
 
     @property
+    def model_data(self) -> pd.DataFrame | None:
+        """The rows the groups' fits used, one group after the other (None if not kept)."""
+        parts = [f.model_data for f in self.fits if f is not None]
+        if not parts or any(p is None for p in parts):
+            return None
+        return pd.concat(parts)
+
+    @property
     def df_resid(self) -> int:
         """Pooled residual degrees of freedom: rows minus coefficients per group, aliased
         coefficients counted, as lme4's ``pooledSD`` (a rank-deficient group lowers the total)."""
@@ -146,7 +154,7 @@ class LmList(TextReport):
         --------
         >>> import multilevel as ml
         >>> fits = ml.lm_list("Reaction ~ Days | Subject", ml.datasets.load("sleepstudy"))
-        >>> fits.confint(90).loc[("308", "Days")].round(4).tolist()
+        >>> fits.confint(90).loc[("308", "Days"), ["lower", "upper"]].round(4).tolist()
         [11.9828, 31.5466]
         """
         level = parse_level(level)
@@ -159,10 +167,91 @@ class LmList(TextReport):
                 continue
             q = scipy.stats.t.ppf(0.5 + level / 2, self.df_resid) if self.df_resid > 0 else np.nan
             half = q * self.pooled_sd * _unscaled_se(fit)
-            frames[str(g)] = pd.DataFrame({"lower": fit.coef - half, "upper": fit.coef + half})
+            frames[str(g)] = confint_frame(fit.names, ["fixed"] * len(fit.names), fit.coef, fit.coef - half,
+                                           fit.coef + half, level=level, method="t")
         out = pd.concat(frames, names=[self.group, "term"])
-        out.attrs.update(level=level, pool=bool(pool))
+        out.attrs.update(level=level, method="t", pool=bool(pool))
         return out
+
+    # ------------------------------------------------------------------ the protocol verbs
+    def _fitted(self) -> list[tuple[str, LinearModel]]:
+        return [(str(g), f) for g, f in self.items() if f is not None]
+
+    def _index(self) -> pd.MultiIndex:
+        return pd.MultiIndex.from_tuples([(g, n) for g, f in self._fitted() for n in f.names],
+                                         names=[self.group, "term"])
+
+    @property
+    def params(self) -> pd.Series:
+        """Coefficients of every group, indexed by (group, term); groups not fitted are left out."""
+        return pd.Series(np.concatenate([f.fit.coef for _, f in self._fitted()]), index=self._index())
+
+    def vcov(self) -> pd.DataFrame:
+        """Covariance matrix of :attr:`params`: block diagonal, each group's own ``vcov()``."""
+        blocks = [f.vcov().to_numpy() for _, f in self._fitted()]
+        index = self._index()
+        return pd.DataFrame(scipy.linalg.block_diag(*blocks), index=index, columns=index)
+
+    @property
+    def num_params(self) -> int:
+        """Coefficients that are not aliased and one residual SD per group."""
+        return int(sum(f.num_params for _, f in self._fitted()))
+
+    @property
+    def loglik(self) -> float:
+        """Sum of the groups' log-likelihoods (each group with its own residual SD)."""
+        return float(sum(f.loglik for _, f in self._fitted()))
+
+    def tidy(self, level: float = 0.95, *, pool: bool = False) -> pd.DataFrame:
+        """One row per (group, term): the groups' t tests and intervals (``pool``: with the pooled SD
+        on the pooled degrees of freedom, as :meth:`summary`); a ``group`` column comes last.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fits = ml.lm_list("Reaction ~ Days | Subject", ml.datasets.load("sleepstudy"))
+        >>> fits.tidy().round(3)[["term", "group", "estimate", "p_value"]].head(2)
+                  term group  estimate  p_value
+        0  (Intercept)   308   244.193    0.000
+        1         Days   308    21.765    0.003
+        """
+        level = parse_level(level)
+        table = self.summary(pool=pool).to_frame()
+        index = self._index()
+        rows = table.reindex(index.swaplevel()).to_numpy()
+        ci = self.confint(level, pool=pool)
+        return tidy_frame(index.get_level_values("term"), ["fixed"] * len(index), rows[:, 0], rows[:, 1],
+                          rows[:, 2], rows[:, 3], ci["lower"], ci["upper"], level=level,
+                          group=index.get_level_values(self.group))
+
+    def predict(self, newdata: Any = None) -> pd.Series:
+        """Predictions of each row by its group's model (fitted values when ``newdata`` is None).
+
+        ``newdata`` needs the grouping column; a row of a group that was not fitted raises
+        :class:`~multilevel.DataError`.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fits = ml.lm_list("Reaction ~ Days | Subject", ml.datasets.load("sleepstudy"))
+        >>> fits.predict({"Days": [0, 1], "Subject": ["308", "309"]}).round(2).tolist()
+        [244.19, 207.32]
+        """
+        if newdata is None:
+            return pd.concat([f.fitted for _, f in self._fitted()]).rename("fit")
+        df = as_dataframe(newdata, what="newdata")
+        check_columns(df, [self.group], context="newdata of lm_list().predict()")
+        fits = dict(self._fitted())
+        keys = df[self.group].astype(str).to_numpy()
+        unknown = np.array([k not in fits for k in keys])
+        if unknown.any():
+            raise DataError(f"newdata has rows of groups without a fitted model in column {self.group!r}: "
+                            + offending_rows(unknown, row_labels(df, len(df)), keys))
+        out = np.empty(len(df))
+        for key in dict.fromkeys(keys):
+            rows = keys == key
+            out[rows] = fits[key].predict(df[rows]).to_numpy()
+        return pd.Series(out, index=df.index, name="fit")
 
     def summary(self, *, pool: bool = True) -> LmListSummary:
         """Per-group coefficient tables; with ``pool`` the standard errors use the pooled SD (as lmList)."""

@@ -6,22 +6,23 @@ from typing import Any
 
 import numpy as np
 
-from .._data import as_dataframe, check_columns
-from .._exceptions import DataError
-from .._plots_common import draw_group_lines, draw_qq, draw_residuals, grid_frame, new_axes
+from .._data import check_columns
+from .._plots_common import draw_group_lines, draw_qq, draw_residuals, grid_frame, new_axes, plot_data, residual_axes
 from ._lm import LinearModel
 from ._lmlist import LmList
 
 __all__ = ["plot_lm", "plot_lm_list", "plot_residuals"]
 
 
-def plot_lm(fit: LinearModel, data: Any, x: str, *, group: str | None = None, ax: Any = None,
-            title: str | None = None):
+def plot_lm(fit: LinearModel, data: Any = None, x: str | None = None, *, group: str | None = None,
+            ax: Any = None, title: str | None = None):
     """The data and the fitted lines of an :func:`~multilevel.lm` fit.
 
     Without ``group``: one regression line ("constant intercept, constant slope").
     With ``group`` (a factor in the model, e.g. ``y ~ x + school``): one line per
     group, parallel when the model has dummies only ("varying intercepts").
+    ``data`` defaults to the rows the fit used, ``x`` to the first numeric predictor of the
+    formula; with ``ax`` the plot is drawn into that Axes (and its figure returned).
 
     Returns
     -------
@@ -35,8 +36,10 @@ def plot_lm(fit: LinearModel, data: Any, x: str, *, group: str | None = None, ax
     >>> fig = ml.plot_lm(fit, students, "study_time", group="school")
     >>> len(fig.axes[0].lines)
     3
+    >>> len(ml.plot_lm(ml.lm("test_score ~ study_time", students)).axes[0].lines)
+    1
     """
-    df = as_dataframe(data)
+    df, x = plot_data(fit, data, x, exclude=[group] if group else [])
     y = fit.response
     check_columns(df, [x, y] + ([group] if group else []), context="plot")
     fig, axes = new_axes(ax)
@@ -49,8 +52,12 @@ def plot_lm(fit: LinearModel, data: Any, x: str, *, group: str | None = None, ax
     return fig
 
 
-def plot_lm_list(fits: LmList, data: Any, x: str, *, ax: Any = None, title: str | None = None):
+def plot_lm_list(fits: LmList, data: Any = None, x: str | None = None, *, ax: Any = None,
+                 title: str | None = None):
     """The data and one separately fitted line per group of an :func:`~multilevel.lm_list` fit.
+
+    ``data`` defaults to the rows the groups' fits used, ``x`` to the first numeric predictor;
+    with ``ax`` the plot is drawn into that Axes (and its figure returned).
 
     Returns
     -------
@@ -64,8 +71,10 @@ def plot_lm_list(fits: LmList, data: Any, x: str, *, ax: Any = None, title: str 
     >>> fig = ml.plot_lm_list(fits, students, "study_time")
     >>> len(fig.axes[0].lines)
     3
+    >>> len(ml.plot_lm_list(fits).axes[0].lines)
+    3
     """
-    df = as_dataframe(data)
+    df, x = plot_data(fits, data, x, exclude=[fits.group])
     y = fits.response
     check_columns(df, [x, y, fits.group], context="plot")
     fig, axes = new_axes(ax)
@@ -98,15 +107,10 @@ def plot_residuals(fit: Any, *, ax: Any = None):
     2
     """
     fitted, resid = _values(fit, "fitted"), _values(fit, "residuals")
-    if ax is None:
-        fig, (a1, a2) = new_axes(None, ncols=2)
-    else:
-        if len(ax) != 2:
-            raise DataError("plot_residuals() draws two panels: pass two Axes")
-        a1, a2 = ax
-        fig = a1.figure
-    draw_residuals(a1, fitted, resid)
-    draw_qq(a2, resid, title="Normal Q-Q of residuals")
+    fig, axes = residual_axes(ax)
+    draw_residuals(axes[0], fitted, resid)
+    if len(axes) > 1:
+        draw_qq(axes[1], resid, title="Normal Q-Q of residuals")
     return fig
 
 

@@ -31,8 +31,8 @@ _LIMITS = {"sei": "Limit Estimate (as sei -> 0):   ", "vi": "Limit Estimate (as 
            "ninv": "Limit Estimate (as ni -> inf):  ", "sqrtninv": "Limit Estimate (as ni -> inf):  "}
 
 
-@dataclass(frozen=True, eq=False)
-class WeightedRegression(FrameMapping):
+@dataclass(frozen=True, eq=False, repr=False)
+class WeightedRegression(TextReport, FrameMapping):
     """Weighted least squares with multiplicative dispersion (R's ``lm(yi ~ X - 1, weights = 1/vi)``).
 
     Attributes
@@ -85,6 +85,10 @@ class WeightedRegression(FrameMapping):
         """
         return pd.DataFrame({"estimate": self.beta, "se": self.se, "tval": self.tval, "pval": self.pval},
                             index=list(self.names))
+
+    def __str__(self) -> str:
+        """The printed :meth:`summary` (R's ``print(summary(fit))``)."""
+        return str(self.summary())
 
     def summary(self) -> Any:
         """R's ``summary.lm`` of the regression: weighted residuals, coefficients, R^2 and F-test.

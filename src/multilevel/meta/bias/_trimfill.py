@@ -22,7 +22,7 @@ __all__ = ["trimfill", "RmaTrimfillFit"]
 _ESTIMATORS = ("L0", "R0", "Q0")
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class RmaTrimfillFit(RmaFit):
     """Result of :func:`trimfill`: the :class:`~multilevel.RmaFit` on the data augmented by the
     filled studies (frozen), with the trim-and-fill estimates.
@@ -92,9 +92,6 @@ class RmaTrimfillFit(RmaFit):
 
     def __str__(self) -> str:
         return str(_TrimfillReport(self._header(), RmaSummary(self, showfit=False)))
-
-    def _repr_html_(self) -> str:
-        return _TrimfillReport(self._header(), RmaSummary(self, showfit=False))._repr_html_()
 
 
 @dataclass(frozen=True, eq=False, repr=False)

@@ -1,8 +1,7 @@
-"""Text and HTML output of ``rma_mv`` fits in metafor's layout, and the LRT table of ``anova``."""
+"""Text output of ``rma_mv`` fits in metafor's layout, and the LRT table of ``anova``."""
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,11 +13,11 @@ from ..._exceptions import ModelSpecificationError
 from ..._rformat import render_table
 from ..shared._format import (_matrix_lines, fcf, fmt_pval, heterogeneity_lines, model_results_lines,
                              moderators_lines)
-from ..._display import FrameMapping
 from ._components import component_names
 from ._serial import SPATIAL
+from ..._display import FrameMapping, TextReport
 
-__all__ = ["fit_text", "fit_html", "RmaMvSummary", "AnovaRmaMv", "anova_fits", "abbreviate"]
+__all__ = ["fit_text", "RmaMvSummary", "AnovaRmaMv", "anova_fits", "abbreviate"]
 
 DIGITS = 4
 
@@ -167,18 +166,6 @@ def fit_text(fit: Any) -> str:
     return "\n".join(line.rstrip() for line in fit_lines(fit))
 
 
-def fit_html(fit: Any) -> str:
-    head = html.escape(f"Multivariate Meta-Analysis Model (k = {fit.k}; method: {fit.method})")
-    vc = _components_frame(fit)
-    parts = [f"<p><b>{head}</b></p>"]
-    if len(vc):
-        parts.append("<p>Variance components</p>" + vc.to_html(float_format=lambda v: f"{v:.4f}"))
-    het = html.escape(heterogeneity_lines(fit.QE, fit.QEp, fit.k - fit.p, int_only=fit.int_only)[1])
-    parts.append(f"<p>{het}</p>")
-    parts.append("<p>Model results</p>" + fit.to_frame().to_html(float_format=lambda v: f"{v:.4f}"))
-    return "\n".join(parts)
-
-
 def _components_frame(fit: Any) -> pd.DataFrame:
     names = component_names(fit)
     vals = fit._comps.values
@@ -186,8 +173,8 @@ def _components_frame(fit: Any) -> pd.DataFrame:
     return pd.DataFrame({"estimate": vals[keep], "fixed": fit.fixed[keep]}, index=[names[i] for i in keep])
 
 
-@dataclass(frozen=True, eq=False)
-class RmaMvSummary(FrameMapping):
+@dataclass(frozen=True, eq=False, repr=False)
+class RmaMvSummary(TextReport, FrameMapping):
     """``summary()`` of an ``rma_mv`` fit: the printed model with its fit statistics."""
 
     fit: Any
@@ -195,19 +182,16 @@ class RmaMvSummary(FrameMapping):
     def __str__(self) -> str:
         return "\n".join(line.rstrip() for line in fit_lines(self.fit, showfit=True))
 
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_html_(self) -> str:
-        stats_html = self.fit.fitstats().T.to_html(float_format=lambda v: f"{v:.4f}")
-        return fit_html(self.fit) + "\n<p>Fit statistics</p>" + stats_html
-
     def to_frame(self) -> pd.DataFrame:
-        return self.fit.to_frame()
+        """The model-results table as metafor prints it: estimate, se, zval (tval), pval, ci_lb, ci_ub."""
+        fit = self.fit
+        stat = "tval" if fit.test == "t" else "zval"
+        return pd.DataFrame({"estimate": fit.beta, "se": fit.se, stat: fit.zval, "pval": fit.pval,
+                             "ci_lb": fit.ci_lb, "ci_ub": fit.ci_ub})
 
 
-@dataclass(frozen=True, eq=False)
-class AnovaRmaMv(FrameMapping):
+@dataclass(frozen=True, eq=False, repr=False)
+class AnovaRmaMv(TextReport, FrameMapping):
     """Likelihood-ratio test of two nested ``rma_mv`` fits (metafor's ``anova(full, reduced)``)."""
 
     table: pd.DataFrame
@@ -227,12 +211,6 @@ class AnovaRmaMv(FrameMapping):
         cols["pval"] = ["", fmt_pval(self.pval, DIGITS)[0]]
         cols["QE"] = fcf(t["QE"], DIGITS)
         return render_table(cols, list(t.index))
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_html_(self) -> str:
-        return self.table.to_html(float_format=lambda v: f"{v:.4f}", na_rep="")
 
 
 def anova_fits(fits: tuple, **options: Any) -> AnovaRmaMv:

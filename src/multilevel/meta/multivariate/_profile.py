@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 import scipy
 
-from ..._display import FrameMapping
 from ..._exceptions import ModelSpecificationError
 from ..._rformat import render_table
 from ..plots._profile_plot import plot_profile
@@ -28,6 +27,7 @@ from ..shared._format import fcf
 from ..shared._roots import r_uniroot
 from ._components import component_names
 from ._fit import optimize
+from ..._display import FrameMapping, TextReport
 
 __all__ = ["component_names", "profile_ll", "confint_frame", "ConfintReport", "ProfileLikelihood", "profile"]
 
@@ -160,8 +160,8 @@ def confint_frame(fit: Any, level: float, tol: float | None = None) -> pd.DataFr
     return frame
 
 
-@dataclass(frozen=True, eq=False)
-class ConfintReport(FrameMapping):
+@dataclass(frozen=True, eq=False, repr=False)
+class ConfintReport(TextReport, FrameMapping):
     """Profile-likelihood intervals printed as metafor's ``print(confint(res))``."""
 
     frame: pd.DataFrame
@@ -187,15 +187,9 @@ class ConfintReport(FrameMapping):
             i += n
         return "\n\n".join(blocks)
 
-    def __repr__(self) -> str:
-        return str(self)
 
-    def _repr_html_(self) -> str:
-        return self.frame.to_html(float_format=lambda v: f"{v:.4f}")
-
-
-@dataclass(frozen=True, eq=False)
-class ProfileLikelihood(FrameMapping):
+@dataclass(frozen=True, eq=False, repr=False)
+class ProfileLikelihood(TextReport, FrameMapping):
     """Profile log-likelihood of one variance component over a grid of values."""
 
     component: str
@@ -207,9 +201,14 @@ class ProfileLikelihood(FrameMapping):
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame({self.component: self.values, "loglik": self.loglik})
 
+    def __str__(self) -> str:
+        head = (f"Profile log-likelihood of {self.component} (estimate {self.estimate:.4f}, "
+                f"logLik {self.loglik_max:.4f})")
+        return head + "\n" + self.to_frame().to_string(index=False, float_format=lambda v: f"{v:.4f}")
+
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
-        """Plot the profile (matplotlib); returns the Axes."""
-        return plot_profile(self, ax=ax, **kwargs)
+        """Plot the profile (matplotlib) into ``ax`` or a new figure; returns the Figure."""
+        return plot_profile(self, ax=ax, **kwargs).figure
 
 
 def profile(fit: Any, component: str, *, values: Any = None, steps: int = 20) -> ProfileLikelihood:

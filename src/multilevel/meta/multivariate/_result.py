@@ -14,13 +14,15 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from ..._protocol import level_percent
+from ..._display import TextViews
+from ..._protocol import (FITSTATS_INDEX, FitProtocol, confint_frame, level_percent, r_coef_names,
+                          stack_frames, tidy_frame)
 from ..diagnostics._methods import RmaMvDiagnostics
 from ..plots._profile_plot import plot_profiles
 from ._fit import FitState, evaluate_at
 from ._predict import predict, ranef, i2
-from ._print import fit_text, fit_html, RmaMvSummary, anova_fits
-from ._profile import confint_frame, ConfintReport, profile
+from ._print import fit_text, RmaMvSummary, anova_fits
+from ._profile import confint_frame as profile_frame, ConfintReport, profile
 from ._robust import robust
 from ..shared._contrasts import wald_test
 
@@ -57,8 +59,8 @@ def _fit_stats(ll_ml: float, ll_reml: float, ll_qe: float, parms: int, k: int, p
     return {"ML": block(ll_ml, -2 * (ll_ml - ll_qe), k), "REML": block(ll_reml, -2 * ll_reml, k - p)}
 
 
-@dataclass(frozen=True, eq=False)
-class RmaMvFit(RmaMvDiagnostics):
+@dataclass(frozen=True, eq=False, repr=False)
+class RmaMvFit(RmaMvDiagnostics, FitProtocol, TextViews):
     """A fitted multivariate / multilevel meta-analytic model (metafor's ``rma.mv``).
 
     Attributes
@@ -83,7 +85,10 @@ class RmaMvFit(RmaMvDiagnostics):
     k, p, parms : int
         Estimates, coefficients, and estimated parameters (coefficients plus free components).
 
-    Fields whose names start with an underscore are internal.
+    Fields whose names start with an underscore are internal. The fields named as in
+    metafor (``names``, ``beta``, ``vb``, ...) use metafor's coefficient names; the
+    protocol's verbs (:attr:`params`, :meth:`vcov`, :meth:`confint`, :meth:`tidy`) use R's
+    (``(Intercept)``).
 
     Examples
     --------
@@ -230,11 +235,48 @@ class RmaMvFit(RmaMvDiagnostics):
         """Structure of the ``~ inner | outer`` term (None without one)."""
         return None if self._g is None else self._g.struct
 
-    def vcov(self) -> pd.DataFrame:
-        """Variance-covariance matrix of the fixed effects."""
-        return self.vb
+    # ------------------------------------------------------------------ the protocol verbs
+    @property
+    def coef_names(self) -> list[str]:
+        """Coefficient names as R's ``model.matrix`` gives them (``(Intercept)``, ``year``)."""
+        return r_coef_names(self.names, intercept=self._eff.design.intercept)
 
-    def fitstats(self) -> pd.DataFrame:
+    @property
+    def params(self) -> pd.Series:
+        """The coefficients with R's names (:attr:`beta` has metafor's)."""
+        return pd.Series(self.coef_table[:, 0], index=pd.Index(self.coef_names))
+
+    def vcov(self) -> pd.DataFrame:
+        """Covariance matrix of :attr:`params` (R's names; :attr:`vb` has metafor's)."""
+        idx = pd.Index(self.coef_names)
+        return pd.DataFrame(self.vb_array, index=idx, columns=idx)
+
+    @property
+    def nobs(self) -> int:
+        """Number of estimates ``k``."""
+        return int(self.k)
+
+    @property
+    def df_resid(self) -> int:
+        """Residual degrees of freedom ``k - p``."""
+        return int(self.k - self.p)
+
+    @property
+    def num_params(self) -> int:
+        """Parameters counted by the fit statistics (metafor's ``parms``)."""
+        return int(self.parms)
+
+    @property
+    def aic(self) -> float:
+        """AIC as metafor's ``fitstats`` (restricted for REML fits)."""
+        return float(self.fit_stats[self.method][2])
+
+    @property
+    def bic(self) -> float:
+        """BIC as metafor's ``fitstats`` (restricted for REML fits: ``k - p`` observations)."""
+        return float(self.fit_stats[self.method][3])
+
+    def fitstats(self) -> pd.Series:
         """logLik, deviance, AIC, BIC and AICc as metafor computes them for the fitting method.
 
         Examples
@@ -242,28 +284,51 @@ class RmaMvFit(RmaMvDiagnostics):
         >>> import multilevel as ml
         >>> fit = ml.rma_mv("yi", "vi", random="~ 1 | district/school",
         ...                 data=ml.datasets.load("konstantopoulos2011"))
-        >>> fit.fitstats().round(4)["REML"].tolist()
+        >>> fit.fitstats().round(4).tolist()
         [-7.9587, 15.9174, 21.9174, 27.9394, 22.388]
         """
-        return pd.DataFrame({self.method: self.fit_stats[self.method]},
-                            index=["logLik", "deviance", "AIC", "BIC", "AICc"])
+        return pd.Series(self.fit_stats[self.method], index=list(FITSTATS_INDEX), name=self.method, dtype=float)
 
-    # ------------------------------------------------------------------ presentation
-    def to_frame(self) -> pd.DataFrame:
-        """The model-results table: estimate, se, zval (tval), pval, ci_lb, ci_ub.
+    def _wald_at(self, level: float) -> tuple[np.ndarray, np.ndarray]:
+        """Wald limits of the coefficients at ``level`` (percent)."""
+        _, _, _, lb, ub = _wald(self.coef_table[:, 0], self.vb_array, self.test, self.k - self.p, level)
+        return lb, ub
+
+    def _components(self) -> tuple[list[str], np.ndarray]:
+        """Names (``sigma2.1``, ``tau2``, ``rho`` ...) and values of the estimated components."""
+        from ._profile import component_names
+
+        free = ~np.asarray(self._comps.fixed, dtype=bool)
+        names = [n for n, f in zip(component_names(self), free) if f]
+        return names, np.asarray(self._comps.values, dtype=float)[free]
+
+    def tidy(self, level: float | None = None) -> pd.DataFrame:
+        """One row per parameter (columns :data:`~multilevel._protocol.TIDY_COLUMNS`): the
+        coefficients (R's names) with their Wald tests and intervals at ``level`` (default:
+        that of the fit), then the estimated variance components (estimates; their
+        profile-likelihood intervals are in :meth:`confint`).
 
         Examples
         --------
         >>> import multilevel as ml
         >>> fit = ml.rma_mv("yi", "vi", random="~ 1 | district/school",
         ...                 data=ml.datasets.load("konstantopoulos2011"))
-        >>> fit.to_frame().round(4)
-                 estimate      se    zval    pval  ci_lb   ci_ub
-        intrcpt    0.1847  0.0846  2.1845  0.0289  0.019  0.3504
+        >>> fit.tidy().round(4)[["term", "kind", "estimate", "std_error"]]
+                  term    kind  estimate  std_error
+        0  (Intercept)   fixed    0.1847     0.0846
+        1     sigma2.1  random    0.0651        NaN
+        2     sigma2.2  random    0.0327        NaN
         """
-        stat = "tval" if self.test == "t" else "zval"
-        return pd.DataFrame({"estimate": self.beta, "se": self.se, stat: self.zval, "pval": self.pval,
-                             "ci_lb": self.ci_lb, "ci_ub": self.ci_ub})
+        level = self.level if level is None else level_percent(level)
+        lb, ub = self._wald_at(level)
+        t = self.coef_table
+        fixed = tidy_frame(self.coef_names, ["fixed"] * self.p, t[:, 0], t[:, 1], t[:, 2], t[:, 3], lb, ub,
+                           level=level / 100)
+        names, values = self._components()
+        return stack_frames([fixed, tidy_frame(names, ["random"] * len(names), values, level=level / 100)],
+                            level=level / 100)
+
+    # ------------------------------------------------------------------ presentation
 
     def __str__(self) -> str:
         return fit_text(self)
@@ -273,9 +338,6 @@ class RmaMvFit(RmaMvDiagnostics):
         struct = f" ({self.struct})" if self.struct else ""
         return (f"<RmaMvFit {self.method}: k={self.k}, p={self.p}, random={random}{struct}; "
                 f"logLik={self.loglik:.4f}>")
-
-    def _repr_html_(self) -> str:
-        return fit_html(self)
 
     def summary(self) -> "Any":
         """Printed output with the fit statistics (metafor's ``summary()``).
@@ -292,29 +354,41 @@ class RmaMvFit(RmaMvDiagnostics):
 
     # ------------------------------------------------------------------ inference
     def confint(self, level: float | None = None, *, tol: float | None = None) -> pd.DataFrame:
-        """Profile-likelihood confidence intervals for every estimated variance component.
+        """Wald intervals of the coefficients and profile-likelihood intervals of every estimated
+        variance component (the protocol's table: columns ``kind, estimate, lower, upper``).
 
-        Rows ``sigma2.1``, ``sigma.1``, ... (or ``sigma2``, ``sigma`` for one
-        component), ``tau2``, ``tau``, ``rho``; columns ``estimate``, ``ci_lb``,
-        ``ci_ub``. Each bound solves ``-2 (ll(value) - ll) = qchisq(level, 1)``
-        with the other components re-estimated (as metafor's ``confint``);
-        bounds at the edge of the searched interval are reported as the edge.
-        ``tol`` is the absolute tolerance of the root finding; the default is
-        metafor's (``.Machine$double.eps^0.25``), so the printed bounds agree
-        with metafor's to the last digit.
+        Rows: the coefficients (R's names, ``kind`` "fixed"), then ``sigma2.1``, ``sigma.1``,
+        ... (or ``sigma2``, ``sigma`` for one component), ``tau2``, ``tau``, ``rho``
+        (``kind`` "random"). Each component bound solves ``-2 (ll(value) - ll) =
+        qchisq(level, 1)`` with the other components re-estimated (as metafor's ``confint``);
+        bounds at the edge of the searched interval are reported as the edge. ``tol`` is the
+        absolute tolerance of the root finding; the default is metafor's
+        (``.Machine$double.eps^0.25``), so the printed bounds agree with metafor's to the last
+        digit. :meth:`confint_report` prints them as metafor does.
 
         Examples
         --------
         >>> import multilevel as ml
         >>> fit = ml.rma_mv("yi", "vi", random="~ school | district",
         ...                 data=ml.datasets.load("konstantopoulos2011"))
-        >>> fit.confint().round(4)
-               estimate   ci_lb   ci_ub
-        tau2     0.0978  0.0528  0.2398
-        tau      0.3127  0.2298  0.4897
-        rho      0.6653  0.3282  0.8855
+        >>> fit.confint().round(4).reset_index()
+                  term    kind  estimate   lower   upper
+        0  (Intercept)   fixed    0.1847  0.0189  0.3504
+        1         tau2  random    0.0978  0.0528  0.2398
+        2          tau  random    0.3127  0.2298  0.4897
+        3          rho  random    0.6653  0.3282  0.8855
         """
-        return confint_frame(self, self.level if level is None else level_percent(level), tol)
+        level = self.level if level is None else level_percent(level)
+        random = self._profile_frame(level, tol)
+        lb, ub = self._wald_at(level)
+        kinds = ["fixed"] * self.p + ["random"] * len(random)
+        return confint_frame(self.coef_names + list(random.index), kinds,
+                             np.concatenate([self.coef_table[:, 0], random["estimate"]]),
+                             np.concatenate([lb, random["ci_lb"]]), np.concatenate([ub, random["ci_ub"]]),
+                             level=level / 100, method="Wald and profile likelihood")
+
+    def _profile_frame(self, level: float, tol: float | None = None) -> pd.DataFrame:
+        return profile_frame(self, level, tol)
 
     def confint_report(self, level: float | None = None) -> Any:
         """The profile-likelihood intervals as metafor prints them (``print(confint(res))``).
@@ -333,7 +407,7 @@ class RmaMvFit(RmaMvDiagnostics):
         sigma^2.2   0.0327 0.0163 0.0628
         sigma.2     0.1809 0.1276 0.2507
         """
-        return ConfintReport(self.confint(level))
+        return ConfintReport(self._profile_frame(self.level if level is None else level_percent(level)))
 
     def profile(self, component: str = "tau2", *, values: Any = None, steps: int = 20) -> Any:
         """Profile log-likelihood of one component (``"sigma2.1"``, ``"tau2"``, ``"rho"`` ...).
@@ -357,8 +431,9 @@ class RmaMvFit(RmaMvDiagnostics):
         """
         return profile(self, component, values=values, steps=steps)
 
-    def plot_profile(self, components: list[str] | None = None, *, steps: int = 20) -> Any:
-        """Profile-likelihood plots of the variance components (one panel each); returns the Figure.
+    def plot_profile(self, components: list[str] | None = None, *, steps: int = 20, ax: Any = None) -> Any:
+        """Profile-likelihood plots of the variance components (one panel each, into ``ax``: one
+        Axes or one per component, when given); returns the Figure.
 
         Examples
         --------
@@ -369,7 +444,7 @@ class RmaMvFit(RmaMvDiagnostics):
         >>> len(fig.axes)
         2
         """
-        return plot_profiles(self, components, steps=steps)
+        return plot_profiles(self, components, steps=steps, ax=ax)
 
     def predict(self, newmods: Any = None, *, level: float | None = None, tau2_levels: Any = None,
                 gamma2_levels: Any = None) -> pd.DataFrame:

@@ -124,11 +124,12 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
     <BLANKLINE>
     ---
     Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1
-    >>> fit.confint().round(4)
-          estimate   ci_lb   ci_ub
-    tau2    0.0978  0.0528  0.2398
-    tau     0.3127  0.2298  0.4897
-    rho     0.6653  0.3282  0.8855
+    >>> fit.confint().round(4).reset_index()
+              term    kind  estimate   lower   upper
+    0  (Intercept)   fixed    0.1847  0.0190  0.3504
+    1         tau2  random    0.0978  0.0528  0.2398
+    2          tau  random    0.3127  0.2298  0.4897
+    3          rho  random    0.6653  0.3282  0.8855
     """
     method = str(method).upper()
     if method not in ("REML", "ML"):

@@ -33,10 +33,10 @@ from ..._exceptions import DataError, ModelSpecificationError
 from ..._rformat import signif_stars
 from ..shared._format import (_matrix_lines, _r_round_str, fcf, fmt_pval, moderators_lines, print_vector_lines,
                       signif_legend_lines)
-from ..._display import FrameMapping
 from ._fit import evaluate_at
 from ._predict import dense_marginal
 from ._print import fit_lines
+from ..._display import FrameMapping, TextReport
 
 __all__ = ["RobustRmaMv", "robust", "cr2_adjustments"]
 
@@ -136,8 +136,8 @@ def _cr2(bread: np.ndarray, A: list[np.ndarray], e: np.ndarray, codes: np.ndarra
     return vb, df
 
 
-@dataclass(frozen=True, eq=False)
-class RobustRmaMv(FrameMapping):
+@dataclass(frozen=True, eq=False, repr=False)
+class RobustRmaMv(TextReport, FrameMapping):
     """Cluster-robust inference for an ``rma_mv`` fit (printed as metafor's robust model)."""
 
     fit: Any
@@ -220,9 +220,3 @@ class RobustRmaMv(FrameMapping):
             per = f"{t.min()}-{t.max()} (mean: {fcf(t.mean(), 2)[0]}, median: {med_s})"
         return [f"Number of estimates:   {self.fit.k}", f"Number of clusters:    {self.num_clusters}",
                 f"Estimates per cluster: {per}"]
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_html_(self) -> str:
-        return self.to_frame().to_html(float_format=lambda v: f"{v:.4f}")

@@ -41,16 +41,16 @@ def plot_profile(prof: Any, ax: Any = None, *, reml: bool | None = None, **line_
     return ax
 
 
-def plot_profiles(fit: Any, components: list[str] | None = None, *, steps: int = 20) -> Any:
-    """Profile plots of several components side by side (all estimated ones by default).
+def plot_profiles(fit: Any, components: list[str] | None = None, *, steps: int = 20, ax: Any = None) -> Any:
+    """Profile plots of several components side by side (all estimated ones by default), into
+    ``ax`` (one Axes, or one per component) or a new figure.
 
     Returns the matplotlib Figure.
     """
-    import matplotlib.pyplot as plt
+    from ..._plots_common import axes_for
 
     names = components or [n for n, f in zip(component_names(fit), fit.fixed) if not f]
-    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 4), squeeze=False)
-    for ax, name in zip(axes[0], names):
-        plot_profile(fit.profile(name, steps=steps), ax=ax, reml=fit.method == "REML")
-    fig.tight_layout()
+    fig, axes = axes_for(ax, len(names), figsize=(4.5 * len(names), 4))
+    for a, name in zip(axes, names):
+        plot_profile(fit.profile(name, steps=steps), ax=a, reml=fit.method == "REML")
     return fig

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from ..._display import FrameMapping
 from ..._exceptions import ModelSpecificationError, MultilevelWarning
 from ..shared._format import _matrix_lines, fcf, fmt_pval
 from ..shared._input import EffectData
+from ..._display import FrameMapping, TextReport
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._rma import RmaFit
@@ -24,8 +24,8 @@ __all__ = ["RmaAnova", "anova_rma"]
 _FIXED = ("EE", "FE", "CE")
 
 
-@dataclass(frozen=True, eq=False)
-class RmaAnova(FrameMapping):
+@dataclass(frozen=True, eq=False, repr=False)
+class RmaAnova(TextReport, FrameMapping):
     """Full versus reduced model: fit statistics, LRT, its p-value, QE, tau^2 and R^2.
 
     ``to_frame()`` gives the table; ``str()`` prints it as metafor does.
@@ -57,9 +57,6 @@ class RmaAnova(FrameMapping):
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
-
-    def _repr_html_(self) -> str:
-        return f"<div>{self.table.to_html(float_format=lambda x: f'{x:.4f}', na_rep='')}</div>"
 
 
 def _refit_ml(fit: RmaFit, estimate: Callable[..., RmaFit]) -> RmaFit:

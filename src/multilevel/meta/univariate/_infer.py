@@ -95,7 +95,7 @@ def predict(fit: RmaFit, newmods: Any, *, transf: Callable[[np.ndarray], np.ndar
             raise ModelSpecificationError("newmods given but the model has no moderators")
         Xn = fit.design.new_design(newmods)
         index = pd.RangeIndex(Xn.shape[0])
-    vb = fit.vcov
+    vb = fit.vcov_array
     pred = Xn @ fit.coefficients[0]
     se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", Xn, vb, Xn), 0.0))
     crit = _crit(fit, level)
@@ -121,7 +121,7 @@ def blup(fit: RmaFit, level: float | None = None) -> pd.DataFrame:
     :math:`\lambda_i = \hat\tau^2 / (\hat\tau^2 + v_i)` and variance
     :math:`\lambda_i v_i + (1 - \lambda_i)^2 x_i^\top V_\beta x_i`.
     """
-    X, vb = fit.design.X, fit.vcov
+    X, vb = fit.design.X, fit.vcov_array
     lam = fit.tau2 / (fit.tau2 + fit.vi)
     pred = lam * fit.yi + (1 - lam) * (X @ fit.coefficients[0])
     vpred = lam * fit.vi + (1 - lam) ** 2 * np.einsum("ij,jk,ik->i", X, vb, X)

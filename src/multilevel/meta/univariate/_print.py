@@ -1,8 +1,7 @@
-"""Text and HTML presentation of :class:`~multilevel.meta._rma.RmaFit` in metafor's layout."""
+"""Text presentation of :class:`~multilevel.meta._rma.RmaFit` in metafor's layout."""
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -11,7 +10,7 @@ import pandas as pd
 
 from ..shared._format import (DEFAULT_DIGITS, fcf, fitstats_lines, heterogeneity_lines, moderators_lines,
                              model_results_lines)
-from ..._display import FrameMapping
+from ..._display import FrameMapping, TextReport
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._rma import RmaFit
@@ -53,12 +52,12 @@ def _heterogeneity_stats(fit: RmaFit, digits: int) -> list[str]:
     return lines + [""]
 
 
-@dataclass(frozen=True, eq=False)
-class RmaSummary(FrameMapping):
+@dataclass(frozen=True, eq=False, repr=False)
+class RmaSummary(TextReport, FrameMapping):
     """metafor's printed layout of an :func:`~multilevel.rma` fit (``print`` or ``summary``).
 
     ``str()`` gives the text (line for line as metafor prints, trailing blanks
-    removed), ``_repr_html_()`` an HTML version, ``to_frame()`` the model-results table.
+    removed; the notebook views show it), ``to_frame()`` the model-results table.
     """
 
     fit: RmaFit
@@ -96,17 +95,3 @@ class RmaSummary(FrameMapping):
             cols["df"] = pd.Series(float(fit.ddf), index=fit.beta.index)
         cols.update(pval=fit.pval, ci_lb=fit.ci_lb, ci_ub=fit.ci_ub)
         return pd.DataFrame(cols)
-
-    def _repr_html_(self) -> str:
-        fit = self.fit
-        head = html.escape(_title(fit))
-        stats_lines = _heterogeneity_stats(fit, self.digits)[:-1]
-        stats_lines += heterogeneity_lines(fit.QE, fit.QEp, fit.k - fit.p, int_only=fit.int_only)
-        if fit.p > 1:
-            stats_lines += moderators_lines(fit.QM, fit.QMp, [b + 1 for b in fit.btt], *fit.QMdf)
-        body = "<br>".join(html.escape(s) for s in stats_lines)
-        table = self.to_frame().to_html(float_format=lambda x: f"{x:.4f}")
-        fit_table = ""
-        if self.showfit:
-            fit_table = fit.fitstats().to_frame().T.to_html(float_format=lambda x: f"{x:.4f}", index=False)
-        return f"<div><p><strong>{head}</strong></p>{fit_table}<p>{body}</p>{table}</div>"

@@ -12,7 +12,9 @@ import pandas as pd
 from scipy import special
 
 from ..._exceptions import ModelSpecificationError, MultilevelWarning
-from ..._protocol import level_percent
+from ..._display import TextViews
+from ..._protocol import (FITSTATS_INDEX, FitProtocol, confint_frame, level_percent, r_coef_names,
+                          stack_frames, tidy_frame, wald_tidy)
 from ..diagnostics._methods import RmaDiagnostics
 from ..plots._forest import forest
 from ..plots._funnel import funnel
@@ -22,14 +24,14 @@ from ..shared._input import EffectData, ModeratorsDesign, prepare_effects
 from ._anova import anova_rma
 from ._robust import robust_rma
 from ._core import TAU2_METHODS, estimate_tau2, fit_statistics, fixed_effects, heterogeneity
-from ._infer import qprofile_confint, predict, blup
+from ._infer import blup, predict, qprofile_confint, qprofile_limits
 from ._print import RmaSummary
 
 __all__ = ["rma", "RmaFit"]
 
 
-@dataclass(frozen=True, eq=False)
-class RmaFit(RmaDiagnostics):
+@dataclass(frozen=True, eq=False, repr=False)
+class RmaFit(RmaDiagnostics, FitProtocol, TextViews):
     """Result of :func:`rma` (frozen).
 
     Attributes
@@ -39,7 +41,7 @@ class RmaFit(RmaDiagnostics):
         ``test="knha"``), p-values and confidence limits, indexed by metafor's
         coefficient names.
     vb : pandas.DataFrame
-        Covariance matrix of the coefficients.
+        Covariance matrix of the coefficients (metafor's names; :meth:`vcov` has R's names).
     tau2, se_tau2 : float
         (Residual) heterogeneity variance and its standard error (NaN for EE/FE).
     QE, QEp : float
@@ -65,8 +67,10 @@ class RmaFit(RmaDiagnostics):
 
     Notes
     -----
-    ``coefficients`` (rows: beta, se, zval, pval, ci_lb, ci_ub) and ``vcov`` are
-    the read-only arrays behind the Series above. ``yi``, ``vi``, ``design``, ``slab``, ``fit_stats``, ``vt``, ``ddf``,
+    The fields named as in metafor (``beta``, ``se``, ``vb``, ...) use metafor's coefficient
+    names (``intrcpt``); the protocol's verbs (:attr:`params`, :meth:`vcov`, :meth:`confint`,
+    :meth:`tidy`) use R's (``(Intercept)``). ``coefficients`` (rows: beta, se, zval, pval,
+    ci_lb, ci_ub) and ``vcov_array`` are the read-only arrays behind them. ``yi``, ``vi``, ``design``, ``slab``, ``fit_stats``, ``vt``, ``ddf``,
     ``s2w`` and ``btt`` are kept for :meth:`predict`, :meth:`confint` and the
     plots; they are internal and may change.
 
@@ -80,7 +84,7 @@ class RmaFit(RmaDiagnostics):
     """
 
     coefficients: np.ndarray = field(repr=False)
-    vcov: np.ndarray = field(repr=False)
+    vcov_array: np.ndarray = field(repr=False)
     tau2: float
     se_tau2: float
     QE: float
@@ -147,7 +151,48 @@ class RmaFit(RmaDiagnostics):
     def vb(self) -> pd.DataFrame:
         """Covariance matrix of the coefficients."""
         names = list(self.design.names)
-        return pd.DataFrame(self.vcov.copy(), index=names, columns=names)
+        return pd.DataFrame(self.vcov_array.copy(), index=names, columns=names)
+
+    # ------------------------------------------------------------------ the protocol verbs
+    @property
+    def coef_names(self) -> list[str]:
+        """Coefficient names as R's ``model.matrix`` gives them (``(Intercept)``, ``ablat``)."""
+        return r_coef_names(self.design.names, intercept=self.design.intercept)
+
+    @property
+    def params(self) -> pd.Series:
+        """The coefficients with R's names (:attr:`beta` has metafor's)."""
+        return pd.Series(self.coefficients[0], index=pd.Index(self.coef_names), copy=True)
+
+    def vcov(self) -> pd.DataFrame:
+        """Covariance matrix of :attr:`params` (R's names; :attr:`vb` has metafor's)."""
+        names = self.coef_names
+        return pd.DataFrame(self.vcov_array.copy(), index=names, columns=names)
+
+    @property
+    def nobs(self) -> int:
+        """Number of estimates ``k``."""
+        return int(self.k)
+
+    @property
+    def df_resid(self) -> int:
+        """Residual degrees of freedom ``k - p``."""
+        return int(self.k - self.p)
+
+    @property
+    def num_params(self) -> int:
+        """Parameters counted by the fit statistics (metafor's ``parms``)."""
+        return self.parms
+
+    @property
+    def aic(self) -> float:
+        """AIC as metafor's ``fitstats`` (restricted for REML fits)."""
+        return float(self.fitstats()["AIC"])
+
+    @property
+    def bic(self) -> float:
+        """BIC as metafor's ``fitstats`` (restricted for REML fits: ``k - p`` observations)."""
+        return float(self.fitstats()["BIC"])
 
     @property
     def int_only(self) -> bool:
@@ -175,25 +220,60 @@ class RmaFit(RmaDiagnostics):
         return self.level if level is None else level_percent(level)
 
     def confint(self, level: float | None = None) -> pd.DataFrame:
-        """Q-profile confidence intervals for tau^2, tau, I^2 and H^2 (metafor's ``confint``).
+        """Confidence intervals of the coefficients (Wald: z, or t under Knapp-Hartung) and of
+        tau^2, tau, I^2 and H^2 (Q-profile, metafor's ``confint``; ``kind`` "random", not for
+        equal-effects models).
 
         ``level`` is a proportion (0.95) or a percentage (95); default: that of the fit.
-
-        Returns a DataFrame indexed ``tau2, tau, I2, H2`` with columns
-        ``estimate, ci_lb, ci_ub``; see :func:`multilevel.meta.univariate._infer.qprofile_confint`.
+        Returns the protocol's table (columns ``kind, estimate, lower, upper``, coefficients
+        with R's names).
 
         Examples
         --------
         >>> import multilevel as ml
         >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
-        >>> ml.rma("yi", "vi", data=dat).confint().round(4)
-              estimate    ci_lb    ci_ub
-        tau2    0.3132   0.1197   1.1115
-        tau     0.5597   0.3460   1.0543
-        I2     92.2214  81.9177  97.6781
-        H2     12.8558   5.5303  43.0680
+        >>> ml.rma("yi", "vi", data=dat).confint().round(4).reset_index()
+                  term    kind  estimate    lower    upper
+        0  (Intercept)   fixed   -0.7145  -1.0669  -0.3622
+        1         tau2  random    0.3132   0.1197   1.1115
+        2          tau  random    0.5597   0.3460   1.0543
+        3           I2  random   92.2214  81.9177  97.6781
+        4           H2  random   12.8558   5.5303  43.0680
         """
-        return qprofile_confint(self, self._level(level))
+        level = self._level(level)
+        fixed = self.tidy(level).query("kind == 'fixed'")
+        rows = [(fixed["term"], fixed["kind"], fixed["estimate"], fixed["conf_low"], fixed["conf_high"])]
+        if not self.fixed_model:
+            het = qprofile_confint(self, level)
+            rows.append((het.index, ["random"] * len(het), het["estimate"], het["ci_lb"], het["ci_ub"]))
+        return confint_frame(*(np.concatenate([np.asarray(r[i], dtype=object if i < 2 else float) for r in rows])
+                               for i in range(5)), level=level / 100, method="Wald and Q-profile")
+
+    def tidy(self, level: float | None = None) -> pd.DataFrame:
+        """One row per parameter (columns :data:`~multilevel._protocol.TIDY_COLUMNS`): the
+        coefficients (R's names) with their z (or Knapp-Hartung t) tests and intervals at
+        ``level`` (default: that of the fit), then tau^2 with its standard error and
+        Q-profile interval (models with a heterogeneity variance).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> ml.rma("yi", "vi", data=dat, mods="~ ablat").tidy().round(4)[["term", "estimate", "std_error"]]
+                  term  estimate  std_error
+        0  (Intercept)    0.2515     0.2491
+        1        ablat   -0.0291     0.0072
+        2         tau2    0.0764     0.0591
+        """
+        level = self._level(level)
+        fixed = wald_tidy(self.coef_names, self.coefficients[0], self.coefficients[1], level=level / 100,
+                          df=None if self.test != "knha" else self.k - self.p)
+        if self.fixed_model:
+            return fixed
+        lb, ub = qprofile_limits(self.yi, self.vi, self.design.X, self.tau2, level)
+        tau2 = tidy_frame(["tau2"], ["random"], [self.tau2], [self.se_tau2], conf_low=[lb], conf_high=[ub],
+                          level=level / 100)
+        return stack_frames([fixed, tau2], level=level / 100)
 
     def predict(self, newmods: Any = None, *, transf: Callable[[np.ndarray], np.ndarray] | None = None,
                 level: float | None = None) -> pd.DataFrame:
@@ -275,8 +355,8 @@ class RmaFit(RmaDiagnostics):
         """
         kind = "REML" if self.method == "REML" else "ML"
         st = self.fit_stats[kind]
-        return pd.Series([st["ll"], st["dev"], st["AIC"], st["BIC"], st["AICc"]],
-                         index=["logLik", "deviance", "AIC", "BIC", "AICc"], name=kind)
+        return pd.Series([st["ll"], st["dev"], st["AIC"], st["BIC"], st["AICc"]], index=list(FITSTATS_INDEX),
+                         name=kind)
 
     # ------------------------------------------------------------------ presentation
     def summary(self) -> Any:
@@ -312,25 +392,13 @@ class RmaFit(RmaDiagnostics):
         """
         return RmaSummary(self, showfit=True)
 
-    def to_frame(self) -> pd.DataFrame:
-        """Model results as a DataFrame (estimate, se, zval or tval and df, pval, ci_lb, ci_ub).
-
-        Examples
-        --------
-        >>> import multilevel as ml
-        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
-        >>> ml.rma("yi", "vi", data=dat, mods="~ ablat").to_frame().round(4)
-                 estimate      se    zval    pval   ci_lb   ci_ub
-        intrcpt    0.2515  0.2491  1.0095  0.3127 -0.2368  0.7397
-        ablat     -0.0291  0.0072 -4.0444  0.0001 -0.0432 -0.0150
-        """
-        return RmaSummary(self, showfit=False).to_frame()
-
     def __str__(self) -> str:
         return str(RmaSummary(self, showfit=False))
 
-    def _repr_html_(self) -> str:
-        return RmaSummary(self, showfit=False)._repr_html_()
+    def __repr__(self) -> str:
+        mods = self.design.formula or ("none" if self.int_only else f"{self.p - int(self.design.intercept)} columns")
+        return (f"<{type(self).__name__} {self.method}: k={self.k}, p={self.p}, mods={mods}; "
+                f"tau2={self.tau2:.4g}, logLik={self.loglik:.4f}>")
 
     @classmethod
     def _anova(cls, fits: tuple, **options: Any) -> Any:
@@ -542,7 +610,7 @@ def _fit(eff: EffectData, method: str, test: str, level: float, btt: Any = None)
     vcov = np.array(fe.vb)
     vcov.flags.writeable = False
     return RmaFit(
-        coefficients=coefs, vcov=vcov, tau2=est.tau2, se_tau2=est.se, QE=QE, QEp=QEp, QM=QM, QMp=QMp, QMdf=QMdf, I2=float(I2), H2=float(H2),
+        coefficients=coefs, vcov_array=vcov, tau2=est.tau2, se_tau2=est.se, QE=QE, QEp=QEp, QM=QM, QMp=QMp, QMdf=QMdf, I2=float(I2), H2=float(H2),
         R2=_r2(eff, method, est.tau2, fe.beta), vt=float(vt), k=k, p=p, method=method, test=test,
         level=level, ddf=ddf, s2w=fe.s2w, btt=btt, yi=y, vi=v, design=eff.design, slab=eff.slab,
         fit_stats=fstats, num_dropped=eff.num_dropped, weights=eff.weights)
