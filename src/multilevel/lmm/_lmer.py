@@ -9,6 +9,7 @@ import numpy as np
 from .._exceptions import ConvergenceWarning, ModelSpecificationError, PredictorScaleWarning, SingularFitWarning
 from ..formula import model_frame
 from ..formula._frame import ModelFrame
+from ._dask import is_dask_input
 from ._fit import fit_problem
 from ._optimize import SINGULAR_MESSAGE
 from ._pls import PLSProblem, TermStructure
@@ -130,6 +131,12 @@ def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=Non
     temp           0.158
     Name: fixef, dtype: float64
     """
+    if is_dask_input(data):  # cross-products by Dask map-reduce (Dask imported only then)
+        from ._dask import lmer_dask
+
+        return lmer_dask(formula, data, REML, contrasts=contrasts, data_name=data_name, start=start,
+                         optimizer=optimizer, calc_derivs=calc_derivs, restart_edge=restart_edge,
+                         boundary_tol=boundary_tol, threads=blas_threads)
     frame = model_frame(formula, data, contrasts=contrasts)
     scale_msg = frame.scale_message()
     if scale_msg is not None:  # lme4's check.scaleX = "warning"
