@@ -20,6 +20,7 @@ __all__ = [
     "UnknownColumnError",
     "ModelSpecificationError",
     "NotFittedError",
+    "RowsUnavailableError",
     "UnsupportedObjectError",
     "MultilevelWarning",
     "MissingDataWarning",
@@ -84,6 +85,11 @@ class ModelSpecificationError(MultilevelError, ValueError):
 
 class NotFittedError(MultilevelError, RuntimeError):
     """A quantity was requested that the fit does not provide."""
+
+
+class RowsUnavailableError(NotFittedError):
+    """A quantity that needs the rows (fitted values, residuals, simulation) was requested from an
+    ``lmer`` fit to a Dask DataFrame or Parquet files, which keeps only cross-products."""
 
 
 class UnsupportedObjectError(MultilevelError, TypeError):

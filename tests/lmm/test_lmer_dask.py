@@ -7,12 +7,13 @@ import pandas as pd
 import pytest
 
 import multilevel as ml
-from multilevel import ArgumentError, DataError, MissingDataWarning, ModelSpecificationError, UnknownColumnError
+from multilevel import (ArgumentError, DataError, MissingDataWarning, ModelSpecificationError, RowsUnavailableError,
+                        UnknownColumnError)
 
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
-from multilevel.lmm._dask_problem import DaskLinearMixedModel, RowsUnavailableError  # noqa: E402
+from multilevel.lmm._dask_problem import DaskLinearMixedModel  # noqa: E402
 
 TOL = 1e-8
 # Standard errors depend on where the optimizer stops; the cross-products summed by partitions round
@@ -144,11 +145,16 @@ def test_row_methods_raise_and_summary_works(crossed):
     for what in ("fitted", "residuals", "scaled_residuals"):
         with pytest.raises(RowsUnavailableError, match=what):
             getattr(fit, what)
-    for call in (fit.simulate, fit.predict, fit.r2, lambda: fit.refit(np.zeros(fit.nobs))):
+    for call in (fit.simulate, fit.predict, fit.r2, fit.icc, lambda: fit.refit(np.zeros(fit.nobs)), fit.confint,
+                 lambda: fit.confint(method="boot"), lambda: fit.coef_table(ddf="Kenward-Roger"),
+                 lambda: fit.lmertest_summary(ddf="KR")):
         with pytest.raises(RowsUnavailableError, match="needs the rows"):
             call()
     text = str(fit.summary())
     assert "Scaled residuals: not available" in text and "Number of obs: 2996" in text
+    mem = _fit("y ~ x + (1 | g1) + (1 | g2)", crossed)
+    pd.testing.assert_frame_equal(fit.coef_table(), mem.coef_table(), rtol=1e-6)
+    pd.testing.assert_frame_equal(fit.confint(method="Wald"), mem.confint(method="Wald"), rtol=1e-8)
     ml_fit = fit.refit(REML=False)
     assert isinstance(ml_fit, DaskLinearMixedModel) and not ml_fit.REML
     np.testing.assert_allclose(ml_fit.deviance, _fit("y ~ x + (1 | g1) + (1 | g2)", crossed, REML=False).deviance,

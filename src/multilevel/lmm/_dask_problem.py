@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._exceptions import (ConvergenceWarning, MultilevelError, PredictorScaleWarning, RankDeficiencyWarning,
+from .._exceptions import (ConvergenceWarning, PredictorScaleWarning, RankDeficiencyWarning, RowsUnavailableError,
                            SingularFitWarning)
 from ..formula._design import pivot_rank_columns
 from ..formula._frame import ModelFrame, RandomEffectsBlock
@@ -34,12 +34,7 @@ from ._summary import ScaledResiduals
 from ._schur import block_bounds, dense_map, general_map, grouped_map_y, grouped_maps, split_maps, two_thread_map
 
 __all__ = ["lme4_order", "problem_from_crossproducts", "CrossProductFrame", "DaskLinearMixedModel",
-           "RowsUnavailableError", "fit_from_statistics"]
-
-
-class RowsUnavailableError(MultilevelError, RuntimeError):
-    """A quantity that needs the rows (fitted values, residuals, simulation) was requested from a
-    fit to a Dask DataFrame, which keeps only cross-products."""
+           "fit_from_statistics"]
 
 
 def lme4_order(nls) -> list[int]:
@@ -141,8 +136,9 @@ class DaskLinearMixedModel(LinearMixedModel):
     Estimates, theta, sigma, logLik, vcov, random effects and their conditional
     variances, summaries and ``predict(newdata)`` are those of the in-memory fit;
     what needs the rows (``fitted``, ``residuals``, ``scaled_residuals``, ``simulate``,
-    ``refit(newresp)``, ``r2``, ``predict()`` without ``newdata`` and the residual quantiles
-    of ``summary()``) raises :class:`RowsUnavailableError`.
+    ``refit(newresp)``, ``r2``, ``icc``, ``predict()`` without ``newdata``, profile and
+    bootstrap ``confint``, Kenward-Roger degrees of freedom, and the residual quantiles of
+    ``summary()``) raises :class:`RowsUnavailableError`.
     """
 
     def _unavailable(self, what: str):
@@ -166,6 +162,27 @@ class DaskLinearMixedModel(LinearMixedModel):
         if newdata is None:
             self._unavailable("predict() without newdata")
         return super().predict(newdata, re_form, allow_new_levels)
+
+    def icc(self):
+        self._unavailable("icc (the variance of the random-effects design over the rows)")
+
+    def coef_table(self, ddf: str = "Satterthwaite") -> pd.DataFrame:
+        self._check_ddf(ddf)
+        return super().coef_table(ddf)
+
+    def lmertest_summary(self, ddf: str = "Satterthwaite"):
+        self._check_ddf(ddf)
+        return super().lmertest_summary(ddf)
+
+    def _check_ddf(self, ddf):
+        if str(ddf).lower().replace("_", "-") in ("kenward-roger", "kr"):
+            self._unavailable("Kenward-Roger degrees of freedom (the design matrices)")
+
+    def confint(self, method: str = "profile", level: float = 0.95, **kwargs) -> pd.DataFrame:
+        if str(method).lower() != "wald":
+            self._unavailable(f"confint(method={method!r}) (profiles and the bootstrap refit the rows); "
+                              "method='Wald'")
+        return super().confint(method, level, **kwargs)
 
     def refit(self, newresp=None, *, REML: bool | None = None) -> "DaskLinearMixedModel":
         if newresp is not None:

@@ -71,8 +71,10 @@ def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=Non
     formula : str
         lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``; ``(x || g)``
         for uncorrelated terms, ``(1 | a/b)`` for nesting.
-    data : DataFrame
-        pandas or polars DataFrame, or a dict of columns.
+    data : DataFrame, Dask DataFrame or path
+        pandas or polars DataFrame, or a dict of columns. A Dask DataFrame, or the
+        path (or glob, or list of paths) of Parquet files, is fitted from
+        cross-products computed partition by partition (see Notes).
     REML : bool
         REML (default) or maximum likelihood.
     optimizer : str or object
@@ -113,6 +115,32 @@ def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=Non
         A variance component is estimated as zero or a correlation as +-1.
     ConvergenceWarning
         The optimizer or the gradient/Hessian checks report a problem.
+
+    Notes
+    -----
+    **Data beyond one machine.** With a Dask DataFrame or Parquet files (the optional
+    extra ``multilevel[dask]``) the rows never reach the calling process. Three Dask
+    map-reduce passes find the levels of the factors (strings, booleans and
+    categoricals, whose levels are then fixed for every partition), the grouping levels
+    that occur, and the sums over partitions of what the penalized least squares core
+    consumes: the ``k x k`` blocks ``Z_1j'Z_1j`` of the first term per level,
+    ``Z_1'[Z_rest, X, y]`` (sparse) and ``[Z_rest, X, y]'[Z_rest, X, y]``. Their size is
+    ``O(levels_1 k_1^2 + q_1 r + r^2)`` with ``r = q_rest + p + 1`` (``q_rest`` the
+    random-effects coefficients of the later terms), independent of the number of
+    rows. The fit is then the in-memory one: estimates, theta, the criterion, standard
+    errors, random effects and their conditional variances agree with an in-memory fit
+    to about 1e-8. Rows with missing values are dropped and counted as in memory. The
+    same formulas are supported (numeric columns, factors, transformations, ``(x | g)``,
+    ``(x || g)``, crossed and nested ``a/b`` terms); partitions are scheduled by the
+    active Dask scheduler (threads by default, or a ``distributed`` client).
+
+    The result keeps no rows: ``fitted``, ``residuals``, ``scaled_residuals``,
+    ``simulate``, ``r2``, ``icc``, ``refit(newresp)``, ``predict()`` without ``newdata``,
+    profile and bootstrap intervals and Kenward-Roger degrees of freedom raise
+    :class:`~multilevel.RowsUnavailableError`, and the summary omits the residual
+    quantiles. ``predict(newdata)`` (for instance per partition with ``map_partitions``),
+    ``refit(REML=...)``, Wald intervals, Satterthwaite tests, ``anova`` and the random
+    effects with their conditional variances work.
 
     Examples
     --------
