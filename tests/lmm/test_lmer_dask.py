@@ -53,6 +53,11 @@ def _fit(formula, data, **kw):
         return ml.lmer(formula, data, **kw)
 
 
+def _se(fit):
+    vcov = fit.vcov() if callable(fit.vcov) else fit.vcov
+    return np.sqrt(np.diag(np.asarray(vcov)))
+
+
 def assert_same_fit(fit, mem):
     assert isinstance(fit, DaskLinearMixedModel)
     assert fit.nobs == mem.nobs and fit.ngroups == mem.ngroups
@@ -63,7 +68,7 @@ def assert_same_fit(fit, mem):
     np.testing.assert_allclose(fit.sigma, mem.sigma, rtol=TOL)
     np.testing.assert_allclose(fit.deviance, mem.deviance, rtol=TOL)
     np.testing.assert_allclose(fit.loglik, mem.loglik, rtol=TOL)
-    np.testing.assert_allclose(np.sqrt(np.diag(fit.vcov)), np.sqrt(np.diag(mem.vcov)), rtol=SE_TOL)
+    np.testing.assert_allclose(_se(fit), _se(mem), rtol=SE_TOL)
     for name, table in mem.ranef.items():
         pd.testing.assert_frame_equal(fit.ranef[name], table, rtol=1e-6, atol=1e-8)
     for name, cv in mem.ranef_condvar.items():
@@ -176,3 +181,15 @@ def test_errors(tmp_path, crossed):
     one = crossed.assign(g1="a")
     with pytest.raises(ModelSpecificationError, match="g1 has 1 level"):
         _fit("y ~ x + (1 | g1)", dd.from_pandas(one, npartitions=2))
+
+
+def test_rank_deficient_design_drops_the_same_column():
+    sleep = ml.datasets.load("sleepstudy").assign(D2=lambda d: d["Days"] * 2.0)
+    f = "Reaction ~ Days + D2 + (1 | Subject)"
+    with pytest.warns(ml.RankDeficiencyWarning, match=r"dropping 1 column / coefficient \(D2\)"):
+        fit = ml.lmer(f, dd.from_pandas(sleep, npartitions=3))
+    with pytest.warns(ml.RankDeficiencyWarning):
+        mem = ml.lmer(f, sleep)
+    assert fit.frame.dropped_fixed == mem.frame.dropped_fixed == ("D2",)
+    assert_same_fit(fit, mem)
+    pd.testing.assert_series_equal(fit.predict(sleep.head(4)), mem.predict(sleep.head(4)), rtol=1e-8)
