@@ -98,7 +98,8 @@ def main() -> None:
     for r in results:
         rel = [float(np.max(np.abs(np.subtract(r[k], ref[k])) / np.abs(ref[k]))) for k in ("fixef", "se", "deviance")]
         theta = float(np.max(np.abs(np.subtract(r["theta"], ref["theta"]))))
-        print(f"{r['mode']:<14}{r['seconds']:>9.1f}{r['peak_mb']:>9.0f}  " + "  ".join(f"{v:.1e}" for v in rel + [theta]))
+        cells = "  ".join(f"{v:.1e}" for v in rel + [theta])
+        print(f"{r['mode']:<14}{r['seconds']:>9.1f}{r['peak_mb']:>9.0f}  {cells}")
 
 if __name__ == "__main__":
     main()

@@ -145,6 +145,15 @@ def test_partition_missing_a_level():
     assert_same_fit(ml.lmer(f, dd.from_pandas(sleep, npartitions=6, sort=False)), ml.lmer(f, sleep))
 
 
+def test_empty_partition():
+    sleep = ml.datasets.load("sleepstudy").sort_values("Subject").reset_index(drop=True)
+    ddf = dd.from_pandas(sleep, npartitions=6, sort=False)
+    keep = ddf["Subject"].astype(str) > "330"
+    assert ddf[keep].map_partitions(len).compute().min() == 0
+    f = "Reaction ~ Days + (Days | Subject)"
+    assert_same_fit(ml.lmer(f, ddf[keep]), ml.lmer(f, sleep[sleep["Subject"].astype(str) > "330"]))
+
+
 def test_row_methods_raise_and_summary_works(crossed):
     fit = _fit("y ~ x + (1 | g1) + (1 | g2)", dd.from_pandas(crossed, npartitions=2))
     for what in ("fitted", "residuals", "scaled_residuals"):
