@@ -127,9 +127,11 @@ def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=Non
     ``Z_1'[Z_rest, X, y]`` (sparse) and ``[Z_rest, X, y]'[Z_rest, X, y]``. Their size is
     ``O(levels_1 k_1^2 + q_1 r + r^2)`` with ``r = q_rest + p + 1`` (``q_rest`` the
     random-effects coefficients of the later terms), independent of the number of
-    rows. The fit is then the in-memory one: estimates, theta, the criterion, standard
-    errors, random effects and their conditional variances agree with an in-memory fit
-    to about 1e-8. Rows with missing values are dropped and counted as in memory. The
+    rows. The fit is then the in-memory one: at the same theta the criterion, estimates
+    and random effects agree with an in-memory fit to rounding; after optimization
+    they agree to the optimizer's tolerance (about 1e-8 on small problems: the sums
+    are added in another order, which moves the optimizer's path in the last digits).
+    Rows with missing values are dropped and counted as in memory. The
     same formulas are supported (numeric columns, factors, transformations, ``(x | g)``,
     ``(x || g)``, crossed and nested ``a/b`` terms); partitions are scheduled by the
     active Dask scheduler (threads by default, or a ``distributed`` client).
