@@ -45,6 +45,13 @@ def lmer_fit(sleep):
 
 
 @pytest.fixture(scope="session")
+def lmer_dask_fit(sleep):
+    """An lmer fit from the cross-products of a Dask DataFrame (the threaded scheduler)."""
+    dd = pytest.importorskip("dask.dataframe")
+    return ml.lmer("Reaction ~ Days + (1 | Subject)", dd.from_pandas(sleep, npartitions=3))
+
+
+@pytest.fixture(scope="session")
 def rma_fit(bcg_rr):
     return ml.rma("yi", "vi", data=bcg_rr, mods="~ ablat")
 

@@ -19,7 +19,7 @@ def _loaded(code: str, modules: tuple[str, ...]) -> list[str]:
 
 def test_import_does_not_load_heavy_modules():
     heavy = ("jax", "numpyro", "arviz", "matplotlib", "matplotlib.pyplot", "formulaic", "scipy", "scipy.stats",
-             "pandas", "multilevel.bayes._engine")
+             "pandas", "multilevel.bayes._engine", "dask", "distributed")
     assert _loaded("import multilevel", heavy) == []
 
 

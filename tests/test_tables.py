@@ -54,6 +54,7 @@ PRODUCERS = {
     "LmerSummary": (("lmer_fit",), lambda f: f.summary()),
     "FitCriteria": (("lmer_fit",), lambda f: f.summary().criteria),
     "ScaledResiduals": (("lmer_fit",), lambda f: f.summary().residuals),
+    "NoScaledResiduals": (("lmer_dask_fit",), lambda f: f.summary().residuals),
     "FixedEffectsTable": (("lmer_fit",), lambda f: f.summary().fixed),
     "FixefCorrelation": (("lmer_fit",), lambda f: f.summary().correlation),
     "VarCorr": (("lmer_fit",), lambda f: f.varcorr_table),

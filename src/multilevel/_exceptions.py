@@ -21,6 +21,7 @@ __all__ = [
     "UnknownColumnError",
     "ModelSpecificationError",
     "NotFittedError",
+    "RowsUnavailableError",
     "UnsupportedObjectError",
     "MultilevelWarning",
     "MissingDataWarning",
@@ -159,6 +160,11 @@ class NotFittedError(MultilevelError, RuntimeError):
     >>> issubclass(ml.NotFittedError, (ml.MultilevelError, RuntimeError))
     True
     """
+
+
+class RowsUnavailableError(NotFittedError):
+    """A quantity that needs the rows (fitted values, residuals, simulation) was requested from an
+    ``lmer`` fit to a Dask DataFrame or Parquet files, which keeps only cross-products."""
 
 
 class UnsupportedObjectError(MultilevelError, TypeError):

@@ -266,7 +266,11 @@ def theta_scale(problem: PLSProblem) -> np.ndarray:
     start in ``phi`` does not depend on the units of the predictors (days or hours).
     """
     out = []
-    for term, (rows, _) in zip(problem.terms, problem.theta_rc):
+    given = getattr(problem, "column_rms", None)  # a problem set up from cross-products (no rows)
+    for i, (term, (rows, _)) in enumerate(zip(problem.terms, problem.theta_rc)):
+        if given is not None:
+            out.append(given[i][rows])
+            continue
         rms = np.sqrt(np.mean(np.square(term.Z), axis=0))
         rms[~(rms > 0) | ~np.isfinite(rms)] = 1.0
         out.append(rms[rows])

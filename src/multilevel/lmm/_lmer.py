@@ -6,9 +6,11 @@ import warnings
 
 import numpy as np
 
-from .._exceptions import ConvergenceWarning, ModelSpecificationError, PredictorScaleWarning, SingularFitWarning
+from .._exceptions import (ArgumentError, ConvergenceWarning, ModelSpecificationError, PredictorScaleWarning,
+                           SingularFitWarning)
 from .._data import rows_used
 from ..formula._frame import ModelFrame
+from ._dask import is_dask_input
 from ._fit import fit_problem
 from ._optimize import SINGULAR_MESSAGE
 from ._pls import PLSProblem, TermStructure
@@ -79,8 +81,10 @@ def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=Non
         lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``; ``(x || g)``
         for uncorrelated terms, ``(1 | a/b)`` for nesting; ``offset(expr)`` terms are
         added to the linear predictor with coefficient 1.
-    data : DataFrame
-        pandas or polars DataFrame, or a dict of columns.
+    data : DataFrame, Dask DataFrame or path
+        pandas or polars DataFrame, or a dict of columns. A Dask DataFrame, or the
+        path (or glob, or list of paths) of Parquet files, is fitted from
+        cross-products computed partition by partition (see Notes).
     REML : bool
         REML (default) or maximum likelihood.
     optimizer : str or object
@@ -128,6 +132,34 @@ def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=Non
     ConvergenceWarning
         The optimizer or the gradient/Hessian checks report a problem.
 
+    Notes
+    -----
+    **Data beyond one machine.** With a Dask DataFrame or Parquet files (the optional
+    extra ``multilevel[dask]``) the rows never reach the calling process. Three Dask
+    map-reduce passes find the levels of the factors (strings, booleans and
+    categoricals, whose levels are then fixed for every partition), the grouping levels
+    that occur, and the sums over partitions of what the penalized least squares core
+    consumes: the ``k x k`` blocks ``Z_1j'Z_1j`` of the first term per level,
+    ``Z_1'[Z_rest, X, y]`` (sparse) and ``[Z_rest, X, y]'[Z_rest, X, y]``. Their size is
+    ``O(levels_1 k_1^2 + q_1 r + r^2)`` with ``r = q_rest + p + 1`` (``q_rest`` the
+    random-effects coefficients of the later terms), independent of the number of
+    rows. The fit is then the in-memory one: at the same theta the criterion, estimates
+    and random effects agree with an in-memory fit to rounding; after optimization
+    they agree to the optimizer's tolerance (about 1e-8 on small problems: the sums
+    are added in another order, which moves the optimizer's path in the last digits).
+    Rows with missing values are dropped and counted as in memory. The
+    same formulas are supported (numeric columns, factors, transformations, ``(x | g)``,
+    ``(x || g)``, crossed and nested ``a/b`` terms); partitions are scheduled by the
+    active Dask scheduler (threads by default, or a ``distributed`` client).
+
+    The result keeps no rows: ``fitted``, ``residuals``, ``scaled_residuals``,
+    ``simulate``, ``r2``, ``icc``, ``refit(newresp)``, ``predict()`` without ``newdata``,
+    profile and bootstrap intervals and Kenward-Roger degrees of freedom raise
+    :class:`~multilevel.RowsUnavailableError`, and the summary omits the residual
+    quantiles. ``predict(newdata)`` (for instance per partition with ``map_partitions``),
+    ``refit(REML=...)``, Wald intervals, Satterthwaite tests, ``anova`` and the random
+    effects with their conditional variances work.
+
     Examples
     --------
     >>> import multilevel as ml
@@ -148,6 +180,15 @@ def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=Non
     temp           0.158
     Name: fixef, dtype: float64
     """
+    if is_dask_input(data):  # cross-products by Dask map-reduce (Dask imported only then)
+        if weights is not None or offset is not None:
+            raise ArgumentError("weights= and offset= are not supported when data is a Dask DataFrame or "
+                                "Parquet files; fit in memory, or fold them into the response")
+        from ._dask import lmer_dask
+
+        return lmer_dask(formula, data, REML, contrasts=contrasts, data_name=data_name, start=start,
+                         optimizer=optimizer, calc_derivs=calc_derivs, restart_edge=restart_edge,
+                         boundary_tol=boundary_tol, threads=blas_threads)
     from ._weights import weighted_frame, weighted_problem
 
     frame, wo = weighted_frame(formula, data, weights=weights, offset=offset, contrasts=contrasts)
