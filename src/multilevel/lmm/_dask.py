@@ -24,7 +24,8 @@ import pandas as pd
 
 from .._exceptions import ArgumentError, DataError, MissingDataWarning, UnknownColumnError
 from ..formula._bars import parse_formula
-from ..formula._build import _string_factor, _used_columns
+from ..formula._build import _used_columns
+from ..formula._factors import string_factor as _string_factor
 from ..formula._contrasts import check_contrasts
 from ._dask_stats import PartitionSpec, merge_keys, merge_stats, partition_keys, partition_stats
 
