@@ -121,6 +121,8 @@ CONFINT = [n for n in REF if "confint" in REF[n]]
 def test_profile_confint(name):
     fit, ref = fit_case(name), REF[name]["confint"]
     ci = fit.confint()
+    assert list(ci.query("kind == 'fixed'").index) == fit.coef_names
+    ci = ci.query("kind == 'random'").rename(columns={"lower": "ci_lb", "upper": "ci_ub"})
     rows = [r.replace("^2", "2") for r in ref["rows"]]
     assert list(ci.index) == rows
     close(ci["estimate"], ref["estimate"], TOL_EST, 1e-6)

@@ -10,6 +10,7 @@ from scipy import special
 
 from .._exceptions import ArgumentError, ModelSpecificationError
 from .._protocol import confint_frame
+from ..lmm._sdcor import sdcor_from_theta
 
 __all__ = ["glmm_confint", "glmm_simulate", "variance_parameter_names", "vcov_matrix"]
 
@@ -29,9 +30,8 @@ def variance_parameter_names(fit) -> list[str]:
 
 
 def _sdcor(fit) -> np.ndarray:
-    from ..lmm._profile import sdcor_from_theta
-
-    return sdcor_from_theta(fit.theta, [t.k for t in fit._problem.terms], 1.0)
+    """Standard deviations (sigma * theta scale, as lme4's VarCorr) and correlations."""
+    return sdcor_from_theta(fit.theta, [t.k for t in fit._problem.terms], fit.sigma)
 
 
 def _estimates(fit) -> np.ndarray:
@@ -81,14 +81,13 @@ def _boot_bounds(fit, level: float, nsim: int, seed) -> np.ndarray:
 
     if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 2:
         raise ArgumentError(f"nsim must be an integer >= 2, not {nsim!r}")
+    if fit.family.has_scale:
+        raise ArgumentError(f"bootstrap intervals are available for families without a scale parameter "
+                            f"(binomial, Poisson, negative binomial), not {fit.family.name}: use method='Wald'")
     est = fit._estimate
     reps = bootstrap_replicates(fit._problem, fit.response.mustart, max(fit.nAGQ, 1), est.theta, est.beta,
                                 fit.sigma, nsim=int(nsim), seed=seed, nb_theta=getattr(fit, "nb_theta", None))
-    bounds = percentile_intervals(reps, level)
-    if fit.family.has_scale:  # the scale is not bootstrapped (its refits are not recorded)
-        m = _sdcor(fit).size
-        bounds = np.vstack([bounds[:m], [[np.nan, np.nan]], bounds[m:]])
-    return bounds
+    return percentile_intervals(reps, level)
 
 
 def glmm_simulate(fit, nsim: int, seed) -> pd.DataFrame:

@@ -19,11 +19,13 @@ family too).
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
 
 from .._exceptions import ConvergenceWarning, MultilevelError, SingularFitWarning
+from ..lmm._sdcor import sdcor_from_theta
 
 __all__ = ["simulate_responses", "bootstrap_replicates"]
 
@@ -68,23 +70,33 @@ def _z_matrix(problem):
     return sp.hstack([t.expanded() for t in problem.terms]).tocsr()
 
 
-def _sdcor(problem, theta) -> np.ndarray:
-    """lme4's variance parameters in lme4's order (per term, template positions column-wise)."""
-    from ..lmm._profile import sdcor_from_theta
+def _sdcor(problem, theta, scale: float = 1.0) -> np.ndarray:
+    """lme4's variance parameters in lme4's order (per term, template positions column-wise):
+    standard deviations ``scale * theta``-based and correlations."""
+    return sdcor_from_theta(np.asarray(theta, dtype=float), [t.k for t in problem.terms], scale)
 
-    return sdcor_from_theta(np.asarray(theta, dtype=float), [t.k for t in problem.terms], 1.0)
+
+def _scale(problem, y, est) -> float:
+    """The residual scale of a refit (1 for families without one), as ``GeneralizedLinearMixedModel.sigma``."""
+    if not problem.family.has_scale:
+        return 1.0
+    mu, u = est.state.mu, est.state.u
+    wrss = float(np.sum(problem.weights * np.square(y - mu) / problem.family.variance(mu)))
+    return math.sqrt((wrss + float(u @ u)) / y.size)
 
 
 def bootstrap_replicates(problem, mustart, nAGQ: int, theta, beta, sigma: float, *, nsim: int, seed,
                          nb_theta: float | None = None) -> np.ndarray:
-    """``(nsim, num_params)`` replicates of (sd/cor ..., fixed effects); failed refits are NaN rows."""
+    """``(nsim, num_params)`` replicates of (sd/cor ..., sigma for families with a scale, fixed effects);
+    failed refits are NaN rows."""
     from ._fit import GlmmControl, fit_glmm
     from ._pirls import GlmmProblem
 
     rng = np.random.default_rng(seed)
     ys = simulate_responses(problem, theta, beta, sigma, nsim, rng, nb_theta)
     ctrl = GlmmControl(calc_derivs=False, stage1=False)
-    out = np.full((nsim, _sdcor(problem, theta).size + beta.size), np.nan)
+    extra = 1 if problem.family.has_scale else 0
+    out = np.full((nsim, _sdcor(problem, theta).size + extra + beta.size), np.nan)
     for s in range(nsim):
         y = ys[:, s]
         sim = GlmmProblem(problem.X, y, problem.weights, problem.n_trials, problem.offset, problem.terms,
@@ -97,5 +109,6 @@ def bootstrap_replicates(problem, mustart, nAGQ: int, theta, beta, sigma: float,
                 est = fit_glmm(sim, start_mu, nAGQ, start={"theta": theta, "fixef": beta}, control=ctrl)
         except (MultilevelError, np.linalg.LinAlgError):
             continue
-        out[s] = np.concatenate([_sdcor(problem, est.theta), est.beta])
+        scale = _scale(problem, y, est)
+        out[s] = np.concatenate([_sdcor(problem, est.theta, scale), [scale] * extra, est.beta])
     return out

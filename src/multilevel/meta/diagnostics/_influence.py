@@ -39,7 +39,7 @@ def _check_fit(fit: Any, function: str) -> None:
 
 def case_deletion_of(fit: Any) -> CaseDeletion:
     """The case-deletion arrays of an rma fit (computed once per call)."""
-    return case_deletion(spec_of(fit), np.asarray(fit.coefficients[0]), np.asarray(fit.vcov), fit.tau2)
+    return case_deletion(spec_of(fit), np.asarray(fit.coefficients[0]), np.asarray(fit.vcov_array), fit.tau2)
 
 
 @dataclass(frozen=True, eq=False, repr=False)

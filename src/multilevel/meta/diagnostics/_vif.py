@@ -89,7 +89,7 @@ def vif(fit: Any, *, table: bool = False) -> VifResult:
     check_rma(fit, "vif")
     if fit.int_only:
         raise ModelSpecificationError("vif applies to models with moderators")
-    vb = np.asarray(fit.vcov)
+    vb = np.asarray(fit.vcov_array)
     names = list(fit.design.names)
     start = 1 if fit.design.intercept else 0
     sub = vb[start:, start:]
@@ -97,5 +97,5 @@ def vif(fit: Any, *, table: bool = False) -> VifResult:
     frame = pd.DataFrame({"vif": vifs, "sif": np.sqrt(vifs)}, index=pd.Index(names[start:]))
     if table:
         pad = np.full(start, np.nan)
-        frame = fit.to_frame().assign(vif=np.concatenate([pad, vifs]), sif=np.concatenate([pad, np.sqrt(vifs)]))
+        frame = fit.summary().to_frame().assign(vif=np.concatenate([pad, vifs]), sif=np.concatenate([pad, np.sqrt(vifs)]))
     return VifResult(frame, table)
