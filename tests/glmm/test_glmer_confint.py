@@ -55,3 +55,11 @@ def test_families_with_a_scale_have_a_sigma_row():
 def test_unknown_methods_are_refused(cbpp_fit):
     with pytest.raises(ml.ArgumentError, match="'Wald', 'profile' or 'boot'"):
         cbpp_fit.confint(method="bca")
+
+
+def test_boot_is_refused_for_families_with_a_scale():
+    """Gamma(log): parametric bootstrap intervals of scale families are not offered (named error)."""
+    from test_glmer_fixtures import fitted
+
+    with pytest.raises(ml.ArgumentError, match="scale parameter"):
+        fitted("gamma_log").confint("boot", nsim=10, seed=1)
