@@ -9,6 +9,16 @@ import multilevel as ml
 matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
+def _cbpp_time():
+    """cbpp with the period as a number (glmer fits keep no data, so plot_glmer takes it)."""
+    data = ml.datasets.load("cbpp")
+    return data.assign(time=data["period"].astype(int))
+
+
+def _glmer_time():
+    return ml.glmer("cbind(incidence, size - incidence) ~ time + (1 | herd)", _cbpp_time(), family="binomial")
+
+
 # how to call each public plot function on a session fit (fixture, call)
 CALLS = {
     "plot_lm": ("lm_fit", lambda f, **kw: ml.plot_lm(f, **kw)),
@@ -19,6 +29,7 @@ CALLS = {
     "plot_qq_ranef": ("lmer_fit", lambda f, **kw: ml.plot_qq_ranef(f, **kw)),
     "plot_lmer_residuals": ("lmer_fit", lambda f, **kw: ml.plot_lmer_residuals(f, **kw)),
     "plot_profile": ("lmer_fit", lambda f, **kw: ml.plot_profile(f, which=[".sigma"], num=5, parallel=False, **kw)),
+    "plot_glmer": ("glmer_fit", lambda f, **kw: ml.plot_glmer(_glmer_time(), _cbpp_time(), "time", **kw)),
     "forest": ("rma_fit", lambda f, **kw: ml.forest(f, **kw)),
     "funnel": ("rma_fit", lambda f, **kw: ml.funnel(f, **kw)),
 }

@@ -66,7 +66,9 @@ def test_selmodel_matches_metafor(name):
     close(sel.tau2, ref["tau2"])
     close(sel.se_tau2, ref["se_tau2"], rtol=RTOL_SE)
     # a delta at 0.0036 of its bound 0 (molloy, negexp) is the logistic map of -10.2: 5e-9 absolute, 1.5e-6 relative
-    np.testing.assert_allclose(sel.delta, ref["delta"], rtol=RTOL, atol=1e-8)
+    # metafor's BFGS stops at reltol 1e-8 of the log-likelihood, so delta follows R's path only while the
+    # inputs are bit-identical: a 1-ulp change of the rma fit's tau2 moves molloy stepfun's delta by 1.1e-6
+    np.testing.assert_allclose(sel.delta, ref["delta"], rtol=1e-5, atol=1e-8)
     close(sel.se_delta, ref["se_delta"], rtol=RTOL_SE)
     close(sel.pval_delta, ref["pval_delta"], rtol=RTOL_SE)
     close(sel.ci_lb_delta, ref["ci_lb_delta"], rtol=RTOL_SE)

@@ -210,7 +210,7 @@ class DaskLinearMixedModel(LinearMixedModel):
 _SUMMARY = threading.local()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class NoScaledResiduals(ScaledResiduals):
     """The residual quantiles of a summary of a fit from cross-products: not available (NaN)."""
 

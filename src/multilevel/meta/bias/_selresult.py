@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from ..._display import FrameMapping, TextReport
+from ..._display import FrameMapping, TextReport, TextViews
 from ..._protocol import confint_frame, parse_level, tidy_frame
 from ..._rformat import signif_stars
 from ..shared._format import (DEFAULT_DIGITS, fcf, fmt_pval, moderators_lines, model_results_lines,
@@ -29,8 +29,8 @@ def _wald(est: np.ndarray, se: np.ndarray, level: float) -> tuple[np.ndarray, np
     return est - crit * se, est + crit * se, crit
 
 
-@dataclass(frozen=True, eq=False)
-class SelmodelFit:
+@dataclass(frozen=True, eq=False, repr=False)
+class SelmodelFit(TextViews):
     """Result of :func:`~multilevel.selmodel` (frozen).
 
     Attributes
@@ -284,8 +284,9 @@ class SelmodelFit:
     def __str__(self) -> str:
         return str(SelmodelSummary(self, DEFAULT_DIGITS))
 
-    def _repr_html_(self) -> str:
-        return SelmodelSummary(self, DEFAULT_DIGITS)._repr_html_()
+    def __repr__(self) -> str:
+        return (f"<SelmodelFit {self.type}: k={self.k}, tau2={self.tau2:.4g}, "
+                f"delta={np.array2string(np.asarray(self.delta), precision=4)}, logLik={self.loglik:.4f}>")
 
 
 def _qm(beta: np.ndarray, vb: np.ndarray, btt: Any) -> float:

@@ -22,7 +22,7 @@ _EXACT_LIMIT = 10**6
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class GoshResult(FrameMapping, TextReport):
+class GoshResult(TextReport, FrameMapping):
     """Fits of the model to subsets of the studies (metafor's ``gosh``).
 
     Attributes

@@ -43,7 +43,7 @@ def case_deletion_of(fit: Any) -> CaseDeletion:
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class InfluenceDiagnostics(FrameMapping, TextReport):
+class InfluenceDiagnostics(TextReport, FrameMapping):
     """Case-deletion diagnostics of an rma fit (metafor's ``influence``), one row per study.
 
     Attributes

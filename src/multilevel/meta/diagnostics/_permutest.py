@@ -24,7 +24,7 @@ _COMPTOL = np.finfo(float).eps ** 0.5
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class PermutationTest(FrameMapping, TextReport):
+class PermutationTest(TextReport, FrameMapping):
     """Permutation p-values of the coefficients and of the omnibus test (metafor's ``permutest``).
 
     Attributes

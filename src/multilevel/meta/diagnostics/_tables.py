@@ -84,7 +84,7 @@ def named_blocks(blocks: list[tuple[str, list[str]]]) -> str:
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class _ListTable(FrameMapping, TextReport):
+class _ListTable(TextReport, FrameMapping):
     """A table with metafor's ``list.rma`` print (internal base)."""
 
     frame: pd.DataFrame = field(repr=False)
@@ -144,7 +144,7 @@ class StandardizedResiduals(_ListTable):
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class ClusterResiduals(FrameMapping, TextReport):
+class ClusterResiduals(TextReport, FrameMapping):
     """Standardized residuals of an :func:`~multilevel.rma_mv` fit with cluster-level tests.
 
     ``obs`` holds the residuals of the estimates (``resid, se, z`` and the ``cluster``);

@@ -29,7 +29,7 @@ def generalized_vif(vb: np.ndarray, idx: np.ndarray) -> float:
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class VifResult(FrameMapping, TextReport):
+class VifResult(TextReport, FrameMapping):
     """VIFs (and their square roots, SIFs) of the moderators; prints as metafor's ``vif``.
 
     With ``table=True`` the frame is the coefficient table of the fit with the ``vif`` and

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from ..._display import FrameMapping
+from ..._display import FrameMapping, TextReport
 from ..._exceptions import ArgumentError
 from ..._rformat import render_table
 from ._btt import resolve_btt
@@ -50,8 +50,8 @@ def _hypothesis(row: np.ndarray, names: list[str]) -> str:
     return " + ".join(parts).replace("1*", "").replace("+ -", "- ")
 
 
-@dataclass(frozen=True, eq=False)
-class LinearHypotheses(FrameMapping):
+@dataclass(frozen=True, eq=False, repr=False)
+class LinearHypotheses(TextReport, FrameMapping):
     """Tests of ``X beta = rhs`` printed as metafor's ``anova(fit, X = ...)``."""
 
     hypotheses: tuple[str, ...]
@@ -92,19 +92,14 @@ class LinearHypotheses(FrameMapping):
                       _omnibus_line(self.QM, self.QMp, self.QMdf)]
         return "\n".join(line.rstrip() for line in lines)
 
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_html_(self) -> str:
-        return self.to_frame().to_html(float_format=lambda v: f"{v:.4f}")
 
 
 def _omnibus_line(QM: float, QMp: float, QMdf: tuple[int, float | None]) -> str:
     return moderators_lines(QM, QMp, [1], QMdf[0], QMdf[1])[1]
 
 
-@dataclass(frozen=True, eq=False)
-class OmnibusTest(FrameMapping):
+@dataclass(frozen=True, eq=False, repr=False)
+class OmnibusTest(TextReport, FrameMapping):
     """The omnibus test of the coefficients ``btt`` (metafor's ``anova(fit, btt = ...)``)."""
 
     btt: np.ndarray
@@ -118,11 +113,6 @@ class OmnibusTest(FrameMapping):
     def __str__(self) -> str:
         return "\n".join(moderators_lines(self.QM, self.QMp, self.btt + 1, self.QMdf[0], self.QMdf[1]))
 
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_html_(self) -> str:
-        return self.to_frame().to_html(float_format=lambda v: f"{v:.4f}", index=False)
 
 
 def wald_test(beta: np.ndarray, vb: np.ndarray, names: list[str], intercept: bool, ddf: float | None, *,
