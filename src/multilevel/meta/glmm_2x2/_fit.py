@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..._exceptions import ArgumentError, ConvergenceWarning, DataError, MissingDataWarning
+from ..._exceptions import ArgumentError, DataError, MissingDataWarning
 from ..._protocol import level_percent
 from ..effects._common import EscalcArgs, EscalcOptions
 from ..effects._escalc import compute_measure, read_arguments
@@ -81,8 +81,8 @@ def rma_glmm(*, ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None, 
     -----
     MissingDataWarning
         Tables with missing values, or with no events (or no non-events) in both groups, are omitted.
-    ConvergenceWarning
-        A mixed-model fit did not converge cleanly.
+    ConvergenceWarning, SingularFitWarning, SeparationWarning
+        Passed on from the mixed-model fits (:func:`~multilevel.glmer`).
 
     Notes
     -----
@@ -154,12 +154,13 @@ def rma_glmm(*, ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None, 
     k = cells[0].size
     nagq = 1 if (model == "UM.RS" and meth == "ML") else int(nAGQ)
     fit = _MODELS[model](_core.long_layout(*cells), k, meth, nagq)
-    for msg in fit.messages:
-        warnings.warn(msg, ConvergenceWarning, stacklevel=2)
+    for category, msg in fit.messages:
+        warnings.warn(msg, category, stacklevel=2)
     vt = _core.typical_variance(vi)
     wald = max(fit.qe_wald, 0.0) if k > 1 else float("nan")
     lrt = max(-2 * (fit.ll_fe - fit.ll_qe), 0.0) if k > 1 else float("nan")
     return RmaGlmmFit(model=model, method=meth, estimate=fit.beta, se=float(np.sqrt(fit.var)), tau2=fit.tau2,
                       sigma2=fit.sigma2, QE_Wld=wald, QE_LRT=lrt, QE_df=k - 1,
                       I2=100 * fit.tau2 / (vt + fit.tau2), H2=fit.tau2 / vt + 1, vt=vt, k=k, level=pct,
-                      ll=fit.ll, ll_qe=fit.ll_qe, parms=fit.parms, k_eff=2 * k, messages=fit.messages)
+                      ll=fit.ll, ll_qe=fit.ll_qe, parms=fit.parms, k_eff=2 * k,
+                      messages=tuple(msg for _, msg in fit.messages))

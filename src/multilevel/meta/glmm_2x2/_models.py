@@ -27,7 +27,7 @@ class ModelFit:
     ll_qe: float
     qe_wald: float
     parms: int
-    messages: tuple[str, ...]
+    messages: tuple[tuple[type, str], ...]
 
 
 def _frame(long: dict[str, np.ndarray], k: int, interactions: int = 0) -> pd.DataFrame:
@@ -40,11 +40,12 @@ def _frame(long: dict[str, np.ndarray], k: int, interactions: int = 0) -> pd.Dat
     return frame
 
 
-def _glmer(formula: str, frame: pd.DataFrame, nagq: int, start=None) -> tuple[object, tuple[str, ...]]:
+def _glmer(formula: str, frame: pd.DataFrame, nagq: int, start=None) -> tuple[object, tuple[tuple[type, str], ...]]:
+    """A glmer fit and its warnings (category, message), to be raised once for the user's call."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit = glmer(formula, frame, "binomial", nAGQ=nagq, start=start)
-    return fit, tuple(str(w.message) for w in caught)
+    return fit, tuple((w.category, str(w.message)) for w in caught)
 
 
 def fixed_study(long: dict[str, np.ndarray], k: int, method: str, nagq: int) -> ModelFit:

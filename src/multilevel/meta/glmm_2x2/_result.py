@@ -47,6 +47,16 @@ class RmaGlmmFit(TextReport):
         Log-likelihood of the saturated model (deviance reference).
     messages : tuple of str
         Warnings of the mixed-model fits.
+
+    Examples
+    --------
+    >>> import numpy as np, multilevel as ml
+    >>> fit = ml.rma_glmm(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+    >>> round(fit.estimate, 3), round(fit.tau2, 3)
+    (-0.745, 0.295)
+    >>> fit.predict(transf=np.exp).round(3)
+        pred  se  ci_lb  ci_ub  pi_lb  pi_ub
+    0  0.475 NaN  0.337   0.67  0.155  1.453
     """
 
     model: str
