@@ -179,3 +179,17 @@ def test_negative_counts_name_the_argument_and_row():
     tables["ci"][2] = -1
     with pytest.raises(ml.DataError, match="ci"):
         ml.rma_glmm(method="EE", **tables)
+
+
+def test_single_table():
+    # one table: metafor fits the equal-effects UM.FS model (the log odds ratio of the table, no
+    # test for heterogeneity) and refuses random effects
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit = ml.rma_glmm(ai=[10], bi=[20], ci=[15], di=[18], method="EE")
+    assert fit.estimate == pytest.approx(np.log(10 / 20) - np.log(15 / 18), rel=1e-10)
+    assert fit.se == pytest.approx(np.sqrt(1 / 10 + 1 / 20 + 1 / 15 + 1 / 18), rel=1e-8)
+    assert "Tests for Heterogeneity" not in str(fit)
+    for kwargs in ({"method": "ML"}, {"model": "UM.RS", "method": "EE"}):
+        with pytest.raises(ml.ModelSpecificationError, match="at least 2 tables"):
+            ml.rma_glmm(ai=[10], bi=[20], ci=[15], di=[18], **kwargs)

@@ -104,4 +104,5 @@ def chisq_p(stat: float, df: int) -> float:
 def typical_variance(vi: np.ndarray) -> float:
     """metafor's typical within-study variance ``(k - 1) / tr(P)`` for an intercept-only model."""
     w = 1.0 / vi
-    return float((vi.size - 1) / (w.sum() - (w ** 2).sum() / w.sum()))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float((vi.size - 1) / (w.sum() - (w ** 2).sum() / w.sum()))

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..._exceptions import ArgumentError, DataError, MissingDataWarning
+from ..._exceptions import ArgumentError, DataError, MissingDataWarning, ModelSpecificationError
 from ..._protocol import level_percent
 from ..effects._common import EscalcArgs, EscalcOptions
 from ..effects._escalc import compute_measure, read_arguments
@@ -76,6 +76,8 @@ def rma_glmm(*, ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None, 
         Invalid counts (naming the argument, rows and values) or no table left.
     ArgumentError
         Unknown ``measure``, ``model``, ``method`` or invalid ``level``.
+    ModelSpecificationError
+        A single table with random effects (``method="ML"`` or ``model="UM.RS"``).
 
     Warns
     -----
@@ -152,6 +154,9 @@ def rma_glmm(*, ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None, 
                              allowed=_TABLE_ARGS, what="rma_glmm")
     cells, vi = _tables(args)
     k = cells[0].size
+    if k < 2 and (meth == "ML" or model == "UM.RS"):
+        raise ModelSpecificationError(f"model {model!r} with method {meth!r} needs at least 2 tables, not k = {k}; "
+                                      "use model='UM.FS' with method='EE'")
     nagq = 1 if (model == "UM.RS" and meth == "ML") else int(nAGQ)
     fit = _MODELS[model](_core.long_layout(*cells), k, meth, nagq)
     for category, msg in fit.messages:
