@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 from scipy.special import gammaln
 
 _EPS = np.finfo(float).eps
@@ -95,10 +94,6 @@ def wald_quadratic(b: np.ndarray, v: np.ndarray) -> float:
         return float("nan")
     s = np.linalg.solve(c, b)
     return float(s @ s)
-
-
-def chisq_p(stat: float, df: int) -> float:
-    return float(stats.chi2.sf(stat, df)) if df > 0 else 1.0
 
 
 def typical_variance(vi: np.ndarray) -> float:
