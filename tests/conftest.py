@@ -91,6 +91,12 @@ def rma_mh_fit():
 
 
 @pytest.fixture(scope="session")
+def rma_glmm_fit():
+    """Unconditional logistic mixed model (fixed study effects, random log odds ratios) of the bcg tables."""
+    return ml.rma_glmm(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+
+
+@pytest.fixture(scope="session")
 def rma_peto_fit():
     """Peto's odds ratio of the bcg tables."""
     return ml.rma_peto(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))

@@ -18,4 +18,5 @@ FIT_FIXTURES = {
     ml.RmaMhFit: "rma_mh_fit",
     ml.RmaPetoFit: "rma_peto_fit",
     ml.SelmodelFit: "selmodel_fit",
+    ml.RmaGlmmFit: "rma_glmm_fit",
 }

@@ -58,6 +58,8 @@ FUNCTIONS = {
     "radial": ("bcg_rr", lambda dat, **kw: ml.radial(ml.rma("yi", "vi", data=dat), **kw)),
     "qqnorm": ("rma_fit", lambda fit, **kw: ml.qqnorm(fit, **kw)),
     "rma": ("bcg_rr", lambda dat, **kw: ml.rma("yi", "vi", data=dat, mods="~ ablat", **kw)),
+    "rma_glmm": ("bcg_rr", lambda dat, **kw: ml.rma_glmm(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=dat,
+                                                        method="EE", **kw)),
     "rma_mh": ("bcg_rr", lambda dat, **kw: ml.rma_mh(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=dat, **kw)),
     "rma_peto": ("bcg_rr", lambda dat, **kw: ml.rma_peto(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=dat, **kw)),
     "rma_mv": ("konst", lambda dat, **kw: ml.rma_mv("yi", "vi", random="~ 1 | district/school", data=dat, **kw)),

@@ -64,6 +64,7 @@ PRODUCERS = {
     "RmaAnova": (("bcg_rr",), lambda b: ml.anova(*_rma_ml_pair(b))),
     "RmaSummary": (("rma_fit",), lambda f: f.summary()),
     "RmaMhSummary": (("rma_mh_fit",), lambda f: f.summary()),
+    "RmaGlmmSummary": (("rma_glmm_fit",), lambda f: f.summary()),
     "RmaMvSummary": (("rma_mv_fit",), lambda f: f.summary()),
     "AnovaRmaMv": (("konst",), lambda k: ml.anova(*_rma_mv_ml_pair(k))),
     "ConfintReport": (("rma_mv_fit",), lambda f: f.confint_report()),

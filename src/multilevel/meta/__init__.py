@@ -1,7 +1,7 @@
 """Frequentist meta-analysis as metafor.
 
 Subpackages: ``effects`` (``escalc``), ``univariate`` (``rma``), ``multivariate``
-(``rma_mv``), ``mh`` (``rma_mh``, ``rma_peto``), ``bias`` (``regtest``, ``ranktest``, ``trimfill``,
+(``rma_mv``), ``mh`` (``rma_mh``, ``rma_peto``), ``glmm_2x2`` (``rma_glmm``), ``bias`` (``regtest``, ``ranktest``, ``trimfill``,
 ``fsn``, ``selmodel``, ``hc``), ``plots`` (``forest``, ``funnel``), ``diagnostics`` (``influence``,
 ``leave1out``, ``cumul``, ``gosh``, ``permutest`` ...) and ``shared`` (input handling and metafor's
 printed layout, used by all of them).
@@ -13,6 +13,7 @@ from .diagnostics import (ClusterResiduals, CumulativeResults, GoshResult, Influ
                           PermutationTest, StandardizedResiduals, VifResult, baujat, cooks_distance, cumul, dfbetas,
                           gosh, hatvalues, influence, labbe, leave1out, permutest, qqnorm, radial, rstandard, rstudent, vif)
 from .effects import escalc
+from .glmm_2x2 import RmaGlmmFit, rma_glmm
 from .mh import RmaMhFit, RmaPetoFit, rma_mh, rma_peto
 from .multivariate import RmaMvFit, rma_mv
 from .plots import forest, funnel
@@ -24,4 +25,4 @@ __all__: list[str] = ["escalc", "rma", "RmaFit", "forest", "funnel", "rma_mv", "
                        "RmaPetoFit", "selmodel", "SelmodelFit", "hc", "HcResult", "influence", "InfluenceDiagnostics", "leave1out",
                        "LeaveOneOut", "cumul", "CumulativeResults", "rstandard", "rstudent", "StandardizedResiduals",
                        "ClusterResiduals", "hatvalues", "cooks_distance", "dfbetas", "baujat", "radial", "qqnorm",
-                       "gosh", "GoshResult", "vif", "VifResult", "permutest", "PermutationTest", "labbe"]
+                       "gosh", "GoshResult", "vif", "VifResult", "permutest", "PermutationTest", "labbe", "rma_glmm", "RmaGlmmFit"]
