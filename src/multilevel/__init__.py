@@ -49,7 +49,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
               "influence", "InfluenceDiagnostics", "leave1out", "LeaveOneOut", "cumul", "CumulativeResults",
               "rstandard", "rstudent", "StandardizedResiduals", "ClusterResiduals", "hatvalues", "cooks_distance",
               "dfbetas", "baujat", "radial", "qqnorm", "gosh", "GoshResult", "vif", "VifResult", "permutest",
-              "PermutationTest", "labbe"),
+              "PermutationTest", "labbe", "rma_glmm", "RmaGlmmFit"),
     ".bayes": ("brma", "BrmaFit", "prior", "Prior", "Priors", "bayes_factor"),
 }
 _SUBPACKAGES = ("datasets", "formula", "lmm", "glmm", "ols", "meta", "bayes")
@@ -80,9 +80,10 @@ if TYPE_CHECKING:  # static analysers and documentation tools see the eager impo
     from .ols import (FStatistic, LinearModel, LinearModelSummary, LmList, lm, lm_list, plot_lm, plot_lm_list,
                       plot_residuals)
     from .meta import (ClusterResiduals, CumulativeResults, FsnResult, GoshResult, HcResult, InfluenceDiagnostics,
-                       LeaveOneOut, PermutationTest, RanktestResult, RegtestResult, RmaFit, RmaMhFit, RmaMvFit,
-                       RmaPetoFit, RmaTrimfillFit, SelmodelFit, StandardizedResiduals, VifResult,
+                       LeaveOneOut, PermutationTest, RanktestResult, RegtestResult, RmaFit, RmaGlmmFit, RmaMhFit,
+                       RmaMvFit, RmaPetoFit, RmaTrimfillFit, SelmodelFit, StandardizedResiduals, VifResult,
                        WeightedRegression, baujat, cooks_distance, cumul, dfbetas, escalc, forest, fsn, funnel,
                        gosh, hatvalues, hc, influence, labbe, leave1out, permutest, qqnorm, radial, ranktest,
-                       regtest, rma, rma_mh, rma_mv, rma_peto, rstandard, rstudent, selmodel, trimfill, vif)
+                       regtest, rma, rma_glmm, rma_mh, rma_mv, rma_peto, rstandard, rstudent, selmodel, trimfill,
+                       vif)
     from .bayes import (BrmaFit, Prior, Priors, bayes_factor, brma, prior)
