@@ -24,7 +24,8 @@ import pandas as pd
 
 from .._exceptions import ArgumentError, DataError, MissingDataWarning, UnknownColumnError
 from ..formula._bars import parse_formula
-from ..formula._build import _string_factor, _used_columns
+from ..formula._build import _used_columns
+from ..formula._factors import string_factor
 from ..formula._contrasts import check_contrasts
 from ._dask_stats import PartitionSpec, merge_keys, merge_stats, partition_keys, partition_stats
 
@@ -116,7 +117,7 @@ def _global_levels(ddf, columns, parsed) -> tuple[tuple, tuple]:
             cats = dtype.categories
             categories.append((name, cats[cats.isin(u)]))
         else:  # strings (and categoricals of unknown levels): R's sorted levels
-            categories.append((name, pd.Index(_string_factor(u).categories)))
+            categories.append((name, pd.Index(string_factor(u).categories)))
     return tuple(categories), tuple(values)
 
 
