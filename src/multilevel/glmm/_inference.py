@@ -10,6 +10,7 @@ from scipy import special
 
 from .._exceptions import ArgumentError, ModelSpecificationError
 from .._protocol import confint_frame
+from ._simulate import bootstrap_replicates, simulate_responses
 
 __all__ = ["glmm_confint", "glmm_simulate", "variance_parameter_names", "vcov_matrix"]
 
@@ -77,7 +78,6 @@ def _profile_bounds(fit, level: float) -> np.ndarray:
 
 def _boot_bounds(fit, level: float, nsim: int, seed) -> np.ndarray:
     from ..lmm._bootstrap import percentile_intervals
-    from ._simulate import bootstrap_replicates
 
     if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 2:
         raise ArgumentError(f"nsim must be an integer >= 2, not {nsim!r}")
@@ -93,7 +93,6 @@ def _boot_bounds(fit, level: float, nsim: int, seed) -> np.ndarray:
 
 def glmm_simulate(fit, nsim: int, seed) -> pd.DataFrame:
     """:meth:`GeneralizedLinearMixedModel.simulate`."""
-    from ._simulate import simulate_responses
 
     if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
         raise ArgumentError(f"nsim must be a positive integer, not {nsim!r}")

@@ -24,6 +24,8 @@ import warnings
 import numpy as np
 
 from .._exceptions import ConvergenceWarning, MultilevelError, SingularFitWarning
+from ._fit import GlmmControl, fit_glmm
+from ._pirls import GlmmProblem
 
 __all__ = ["simulate_responses", "bootstrap_replicates"]
 
@@ -78,8 +80,6 @@ def _sdcor(problem, theta) -> np.ndarray:
 def bootstrap_replicates(problem, mustart, nAGQ: int, theta, beta, sigma: float, *, nsim: int, seed,
                          nb_theta: float | None = None) -> np.ndarray:
     """``(nsim, num_params)`` replicates of (sd/cor ..., fixed effects); failed refits are NaN rows."""
-    from ._fit import GlmmControl, fit_glmm
-    from ._pirls import GlmmProblem
 
     rng = np.random.default_rng(seed)
     ys = simulate_responses(problem, theta, beta, sigma, nsim, rng, nb_theta)

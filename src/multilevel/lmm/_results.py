@@ -152,7 +152,17 @@ class LinearMixedModel(FitProtocol, TextViews):
         return self.fixef.rename(None)
 
     def vcov(self) -> pd.DataFrame:
-        """Covariance matrix of the fixed-effects estimates, ``sigma^2 (R_X' R_X)^{-1}``."""
+        """Covariance matrix of the fixed-effects estimates, ``sigma^2 (R_X' R_X)^{-1}``.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> fit.vcov().round(3)
+                     (Intercept)   Days
+        (Intercept)       46.575 -1.451
+        Days              -1.451  2.389
+        """
         RX = self._estimate.solution.RX
         Rinv = np.linalg.solve(RX, np.eye(RX.shape[0])) if RX.size else RX
         names = list(self.frame.fixed_names)

@@ -12,7 +12,7 @@ from ..._display import FrameMapping, TextReport
 from ..._exceptions import ModelSpecificationError
 from ..._rformat import render_table
 from ..shared._format import DEFAULT_DIGITS, fcf, fmt_pval
-from ._influence import check_rma
+from ._kinds import check_rma
 from ._tables import metafor_names
 
 __all__ = ["vif", "VifResult", "generalized_vif"]
@@ -34,6 +34,16 @@ class VifResult(FrameMapping, TextReport):
 
     With ``table=True`` the frame is the coefficient table of the fit with the ``vif`` and
     ``sif`` columns added (NaN for the intercept), printed as ``vif(fit, table = TRUE)``.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+    >>> fit = ml.rma("yi", "vi", data=dat, mods="~ ablat + year")
+    >>> ml.vif(fit).to_frame().round(4)
+              vif     sif
+    ablat  1.5391  1.2406
+    year   1.5391  1.2406
     """
 
     frame: pd.DataFrame = field(repr=False)
@@ -41,7 +51,16 @@ class VifResult(FrameMapping, TextReport):
     digits: int = DEFAULT_DIGITS
 
     def to_frame(self) -> pd.DataFrame:
-        """``vif`` and ``sif`` per coefficient (with the coefficient table when ``table``)."""
+        """``vif`` and ``sif`` per coefficient (with the coefficient table when ``table``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> fit = ml.rma("yi", "vi", data=dat, mods="~ ablat + year")
+        >>> list(ml.vif(fit).to_frame().index)
+        ['ablat', 'year']
+        """
         return self.frame.copy()
 
     def _table_lines(self) -> list[str]:
@@ -89,7 +108,7 @@ def vif(fit: Any, *, table: bool = False) -> VifResult:
     check_rma(fit, "vif")
     if fit.int_only:
         raise ModelSpecificationError("vif applies to models with moderators")
-    vb = np.asarray(fit.vcov)
+    vb = np.asarray(fit.vcov_array)
     names = list(fit.design.names)
     start = 1 if fit.design.intercept else 0
     sub = vb[start:, start:]
