@@ -51,7 +51,7 @@ def at_lme4(case: str):
 def test_estimates_match_lme4(case):
     ref, fit = reference(case), fitted(case)
     np.testing.assert_allclose(fit.fixef.to_numpy(), list(ref["fixef"].values()), rtol=2e-6)
-    np.testing.assert_allclose(np.sqrt(np.diag(np.asarray(fit.vcov))), ref["se"], rtol=1e-4)
+    np.testing.assert_allclose(np.sqrt(np.diag(np.asarray(fit.vcov()))), ref["se"], rtol=1e-4)
     vc, sd = fit.varcorr, np.array(ref["varcorr"]["sdcor"])
     variances = vc["var2"].isna().to_numpy()
     np.testing.assert_allclose(vc["vcov"].to_numpy()[variances], np.array(ref["varcorr"]["vcov"])[variances], rtol=2e-4)
