@@ -12,6 +12,7 @@ from ..._display import FrameMapping, TextReport
 from ..._exceptions import ModelSpecificationError
 from ..._rformat import render_table
 from ..shared._format import DEFAULT_DIGITS, fcf, fmt_pval
+from ..univariate._print import RmaSummary
 from ._kinds import check_rma
 from ._tables import metafor_names
 
@@ -116,5 +117,5 @@ def vif(fit: Any, *, table: bool = False) -> VifResult:
     frame = pd.DataFrame({"vif": vifs, "sif": np.sqrt(vifs)}, index=pd.Index(names[start:]))
     if table:
         pad = np.full(start, np.nan)
-        frame = fit.to_frame().assign(vif=np.concatenate([pad, vifs]), sif=np.concatenate([pad, np.sqrt(vifs)]))
+        frame = RmaSummary(fit, showfit=False).to_frame().assign(vif=np.concatenate([pad, vifs]), sif=np.concatenate([pad, np.sqrt(vifs)]))
     return VifResult(frame, table)
