@@ -11,6 +11,7 @@ from scipy import special
 from .._exceptions import ArgumentError, ModelSpecificationError
 from .._protocol import confint_frame
 from ._simulate import bootstrap_replicates, simulate_responses
+from ..lmm._sdcor import sdcor_from_theta
 
 __all__ = ["glmm_confint", "glmm_simulate", "variance_parameter_names", "vcov_matrix"]
 
@@ -30,8 +31,6 @@ def variance_parameter_names(fit) -> list[str]:
 
 
 def _sdcor(fit) -> np.ndarray:
-    from ..lmm._profile import sdcor_from_theta
-
     return sdcor_from_theta(fit.theta, [t.k for t in fit._problem.terms], 1.0)
 
 

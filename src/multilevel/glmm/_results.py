@@ -379,7 +379,6 @@ class GeneralizedLinearMixedModel(FitProtocol, TextViews):
 
     @classmethod
     def _anova(cls, fits, names=None):
-
         return lmer_anova(fits, refit=False, names=names)
 
     def _varpar(self) -> tuple[list[str], np.ndarray]:

@@ -24,6 +24,7 @@ import warnings
 import numpy as np
 
 from .._exceptions import ConvergenceWarning, MultilevelError, SingularFitWarning
+from ..lmm._sdcor import sdcor_from_theta
 from ._fit import GlmmControl, fit_glmm
 from ._pirls import GlmmProblem
 
@@ -72,8 +73,6 @@ def _z_matrix(problem):
 
 def _sdcor(problem, theta) -> np.ndarray:
     """lme4's variance parameters in lme4's order (per term, template positions column-wise)."""
-    from ..lmm._profile import sdcor_from_theta
-
     return sdcor_from_theta(np.asarray(theta, dtype=float), [t.k for t in problem.terms], 1.0)
 
 

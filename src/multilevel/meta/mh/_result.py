@@ -182,7 +182,6 @@ class TableFit(TextReport):
         return RmaMhSummary(self, showfit=True)
 
     def _results_frame(self) -> pd.DataFrame:
-
         return RmaMhSummary(self).to_frame()
 
     def tidy(self, level: float | None = None) -> pd.DataFrame:
@@ -193,7 +192,6 @@ class TableFit(TextReport):
                           level=pct / 100)
 
     def __str__(self) -> str:
-
         return str(RmaMhSummary(self))
 
 
