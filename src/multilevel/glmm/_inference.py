@@ -12,6 +12,7 @@ from .._exceptions import ArgumentError, ModelSpecificationError
 from .._protocol import confint_frame
 from ._simulate import bootstrap_replicates, simulate_responses
 from ..lmm._sdcor import sdcor_from_theta
+from ._profile import GlmmProfile, profile_intervals
 
 __all__ = ["glmm_confint", "glmm_simulate", "variance_parameter_names", "vcov_matrix"]
 
@@ -60,8 +61,6 @@ def glmm_confint(fit, method: str, level: float, *, nsim: int, seed) -> pd.DataF
 
 
 def _profile_bounds(fit, level: float) -> np.ndarray:
-    from ._profile import GlmmProfile, profile_intervals
-
     if fit.family.has_scale:
         raise ModelSpecificationError(f"profile intervals are available for families without a scale parameter "
                                       f"(binomial, Poisson, negative binomial), not {fit.family.name}; use "
