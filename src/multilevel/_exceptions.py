@@ -164,7 +164,17 @@ class NotFittedError(MultilevelError, RuntimeError):
 
 class RowsUnavailableError(NotFittedError):
     """A quantity that needs the rows (fitted values, residuals, simulation) was requested from an
-    ``lmer`` fit to a Dask DataFrame or Parquet files, which keeps only cross-products."""
+    ``lmer`` fit to a Dask DataFrame or Parquet files, which keeps only cross-products.
+
+    Such a fit raises it from ``residuals()``, ``fitted()`` and ``simulate()``; it is a
+    :class:`NotFittedError`, so code that handles that catches it too.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> issubclass(ml.RowsUnavailableError, ml.NotFittedError)
+    True
+    """
 
 
 class UnsupportedObjectError(MultilevelError, TypeError):

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from ._exceptions import ArgumentError
+from ._data import as_dataframe
 
 __all__ = ["grid_frame", "new_axes", "group_colors", "draw_group_lines", "draw_residuals", "draw_qq", "POPULATION_COLOR"]
 
@@ -32,7 +34,6 @@ def new_axes(ax: Any = None, *, ncols: int = 1, figsize: tuple[float, float] | N
 def axes_for(ax: Any, num: int, *, figsize: tuple[float, float] | None = None):
     """``(figure, list of num Axes)``: a new row of panels, or the given Axes (one Axes is
     accepted for one panel; a sequence must hold ``num``)."""
-    from ._exceptions import ArgumentError
 
     if ax is None:
         fig, axes = new_axes(None, ncols=num, figsize=figsize)
@@ -46,7 +47,6 @@ def axes_for(ax: Any, num: int, *, figsize: tuple[float, float] | None = None):
 def residual_axes(ax: Any):
     """Panels of the residual plots: two new ones, the two given, or one given Axes (residuals
     against fitted values only)."""
-    from ._exceptions import ArgumentError
 
     if ax is None:
         fig, axes = new_axes(None, ncols=2)
@@ -161,8 +161,6 @@ def plot_data(fit: Any, data: Any, x: str | None, *, exclude: Sequence[str] = ()
     (``x``, or the first numeric column the formula names, response and ``exclude`` aside)."""
     import re
 
-    from ._data import as_dataframe
-    from ._exceptions import ArgumentError
 
     if data is None:
         data = getattr(fit, "model_data", None)

@@ -464,7 +464,17 @@ class BrmaFit(FitProtocol, TextViews):
         return pd.Series(self._coef_draws().mean(axis=0), index=pd.Index(self.coef_names))
 
     def vcov(self) -> pd.DataFrame:
-        """Posterior covariance matrix of the coefficients."""
+        """Posterior covariance matrix of the coefficients.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.datasets.load("konstantopoulos2011")
+        >>> fit = ml.brma("yi", "vi", measure="SMD", cluster="district", data=dat, seed=1,
+        ...               progress=False)
+        >>> fit.vcov().shape
+        (1, 1)
+        """
         draws = self._coef_draws()
         cov = np.atleast_2d(np.cov(draws, rowvar=False))
         return pd.DataFrame(cov, index=self.coef_names, columns=self.coef_names)

@@ -10,7 +10,9 @@ from scipy import special
 
 from .._exceptions import ArgumentError, ModelSpecificationError
 from .._protocol import confint_frame
+from ._simulate import bootstrap_replicates, simulate_responses
 from ..lmm._sdcor import sdcor_from_theta
+from ._profile import GlmmProfile, profile_intervals
 
 __all__ = ["glmm_confint", "glmm_simulate", "variance_parameter_names", "vcov_matrix"]
 
@@ -60,8 +62,6 @@ def glmm_confint(fit, method: str, level: float, *, nsim: int, seed) -> pd.DataF
 
 
 def _profile_bounds(fit, level: float) -> np.ndarray:
-    from ._profile import GlmmProfile, profile_intervals
-
     if fit.family.has_scale:
         raise ModelSpecificationError(f"profile intervals are available for families without a scale parameter "
                                       f"(binomial, Poisson, negative binomial), not {fit.family.name}; use "
@@ -77,7 +77,6 @@ def _profile_bounds(fit, level: float) -> np.ndarray:
 
 def _boot_bounds(fit, level: float, nsim: int, seed) -> np.ndarray:
     from ..lmm._bootstrap import percentile_intervals
-    from ._simulate import bootstrap_replicates
 
     if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 2:
         raise ArgumentError(f"nsim must be an integer >= 2, not {nsim!r}")
@@ -92,7 +91,6 @@ def _boot_bounds(fit, level: float, nsim: int, seed) -> np.ndarray:
 
 def glmm_simulate(fit, nsim: int, seed) -> pd.DataFrame:
     """:meth:`GeneralizedLinearMixedModel.simulate`."""
-    from ._simulate import simulate_responses
 
     if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
         raise ArgumentError(f"nsim must be a positive integer, not {nsim!r}")

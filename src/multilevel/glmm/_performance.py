@@ -29,6 +29,8 @@ import numpy as np
 
 from .._exceptions import ModelSpecificationError
 from ..lmm._icc import ICC, R2, VarianceDecomposition, icc_from, r2_from, variance_decomposition
+from ._fit import fit_glmm
+from ._pirls import GlmmProblem
 
 __all__ = ["glmm_icc", "glmm_r2", "glmm_variance_decomposition", "distribution_variance"]
 
@@ -37,8 +39,6 @@ _BINOMIAL = {"logit": math.pi ** 2 / 3.0, "probit": 1.0, "cloglog": math.pi ** 2
 
 def _null_intercept(fit) -> float:
     """Intercept of the null model (intercept, the fit's random effects, offset and weights)."""
-    from ._fit import fit_glmm
-    from ._pirls import GlmmProblem
 
     prob = fit._problem
     null = GlmmProblem(np.ones((prob.n, 1)), prob.y, prob.weights, prob.n_trials, prob.offset, prob.terms,

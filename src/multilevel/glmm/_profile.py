@@ -22,7 +22,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import optimize, special
 
-from ..lmm._profile import sdcor_from_theta, theta_from_sdcor
+from ..lmm._sdcor import sdcor_from_theta, theta_from_sdcor
+from ._fit import GlmmControl, _bobyqa, _deviance_function
+from ..lmm._pls import theta_template_indices
 
 __all__ = ["GlmmProfile", "profile_intervals"]
 
@@ -31,8 +33,6 @@ class GlmmProfile:
     """The deviance of ``(sdcor, beta)`` and the profile of each parameter (internal)."""
 
     def __init__(self, problem, nAGQ: int, eta0, theta_hat, beta_hat, deviance_hat: float, se_beta):
-        from ._fit import GlmmControl, _deviance_function
-
         self.problem, self.ks = problem, [t.k for t in problem.terms]
         _, self._dev = _deviance_function(problem, nAGQ, eta0, GlmmControl())
         self.m = sum(k * (k + 1) // 2 for k in self.ks)
@@ -42,8 +42,6 @@ class GlmmProfile:
         self.scale = np.concatenate([np.maximum(0.5 * np.abs(self.phi[:self.m]), 0.05), se_beta])
 
     def _bounds(self):
-        from ..lmm._pls import theta_template_indices
-
         lo, hi = [], []
         for k in self.ks:
             rows, cols = theta_template_indices(k)
@@ -60,7 +58,6 @@ class GlmmProfile:
 
     def profiled(self, j: int, value: float, start) -> tuple[float, np.ndarray]:
         """Minimum of the deviance with parameter ``j`` at ``value`` (others from ``start``)."""
-        from ._fit import _bobyqa
 
         others = np.delete(np.arange(self.phi.size), j)
 

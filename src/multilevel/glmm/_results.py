@@ -19,6 +19,9 @@ from ._pirls import GlmmProblem
 from ._predict import predict
 from ._response import GlmmResponse
 from ._summary import GlmerSummary, GlmmVarCorr
+from ._inference import glmm_confint, glmm_simulate
+from ._performance import glmm_icc, glmm_r2
+from ..lmm._anova import lmer_anova
 
 __all__ = ["GeneralizedLinearMixedModel", "RESIDUAL_TYPES"]
 
@@ -116,7 +119,18 @@ class GeneralizedLinearMixedModel(FitProtocol, TextViews):
 
     def vcov(self) -> pd.DataFrame:
         """Covariance of the fixed effects: twice the inverse finite-difference Hessian of the deviance
-        (lme4's default), or ``sigma^2 (R_X' R_X)^{-1}`` when the Hessian is unavailable."""
+        (lme4's default), or ``sigma^2 (R_X' R_X)^{-1}`` when the Hessian is unavailable.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.glmer("incidence / size ~ period + (1 | herd)", ml.datasets.load("cbpp"), "binomial",
+        ...                weights="size")
+        >>> fit.vcov().round(4).iloc[:2, :2]
+                     (Intercept)  period2
+        (Intercept)       0.0535  -0.0254
+        period2          -0.0254   0.0919
+        """
         V = self._estimate.vcov
         if not self._estimate.vcov_from_hessian:
             V = self.sigma ** 2 * V
@@ -317,7 +331,6 @@ class GeneralizedLinearMixedModel(FitProtocol, TextViews):
         >>> fit.confint("profile").round(3).loc[".sig01", ["lower", "upper"]].tolist()
         [0.346, 1.1]
         """
-        from ._inference import glmm_confint
 
         return glmm_confint(self, method, parse_level(level), nsim=nsim, seed=seed)
 
@@ -333,7 +346,6 @@ class GeneralizedLinearMixedModel(FitProtocol, TextViews):
         >>> fit.simulate(3, seed=1).shape
         (56, 3)
         """
-        from ._inference import glmm_simulate
 
         return glmm_simulate(self, nsim, seed)
 
@@ -348,7 +360,6 @@ class GeneralizedLinearMixedModel(FitProtocol, TextViews):
         >>> round(fit.icc().adjusted, 3)
         0.111
         """
-        from ._performance import glmm_icc
 
         return glmm_icc(self)
 
@@ -363,14 +374,11 @@ class GeneralizedLinearMixedModel(FitProtocol, TextViews):
         >>> round(fit.r2().marginal, 3)
         0.085
         """
-        from ._performance import glmm_r2
 
         return glmm_r2(self)
 
     @classmethod
     def _anova(cls, fits, names=None):
-        from ..lmm._anova import lmer_anova
-
         return lmer_anova(fits, refit=False, names=names)
 
     def _varpar(self) -> tuple[list[str], np.ndarray]:

@@ -26,6 +26,8 @@ import numpy as np
 
 from .._exceptions import ConvergenceWarning, MultilevelError, SingularFitWarning
 from ..lmm._sdcor import sdcor_from_theta
+from ._fit import GlmmControl, fit_glmm
+from ._pirls import GlmmProblem
 
 __all__ = ["simulate_responses", "bootstrap_replicates"]
 
@@ -89,8 +91,6 @@ def bootstrap_replicates(problem, mustart, nAGQ: int, theta, beta, sigma: float,
                          nb_theta: float | None = None) -> np.ndarray:
     """``(nsim, num_params)`` replicates of (sd/cor ..., sigma for families with a scale, fixed effects);
     failed refits are NaN rows."""
-    from ._fit import GlmmControl, fit_glmm
-    from ._pirls import GlmmProblem
 
     rng = np.random.default_rng(seed)
     ys = simulate_responses(problem, theta, beta, sigma, nsim, rng, nb_theta)

@@ -22,10 +22,11 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .._exceptions import ArgumentError, DataError, MissingDataWarning, UnknownColumnError
+from .._exceptions import ArgumentError, DataError, MissingDataWarning, ModelSpecificationError, UnknownColumnError
 from ..formula._bars import parse_formula
 from ..formula._build import _used_columns
-from ..formula._factors import string_factor as _string_factor
+from ..formula._factors import string_factor
+from ._dask_problem import fit_from_statistics, lme4_order
 from ..formula._contrasts import check_contrasts
 from ._dask_stats import PartitionSpec, merge_keys, merge_stats, partition_keys, partition_stats
 
@@ -117,7 +118,7 @@ def _global_levels(ddf, columns, parsed) -> tuple[tuple, tuple]:
             cats = dtype.categories
             categories.append((name, cats[cats.isin(u)]))
         else:  # strings (and categoricals of unknown levels): R's sorted levels
-            categories.append((name, pd.Index(_string_factor(u).categories)))
+            categories.append((name, pd.Index(string_factor(u).categories)))
     return tuple(categories), tuple(values)
 
 
@@ -130,8 +131,6 @@ def _check_columns(ddf, columns):
 
 def dask_statistics(formula: str, data, contrasts=None):
     """``(parsed formula, spec, merged statistics)`` of a Dask or Parquet input (three passes)."""
-    from ._dask_problem import lme4_order
-
     ddf = _as_dask(data)
     parsed = parse_formula(formula)
     coding = check_contrasts(contrasts)
@@ -147,7 +146,6 @@ def dask_statistics(formula: str, data, contrasts=None):
                                 f"(it holds {ddf.dtypes[name]} values)")
     spec = PartitionSpec(formula, tuple(columns), coding, categories, values)
     if not parsed.terms:
-        from .._exceptions import ModelSpecificationError
 
         raise ModelSpecificationError(
             f"no random effects terms specified in formula {formula!r}; use ml.lm for a linear model")
@@ -174,7 +172,5 @@ def dask_statistics(formula: str, data, contrasts=None):
 def lmer_dask(formula: str, data, REML: bool = True, *, contrasts=None, data_name=None, start=None, **fit_args):
     """:func:`~multilevel.lmer` on a Dask DataFrame or Parquet files (see its docstring, "Data beyond
     one machine")."""
-    from ._dask_problem import fit_from_statistics
-
     parsed, spec, stats = dask_statistics(formula, data, contrasts)
     return fit_from_statistics(formula, parsed, spec, stats, REML, data_name=data_name, start=start, **fit_args)

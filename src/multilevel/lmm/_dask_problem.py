@@ -20,7 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._exceptions import (ConvergenceWarning, PredictorScaleWarning, RankDeficiencyWarning, RowsUnavailableError,
-                           SingularFitWarning)
+                           SingularFitWarning, ModelSpecificationError)
 from ..formula._design import pivot_rank_columns
 from ..formula._frame import ModelFrame, RandomEffectsBlock
 from ..formula._groups import check_blocks
@@ -31,7 +31,9 @@ from ._optimize import SINGULAR_MESSAGE
 from ._pls import PLSProblem, TermStructure
 from ._results import LinearMixedModel
 from ._summary import ScaledResiduals
-from ._schur import block_bounds, dense_map, general_map, grouped_map_y, grouped_maps, split_maps, two_thread_map
+from ._schur import (MAX_DENSE_REST, block_bounds, dense_map, general_map, grouped_map_y, grouped_maps, split_maps,
+                     two_thread_map)
+from ..formula._response import response_name
 
 __all__ = ["lme4_order", "problem_from_crossproducts", "CrossProductFrame", "DaskLinearMixedModel",
            "fit_from_statistics"]
@@ -291,15 +293,11 @@ def _blocks(parsed, spec, stats):
 
 def fit_from_statistics(formula, parsed, spec, stats, REML=True, *, data_name=None, start=None, **fit_args):
     """Fit the model from the merged cross-products of :func:`~._dask.dask_statistics`."""
-    from ..formula._response import response_name
-    from ._lmer import MAX_DENSE_REST
-
     n, names = stats["n"], stats["names"]
     blocks = _blocks(parsed, spec, stats)
     check_blocks(blocks, n)
     q_rest = sum(b.num_levels * b.num_columns for b in blocks[1:])
     if q_rest > MAX_DENSE_REST:
-        from .._exceptions import ModelSpecificationError
 
         raise ModelSpecificationError(
             f"the random-effects terms after the first have {q_rest} coefficients together; their Schur "

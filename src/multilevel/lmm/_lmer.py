@@ -10,15 +10,15 @@ from .._exceptions import (ArgumentError, ConvergenceWarning, ModelSpecification
                            SingularFitWarning)
 from .._data import rows_used
 from ..formula._frame import ModelFrame
-from ._dask import is_dask_input
+from ._dask import is_dask_input, lmer_dask
 from ._fit import fit_problem
 from ._optimize import SINGULAR_MESSAGE
 from ._pls import PLSProblem, TermStructure
 from ._results import LinearMixedModel
+from ._schur import MAX_DENSE_REST
+from ._weights import weighted_frame, weighted_problem
 
 __all__ = ["lmer", "problem_from_frame", "terms_from_frame", "MAX_DENSE_REST"]
-
-MAX_DENSE_REST = 10_000  # coefficients of the later random-effects terms (dense Schur complement)
 
 
 def problem_from_frame(frame: ModelFrame, *, check_nobs: bool = True) -> PLSProblem:
@@ -184,12 +184,9 @@ def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=Non
         if weights is not None or offset is not None:
             raise ArgumentError("weights= and offset= are not supported when data is a Dask DataFrame or "
                                 "Parquet files; fit in memory, or fold them into the response")
-        from ._dask import lmer_dask
-
         return lmer_dask(formula, data, REML, contrasts=contrasts, data_name=data_name, start=start,
                          optimizer=optimizer, calc_derivs=calc_derivs, restart_edge=restart_edge,
                          boundary_tol=boundary_tol, threads=blas_threads)
-    from ._weights import weighted_frame, weighted_problem
 
     frame, wo = weighted_frame(formula, data, weights=weights, offset=offset, contrasts=contrasts)
     scale_msg = frame.scale_message()

@@ -20,10 +20,11 @@ from ._anova import lmer_anova
 from ._icc import model_icc, model_r2
 from ._plots import ranef_intervals
 from ._predict import predict, simulate
-from ._profile import fit_confint
+from ._profile import fit_confint, parameter_names
 from ._satterthwaite import coef_table, lmertest_summary
 from ._varcorr import VarCorr
 from ._weights import WeightsOffset
+from ._sdcor import sdcor_from_theta
 
 __all__ = ["LinearMixedModel"]
 
@@ -152,7 +153,17 @@ class LinearMixedModel(FitProtocol, TextViews):
         return self.fixef.rename(None)
 
     def vcov(self) -> pd.DataFrame:
-        """Covariance matrix of the fixed-effects estimates, ``sigma^2 (R_X' R_X)^{-1}``."""
+        """Covariance matrix of the fixed-effects estimates, ``sigma^2 (R_X' R_X)^{-1}``.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> fit.vcov().round(3)
+                     (Intercept)   Days
+        (Intercept)       46.575 -1.451
+        Days              -1.451  2.389
+        """
         RX = self._estimate.solution.RX
         Rinv = np.linalg.solve(RX, np.eye(RX.shape[0])) if RX.size else RX
         names = list(self.frame.fixed_names)
@@ -481,8 +492,6 @@ class LinearMixedModel(FitProtocol, TextViews):
 
     def _varpar(self) -> tuple[list[str], np.ndarray]:
         """lme4's names (.sig01, ..., .sigma) and values (standard deviations, correlations, sigma)."""
-        from ._profile import parameter_names, sdcor_from_theta
-
         ks = [b.num_columns for b in self.frame.blocks]
         names = parameter_names(ks, [])
         return names, np.append(sdcor_from_theta(self.theta, ks, self.sigma), self.sigma)

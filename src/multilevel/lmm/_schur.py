@@ -24,8 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["pair_products", "general_map", "dense_map", "grouped_maps", "grouped_map_y", "block_bounds",
-           "split_maps", "two_thread_map"]
+__all__ = ["MAX_DENSE_REST", "pair_products", "general_map", "dense_map", "grouped_maps", "grouped_map_y",
+           "block_bounds", "split_maps", "two_thread_map"]
+
+MAX_DENSE_REST = 10_000  # coefficients of the later random-effects terms (dense Schur complement)
 
 
 def pair_products(left: sp.csr_matrix, right: sp.csr_matrix, rows_left: np.ndarray,

@@ -20,6 +20,7 @@ import numpy as np
 
 from .._data import as_dataframe, is_polars, polars_to_pandas
 from .._exceptions import DataError
+from ._pls import PLSProblem, TermStructure
 
 __all__ = ["WeightsOffset", "weighted_frame", "weighted_problem"]
 
@@ -107,7 +108,6 @@ def weighted_frame(formula: str, data, *, weights=None, offset=None, contrasts=N
 
 def weighted_problem(problem, wo: WeightsOffset):
     """The unweighted problem of ``sqrt(w) (y - o)`` on ``sqrt(w) X`` and ``sqrt(w) Z``."""
-    from ._pls import PLSProblem, TermStructure
 
     y = problem.y - (0.0 if wo.offset is None else wo.offset)
     sw = wo.sqrt_weights

@@ -131,7 +131,16 @@ class LinearModel(FitProtocol, TextViews):
         return self._series(self.fit.aliased, "aliased")
 
     def vcov(self) -> pd.DataFrame:
-        """Covariance matrix of the estimates; NaN rows and columns for aliased coefficients (as R)."""
+        """Covariance matrix of the estimates; NaN rows and columns for aliased coefficients (as R).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> ml.lm("Reaction ~ Days", ml.datasets.load("sleepstudy")).vcov().round(3)
+                     (Intercept)   Days
+        (Intercept)       43.694 -6.899
+        Days              -6.899  1.533
+        """
         keep = np.flatnonzero(~self.fit.aliased)
         full = np.full((len(self.names), len(self.names)), np.nan)
         full[np.ix_(keep, keep)] = self.fit.vcov

@@ -187,7 +187,15 @@ class LmList(FitProtocol, TextReport):
         return pd.Series(np.concatenate([f.fit.coef for _, f in self._fitted()]), index=self._index())
 
     def vcov(self) -> pd.DataFrame:
-        """Covariance matrix of :attr:`params`: block diagonal, each group's own ``vcov()``."""
+        """Covariance matrix of :attr:`params`: block diagonal, each group's own ``vcov()``.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fits = ml.lm_list("Reaction ~ Days | Subject", ml.datasets.load("sleepstudy"))
+        >>> fits.vcov().shape
+        (36, 36)
+        """
         blocks = [f.vcov().to_numpy() for _, f in self._fitted()]
         index = self._index()
         return pd.DataFrame(scipy.linalg.block_diag(*blocks), index=index, columns=index)

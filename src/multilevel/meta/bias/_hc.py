@@ -35,6 +35,14 @@ class HcResult(TextReport, FrameMapping):
         The same quantities from the original fit.
     method_rma : str
         The tau^2 estimator of the original fit.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.rma("yi", "vi", data=ml.datasets.load("hackshaw1998"))
+    >>> res = ml.hc(fit)
+    >>> round(res.tau2, 4) if hasattr(res, "tau2") else res.to_frame().round(4)
+    0.017
     """
 
     beta: float
@@ -51,7 +59,17 @@ class HcResult(TextReport, FrameMapping):
     digits: int = DEFAULT_DIGITS
 
     def to_frame(self) -> pd.DataFrame:
-        """Rows ``rma`` and ``hc``: method, tau2, estimate, se, ci_lb, ci_ub."""
+        """Rows ``rma`` and ``hc``: method, tau2, estimate, se, ci_lb, ci_ub.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma("yi", "vi", data=ml.datasets.load("hackshaw1998"))
+        >>> ml.hc(fit).to_frame().round(4)
+            method    tau2  estimate      se   ci_lb   ci_ub
+        rma   REML  0.0224    0.2189  0.0494  0.1221  0.3157
+        hc      DL  0.0170    0.1858  0.0493  0.0830  0.2885
+        """
         return pd.DataFrame({"method": [self.method_rma, "DL"], "tau2": [self.tau2_rma, self.tau2],
                              "estimate": [self.beta_rma, self.beta], "se": [self.se_rma, self.se],
                              "ci_lb": [self.ci_lb_rma, self.ci_lb], "ci_ub": [self.ci_ub_rma, self.ci_ub]},

@@ -198,7 +198,7 @@ def selmodel(fit: RmaFit, type: str, *, alternative: str = "greater", steps: Any
     est = fit_selection(data, spec, beta0, 0.0 if fixed_model else base.tau2,
                         tau2_fixed=0.0 if fixed_model else None, delta_fixed=delta_fixed,
                         raw_X=base.design.X)
-    return SelmodelFit.build(base, est, spec, sc.mX, type=kind, alternative=alternative, steps=step_arr,
+    return SelmodelFit._build(base, est, spec, sc.mX, type=kind, alternative=alternative, steps=step_arr,
                              prec=prec_name, preci=preci, pvals=clamped, ptable=ptable)
 
 

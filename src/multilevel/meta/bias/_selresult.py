@@ -12,11 +12,11 @@ from scipy import special
 from ..._display import FrameMapping, TextReport, TextViews
 from ..._protocol import confint_frame, parse_level, tidy_frame
 from ..._rformat import signif_stars
-from ..shared._format import (DEFAULT_DIGITS, fcf, fmt_pval, moderators_lines, model_results_lines,
-                              print_vector_lines, signif_legend_lines)
-from ..shared._format import _matrix_lines
+from ..shared._format import (DEFAULT_DIGITS, fcf, fmt_pval, moderators_lines, model_results_lines, print_vector_lines,
+                              signif_legend_lines, _matrix_lines)
 from ._selcore import SelectionSpec, weights
 from ._selfit import SelectionEstimate
+from ._selplot import plot_selection, selection_curve
 
 __all__ = ["SelmodelFit", "SelmodelSummary"]
 
@@ -62,6 +62,22 @@ class SelmodelFit(TextViews):
     -----
     ``yi``, ``vi``, ``pvals``, ``preci``, ``hessian`` and ``vd`` (covariance of the deltas) are
     kept for the plot and for checks; they are internal and may change.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.rma("yi", "vi", data=ml.datasets.load("hackshaw1998"))
+    >>> sel = ml.selmodel(fit, type="stepfun", steps=[0.025, 0.10, 0.50, 1])
+    >>> sel.to_frame().round(4)
+                     term       kind  estimate  ...  p_value  conf_low  conf_high
+    0             intrcpt      fixed    0.0020  ...   0.9821   -0.1723     0.1763
+    1                tau2     random    0.0096  ...      NaN    0.0000     0.0347
+    2  0     < p <= 0.025  selection    1.0000  ...      NaN       NaN        NaN
+    3    0.025 < p <= 0.1  selection    0.4946  ...   0.1089    0.0000     1.1125
+    4    0.1   < p <= 0.5  selection    0.2136  ...   0.0000    0.0000     0.5443
+    5      0.5   < p <= 1  selection    0.0618  ...   0.0000    0.0000     0.1969
+    <BLANKLINE>
+    [6 rows x 8 columns]
     """
 
     type: str
@@ -109,7 +125,7 @@ class SelmodelFit(TextViews):
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def build(cls, base: Any, est: SelectionEstimate, spec: SelectionSpec, mX: np.ndarray | None, **kw: Any
+    def _build(cls, base: Any, est: SelectionEstimate, spec: SelectionSpec, mX: np.ndarray | None, **kw: Any
               ) -> SelmodelFit:
         """Assemble the result from the ML fit without selection and the selection estimates."""
         p = base.p
@@ -189,7 +205,16 @@ class SelmodelFit(TextViews):
 
     # ------------------------------------------------------------------ protocol
     def vcov(self) -> pd.DataFrame:
-        """Covariance matrix of the coefficients (inverse Hessian)."""
+        """Covariance matrix of the coefficients (inverse Hessian).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma("yi", "vi", data=ml.datasets.load("hackshaw1998"))
+        >>> sel = ml.selmodel(fit, type="stepfun", steps=[0.025, 0.10, 0.50, 1])
+        >>> sel.vcov().shape
+        (1, 1)
+        """
         return pd.DataFrame(self.vb, index=list(self.names), columns=list(self.names))
 
     @property
@@ -215,7 +240,21 @@ class SelmodelFit(TextViews):
         return -2 * self.ll + 2 * self.parms * n / (n - self.parms - 1)
 
     def fitstats(self) -> pd.Series:
-        """logLik, deviance, AIC, BIC and AICc (ML)."""
+        """logLik, deviance, AIC, BIC and AICc (ML).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma("yi", "vi", data=ml.datasets.load("hackshaw1998"))
+        >>> sel = ml.selmodel(fit, type="stepfun", steps=[0.025, 0.10, 0.50, 1])
+        >>> sel.fitstats().round(2)
+        logLik      -6.95
+        deviance    13.90
+        AIC         23.90
+        BIC         31.95
+        AICc        25.83
+        dtype: float64
+        """
         return pd.Series({"logLik": self.ll, "deviance": -2 * self.ll, "AIC": self.aic, "BIC": self.bic,
                           "AICc": self.aicc})
 
@@ -243,7 +282,16 @@ class SelmodelFit(TextViews):
         return confint_frame(terms, kinds, est, lower, upper, level=lvl / 100, method="wald")
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per parameter: estimate, std_error, statistic, p_value and the Wald interval."""
+        """One row per parameter: estimate, std_error, statistic, p_value and the Wald interval.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma("yi", "vi", data=ml.datasets.load("hackshaw1998"))
+        >>> sel = ml.selmodel(fit, type="stepfun", steps=[0.025, 0.10, 0.50, 1])
+        >>> list(sel.to_frame().index)
+        [0, 1, 2, 3, 4, 5]
+        """
         ci = self.confint()
         terms = list(ci.index)
         est = [*self.coefficients[0], self.tau2, *self.delta]
@@ -260,25 +308,62 @@ class SelmodelFit(TextViews):
 
         ``prec`` is the precision at which a precision-dependent function is drawn: ``"min"``,
         ``"max"`` (default), ``"mean"``, ``"median"`` of the studies' scaled precisions, or a number.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma("yi", "vi", data=ml.datasets.load("hackshaw1998"))
+        >>> sel = ml.selmodel(fit, type="stepfun", steps=[0.025, 0.10, 0.50, 1])
+        >>> sel.selection_function([0.01, 0.2, 0.7]).round(4)
+              p       w
+        0  0.01  1.0000
+        1  0.20  0.2136
+        2  0.70  0.0618
         """
-        from ._selplot import selection_curve
 
         return selection_curve(self, p, prec)
 
     def plot(self, *, ax: Any = None, n: int = 1000, prec: Any = "max", rug: bool = True, **kwargs: Any) -> Any:
-        """Plot the estimated selection function against the p-value; returns the Figure."""
-        from ._selplot import plot_selection
+        """Plot the estimated selection function against the p-value; returns the Figure.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma("yi", "vi", data=ml.datasets.load("hackshaw1998"))
+        >>> sel = ml.selmodel(fit, type="stepfun", steps=[0.025, 0.10, 0.50, 1])
+        >>> type(sel.plot()).__name__
+        'Figure'
+        """
 
         return plot_selection(self, ax=ax, n=n, prec=prec, rug=rug, **kwargs)
 
     def weights_at(self, p: np.ndarray, prec: float = 1.0) -> np.ndarray:
-        """:math:`w(p; \\hat\\delta)` at p-values ``p`` for precision ``prec``."""
+        """:math:`w(p; \\hat\\delta)` at p-values ``p`` for precision ``prec``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import multilevel as ml
+        >>> fit = ml.rma("yi", "vi", data=ml.datasets.load("hackshaw1998"))
+        >>> sel = ml.selmodel(fit, type="stepfun", steps=[0.025, 0.10, 0.50, 1])
+        >>> sel.weights_at(np.array([0.01, 0.2, 0.7])).round(4)
+        array([1.    , 0.2136, 0.0618])
+        """
         steps = np.array([0.0]) if self.steps is None else self.steps
         return weights(self.type, np.asarray(p, dtype=float), self.delta, np.asarray(prec, dtype=float), steps)
 
     # ------------------------------------------------------------------ printing
     def summary(self, digits: int = DEFAULT_DIGITS) -> SelmodelSummary:
-        """metafor's printed layout (``print(sel)``), with the fit statistics."""
+        """metafor's printed layout (``print(sel)``), with the fit statistics.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma("yi", "vi", data=ml.datasets.load("hackshaw1998"))
+        >>> sel = ml.selmodel(fit, type="stepfun", steps=[0.025, 0.10, 0.50, 1])
+        >>> print(str(sel.summary()).splitlines()[1])
+        Random-Effects Model (k = 37; tau^2 estimator: ML)
+        """
         return SelmodelSummary(self, digits)
 
     def __str__(self) -> str:

@@ -7,16 +7,14 @@ from typing import Any
 import pandas as pd
 
 from ..._exceptions import ArgumentError
-from . import _influence as uni
-from . import _mv as mv
+from . import _influence as uni, _mv as mv
+from ._kinds import RmaMvKind
 
 __all__ = ["influence", "rstandard", "rstudent", "hatvalues", "cooks_distance", "dfbetas"]
 
 
 def _is_mv(fit: Any) -> bool:
-    from ..multivariate._result import RmaMvFit
-
-    return isinstance(fit, RmaMvFit)
+    return isinstance(fit, RmaMvKind)
 
 
 def _no_cluster(fit: Any, cluster: Any, function: str) -> None:

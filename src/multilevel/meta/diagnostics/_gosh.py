@@ -12,7 +12,7 @@ from ..._display import FrameMapping, TextReport
 from ..._exceptions import ArgumentError, ModelSpecificationError
 from ..._rformat import render_table
 from ..shared._format import DEFAULT_DIGITS, fcf
-from ._influence import check_rma
+from ._kinds import check_rma
 from ._batch import batch_refit
 from ._refit import spec_of
 
@@ -40,6 +40,15 @@ class GoshResult(TextReport, FrameMapping):
     -----
     :meth:`to_frame` has one row per subset: ``k, QE, I2, H2, tau2`` and the coefficients
     (``estimate`` for a model without moderators); NaN where the fit failed.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+    >>> fit = ml.rma("yi", "vi", data=dat)
+    >>> res = ml.gosh(fit, subsets=200, seed=1)
+    >>> res.to_frame().shape
+    (200, 6)
     """
 
     frame: pd.DataFrame = field(repr=False)
@@ -50,7 +59,16 @@ class GoshResult(TextReport, FrameMapping):
     digits: int = DEFAULT_DIGITS
 
     def to_frame(self) -> pd.DataFrame:
-        """Results of every subset fit."""
+        """Results of every subset fit.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> res = ml.gosh(ml.rma("yi", "vi", data=dat), subsets=200, seed=1)
+        >>> list(res.to_frame().columns)[:4]
+        ['k', 'QE', 'I2', 'H2']
+        """
         return self.frame.copy()
 
     @property
@@ -77,7 +95,16 @@ class GoshResult(TextReport, FrameMapping):
                           *render_table(columns, labels).splitlines(), ""])
 
     def plot(self, **options: Any) -> Any:
-        """GOSH plot: I^2 against the estimate(s) with their distributions; see :func:`gosh_plot`."""
+        """GOSH plot: I^2 against the estimate(s) with their distributions; see :func:`gosh_plot`.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> res = ml.gosh(ml.rma("yi", "vi", data=dat), subsets=200, seed=1)
+        >>> type(res.plot()).__name__
+        'Figure'
+        """
         return gosh_plot(self, **options)
 
 

@@ -12,6 +12,8 @@ from ..._display import FrameMapping, TextReport
 from ..._exceptions import ArgumentError, ModelSpecificationError
 from ..shared._format import DEFAULT_DIGITS
 from ._case import CaseDeletion, case_deletion, flag_influential, hat_diagonal, standardized, weights_percent
+from ._kinds import check_rma
+from ._plot_tables import plot_influence
 from ._refit import spec_of
 from ._tables import (StandardizedResiduals, list_rma_lines, metafor_names, named_blocks, numeric_frame,
                       r_column_names)
@@ -21,14 +23,6 @@ __all__ = ["InfluenceDiagnostics", "influence_rma", "rstandard_rma", "rstudent_r
 
 _COLUMNS = ("rstudent", "dffits", "cook_d", "cov_r", "tau2_del", "QE_del", "hat", "weight")
 _LABELS = ("rstudent", "dffits", "cook.d", "cov.r", "tau2.del", "QE.del", "hat", "weight")
-
-
-def check_rma(fit: Any, function: str) -> None:
-    """An :class:`~multilevel.ArgumentError` unless ``fit`` is an rma fit."""
-    from ..univariate._rma import RmaFit
-
-    if not isinstance(fit, RmaFit):
-        raise ArgumentError(f"{function} applies to fits from ml.rma, not to a {type(fit).__name__}")
 
 
 def _check_fit(fit: Any, function: str) -> None:
@@ -63,6 +57,16 @@ class InfluenceDiagnostics(TextReport, FrameMapping):
     :meth:`to_frame` has the columns ``rstudent, dffits, cook_d, cov_r, tau2_del, QE_del, hat,
     weight, inf``; :attr:`dfbetas` the DFBETAS. ``str()`` prints as metafor, with ``*`` marking
     influential studies.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+    >>> inf = ml.influence(ml.rma("yi", "vi", data=dat))
+    >>> inf.to_frame()[["rstudent", "cook_d"]].round(4).head(2)
+       rstudent  cook_d
+    1   -0.2181  0.0017
+    2   -1.2918  0.1132
     """
 
     frame: pd.DataFrame = field(repr=False)
@@ -76,7 +80,18 @@ class InfluenceDiagnostics(TextReport, FrameMapping):
     digits: int = DEFAULT_DIGITS
 
     def to_frame(self) -> pd.DataFrame:
-        """The diagnostics (``rstudent`` ... ``weight``) and the ``inf`` flag, indexed by study."""
+        """The diagnostics (``rstudent`` ... ``weight``) and the ``inf`` flag, indexed by study.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> inf = ml.influence(ml.rma("yi", "vi", data=dat))
+        >>> inf.to_frame()["hat"].round(4).head(2)
+        1    0.0506
+        2    0.0636
+        Name: hat, dtype: float64
+        """
         out = self.frame.copy()
         out["inf"] = self.is_infl.copy()
         return out
@@ -103,9 +118,16 @@ class InfluenceDiagnostics(TextReport, FrameMapping):
         return named_blocks([("inf", first), ("dfbs", second)])
 
     def plot(self, **options: Any) -> Any:
-        """metafor's ``plot(influence(fit))`` panels; see :func:`multilevel.meta.diagnostics.plot_influence`."""
-        from ._plots import plot_influence
+        """metafor's ``plot(influence(fit))`` panels; see :func:`multilevel.meta.diagnostics.plot_influence`.
 
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> fig = ml.influence(ml.rma("yi", "vi", data=dat)).plot()
+        >>> len(fig.axes)
+        8
+        """
         return plot_influence(self, **options)
 
 

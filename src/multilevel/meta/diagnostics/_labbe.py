@@ -10,7 +10,7 @@ import numpy as np
 from ..._exceptions import ArgumentError, DataError, ModelSpecificationError
 from ..._plots_common import new_axes
 from ..shared._input import column_values
-from ._influence import check_rma
+from ._kinds import check_rma
 
 __all__ = ["labbe", "labbe_points", "arm_outcomes"]
 

@@ -18,6 +18,10 @@ import pandas as pd
 
 from ..._data import offending_rows
 from ..._exceptions import ArgumentError, DataError
+from ..multivariate._core import make_batch
+from ..multivariate._fit import evaluate_at, optimize
+from ..multivariate._predict import dense_marginal
+from ..multivariate._terms import g_arrays
 from ._tables import ClusterResiduals, StandardizedResiduals, numeric_frame
 
 __all__ = ["hatvalues_mv", "rstandard_mv", "cooks_distance_mv", "dfbetas_mv"]
@@ -26,8 +30,6 @@ _EPS = np.finfo(float).eps
 
 
 def _hat(fit: Any) -> tuple[np.ndarray, np.ndarray]:
-    from ..multivariate._predict import dense_marginal
-
     M = dense_marginal(fit)
     X = fit._eff.design.X
     MiX = np.linalg.solve(M, X)
@@ -98,10 +100,6 @@ def rstandard_mv(fit: Any, cluster: Any = None) -> StandardizedResiduals | Clust
 
 def _subset_fit(fit: Any, keep: np.ndarray):
     """Components and coefficients of the model refitted to the estimates ``keep`` (None if it fails)."""
-    from ..multivariate._core import make_batch
-    from ..multivariate._fit import optimize
-    from ..multivariate._rma_mv import _g_arrays
-
     eff = fit._eff
     V = eff.vi[np.ix_(keep, keep)] if eff.vi.ndim == 2 else eff.vi[keep]
     X = eff.design.X[keep]
@@ -109,7 +107,7 @@ def _subset_fit(fit: Any, keep: np.ndarray):
         return None
     codes = [s.codes[keep] if corr is not None else np.unique(s.codes[keep], return_inverse=True)[1].reshape(-1)
              for s, corr in zip(fit._sigmas, fit._corr)]
-    g, h = (_sub_g(_g_arrays(t), keep) for t in (fit._g, fit._h))
+    g, h = (_sub_g(g_arrays(t), keep) for t in (fit._g, fit._h))
     batch = make_batch(eff.yi[keep], X, V, codes, g, fit._corr, h)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -154,8 +152,6 @@ def cooks_distance_mv(fit: Any, cluster: Any = None) -> pd.Series:
 def dfbetas_mv(fit: Any, cluster: Any = None) -> pd.DataFrame:
     r"""DFBETAS of an rma_mv fit: :math:`(\hat\beta - \hat\beta_{(j)}) / \sqrt{\mathrm{diag}\,V}`, with
     :math:`V` the full-data covariance of the coefficients at the components fitted without cluster ``j``."""
-    from ..multivariate._fit import evaluate_at
-
     groups, labels = _groups(fit, cluster)
     beta = np.asarray(fit.coef_table[:, 0])
     out = np.full((len(groups), fit.p), np.nan)

@@ -13,7 +13,7 @@ from ..._display import FrameMapping, TextReport
 from ..._exceptions import ArgumentError
 from ..._rformat import render_table, signif_stars, SIGNIF_LEGEND
 from ..shared._format import DEFAULT_DIGITS, fcf, fmt_pval, format_btt
-from ._influence import check_rma
+from ._kinds import check_rma
 from ._batch import batch_refit
 from ._refit import Spec, spec_of
 from ._tables import metafor_names
@@ -35,6 +35,17 @@ class PermutationTest(TextReport, FrameMapping):
         Permutations used (all of them when ``exact``).
     exact : bool
         Whether every distinct permutation was evaluated.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+    >>> fit = ml.rma("yi", "vi", data=dat, mods="~ ablat")
+    >>> res = ml.permutest(fit, iter=100, seed=1)
+    >>> res.to_frame()[["estimate", "zval"]].round(4)
+             estimate    zval
+    intrcpt    0.2515  1.0095
+    ablat     -0.0291 -4.0444
     """
 
     frame: pd.DataFrame = field(repr=False)
@@ -49,7 +60,16 @@ class PermutationTest(TextReport, FrameMapping):
     digits: int = DEFAULT_DIGITS
 
     def to_frame(self) -> pd.DataFrame:
-        """``estimate, se, zval`` (``tval``), ``pval`` (permutation based), ``ci_lb, ci_ub``."""
+        """``estimate, se, zval`` (``tval``), ``pval`` (permutation based), ``ci_lb, ci_ub``.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> fit = ml.rma("yi", "vi", data=dat, mods="~ ablat")
+        >>> ml.permutest(fit, iter=100, seed=1).to_frame().shape
+        (2, 6)
+        """
         return self.frame.copy()
 
     def __str__(self) -> str:

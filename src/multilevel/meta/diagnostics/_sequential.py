@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..._data import check_columns
 from ..._exceptions import ArgumentError, DataError, ModelSpecificationError
-from ._influence import check_rma
+from ._kinds import check_rma
 from ._batch import batch_refit
 from ._case import leave_one_out_fits
 from ._refit import Refit, spec_of

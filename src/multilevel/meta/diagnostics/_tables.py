@@ -17,6 +17,7 @@ import pandas as pd
 from ..._display import FrameMapping, TextReport
 from ..._rformat import render_table
 from ..shared._format import DEFAULT_DIGITS, fcf
+from ._plot_tables import cumul_forest
 
 __all__ = ["list_rma_lines", "named_blocks", "metafor_names", "LeaveOneOut", "CumulativeResults", "StandardizedResiduals", "ClusterResiduals",
            "r_column_names"]
@@ -104,10 +105,30 @@ class LeaveOneOut(_ListTable):
     Columns: ``estimate, se, zval`` (``tval`` under Knapp-Hartung), ``pval, ci_lb, ci_ub,
     Q, Qp, tau2`` (not for equal-effects models), ``I2, H2``; ``se`` is NaN after a
     transformation (and not printed).
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+    >>> fit = ml.rma("yi", "vi", data=dat)
+    >>> res = ml.leave1out(fit)
+    >>> res.to_frame()[["estimate", "tau2"]].round(4).head(3)
+       estimate    tau2
+    1   -0.7071  0.3362
+    2   -0.6540  0.2926
+    3   -0.6856  0.3207
     """
 
     def to_frame(self) -> pd.DataFrame:
-        """The leave-one-out estimates as a DataFrame indexed by the omitted study."""
+        """The leave-one-out estimates as a DataFrame indexed by the omitted study.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> ml.leave1out(ml.rma("yi", "vi", data=dat)).to_frame().shape
+        (13, 11)
+        """
         return self._table()
 
 
@@ -118,28 +139,76 @@ class CumulativeResults(_ListTable):
     Columns as :class:`LeaveOneOut` (``pval`` prints as metafor's ``pvals``); the row labels are
     those of the study added at that step. ``level`` is the confidence level in percent and
     ``transformed`` whether ``transf`` was applied; :meth:`forest` draws the results.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+    >>> fit = ml.rma("yi", "vi", data=dat)
+    >>> res = ml.cumul(fit)
+    >>> res.to_frame()[["estimate", "ci_lb", "ci_ub"]].round(4).head(3)
+       estimate   ci_lb   ci_ub
+    1   -0.8893 -2.0077  0.2290
+    2   -1.3250 -2.0090 -0.6410
+    3   -1.3302 -1.9317 -0.7288
     """
 
     level: float = 95.0
     transformed: bool = False
 
     def to_frame(self) -> pd.DataFrame:
-        """The cumulative estimates as a DataFrame indexed by the study added at each step."""
+        """The cumulative estimates as a DataFrame indexed by the study added at each step.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> ml.cumul(ml.rma("yi", "vi", data=dat)).to_frame()["estimate"].round(4).tail(2)
+        12   -0.7775
+        13   -0.7145
+        Name: estimate, dtype: float64
+        """
         return self._table()
 
     def forest(self, **options):
         """Forest plot of the cumulative estimates (metafor's ``forest.cumul.rma``); see
-        :func:`multilevel.meta.diagnostics.cumul_forest`."""
-        from ._plots import cumul_forest
+        :func:`multilevel.meta.diagnostics.cumul_forest`.
 
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> fig = ml.cumul(ml.rma("yi", "vi", data=dat)).forest()
+        >>> type(fig).__name__
+        'Figure'
+        """
         return cumul_forest(self, **options)
 
 
 class StandardizedResiduals(_ListTable):
-    """Standardized residuals (metafor's ``rstandard`` / ``rstudent``): ``resid, se, z``."""
+    """Standardized residuals (metafor's ``rstandard`` / ``rstudent``): ``resid, se, z``.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+    >>> res = ml.rstandard(ml.rma("yi", "vi", data=dat))
+    >>> res.to_frame().round(4).head(2)
+        resid      se       z
+    1 -0.1748  0.7788 -0.2244
+    2 -0.8709  0.6896 -1.2629
+    """
 
     def to_frame(self) -> pd.DataFrame:
-        """Residuals, their standard errors and the standardized residuals."""
+        """Residuals, their standard errors and the standardized residuals.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> list(ml.rstandard(ml.rma("yi", "vi", data=dat)).to_frame().columns)
+        ['resid', 'se', 'z']
+        """
         return self._table()
 
 
@@ -151,6 +220,17 @@ class ClusterResiduals(TextReport, FrameMapping):
     :meth:`to_frame` the cluster statistics: ``X2`` (the residuals of a cluster, standardized
     by their joint covariance) and ``k`` (estimates in the cluster), as metafor's
     ``rstandard(fit, cluster=)``.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> fit = ml.rma_mv("yi", "vi", random="~ 1 | district/school", data=ml.datasets.load("konstantopoulos2011"))
+    >>> res = ml.rstandard(fit, cluster="district")
+    >>> res.to_frame().round(4).head(3)
+            X2  k
+    11  1.9333  4
+    12  3.9386  4
+    18  0.6867  3
     """
 
     obs: StandardizedResiduals
@@ -158,7 +238,15 @@ class ClusterResiduals(TextReport, FrameMapping):
     digits: int = DEFAULT_DIGITS
 
     def to_frame(self) -> pd.DataFrame:
-        """Cluster statistics ``X2`` and ``k``, indexed by the cluster."""
+        """Cluster statistics ``X2`` and ``k``, indexed by the cluster.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma_mv("yi", "vi", random="~ 1 | district/school", data=ml.datasets.load("konstantopoulos2011"))
+        >>> ml.rstandard(fit, cluster="district").to_frame()["k"].head(3).tolist()
+        [4, 4, 3]
+        """
         return self.clusters.copy()
 
     def __str__(self) -> str:

@@ -12,7 +12,8 @@ from ..._display import FrameMapping, TextReport
 from ..._exceptions import ModelSpecificationError
 from ..._rformat import render_table
 from ..shared._format import DEFAULT_DIGITS, fcf, fmt_pval
-from ._influence import check_rma
+from ..univariate._print import RmaSummary
+from ._kinds import check_rma
 from ._tables import metafor_names
 
 __all__ = ["vif", "VifResult", "generalized_vif"]
@@ -34,6 +35,16 @@ class VifResult(TextReport, FrameMapping):
 
     With ``table=True`` the frame is the coefficient table of the fit with the ``vif`` and
     ``sif`` columns added (NaN for the intercept), printed as ``vif(fit, table = TRUE)``.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+    >>> fit = ml.rma("yi", "vi", data=dat, mods="~ ablat + year")
+    >>> ml.vif(fit).to_frame().round(4)
+              vif     sif
+    ablat  1.5391  1.2406
+    year   1.5391  1.2406
     """
 
     frame: pd.DataFrame = field(repr=False)
@@ -41,7 +52,16 @@ class VifResult(TextReport, FrameMapping):
     digits: int = DEFAULT_DIGITS
 
     def to_frame(self) -> pd.DataFrame:
-        """``vif`` and ``sif`` per coefficient (with the coefficient table when ``table``)."""
+        """``vif`` and ``sif`` per coefficient (with the coefficient table when ``table``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> fit = ml.rma("yi", "vi", data=dat, mods="~ ablat + year")
+        >>> list(ml.vif(fit).to_frame().index)
+        ['ablat', 'year']
+        """
         return self.frame.copy()
 
     def _table_lines(self) -> list[str]:
@@ -97,5 +117,5 @@ def vif(fit: Any, *, table: bool = False) -> VifResult:
     frame = pd.DataFrame({"vif": vifs, "sif": np.sqrt(vifs)}, index=pd.Index(names[start:]))
     if table:
         pad = np.full(start, np.nan)
-        frame = fit.summary().to_frame().assign(vif=np.concatenate([pad, vifs]), sif=np.concatenate([pad, np.sqrt(vifs)]))
+        frame = RmaSummary(fit, showfit=False).to_frame().assign(vif=np.concatenate([pad, vifs]), sif=np.concatenate([pad, np.sqrt(vifs)]))
     return VifResult(frame, table)

@@ -13,6 +13,7 @@ from scipy.special import ndtr, ndtri
 from ..._display import TextReport
 from ..._protocol import confint_frame, level_percent, tidy_frame
 from ._core import TableTests
+from ._print import RmaMhSummary
 
 __all__ = ["TableFit", "RmaMhFit", "RmaPetoFit"]
 
@@ -177,13 +178,10 @@ class TableFit(TextReport):
 
     def summary(self) -> Any:
         """The printed report with the fit statistics (metafor's ``summary``)."""
-        from ._print import RmaMhSummary
 
         return RmaMhSummary(self, showfit=True)
 
     def _results_frame(self) -> pd.DataFrame:
-        from ._print import RmaMhSummary
-
         return RmaMhSummary(self).to_frame()
 
     def tidy(self, level: float | None = None) -> pd.DataFrame:
@@ -194,8 +192,6 @@ class TableFit(TextReport):
                           level=pct / 100)
 
     def __str__(self) -> str:
-        from ._print import RmaMhSummary
-
         return str(RmaMhSummary(self))
 
 
@@ -215,7 +211,16 @@ class RmaMhFit(TableFit):
     method = "MH"
 
     def to_frame(self) -> pd.DataFrame:
-        """Model results as a one-row DataFrame (estimate, se, zval, pval, ci_lb, ci_ub; log scale for ratios)."""
+        """Model results as a one-row DataFrame (estimate, se, zval, pval, ci_lb, ci_ub; log scale for ratios).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma_mh(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> fit.to_frame().round(4)
+                 estimate     se     zval  pval   ci_lb  ci_ub
+        intrcpt   -0.4734  0.041 -11.5444   0.0 -0.5538 -0.393
+        """
         return self._results_frame()
 
 
@@ -237,7 +242,16 @@ class RmaPetoFit(TableFit):
     method = "Peto"
 
     def to_frame(self) -> pd.DataFrame:
-        """Model results as a one-row DataFrame (estimate, se, zval, pval, ci_lb, ci_ub; log odds ratio)."""
+        """Model results as a one-row DataFrame (estimate, se, zval, pval, ci_lb, ci_ub; log odds ratio).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma_peto(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> fit.to_frame().round(4)
+                 estimate      se     zval  pval   ci_lb   ci_ub
+        intrcpt   -0.4744  0.0407 -11.6689   0.0 -0.5541 -0.3948
+        """
         return self._results_frame()
 
     @property

@@ -27,6 +27,7 @@ import numpy as np
 
 from ._evaluation import LOG_2PI, Evaluation, _positive_definite
 from ._rank1 import rank1_plan
+from ._serial import corr_derivs, valid_rho
 
 __all__ = ["Batch", "Evaluation", "evaluate", "make_batch", "connected_blocks"]
 
@@ -276,7 +277,6 @@ def _g_part(gb: Any, tau2: np.ndarray, rho: np.ndarray, derivs: bool, D: list[np
     sq = np.sqrt(tau2[gb.tau_map])[gb.inner]
     sqtt = gb.so * (sq[:, :, None] * sq[:, None, :])
     if gb.lag is not None:
-        from ._serial import corr_derivs
         R, dR, d2R = corr_derivs(gb.corr, gb.lag, float(rho[0]), derivs)
         ia, ib = gb.inner[:, :, None], gb.inner[:, None, :]
         MG = sqtt * R[ia, ib]
@@ -312,7 +312,6 @@ def _valid_corr(gb: Any, rho: np.ndarray | None) -> bool:
     """A serial or spatial correlation parameter must lie in its space (``_serial.valid_rho``)."""
     if gb is None or gb.lag is None or rho is None or not len(rho):
         return True
-    from ._serial import valid_rho
     return valid_rho(gb.corr, float(rho[0]))
 
 

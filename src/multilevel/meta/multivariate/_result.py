@@ -22,7 +22,7 @@ from ..plots._profile_plot import plot_profiles
 from ._fit import FitState, evaluate_at
 from ._predict import predict, ranef, i2
 from ._print import fit_text, RmaMvSummary, anova_fits
-from ._profile import confint_frame as profile_frame, ConfintReport, profile
+from ._profile import ConfintReport, component_names, confint_frame as profile_frame, profile
 from ._robust import robust
 from ..shared._contrasts import wald_test
 
@@ -296,7 +296,6 @@ class RmaMvFit(RmaMvDiagnostics, FitProtocol, TextViews):
 
     def _components(self) -> tuple[list[str], np.ndarray]:
         """Names (``sigma2.1``, ``tau2``, ``rho`` ...) and values of the estimated components."""
-        from ._profile import component_names
 
         free = ~np.asarray(self._comps.fixed, dtype=bool)
         names = [n for n, f in zip(component_names(self), free) if f]

@@ -21,6 +21,7 @@ from ..shared._input import column_values, prepare_effects
 from ._core import make_batch
 from ._fit import Layout, fe_fit, fe_fit_diag, initial_values, optimize
 from ._result import Components, RmaMvFit
+from ._terms import g_arrays
 from ._structures import build_terms, parse_random, random_columns
 
 __all__ = ["rma_mv"]
@@ -153,7 +154,7 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
     comps = _components(sigmas, g, sigma2, tau2, rho, h, gamma2, phi)
     X = eff.design.X
     corr = _known_correlations(R, sigmas)
-    batch = make_batch(eff.yi, X, eff.vi, [s.codes for s in sigmas], _g_arrays(g), corr, _g_arrays(h))
+    batch = make_batch(eff.yi, X, eff.vi, [s.codes for s in sigmas], g_arrays(g), corr, g_arrays(h))
     layout = Layout(len(sigmas), *_g_sizes(g), *_g_sizes(h), rho_kind=_kind(g), phi_kind=_kind(h))
     vdiag = np.diag(eff.vi) if eff.vi.ndim == 2 else eff.vi
     beta_fe, QE = fe_fit(batch) if eff.vi.ndim == 2 else fe_fit_diag(eff.yi, X, eff.vi)
@@ -171,13 +172,6 @@ def rma_mv(yi: Any, V: Any, *, random: str | list[str] | None = None, data: Any 
                                comps=comps, method=method, test=test, level=level, QE=QE,
                                random=spec, corr=corr, h=h,
                                btt=None if btt is None else resolve_btt(btt, eff.design.names, eff.design.intercept))
-
-
-def _g_arrays(g: Any) -> tuple | None:
-    if g is None:
-        return None
-    base = (g.inner_codes, g.outer_codes, g.tau_map, g.rho_map, g.num_tau2, g.num_rho)
-    return base if g.lag is None else base + (g.lag, g.struct)
 
 
 def _kind(g: Any) -> int:

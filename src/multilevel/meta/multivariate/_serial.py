@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ..._exceptions import DataError, ModelSpecificationError, MultilevelWarning
+from ._terms import GTerm, _factor, _label
 
 __all__ = ["SERIAL", "SPATIAL", "KIND", "serial_term", "corr_derivs", "valid_rho"]
 
@@ -105,14 +106,13 @@ def _numeric(frame: pd.DataFrame, col: str, struct: str) -> np.ndarray:
 
 def serial_term(frame: pd.DataFrame, cols: tuple[str, ...], label: str, outer: str, struct: str,
                 corr: str, as_factor: bool, dist: Any = None, full: pd.DataFrame | None = None) -> Any:
-    """The :class:`~._structures.GTerm` of an AR / HAR / CAR / spatial ``~ inner | outer`` term.
+    """The :class:`~._terms.GTerm` of an AR / HAR / CAR / spatial ``~ inner | outer`` term.
 
     ``full`` (the rows before incomplete ones were dropped) gives the levels of
     AR / HAR terms: as metafor, a level whose estimates were all dropped keeps
     its position (it still separates its neighbours) and, for HAR, its tau2,
     fixed to 0.
     """
-    from ._structures import GTerm, _factor
     ocodes, olev = _factor(frame[outer])
     if struct in SPATIAL:
         icodes, ilev, lag, rho_init = _spatial_levels(frame, cols, struct, dist)
@@ -153,7 +153,6 @@ def serial_term(frame: pd.DataFrame, cols: tuple[str, ...], label: str, outer: s
 def _serial_levels(frame: pd.DataFrame, full: pd.DataFrame | None, cols: tuple[str, ...], struct: str,
                    label: str, as_factor: bool) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Codes, levels and lags of an AR / HAR (level positions) or CAR (time differences) term."""
-    from ._structures import _label
     if len(cols) > 1:
         raise ModelSpecificationError(f"struct={struct!r} takes a single inner variable, not {' + '.join(cols)}")
     if struct != "CAR":
@@ -169,7 +168,6 @@ def _serial_levels(frame: pd.DataFrame, full: pd.DataFrame | None, cols: tuple[s
 
 def _ar_levels(frame: pd.DataFrame, full: pd.DataFrame | None, col: str) -> tuple[np.ndarray, list[str]]:
     """Codes of the rows among the levels of the inner factor in all rows (``full``), and those levels."""
-    from ._structures import _factor
     codes, levels = _factor(frame[col])
     if full is None or len(full) == len(frame):
         return codes, levels
@@ -186,7 +184,6 @@ def _spatial_levels(frame: pd.DataFrame, cols: tuple[str, ...], struct: str,
     estimates (metafor's ``rho.init``); when that is 0 (many shared
     coordinates), the lower quartile of the non-zero distances.
     """
-    from ._structures import _factor, _label
     if isinstance(dist, (pd.DataFrame, np.ndarray)):
         if len(cols) != 1:
             raise ModelSpecificationError("a distance matrix in dist needs a single inner variable")

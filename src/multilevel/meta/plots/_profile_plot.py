@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..multivariate._components import component_names
+from ..._plots_common import axes_for
 
 __all__ = ["plot_profile", "plot_profiles"]
 
@@ -47,7 +48,6 @@ def plot_profiles(fit: Any, components: list[str] | None = None, *, steps: int =
 
     Returns the matplotlib Figure.
     """
-    from ..._plots_common import axes_for
 
     names = components or [n for n, f in zip(component_names(fit), fit.fixed) if not f]
     fig, axes = axes_for(ax, len(names), figsize=(4.5 * len(names), 4))

@@ -1,5 +1,13 @@
 """Univariate random- and fixed-effects meta-analysis and meta-regression (metafor's ``rma``)."""
 
-from ._rma import RmaFit, rma
+from typing import TYPE_CHECKING
+
+from ..._lazy import attach
 
 __all__ = ["rma", "RmaFit"]
+__getattr__, __dir__, _ = attach(__name__, {
+    "._rma": ("RmaFit", "rma"),
+})
+
+if TYPE_CHECKING:  # static analysers and documentation tools see the eager imports
+    from ._rma import RmaFit, rma

@@ -165,7 +165,17 @@ class RmaFit(RmaDiagnostics, FitProtocol, TextViews):
         return pd.Series(self.coefficients[0], index=pd.Index(self.coef_names), copy=True)
 
     def vcov(self) -> pd.DataFrame:
-        """Covariance matrix of :attr:`params` (R's names; :attr:`vb` has metafor's)."""
+        """Covariance matrix of :attr:`params` (R's names; :attr:`vb` has metafor's).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> ml.rma("yi", "vi", data=dat, mods="~ ablat").vcov().round(6)
+                     (Intercept)     ablat
+        (Intercept)     0.062053 -0.001620
+        ablat          -0.001620  0.000052
+        """
         names = self.coef_names
         return pd.DataFrame(self.vcov_array.copy(), index=names, columns=names)
 

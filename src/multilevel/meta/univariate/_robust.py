@@ -23,6 +23,7 @@ from ..._data import offending_rows
 from ..._exceptions import DataError, ModelSpecificationError
 from ..multivariate._robust import FOOTSYM, RobustRmaMv
 from ..shared._format import moderators_lines, signif_legend_lines
+from ._print import RmaSummary
 
 __all__ = ["RobustRma", "robust_rma"]
 
@@ -75,7 +76,6 @@ class RobustRma(RobustRmaMv):
     """Cluster-robust inference for an ``rma`` fit, printed as metafor's robust ``rma.uni`` model."""
 
     def __str__(self) -> str:
-        from ._print import RmaSummary
         fit = self.fit
         lines = RmaSummary(fit, showfit=False).lines()
         head = "Test for Heterogeneity:" if fit.int_only else "Test for Residual Heterogeneity:"
