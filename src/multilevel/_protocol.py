@@ -50,7 +50,7 @@ __all__ = ["parse_level", "level_percent", "CONFINT_COLUMNS", "TIDY_COLUMNS", "K
 
 CONFINT_COLUMNS = ("kind", "estimate", "lower", "upper")
 TIDY_COLUMNS = ("term", "kind", "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high")
-KINDS = ("fixed", "random")
+KINDS = ("fixed", "random", "selection")  # selection: weight-function parameters of selection models
 FITSTATS_INDEX = ("logLik", "deviance", "AIC", "BIC", "AICc")
 METAFOR_INTERCEPT = "intrcpt"
 

@@ -132,7 +132,8 @@ def test_result_protocol():
     assert fit.nobs == 13
     tidy = fit.tidy()
     assert tidy.loc[0, "estimate"] == fit.estimate and tidy.loc[0, "std_error"] == fit.se
-    frame = fit.to_frame()
+    pd.testing.assert_frame_equal(fit.to_frame(), fit.tidy())
+    frame = fit.summary().to_frame()
     assert list(frame.columns) == ["estimate", "se", "zval", "pval", "ci_lb", "ci_ub"]
     summary = fit.summary()
     assert "logLik" in str(summary) and pd.DataFrame(summary).equals(frame)

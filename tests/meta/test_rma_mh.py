@@ -102,7 +102,7 @@ def test_protocol_members(rma_mh_fit):
     assert list(fit.tidy().columns) == ["term", "kind", "estimate", "std_error", "statistic", "p_value",
                                         "conf_low", "conf_high"]
     assert list(fit.confint().columns) == ["kind", "estimate", "lower", "upper"]
-    pd.testing.assert_frame_equal(fit.to_frame(), fit.summary().to_frame())
+    pd.testing.assert_frame_equal(fit.to_frame(), fit.tidy())
     with pytest.raises(AttributeError):
         fit.estimate = 0.0
 

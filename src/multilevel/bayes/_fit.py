@@ -436,15 +436,8 @@ class BrmaFit(FitProtocol, TextViews):
     @property
     def coef_names(self) -> list[str]:
         """R's names of the coefficients (``(Intercept)``, RoBMA's ``mu``, then the moderators as
-        R's ``model.matrix`` names them: ``eralate`` where :attr:`posterior` has ``era[T.late]``)."""
-        spec = self.data.mods_spec
-        if spec is None:
-            return ["(Intercept)"]
-        from ..formula._names import r_columns
-
-        names, columns = r_columns(spec)
-        r_name = dict(zip((spec.column_names[c] for c in columns), names))
-        return ["(Intercept)", *(r_name.get(n, n) for n in self.data.X_names[1:])]
+        R's ``model.matrix`` names them, e.g. ``eralate``)."""
+        return ["(Intercept)", *self.data.X_names[1:]]  # the design builder gives R's names
 
     def _coef_draws(self) -> np.ndarray:
         """Draws (chains * draws, p) of the coefficients (original predictor scale)."""

@@ -10,6 +10,7 @@ import pandas as pd
 from scipy import special
 
 from ..._display import FrameMapping, TextReport, TextViews
+from ..._exceptions import ArgumentError
 from ..._protocol import confint_frame, parse_level, tidy_frame
 from ..._rformat import signif_stars
 from ..shared._format import (DEFAULT_DIGITS, fcf, fmt_pval, moderators_lines, model_results_lines, print_vector_lines,
@@ -302,6 +303,45 @@ class SelmodelFit(TextViews):
                           level=self.level / 100)
 
     tidy = to_frame
+
+    @property
+    def num_params(self) -> int:
+        """Estimated parameters (coefficients, tau2 unless fixed, free deltas), as metafor's ``parms``."""
+        return int(self.parms)
+
+    def predict(self, newmods: Any = None, *, level: float | None = None) -> pd.DataFrame:
+        """Predicted average effect under the selection model, with its Wald interval.
+
+        ``newmods`` gives moderator values (one row per prediction, without the intercept) for
+        meta-regression models; intercept-only models predict the pooled effect.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma("yi", "vi", data=ml.datasets.load("hackshaw1998"))
+        >>> sel = ml.selmodel(fit, type="stepfun", steps=[0.025, 1])
+        >>> list(sel.predict().columns)
+        ['pred', 'se', 'ci_lb', 'ci_ub']
+        """
+        lvl = self.level if level is None else parse_level(level) * 100
+        beta = np.asarray(self.coefficients[0], dtype=float)
+        if newmods is None:
+            if not self.int_only:
+                raise ArgumentError("predict of a selection meta-regression needs newmods= (one row of "
+                                    "moderator values per prediction)")
+            X = np.ones((1, 1))
+        else:
+            X = np.atleast_2d(np.asarray(newmods, dtype=float))
+            if X.shape[0] == 1 and X.shape[1] != beta.size - 1 and beta.size == 2:
+                X = X.T
+            X = np.column_stack([np.ones(X.shape[0]), X])
+            if X.shape[1] != beta.size:
+                raise ArgumentError(f"newmods must have {beta.size - 1} columns (the moderators), "
+                                    f"not {X.shape[1] - 1}")
+        pred = X @ beta
+        se = np.sqrt(np.einsum("ij,jk,ik->i", X, np.asarray(self.vb, dtype=float), X))
+        crit = float(-special.ndtri((1 - lvl / 100) / 2))
+        return pd.DataFrame({"pred": pred, "se": se, "ci_lb": pred - crit * se, "ci_ub": pred + crit * se})
 
     def selection_function(self, p: Any = None, *, prec: Any = "max") -> pd.DataFrame:
         """The estimated selection function :math:`w(p)` on a grid of p-values (metafor's plot data).

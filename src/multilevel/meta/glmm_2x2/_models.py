@@ -60,7 +60,7 @@ def fixed_study(long: dict[str, np.ndarray], k: int, method: str, nagq: int) -> 
                         qe.loglik, wald, 1 + k, ())
     fit, msgs = _glmer("cbind(xi, mi) ~ 0 + intrcpt + study + (0 + group | study)", _frame(long, k), nagq)
     cond_dev = float((fit.residuals("deviance") ** 2).sum())
-    return ModelFit(float(fit.fixef.iloc[0]), float(fit.vcov.iloc[0, 0]), float(fit.theta[0] ** 2),
+    return ModelFit(float(fit.fixef.iloc[0]), float(fit.vcov().iloc[0, 0]), float(fit.theta[0] ** 2),
                     float("nan"), qe.loglik - cond_dev / 2, fe.loglik, qe.loglik, wald, 2 + k, msgs)
 
 
@@ -72,11 +72,11 @@ def random_study(long: dict[str, np.ndarray], k: int, method: str, nagq: int) ->
     inter = " + ".join(f"s{j + 1}g" for j in range(k - 1))
     qe, _ = _glmer(f"cbind(xi, mi) ~ 0 + intrcpt + const + {inter} + (1 | study)", frame, nagq,
                    start=np.sqrt([sigma2_fe]))
-    vq = qe.vcov.to_numpy()
+    vq = qe.vcov().to_numpy()
     wald = _core.wald_quadratic(qe.fixef.to_numpy()[2:], vq[2:, 2:])
     if method != "ML":
-        return ModelFit(float(fe.fixef.iloc[0]), float(fe.vcov.iloc[0, 0]), 0.0, sigma2_fe, fe.loglik,
+        return ModelFit(float(fe.fixef.iloc[0]), float(fe.vcov().iloc[0, 0]), 0.0, sigma2_fe, fe.loglik,
                         fe.loglik, qe.loglik, wald, 3, msgs)
     fit, msgs = _glmer("cbind(xi, mi) ~ 0 + intrcpt + const + (1 | study) + (0 + group | study)", frame, nagq)
-    return ModelFit(float(fit.fixef.iloc[0]), float(fit.vcov.iloc[0, 0]), float(fit.theta[1] ** 2),
+    return ModelFit(float(fit.fixef.iloc[0]), float(fit.vcov().iloc[0, 0]), float(fit.theta[1] ** 2),
                     float(fit.theta[0] ** 2), fit.loglik, fe.loglik, qe.loglik, wald, 4, msgs)

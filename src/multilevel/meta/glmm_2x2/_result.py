@@ -120,7 +120,16 @@ class RmaGlmmFit(TextReport):
         return pd.Series([self.estimate], index=pd.Index(_TERMS))
 
     def vcov(self) -> pd.DataFrame:
-        """Variance of the pooled log odds ratio (1 x 1 DataFrame)."""
+        """Variance of the pooled log odds ratio (1 x 1 DataFrame).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma_glmm(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"),
+        ...                   method="EE")
+        >>> fit.vcov().shape
+        (1, 1)
+        """
         return pd.DataFrame([[self.se ** 2]], index=_TERMS, columns=_TERMS)
 
     @property
@@ -132,6 +141,11 @@ class RmaGlmmFit(TextReport):
     def deviance(self) -> float:
         """Deviance against the saturated model."""
         return -2 * (self.ll - self.ll_qe)
+
+    @property
+    def num_params(self) -> int:
+        """Estimated parameters (metafor's ``parms``)."""
+        return int(self.parms)
 
     @property
     def aic(self) -> float:
@@ -158,7 +172,16 @@ class RmaGlmmFit(TextReport):
         return self.level if level is None else level_percent(level)
 
     def confint(self, level: float | None = None) -> pd.DataFrame:
-        """Wald confidence interval of the pooled log odds ratio (``level`` a proportion or a percentage)."""
+        """Wald confidence interval of the pooled log odds ratio (``level`` a proportion or a percentage).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma_glmm(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"),
+        ...                   method="EE")
+        >>> list(fit.confint().columns)
+        ['kind', 'estimate', 'lower', 'upper']
+        """
         pct = self._level(level)
         lo, hi = self._limits(pct)
         return confint_frame(_TERMS, ["fixed"], [self.estimate], [lo], [hi], level=pct / 100, method="wald")
@@ -169,6 +192,14 @@ class RmaGlmmFit(TextReport):
 
         The prediction interval (``ML`` fits) adds ``tau2`` to the variance; ``transf`` (e.g. ``np.exp``)
         is applied to the estimate and limits, and ``se`` is then missing, as in metafor.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma_glmm(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"),
+        ...                   method="EE")
+        >>> list(fit.predict().columns)[:2]
+        ['pred', 'se']
         """
         pct = self._level(level)
         lo, hi = self._limits(pct)
@@ -182,24 +213,64 @@ class RmaGlmmFit(TextReport):
         return pd.DataFrame({n: [v] for n, v in zip(names, [values[0], se, *values[1:]])})
 
     def fitstats(self) -> pd.Series:
-        """logLik, deviance, AIC, BIC and AICc (metafor's ``fitstats``)."""
+        """logLik, deviance, AIC, BIC and AICc (metafor's ``fitstats``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma_glmm(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"),
+        ...                   method="EE")
+        >>> list(fit.fitstats().index)[:3]
+        ['logLik', 'deviance', 'AIC']
+        """
         return pd.Series([self.ll, self.deviance, self.aic, self.bic, self.aicc],
                          index=["logLik", "deviance", "AIC", "BIC", "AICc"], name="ML")
 
     def tidy(self, level: float | None = None) -> pd.DataFrame:
-        """One row per parameter with the protocol's columns (the pooled effect, ``kind="fixed"``)."""
+        """One row per parameter with the protocol's columns (the pooled effect, ``kind="fixed"``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma_glmm(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"),
+        ...                   method="EE")
+        >>> fit.tidy().loc[0, 'kind']
+        'fixed'
+        """
         lo, hi = self._limits(self._level(level))
         return tidy_frame(_TERMS, ["fixed"], [self.estimate], [self.se], [self.zval], [self.pval], [lo], [hi],
                           level=self._level(level) / 100)
 
-    def to_frame(self) -> pd.DataFrame:
-        """Model results as a one-row DataFrame (estimate, se, zval, pval, ci_lb, ci_ub)."""
+    def _results_frame(self) -> pd.DataFrame:
+        """metafor's model-results row (estimate, se, zval, pval, ci_lb, ci_ub)."""
         return pd.DataFrame({"estimate": [self.estimate], "se": [self.se], "zval": [self.zval],
                              "pval": [self.pval], "ci_lb": [self.ci_lb], "ci_ub": [self.ci_ub]},
                             index=pd.Index(_TERMS))
 
+    def to_frame(self) -> pd.DataFrame:
+        """The protocol's tidy table (:meth:`tidy`); metafor's model-results row is ``summary().to_frame()``.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma_glmm(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"),
+        ...                   method="EE")
+        >>> list(fit.to_frame().columns)[:4]
+        ['term', 'kind', 'estimate', 'std_error']
+        """
+        return self.tidy()
+
     def summary(self) -> RmaGlmmSummary:
-        """The printed report with the fit statistics (metafor's ``summary``)."""
+        """The printed report with the fit statistics (metafor's ``summary``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma_glmm(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"),
+        ...                   method="EE")
+        >>> 'Model Results' in str(fit.summary())
+        True
+        """
         return RmaGlmmSummary(self, showfit=True)
 
     def __str__(self) -> str:
@@ -226,7 +297,7 @@ class RmaGlmmSummary(TextReport, FrameMapping):
 
     def to_frame(self) -> pd.DataFrame:
         """The model results table."""
-        return self.fit.to_frame()
+        return self.fit._results_frame()
 
     def _variances(self) -> list[str]:
         f, d = self.fit, self.digits

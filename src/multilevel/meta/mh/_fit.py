@@ -264,7 +264,7 @@ def rma_peto(*, ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None, 
     --------
     >>> import multilevel as ml
     >>> fit = ml.rma_peto(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
-    >>> fit.to_frame().round(4)
+    >>> fit.summary().to_frame().round(4)
              estimate      se     zval  pval   ci_lb   ci_ub
     intrcpt   -0.4744  0.0407 -11.6689   0.0 -0.5541 -0.3947
     """

@@ -115,6 +115,11 @@ class TableFit(TextReport):
         return self.fit_stats["ML"]["ll"]
 
     @property
+    def num_params(self) -> int:
+        """Estimated parameters of the likelihood behind ``loglik`` (one: the pooled effect)."""
+        return 1
+
+    @property
     def aic(self) -> float:
         """AIC (one parameter)."""
         return self.fit_stats["ML"]["AIC"]
@@ -211,17 +216,17 @@ class RmaMhFit(TableFit):
     method = "MH"
 
     def to_frame(self) -> pd.DataFrame:
-        """Model results as a one-row DataFrame (estimate, se, zval, pval, ci_lb, ci_ub; log scale for ratios).
+        """The protocol's tidy table (:meth:`tidy`); metafor's model-results row is ``summary().to_frame()``.
 
         Examples
         --------
         >>> import multilevel as ml
         >>> fit = ml.rma_mh(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
-        >>> fit.to_frame().round(4)
-                 estimate     se     zval  pval   ci_lb  ci_ub
-        intrcpt   -0.4734  0.041 -11.5444   0.0 -0.5538 -0.393
+        >>> fit.to_frame().round(4)[["term", "estimate", "std_error"]]
+              term  estimate  std_error
+        0  intrcpt   -0.4734      0.041
         """
-        return self._results_frame()
+        return self.tidy()
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -242,17 +247,17 @@ class RmaPetoFit(TableFit):
     method = "Peto"
 
     def to_frame(self) -> pd.DataFrame:
-        """Model results as a one-row DataFrame (estimate, se, zval, pval, ci_lb, ci_ub; log odds ratio).
+        """The protocol's tidy table (:meth:`tidy`); metafor's model-results row is ``summary().to_frame()``.
 
         Examples
         --------
         >>> import multilevel as ml
         >>> fit = ml.rma_peto(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
-        >>> fit.to_frame().round(4)
-                 estimate      se     zval  pval   ci_lb   ci_ub
-        intrcpt   -0.4744  0.0407 -11.6689   0.0 -0.5541 -0.3948
+        >>> fit.to_frame().round(4)[["term", "estimate", "std_error"]]
+              term  estimate  std_error
+        0  intrcpt   -0.4744     0.0407
         """
-        return self._results_frame()
+        return self.tidy()
 
     @property
     def q_df(self) -> int:
