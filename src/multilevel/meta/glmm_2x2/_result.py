@@ -4,25 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr, ndtri
+from scipy.special import ndtri
 
 from ..._display import FrameMapping, TextReport
-from ..._protocol import confint_frame, level_percent, tidy_frame
+from ..shared._pooled import POOLED_TERMS, PooledEstimate
 from ..shared._format import DEFAULT_DIGITS, fcf, fitstats_lines, fmt_pval, model_results_lines
 
 __all__ = ["RmaGlmmFit"]
 
-_TERMS = ["intrcpt"]
 _MODEL_TYPES = {"UM.FS": "Unconditional Model with Fixed Study Effects",
                 "UM.RS": "Unconditional Model with Random Study Effects"}
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class RmaGlmmFit(TextReport):
+class RmaGlmmFit(PooledEstimate, TextReport):
     """Result of :func:`~multilevel.rma_glmm` (frozen).
 
     Attributes
@@ -80,16 +78,6 @@ class RmaGlmmFit(TextReport):
     messages: tuple = ()
 
     @property
-    def zval(self) -> float:
-        """z statistic of the pooled log odds ratio."""
-        return self.estimate / self.se
-
-    @property
-    def pval(self) -> float:
-        """Two-sided p-value of the pooled log odds ratio."""
-        return float(2 * ndtr(-abs(self.zval)))
-
-    @property
     def QEp_Wld(self) -> float:
         """p-value of the Wald-type test for heterogeneity."""
         return _chisq_sf(self.QE_Wld, self.QE_df)
@@ -99,39 +87,7 @@ class RmaGlmmFit(TextReport):
         """p-value of the likelihood-ratio test for heterogeneity."""
         return _chisq_sf(self.QE_LRT, self.QE_df)
 
-    def _limits(self, pct: float) -> tuple[float, float]:
-        z = -ndtri((1 - pct / 100) / 2)
-        return self.estimate - z * self.se, self.estimate + z * self.se
-
-    @property
-    def ci_lb(self) -> float:
-        """Lower confidence limit (at the fit's level)."""
-        return self._limits(self.level)[0]
-
-    @property
-    def ci_ub(self) -> float:
-        """Upper confidence limit (at the fit's level)."""
-        return self._limits(self.level)[1]
-
     # ------------------------------------------------------------------ result protocol
-    @property
-    def params(self) -> pd.Series:
-        """The pooled log odds ratio as a one-element Series (index ``intrcpt``, as metafor)."""
-        return pd.Series([self.estimate], index=pd.Index(_TERMS))
-
-    def vcov(self) -> pd.DataFrame:
-        """Variance of the pooled log odds ratio (1 x 1 DataFrame).
-
-        Examples
-        --------
-        >>> import multilevel as ml
-        >>> fit = ml.rma_glmm(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"),
-        ...                   method="EE")
-        >>> fit.vcov().shape
-        (1, 1)
-        """
-        return pd.DataFrame([[self.se ** 2]], index=_TERMS, columns=_TERMS)
-
     @property
     def loglik(self) -> float:
         """Log-likelihood (metafor's ``logLik``)."""
@@ -162,29 +118,6 @@ class RmaGlmmFit(TextReport):
         """AICc as metafor computes it."""
         n = max(self.k_eff, self.parms + 2)
         return -2 * self.ll + 2 * self.parms * n / (n - self.parms - 1)
-
-    @property
-    def nobs(self) -> int:
-        """Number of tables used."""
-        return self.k
-
-    def _level(self, level: Any) -> float:
-        return self.level if level is None else level_percent(level)
-
-    def confint(self, level: float | None = None) -> pd.DataFrame:
-        """Wald confidence interval of the pooled log odds ratio (``level`` a proportion or a percentage).
-
-        Examples
-        --------
-        >>> import multilevel as ml
-        >>> fit = ml.rma_glmm(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"),
-        ...                   method="EE")
-        >>> list(fit.confint().columns)
-        ['kind', 'estimate', 'lower', 'upper']
-        """
-        pct = self._level(level)
-        lo, hi = self._limits(pct)
-        return confint_frame(_TERMS, ["fixed"], [self.estimate], [lo], [hi], level=pct / 100, method="wald")
 
     def predict(self, *, transf: Callable[[np.ndarray], np.ndarray] | None = None,
                 level: float | None = None) -> pd.DataFrame:
@@ -226,26 +159,11 @@ class RmaGlmmFit(TextReport):
         return pd.Series([self.ll, self.deviance, self.aic, self.bic, self.aicc],
                          index=["logLik", "deviance", "AIC", "BIC", "AICc"], name="ML")
 
-    def tidy(self, level: float | None = None) -> pd.DataFrame:
-        """One row per parameter with the protocol's columns (the pooled effect, ``kind="fixed"``).
-
-        Examples
-        --------
-        >>> import multilevel as ml
-        >>> fit = ml.rma_glmm(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"),
-        ...                   method="EE")
-        >>> fit.tidy().loc[0, 'kind']
-        'fixed'
-        """
-        lo, hi = self._limits(self._level(level))
-        return tidy_frame(_TERMS, ["fixed"], [self.estimate], [self.se], [self.zval], [self.pval], [lo], [hi],
-                          level=self._level(level) / 100)
-
     def _results_frame(self) -> pd.DataFrame:
         """metafor's model-results row (estimate, se, zval, pval, ci_lb, ci_ub)."""
         return pd.DataFrame({"estimate": [self.estimate], "se": [self.se], "zval": [self.zval],
                              "pval": [self.pval], "ci_lb": [self.ci_lb], "ci_ub": [self.ci_ub]},
-                            index=pd.Index(_TERMS))
+                            index=pd.Index(POOLED_TERMS))
 
     def to_frame(self) -> pd.DataFrame:
         """The protocol's tidy table (:meth:`tidy`); metafor's model-results row is ``summary().to_frame()``.
@@ -325,6 +243,6 @@ class RmaGlmmSummary(TextReport, FrameMapping):
                       f"Wld(df = {f.QE_df}) = {fcf(f.QE_Wld, d)[0]}, p-val {fmt_pval(f.QEp_Wld, d, showeq=True, sep=' ')[0]}",
                       f"LRT(df = {f.QE_df}) = {fcf(f.QE_LRT, d)[0]}, p-val {fmt_pval(f.QEp_LRT, d, showeq=True, sep=' ')[0]}",
                       ""]
-        lines += model_results_lines(_TERMS, [f.estimate], [f.se], [f.zval], [f.pval], [f.ci_lb], [f.ci_ub],
+        lines += model_results_lines(POOLED_TERMS, [f.estimate], [f.se], [f.zval], [f.pval], [f.ci_lb], [f.ci_ub],
                                      int_only=True, digits=d)
         return "\n".join(line.rstrip() for line in lines) + "\n"

@@ -8,20 +8,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr, ndtri
 
 from ..._display import TextReport
-from ..._protocol import confint_frame, level_percent, tidy_frame
+from ..shared._pooled import PooledEstimate
 from ._core import TableTests
 from ._print import RmaMhSummary
 
 __all__ = ["TableFit", "RmaMhFit", "RmaPetoFit"]
 
-_TERMS = ["intrcpt"]
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class TableFit(TextReport):
+class TableFit(PooledEstimate, TextReport):
     """What a Mantel-Haenszel and a Peto fit share (an equal-effects model of 2x2 tables or rates).
 
     Attributes
@@ -71,44 +69,11 @@ class TableFit(TextReport):
 
     # ------------------------------------------------------------------ estimates
     @property
-    def zval(self) -> float:
-        """z statistic of the pooled effect."""
-        return self.estimate / self.se
-
-    @property
-    def pval(self) -> float:
-        """Two-sided p-value of the pooled effect."""
-        return float(2 * ndtr(-abs(self.zval)))
-
-    def _limits(self, level_pct: float) -> tuple[float, float]:
-        z = -ndtri((1 - level_pct / 100) / 2)
-        return self.estimate - z * self.se, self.estimate + z * self.se
-
-    @property
-    def ci_lb(self) -> float:
-        """Lower confidence limit (at the fit's level)."""
-        return self._limits(self.level)[0]
-
-    @property
-    def ci_ub(self) -> float:
-        """Upper confidence limit (at the fit's level)."""
-        return self._limits(self.level)[1]
-
-    @property
     def q_df(self) -> int:
         """Degrees of freedom printed with the test for heterogeneity."""
         return max(self.k_yi - 1, 0)
 
     # ------------------------------------------------------------------ result protocol
-    @property
-    def params(self) -> pd.Series:
-        """The pooled effect as a one-element Series (index ``intrcpt``, as metafor)."""
-        return pd.Series([self.estimate], index=pd.Index(_TERMS))
-
-    def vcov(self) -> pd.DataFrame:
-        """Variance of the pooled effect (1 x 1 DataFrame)."""
-        return pd.DataFrame([[self.se**2]], index=_TERMS, columns=_TERMS)
-
     @property
     def loglik(self) -> float:
         """Log-likelihood of the equal-effects model of the outcomes ``yi`` (metafor's ``logLik``)."""
@@ -128,30 +93,6 @@ class TableFit(TextReport):
     def bic(self) -> float:
         """BIC (one parameter)."""
         return self.fit_stats["ML"]["BIC"]
-
-    @property
-    def nobs(self) -> int:
-        """Number of tables used."""
-        return self.k
-
-    def _level(self, level: Any) -> float:
-        return self.level if level is None else level_percent(level)
-
-    def confint(self, level: float | None = None) -> pd.DataFrame:
-        """Confidence interval of the pooled effect (``level`` a proportion or a percentage).
-
-        Examples
-        --------
-        >>> import multilevel as ml
-        >>> fit = ml.rma_mh(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
-        >>> fit.confint().round(4)
-                  kind  estimate   lower  upper
-        term
-        intrcpt  fixed   -0.4734 -0.5538 -0.393
-        """
-        pct = self._level(level)
-        lo, hi = self._limits(pct)
-        return confint_frame(_TERMS, ["fixed"], [self.estimate], [lo], [hi], level=pct / 100, method="wald")
 
     def predict(self, *, transf: Callable[[np.ndarray], np.ndarray] | None = None,
                 level: float | None = None) -> pd.DataFrame:
@@ -188,13 +129,6 @@ class TableFit(TextReport):
 
     def _results_frame(self) -> pd.DataFrame:
         return RmaMhSummary(self).to_frame()
-
-    def tidy(self, level: float | None = None) -> pd.DataFrame:
-        """One row per parameter with the protocol's columns (the pooled effect, ``kind="fixed"``)."""
-        pct = self._level(level)
-        lo, hi = self._limits(pct)
-        return tidy_frame(_TERMS, ["fixed"], [self.estimate], [self.se], [self.zval], [self.pval], [lo], [hi],
-                          level=pct / 100)
 
     def __str__(self) -> str:
         return str(RmaMhSummary(self))
