@@ -11,32 +11,23 @@ Run from the repository root:  python benchmarks/bench_bias.py [--repeats N]
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 import multilevel as ml
-from _timing import best_of
+from _timing import best_of, rscript_json
 
 R_SCRIPT = r"""
 suppressPackageStartupMessages(library(metafor))
 args <- commandArgs(TRUE)
 dat <- read.csv(args[1])
 n <- as.integer(args[2])
-best <- function(f, n, inner = 10) {
-  f()
-  min(replicate(n, { t0 <- proc.time()[["elapsed"]]; for (i in seq_len(inner)) f()
-                     (proc.time()[["elapsed"]] - t0) / inner }))
-}
 res <- rma(yi, vi, data = dat)
 tf <- trimfill(res)
-out <- list(trimfill = best(function() trimfill(res), n),
-            regtest = best(function() regtest(res), n),
-            ranktest = best(function() ranktest(res), n),
+out <- list(trimfill = best(function() trimfill(res), n, 10),
+            regtest = best(function() regtest(res), n, 10),
+            ranktest = best(function() ranktest(res), n, 10),
             k0 = tf$k0, beta = as.numeric(tf$beta))
 cat(jsonlite::toJSON(out, auto_unbox = TRUE, digits = NA))
 """
@@ -63,12 +54,7 @@ def main() -> None:
     py = {"trimfill": best_of(lambda: ml.trimfill(fit), args.repeats, inner=10, warmup=True),
           "regtest": best_of(lambda: ml.regtest(fit), args.repeats, inner=10, warmup=True),
           "ranktest": best_of(lambda: ml.ranktest(fit), args.repeats, inner=10, warmup=True)}
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "sim100.csv"
-        dat.to_csv(path, index=False, float_format="%.17g")
-        proc = subprocess.run(["Rscript", "-e", R_SCRIPT, str(path), str(args.repeats)], capture_output=True,
-                              text=True, check=True)
-    r = json.loads(proc.stdout)
+    r = rscript_json(R_SCRIPT, dat, args.repeats)
     assert tf.k0 == r["k0"], (tf.k0, r["k0"])
     assert np.isclose(float(tf.beta.iloc[0]), r["beta"], rtol=1e-8), (float(tf.beta.iloc[0]), r["beta"])
     print(f"simulated meta-analysis (k = 100, REML; trim and fill imputes k0 = {tf.k0}), "

@@ -11,27 +11,18 @@ Run from the repository root:  python benchmarks/bench_influence.py [--repeats N
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 import multilevel as ml
-from _timing import best_of
+from _timing import best_of, rscript_json
 
 R_SCRIPT = r"""
 suppressPackageStartupMessages(library(metafor))
 args <- commandArgs(TRUE)
 dat <- read.csv(args[1])
 n <- as.integer(args[2])
-best <- function(f, n, inner = 1) {
-  f()
-  min(replicate(n, { t0 <- proc.time()[["elapsed"]]; for (i in seq_len(inner)) f()
-                     (proc.time()[["elapsed"]] - t0) / inner }))
-}
 res <- rma(yi, vi, data = dat)
 mr <- rma(yi, vi, mods = ~ x, data = dat)
 out <- list(influence = best(function() influence(res), n),
@@ -62,12 +53,7 @@ def main() -> None:
     py = {"influence": best_of(lambda: ml.influence(fit), args.repeats, warmup=True),
           "influence_mr": best_of(lambda: ml.influence(mr), args.repeats, warmup=True),
           "leave1out": best_of(lambda: ml.leave1out(fit), args.repeats, warmup=True)}
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "sim100.csv"
-        dat.to_csv(path, index=False, float_format="%.17g")
-        proc = subprocess.run(["Rscript", "-e", R_SCRIPT, str(path), str(args.repeats)], capture_output=True,
-                              text=True, check=True)
-    r = json.loads(proc.stdout)
+    r = rscript_json(R_SCRIPT, dat, args.repeats)
     np.testing.assert_allclose(ml.cooks_distance(mr).to_numpy(), r["cook"], rtol=1e-6)
     np.testing.assert_allclose(ml.leave1out(fit).to_frame()["estimate"].to_numpy(), r["l1o"], rtol=1e-8)
     print(f"simulated meta-analysis (k = 100, REML), best of {args.repeats} calls")
