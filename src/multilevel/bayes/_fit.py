@@ -260,6 +260,12 @@ class BrmaFit(FitProtocol, TextViews):
         return int(self._B.shape[1])
 
     @property
+    def dropped_rows(self) -> tuple[str, ...]:
+        """Labels of the rows dropped for missing values or undefined transformations (1-based
+        positions, or the data's index labels), as every fit records them."""
+        return tuple(self.data.dropped_rows)
+
+    @property
     def is_multilevel(self) -> bool:
         return self.data.cluster is not None
 

@@ -89,6 +89,12 @@ class GeneralizedLinearMixedModel(FitProtocol, TextViews):
         return self.frame.theta_names
 
     @property
+    def dropped_rows(self) -> tuple[str, ...]:
+        """Labels of the rows dropped for missing values (R's ``na.omit``; 1-based positions, or the
+        data's index labels), as every fit records them."""
+        return tuple(self.frame.dropped_rows)
+
+    @property
     def fixef(self) -> pd.Series:
         """Fixed-effects estimates, named as lme4 names them."""
         return pd.Series(self._estimate.beta, index=list(self.frame.fixed_names), name="fixef")

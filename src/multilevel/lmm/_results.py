@@ -100,6 +100,12 @@ class LinearMixedModel(FitProtocol, TextViews):
         return None if self._data is None else self._data.copy()
 
     @property
+    def dropped_rows(self) -> tuple[str, ...]:
+        """Labels of the rows dropped for missing values (R's ``na.omit``; 1-based positions, or the
+        data's index labels), as every fit records them."""
+        return tuple(self.frame.dropped_rows)
+
+    @property
     def theta(self) -> np.ndarray:
         return self._estimate.theta.copy()
 

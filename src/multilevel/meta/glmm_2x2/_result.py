@@ -45,6 +45,9 @@ class RmaGlmmFit(PooledEstimate, TextReport):
         Log-likelihood of the saturated model (deviance reference).
     messages : tuple of str
         Warnings of the mixed-model fits.
+    dropped_rows : tuple of str
+        Labels of the tables dropped for missing values or for no events (or no non-events) in
+        both groups, as every fit records them.
 
     Examples
     --------
@@ -76,6 +79,7 @@ class RmaGlmmFit(PooledEstimate, TextReport):
     parms: int
     k_eff: int
     messages: tuple = ()
+    dropped_rows: tuple[str, ...] = ()
 
     @property
     def QEp_Wld(self) -> float:

@@ -39,6 +39,9 @@ class TableFit(PooledEstimate, TextReport):
         Confidence level in percent.
     yi, vi : numpy.ndarray
         The study-level outcomes and variances used for the heterogeneity statistics.
+    dropped_rows : tuple of str
+        Labels of the tables dropped for missing values (or by ``drop00`` at the pooling), as
+        every fit records them.
 
     Notes
     -----
@@ -64,6 +67,7 @@ class TableFit(PooledEstimate, TextReport):
     to: tuple = field(repr=False, default=("only0", "none"))
     drop00: tuple = field(repr=False, default=(True, False))
     correct: bool = field(repr=False, default=True)
+    dropped_rows: tuple[str, ...] = field(repr=False, default=())
 
     method = "MH"
 

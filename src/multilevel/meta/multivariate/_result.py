@@ -226,6 +226,17 @@ class RmaMvFit(RmaMvDiagnostics, FitProtocol, TextViews):
         return self._eff.design.int_only
 
     @property
+    def num_dropped(self) -> int:
+        """Rows dropped for missing values."""
+        return self._eff.num_dropped
+
+    @property
+    def dropped_rows(self) -> tuple[str, ...]:
+        """Labels of the rows dropped for missing values (``slab``, or 1-based positions), as every
+        fit records them."""
+        return tuple(self._eff.dropped_rows)
+
+    @property
     def fixed(self) -> np.ndarray:
         """Which components (sigma2, tau2, rho in order) were held fixed."""
         return self._comps.fixed

@@ -62,6 +62,8 @@ class RmaFit(RmaDiagnostics, FitProtocol, TextViews):
         Confidence level in percent.
     num_dropped : int
         Rows dropped for missing values.
+    dropped_rows : tuple of str
+        Labels of those rows (``slab``, or 1-based positions), as every fit records them.
     weights : numpy.ndarray or None
         User weights of the fixed effects, if given.
 
@@ -111,6 +113,7 @@ class RmaFit(RmaDiagnostics, FitProtocol, TextViews):
     fit_stats: dict = field(repr=False)
     num_dropped: int = 0
     weights: np.ndarray | None = field(default=None, repr=False)
+    dropped_rows: tuple[str, ...] = ()
     _plot_kind: ClassVar[str] = "rma"  # what the forest and funnel plots read (meta.plots._source)
 
     # ------------------------------------------------------------------ properties
@@ -623,4 +626,5 @@ def _fit(eff: EffectData, method: str, test: str, level: float, btt: Any = None)
         coefficients=coefs, vcov_array=vcov, tau2=est.tau2, se_tau2=est.se, QE=QE, QEp=QEp, QM=QM, QMp=QMp, QMdf=QMdf, I2=float(I2), H2=float(H2),
         R2=_r2(eff, method, est.tau2, fe.beta), vt=float(vt), k=k, p=p, method=method, test=test,
         level=level, ddf=ddf, s2w=fe.s2w, btt=btt, yi=y, vi=v, design=eff.design, slab=eff.slab,
-        fit_stats=fstats, num_dropped=eff.num_dropped, weights=eff.weights)
+        fit_stats=fstats, num_dropped=eff.num_dropped, weights=eff.weights,
+        dropped_rows=eff.dropped_rows)
