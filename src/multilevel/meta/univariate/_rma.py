@@ -323,15 +323,23 @@ class RmaFit(RmaDiagnostics, FitProtocol, TextViews):
         """Cluster-robust tests and intervals (metafor's ``robust()``: CR1, or CR0 without ``adjust``).
 
         ``cluster`` gives one value per estimate used in the fit, or names a
-        column of ``data``; see :mod:`multilevel.meta.univariate._robust`.
+        column of ``data``; see :mod:`multilevel.meta.univariate._robust`. Returns a
+        :class:`~multilevel.RobustRmaFit`, a fit with the robust covariance matrix that
+        answers ``params``, ``vcov()``, ``confint()``, ``tidy()``, ``predict()`` and ``summary()``.
 
         Examples
         --------
         >>> import multilevel as ml
         >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
         >>> fit = ml.rma("yi", "vi", data=dat, mods="~ ablat")
-        >>> fit.robust("alloc", data=dat).to_frame()["se"].round(4).tolist()
+        >>> rob = fit.robust("alloc", data=dat)
+        >>> rob.summary().to_frame()["se"].round(4).tolist()
         [0.1284, 0.0059]
+        >>> rob.confint().round(4)
+                      kind  estimate   lower   upper
+        term
+        (Intercept)  fixed    0.2515 -1.3798  1.8827
+        ablat        fixed   -0.0291 -0.1045  0.0463
         """
         return robust_rma(self, cluster, adjust=adjust, data=data)
 
