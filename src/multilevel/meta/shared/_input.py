@@ -23,10 +23,10 @@ import pandas as pd
 from ..._data import as_dataframe, check_columns, offending_rows, refuse_infinite, row_labels, warn_dropped
 from ..._effects import check_lengths, check_variances, column_values, complete_rows, read_outcomes
 from ...formula._quoting import formula_columns
-from ..._exceptions import DataError, FormulaError, ModelSpecificationError, RankDeficiencyWarning
+from ..._exceptions import ArgumentError, DataError, FormulaError, ModelSpecificationError, RankDeficiencyWarning
 
 __all__ = [
-    "EffectData", "ModeratorsDesign", "prepare_effects", "column_values", "moderators_design",
+    "EffectData", "ModeratorsDesign", "prepare_effects", "column_values", "moderators_design", "new_rows",
     "check_rank", "formula_variables",
 ]
 
@@ -73,7 +73,7 @@ class ModeratorsDesign:
         """
         p = self.X.shape[1]
         if isinstance(newmods, (pd.DataFrame, dict)) and self.spec is not None:
-            return self.spec.rebuild(as_dataframe(newmods, what="newmods"), "moderators")
+            return self.newdata_design(newmods)
         arr = np.asarray(newmods, dtype=float)
         nmods = p - int(self.intercept)
         if arr.ndim == 0:
@@ -86,6 +86,48 @@ class ModeratorsDesign:
             icol = np.full((arr.shape[0], 1), 1.0 if intercept else 0.0)
             arr = np.hstack([icol, arr])
         return arr
+
+
+    def newdata_design(self, newdata: Any) -> np.ndarray:
+        """Model matrix of a table of moderator values, built by the fit's formula design (the
+        fit's factor levels and contrasts; the columns the fit kept).
+
+        Raises :class:`~multilevel.UnknownColumnError` naming the columns ``newdata`` lacks, and
+        :class:`~multilevel.ArgumentError` when the moderators were not given as a formula.
+
+        Examples
+        --------
+        >>> import pandas as pd, multilevel as ml
+        >>> bcg = ml.datasets.load("bcg")
+        >>> design = moderators_design("~ ablat + alloc", bcg, len(bcg))
+        >>> design.newdata_design(pd.DataFrame({"ablat": [20, 40], "alloc": ["random", "systematic"]}))
+        array([[ 1., 20.,  1.,  0.],
+               [ 1., 40.,  0.,  1.]])
+        """
+        df = as_dataframe(newdata, what="newdata")
+        if self.spec is None:
+            if self.int_only:
+                return np.ones((len(df), 1))
+            raise ArgumentError("newdata needs moderators given as a formula (mods='~ ...'); for moderators "
+                                "given as numbers, give newmods")
+        full = self.spec.rebuild(df, "moderators")
+        names = ["intrcpt" if n == "(Intercept)" else n for n in self.spec.names]
+        return full[:, [names.index(n) for n in self.names]]
+
+
+def new_rows(design: ModeratorsDesign, newmods: Any, newdata: Any) -> tuple[np.ndarray, pd.Index] | None:
+    """Design rows and index of the predictions for ``newmods`` (metafor's) or ``newdata`` (a
+    table with the moderator columns); None when neither is given (the fitted values).
+
+    Giving both raises :class:`~multilevel.ArgumentError`.
+    """
+    if newmods is not None and newdata is not None:
+        raise ArgumentError("give newmods (moderator values, as metafor) or newdata (a table with the "
+                            "moderator columns), not both")
+    if newdata is not None:
+        df = as_dataframe(newdata, what="newdata")
+        return design.newdata_design(df), df.index
+    return None
 
 
 def moderators_design(mods: Any, data: pd.DataFrame | None, k: int, *, intercept: bool = True) -> ModeratorsDesign:

@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import special
 
 from ..._exceptions import ConvergenceWarning, ModelSpecificationError
+from ..shared._input import new_rows
 from ..shared._roots import r_uniroot
 from ._core import qe_at
 
@@ -85,10 +86,14 @@ def _sorted(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def predict(fit: RmaFit, newmods: Any, *, transf: Callable[[np.ndarray], np.ndarray] | None,
-            level: float, vb: np.ndarray | None = None, df: float | None = None) -> pd.DataFrame:
+            level: float, vb: np.ndarray | None = None, df: float | None = None, newdata: Any = None) -> pd.DataFrame:
     """Predicted values with CI and PI (metafor's ``predict.rma``, default prediction-interval type);
-    ``vb`` and ``df`` replace the fit's covariance matrix and test (cluster-robust inference)."""
-    if newmods is None:
+    ``vb`` and ``df`` replace the fit's covariance matrix and test (cluster-robust inference);
+    ``newdata`` (a table of moderator values, indexing the result) is the alternative to ``newmods``."""
+    given = new_rows(fit.design, newmods, newdata)
+    if given is not None:
+        Xn, index = given
+    elif newmods is None:
         if fit.int_only:
             Xn, index = np.ones((1, 1)), pd.RangeIndex(1)
         else:

@@ -288,8 +288,8 @@ class RmaFit(RmaDiagnostics, FitProtocol, TextViews):
                           level=level / 100)
         return stack_frames([fixed, tau2], level=level / 100)
 
-    def predict(self, newmods: Any = None, *, transf: Callable[[np.ndarray], np.ndarray] | None = None,
-                level: float | None = None) -> pd.DataFrame:
+    def predict(self, newmods: Any = None, *, newdata: Any = None,
+                transf: Callable[[np.ndarray], np.ndarray] | None = None, level: float | None = None) -> pd.DataFrame:
         """Predicted (average) effects with confidence and prediction intervals.
 
         Parameters
@@ -298,6 +298,10 @@ class RmaFit(RmaDiagnostics, FitProtocol, TextViews):
             Moderator values (without the intercept) or a table evaluated with the
             moderators formula; default: the fitted values (the pooled estimate for
             the intercept-only model).
+        newdata : DataFrame, optional
+            A table with the columns of the moderators formula, evaluated as the fit's data
+            were (its factor levels and contrasts); the result is indexed like it. Give
+            ``newmods`` or ``newdata``, not both.
         transf : callable, optional
             Back-transformation applied to the estimates and limits (e.g. ``np.exp``);
             the ``se`` column is then NaN, as in metafor.
@@ -316,8 +320,14 @@ class RmaFit(RmaDiagnostics, FitProtocol, TextViews):
         >>> ml.rma("yi", "vi", data=dat).predict(transf=np.exp).round(4)
              pred  se   ci_lb   ci_ub   pi_lb  pi_ub
         0  0.4894 NaN  0.3441  0.6962  0.1546  1.549
+        >>> import pandas as pd
+        >>> new = pd.DataFrame({"ablat": [10, 50]}, index=["equator", "north"])
+        >>> ml.rma("yi", "vi", data=dat, mods="~ ablat").predict(newdata=new).round(4)
+                   pred      se   ci_lb   ci_ub   pi_lb  pi_ub
+        equator -0.0396  0.1866 -0.4053  0.3262 -0.6931  0.614
+        north   -1.2036  0.1716 -1.5400 -0.8672 -1.8412 -0.566
         """
-        return predict(self, newmods, transf=transf, level=self._level(level))
+        return predict(self, newmods, transf=transf, level=self._level(level), newdata=newdata)
 
     def robust(self, cluster: Any, *, adjust: bool = True, data: Any = None) -> Any:
         """Cluster-robust tests and intervals (metafor's ``robust()``: CR1, or CR0 without ``adjust``).
