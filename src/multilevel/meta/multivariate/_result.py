@@ -258,7 +258,18 @@ class RmaMvFit(RmaMvDiagnostics, FitProtocol, TextViews):
         return pd.Series(self.coef_table[:, 0], index=pd.Index(self.coef_names))
 
     def vcov(self) -> pd.DataFrame:
-        """Covariance matrix of :attr:`params` (R's names; :attr:`vb` has metafor's)."""
+        """Covariance matrix of :attr:`params` (R's names; :attr:`vb` has metafor's).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma_mv("yi", "vi", mods="~ year", random="~ 1 | district/school",
+        ...                 data=ml.datasets.load("konstantopoulos2011"))
+        >>> fit.vcov().round(6)
+                     (Intercept)      year
+        (Intercept)   352.870078 -0.177248
+        year           -0.177248  0.000089
+        """
         idx = pd.Index(self.coef_names)
         return pd.DataFrame(self.vb_array, index=idx, columns=idx)
 

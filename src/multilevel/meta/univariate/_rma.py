@@ -470,11 +470,29 @@ class RmaFit(RmaDiagnostics, FitProtocol, TextViews):
                          fit.ddf, X=X, btt=btt, rhs=rhs)
 
     def forest(self, **options: Any) -> Any:
-        """Forest plot of this fit (see :func:`multilevel.forest`)."""
+        """Forest plot of this fit (see :func:`multilevel.forest`); returns the matplotlib Figure.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> fig = ml.rma("yi", "vi", data=dat).forest()
+        >>> len(fig.axes)
+        1
+        """
         return forest(self, **options)
 
     def funnel(self, **options: Any) -> Any:
-        """Funnel plot of this fit (see :func:`multilevel.funnel`)."""
+        """Funnel plot of this fit (see :func:`multilevel.funnel`); returns the matplotlib Figure.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> fig = ml.rma("yi", "vi", data=dat).funnel()
+        >>> len(fig.axes)
+        1
+        """
         return funnel(self, **options)
 
 
