@@ -161,8 +161,8 @@ class RmaMhFit(TableFit):
         >>> import multilevel as ml
         >>> fit = ml.rma_mh(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
         >>> fit.to_frame().round(4)[["term", "estimate", "std_error"]]
-              term  estimate  std_error
-        0  intrcpt   -0.4734      0.041
+                      term  estimate  std_error
+        0  (Intercept)   -0.4734      0.041
         """
         return self.tidy()
 
@@ -192,8 +192,8 @@ class RmaPetoFit(TableFit):
         >>> import multilevel as ml
         >>> fit = ml.rma_peto(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
         >>> fit.to_frame().round(4)[["term", "estimate", "std_error"]]
-              term  estimate  std_error
-        0  intrcpt   -0.4744     0.0407
+                  term  estimate  std_error
+        0  (Intercept)   -0.4744     0.0407
         """
         return self.tidy()
 
