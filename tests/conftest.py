@@ -103,6 +103,11 @@ def rma_peto_fit():
 
 
 @pytest.fixture(scope="session")
+def robust_rma_fit(bcg_rr):
+    return ml.rma("yi", "vi", data=bcg_rr, mods="~ ablat").robust("alloc", data=bcg_rr)
+
+
+@pytest.fixture(scope="session")
 def rma_mv_fit(konst):
     return ml.rma_mv("yi", "vi", random="~ 1 | district/school", data=konst)
 

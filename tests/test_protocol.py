@@ -198,3 +198,16 @@ def test_fitstats_is_one_type(rma_fit, rma_mv_fit, lmer_fit, lm_fit):
     """rma_mv's fitstats() was a one-column DataFrame, rma's a Series."""
     for fit in (rma_fit, rma_mv_fit, lmer_fit, lm_fit):
         assert isinstance(fit.fitstats(), pd.Series)
+
+
+@pytest.mark.parametrize("fixture", ["rma_mh_fit", "rma_peto_fit", "rma_glmm_fit"])
+def test_pooled_fits_name_the_coefficient_as_r(request, fixture):
+    """The pooled effect of rma_mh / rma_peto / rma_glmm is ``(Intercept)`` in the protocol (as in rma);
+    the printed report keeps metafor's layout (an intercept-only model prints no coefficient name)."""
+    fit = request.getfixturevalue(fixture)
+    assert list(fit.params.index) == ["(Intercept)"]
+    assert list(fit.vcov().index) == ["(Intercept)"] and list(fit.vcov().columns) == ["(Intercept)"]
+    assert list(_confint(fit).index) == ["(Intercept)"]
+    assert list(fit.tidy()["term"]) == ["(Intercept)"]
+    assert "(Intercept)" not in str(fit.summary())
+    assert list(fit.summary().to_frame().index) == ["intrcpt"]  # metafor's model-results table

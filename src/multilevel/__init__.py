@@ -49,7 +49,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
               "influence", "InfluenceDiagnostics", "leave1out", "LeaveOneOut", "cumul", "CumulativeResults",
               "rstandard", "rstudent", "StandardizedResiduals", "ClusterResiduals", "hatvalues", "cooks_distance",
               "dfbetas", "baujat", "radial", "qqnorm", "gosh", "GoshResult", "vif", "VifResult", "permutest",
-              "PermutationTest", "labbe", "rma_glmm", "RmaGlmmFit"),
+              "PermutationTest", "labbe", "rma_glmm", "RmaGlmmFit", "RobustRmaFit"),
     ".bayes": ("brma", "BrmaFit", "prior", "Prior", "Priors", "bayes_factor"),
 }
 _SUBPACKAGES = ("datasets", "formula", "lmm", "glmm", "ols", "meta", "bayes")
@@ -81,7 +81,7 @@ if TYPE_CHECKING:  # static analysers and documentation tools see the eager impo
                       plot_residuals)
     from .meta import (ClusterResiduals, CumulativeResults, FsnResult, GoshResult, HcResult, InfluenceDiagnostics,
                        LeaveOneOut, PermutationTest, RanktestResult, RegtestResult, RmaFit, RmaGlmmFit, RmaMhFit,
-                       RmaMvFit, RmaPetoFit, RmaTrimfillFit, SelmodelFit, StandardizedResiduals, VifResult,
+                       RmaMvFit, RmaPetoFit, RmaTrimfillFit, RobustRmaFit, SelmodelFit, StandardizedResiduals, VifResult,
                        WeightedRegression, baujat, cooks_distance, cumul, dfbetas, escalc, forest, fsn, funnel,
                        gosh, hatvalues, hc, influence, labbe, leave1out, permutest, qqnorm, radial, ranktest,
                        regtest, rma, rma_glmm, rma_mh, rma_mv, rma_peto, rstandard, rstudent, selmodel, trimfill,

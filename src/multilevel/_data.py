@@ -7,6 +7,8 @@ messages everywhere.
 from __future__ import annotations
 
 import difflib
+import os
+import sys
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -16,7 +18,7 @@ import pandas as pd
 
 from ._exceptions import DataError, MissingDataWarning, UnknownColumnError
 
-__all__ = ["as_dataframe", "check_columns", "drop_missing", "numeric_column", "is_polars", "polars_to_pandas",
+__all__ = ["as_dataframe", "check_columns", "drop_missing", "warn_dropped", "outside_stacklevel", "numeric_column", "is_polars", "polars_to_pandas",
            "row_labels", "offending_rows", "refuse_infinite"]
 
 _SHOWN_ROWS = 5
@@ -87,30 +89,94 @@ def check_columns(data: pd.DataFrame, columns: Iterable[str], *, context: str = 
     )
 
 
-def drop_missing(data: pd.DataFrame, columns: Iterable[str], *, warn: bool = True) -> tuple[pd.DataFrame, int]:
+def drop_missing(data: pd.DataFrame, columns: Iterable[str], *, warn: bool = True,
+                 labels: list[str] | None = None) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """Drop rows with a missing value in any of ``columns`` (R's ``na.omit``).
 
-    Returns the reduced frame (index kept, so callers can map back) and the
-    number of rows dropped. A :class:`MissingDataWarning` reports the count.
+    Returns the reduced frame (index kept, so callers can map back) and the labels
+    of the dropped rows (``labels``, by default :func:`row_labels` of ``data``).
+    A :class:`MissingDataWarning` (:func:`warn_dropped`) names the columns, the count and the rows.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> df = pd.DataFrame({"y": [1.0, np.nan, 3.0], "x": [1.0, 2.0, np.nan]})
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     kept, dropped = drop_missing(df, ["y", "x"])
+    >>> dropped, str(caught[0].message)
+    (('2', '3'), '2 rows with missing values in y, x dropped (1 of 3 rows used): rows 2, 3')
     """
     cols = list(dict.fromkeys(columns))
     if not cols:
-        return data, 0
+        return data, ()
     mask = data[cols].isna().any(axis=1).to_numpy()
     n_drop = int(mask.sum())
     if n_drop == 0:
-        return data, 0
+        return data, ()
     if n_drop == len(data):
         raise DataError(f"every row has a missing value in the columns used ({', '.join(cols)})")
+    labels = row_labels(data, len(data)) if labels is None else labels
+    dropped = tuple(labels[i] for i in np.flatnonzero(mask))
     if warn:
-        bad = [c for c in cols if data[c].isna().any()]
-        warnings.warn(
-            f"{n_drop} row{'s' if n_drop > 1 else ''} with missing values in "
-            f"{', '.join(bad)} dropped ({len(data) - n_drop} of {len(data)} rows used)",
-            MissingDataWarning,
-            stacklevel=3,
-        )
-    return data.loc[~mask], n_drop
+        warn_dropped(dropped, len(data), columns=[c for c in cols if data[c].isna().any()])
+    return data.loc[~mask], dropped
+
+
+def warn_dropped(dropped: Iterable[str], n_rows: int, *, columns: Iterable[str] = (), undefined: bool = False,
+                 limit: int = 10) -> None:
+    """The one :class:`MissingDataWarning` of every fit that drops rows (R's ``na.omit``).
+
+    Parameters
+    ----------
+    dropped : iterable of str
+        Labels of the dropped rows (:func:`row_labels`).
+    n_rows : int
+        Rows before dropping.
+    columns : iterable of str
+        Columns (or arguments) with a missing value in the dropped rows.
+    undefined : bool
+        The rows were dropped because a transformation in a formula is undefined there
+        (``log`` of a negative number gives NaN), not because a value is missing.
+    limit : int
+        At most this many rows are listed.
+
+    The warning points at the user's call (the first frame outside the package).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_dropped(["3"], 13, columns=["yi"])
+    >>> print(caught[0].message)
+    1 row with missing values in yi dropped (12 of 13 rows used): row 3
+    """
+    dropped = list(dropped)
+    m = len(dropped)
+    if m == 0:
+        return
+    cols = list(dict.fromkeys(columns))
+    if undefined:
+        why = "where a transformation is undefined (NaN)"
+    else:
+        why = "with missing values" + (f" in {', '.join(cols)}" if cols else "")
+    more = f" ... and {m - limit} more" if m > limit else ""
+    listed = f"row{'s' if m > 1 else ''} {', '.join(dropped[:limit])}{more}"
+    warnings.warn(f"{m} row{'s' if m > 1 else ''} {why} dropped ({n_rows - m} of {n_rows} rows used): {listed}",
+                  MissingDataWarning, stacklevel=outside_stacklevel())
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def outside_stacklevel() -> int:
+    """The ``stacklevel`` of :func:`warnings.warn` (called by this function's caller) that points at
+    the first frame outside the package: the user's call, however deep the package's calls go."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def numeric_column(data: pd.DataFrame, name: str, *, role: str = "response", what: str | None = None,

@@ -1,6 +1,10 @@
 """Reading effect sizes: the one reader of ``yi`` and ``vi`` (or ``sei``) shared by the
 meta-analysis models (``rma``, ``rma_mv``, the bias tests, ``escalc``) and ``brma``.
 
+Rows with a missing value in any input a model uses are dropped by :func:`complete_rows`
+(metafor's ``na.action = na.omit``), with the one :class:`~multilevel.MissingDataWarning` of the
+package naming the inputs, the count and the rows (:func:`multilevel._data.warn_dropped`).
+
 Inputs are column names of ``data`` or arrays; the checks raise :class:`~multilevel.DataError`
 (or :class:`~multilevel.UnknownColumnError`) with the same messages everywhere: which argument,
 which rows, which values.
@@ -13,10 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._data import check_columns, offending_rows
+from ._data import check_columns, offending_rows, warn_dropped
 from ._exceptions import DataError
 
-__all__ = ["column_values", "read_outcomes", "check_lengths", "check_variances"]
+__all__ = ["column_values", "read_outcomes", "check_lengths", "check_variances", "complete_rows"]
 
 
 def column_values(value: Any, data: pd.DataFrame | None, *, role: str) -> np.ndarray:
@@ -85,3 +89,51 @@ def check_variances(values: np.ndarray, slab: list[str], name: str) -> None:
     bad = ~np.isfinite(values) | (values <= 0)
     if bad.any():
         raise DataError(f"{name} must be positive and finite; {offending_rows(bad, slab, values)}")
+
+
+def complete_rows(values: dict[str, np.ndarray], labels: list[str], frame: pd.DataFrame | None = None,
+                  columns: list[str] | tuple[str, ...] = ()) -> np.ndarray:
+    """Positions of the rows without a missing value in any input (metafor's ``na.omit``).
+
+    Parameters
+    ----------
+    values : dict of str to ndarray
+        The inputs by the names messages use (a column name, or the argument for arrays);
+        2-D arrays (moderators) are missing in a row when any entry is.
+    labels : list of str
+        Row labels (:func:`multilevel._data.row_labels`).
+    frame : DataFrame, optional
+        The data, holding ``columns`` (moderator and grouping variables).
+    columns : sequence of str
+        Further columns of ``frame`` that must be complete.
+
+    Warns
+    -----
+    MissingDataWarning
+        Naming the inputs with missing values, the count and the rows dropped.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     keep = complete_rows({"yi": np.array([0.1, np.nan, 0.3]), "vi": np.array([0.1, 0.2, 0.1])},
+    ...                          ["1", "2", "3"])
+    >>> keep.tolist(), str(caught[0].message)
+    ([0, 2], '1 row with missing values in yi dropped (2 of 3 rows used): row 2')
+    """
+    n = len(labels)
+    miss = np.zeros(n, dtype=bool)
+    named: list[str] = []
+    for name, vec in values.items():
+        bad = np.isnan(vec.reshape(n, -1)).any(axis=1)
+        named += [name] if bad.any() else []
+        miss |= bad
+    for col in dict.fromkeys(columns):
+        bad = frame[col].isna().to_numpy()
+        named += [col] if bad.any() else []
+        miss |= bad
+    if miss.all():
+        raise DataError(f"every row has a missing value in {', '.join(named)}")
+    warn_dropped([labels[i] for i in np.flatnonzero(miss)], n, columns=named)
+    return np.flatnonzero(~miss)

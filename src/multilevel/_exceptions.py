@@ -209,6 +209,9 @@ class MultilevelWarning(UserWarning):
 class MissingDataWarning(MultilevelWarning):
     """Rows with missing values were dropped (as R's ``na.omit``).
 
+    Every fit words it the same way: the inputs with missing values, the count, and the rows
+    (1-based positions, or the data's index labels), which the fit records in ``dropped_rows``.
+
     Examples
     --------
     >>> import warnings, multilevel as ml
@@ -216,7 +219,7 @@ class MissingDataWarning(MultilevelWarning):
     ...     warnings.simplefilter("always", ml.MissingDataWarning)
     ...     fit = ml.rma(yi=[0.1, float("nan"), 0.3, 0.2], vi=[0.01, 0.02, 0.01, 0.03])
     >>> print(caught[0].message)
-    1 row with missing values dropped (3 of 4 estimates used)
+    1 row with missing values in yi dropped (3 of 4 rows used): row 2
     """
 
 

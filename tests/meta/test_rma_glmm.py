@@ -127,8 +127,8 @@ def test_printed_as_metafor(name):
 
 def test_result_protocol():
     fit = _fit("bcg", "UM.FS", "ML")
-    assert list(fit.params.index) == ["intrcpt"] and fit.params.iloc[0] == fit.estimate
-    assert fit.vcov().loc["intrcpt", "intrcpt"] == pytest.approx(fit.se ** 2)
+    assert list(fit.params.index) == ["(Intercept)"] and fit.params.iloc[0] == fit.estimate
+    assert fit.vcov().loc["(Intercept)", "(Intercept)"] == pytest.approx(fit.se ** 2)
     assert fit.nobs == 13
     tidy = fit.tidy()
     assert tidy.loc[0, "estimate"] == fit.estimate and tidy.loc[0, "std_error"] == fit.se

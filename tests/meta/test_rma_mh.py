@@ -96,7 +96,7 @@ def test_summary_matches_metafor(fits, key):
 # --------------------------------------------------------------------------- protocol and options
 def test_protocol_members(rma_mh_fit):
     fit = rma_mh_fit
-    assert list(fit.params.index) == ["intrcpt"] and fit.params.iloc[0] == fit.estimate
+    assert list(fit.params.index) == ["(Intercept)"] and fit.params.iloc[0] == fit.estimate
     vc = fit.vcov()
     assert vc.shape == (1, 1) and vc.iloc[0, 0] == pytest.approx(fit.se**2)
     assert list(fit.tidy().columns) == ["term", "kind", "estimate", "std_error", "statistic", "p_value",
@@ -110,7 +110,7 @@ def test_protocol_members(rma_mh_fit):
 def test_level_changes_limits_as_metafor(fits):
     ref = FITS["mh/OR/bcg/level90_nocorrect"]
     ci = fits["mh/OR/bcg"].confint(level=0.90)
-    _close(ci.loc["intrcpt", ["lower", "upper"]].to_numpy(dtype=float), [ref["ci_lb"], ref["ci_ub"]], 1e-6)
+    _close(ci.loc["(Intercept)", ["lower", "upper"]].to_numpy(dtype=float), [ref["ci_lb"], ref["ci_ub"]], 1e-6)
     pred = fits["mh/OR/bcg"].predict(transf=np.exp, level=90)
     _close(pred.loc[0, ["pred", "ci_lb", "ci_ub"]].to_numpy(dtype=float),
            np.exp(_num([ref["beta"], ref["ci_lb"], ref["ci_ub"]])), 1e-6)
@@ -129,7 +129,7 @@ def test_tables_with_missing_values_are_dropped_with_a_warning():
         warnings.simplefilter("always")
         ml.rma_mh(data=DATA["collins"], ai="b.xti", n1i="nti", ci="b.xci", n2i="nci")
     messages = [str(w.message) for w in caught if issubclass(w.category, ml.MissingDataWarning)]
-    assert any("2 table(s) with missing values omitted" in m for m in messages)
+    assert "2 rows with missing values in b.xti, b.xci dropped (25 of 27 rows used): rows 6, 18" in messages
     assert any("study outcome(s) yi/vi missing" in m for m in messages)
     assert all(w.filename == __file__ for w in caught)
 

@@ -209,9 +209,9 @@ def test_har_level_without_estimates_keeps_its_place_with_tau2_fixed_to_zero():
     with pytest.warns(MultilevelWarning) as caught:
         fit = ml.rma_mv("yi", "vi", data=dat, random="~ time | study", struct="HAR")
     assert any("lost all their estimates" in str(w.message) for w in caught)
-    assert any("17 rows with missing values dropped" in str(w.message) for w in caught)
+    assert any("17 rows with missing values in yi dropped" in str(w.message) for w in caught)
     assert fit._g.inner_levels == ("1", "2", "3", "4") and fit.tau2[1] == 0 and fit.fixed[1]
     # the AR lags count the empty visit: levels 1 and 3 are two steps apart
-    with pytest.warns(MultilevelWarning, match="17 rows with missing values dropped"):
+    with pytest.warns(MultilevelWarning, match="17 rows with missing values in yi dropped"):
         ar = ml.rma_mv("yi", "vi", data=dat, random="~ time | study", struct="AR")
     assert ar._g.lag[0, 2] == 2

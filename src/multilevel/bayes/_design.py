@@ -8,7 +8,6 @@ for ``predict(newdata)``.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from .._data import (as_dataframe, check_columns, drop_missing, numeric_column,
-                     refuse_infinite, row_labels)
+                     refuse_infinite, row_labels, warn_dropped)
 from .._effects import check_lengths, check_variances
-from .._exceptions import DataError, FormulaError, MissingDataWarning, ModelSpecificationError
+from .._exceptions import DataError, FormulaError, ModelSpecificationError
 from ..formula._quoting import formula_columns
 
 __all__ = ["BrmaData", "prepare", "model_args", "new_design"]
@@ -45,6 +44,7 @@ class BrmaData:
     labels: tuple
     n_dropped: int
     row_names: tuple[str, ...] = ()  # how messages name the kept rows (1..n or the data's index labels)
+    dropped_rows: tuple[str, ...] = ()  # the same names of the rows dropped (missing or undefined values)
 
     @property
     def k(self) -> int:
@@ -160,8 +160,10 @@ def prepare(yi, vi, sei, *, cluster, mods, scale, data) -> BrmaData:
     check_columns(df, needed + mod_vars + scale_vars, context="brma call")
     used = [c for c in dict.fromkeys([y, var, *([cl] if cl else []), *mod_vars, *scale_vars])]
     df[_ROW] = row_labels(df, len(df))  # named before rows are dropped, so messages use the user's rows
-    df, n_drop = drop_missing(df, used)
-    return _build(df, y, var, sei is not None, cl, mods, scale, mod_vars, scale_vars, n_drop)
+    n_rows, missing = len(df), [c.lstrip(".") for c in used if df[c].isna().any()]  # arrays are named by role
+    df, dropped = drop_missing(df, used, labels=df[_ROW].tolist(), warn=False)
+    warn_dropped(dropped, n_rows, columns=missing)
+    return _build(df, y, var, sei is not None, cl, mods, scale, mod_vars, scale_vars, dropped)
 
 
 _ROW = ".row"
@@ -173,7 +175,7 @@ def _arrays_frame(arrays: dict) -> pd.DataFrame:
     return pd.DataFrame(arrays)
 
 
-def _drop_undefined(df: pd.DataFrame, formulas: list[str | None], rows: list[str]) -> tuple[pd.DataFrame, int]:
+def _drop_undefined(df: pd.DataFrame, formulas: list[str | None], rows: list[str]) -> tuple[pd.DataFrame, tuple]:
     """Drop rows where a transformation in a formula is undefined (NaN, as R's ``na.omit``);
     refuse infinite values (``log(0)``), naming the column and rows."""
     undefined = np.zeros(len(df), dtype=bool)
@@ -185,14 +187,13 @@ def _drop_undefined(df: pd.DataFrame, formulas: list[str | None], rows: list[str
         for j, name in enumerate(design.names):
             refuse_infinite(design.matrix[:, j], f"the design column {name!r} of {formula!r}", rows)
         undefined |= np.isnan(design.matrix).any(axis=1)
-    k = int(undefined.sum())
-    if k == 0:
-        return df, 0
-    if k == len(df):
+    if not undefined.any():
+        return df, ()
+    if undefined.all():
         raise DataError("the moderators are undefined (NaN) in every row; check the transformations")
-    warnings.warn(f"{k} row{'s' if k > 1 else ''} where a transformation is undefined (NaN) dropped "
-                  f"({len(df) - k} of {len(df)} rows used)", MissingDataWarning, stacklevel=5)
-    return df.loc[~undefined], k
+    dropped = tuple(rows[i] for i in np.flatnonzero(undefined))
+    warn_dropped(dropped, len(df), undefined=True)
+    return df.loc[~undefined], dropped
 
 
 def _argument(role: str, column: str) -> str:
@@ -216,10 +217,10 @@ def _finite_predictors(df, names, rows) -> None:
             refuse_infinite(col.to_numpy(dtype=float), f"the moderator column {name!r}", rows)
 
 
-def _build(df, y, var, is_se, cl, mods, scale, mod_vars, scale_vars, n_drop) -> BrmaData:
+def _build(df, y, var, is_se, cl, mods, scale, mod_vars, scale_vars, dropped) -> BrmaData:
     _finite_predictors(df, sorted(set(mod_vars) | set(scale_vars)), df[_ROW].tolist())
-    df, n_undefined = _drop_undefined(df, [mods, scale], df[_ROW].tolist())
-    n_drop += n_undefined
+    df, undefined = _drop_undefined(df, [mods, scale], df[_ROW].tolist())
+    dropped += undefined
     rows = df[_ROW].tolist()
     yv, vv = _outcomes(df, y, var, is_se, rows)
     codes = labels = None
@@ -243,7 +244,7 @@ def _build(df, y, var, is_se, cl, mods, scale, mod_vars, scale_vars, n_drop) -> 
         raise ModelSpecificationError(f"{len(yv)} estimates cannot inform {X.shape[1]} coefficients")
     return BrmaData(yv, vv, codes, labels, cl if cl and not cl.startswith(".") else
                     ("cluster" if cl else None), X, X_names, Z, Z_names, mods_spec, scale_spec,
-                    centers, back_X, back_Z, tuple(df.index), n_drop, tuple(rows))
+                    centers, back_X, back_Z, tuple(df.index), len(dropped), tuple(rows), dropped)
 
 
 def model_args(bd: BrmaData) -> tuple:

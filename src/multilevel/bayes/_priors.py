@@ -130,7 +130,15 @@ class Prior:
         return float(self._scipy().expect(lb=self.lower, ub=self.upper, conditional=True))
 
     def numpyro_distribution(self):
-        """The matching NumPyro distribution (imports NumPyro)."""
+        """The matching NumPyro distribution (imports NumPyro), truncated as the prior is.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> half_normal = ml.prior("normal", 0, 1, lower=0).numpyro_distribution()
+        >>> round(float(half_normal.log_prob(0.5)), 4)
+        -0.3508
+        """
         import numpyro.distributions as dist
 
         p = [float(v) for v in self.params]
@@ -261,7 +269,16 @@ class Priors(TextReport):
     unit_information_sd: float | None = None
 
     def items(self) -> list[tuple[str, Prior]]:
-        """(name, prior) pairs in display order."""
+        """(name, prior) pairs in display order.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> priors = ml.Priors(mu=ml.prior("normal", 0, 1), tau=ml.prior("invgamma", 1, 0.15),
+        ...                    rho=ml.prior("beta", 1, 1))
+        >>> [name for name, _ in priors.items()]
+        ['mu', 'tau', 'rho']
+        """
         out = [("intercept" if self.mods else "mu", self.mu), ("tau", self.tau)]
         if self.rho is not None:
             out.append(("rho", self.rho))

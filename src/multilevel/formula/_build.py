@@ -7,8 +7,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .._data import as_dataframe, check_columns, drop_missing, is_polars, offending_rows, polars_to_pandas
-from .._exceptions import ArgumentError, DataError, MissingDataWarning, RankDeficiencyWarning
+from .._data import (as_dataframe, check_columns, drop_missing, is_polars, offending_rows, polars_to_pandas,
+                     warn_dropped)
+from .._exceptions import ArgumentError, DataError, RankDeficiencyWarning
 from ._bars import ParsedFormula, parse_formula
 from ._contrasts import check_contrasts
 from ._design import CONTEXT, formula_variables, looked_up_columns, materialize, pivot_rank_columns
@@ -113,9 +114,9 @@ def model_frame(formula: str, data, *, drop_na: bool = True, contrasts=None, che
     """
     parsed = parse_formula(formula)
     coding = check_contrasts(contrasts)
-    df, n_dropped = _table(parsed, data, drop_na)
-    df, y, fixed, blocks, n_undefined = _evaluate(parsed, df, drop_na, coding)
-    n_dropped += n_undefined
+    df, missing = _table(parsed, data, drop_na)
+    df, y, fixed, blocks, undefined = _evaluate(parsed, df, drop_na, coding)
+    dropped_rows = missing + undefined
     if blocks:
         check_blocks(blocks, len(df), check_nobs=check_nobs)
     keep = pivot_rank_columns(fixed.matrix)
@@ -126,10 +127,11 @@ def model_frame(formula: str, data, *, drop_na: bool = True, contrasts=None, che
     return ModelFrame(
         formula=formula, response=response_name(parsed.response_code) or parsed.response, y=y, X=X,
         fixed_names=tuple(names),
-        dropped_fixed=dropped, blocks=blocks, row_index=df.index, n_dropped_na=n_dropped,
+        dropped_fixed=dropped, blocks=blocks, row_index=df.index, n_dropped_na=len(dropped_rows),
         fixed_spec=fixed.spec,
         fixed_keep=keep if dropped else None,
         fixed_columns=None if np.array_equal(fixed.columns, identity) else fixed.columns,
+        dropped_rows=dropped_rows,
     )
 
 
@@ -149,10 +151,10 @@ def _table(parsed: ParsedFormula, data, drop_na: bool) -> tuple[pd.DataFrame, in
     df.attrs["r_row_numbers"] = isinstance(df.index, pd.RangeIndex) and df.index.start == 0 \
         and df.index.step == 1
     if not any(df[c].hasnans for c in columns):
-        return df, 0
+        return df, ()
     if not drop_na:
         _refuse_missing(df, columns)
-    out, dropped = drop_missing(df, columns)
+    out, dropped = drop_missing(df, columns, labels=_row_labels(df))
     out.attrs["r_row_numbers"] = df.attrs["r_row_numbers"]
     return out, dropped
 
@@ -170,11 +172,11 @@ def _evaluate(parsed: ParsedFormula, df: pd.DataFrame, drop_na: bool, coding: tu
     for block in blocks:
         undefined |= np.isnan(block.Z).any(axis=1)
     if undefined.any() and drop_na and not undefined.all():
-        k = int(undefined.sum())
-        warnings.warn(f"{k} row{'s' if k > 1 else ''} where a transformation is undefined (NaN) dropped "
-                      f"({len(df) - k} of {len(df)} rows used)", MissingDataWarning, stacklevel=4)
+        labels = _row_labels(df)
+        dropped = tuple(labels[i] for i in np.flatnonzero(undefined))
+        warn_dropped(dropped, len(df), undefined=True)
         df, y, fixed, blocks, _ = _evaluate(parsed, df.loc[~undefined], drop_na, coding)
-        return df, y, fixed, blocks, k
+        return df, y, fixed, blocks, dropped
     labels = _row_labels(df)
     _check_finite(fixed.matrix, fixed.names, "fixed-effects", labels)
     for block in blocks:
@@ -182,7 +184,7 @@ def _evaluate(parsed: ParsedFormula, df: pd.DataFrame, drop_na: bool, coding: tu
     if not np.isfinite(y).all():
         raise DataError(f"the response {parsed.response!r} has infinite or undefined values; "
                         f"{offending_rows(~np.isfinite(y), labels, y)}")
-    return df, y, fixed, blocks, 0
+    return df, y, fixed, blocks, ()
 
 
 def _row_labels(df: pd.DataFrame) -> list[str]:

@@ -98,7 +98,7 @@ class ModelFrame:
     row_index : pandas.Index
         Index labels of the rows used (after dropping rows with missing values).
     n_dropped_na : int
-        Number of rows dropped for missing values.
+        Number of rows dropped for missing values (``len(dropped_rows)`` when the rows are known).
     fixed_spec : object
         Kept to rebuild ``X`` for new data with :meth:`fixed_design` (a formulaic
         ``ModelSpec``). Internal.
@@ -112,6 +112,9 @@ class ModelFrame:
         Indices of the columns of ``fixed_spec``'s matrix in R's column order
         (R orders the factors of an interaction by their first appearance in the
         formula). ``None`` when formulaic's order is R's. Internal.
+    dropped_rows : tuple of str
+        Labels of the rows dropped for missing values or undefined transformations (as
+        :func:`~multilevel._data.row_labels` names them: 1-based positions, or the data's index).
 
     Examples
     --------
@@ -136,6 +139,7 @@ class ModelFrame:
     extras: dict = field(default_factory=dict)
     fixed_keep: np.ndarray | None = None
     fixed_columns: np.ndarray | None = None
+    dropped_rows: tuple[str, ...] = ()
 
     @property
     def ngroups(self) -> dict[str, int]:

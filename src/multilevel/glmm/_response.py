@@ -8,14 +8,13 @@ made here, so the formula layer needs to know nothing about GLMMs.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from .._data import as_dataframe, check_columns, is_polars, polars_to_pandas, numeric_column
-from .._exceptions import DataError, FormulaError, MissingDataWarning, ModelSpecificationError
+from .._data import as_dataframe, check_columns, is_polars, numeric_column, polars_to_pandas, row_labels, warn_dropped
+from .._exceptions import DataError, FormulaError, ModelSpecificationError
 from ..formula import model_frame
 from ..formula._design import formula_variables, materialize
 from ..formula._factors import as_r_factors
@@ -163,7 +162,7 @@ def glmm_frame(spec: GlmmFormula, data, family: Family, weights=None, offset=Non
     """The model frame of the right-hand side and the response arrays, both without rows with
     missing values; returns ``(frame, response, row_labels)``."""
     df = polars_to_pandas(data) if is_polars(data) else as_dataframe(data)
-    labels = df.index
+    labels, names = df.index, row_labels(df, len(df))
     df = df.reset_index(drop=True)
     cols = {RESPONSE_COLUMN: _plain_response(spec.lhs[0], df, family, spec.formula)}
     if spec.is_cbind:
@@ -176,25 +175,28 @@ def glmm_frame(spec: GlmmFormula, data, family: Family, weights=None, offset=Non
     bad = np.zeros(len(df), dtype=bool)
     for v in cols.values():
         bad |= np.isnan(v)
+    dropped = tuple(names[i] for i in np.flatnonzero(bad))
     if bad.any():
-        k = int(bad.sum())
-        warnings.warn(f"{k} row{'s' if k > 1 else ''} with missing values in the response, weights or offset "
-                      f"dropped ({len(df) - k} of {len(df)} rows used)", MissingDataWarning, stacklevel=3)
+        warn_dropped(dropped, len(df), columns=["the response, weights or offset"])
         df, cols = df.loc[~bad], {k_: v[~bad] for k_, v in cols.items()}
     work = df.copy()
     work[RESPONSE_COLUMN] = cols[RESPONSE_COLUMN]
+    if len(set(names)) == len(names):  # the formula layer then names dropped rows as the user's table does
+        work.index = pd.Index([names[i] for i in df.index])
     frame = model_frame(f"{RESPONSE_COLUMN} ~ {spec.rhs}", work, check_nobs=False)
     pos = np.asarray(work.index.get_indexer(frame.row_index))
     rows = {k_: np.asarray(v)[pos] for k_, v in cols.items()}
-    frame = _renamed(frame, spec)
+    frame = _renamed(frame, spec, dropped)
     response = _response_arrays(spec, rows, family, labels[np.asarray(df.index)[pos]])
     return frame, response, labels[np.asarray(df.index)[pos]]
 
 
-def _renamed(frame: ModelFrame, spec: GlmmFormula) -> ModelFrame:
+def _renamed(frame: ModelFrame, spec: GlmmFormula, dropped: tuple[str, ...]) -> ModelFrame:
     import dataclasses
 
-    return dataclasses.replace(frame, formula=spec.formula, response=spec.formula.split("~")[0].strip())
+    rows = dropped + tuple(frame.dropped_rows)
+    return dataclasses.replace(frame, formula=spec.formula, response=spec.formula.split("~")[0].strip(),
+                               dropped_rows=rows, n_dropped_na=len(rows))
 
 
 def _rows(mask: np.ndarray, labels) -> str:

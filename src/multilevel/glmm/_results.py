@@ -89,6 +89,12 @@ class GeneralizedLinearMixedModel(FitProtocol, TextViews):
         return self.frame.theta_names
 
     @property
+    def dropped_rows(self) -> tuple[str, ...]:
+        """Labels of the rows dropped for missing values (R's ``na.omit``; 1-based positions, or the
+        data's index labels), as every fit records them."""
+        return tuple(self.frame.dropped_rows)
+
+    @property
     def fixef(self) -> pd.Series:
         """Fixed-effects estimates, named as lme4 names them."""
         return pd.Series(self._estimate.beta, index=list(self.frame.fixed_names), name="fixef")
@@ -184,7 +190,16 @@ class GeneralizedLinearMixedModel(FitProtocol, TextViews):
         return self._series(self._estimate.state.mu, "fitted")
 
     def residuals(self, type: str = "deviance") -> pd.Series:
-        """Residuals of ``type`` ``"deviance"`` (default), ``"pearson"``, ``"response"`` or ``"working"``."""
+        """Residuals of ``type`` ``"deviance"`` (default), ``"pearson"``, ``"response"`` or ``"working"``.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", ml.datasets.load("cbpp"),
+        ...                family="binomial")
+        >>> fit.residuals().round(4).head(3).tolist()
+        [-1.4377, 0.9885, 2.3567]
+        """
         state, y = self._estimate.state, self.response.y
         mu = state.mu
         if type == "response":
@@ -304,7 +319,20 @@ class GeneralizedLinearMixedModel(FitProtocol, TextViews):
     # ------------------------------------------------------------------ prediction
     def predict(self, newdata=None, type: str = "link", re_form=None, allow_new_levels: bool = False) -> pd.Series:
         """Predictions on the ``"link"`` or ``"response"`` scale, with the random effects of ``re_form``
-        (None: all; ``"~0"`` or ``"NA"``: none), as lme4's ``predict``."""
+        (None: all; ``"~0"`` or ``"NA"``: none), as lme4's ``predict``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import multilevel as ml
+        >>> fit = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", ml.datasets.load("cbpp"),
+        ...                family="binomial")
+        >>> fit.predict(type="response").round(4).head(3).tolist()
+        [0.3082, 0.1418, 0.126]
+        >>> new = pd.DataFrame({"period": ["1", "4"], "herd": ["1", "1"]})
+        >>> fit.predict(new, type="response").round(4).tolist()
+        [0.3082, 0.0841]
+        """
         return predict(self, newdata, type, re_form, allow_new_levels)
 
     # ------------------------------------------------------------------ output
@@ -416,7 +444,16 @@ class GeneralizedLinearMixedModel(FitProtocol, TextViews):
         return stack_frames([fixed, tidy_frame(names, ["random"] * len(names), values, level=level)], level=level)
 
     def summary(self) -> GlmerSummary:
-        """lme4's ``summary(m)``; ``print()`` it for lme4's layout."""
+        """lme4's ``summary(m)``; ``print()`` it for lme4's layout.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", ml.datasets.load("cbpp"),
+        ...                family="binomial")
+        >>> print(str(fit.summary()).splitlines()[2])
+         Family: binomial  ( logit )
+        """
         return GlmerSummary.from_fit(self)
 
     def __repr__(self) -> str:

@@ -52,6 +52,19 @@ class AnovaTable(TextReport, FrameMapping):
     refitted: bool
 
     def to_frame(self) -> pd.DataFrame:
+        """The table as a DataFrame, one row per model (columns as R's ``anova``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> sleep = ml.datasets.load("sleepstudy")
+        >>> m1 = ml.lmer("Reaction ~ Days + (1 | Subject)", sleep, REML=False)
+        >>> m2 = ml.lmer("Reaction ~ Days + (Days | Subject)", sleep, REML=False)
+        >>> ml.anova(m1, m2).to_frame()[["npar", "AIC", "Chisq"]].round(3)
+            npar       AIC   Chisq
+        m1   4.0  1802.079     NaN
+        m2   6.0  1763.939  42.139
+        """
         return pd.DataFrame(self.values, index=list(self.names), columns=_COLUMNS)
 
     def __getitem__(self, column: str) -> pd.Series:
@@ -62,6 +75,17 @@ class AnovaTable(TextReport, FrameMapping):
         return pd.Index(_COLUMNS)
 
     def heading(self) -> list[str]:
+        """The lines above the table: the data and each model's formula.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> sleep = ml.datasets.load("sleepstudy")
+        >>> m1 = ml.lmer("Reaction ~ Days + (1 | Subject)", sleep, REML=False)
+        >>> m2 = ml.lmer("Reaction ~ Days + (Days | Subject)", sleep, REML=False)
+        >>> ml.anova(m1, m2).heading()
+        ['Models:', 'm1: Reaction ~ Days + (1 | Subject)', 'm2: Reaction ~ Days + (Days | Subject)']
+        """
         lines = [f"Data: {self.data_name}"] if self.data_name else []
         return lines + ["Models:"] + [f"{n}: {f}" for n, f in zip(self.names, self.formulas)]
 

@@ -100,6 +100,12 @@ class LinearMixedModel(FitProtocol, TextViews):
         return None if self._data is None else self._data.copy()
 
     @property
+    def dropped_rows(self) -> tuple[str, ...]:
+        """Labels of the rows dropped for missing values (R's ``na.omit``; 1-based positions, or the
+        data's index labels), as every fit records them."""
+        return tuple(self.frame.dropped_rows)
+
+    @property
     def theta(self) -> np.ndarray:
         return self._estimate.theta.copy()
 
@@ -294,7 +300,17 @@ class LinearMixedModel(FitProtocol, TextViews):
         return out
 
     def ranef_frame(self) -> pd.DataFrame:
-        """Long table as lme4's ``as.data.frame(ranef(m, condVar = TRUE))``: grpvar, term, grp, condval, condsd."""
+        """Long table as lme4's ``as.data.frame(ranef(m, condVar = TRUE))``: grpvar, term, grp, condval, condsd.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> fit.ranef_frame().round(3).head(2)
+            grpvar         term  grp  condval  condsd
+        0  Subject  (Intercept)  308    2.259  12.071
+        1  Subject  (Intercept)  309  -40.399  12.071
+        """
         parts = []
         cvs = self.ranef_condvar
         for g, df in self.ranef.items():

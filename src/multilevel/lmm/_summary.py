@@ -207,9 +207,28 @@ class LmerSummary(MixedModelReport):
         return model_title(self.REML)
 
     def groups_line(self) -> str:
+        """lme4's line of the number of observations and of levels of each grouping factor.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> fit.summary().groups_line()
+        'Number of obs: 180, groups:  Subject, 18'
+        """
         return _groups_line(self.nobs, self.ngroups)
 
     def blocks(self) -> list[str]:
+        """The printed summary, block by block (title, formula, criteria, residuals, random and
+        fixed effects ...), each a string.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> fit.summary().blocks()[:2]
+        ["Linear mixed model fit by REML ['lmerMod']", 'Formula: Reaction ~ Days + (Days | Subject)']
+        """
         out = [self.title, formula_line(self.formula)]
         if self.data_name:
             out.append("   Data: " + self.data_name)
@@ -222,7 +241,17 @@ class LmerSummary(MixedModelReport):
         return out + self._tail_blocks()
 
     def to_frame(self) -> pd.DataFrame:
-        """The fixed-effects table (other blocks: ``.varcorr.to_frame()``, ``.criteria.to_frame()`` ...)."""
+        """The fixed-effects table (other blocks: ``.varcorr.to_frame()``, ``.criteria.to_frame()`` ...).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> fit.summary().to_frame().round(4)
+                     Estimate  Std. Error  t value
+        (Intercept)  251.4051      6.8246  36.8381
+        Days          10.4673      1.5458   6.7715
+        """
         return self.fixed.to_frame()
 
 

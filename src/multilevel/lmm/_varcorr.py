@@ -75,14 +75,43 @@ class VarCorr(TextReport, FrameMapping):
 
     @classmethod
     def from_theta(cls, group_names, column_names, templates, sigma: float) -> "VarCorr":
+        """The variance components of relative covariance factors ``templates`` (lme4's lower
+        triangular ``Lambda`` blocks, one per grouping factor) and the residual SD ``sigma``:
+        each block's covariance is ``sigma^2 T T'``.
+
+        Examples
+        --------
+        >>> import numpy as np, multilevel as ml
+        >>> vc = ml.VarCorr.from_theta(["g"], [["(Intercept)", "x"]], [np.array([[1.0, 0.0], [0.5, 0.2]])], 2.0)
+        >>> vc.covariances[0].tolist()
+        [[4.0, 2.0], [2.0, 1.16]]
+        """
         covs = tuple(sigma ** 2 * (T @ T.T) for T in templates)
         return cls(tuple(make_unique(list(group_names))), tuple(tuple(c) for c in column_names), covs,
                    float(sigma))
 
     def stddevs(self) -> list[np.ndarray]:
+        """Standard deviations of the random effects, one array per grouping factor.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> [sd.round(3).tolist() for sd in fit.varcorr_table.stddevs()]
+        [[24.741, 5.922]]
+        """
         return [np.sqrt(np.diag(c)) for c in self.covariances]
 
     def correlations(self) -> list[np.ndarray]:
+        """Correlation matrices of the random effects, one per grouping factor.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> [r.round(3).tolist() for r in fit.varcorr_table.correlations()]
+        [[[1.0, 0.066], [0.066, 1.0]]]
+        """
         out = []
         for c, sd in zip(self.covariances, self.stddevs()):
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -92,7 +121,15 @@ class VarCorr(TextReport, FrameMapping):
         return out
 
     def to_frame(self) -> pd.DataFrame:
-        """lme4's ``as.data.frame(VarCorr(m))``: columns grp, var1, var2, vcov, sdcor."""
+        """lme4's ``as.data.frame(VarCorr(m))``: columns grp, var1, var2, vcov, sdcor.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> list(fit.varcorr_table.to_frame().columns)
+        ['grp', 'var1', 'var2', 'vcov', 'sdcor']
+        """
         rows = []
         for g, nm, c, sd, r in zip(self.groups, self.names, self.covariances, self.stddevs(),
                                    self.correlations()):
@@ -106,7 +143,16 @@ class VarCorr(TextReport, FrameMapping):
 
     # ------------------------------------------------------------------ printing
     def table(self, digits: int = 4, comp=("Variance", "Std.Dev.")) -> tuple[list[str], list[list[str]]]:
-        """Header and rows of lme4's ``formatVC`` as strings."""
+        """Header and rows of lme4's ``formatVC`` as strings.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> header, rows = fit.varcorr_table.table()
+        >>> header, rows[0]
+        (['Groups', 'Name', 'Variance', 'Std.Dev.', 'Corr'], ['Subject', '(Intercept)', '612.10', '24.741', ''])
+        """
         sds = list(np.concatenate(self.stddevs() + [np.array([self.sigma])]))
         lens = [len(n) for n in self.names] + [1]
         nrow = sum(lens)
@@ -146,7 +192,15 @@ class VarCorr(TextReport, FrameMapping):
         return [[row[j] for row in cells] for j in range(maxlen - 1)]
 
     def format(self, digits: int = 4, comp=("Variance", "Std.Dev.")) -> str:
-        """The table as R prints a character matrix (left-justified columns)."""
+        """The table as R prints a character matrix (left-justified columns).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lmer("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy"))
+        >>> print(fit.varcorr_table.format().splitlines()[0])
+         Groups   Name        Variance Std.Dev. Corr
+        """
         header, rows = self.table(digits, comp)
         widths = [max(len(x) for x in [h] + [r[j] for r in rows]) for j, h in enumerate(header)]
         lines = ["".join(" " + x.ljust(w) for x, w in zip(line, widths)).rstrip()

@@ -17,7 +17,7 @@ from .glmm_2x2 import RmaGlmmFit, rma_glmm
 from .mh import RmaMhFit, RmaPetoFit, rma_mh, rma_peto
 from .multivariate import RmaMvFit, rma_mv
 from .plots import forest, funnel
-from .univariate import RmaFit, rma
+from .univariate import RmaFit, RobustRmaFit, rma
 
 __all__: list[str] = ["escalc", "rma", "RmaFit", "forest", "funnel", "rma_mv", "RmaMvFit", "regtest",
                        "RegtestResult", "WeightedRegression", "ranktest", "RanktestResult", "trimfill",
@@ -25,4 +25,5 @@ __all__: list[str] = ["escalc", "rma", "RmaFit", "forest", "funnel", "rma_mv", "
                        "RmaPetoFit", "selmodel", "SelmodelFit", "hc", "HcResult", "influence", "InfluenceDiagnostics", "leave1out",
                        "LeaveOneOut", "cumul", "CumulativeResults", "rstandard", "rstudent", "StandardizedResiduals",
                        "ClusterResiduals", "hatvalues", "cooks_distance", "dfbetas", "baujat", "radial", "qqnorm",
-                       "gosh", "GoshResult", "vif", "VifResult", "permutest", "PermutationTest", "labbe", "rma_glmm", "RmaGlmmFit"]
+                       "gosh", "GoshResult", "vif", "VifResult", "permutest", "PermutationTest", "labbe", "rma_glmm", "RmaGlmmFit",
+                       "RobustRmaFit"]

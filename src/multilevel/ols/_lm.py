@@ -96,6 +96,12 @@ class LinearModel(FitProtocol, TextViews):
         return None if self._data is None else self._data.copy()
 
     @property
+    def dropped_rows(self) -> tuple[str, ...]:
+        """Labels of the rows dropped for missing values (R's ``na.omit``; 1-based positions, or the
+        data's index labels), as every fit records them."""
+        return tuple(self.design.frame.dropped_rows)
+
+    @property
     def response(self) -> str:
         """The response as written in the formula (``"test_score"``, ``"log(y)"``)."""
         return self.design.frame.response

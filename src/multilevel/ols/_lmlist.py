@@ -103,6 +103,15 @@ class LmList(FitProtocol, TextReport):
         raise KeyError(f"no group {key!r}; groups are {', '.join(map(str, self.groups))}")
 
     def items(self) -> Iterator[tuple[Any, LinearModel | None]]:
+        """``(group, fit)`` pairs in the order of the groups (``None`` for a group without a fit).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fits = ml.lm_list("Reaction ~ Days | Subject", ml.datasets.load("sleepstudy"))
+        >>> [(group, round(float(fit.params["Days"]), 3)) for group, fit in list(fits.items())[:2]]
+        [('308', 21.765), ('309', 2.262)]
+        """
         return zip(self.groups, self.fits)
 
     @property
@@ -262,7 +271,18 @@ class LmList(FitProtocol, TextReport):
         return pd.Series(out, index=df.index, name="fit")
 
     def summary(self, *, pool: bool = True) -> LmListSummary:
-        """Per-group coefficient tables; with ``pool`` the standard errors use the pooled SD (as lmList)."""
+        """Per-group coefficient tables; with ``pool`` the standard errors use the pooled SD (as lmList).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fits = ml.lm_list("Reaction ~ Days | Subject", ml.datasets.load("sleepstudy"))
+        >>> fits.summary().to_frame().round(3).head(2)
+                           Estimate  Std. Error  t value  Pr(>|t|)
+        term        group
+        (Intercept) 308     244.193      15.042   16.234       0.0
+                    309     205.055      15.042   13.632       0.0
+        """
         return LmListSummary.from_list(self, pool=pool)
 
     def _call(self) -> list[str]:

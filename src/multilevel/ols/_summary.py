@@ -110,6 +110,15 @@ class LinearModelSummary(TextReport, FrameMapping):
 
     @classmethod
     def from_model(cls, model) -> LinearModelSummary:
+        """The summary of a :class:`~multilevel.LinearModel` (what ``model.summary()`` returns).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lm("Reaction ~ Days", ml.datasets.load("sleepstudy"))
+        >>> ml.LinearModelSummary.from_model(fit).df_resid
+        178
+        """
         table = pd.DataFrame({"Estimate": model.coef, "Std. Error": model.se, "t value": model.tvalue,
                               "Pr(>|t|)": model.pvalue})
         args: list[tuple[str, object]] = [("formula", deparse_formula(model.formula)), ("data", model.data_name)]
@@ -122,9 +131,29 @@ class LinearModelSummary(TextReport, FrameMapping):
                    num_dropped_na=int(dropped))
 
     def to_frame(self) -> pd.DataFrame:
+        """The coefficients table (``Estimate``, ``Std. Error``, ``t value``, ``Pr(>|t|)``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lm("Reaction ~ Days", ml.datasets.load("sleepstudy"))
+        >>> fit.summary().to_frame().round(4)
+                     Estimate  Std. Error  t value  Pr(>|t|)
+        (Intercept)  251.4051      6.6102  38.0332       0.0
+        Days          10.4673      1.2382   8.4537       0.0
+        """
         return self.coefficients.copy()
 
     def residual_quantiles(self) -> pd.Series:
+        """Minimum, quartiles and maximum of the residuals (R's ``Residuals:`` line).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lm("Reaction ~ Days", ml.datasets.load("sleepstudy"))
+        >>> fit.summary().residual_quantiles().round(3).tolist()
+        [-110.848, -27.483, 1.546, 26.142, 139.953]
+        """
         q = np.quantile(self.residuals, [0, 0.25, 0.5, 0.75, 1.0])
         return pd.Series(zapsmall(q, self.digits + 1), index=_QUANTILE_NAMES)
 
@@ -164,7 +193,15 @@ class LinearModelSummary(TextReport, FrameMapping):
         return lines
 
     def lines(self) -> list[str]:
-        """The printed lines (as R's ``capture.output(print(summary(fit)))``)."""
+        """The printed lines (as R's ``capture.output(print(summary(fit)))``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.lm("Reaction ~ Days", ml.datasets.load("sleepstudy"))
+        >>> fit.summary().lines()[1:3]
+        ['Call:', 'lm(formula = Reaction ~ Days, data = data)']
+        """
         return ["", "Call:", *self.call, "", "Residuals:", *self._residual_lines(), *self._coef_lines(), "",
                 *self._fit_lines(), ""]
 

@@ -85,7 +85,15 @@ class FsnResult(TextReport, FrameMapping):
                              "pval": [self.pval], "meanes": [self.meanes], "target": [self.target]})
 
     def lines(self) -> list[str]:
-        """The printed lines (metafor's ``print.fsn``)."""
+        """The printed lines (metafor's ``print.fsn``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> ml.fsn("yi", "vi", data=dat).lines()[6]
+        'Fail-safe N: 598'
+        """
         d = self.digits
         out = ["", f"Fail-safe N Calculation Using the {self.type} Approach", ""]
         if self.type == "Rosenthal":

@@ -60,7 +60,15 @@ class RanktestResult(TextReport, FrameMapping):
         return pd.DataFrame({"tau": [self.tau], "pval": [self.pval], "exact": [self.exact], "k": [self.k]})
 
     def lines(self) -> list[str]:
-        """The printed lines (metafor's ``print.ranktest``)."""
+        """The printed lines (metafor's ``print.ranktest``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> ml.ranktest(ml.rma("yi", "vi", data=dat)).lines()[3]
+        "Kendall's tau = 0.0256, p = 0.9524"
+        """
         p = fmt_pval(self.pval, self.digits, showeq=True, sep=" ")[0]
         return ["", "Rank Correlation Test for Funnel Plot Asymmetry", "",
                 f"Kendall's tau = {fcf(self.tau, self.digits)[0]}, p {p}", ""]

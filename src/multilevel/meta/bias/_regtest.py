@@ -213,7 +213,15 @@ class RegtestResult(TextReport, FrameMapping):
         return self.fit.summary().lines()
 
     def lines(self) -> list[str]:
-        """The printed lines (metafor's ``print.regtest``)."""
+        """The printed lines (metafor's ``print.regtest``).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> ml.regtest(ml.rma("yi", "vi", data=dat)).lines()[1:5]
+        ['Regression Test for Funnel Plot Asymmetry', '', 'Model:     mixed-effects meta-regression model', 'Predictor: standard error']
+        """
         d = self.digits
         if self.model == "lm":
             head = "Model:     weighted regression with multiplicative dispersion"

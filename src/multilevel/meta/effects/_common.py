@@ -9,6 +9,7 @@ used in messages) and ``options`` an :class:`EscalcOptions` (``add``, ``to``,
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,10 +17,11 @@ from typing import Any
 import numpy as np
 from scipy.special import gammaln
 
-from ..._data import offending_rows
-from ..._exceptions import ArgumentError, DataError
+from ..._data import offending_rows, outside_stacklevel, warn_dropped
+from ..._exceptions import ArgumentError, DataError, MissingDataWarning
 
 __all__ = ["EscalcArgs", "EscalcOptions", "Measure", "hedges_correction", "add_to_cells", "vtypes", "wmean",
+           "incomplete_tables", "warn_double_zero",
            "TO_CHOICES", "VTYPES"]
 
 TO_CHOICES = ("all", "only0", "if0all", "none")
@@ -133,6 +135,31 @@ def drop_double_zero(pairs: list[tuple[np.ndarray, np.ndarray]], cells: list[np.
     for x, y in pairs:
         both |= (x == 0) & (y == 0)
     return [np.where(both, np.nan, c) for c in cells]
+
+
+def incomplete_tables(cells: list[np.ndarray], args: "EscalcArgs", given: dict[str, Any]) -> np.ndarray:
+    """Mask of the tables with a missing count (dropped from a fit as metafor's ``na.omit``), after
+    the one :class:`~multilevel.MissingDataWarning` naming the inputs, the count and the rows.
+
+    ``given`` maps the argument names to what the user gave (a column name or an array), so the
+    warning names columns as the user wrote them.
+    """
+    missing = np.any([np.isnan(c) for c in cells], axis=0)
+    if missing.any():
+        named = [value if isinstance(value, str) else name for name, value in given.items()
+                 if value is not None and name in args and np.isnan(np.asarray(args[name], float)[missing]).any()]
+        warn_dropped([args.labels[i] for i in np.flatnonzero(missing)], missing.size, columns=named)
+    return missing
+
+
+def warn_double_zero(mask: np.ndarray, labels: list[str], what: str) -> None:
+    """The warning of tables dropped for having no events (or no non-events) in both groups."""
+    m = int(mask.sum())
+    if m:
+        rows = ", ".join(labels[i] for i in np.flatnonzero(mask)[:10]) + (" ..." if m > 10 else "")
+        warnings.warn(f"{m} table{'s' if m > 1 else ''} with no events (or no non-events) in both groups "
+                      f"dropped from {what}: row{'s' if m > 1 else ''} {rows}", MissingDataWarning,
+                      stacklevel=outside_stacklevel())
 
 
 def vtypes(options: EscalcOptions, k: int, allowed: tuple[str, ...]) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..._exceptions import ArgumentError, DataError, MissingDataWarning, ModelSpecificationError
 from ..._protocol import level_percent
-from ..effects._common import EscalcArgs, EscalcOptions
+from ..effects._common import EscalcArgs, EscalcOptions, incomplete_tables, warn_double_zero
 from ..effects._escalc import compute_measure, read_arguments
 from ..effects._tables import table_cells_raw
 from . import _core, _models
@@ -23,22 +23,22 @@ _MODELS = {"UM.FS": _models.fixed_study, "UM.RS": _models.random_study}
 _METHODS = {"ML": "ML", "EE": "EE", "FE": "EE", "CE": "EE"}
 
 
-def _tables(args: EscalcArgs) -> tuple[list[np.ndarray], np.ndarray]:
-    """Complete tables without double-zero studies (metafor's ``drop00`` for the fit), and the
-    outcomes ``vi`` (1/2 added to tables with a zero cell) for I^2."""
+def _tables(args: EscalcArgs, given: dict) -> tuple[list[np.ndarray], np.ndarray, tuple[str, ...]]:
+    """Complete tables without double-zero studies (metafor's ``drop00`` for the fit), the
+    outcomes ``vi`` (1/2 added to tables with a zero cell) for I^2, and the labels of the tables dropped."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MissingDataWarning)
         _, vi = compute_measure("OR", EscalcArgs(dict(args), args.labels),
                                 EscalcOptions(add=0.5, to="only0", drop00=True, vtype="LS", measure="OR"))
     cells = table_cells_raw(args, "OR")
     ai, bi, ci, di = cells
-    keep = ~np.any([np.isnan(c) for c in cells], axis=0) & ~((ai == 0) & (ci == 0)) & ~((bi == 0) & (di == 0))
-    if not keep.all():
-        warnings.warn(f"{int((~keep).sum())} table(s) with missing values or no events (or no non-events) in "
-                      "both groups omitted from the fit", MissingDataWarning, stacklevel=3)
+    missing = incomplete_tables(cells, args, given)
+    double0 = ~missing & (((ai == 0) & (ci == 0)) | ((bi == 0) & (di == 0)))
+    warn_double_zero(double0, args.labels, "the fit")
+    keep = ~(missing | double0)
     if keep.sum() < 1:
         raise DataError("no table is left to fit (k = 0)")
-    return [c[keep] for c in cells], vi[~np.isnan(vi)]
+    return [c[keep] for c in cells], vi[~np.isnan(vi)], tuple(args.labels[i] for i in np.flatnonzero(~keep))
 
 
 def rma_glmm(*, ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None, n1i: Any = None,
@@ -150,9 +150,9 @@ def rma_glmm(*, ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None, 
         raise ArgumentError(f"nAGQ must be an integer from 1 to 100, not {nAGQ!r}")
     pct = level_percent(level)
     meth = _METHODS[method]
-    _, args = read_arguments(dict(ai=ai, bi=bi, ci=ci, di=di, n1i=n1i, n2i=n2i), data,
-                             allowed=_TABLE_ARGS, what="rma_glmm")
-    cells, vi = _tables(args)
+    given = dict(ai=ai, bi=bi, ci=ci, di=di, n1i=n1i, n2i=n2i)
+    _, args = read_arguments(given, data, allowed=_TABLE_ARGS, what="rma_glmm")
+    cells, vi, dropped = _tables(args, given)
     k = cells[0].size
     if k < 2 and (meth == "ML" or model == "UM.RS"):
         raise ModelSpecificationError(f"model {model!r} with method {meth!r} needs at least 2 tables, not k = {k}; "
@@ -168,4 +168,4 @@ def rma_glmm(*, ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None, 
                       sigma2=fit.sigma2, QE_Wld=wald, QE_LRT=lrt, QE_df=k - 1,
                       I2=100 * fit.tau2 / (vt + fit.tau2), H2=fit.tau2 / vt + 1, vt=vt, k=k, level=pct,
                       ll=fit.ll, ll_qe=fit.ll_qe, parms=fit.parms, k_eff=2 * k,
-                      messages=tuple(msg for _, msg in fit.messages))
+                      messages=tuple(msg for _, msg in fit.messages), dropped_rows=dropped)

@@ -10,7 +10,7 @@ import pandas as pd
 from scipy.special import ndtri
 
 from ..._display import FrameMapping, TextReport
-from ..shared._pooled import POOLED_TERMS, PooledEstimate
+from ..shared._pooled import PRINTED_TERMS, PooledEstimate
 from ..shared._format import DEFAULT_DIGITS, fcf, fitstats_lines, fmt_pval, model_results_lines
 
 __all__ = ["RmaGlmmFit"]
@@ -45,6 +45,9 @@ class RmaGlmmFit(PooledEstimate, TextReport):
         Log-likelihood of the saturated model (deviance reference).
     messages : tuple of str
         Warnings of the mixed-model fits.
+    dropped_rows : tuple of str
+        Labels of the tables dropped for missing values or for no events (or no non-events) in
+        both groups, as every fit records them.
 
     Examples
     --------
@@ -76,6 +79,7 @@ class RmaGlmmFit(PooledEstimate, TextReport):
     parms: int
     k_eff: int
     messages: tuple = ()
+    dropped_rows: tuple[str, ...] = ()
 
     @property
     def QEp_Wld(self) -> float:
@@ -163,7 +167,7 @@ class RmaGlmmFit(PooledEstimate, TextReport):
         """metafor's model-results row (estimate, se, zval, pval, ci_lb, ci_ub)."""
         return pd.DataFrame({"estimate": [self.estimate], "se": [self.se], "zval": [self.zval],
                              "pval": [self.pval], "ci_lb": [self.ci_lb], "ci_ub": [self.ci_ub]},
-                            index=pd.Index(POOLED_TERMS))
+                            index=pd.Index(PRINTED_TERMS))
 
     def to_frame(self) -> pd.DataFrame:
         """The protocol's tidy table (:meth:`tidy`); metafor's model-results row is ``summary().to_frame()``.
@@ -243,6 +247,6 @@ class RmaGlmmSummary(TextReport, FrameMapping):
                       f"Wld(df = {f.QE_df}) = {fcf(f.QE_Wld, d)[0]}, p-val {fmt_pval(f.QEp_Wld, d, showeq=True, sep=' ')[0]}",
                       f"LRT(df = {f.QE_df}) = {fcf(f.QE_LRT, d)[0]}, p-val {fmt_pval(f.QEp_LRT, d, showeq=True, sep=' ')[0]}",
                       ""]
-        lines += model_results_lines(POOLED_TERMS, [f.estimate], [f.se], [f.zval], [f.pval], [f.ci_lb], [f.ci_ub],
+        lines += model_results_lines(PRINTED_TERMS, [f.estimate], [f.se], [f.zval], [f.pval], [f.ci_lb], [f.ci_ub],
                                      int_only=True, digits=d)
         return "\n".join(line.rstrip() for line in lines) + "\n"

@@ -10,7 +10,9 @@ import numpy as np
 
 from ..._exceptions import ArgumentError, DataError, MissingDataWarning
 from ..._protocol import level_percent
-from ..effects._common import TO_CHOICES, EscalcArgs, EscalcOptions, add_to_cells, drop_double_zero
+from ..._data import outside_stacklevel
+from ..effects._common import (TO_CHOICES, EscalcArgs, EscalcOptions, add_to_cells, drop_double_zero,
+                               incomplete_tables, warn_double_zero)
 from ..effects._escalc import compute_measure, read_arguments
 from ..effects._rates import rate_cells
 from ..effects._tables import table_cells_raw
@@ -48,8 +50,10 @@ def _stages(add: Any, to: Any, drop00: Any) -> tuple[tuple, tuple, tuple]:
     return adds, tos, tuple(bool(d) for d in drops)
 
 
-def _prepare(measure: str, args: EscalcArgs, adds, tos, drops) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Study outcomes (escalc stage) and the complete tables after the pooling-stage rule."""
+def _prepare(measure: str, args: EscalcArgs, adds, tos, drops, given: dict) -> tuple[list[np.ndarray], np.ndarray,
+                                                                                    np.ndarray, tuple[str, ...]]:
+    """Study outcomes (escalc stage), the complete tables after the pooling-stage rule and the
+    labels of the tables dropped."""
     rates = measure in ("IRR", "IRD")
     opts = EscalcOptions(add=adds[0], to=tos[0], drop00=drops[0], vtype="LS", measure=measure)
     with warnings.catch_warnings():
@@ -57,14 +61,14 @@ def _prepare(measure: str, args: EscalcArgs, adds, tos, drops) -> tuple[list[np.
         yi, vi = compute_measure(measure, EscalcArgs(dict(args), args.labels), opts)
     raw = EscalcOptions(add=0.0, to="none", drop00=False, measure=measure)
     cells = list(rate_cells(args, raw)) if rates else table_cells_raw(args, measure)
+    missing = incomplete_tables(cells, args, given)
+    double0 = np.zeros(missing.shape, dtype=bool)
     if drops[1]:
         pairs = [(cells[0], cells[1])] if rates else [(cells[0], cells[2]), (cells[1], cells[3])]
-        cells[:2 if rates else 4] = drop_double_zero(pairs, cells[:2 if rates else 4])
-    complete = ~np.any([np.isnan(c) for c in cells], axis=0)
-    if not complete.all():
-        warnings.warn(f"{int((~complete).sum())} table(s) with missing values omitted from the fit",
-                      MissingDataWarning, stacklevel=3)
-    cells = [c[complete] for c in cells]
+        double0 = np.isnan(drop_double_zero(pairs, [cells[0]])[0]) & ~missing
+        warn_double_zero(double0, args.labels, "the pooling (drop00)")
+    keep = ~(missing | double0)
+    cells = [c[keep] for c in cells]
     if cells[0].size < 1:
         raise DataError("no table is left to pool (k = 0): all have missing values")
     counts = cells[:2] if rates else cells
@@ -73,8 +77,8 @@ def _prepare(measure: str, args: EscalcArgs, adds, tos, drops) -> tuple[list[np.
     ok = ~(np.isnan(yi) | np.isnan(vi))
     if not ok.all():
         warnings.warn(f"{int((~ok).sum())} study outcome(s) yi/vi missing (omitted from the test for heterogeneity)",
-                      MissingDataWarning, stacklevel=3)
-    return cells, yi[ok], vi[ok]
+                      MissingDataWarning, stacklevel=outside_stacklevel())
+    return cells, yi[ok], vi[ok], tuple(args.labels[i] for i in np.flatnonzero(~keep))
 
 
 def _pool(measure: str, cells: list[np.ndarray], correct: bool) -> tuple[_core.Pooled, _core.TableTests]:
@@ -136,8 +140,9 @@ def rma_mh(*, ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None, n1
     Warns
     -----
     MissingDataWarning
-        Tables with missing values are omitted; outcomes ``yi`` that cannot be computed
-        are left out of the test for heterogeneity.
+        Tables with missing values are dropped (metafor's ``na.omit``; the rows are recorded in
+        ``dropped_rows``); outcomes ``yi`` that cannot be computed are left out of the test for
+        heterogeneity.
 
     Notes
     -----
@@ -197,13 +202,13 @@ def rma_mh(*, ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None, n1
     names = _RATE_ARGS if key in ("IRR", "IRD") else _TABLE_ARGS
     _refuse_other(given, names, key)
     _, args = read_arguments({n: given[n] for n in names}, data, allowed=names, what="rma_mh")
-    cells, yi, vi = _prepare(key, args, adds, tos, drops)
+    cells, yi, vi, dropped = _prepare(key, args, adds, tos, drops, {n: given[n] for n in names})
     pooled, tests = _pool(key, cells, bool(correct))
     qe, qep, i2, h2 = _core.heterogeneity(yi, vi, pooled.estimate)
     return RmaMhFit(measure=key, estimate=pooled.estimate, se=pooled.se, QE=qe, QEp=qep, I2=i2, H2=h2,
                     tests=tests, k=cells[0].size, k_yi=yi.size, level=pct, yi=yi, vi=vi,
                     fit_stats=_core.fit_statistics(yi, vi, qe), add=adds, to=tos, drop00=drops,
-                    correct=bool(correct))
+                    correct=bool(correct), dropped_rows=dropped)
 
 
 def _refuse_other(given: dict, names: tuple[str, ...], measure: str) -> None:
@@ -272,7 +277,7 @@ def rma_peto(*, ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None, 
     adds, tos, drops = _stages(add, to, drop00)
     given = dict(ai=ai, bi=bi, ci=ci, di=di, n1i=n1i, n2i=n2i)
     _, args = read_arguments(given, data, allowed=_TABLE_ARGS, what="rma_peto")
-    cells, yi, vi = _prepare("PETO", args, adds, tos, drops)
+    cells, yi, vi, dropped = _prepare("PETO", args, adds, tos, drops, given)
     pooled = _core.peto_pool(*cells)
     if np.isnan(pooled.estimate):
         raise DataError("one of the two outcomes never occurs in any table: Peto's method cannot be used")
@@ -280,4 +285,5 @@ def rma_peto(*, ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None, 
     rss = float((((yi - pooled.estimate) ** 2) / vi).sum())
     return RmaPetoFit(measure="PETO", estimate=pooled.estimate, se=pooled.se, QE=qe, QEp=qep, I2=i2, H2=h2,
                       tests=_core.TableTests(k_pos=k_pos), k=cells[0].size, k_yi=yi.size, level=pct, yi=yi, vi=vi,
-                      fit_stats=_core.fit_statistics(yi, vi, rss), add=adds, to=tos, drop00=drops)
+                      fit_stats=_core.fit_statistics(yi, vi, rss), add=adds, to=tos, drop00=drops,
+                      dropped_rows=dropped)

@@ -39,6 +39,9 @@ class TableFit(PooledEstimate, TextReport):
         Confidence level in percent.
     yi, vi : numpy.ndarray
         The study-level outcomes and variances used for the heterogeneity statistics.
+    dropped_rows : tuple of str
+        Labels of the tables dropped for missing values (or by ``drop00`` at the pooling), as
+        every fit records them.
 
     Notes
     -----
@@ -64,6 +67,7 @@ class TableFit(PooledEstimate, TextReport):
     to: tuple = field(repr=False, default=("only0", "none"))
     drop00: tuple = field(repr=False, default=(True, False))
     correct: bool = field(repr=False, default=True)
+    dropped_rows: tuple[str, ...] = field(repr=False, default=())
 
     method = "MH"
 
@@ -157,8 +161,8 @@ class RmaMhFit(TableFit):
         >>> import multilevel as ml
         >>> fit = ml.rma_mh(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
         >>> fit.to_frame().round(4)[["term", "estimate", "std_error"]]
-              term  estimate  std_error
-        0  intrcpt   -0.4734      0.041
+                      term  estimate  std_error
+        0  (Intercept)   -0.4734      0.041
         """
         return self.tidy()
 
@@ -188,8 +192,8 @@ class RmaPetoFit(TableFit):
         >>> import multilevel as ml
         >>> fit = ml.rma_peto(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
         >>> fit.to_frame().round(4)[["term", "estimate", "std_error"]]
-              term  estimate  std_error
-        0  intrcpt   -0.4744     0.0407
+                  term  estimate  std_error
+        0  (Intercept)   -0.4744     0.0407
         """
         return self.tidy()
 

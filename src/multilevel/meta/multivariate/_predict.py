@@ -10,6 +10,7 @@ import pandas as pd
 import scipy
 
 from ..._exceptions import ModelSpecificationError, MultilevelWarning
+from ..shared._input import new_rows
 from ._core import marginal, _g_part
 from ._fit import evaluate_at
 
@@ -35,7 +36,7 @@ def dense_marginal(fit: Any) -> np.ndarray:
 
 
 def predict(fit: Any, newmods: Any, level: float, tau2_levels: Any = None,
-            gamma2_levels: Any = None) -> pd.DataFrame:
+            gamma2_levels: Any = None, newdata: Any = None) -> pd.DataFrame:
     """metafor's ``predict.rma`` for ``rma.mv``: CI from ``vb``, PI adding the heterogeneity.
 
     With several ``tau2`` (``gamma2``) values (HCS, HAR, DIAG, UN) the
@@ -46,7 +47,11 @@ def predict(fit: Any, newmods: Any, level: float, tau2_levels: Any = None,
     terms), and a model with moderators gives the fitted values, each with the
     level of its own estimate (as metafor).
     """
-    Xn, tl, gl = _new_design(fit, newmods, tau2_levels, gamma2_levels)
+    given = new_rows(fit._eff.design, newmods, newdata)  # newdata: a table of moderator values
+    if given is not None:
+        Xn, tl, gl = given[0], tau2_levels, gamma2_levels
+    else:
+        Xn, tl, gl = _new_design(fit, newmods, tau2_levels, gamma2_levels)
     if Xn.shape[1] != fit.p:
         raise ModelSpecificationError(f"newmods gives {Xn.shape[1]} columns but the model has {fit.p}")
     n = Xn.shape[0]
@@ -69,6 +74,8 @@ def predict(fit: Any, newmods: Any, level: float, tau2_levels: Any = None,
         out["tau2_level"] = [fit._g.inner_levels[i] for i in tl] if tl is not None else None
     if len(fit.gamma2) > 1:
         out["gamma2_level"] = [fit._h.inner_levels[i] for i in gl] if gl is not None else None
+    if given is not None:
+        out.index = given[1]
     return out
 
 

@@ -226,6 +226,17 @@ class RmaMvFit(RmaMvDiagnostics, FitProtocol, TextViews):
         return self._eff.design.int_only
 
     @property
+    def num_dropped(self) -> int:
+        """Rows dropped for missing values."""
+        return self._eff.num_dropped
+
+    @property
+    def dropped_rows(self) -> tuple[str, ...]:
+        """Labels of the rows dropped for missing values (``slab``, or 1-based positions), as every
+        fit records them."""
+        return tuple(self._eff.dropped_rows)
+
+    @property
     def fixed(self) -> np.ndarray:
         """Which components (sigma2, tau2, rho in order) were held fixed."""
         return self._comps.fixed
@@ -247,7 +258,18 @@ class RmaMvFit(RmaMvDiagnostics, FitProtocol, TextViews):
         return pd.Series(self.coef_table[:, 0], index=pd.Index(self.coef_names))
 
     def vcov(self) -> pd.DataFrame:
-        """Covariance matrix of :attr:`params` (R's names; :attr:`vb` has metafor's)."""
+        """Covariance matrix of :attr:`params` (R's names; :attr:`vb` has metafor's).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> fit = ml.rma_mv("yi", "vi", mods="~ year", random="~ 1 | district/school",
+        ...                 data=ml.datasets.load("konstantopoulos2011"))
+        >>> fit.vcov().round(6)
+                     (Intercept)      year
+        (Intercept)   352.870078 -0.177248
+        year           -0.177248  0.000089
+        """
         idx = pd.Index(self.coef_names)
         return pd.DataFrame(self.vb_array, index=idx, columns=idx)
 
@@ -445,9 +467,14 @@ class RmaMvFit(RmaMvDiagnostics, FitProtocol, TextViews):
         """
         return plot_profiles(self, components, steps=steps, ax=ax)
 
-    def predict(self, newmods: Any = None, *, level: float | None = None, tau2_levels: Any = None,
-                gamma2_levels: Any = None) -> pd.DataFrame:
+    def predict(self, newmods: Any = None, *, newdata: Any = None, level: float | None = None,
+                tau2_levels: Any = None, gamma2_levels: Any = None) -> pd.DataFrame:
         """Predicted average effects with confidence and prediction intervals.
+
+        ``newmods`` are moderator values as metafor takes them; ``newdata`` is a table with the
+        columns of the moderators formula, evaluated as the fit's data were (its factor levels
+        and contrasts), which indexes the result. Give one of them, or neither for the fitted
+        values.
 
         With several ``tau2`` (``gamma2``) values (structures HCS, HAR, DIAG,
         UN), ``tau2_levels`` (``gamma2_levels``) names the level of the inner
@@ -464,9 +491,16 @@ class RmaMvFit(RmaMvDiagnostics, FitProtocol, TextViews):
         >>> fit.predict().round(4)
              pred      se  ci_lb   ci_ub   pi_lb   pi_ub
         0  0.1847  0.0846  0.019  0.3504 -0.4502  0.8197
+        >>> import pandas as pd
+        >>> by_year = ml.rma_mv("yi", "vi", mods="~ year", random="~ 1 | district/school",
+        ...                     data=ml.datasets.load("konstantopoulos2011"))
+        >>> by_year.predict(newdata=pd.DataFrame({"year": [1970, 1990]}, index=["1970", "1990"])).round(4)
+                pred      se   ci_lb   ci_ub   pi_lb   pi_ub
+        1970  0.0745  0.2151 -0.3471  0.4961 -0.6876  0.8366
+        1990  0.1807  0.0887  0.0069  0.3545 -0.4775  0.8389
         """
         return predict(self, newmods, self.level if level is None else level_percent(level), tau2_levels,
-                       gamma2_levels)
+                       gamma2_levels, newdata=newdata)
 
     def ranef(self, *, level: float | None = None) -> dict[str, pd.DataFrame]:
         """Best linear unbiased predictions of the random effects, with se and intervals.

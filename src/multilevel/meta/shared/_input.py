@@ -20,14 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..._data import as_dataframe, check_columns, offending_rows, refuse_infinite, row_labels
-from ..._effects import check_lengths, check_variances, column_values, read_outcomes
+from ..._data import as_dataframe, check_columns, offending_rows, refuse_infinite, row_labels, warn_dropped
+from ..._effects import check_lengths, check_variances, column_values, complete_rows, read_outcomes
 from ...formula._quoting import formula_columns
-from ..._exceptions import (DataError, FormulaError, MissingDataWarning, ModelSpecificationError,
-                           RankDeficiencyWarning)
+from ..._exceptions import ArgumentError, DataError, FormulaError, ModelSpecificationError, RankDeficiencyWarning
 
 __all__ = [
-    "EffectData", "ModeratorsDesign", "prepare_effects", "column_values", "moderators_design",
+    "EffectData", "ModeratorsDesign", "prepare_effects", "column_values", "moderators_design", "new_rows",
     "check_rank", "formula_variables",
 ]
 
@@ -74,7 +73,7 @@ class ModeratorsDesign:
         """
         p = self.X.shape[1]
         if isinstance(newmods, (pd.DataFrame, dict)) and self.spec is not None:
-            return self.spec.rebuild(as_dataframe(newmods, what="newmods"), "moderators")
+            return self.newdata_design(newmods)
         arr = np.asarray(newmods, dtype=float)
         nmods = p - int(self.intercept)
         if arr.ndim == 0:
@@ -87,6 +86,48 @@ class ModeratorsDesign:
             icol = np.full((arr.shape[0], 1), 1.0 if intercept else 0.0)
             arr = np.hstack([icol, arr])
         return arr
+
+
+    def newdata_design(self, newdata: Any) -> np.ndarray:
+        """Model matrix of a table of moderator values, built by the fit's formula design (the
+        fit's factor levels and contrasts; the columns the fit kept).
+
+        Raises :class:`~multilevel.UnknownColumnError` naming the columns ``newdata`` lacks, and
+        :class:`~multilevel.ArgumentError` when the moderators were not given as a formula.
+
+        Examples
+        --------
+        >>> import pandas as pd, multilevel as ml
+        >>> bcg = ml.datasets.load("bcg")
+        >>> design = moderators_design("~ ablat + alloc", bcg, len(bcg))
+        >>> design.newdata_design(pd.DataFrame({"ablat": [20, 40], "alloc": ["random", "systematic"]}))
+        array([[ 1., 20.,  1.,  0.],
+               [ 1., 40.,  0.,  1.]])
+        """
+        df = as_dataframe(newdata, what="newdata")
+        if self.spec is None:
+            if self.int_only:
+                return np.ones((len(df), 1))
+            raise ArgumentError("newdata needs moderators given as a formula (mods='~ ...'); for moderators "
+                                "given as numbers, give newmods")
+        full = self.spec.rebuild(df, "moderators")
+        names = ["intrcpt" if n == "(Intercept)" else n for n in self.spec.names]
+        return full[:, [names.index(n) for n in self.names]]
+
+
+def new_rows(design: ModeratorsDesign, newmods: Any, newdata: Any) -> tuple[np.ndarray, pd.Index] | None:
+    """Design rows and index of the predictions for ``newmods`` (metafor's) or ``newdata`` (a
+    table with the moderator columns); None when neither is given (the fitted values).
+
+    Giving both raises :class:`~multilevel.ArgumentError`.
+    """
+    if newmods is not None and newdata is not None:
+        raise ArgumentError("give newmods (moderator values, as metafor) or newdata (a table with the "
+                            "moderator columns), not both")
+    if newdata is not None:
+        df = as_dataframe(newdata, what="newdata")
+        return design.newdata_design(df), df.index
+    return None
 
 
 def moderators_design(mods: Any, data: pd.DataFrame | None, k: int, *, intercept: bool = True) -> ModeratorsDesign:
@@ -205,6 +246,8 @@ class EffectData:
         Study labels (the data index, or 1..n).
     weights : ndarray (k,) or None
         User-specified weights for the fixed effects (metafor's ``weights``).
+    dropped_rows : tuple of str
+        Labels of the rows dropped for missing values or undefined moderator transformations.
     """
 
     yi: np.ndarray
@@ -215,6 +258,7 @@ class EffectData:
     num_dropped: int
     slab: tuple[str, ...]
     weights: np.ndarray | None = None
+    dropped_rows: tuple[str, ...] = ()
 
     @property
     def k(self) -> int:
@@ -338,8 +382,12 @@ def prepare_effects(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = Non
     labels = _labels(slab, frame, n) if slab is not None else row_labels(frame, n)
     if required and frame is not None:
         check_columns(frame, required, context="random-effects specification")
-    keep = _complete_rows([y, vdiag] + ([] if wts is None else [wts]), mods_arr, frame,
-                          formula_variables(mods, frame) + list(required))
+    used = {_name(yi, "yi"): y, _name(vi if sei is None else sei, vname): vdiag}
+    if wts is not None:
+        used[_name(weights, "weights")] = wts
+    if mods_arr is not None:
+        used["mods"] = mods_arr.reshape(n, -1)
+    keep = complete_rows(used, labels, frame, formula_variables(mods, frame) + list(required))
     slab_kept = [labels[i] for i in keep]
     check_variances(vraw[keep], slab_kept, vname)
     if v.ndim == 2:
@@ -352,7 +400,7 @@ def prepare_effects(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = Non
     mods_kept = mods if mods_arr is None else _mods_subset(mods, kept["mods"])
     design = moderators_design(mods_kept, sub, keep.size, intercept=intercept)
     _check_design(design, slab_kept)
-    defined = _defined_rows(design.X, n)
+    defined = _defined_rows(design.X, slab_kept, n)
     if defined is not None:
         keep, slab_kept, sub = keep[defined], [slab_kept[i] for i in defined], sub.iloc[defined]
         design = _subset_design(design, defined)
@@ -361,8 +409,9 @@ def prepare_effects(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = Non
         raise ModelSpecificationError(
             f"the model has {design.X.shape[1]} coefficients but only {keep.size} estimates")
     v_kept = v[np.ix_(keep, keep)] if v.ndim == 2 else v[keep]
+    dropped = np.setdiff1d(np.arange(n), keep)
     return EffectData(y[keep], v_kept, design, keep, sub, n - keep.size, tuple(slab_kept),
-                      None if wts is None else wts[keep])
+                      None if wts is None else wts[keep], tuple(labels[i] for i in dropped))
 
 
 def _mods_array(mods: Any) -> np.ndarray | None:
@@ -383,27 +432,12 @@ def _mods_subset(mods: Any, values: np.ndarray) -> Any:
     return values
 
 
-def _complete_rows(vectors: list[np.ndarray], mods_arr: np.ndarray | None, frame: pd.DataFrame | None,
-                   columns: list[str]) -> np.ndarray:
-    """Positions of the complete rows; warns with the number of rows dropped."""
-    n = vectors[0].shape[0]
-    miss = np.zeros(n, dtype=bool)
-    for vec in vectors:
-        miss |= np.isnan(vec)
-    if mods_arr is not None:
-        miss |= np.isnan(mods_arr.reshape(n, -1)).any(axis=1)
-    if columns:
-        miss |= frame[columns].isna().any(axis=1).to_numpy()
-    keep = np.flatnonzero(~miss)
-    if keep.size == 0:
-        raise DataError("every row has a missing value in yi, the variances or the moderators")
-    if keep.size < n:
-        warnings.warn(f"{n - keep.size} row{'s' if n - keep.size > 1 else ''} with missing values dropped "
-                      f"({keep.size} of {n} estimates used)", MissingDataWarning, stacklevel=4)
-    return keep
+def _name(value: Any, role: str) -> str:
+    """How the missing-value warning names an input: its column, or the argument for arrays."""
+    return value if isinstance(value, str) else role
 
 
-def _defined_rows(X: np.ndarray, n: int) -> np.ndarray | None:
+def _defined_rows(X: np.ndarray, labels: list[str], n: int) -> np.ndarray | None:
     """Rows where the moderators are defined, or None if all are; warns as R's ``na.omit``.
 
     A transformation can be undefined where its input is not missing (``log`` of a
@@ -414,9 +448,7 @@ def _defined_rows(X: np.ndarray, n: int) -> np.ndarray | None:
         return None
     if undefined.all():
         raise DataError("the moderators are undefined (NaN) in every row; check the transformations")
-    m = int(undefined.sum())
-    warnings.warn(f"{m} row{'s' if m > 1 else ''} where a moderator transformation is undefined (NaN) "
-                  f"dropped ({X.shape[0] - m} of {n} estimates used)", MissingDataWarning, stacklevel=4)
+    warn_dropped([labels[i] for i in np.flatnonzero(undefined)], X.shape[0], undefined=True)
     return np.flatnonzero(~undefined)
 
 

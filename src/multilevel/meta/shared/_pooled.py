@@ -14,9 +14,11 @@ from scipy.special import ndtr, ndtri
 
 from ..._protocol import confint_frame, level_percent, tidy_frame
 
-__all__ = ["PooledEstimate", "POOLED_TERMS"]
+__all__ = ["PooledEstimate", "POOLED_TERMS", "PRINTED_TERMS"]
 
-POOLED_TERMS = ["intrcpt"]
+# the protocol names the pooled coefficient as R names an intercept; printed reports keep metafor's name
+POOLED_TERMS = ["(Intercept)"]
+PRINTED_TERMS = ["intrcpt"]
 
 
 class PooledEstimate:
@@ -53,7 +55,7 @@ class PooledEstimate:
 
     @property
     def params(self) -> pd.Series:
-        """The pooled effect as a one-element Series (index ``intrcpt``, as metafor)."""
+        """The pooled effect as a one-element Series (index ``(Intercept)``; printed reports say ``intrcpt``)."""
         return pd.Series([self.estimate], index=pd.Index(POOLED_TERMS))
 
     def vcov(self) -> pd.DataFrame:
@@ -81,9 +83,9 @@ class PooledEstimate:
         >>> import multilevel as ml
         >>> fit = ml.rma_mh(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
         >>> fit.confint().round(4)
-                  kind  estimate   lower  upper
+                      kind  estimate   lower  upper
         term
-        intrcpt  fixed   -0.4734 -0.5538 -0.393
+        (Intercept)  fixed   -0.4734 -0.5538 -0.393
         """
         pct = self._level(level)
         lo, hi = self._limits(pct)

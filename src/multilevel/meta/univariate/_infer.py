@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import special
 
 from ..._exceptions import ConvergenceWarning, ModelSpecificationError
+from ..shared._input import new_rows
 from ..shared._roots import r_uniroot
 from ._core import qe_at
 
@@ -71,8 +72,10 @@ def qprofile_confint(fit: RmaFit, level: float) -> pd.DataFrame:
     return pd.DataFrame(out, index=["tau2", "tau", "I2", "H2"], columns=["estimate", "ci_lb", "ci_ub"])
 
 
-def _crit(fit: RmaFit, level: float) -> float:
+def _crit(fit: RmaFit, level: float, df: float | None = None) -> float:
     alpha = 1 - level / 100
+    if df is not None:
+        return float(-special.stdtrit(df, alpha / 2))
     if fit.test == "knha":
         return float(-special.stdtrit(fit.k - fit.p, alpha / 2))
     return float(-special.ndtri(alpha / 2))
@@ -83,9 +86,14 @@ def _sorted(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def predict(fit: RmaFit, newmods: Any, *, transf: Callable[[np.ndarray], np.ndarray] | None,
-            level: float) -> pd.DataFrame:
-    """Predicted values with CI and PI (metafor's ``predict.rma``, default prediction-interval type)."""
-    if newmods is None:
+            level: float, vb: np.ndarray | None = None, df: float | None = None, newdata: Any = None) -> pd.DataFrame:
+    """Predicted values with CI and PI (metafor's ``predict.rma``, default prediction-interval type);
+    ``vb`` and ``df`` replace the fit's covariance matrix and test (cluster-robust inference);
+    ``newdata`` (a table of moderator values, indexing the result) is the alternative to ``newmods``."""
+    given = new_rows(fit.design, newmods, newdata)
+    if given is not None:
+        Xn, index = given
+    elif newmods is None:
         if fit.int_only:
             Xn, index = np.ones((1, 1)), pd.RangeIndex(1)
         else:
@@ -95,10 +103,10 @@ def predict(fit: RmaFit, newmods: Any, *, transf: Callable[[np.ndarray], np.ndar
             raise ModelSpecificationError("newmods given but the model has no moderators")
         Xn = fit.design.new_design(newmods)
         index = pd.RangeIndex(Xn.shape[0])
-    vb = fit.vcov_array
+    vb = fit.vcov_array if vb is None else vb
     pred = Xn @ fit.coefficients[0]
     se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", Xn, vb, Xn), 0.0))
-    crit = _crit(fit, level)
+    crit = _crit(fit, level, df)
     ci_lb, ci_ub = pred - crit * se, pred + crit * se
     half = crit * np.sqrt(se**2 + fit.tau2)
     pi_lb, pi_ub = pred - half, pred + half

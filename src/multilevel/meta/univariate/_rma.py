@@ -62,6 +62,8 @@ class RmaFit(RmaDiagnostics, FitProtocol, TextViews):
         Confidence level in percent.
     num_dropped : int
         Rows dropped for missing values.
+    dropped_rows : tuple of str
+        Labels of those rows (``slab``, or 1-based positions), as every fit records them.
     weights : numpy.ndarray or None
         User weights of the fixed effects, if given.
 
@@ -111,6 +113,7 @@ class RmaFit(RmaDiagnostics, FitProtocol, TextViews):
     fit_stats: dict = field(repr=False)
     num_dropped: int = 0
     weights: np.ndarray | None = field(default=None, repr=False)
+    dropped_rows: tuple[str, ...] = ()
     _plot_kind: ClassVar[str] = "rma"  # what the forest and funnel plots read (meta.plots._source)
 
     # ------------------------------------------------------------------ properties
@@ -285,8 +288,8 @@ class RmaFit(RmaDiagnostics, FitProtocol, TextViews):
                           level=level / 100)
         return stack_frames([fixed, tau2], level=level / 100)
 
-    def predict(self, newmods: Any = None, *, transf: Callable[[np.ndarray], np.ndarray] | None = None,
-                level: float | None = None) -> pd.DataFrame:
+    def predict(self, newmods: Any = None, *, newdata: Any = None,
+                transf: Callable[[np.ndarray], np.ndarray] | None = None, level: float | None = None) -> pd.DataFrame:
         """Predicted (average) effects with confidence and prediction intervals.
 
         Parameters
@@ -295,6 +298,10 @@ class RmaFit(RmaDiagnostics, FitProtocol, TextViews):
             Moderator values (without the intercept) or a table evaluated with the
             moderators formula; default: the fitted values (the pooled estimate for
             the intercept-only model).
+        newdata : DataFrame, optional
+            A table with the columns of the moderators formula, evaluated as the fit's data
+            were (its factor levels and contrasts); the result is indexed like it. Give
+            ``newmods`` or ``newdata``, not both.
         transf : callable, optional
             Back-transformation applied to the estimates and limits (e.g. ``np.exp``);
             the ``se`` column is then NaN, as in metafor.
@@ -313,22 +320,36 @@ class RmaFit(RmaDiagnostics, FitProtocol, TextViews):
         >>> ml.rma("yi", "vi", data=dat).predict(transf=np.exp).round(4)
              pred  se   ci_lb   ci_ub   pi_lb  pi_ub
         0  0.4894 NaN  0.3441  0.6962  0.1546  1.549
+        >>> import pandas as pd
+        >>> new = pd.DataFrame({"ablat": [10, 50]}, index=["equator", "north"])
+        >>> ml.rma("yi", "vi", data=dat, mods="~ ablat").predict(newdata=new).round(4)
+                   pred      se   ci_lb   ci_ub   pi_lb  pi_ub
+        equator -0.0396  0.1866 -0.4053  0.3262 -0.6931  0.614
+        north   -1.2036  0.1716 -1.5400 -0.8672 -1.8412 -0.566
         """
-        return predict(self, newmods, transf=transf, level=self._level(level))
+        return predict(self, newmods, transf=transf, level=self._level(level), newdata=newdata)
 
     def robust(self, cluster: Any, *, adjust: bool = True, data: Any = None) -> Any:
         """Cluster-robust tests and intervals (metafor's ``robust()``: CR1, or CR0 without ``adjust``).
 
         ``cluster`` gives one value per estimate used in the fit, or names a
-        column of ``data``; see :mod:`multilevel.meta.univariate._robust`.
+        column of ``data``; see :mod:`multilevel.meta.univariate._robust`. Returns a
+        :class:`~multilevel.RobustRmaFit`, a fit with the robust covariance matrix that
+        answers ``params``, ``vcov()``, ``confint()``, ``tidy()``, ``predict()`` and ``summary()``.
 
         Examples
         --------
         >>> import multilevel as ml
         >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
         >>> fit = ml.rma("yi", "vi", data=dat, mods="~ ablat")
-        >>> fit.robust("alloc", data=dat).to_frame()["se"].round(4).tolist()
+        >>> rob = fit.robust("alloc", data=dat)
+        >>> rob.summary().to_frame()["se"].round(4).tolist()
         [0.1284, 0.0059]
+        >>> rob.confint().round(4)
+                      kind  estimate   lower   upper
+        term
+        (Intercept)  fixed    0.2515 -1.3798  1.8827
+        ablat        fixed   -0.0291 -0.1045  0.0463
         """
         return robust_rma(self, cluster, adjust=adjust, data=data)
 
@@ -449,11 +470,29 @@ class RmaFit(RmaDiagnostics, FitProtocol, TextViews):
                          fit.ddf, X=X, btt=btt, rhs=rhs)
 
     def forest(self, **options: Any) -> Any:
-        """Forest plot of this fit (see :func:`multilevel.forest`)."""
+        """Forest plot of this fit (see :func:`multilevel.forest`); returns the matplotlib Figure.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> fig = ml.rma("yi", "vi", data=dat).forest()
+        >>> len(fig.axes)
+        1
+        """
         return forest(self, **options)
 
     def funnel(self, **options: Any) -> Any:
-        """Funnel plot of this fit (see :func:`multilevel.funnel`)."""
+        """Funnel plot of this fit (see :func:`multilevel.funnel`); returns the matplotlib Figure.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> fig = ml.rma("yi", "vi", data=dat).funnel()
+        >>> len(fig.axes)
+        1
+        """
         return funnel(self, **options)
 
 
@@ -623,4 +662,5 @@ def _fit(eff: EffectData, method: str, test: str, level: float, btt: Any = None)
         coefficients=coefs, vcov_array=vcov, tau2=est.tau2, se_tau2=est.se, QE=QE, QEp=QEp, QM=QM, QMp=QMp, QMdf=QMdf, I2=float(I2), H2=float(H2),
         R2=_r2(eff, method, est.tau2, fe.beta), vt=float(vt), k=k, p=p, method=method, test=test,
         level=level, ddf=ddf, s2w=fe.s2w, btt=btt, yi=y, vi=v, design=eff.design, slab=eff.slab,
-        fit_stats=fstats, num_dropped=eff.num_dropped, weights=eff.weights)
+        fit_stats=fstats, num_dropped=eff.num_dropped, weights=eff.weights,
+        dropped_rows=eff.dropped_rows)
