@@ -175,22 +175,22 @@ def _sort(limit: int, last: int, maxerr: int, elist: list, iord: list, nrmax: in
     return maxerr, elist[maxerr], nrmax
 
 
-# the locals of _qagie after the sort of iteration ``last`` (where a resumed integral continues)
+# the locals of _qagie after the convergence test of iteration ``last`` (where a resumed integral continues)
 _RESUME = ("last", "alist", "blist", "rlist", "elist", "iord", "eps", "result", "defabs", "ksgn", "errmax", "maxerr",
-           "area", "errsum", "abserr", "nrmax", "ktmin", "numrl2", "iroff1", "small", "erlarg", "ertest", "erlast",
-           "a1", "b1", "erro12")
+           "area", "errsum", "abserr", "nrmax", "ktmin", "numrl2", "iroff1", "iroff2", "iroff3", "ierro", "ier",
+           "small", "erlarg", "ertest", "erlast", "a1", "b1", "erro12", "extrap", "noext", "correc")
 
 
-def _qagie(epsabs: float, epsrel: float, limit: int, resume: tuple | None = None
+def _qagie(epsabs: float, epsrel: float, limit: int, resume: dict | None = None
            ) -> Generator[list, list, tuple[float, int]]:
     """One integral: yields lists of intervals to integrate, receives their Kronrod rules.
 
-    ``resume`` (values of :data:`_RESUME`) continues an integral whose first iterations were
-    done elsewhere, from just after the convergence test of iteration ``last``.
+    ``resume`` (the values of :data:`_RESUME` by name) continues an integral whose first
+    iterations were done elsewhere, from just after the convergence test of iteration ``last``.
     """
-    ier, ierro, iroff2, iroff3, correc = 0, 0, 0, 0, 0.0
-    extrap = noext = False
     if resume is None:
+        ier, ierro, iroff2, iroff3, correc = 0, 0, 0, 0, 0.0
+        extrap = noext = False
         (result, abserr, defabs, resabs), = yield [(0.0, 1.0)]
         alist, blist, rlist, elist = [0.0] * (limit + 1), [0.0] * (limit + 1), [0.0] * (limit + 1), [0.0] * (limit + 1)
         iord = [0] * (limit + 1)
@@ -213,7 +213,8 @@ def _qagie(epsabs: float, epsrel: float, limit: int, resume: tuple | None = None
         first = last = 2
     else:
         (last, alist, blist, rlist, elist, iord, eps, result, defabs, ksgn, errmax, maxerr, area, errsum, abserr,
-         nrmax, ktmin, numrl2, iroff1, small, erlarg, ertest, erlast, a1, b1, erro12) = resume
+         nrmax, ktmin, numrl2, iroff1, iroff2, iroff3, ierro, ier, small, erlarg, ertest, erlast, a1, b1, erro12,
+         extrap, noext, correc) = (resume[name] for name in _RESUME)
         first = last
     for last in range(first, limit + 1):
         if resume is None or last > first:
@@ -394,30 +395,6 @@ def _first_iterations(fold, m: int, epsabs: float, epsrel: float, values: np.nda
     return ~done, st
 
 
-_FIELDS = ("a1", "a2", "a3", "b1", "b2", "b3", "r1", "r2", "r3", "e1", "e2", "e3", "result", "tab2", "defabs", "ksgn",
-           "area", "errsum", "iroff1", "erlarg", "ertest", "erlast", "bis_a1", "bis_b1", "erro12")
-
-
-def _resume_states(st: dict, rows: np.ndarray, limit: int) -> list[tuple]:
-    """The locals of ``qagie`` after iteration 3 (see :data:`_RESUME`) for integrals ``rows`` of ``st``."""
-    if rows.size == 0:
-        return []
-    table = np.column_stack([st[key][rows] for key in _FIELDS]).tolist()
-    states = []
-    for (a1, a2, a3, b1, b2, b3, r1, r2, r3, e1, e2, e3, result, tab2, defabs, ksgn, area, errsum, iroff1, erlarg,
-         ertest, erlast, bis_a1, bis_b1, erro12) in table:
-        alist, blist, rlist, elist = ([0.0] * (limit + 1) for _ in range(4))
-        alist[1:4], blist[1:4], rlist[1:4], elist[1:4] = [a1, a2, a3], [b1, b2, b3], [r1, r2, r3], [e1, e2, e3]
-        iord = [0] * (limit + 1)
-        iord[1:4] = ([1, 2, 3] if e3 < e2 else [1, 3, 2]) if e1 >= e2 else [2, 1, 3]
-        eps = _Epsilon()
-        eps.tab[1], eps.tab[2] = result, tab2
-        maxerr = iord[1]
-        states.append((3, alist, blist, rlist, elist, iord, eps, result, defabs, int(ksgn), elist[maxerr], maxerr, area,
-                       errsum, _OFLOW, 1, 0, 2, int(iroff1), 0.375, erlarg, ertest, erlast, bis_a1, bis_b1, erro12))
-    return states
-
-
 def qagi_many(fold: Callable[[np.ndarray, np.ndarray], np.ndarray], m: int, *, epsabs: float, epsrel: float,
               limit: int = 100) -> tuple[np.ndarray, np.ndarray]:
     """Integrals of ``m`` functions over the real line, each as QUADPACK's ``qagi`` computes it.
@@ -427,16 +404,19 @@ def qagi_many(fold: Callable[[np.ndarray, np.ndarray], np.ndarray], m: int, *, e
     codes above 2 are reported one lower, as QUADPACK does).
 
     The first rule and the first two bisections, which settle most smooth integrands, run for
-    all integrals at once on arrays; the integrals still open continue one by one.
+    all integrals at once on arrays, and so do the further iterations (:mod:`._selquad`) up to
+    ``limit / 2 + 2`` intervals; the few integrals that need more continue one by one.
     """
+    from ._selquad import continue_many
+
     values, codes = np.zeros(m), np.zeros(m, dtype=int)
-    if limit < 4:
+    if limit < 8:
         gens = {i: _qagie(epsabs, epsrel, limit) for i in range(m)}
     else:
         open_, st = _first_iterations(fold, m, epsabs, epsrel, values, codes)
-        rows = np.flatnonzero(open_)
-        gens = {int(st["owner"][j]): _qagie(epsabs, epsrel, limit, state)
-                for j, state in zip(rows, _resume_states(st, rows, limit))}
+        st = _select(st, open_) if open_.size else st
+        rest = continue_many(fold, st, epsabs, epsrel, limit, values, codes) if open_.any() else []
+        gens = {owner: _qagie(epsabs, epsrel, limit, state) for owner, state in rest}
     requests = {}
     for i, gen in gens.items():
         try:
