@@ -14,9 +14,10 @@ For the step function :math:`A_i` is a sum of normal probabilities; for the cont
 selection functions it is an integral over the real line, computed as R's ``integrate``
 computes it (QUADPACK's ``qagi``: the 15-point Gauss-Kronrod rule on the map
 :math:`y = (1 - t)/t` of (0, 1], adaptive bisection with extrapolation when the first rule's
-error estimate exceeds the tolerance). The first rule is evaluated for all studies at once;
-only the studies whose error estimate does not pass go through the adaptive routine (SciPy's
-binding of the same QUADPACK code), so that the likelihood equals metafor's to rounding.
+error estimate exceeds the tolerance), so that the likelihood equals metafor's to rounding.
+The integrals of all studies, and of all parameter sets a gradient or Hessian needs, run
+together on arrays (:mod:`._qagi`, :mod:`._selquad`); the integrand is evaluated at the
+nodes of every open integral in one call.
 """
 
 from __future__ import annotations

@@ -37,13 +37,13 @@ def _rows(m: int) -> np.ndarray:
 
 
 class _Batch:
-    """The locals of ``qagie`` for ``n`` integrals (interval lists as (n, limit + 1) matrices)."""
+    """The locals of ``qagie`` for ``n`` integrals (interval lists as (n, width) matrices, 1-based)."""
 
     MATRICES = ("A", "B", "R", "E", "IORD", "TAB", "RES3LA")
 
-    def __init__(self, st: dict, limit: int):
+    def __init__(self, st: dict, width: int):
         n = st["owner"].size
-        L = limit + 1
+        L = width
         self.owner = st["owner"]
         self.A, self.B, self.R, self.E = (np.zeros((n, L)) for _ in range(4))
         for col, suffix in enumerate("123", start=1):
@@ -309,14 +309,14 @@ def continue_many(fold: Fold, st: dict, epsabs: float, epsrel: float, limit: int
     """Continue the integrals of ``st`` (the state after the convergence test of iteration 3)
     on arrays; fill ``values`` and ``codes`` of those that finish and return the others as
     (owner, full ``qagie`` state after the convergence test of iteration ``limit // 2 + 2``)."""
-    from ._qagi import _code, _finish
+    from ._qagi import _code
 
-    b = _Batch(st, limit)
     handoff = limit // 2 + 2
+    b = _Batch(st, handoff + 1)
     last = 3
     while b.size:
         stop = _post(b, last, epsabs, epsrel)
-        _finish_rows(b, stop, last, values, codes, _finish, _code)
+        _finish_rows(b, stop, last, values, codes)
         if not b.size:
             break
         last += 1
@@ -326,30 +326,48 @@ def continue_many(fold: Fold, st: dict, epsabs: float, epsrel: float, limit: int
             values[b.owner[conv]] = np.cumsum(b.R[conv, 1:last + 1], axis=1)[:, -1]
             codes[b.owner[conv]] = [_code((0.0, ier))[1] for ier in b.ier[conv].tolist()]
             b.keep(~conv)
-        _finish_rows(b, b.ier != 0, last, values, codes, _finish, _code)
+        _finish_rows(b, b.ier != 0, last, values, codes)
         if last == handoff:
-            return [(int(b.owner[j]), _state(b, j, last)) for j in range(b.size)]
+            return [(int(b.owner[j]), _state(b, j, last, limit)) for j in range(b.size)]
     return []
 
 
-def _finish_rows(b: _Batch, rows: np.ndarray, last: int, values, codes, finish, code) -> None:
-    for j in np.flatnonzero(rows):
-        out = finish(float(b.result[j]), float(b.abserr[j]), float(b.area[j]), float(b.errsum[j]),
-                     b.R[j].tolist(), last, int(b.ier[j]), int(b.ierro[j]), float(b.correc[j]), int(b.ksgn[j]),
-                     float(b.defabs[j]))
-        values[b.owner[j]], codes[b.owner[j]] = code(out)
-    if rows.any():
-        b.keep(~rows)
+def _finish_rows(b: _Batch, rows: np.ndarray, last: int, values: np.ndarray, codes: np.ndarray) -> None:
+    """``qagie``'s final choice between the extrapolated result and the sum of the intervals
+    (label 100 onwards) for the rows that stop, then drop them."""
+    if not rows.any():
+        return
+    j = np.flatnonzero(rows)
+    result, area, errsum, ier = b.result[j], b.area[j], b.errsum[j], b.ier[j].copy()
+    total = np.cumsum(b.R[j, 1:last + 1], axis=1)[:, -1]
+    plain = b.abserr[j] == _OFLOW               # never extrapolated: the sum
+    flagged = ~plain & (ier + b.ierro[j] != 0)
+    abserr = np.where(b.ierro[j] == 3, b.abserr[j] + b.correc[j], b.abserr[j])
+    ier = np.where(flagged & (ier == 0), 3, ier)
+    with np.errstate(all="ignore"):
+        both = (result != 0) & (area != 0)
+        take_sum = flagged & np.where(both, abserr / np.abs(result) > errsum / np.abs(area), abserr > errsum)
+        take_res = flagged & ~both & ~(abserr > errsum) & (area == 0)
+        small = ~plain & ~take_sum & ~take_res & (b.ksgn[j] == -1) & (
+            np.maximum(np.abs(result), np.abs(area)) <= b.defabs[j] * 0.01)
+        rest = ~plain & ~take_sum & ~take_res & ~small
+        ratio = result / area
+        ier = np.where(rest & ((0.01 > ratio) | (ratio > 100) | (errsum > np.abs(area))), 6, ier)
+    values[b.owner[j]] = np.where(plain | take_sum, total, result)
+    codes[b.owner[j]] = np.where(ier > 2, ier - 1, ier)
+    b.keep(~rows)
 
 
-def _state(b: _Batch, j: int, last: int) -> dict:
+def _state(b: _Batch, j: int, last: int, limit: int) -> dict:
     """Row ``j`` as the locals of the scalar ``qagie`` (see ``._qagi._RESUME``)."""
     from ._qagi import _Epsilon
 
     eps = _Epsilon()
     eps.tab, eps.res3la, eps.nres = b.TAB[j].tolist(), b.RES3LA[j].tolist(), int(b.nres[j])
-    out = {"last": last, "alist": b.A[j].tolist(), "blist": b.B[j].tolist(), "rlist": b.R[j].tolist(),
-           "elist": b.E[j].tolist(), "iord": b.IORD[j].tolist(), "eps": eps}
+    pad = limit + 1 - b.A.shape[1]
+    out = {"last": last, "alist": b.A[j].tolist() + [0.0] * pad, "blist": b.B[j].tolist() + [0.0] * pad,
+           "rlist": b.R[j].tolist() + [0.0] * pad, "elist": b.E[j].tolist() + [0.0] * pad,
+           "iord": b.IORD[j].tolist() + [0] * pad, "eps": eps}
     for name in ("result", "defabs", "errmax", "area", "errsum", "abserr", "small", "erlarg", "ertest", "erlast",
                  "a1", "b1", "erro12", "correc"):
         out[name] = float(getattr(b, name)[j])
