@@ -16,6 +16,8 @@ from collections.abc import Callable, Generator
 
 import numpy as np
 
+from ._selquad import continue_many
+
 __all__ = ["qagi_many"]
 
 _EPMACH = np.finfo(float).eps
@@ -416,16 +418,14 @@ def qagi_many(fold: Callable[[np.ndarray, np.ndarray], np.ndarray], m: int, *, e
     all integrals at once on arrays, and so do the further iterations (:mod:`._selquad`) up to
     ``limit / 2 + 2`` intervals; the few integrals that need more continue one by one.
     """
-    from ._selquad import continue_many
-
     values, codes = np.zeros(m), np.zeros(m, dtype=int)
     if limit < 8:
         gens = {i: _qagie(epsabs, epsrel, limit) for i in range(m)}
     else:
         open_, st = _first_iterations(fold, m, epsabs, epsrel, values, codes)
         st = _select(st, open_) if open_.size else st
-        rest = continue_many(fold, st, epsabs, epsrel, limit, values, codes) if open_.any() else []
-        gens = {owner: _qagie(epsabs, epsrel, limit, state) for owner, state in rest}
+        rest = continue_many(fold, kronrod_arrays, st, epsabs, epsrel, limit, values, codes) if open_.any() else []
+        gens = {owner: _qagie(epsabs, epsrel, limit, _with_epsilon(state)) for owner, state in rest}
     requests = {}
     for i, gen in gens.items():
         try:
@@ -447,6 +447,12 @@ def qagi_many(fold: Callable[[np.ndarray, np.ndarray], np.ndarray], m: int, *, e
                 values[i], codes[i] = _code(stop.value)
         requests = nxt
     return values, codes
+
+
+def _with_epsilon(state: dict) -> dict:
+    eps = _Epsilon()
+    eps.tab, eps.res3la, eps.nres = state.pop("tab"), state.pop("res3la"), state.pop("nres")
+    return {**state, "eps": eps}
 
 
 def _code(outcome: tuple[float, int]) -> tuple[float, int]:

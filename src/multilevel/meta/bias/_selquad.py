@@ -84,17 +84,15 @@ class _Batch:
         return self.owner.size
 
 
-def _bisect(b: _Batch, fold: Fold, last: int, epsabs: float, epsrel: float) -> np.ndarray:
+def _bisect(b: _Batch, fold: Fold, kronrod: Callable, last: int, epsabs: float, epsrel: float) -> np.ndarray:
     """Bisect the interval with the largest error of every row (iteration ``last``), up to the
     sort; returns ``errbnd``."""
-    from ._qagi import kronrod_arrays
-
     n, r, me = b.size, _rows(b.size), b.maxerr
     lo, hi = b.A[r, me], b.B[r, me]
     a1, b1 = lo, 0.5 * (lo + hi)
     a2, b2 = b1, hi
     b.erlast = b.errmax
-    res, err, _, defab = kronrod_arrays(fold, np.concatenate([b.owner, b.owner]), np.concatenate([a1, a2]),
+    res, err, _, defab = kronrod(fold, np.concatenate([b.owner, b.owner]), np.concatenate([a1, a2]),
                                         np.concatenate([b1, b2]))
     area1, area2, error1, error2 = res[:n], res[n:], err[:n], err[n:]
     area12, erro12 = area1 + area2, error1 + error2
@@ -304,13 +302,13 @@ def _qelg_finish(e, res3la, nres, n, num, newelm, fin, result, abserr, out_err) 
     out_err[fin] = np.maximum(abserr[fin], 5 * _EPMACH * np.abs(result[fin]))
 
 
-def continue_many(fold: Fold, st: dict, epsabs: float, epsrel: float, limit: int,
+def continue_many(fold: Fold, kronrod: Callable, st: dict, epsabs: float, epsrel: float, limit: int,
                   values: np.ndarray, codes: np.ndarray) -> list[tuple[int, dict]]:
     """Continue the integrals of ``st`` (the state after the convergence test of iteration 3)
     on arrays; fill ``values`` and ``codes`` of those that finish and return the others as
-    (owner, full ``qagie`` state after the convergence test of iteration ``limit // 2 + 2``)."""
-    from ._qagi import _code
-
+    (owner, full ``qagie`` state after the convergence test of iteration ``limit // 2 + 2``;
+    the epsilon table as ``tab``, ``res3la``, ``nres``). ``kronrod(fold, owners, a, b)`` gives
+    the 15-point rules (result, abserr, resabs, resasc) on intervals of (0, 1]."""
     handoff = limit // 2 + 2
     b = _Batch(st, handoff + 1)
     last = 3
@@ -320,11 +318,11 @@ def continue_many(fold: Fold, st: dict, epsabs: float, epsrel: float, limit: int
         if not b.size:
             break
         last += 1
-        errbnd = _bisect(b, fold, last, epsabs, epsrel)
+        errbnd = _bisect(b, fold, kronrod, last, epsabs, epsrel)
         conv = b.errsum <= errbnd
         if conv.any():
             values[b.owner[conv]] = np.cumsum(b.R[conv, 1:last + 1], axis=1)[:, -1]
-            codes[b.owner[conv]] = [_code((0.0, ier))[1] for ier in b.ier[conv].tolist()]
+            codes[b.owner[conv]] = np.where(b.ier[conv] > 2, b.ier[conv] - 1, b.ier[conv])
             b.keep(~conv)
         _finish_rows(b, b.ier != 0, last, values, codes)
         if last == handoff:
@@ -360,14 +358,11 @@ def _finish_rows(b: _Batch, rows: np.ndarray, last: int, values: np.ndarray, cod
 
 def _state(b: _Batch, j: int, last: int, limit: int) -> dict:
     """Row ``j`` as the locals of the scalar ``qagie`` (see ``._qagi._RESUME``)."""
-    from ._qagi import _Epsilon
-
-    eps = _Epsilon()
-    eps.tab, eps.res3la, eps.nres = b.TAB[j].tolist(), b.RES3LA[j].tolist(), int(b.nres[j])
     pad = limit + 1 - b.A.shape[1]
     out = {"last": last, "alist": b.A[j].tolist() + [0.0] * pad, "blist": b.B[j].tolist() + [0.0] * pad,
            "rlist": b.R[j].tolist() + [0.0] * pad, "elist": b.E[j].tolist() + [0.0] * pad,
-           "iord": b.IORD[j].tolist() + [0] * pad, "eps": eps}
+           "iord": b.IORD[j].tolist() + [0] * pad, "tab": b.TAB[j].tolist(), "res3la": b.RES3LA[j].tolist(),
+           "nres": int(b.nres[j])}
     for name in ("result", "defabs", "errmax", "area", "errsum", "abserr", "small", "erlarg", "ertest", "erlast",
                  "a1", "b1", "erro12", "correc"):
         out[name] = float(getattr(b, name)[j])
