@@ -234,7 +234,7 @@ def loglik(data: SelectionData, beta: np.ndarray, tau2: float, delta: np.ndarray
 def loglik_many(data: SelectionData, betas: np.ndarray, tau2s: np.ndarray, deltas: np.ndarray) -> np.ndarray:
     """Log-likelihoods at ``m`` parameter sets (rows of ``betas``, ``tau2s``, ``deltas``), the
     integrals of all sets and studies computed together (each as :func:`loglik` computes it)."""
-    m, k = betas.shape[0], data.y.shape[0]
+    m = betas.shape[0]
     yhat = betas @ data.X.T
     if data.kind == "stepfun":
         A = np.vstack([stepfun_integrals(data, yhat[j], tau2s[j], deltas[j]) for j in range(m)])

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 import numpy as np
-import pandas as pd
-from scipy import special
 
 from ..._exceptions import ArgumentError, ModelSpecificationError
 from ..shared._input import EffectData
