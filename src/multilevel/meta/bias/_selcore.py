@@ -14,19 +14,19 @@ For the step function :math:`A_i` is a sum of normal probabilities; for the cont
 selection functions it is an integral over the real line, computed as R's ``integrate``
 computes it (QUADPACK's ``qagi``: the 15-point Gauss-Kronrod rule on the map
 :math:`y = (1 - t)/t` of (0, 1], adaptive bisection with extrapolation when the first rule's
-error estimate exceeds the tolerance). The first rule is evaluated for all studies at once;
-only the studies whose error estimate does not pass go through the adaptive routine (SciPy's
-binding of the same QUADPACK code), so that the likelihood equals metafor's to rounding.
+error estimate exceeds the tolerance), so that the likelihood equals metafor's to rounding.
+The integrals of all studies, and of all parameter sets a gradient or Hessian needs, run
+together on arrays (:mod:`._qagi`, :mod:`._selquad`); the integrand is evaluated at the
+nodes of every open integral in one call.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import integrate, special
+from scipy import special
 
 from ._qagi import qagi_many
 
@@ -37,19 +37,7 @@ INT_TOL = np.finfo(float).eps ** 0.25  # integrate(rel.tol = abs.tol = .Machine$
 _EPS = np.finfo(float).eps
 _SQRT_2PI_INV = 0.398942280401432677939946059934
 _LN_SQRT_2PI = 0.918938533204672741780329736406
-
-# QUADPACK's 15-point Kronrod nodes and weights, and the weights of the embedded 7-point Gauss rule
-_XGK = np.array([0.991455371120812639206854697526329, 0.949107912342758524526189684047851,
-                 0.864864423359769072789712788640926, 0.741531185599394439863864773280788,
-                 0.586087235467691130294144838258730, 0.405845151377397166906606412076961,
-                 0.207784955007898467600689403773245, 0.0])
-_WGK = np.array([0.022935322010529224963732008058970, 0.063092092629978553290700663189204,
-                 0.104790010322250183839876322541518, 0.140653259715525918745189590510238,
-                 0.169004726639267902826583426598550, 0.190350578064785409913256402421014,
-                 0.204432940075298892414161999234649, 0.209482141084727828012999174891714])
-_WG = np.array([0.0, 0.129484966168869693270611432679082, 0.0, 0.279705391489276667901467771423780,
-                0.0, 0.381830050505118944950369775488975, 0.0, 0.417959183673469387755102040816327])
-
+_DNORM_ZERO = math.sqrt(-2 * math.log(2) * (-1021 + 1 - 53))  # R's dnorm is 0 beyond (DBL_MIN_EXP, DBL_MANT_DIG)
 
 @dataclass(frozen=True)
 class SelectionSpec:
@@ -85,23 +73,28 @@ def selection_spec(kind: str, num_steps: int) -> SelectionSpec:
 
 def pvalues(y: np.ndarray, v: np.ndarray, alternative: str) -> np.ndarray:
     """p-values of ``y / sqrt(v)``: one-sided (``"greater"``, ``"less"``) or two-sided."""
+    if alternative == "greater":
+        return special.ndtr(y / -np.sqrt(v))  # = ndtr(-(y / sqrt(v))) exactly
     z = y / np.sqrt(v)
-    if alternative == "two.sided":
-        return 2 * special.ndtr(-np.abs(z))
-    return special.ndtr(-z) if alternative == "greater" else special.ndtr(z)
+    return special.ndtr(z) if alternative == "less" else 2 * special.ndtr(-np.abs(z))
 
 
 def dnorm(x: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
-    """Normal density as R's ``dnorm`` (exact splitting of ``x^2`` beyond 5 standard deviations)."""
+    """Normal density as R's ``dnorm``: ``x^2`` split exactly beyond 5 standard deviations, 0
+    beyond the underflow bound. The exponentials are taken only where they are needed (an
+    underflowing ``exp`` is several times slower than a normal one)."""
     z = np.abs((x - mean) / sd)
-    out = _SQRT_2PI_INV * np.exp(-0.5 * z * z) / sd
+    out = _SQRT_2PI_INV * np.exp(-0.5 * np.square(np.minimum(z, 5.0))) / sd
     far = z >= 5
     if far.any():
-        zf = z[far]
-        hi = np.ldexp(np.round(np.ldexp(zf, 16)), -16)
+        out[far] = 0.0
+        idx = np.nonzero(far & (z <= _DNORM_ZERO))
+        zf = z[idx]
+        hi = np.round(zf * 65536.0) * (1 / 65536.0)  # ldexp(nearbyint(ldexp(z, 16)), -16)
         lo = zf - hi
-        sdf = np.broadcast_to(sd, z.shape)[far]
-        out[far] = _SQRT_2PI_INV / sdf * (np.exp(-0.5 * hi * hi) * np.exp((-0.5 * lo - hi) * lo))
+        with np.errstate(under="ignore"):
+            out[idx] = _SQRT_2PI_INV / np.broadcast_to(sd, z.shape)[idx] * (np.exp(-0.5 * hi * hi)
+                                                                             * np.exp((-0.5 * lo - hi) * lo))
     return out
 
 
@@ -125,17 +118,22 @@ def weights(kind: str, p: np.ndarray, delta: np.ndarray, prec: np.ndarray, steps
             return delta[np.minimum(group, steps.size - 1)] / prec
         s = steps[0]
         if kind == "halfnorm":
-            w = np.exp(-delta[0] * prec * p**2) / np.exp(-delta[0] * prec * s**2)
+            w = np.exp(-delta[0] * prec * p**2)
+            ref = np.exp(-delta[0] * prec * s**2)
         elif kind == "negexp":
-            w = np.exp(-delta[0] * prec * p) / np.exp(-delta[0] * prec * s)
+            w = np.exp(-delta[0] * prec * p)
+            ref = np.exp(-delta[0] * prec * s)
         elif kind == "logistic":
             e, es = np.exp(-delta[0] * prec * p), np.exp(-delta[0] * prec * s)
-            w = (2 * e / (1 + e)) / (2 * es / (1 + es))
+            w, ref = 2 * e / (1 + e), 2 * es / (1 + es)
         elif kind == "power":
-            w = (1 - p) ** (prec * delta[0]) / (1 - s) ** (prec * delta[0])
+            w, ref = (1 - p) ** (prec * delta[0]), (1 - s) ** (prec * delta[0])
         else:  # negexppow
-            w = np.exp(-delta[0] * prec * p ** (1 / delta[1])) / np.exp(-delta[0] * prec * s ** (1 / delta[1]))
-        return np.where(p <= s, 1.0, w)
+            w = np.exp(-delta[0] * prec * p ** (1 / delta[1]))
+            ref = np.exp(-delta[0] * prec * s ** (1 / delta[1]))
+        if s == 0:  # ref = 1 and w(0) = 1: the step below would change nothing
+            return w
+        return np.where(p <= s, 1.0, w / ref)
 
 
 def _clamp(p: np.ndarray, pval_min: float) -> np.ndarray:
@@ -157,120 +155,39 @@ class SelectionData:
     pvals: np.ndarray    # clamped to [pval_min, 1 - pval_min]
 
 
-def _integrand(data: SelectionData, yvals: np.ndarray, i: np.ndarray | int, yhat, tau2: float, delta) -> np.ndarray:
-    v = data.v[i]
-    p = _clamp(pvalues(yvals, v, data.alternative), data.pval_min)
-    return weights(data.kind, p, delta, data.prec[i], data.steps) * dnorm(yvals, yhat, np.sqrt(v + tau2))
+def _integrand_pair(data: SelectionData, i: np.ndarray, yhat: np.ndarray, tau2: np.ndarray, delta: np.ndarray,
+                    y: np.ndarray) -> np.ndarray:
+    """``f(y) + f(-y)`` at the (n, 15) nodes ``y`` of the integrals of studies ``i``, with their
+    ``yhat`` and ``tau2`` as (n, 1) columns and ``delta`` as (deltas, n, 1)."""
+    v = data.v[i][:, None]
+    both = np.concatenate([y, -y], axis=1)
+    p = pvalues(both, v, data.alternative)
+    if data.pval_min > 0:
+        p = _clamp(p, data.pval_min)
+    f = weights(data.kind, p, delta, data.prec[i][:, None], data.steps) * dnorm(both, yhat, np.sqrt(v + tau2))
+    return f[:, :15] + f[:, 15:]
 
 
-def _gk15_infinite(fn_pos_neg, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """QUADPACK ``qk15i`` on (0, 1] for ``k`` integrands over the real line at once.
+def _integrals(data: SelectionData, yhat: np.ndarray, tau2s: np.ndarray, deltas: np.ndarray) -> np.ndarray:
+    """:math:`A_i` of every study (columns) at ``m`` parameter sets (rows of ``yhat``, ``tau2s``,
+    ``deltas``), each as R's ``integrate(-Inf, Inf)`` returns it, all computed together."""
+    m, k = yhat.shape
+    dcols = deltas.T[:, :, None]  # (deltas, m, 1)
 
-    ``fn_pos_neg(x)`` takes the (k, 15) nodes ``x`` and returns ``f(x) + f(-x)``.
-    Returns (result, abserr, resasc).
-    """
-    absc = 0.5 * _XGK
-    t = np.concatenate([0.5 - absc[:7], [0.5], 0.5 + absc[:7][::-1]])  # 15 nodes in (0, 1)
-    x = (1.0 - t) / t
-    fv = fn_pos_neg(np.broadcast_to(x, (k, 15))) / t / t
-    w_k = np.concatenate([_WGK[:7], [_WGK[7]], _WGK[:7][::-1]])
-    w_g = np.concatenate([_WG[:7], [_WG[7]], _WG[:7][::-1]])
-    resk = fv @ w_k
-    resg = fv @ w_g
-    resabs = np.abs(fv) @ w_k
-    reskh = resk * 0.5
-    resasc = np.abs(fv - reskh[:, None]) @ w_k
-    hlgth = 0.5
-    result, resasc, resabs = resk * hlgth, resasc * hlgth, resabs * hlgth
-    abserr = np.abs((resk - resg) * hlgth)
-    with np.errstate(all="ignore"):
-        scaled = resasc * np.minimum(1.0, (200 * abserr / resasc) ** 1.5)
-    abserr = np.where((resasc != 0) & (abserr != 0), scaled, abserr)
-    abserr = np.where(resabs > np.finfo(float).tiny / (50 * _EPS), np.maximum(50 * _EPS * resabs, abserr), abserr)
-    return result, abserr, resasc
+    def fold(owners: np.ndarray, y: np.ndarray) -> np.ndarray:
+        s, i = owners // k, owners % k
+        return _integrand_pair(data, i, yhat[s, i][:, None], tau2s[s][:, None], dcols[:, s], y)
+
+    values, codes = qagi_many(fold, m * k, epsabs=INT_TOL, epsrel=INT_TOL)
+    bad = np.flatnonzero((codes != 0) | ~np.isfinite(values))
+    if bad.size:
+        raise FloatingPointError(f"could not integrate over the density of study {bad[0] % k + 1}")
+    return values.reshape(m, k)
 
 
 def selection_integrals(data: SelectionData, yhat: np.ndarray, tau2: float, delta: np.ndarray) -> np.ndarray:
     """:math:`A_i` for every study, as R's ``integrate(-Inf, Inf)`` returns it."""
-    def fold(owners: np.ndarray, y: np.ndarray) -> np.ndarray:
-        idx, yh = owners[:, None], yhat[owners][:, None]
-        return _integrand(data, y, idx, yh, tau2, delta) + _integrand(data, -y, idx, yh, tau2, delta)
-
-    values, codes = qagi_many(fold, data.y.shape[0], epsabs=INT_TOL, epsrel=INT_TOL)
-    bad = np.flatnonzero((codes != 0) | ~np.isfinite(values))
-    if bad.size:
-        raise FloatingPointError(f"could not integrate over the density of study {bad[0] + 1}")
-    return values
-
-
-def _scalar_weight(kind: str, delta: np.ndarray, prec: float, s: float):
-    """The selection function of one study as a plain-float closure (QUADPACK calls it pointwise)."""
-    d0 = float(delta[0])
-    if kind == "beta":
-        d1 = float(delta[1])
-        return lambda p: p ** (d0 - 1) * (1 - p) ** (d1 - 1)
-    rate = d0 * prec
-    if kind == "halfnorm":
-        ref = math.exp(-rate * s * s)
-        return lambda p: 1.0 if p <= s else math.exp(-rate * p * p) / ref
-    if kind == "negexp":
-        ref = math.exp(-rate * s)
-        return lambda p: 1.0 if p <= s else math.exp(-rate * p) / ref
-    if kind == "logistic":
-        es = math.exp(-rate * s)
-        ref = 2 * es / (1 + es)
-
-        def logistic(p: float) -> float:
-            if p <= s:
-                return 1.0
-            e = math.exp(-rate * p)
-            return (2 * e / (1 + e)) / ref
-        return logistic
-    if kind == "power":
-        ref = (1 - s) ** rate
-        return lambda p: 1.0 if p <= s else (1 - p) ** rate / ref
-    inv = 1 / float(delta[1])
-    ref = math.exp(-rate * s**inv)
-    return lambda p: 1.0 if p <= s else math.exp(-rate * p**inv) / ref
-
-
-def _scalar_integrand(data: SelectionData, i: int, yhat: float, tau2: float, delta: np.ndarray):
-    sd_v, sd = math.sqrt(data.v[i]), math.sqrt(data.v[i] + tau2)
-    w = _scalar_weight(data.kind, delta, float(data.prec[i]), float(data.steps[0]))
-    lo, hi, alt = data.pval_min, 1 - data.pval_min, data.alternative
-    root2 = math.sqrt(2.0)
-
-    def f(y: float) -> float:
-        z = y / sd_v
-        if alt == "greater":
-            p = 0.5 * math.erfc(z / root2)
-        elif alt == "less":
-            p = 0.5 * math.erfc(-z / root2)
-        else:
-            p = math.erfc(abs(z) / root2)
-        p = min(max(p, lo), hi)
-        x = abs((y - yhat) / sd)
-        if x < 5:
-            dens = _SQRT_2PI_INV * math.exp(-0.5 * x * x) / sd
-        else:
-            x1 = math.ldexp(round(math.ldexp(x, 16)), -16)
-            x2 = x - x1
-            dens = _SQRT_2PI_INV / sd * (math.exp(-0.5 * x1 * x1) * math.exp((-0.5 * x2 - x1) * x2))
-        return w(p) * dens
-    return f
-
-
-def _adaptive(data: SelectionData, i: int, yhat: float, tau2: float, delta: np.ndarray) -> float:
-    fn = _scalar_integrand(data, i, yhat, tau2, delta)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            out = integrate.quad(fn, -np.inf, np.inf, epsabs=INT_TOL, epsrel=INT_TOL, limit=100, full_output=1)
-        except (OverflowError, ZeroDivisionError, ValueError):
-            out = (math.nan, math.nan, {}, "error")
-    if len(out) > 3 or not math.isfinite(out[0]):  # QUADPACK's ier > 0: R's integrate stops with an error
-        raise FloatingPointError(f"could not integrate over the density of study {i + 1}")
-    return float(out[0])
+    return _integrals(data, yhat[None, :], np.array([tau2]), np.asarray(delta)[None, :])[0]
 
 
 def _step_cuts(data: SelectionData, sd_v: np.ndarray) -> np.ndarray:
@@ -317,28 +234,12 @@ def loglik(data: SelectionData, beta: np.ndarray, tau2: float, delta: np.ndarray
 def loglik_many(data: SelectionData, betas: np.ndarray, tau2s: np.ndarray, deltas: np.ndarray) -> np.ndarray:
     """Log-likelihoods at ``m`` parameter sets (rows of ``betas``, ``tau2s``, ``deltas``), the
     integrals of all sets and studies computed together (each as :func:`loglik` computes it)."""
-    m, k = betas.shape[0], data.y.shape[0]
+    m = betas.shape[0]
     yhat = betas @ data.X.T
     if data.kind == "stepfun":
         A = np.vstack([stepfun_integrals(data, yhat[j], tau2s[j], deltas[j]) for j in range(m)])
     else:
-        dcols = deltas.T[:, :, None]  # (deltas, m, 1): delta[0] broadcasts over the rows of one set
-
-        def fold(owners: np.ndarray, y: np.ndarray) -> np.ndarray:
-            s, i = owners // k, owners % k
-            v, yh, t2 = data.v[i][:, None], yhat[s, i][:, None], tau2s[s][:, None]
-            d, prec = dcols[:, s], data.prec[i][:, None]
-            out = 0.0
-            for sign in (1.0, -1.0):
-                p = _clamp(pvalues(sign * y, v, data.alternative), data.pval_min)
-                out = out + weights(data.kind, p, d, prec, data.steps) * dnorm(sign * y, yh, np.sqrt(v + t2))
-            return out
-
-        values, codes = qagi_many(fold, m * k, epsabs=INT_TOL, epsrel=INT_TOL)
-        bad = np.flatnonzero((codes != 0) | ~np.isfinite(values))
-        if bad.size:
-            raise FloatingPointError(f"could not integrate over the density of study {bad[0] % k + 1}")
-        A = values.reshape(m, k)
+        A = _integrals(data, yhat, tau2s, deltas)
     if data.kind == "stepfun":
         group = np.minimum(np.searchsorted(data.steps, data.pvals, side="left"), data.steps.size - 1)
         w = deltas[:, group] / data.prec[None, :]

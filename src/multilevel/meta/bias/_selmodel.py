@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from typing import Any
 
 import numpy as np
-import pandas as pd
-from scipy import special
 
 from ..._exceptions import ArgumentError, ModelSpecificationError
 from ..shared._input import EffectData
 from ..univariate._rma import RmaFit, _fit
-from ._selcore import SELECTION_TYPES, SelectionData, pvalues, selection_spec, stepfun_mass_check
+from ._selcore import SELECTION_TYPES, SelectionData, SelectionSpec, pvalues, selection_spec, stepfun_mass_check
 from ._selfit import fit_selection, scaling
 from ._selresult import SelmodelFit
 
@@ -98,8 +96,43 @@ def _r_num(x: float) -> str:
     return f"{x:.15g}"
 
 
+def _fixed_deltas(delta: Any, spec: SelectionSpec) -> np.ndarray:
+    """metafor's ``delta=``: one value per selection parameter (a single value is recycled), NaN
+    (or None) for the parameters to estimate; the first step of a step function defaults to 1."""
+    n = spec.deltas
+    if delta is None:
+        out = np.full(n, np.nan)
+    else:
+        raw = [np.nan if d is None else d for d in np.atleast_1d(np.asarray(delta, dtype=object)).tolist()]
+        try:
+            out = np.asarray(raw, dtype=float)
+        except (TypeError, ValueError):
+            raise ArgumentError(f"delta must hold numbers (or None/NaN to estimate), not {delta!r}") from None
+        if out.size == 1:
+            out = np.full(n, out[0])
+        if out.size != n:
+            raise ArgumentError(f"delta must have {n} value(s) for type={spec.type!r}, not {out.size}")
+        for j, value in enumerate(out):
+            low, excl = spec.lower[j], bool(spec.lower_excl[j])
+            if (excl and value <= low) or (not excl and value < low) or value > spec.upper[j]:
+                bound = f"> {low:g}" if excl else f">= {low:g}"
+                raise ArgumentError(f"delta[{j + 1}] must be {bound} for type={spec.type!r}; got {value:g}")
+    if spec.type == "stepfun" and np.isnan(out[0]):
+        out[0] = 1.0
+    return out
+
+
+def _spec_for(spec: SelectionSpec, fixed: np.ndarray) -> SelectionSpec:
+    """Widen the optimisation bounds around fixed values outside them, as metafor does."""
+    given = ~np.isnan(fixed)
+    tol = np.finfo(float).eps ** 0.2
+    dmin = np.where(given & (spec.dmin > fixed), fixed - tol, spec.dmin)
+    dmax = np.where(given & (spec.dmax < fixed), fixed + tol, spec.dmax)
+    return dataclasses.replace(spec, dmin=dmin, dmax=dmax)
+
+
 def selmodel(fit: RmaFit, type: str, *, alternative: str = "greater", steps: Any = None, prec: str | None = None,
-             ni: Any = None) -> SelmodelFit:
+             ni: Any = None, delta: Any = None) -> SelmodelFit:
     r"""Selection model for publication bias (metafor's ``selmodel``).
 
     Parameters
@@ -122,6 +155,12 @@ def selmodel(fit: RmaFit, type: str, *, alternative: str = "greater", steps: Any
         study size.
     ni : array_like, optional
         Sample sizes, needed for ``prec="ninv"`` or ``"sqrtninv"``.
+    delta : float or sequence of float, optional
+        Fix selection parameters at these values (one per parameter, or one value for all;
+        NaN or None marks a parameter to estimate), as metafor's ``delta``. Fixed parameters
+        have no standard errors and leave the likelihood-ratio test of no selection (its
+        degrees of freedom count the estimated ones). For ``"stepfun"`` the first value
+        defaults to 1.
 
     Returns
     -------
@@ -176,14 +215,16 @@ def selmodel(fit: RmaFit, type: str, *, alternative: str = "greater", steps: Any
     preci, prec_name = _precision(fit, prec, kind, ni)
     base = _ml_refit(fit)
     spec = selection_spec(kind, 0 if step_arr is None else step_arr.size)
+    delta_fixed = _fixed_deltas(delta, spec)
+    spec = _spec_for(spec, delta_fixed)
     pv = pvalues(base.yi, base.vi, alternative)
     clamped = np.minimum(np.maximum(pv, spec.pval_min), 1 - spec.pval_min)
     ptable = None
     if step_arr is not None:
         ptable = _ptable(step_arr, clamped)
-        _check_intervals(ptable, kind)
+        _check_intervals(ptable, kind, delta_fixed)
     fixed_model = base.method in _FIXED
-    n_free = spec.deltas - (1 if kind == "stepfun" else 0)
+    n_free = int(np.sum(np.isnan(delta_fixed)))
     if base.k < base.p + (0 if fixed_model else 1) + n_free:
         raise ModelSpecificationError(f"the number of studies (k = {base.k}) is too small to fit this selection model")
     sc = scaling(base.design.X, base.int_only, base.design.intercept)
@@ -192,9 +233,6 @@ def selmodel(fit: RmaFit, type: str, *, alternative: str = "greater", steps: Any
     beta0 = base.coefficients[0].copy()
     if sc.mX is not None:
         beta0 = np.linalg.solve(sc.mX, beta0)
-    delta_fixed = np.full(spec.deltas, np.nan)
-    if kind == "stepfun":
-        delta_fixed[0] = 1.0
     est = fit_selection(data, spec, beta0, 0.0 if fixed_model else base.tau2,
                         tau2_fixed=0.0 if fixed_model else None, delta_fixed=delta_fixed,
                         raw_X=base.design.X)
@@ -202,9 +240,12 @@ def selmodel(fit: RmaFit, type: str, *, alternative: str = "greater", steps: Any
                              prec=prec_name, preci=preci, pvals=clamped, ptable=ptable)
 
 
-def _check_intervals(ptable: tuple[list[str], np.ndarray], kind: str) -> None:
+def _check_intervals(ptable: tuple[list[str], np.ndarray], kind: str, delta_fixed: np.ndarray) -> None:
+    """An interval without observed p-values cannot carry an estimated step (any interval, for the
+    one-parameter functions with a step)."""
     labels, counts = ptable
-    empty = [lab for lab, c in zip(labels, counts) if c == 0]
-    if empty and (kind != "stepfun" or any(c == 0 for c in counts[1:])):
+    empty = [lab for lab, c, d in zip(labels, counts, delta_fixed if kind == "stepfun" else [np.nan] * len(labels))
+             if c == 0 and np.isnan(d)]
+    if empty:
         raise ModelSpecificationError("no observed p-value falls in the interval(s) " + "; ".join(empty)
                                       + "; choose other steps")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -10,9 +12,9 @@ import pandas as pd
 from scipy import special
 
 from ..._display import FrameMapping, TextReport, TextViews
-from ..._exceptions import ArgumentError
 from ..._protocol import confint_frame, parse_level, tidy_frame
 from ..._rformat import signif_stars
+from ..univariate._infer import predict as rma_predict
 from ..shared._format import (DEFAULT_DIGITS, fcf, fmt_pval, moderators_lines, model_results_lines, print_vector_lines,
                               signif_legend_lines, _matrix_lines)
 from ._selcore import SelectionSpec, weights
@@ -123,6 +125,8 @@ class SelmodelFit(TextViews):
     pvals: np.ndarray = field(repr=False)
     preci: np.ndarray = field(repr=False)
     hessian: np.ndarray | None = field(repr=False)
+    design: Any = field(repr=False)      # the moderators design of the rma fit (for predict)
+    slab: Any = field(repr=False)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -164,7 +168,8 @@ class SelmodelFit(TextViews):
             LRT_tau2=lrt_t2, LRTp_tau2=float(special.chdtrc(1, lrt_t2)), QM=QM,
             QMp=float(special.chdtrc(len(base.btt), QM)), btt=tuple(base.btt), k=base.k, p=p,
             method=base.method, level=base.level, parms=p + (0 if fixed_model else 1) + lrtdf,
-            int_only=base.int_only, spec=spec, yi=base.yi, vi=base.vi, hessian=est.hessian, **kw)
+            int_only=base.int_only, spec=spec, yi=base.yi, vi=base.vi, hessian=est.hessian, design=base.design,
+            slab=base.slab, **kw)
 
     # ------------------------------------------------------------------ coefficient views
     def _row(self, i: int) -> pd.Series:
@@ -309,11 +314,28 @@ class SelmodelFit(TextViews):
         """Estimated parameters (coefficients, tau2 unless fixed, free deltas), as metafor's ``parms``."""
         return int(self.parms)
 
-    def predict(self, newmods: Any = None, *, level: float | None = None) -> pd.DataFrame:
-        """Predicted average effect under the selection model, with its Wald interval.
+    def predict(self, newmods: Any = None, *, transf: Callable[[np.ndarray], np.ndarray] | None = None,
+                level: float | None = None) -> pd.DataFrame:
+        r"""Predicted average effect under the selection model, as metafor's ``predict(sel)``.
 
-        ``newmods`` gives moderator values (one row per prediction, without the intercept) for
-        meta-regression models; intercept-only models predict the pooled effect.
+        Parameters
+        ----------
+        newmods : array_like or DataFrame, optional
+            Moderator values (without the intercept) or a table evaluated with the moderators
+            formula; default: the fitted values of the studies (the pooled estimate for the
+            intercept-only model).
+        transf : callable, optional
+            Back-transformation applied to the estimates and limits (e.g. ``np.exp``); the
+            ``se`` column is then NaN, as in metafor.
+        level : float, optional
+            Confidence level as a proportion (0.95) or a percentage (95); default: that of the fit.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``pred, se, ci_lb, ci_ub`` and, unless the model has no :math:`\tau^2`
+            (fixed effects), the prediction interval ``pi_lb, pi_ub``
+            (:math:`\hat\mu \pm z_{1-\alpha/2} \sqrt{SE^2 + \hat\tau^2}`).
 
         Examples
         --------
@@ -321,27 +343,13 @@ class SelmodelFit(TextViews):
         >>> fit = ml.rma("yi", "vi", data=ml.datasets.load("hackshaw1998"))
         >>> sel = ml.selmodel(fit, type="stepfun", steps=[0.025, 1])
         >>> list(sel.predict().columns)
-        ['pred', 'se', 'ci_lb', 'ci_ub']
+        ['pred', 'se', 'ci_lb', 'ci_ub', 'pi_lb', 'pi_ub']
         """
         lvl = self.level if level is None else parse_level(level) * 100
-        beta = np.asarray(self.coefficients[0], dtype=float)
-        if newmods is None:
-            if not self.int_only:
-                raise ArgumentError("predict of a selection meta-regression needs newmods= (one row of "
-                                    "moderator values per prediction)")
-            X = np.ones((1, 1))
-        else:
-            X = np.atleast_2d(np.asarray(newmods, dtype=float))
-            if X.shape[0] == 1 and X.shape[1] != beta.size - 1 and beta.size == 2:
-                X = X.T
-            X = np.column_stack([np.ones(X.shape[0]), X])
-            if X.shape[1] != beta.size:
-                raise ArgumentError(f"newmods must have {beta.size - 1} columns (the moderators), "
-                                    f"not {X.shape[1] - 1}")
-        pred = X @ beta
-        se = np.sqrt(np.einsum("ij,jk,ik->i", X, np.asarray(self.vb, dtype=float), X))
-        crit = float(-special.ndtri((1 - lvl / 100) / 2))
-        return pd.DataFrame({"pred": pred, "se": se, "ci_lb": pred - crit * se, "ci_ub": pred + crit * se})
+        view = SimpleNamespace(int_only=self.int_only, design=self.design, slab=self.slab, vcov_array=self.vb,
+                               coefficients=self.coefficients, test="z", k=self.k, p=self.p, tau2=self.tau2,
+                               fixed_model=self.method in _FIXED)
+        return rma_predict(view, newmods, transf=transf, level=lvl)
 
     def selection_function(self, p: Any = None, *, prec: Any = "max") -> pd.DataFrame:
         """The estimated selection function :math:`w(p)` on a grid of p-values (metafor's plot data).
