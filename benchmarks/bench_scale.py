@@ -121,7 +121,7 @@ def main(argv=None):
     ap.add_argument("--lme4", action="store_true", help="also fit with lme4 (Rscript)")
     ap.add_argument("--statsmodels", action="store_true", help="also fit with statsmodels MixedLM")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds allowed to lme4 and statsmodels")
-    ap.add_argument("--sm-max-cells", type=float, default=2e9)
+    ap.add_argument("--sm-max-cells", type=float, default=2e8, help="largest n x levels design tried")
     args = ap.parse_args(argv)
     n, nu, ni = SHAPES[args.shape] if args.shape else (args.rows, args.users, args.items)
     out = {"rows": n, "users": nu, "items": ni, "ours": ours(n, nu, ni, args.formulation)}

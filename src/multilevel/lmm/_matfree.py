@@ -36,6 +36,7 @@ Lanczos quadrature. SIAM J. Matrix Anal. Appl. 38(4), 1075-1099.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 
@@ -237,7 +238,7 @@ class MatrixFreeProblem(PLSProblem):
     formulation = "matrix-free"
     DEFAULT_PROBES = 16  # 64 where Z_1'Z_r has at most CHEAP_NNZ entries
     CHEAP_NNZ = 500_000
-    DEFAULT_STEPS = 10
+    DEFAULT_STEPS = 8
     DEFAULT_DEFLATE = 2
     ritz_steps = 24
 
@@ -281,6 +282,7 @@ class MatrixFreeProblem(PLSProblem):
         if self.num_probes <= 0:  # default: more probes where products are cheap
             self.num_probes = 64 if A1r.nnz <= self.CHEAP_NNZ else 16
         self.probes = np.random.default_rng(self.seed).choice([-1.0, 1.0], size=(self.q_rest, self.num_probes))
+        self._deflate_vectors, self._lock = None, threading.Lock()
 
     def _set_response(self, y):
         self.y = y
@@ -292,15 +294,30 @@ class MatrixFreeProblem(PLSProblem):
     def with_response(self, y):
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
-        new._local = threading.local()
+        new._local, new._lock = threading.local(), threading.Lock()
         new._set_response(np.ascontiguousarray(y, dtype=float))
         return new
 
-    def helper_thread(self, helper):
-        """No helper: the sparse products run on the calling thread."""
-        import contextlib
+    def __getstate__(self):
+        state = super().__getstate__()
+        del state["_lock"]
+        return state
 
-        return contextlib.nullcontext(self)
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def helper_thread(self, helper):
+        """Within the block, products with many columns on the calling thread are split by columns
+        with ``helper`` (an executor with one idle worker; SciPy's sparse kernels release the GIL).
+        The results do not depend on scheduling."""
+        before = getattr(self._local, "helper", None)
+        self._local.helper = helper
+        try:
+            yield self
+        finally:
+            self._local.helper = before
 
     # ------------------------------------------------------------ theta -> S
     def _operators(self, theta):
@@ -313,7 +330,16 @@ class MatrixFreeProblem(PLSProblem):
         A1r, A1rT, off = self.A1r, self.A1rT, self.Arr_off
         arr = self.Arr_diag
 
+        helper = getattr(self._local, "helper", None)
+
         def matvec(V):
+            if helper is not None and V.shape[1] >= 8:  # two halves of the columns on two threads
+                h = V.shape[1] // 2
+                job = helper.submit(one, V[:, h:])
+                return np.hstack([one(V[:, :h]), job.result()])
+            return one(V)
+
+        def one(V):
             U = lam[:, None] * V
             G = A1rT @ (w[:, None] * (A1r @ U))
             inner = arr[:, None] * U - G
@@ -339,9 +365,21 @@ class MatrixFreeProblem(PLSProblem):
         def scaled(V):
             return dis[:, None] * matvec(dis[:, None] * V)
 
-        V = smallest_ritz_vectors(scaled, np.sqrt(diag), self.ritz_steps, self.num_deflate) if self.num_deflate else None
+        V = self._deflation(scaled, diag)
         est, se, change = slq_logdet(scaled, self.probes, self.num_steps, trace=float(self.q_rest), deflate=V)
         return float(np.log(diag).sum()) + est, se, change
+
+    def _deflation(self, scaled, diag):
+        """The deflation vectors: Ritz vectors of the smallest eigenvalues of the scaled ``S`` at the
+        first theta evaluated, then fixed for the problem (like the probes, so that the estimate is
+        a smooth function of theta; any orthonormal vectors leave it unbiased)."""
+        if not self.num_deflate:
+            return None
+        with self._lock:
+            if self._deflate_vectors is None:
+                self._deflate_vectors = smallest_ritz_vectors(scaled, np.sqrt(diag), self.ritz_steps,
+                                                              self.num_deflate)
+        return self._deflate_vectors
 
     # --------------------------------------------------------------- objective
     def pieces(self, theta):
