@@ -246,6 +246,9 @@ def fit_problem(problem: PLSProblem, reml: bool = True, *, optimizer="bobyqa", s
         if reach:
             res, report = _finish(fn, res, report, problem, boundary_tol, notes, check)
         solution = problem.solve(res.x)
+    accuracy = getattr(problem, "accuracy", None)  # a stochastic formulation reports its error
+    if accuracy is not None:
+        notes.append(accuracy.describe())
     messages = list(report.messages)
     if res.code != 0:
         messages.insert(0, f"convergence code {res.code} from {res.optimizer}: {res.message}")

@@ -12,6 +12,7 @@ from .._data import rows_used
 from ..formula._frame import ModelFrame
 from ._dask import is_dask_input, lmer_dask
 from ._fit import fit_problem
+from ._formulation import FORMULATIONS, make_problem
 from ._optimize import SINGULAR_MESSAGE
 from ._pls import PLSProblem, TermStructure
 from ._results import LinearMixedModel
@@ -21,15 +22,26 @@ from ._weights import weighted_frame, weighted_problem
 __all__ = ["lmer", "problem_from_frame", "terms_from_frame", "MAX_DENSE_REST"]
 
 
-def problem_from_frame(frame: ModelFrame, *, check_nobs: bool = True) -> PLSProblem:
+def problem_from_frame(frame: ModelFrame, *, check_nobs: bool = True, formulation: str = "auto") -> PLSProblem:
     """The numerical problem (arrays only) of a model frame; checks lme4's identifiability rules
-    (``check_nobs=False``: not the number of levels or coefficients against the observations, as glmer)."""
-    return PLSProblem(frame.X, frame.y, terms_from_frame(frame, check_nobs=check_nobs))
+    (``check_nobs=False``: not the number of levels or coefficients against the observations, as glmer).
+    ``formulation``: ``"auto"`` (chosen from the structure), ``"dense"`` or ``"matrix-free"``
+    (see :mod:`._formulation`)."""
+    if formulation not in FORMULATIONS:
+        raise ArgumentError(f"formulation must be one of {', '.join(map(repr, FORMULATIONS))} "
+                            f"(got {formulation!r})")
+    terms = terms_from_frame(frame, check_nobs=check_nobs, dense_only=formulation == "dense")
+    if formulation == "matrix-free" and any(t.k != 1 for t in terms):
+        raise ArgumentError("formulation='matrix-free' needs scalar random-effects terms such as (1 | g); "
+                            f"{frame.formula!r} has a term with several columns")
+    return make_problem(frame.X, frame.y, terms, formulation, max_dense=MAX_DENSE_REST)
 
 
-def terms_from_frame(frame: ModelFrame, *, check_nobs: bool = True) -> list[TermStructure]:
+def terms_from_frame(frame: ModelFrame, *, check_nobs: bool = True, dense_only: bool = True) -> list[TermStructure]:
     """The random-effects terms (arrays only) of a model frame; checks lme4's identifiability rules
-    (``check_nobs=False``: not the number of levels or coefficients against the observations, as glmer)."""
+    (``check_nobs=False``: not the number of levels or coefficients against the observations, as glmer).
+    With ``dense_only=False`` later terms beyond ``MAX_DENSE_REST`` coefficients are accepted when all
+    terms are scalar (the matrix-free formulation)."""
     n = frame.nobs
     if not frame.blocks:
         raise ModelSpecificationError(
@@ -53,18 +65,19 @@ def terms_from_frame(frame: ModelFrame, *, check_nobs: bool = True) -> list[Term
         terms.append(TermStructure(np.asarray(blk.codes, dtype=np.intp), np.asarray(blk.Z, dtype=float),
                                    blk.num_levels))
     q_rest = sum(t.q for t in terms[1:])
-    if q_rest > MAX_DENSE_REST:
+    if q_rest > MAX_DENSE_REST and (dense_only or any(t.k != 1 for t in terms)):
         raise ModelSpecificationError(
             f"the random-effects terms after the first have {q_rest} coefficients together; their "
             f"Schur complement is factored as a dense matrix, which supports up to {MAX_DENSE_REST} "
-            f"(here it would need {8 * q_rest ** 2 / 2 ** 30:.1f} GiB)")
+            f"(here it would need {8 * q_rest ** 2 / 2 ** 30:.1f} GiB); beyond, only models whose "
+            "random-effects terms are all scalar, such as (1 | g), are fitted (matrix-free)")
     return terms
 
 
 def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=None,
          calc_derivs: bool = True, restart_edge: bool = True, boundary_tol: float = 1e-5,
          data_name: str | None = None, blas_threads="auto", contrasts=None, weights=None,
-         offset=None) -> LinearMixedModel:
+         offset=None, formulation: str = "auto") -> LinearMixedModel:
     """Fit a linear mixed-effects model by REML or maximum likelihood, as lme4's ``lmer``.
 
     .. math::
@@ -120,6 +133,15 @@ def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=Non
     offset : str or array_like, optional
         A known term added to the linear predictor (besides ``offset(expr)`` terms of
         the formula), as lme4's ``offset``.
+    formulation : {"auto", "dense", "matrix-free"}
+        How the profiled criterion is evaluated. ``"dense"``: the exact dense Schur
+        complement of the later terms (up to 10,000 coefficients). ``"matrix-free"``
+        (models whose random-effects terms are all scalar, such as
+        ``(1 | user) + (1 | item)``): conjugate-gradient solves and a stochastic
+        Lanczos log-determinant with fixed probes, for later terms with tens of
+        thousands of levels; its standard error is reported in ``optinfo.notes``.
+        ``"auto"`` (default) chooses from the sizes and the sparsity of the design
+        (dense whenever it is not much slower).
 
     Returns
     -------
@@ -192,7 +214,7 @@ def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=Non
     scale_msg = frame.scale_message()
     if scale_msg is not None:  # lme4's check.scaleX = "warning"
         warnings.warn(scale_msg, PredictorScaleWarning, stacklevel=2)
-    problem = problem_from_frame(frame)
+    problem = problem_from_frame(frame, formulation=formulation)
     if wo is not None:
         problem = weighted_problem(problem, wo)
     REML = bool(REML) and problem.p > 0  # without fixed effects REML is ML (as lme4)

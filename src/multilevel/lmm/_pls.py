@@ -162,6 +162,8 @@ class PLSProblem:
     (same structure, new response, cheap), ``lower`` and ``theta_start``.
     """
 
+    formulation = "dense"  # see ._formulation
+
     def __init__(self, X: np.ndarray, y: np.ndarray, terms):
         self.X = np.ascontiguousarray(X, dtype=float)
         self.y = np.ascontiguousarray(y, dtype=float)

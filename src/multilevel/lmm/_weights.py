@@ -112,6 +112,6 @@ def weighted_problem(problem, wo: WeightsOffset):
     y = problem.y - (0.0 if wo.offset is None else wo.offset)
     sw = wo.sqrt_weights
     if sw is None:
-        return PLSProblem(problem.X, y, problem.terms)
+        return type(problem)(problem.X, y, problem.terms)
     terms = [TermStructure(t.codes, t.Z * sw[:, None], t.num_levels) for t in problem.terms]
-    return PLSProblem(problem.X * sw[:, None], y * sw, terms)
+    return type(problem)(problem.X * sw[:, None], y * sw, terms)

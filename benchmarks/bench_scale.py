@@ -1,0 +1,140 @@
+"""Benchmark: large crossed random effects (users x items) against lme4 and statsmodels.
+
+Simulated ratings-like data (``_ratings.py``: Zipf-like user activity and item
+popularity), ``y ~ x + (1 | user) + (1 | item)`` by REML. Run from the repository root::
+
+    python benchmarks/bench_scale.py --shape 1M              # ours only
+    python benchmarks/bench_scale.py --shape 100k --lme4 --statsmodels
+    python benchmarks/bench_scale.py --rows 200000 --users 20000 --items 4000 --formulation dense
+
+Each fit runs in a fresh process (data generated there; generation is not timed). Reported:
+wall-clock and CPU seconds of the fit (``ml.lmer`` on the DataFrame), optimizer evaluations,
+the formulation chosen, the peak resident set size of the process (``ru_maxrss``), theta,
+logLik and, for the matrix-free formulation, the standard error of the log-determinant. lme4
+is timed inside R (``system.time`` around ``lmer``; reading the data is not timed) with a
+time limit; statsmodels' ``MixedLM`` needs dense ``n x levels`` designs for crossed variance
+components and is only attempted up to ``--sm-max-cells`` cells.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHAPES = {"20k": (20_000, 2_000, 500), "100k": (100_000, 10_000, 2_000), "300k": (300_000, 20_000, 6_000),
+          "1M-9k": (1_000_000, 50_000, 9_000), "1M": (1_000_000, 50_000, 12_000),
+          "4M": (4_000_000, 150_000, 40_000), "ml25m": (25_000_000, 162_000, 59_000)}
+FORMULA = "y ~ x + (1 | user) + (1 | item)"
+
+_OURS = """
+import json, resource, sys, time, warnings
+sys.path.insert(0, {here!r})
+from _ratings import ratings
+import multilevel as ml
+df = ratings({n}, {nu}, {ni})
+t0, c0 = time.perf_counter(), time.process_time()
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    fit = ml.lmer({formula!r}, df, REML=True, formulation={formulation!r})
+wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+acc = getattr(fit._problem, "accuracy", None)
+print(json.dumps(dict(wall_s=wall, cpu_s=cpu, feval=fit.optinfo.feval, formulation=fit._problem.formulation,
+                      maxrss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+                      theta=[float(t) for t in fit.theta], loglik=float(fit.loglik), sigma=float(fit.sigma),
+                      fixef=[float(b) for b in fit.fixef], logdet_se=None if acc is None else acc.standard_error)))
+"""
+
+_R = """
+suppressPackageStartupMessages({{ library(lme4); library(jsonlite) }})
+d <- read.csv({path!r}); d$user <- factor(d$user); d$item <- factor(d$item)
+tm <- system.time(m <- lmer(y ~ x + (1 | user) + (1 | item), data = d, REML = TRUE))
+cat(toJSON(list(wall_s = unname(tm["elapsed"]), cpu_s = unname(tm["user.self"] + tm["sys.self"]),
+                theta = unname(getME(m, "theta")), loglik = as.numeric(logLik(m)), sigma = sigma(m),
+                maxrss_gib = NA), auto_unbox = TRUE, digits = NA), "\\n")
+"""
+
+_SM = """
+import json, resource, sys, time, warnings
+sys.path.insert(0, {here!r})
+from _ratings import ratings
+import statsmodels.formula.api as smf
+df = ratings({n}, {nu}, {ni}); df["one"] = 1
+t0 = time.perf_counter()
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    m = smf.mixedlm("y ~ x", df, groups="one", re_formula="0",
+                    vc_formula={{"user": "0 + C(user)", "item": "0 + C(item)"}}).fit(reml=True)
+print(json.dumps(dict(wall_s=time.perf_counter() - t0, loglik=float(m.llf),
+                      maxrss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)))
+"""
+
+
+def _run(cmd, timeout):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"no fit within {timeout} s"}
+    if out.returncode != 0:
+        return {"error": (out.stderr.strip().splitlines() or ["failed"])[-1][:200]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def ours(n, nu, ni, formulation="auto", timeout=3600):
+    code = _OURS.format(here=HERE, n=n, nu=nu, ni=ni, formula=FORMULA, formulation=formulation)
+    return _run([sys.executable, "-c", code], timeout)
+
+
+def lme4(n, nu, ni, timeout):
+    if shutil.which("Rscript") is None:
+        return {"error": "Rscript not found"}
+    sys.path.insert(0, HERE)
+    from _ratings import ratings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "ratings.csv")
+        ratings(n, nu, ni).to_csv(path, index=False, float_format="%.17g")
+        script = os.path.join(tmp, "fit.R")
+        with open(script, "w") as fh:
+            fh.write(_R.format(path=path))
+        return _run(["Rscript", script], timeout)
+
+
+def statsmodels(n, nu, ni, timeout, max_cells):
+    if n * (nu + ni) > max_cells:
+        return {"error": f"not attempted: dense {n} x {nu + ni} design"}
+    return _run([sys.executable, "-c", _SM.format(here=HERE, n=n, nu=nu, ni=ni)], timeout)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shape", choices=sorted(SHAPES), default=None)
+    ap.add_argument("--rows", type=int)
+    ap.add_argument("--users", type=int)
+    ap.add_argument("--items", type=int)
+    ap.add_argument("--formulation", default="auto", choices=["auto", "dense", "matrix-free"])
+    ap.add_argument("--lme4", action="store_true", help="also fit with lme4 (Rscript)")
+    ap.add_argument("--statsmodels", action="store_true", help="also fit with statsmodels MixedLM")
+    ap.add_argument("--timeout", type=float, default=600.0, help="seconds allowed to lme4 and statsmodels")
+    ap.add_argument("--sm-max-cells", type=float, default=2e8, help="largest n x levels design tried")
+    args = ap.parse_args(argv)
+    n, nu, ni = SHAPES[args.shape] if args.shape else (args.rows, args.users, args.items)
+    out = {"rows": n, "users": nu, "items": ni, "ours": ours(n, nu, ni, args.formulation)}
+    if args.lme4:
+        out["lme4"] = lme4(n, nu, ni, args.timeout)
+    if args.statsmodels:
+        out["statsmodels"] = statsmodels(n, nu, ni, args.timeout, args.sm_max_cells)
+    for other in ("lme4", "statsmodels"):
+        if "wall_s" in out.get(other, {}) and "wall_s" in out["ours"]:
+            out[f"ratio_{other}"] = out[other]["wall_s"] / out["ours"]["wall_s"]
+            out[f"loglik_diff_{other}"] = out["ours"]["loglik"] - out[other]["loglik"]
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Which numerical formulation evaluates the profiled deviance, chosen from the model's structure.
+
+Two formulations (arrays only):
+
+``"dense"`` (:class:`~._pls.PLSProblem`)
+    The first term eliminated level by level, the later terms, ``X`` and ``y`` in a
+    dense Schur complement of size ``r = q_rest + p + 1`` factored by LAPACK. Exact;
+    ``O(r^3 / 3)`` operations and ``8 r^2`` bytes per evaluation plus a precomputed map
+    with one entry per pair of later-term levels sharing a first-term level (up to
+    ``sum_j d_j^2 / 2``, ``d_j`` the later-term levels of first-term level ``j``).
+``"matrix-free"`` (:class:`~._matfree.MatrixFreeProblem`, all terms scalar)
+    Conjugate-gradient solves and a stochastic Lanczos log-determinant: ``O(nnz(Z_1'Z_r))``
+    per product, ``(probes * steps + (p + 1) * iterations)`` products per evaluation;
+    the log-determinant carries a reported standard error.
+
+:func:`choose_formulation` takes ``"dense"`` while it is cheap (``q_rest <=
+DENSE_ALWAYS``) or, up to ``MAX_DENSE_REST``, while its estimated operations are at most
+``DENSE_PREFERENCE`` times those of the matrix-free evaluation (the dense result is exact,
+so it is kept when it is not much slower); beyond, ``"matrix-free"`` for all-scalar terms.
+The sizes are measured on ratings-like data (see ``benchmarks/README.md``).
+
+A sparse Cholesky factor of the Schur complement (SuperLU through ``scipy.sparse.linalg.splu``
+with a minimum-degree ordering) was measured and not kept: with Zipf-like activity a few
+heavy first-term levels connect most later levels, the Schur complement of 12,000 items
+is 31% nonzero (median item degree 3,083) and SuperLU did not factor the whole 59,000-level
+system of 1M rows, 50,000 users and 9,000 items within 300 s.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._matfree import MatrixFreeProblem
+from ._pls import PLSProblem
+
+__all__ = ["FORMULATIONS", "choose_formulation", "make_problem", "cost_estimates", "DENSE_ALWAYS",
+           "DENSE_PREFERENCE"]
+
+FORMULATIONS = ("auto", "dense", "matrix-free")
+DENSE_ALWAYS = 2_000  # later-term coefficients below which the dense Schur complement is always used
+DENSE_PREFERENCE = 20.0  # dense kept while its estimated operations are at most this many times larger
+_DENSE_LIMIT = 10_000  # as _schur.MAX_DENSE_REST (the caller passes its own)
+
+
+def _all_scalar(terms) -> bool:
+    return all(t.k == 1 for t in terms)
+
+
+def cost_estimates(terms, p: int, probes: int = MatrixFreeProblem.DEFAULT_PROBES,
+                   steps: int = MatrixFreeProblem.DEFAULT_STEPS) -> tuple[float, float]:
+    """Estimated floating-point operations of one evaluation: ``(dense, matrix-free)``.
+
+    Dense: ``r^3 / 3`` (the Cholesky factor) plus two per entry of the Schur-update map
+    (bounded by ``sum_j d_j (d_j + 1) / 2`` pairs). Matrix-free: four per nonzero of
+    ``Z_1'Z_r`` per product, ``probes * steps`` products for the log-determinant and about
+    ``30 (p + 1)`` for the solves.
+    """
+    first, rest = terms[0], terms[1:]
+    q_rest = sum(t.q for t in rest)
+    r = q_rest + p + 1
+    if not rest:
+        return r ** 3 / 3.0, np.inf
+    pairs = np.zeros(first.num_levels)
+    nnz = 0
+    for t in rest:
+        key = np.unique(first.codes.astype(np.int64) * t.num_levels + t.codes)
+        d = np.bincount(key // t.num_levels, minlength=first.num_levels).astype(float) * t.k
+        pairs += d
+        nnz += key.size
+    dense = r ** 3 / 3.0 + float((pairs * (pairs + 1)).sum())
+    free = 4.0 * nnz * (probes * steps + MatrixFreeProblem.ritz_steps + 30 * (p + 1))
+    return dense, free
+
+
+def choose_formulation(terms, p: int, max_dense: int = _DENSE_LIMIT) -> str | None:
+    """``"dense"`` or ``"matrix-free"`` for these terms (see the module notes); None when neither
+    applies (later terms beyond ``max_dense`` that are not all scalar)."""
+    q_rest = sum(t.q for t in terms[1:])
+    scalar = _all_scalar(terms)
+    if q_rest <= DENSE_ALWAYS or (not scalar and q_rest <= max_dense):
+        return "dense"
+    if not scalar:
+        return None
+    if q_rest > max_dense:
+        return "matrix-free"
+    dense, free = cost_estimates(terms, p)
+    return "dense" if dense <= DENSE_PREFERENCE * free else "matrix-free"
+
+
+def make_problem(X, y, terms, formulation: str = "auto", max_dense: int = _DENSE_LIMIT):
+    """The numerical problem of ``(X, y, terms)`` in the given or chosen formulation.
+
+    Raises ``ValueError`` for an unknown formulation, ``"matrix-free"`` with a term of
+    several columns, or ``"auto"`` when neither formulation applies (the caller words the
+    user's error).
+    """
+    if formulation not in FORMULATIONS:
+        raise ValueError(f"unknown formulation {formulation!r}")
+    if formulation == "auto":
+        formulation = choose_formulation(terms, np.shape(X)[1], max_dense)
+        if formulation is None:
+            raise ValueError("no formulation applies")
+    if formulation == "matrix-free":
+        return MatrixFreeProblem(X, y, terms)
+    return PLSProblem(X, y, terms)

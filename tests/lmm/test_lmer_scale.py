@@ -1,0 +1,173 @@
+"""Large crossed random effects: the dense and matrix-free formulations against each other and lme4.
+
+Data: ``tests/fixtures/lmm/ratings_crossed.csv`` (``benchmarks/_ratings.py``, seed 11: 12,000 rows,
+1,200 users, 400 items with Zipf-like activity and popularity); lme4's fits from
+``tools/fixtures/lmer_crossed_scale.R`` (lme4 1.1-31).
+
+The matrix-free log-determinant is a stochastic estimate with a reported standard error; everything
+else (the solves for ``[X, y]``, hence ``log |R_X|^2``, the penalized RSS and the estimates at a given
+theta) is exact to the conjugate-gradient tolerance and compared to 1e-8.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import multilevel as ml
+from multilevel.lmm._formulation import DENSE_ALWAYS, choose_formulation, cost_estimates, make_problem
+from multilevel.lmm._matfree import MatrixFreeProblem, slq_logdet
+from multilevel.lmm._pls import PLSProblem, TermStructure
+
+FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "lmm"
+FORMULA = "y ~ x + (1 | user) + (1 | item)"
+
+
+@pytest.fixture(scope="module")
+def ratings():
+    return pd.read_csv(FIXTURES / "ratings_crossed.csv")
+
+
+def _reference(reml: bool) -> dict:
+    return json.loads((FIXTURES / f"lmer_ratings_crossed_{'reml' if reml else 'ml'}.json").read_text())
+
+
+def _arrays(df):
+    n = len(df)
+    X = np.column_stack([np.ones(n), df["x"].to_numpy()])
+    codes = [pd.factorize(df[c], sort=True)[0] for c in ("user", "item")]
+    terms = [TermStructure(c.astype(np.intp), np.ones((n, 1)), int(c.max()) + 1) for c in codes]
+    return X, df["y"].to_numpy(), terms
+
+
+@pytest.fixture(scope="module")
+def problems(ratings):
+    X, y, terms = _arrays(ratings)
+    return PLSProblem(X, y, terms), MatrixFreeProblem(X, y, terms)
+
+
+@pytest.fixture(scope="module")
+def fits(ratings):
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # neither formulation warns on this well-posed problem
+        for form in ("dense", "matrix-free"):
+            for reml in (True, False):
+                out[form, reml] = ml.lmer(FORMULA, ratings, REML=reml, formulation=form)
+    return out
+
+
+THETAS = [(0.5, 0.8), (0.1, 2.0), (1.5, 0.2), (0.0, 0.7)]
+
+
+@pytest.mark.parametrize("theta", THETAS)
+def test_matrix_free_pieces_match_dense(problems, theta):
+    dense, free = problems
+    ld, rx, pw = dense.pieces(np.array(theta))
+    ld_f, rx_f, pw_f = free.pieces(np.array(theta))
+    acc = free.accuracy
+    assert rx_f == pytest.approx(rx, rel=1e-10)
+    assert pw_f == pytest.approx(pw, rel=1e-10)
+    assert acc.cg_residual < 1e-9 and acc.quadrature_change < 1e-8
+    assert acc.standard_error < 0.01  # deflation and the control variate (plain Hutchinson: about 0.25)
+    assert abs(ld_f - ld) < 5 * acc.standard_error + 1e-9
+
+
+@pytest.mark.parametrize("theta", [(0.5, 0.8), (1.5, 0.2)])
+def test_matrix_free_solution_matches_dense_at_same_theta(problems, theta):
+    dense, free = problems
+    a, b = dense.solve(np.array(theta)), free.solve(np.array(theta))
+    np.testing.assert_allclose(b.beta, a.beta, rtol=1e-8)
+    for bd, bf in zip(a.b, b.b):
+        np.testing.assert_allclose(bf, bd, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(b.fitted, a.fitted, rtol=1e-9, atol=1e-8)
+    np.testing.assert_allclose(b.RX, a.RX, rtol=1e-9)
+    assert b.sigma_reml == pytest.approx(a.sigma_reml, rel=1e-10)
+    assert abs(b.deviance_reml - a.deviance_reml) < 5 * free.accuracy.standard_error
+
+
+@pytest.mark.parametrize("reml", [True, False], ids=["reml", "ml"])
+def test_dense_fit_matches_lme4(fits, reml):
+    ref, fit = _reference(reml), fits["dense", reml]
+    np.testing.assert_allclose(fit.theta, ref["theta"], rtol=1e-4)
+    np.testing.assert_allclose(fit.fixef.to_numpy(), list(ref["fixef"].values()), rtol=1e-6)
+    assert fit.sigma == pytest.approx(ref["sigma"], rel=1e-6)
+    assert float(fit.loglik) == pytest.approx(ref["loglik"], abs=1e-5)
+
+
+@pytest.mark.parametrize("reml", [True, False], ids=["reml", "ml"])
+def test_matrix_free_fit_matches_lme4(fits, reml):
+    ref, fit = _reference(reml), fits["matrix-free", reml]
+    note = fit.optinfo.notes[-1]
+    assert "stochastic Lanczos quadrature" in note and "standard error" in note
+    se = fit._problem.accuracy.standard_error  # of log det, i.e. 2 x that of logLik
+    assert se < 5e-3
+    assert float(fit.loglik) == pytest.approx(ref["loglik"], abs=max(1e-3, 2 * se))
+    np.testing.assert_allclose(fit.theta, ref["theta"], rtol=1e-3)
+    np.testing.assert_allclose(fit.fixef.to_numpy(), list(ref["fixef"].values()), rtol=1e-5)
+    assert fit.sigma == pytest.approx(ref["sigma"], rel=1e-5)
+
+
+def test_matrix_free_fit_close_to_dense_fit(fits):
+    dense, free = fits["dense", True], fits["matrix-free", True]
+    np.testing.assert_allclose(free.theta, dense.theta, rtol=1e-3)
+    se = free._problem.accuracy.standard_error
+    assert float(free.loglik) == pytest.approx(float(dense.loglik), abs=max(1e-3, 2 * se))
+
+
+def test_slq_is_exact_for_a_diagonal_operator():
+    d = np.linspace(0.5, 3.0, 50)
+    probes = np.random.default_rng(0).choice([-1.0, 1.0], size=(50, 4))
+    est, se, change = slq_logdet(lambda V: d[:, None] * V, probes, 20)
+    assert est == pytest.approx(np.log(d).sum(), rel=1e-12)  # Rademacher probes: z'Dz = tr D
+    assert se < 1e-10 and change < 1e-10
+
+
+def _crossed(n, nu, ni, seed=3):
+    rng = np.random.default_rng(seed)
+    user = np.concatenate([np.arange(nu), rng.integers(0, nu, n - nu)])
+    item = np.concatenate([np.arange(ni), rng.integers(0, ni, n - ni)])
+    y = rng.standard_normal(nu)[user] * 0.5 + rng.standard_normal(ni)[item] + rng.standard_normal(n)
+    return pd.DataFrame({"y": y, "x": rng.standard_normal(n), "user": user, "item": item})
+
+
+def test_auto_chooses_from_the_structure(ratings):
+    _, _, terms = _arrays(ratings)
+    assert sum(t.q for t in terms[1:]) <= DENSE_ALWAYS
+    assert choose_formulation(terms, 2) == "dense"
+    big = [TermStructure(np.arange(30_000) % 3_000, np.ones((30_000, 1)), 3_000),
+           TermStructure(np.arange(30_000) % 10_500, np.ones((30_000, 1)), 10_500)]
+    assert choose_formulation(big, 2) == "matrix-free"  # beyond the dense limit
+    mid = [TermStructure(np.arange(30_000) % 3_000, np.ones((30_000, 1)), 3_000),
+           TermStructure(np.arange(30_000) % 5_000, np.ones((30_000, 1)), 5_000)]
+    dense_ops, free_ops = cost_estimates(mid, 2)
+    assert choose_formulation(mid, 2) == ("dense" if dense_ops <= 20 * free_ops else "matrix-free")
+    slopes = [TermStructure(np.arange(30_000) % 3_000, np.ones((30_000, 2)), 3_000), big[1]]
+    assert choose_formulation(slopes, 2) is None
+    assert isinstance(make_problem(np.ones((30_000, 1)), np.zeros(30_000), big), MatrixFreeProblem)
+
+
+def test_beyond_the_dense_limit_fits_matrix_free():
+    df = _crossed(50_000, 12_000, 10_500)  # the first term is the one with more levels
+    fit = ml.lmer(FORMULA, df)
+    assert fit._problem.formulation == "matrix-free"
+    assert any("stochastic Lanczos" in n for n in fit.optinfo.notes)
+    assert 0.5 < fit.theta[1] < 2.0 and 0.9 < fit.sigma < 1.1
+
+
+def test_formulation_argument_errors(ratings):
+    with pytest.raises(ml.ArgumentError, match="formulation must be one of"):
+        ml.lmer(FORMULA, ratings, formulation="sparse")
+    sleep = ml.datasets.load("sleepstudy")
+    with pytest.raises(ml.ArgumentError, match="needs scalar random-effects terms"):
+        ml.lmer("Reaction ~ Days + (Days | Subject)", sleep, formulation="matrix-free")
+
+
+def test_conditional_variances_need_the_dense_formulation(fits):
+    with pytest.raises(ml.ModelSpecificationError, match="formulation='dense'"):
+        fits["matrix-free", True].ranef_condvar
