@@ -19,4 +19,5 @@ FIT_FIXTURES = {
     ml.RmaPetoFit: "rma_peto_fit",
     ml.SelmodelFit: "selmodel_fit",
     ml.RmaGlmmFit: "rma_glmm_fit",
+    ml.RobmaFit: "robma_fit",
 }

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import logsumexp
 
 __all__ = ["posterior_probabilities", "inclusion", "weighted_quantile", "weighted_moments",
            "exact_transform", "linear_scale"]
@@ -20,6 +19,8 @@ __all__ = ["posterior_probabilities", "inclusion", "weighted_quantile", "weighte
 
 def posterior_probabilities(log_ml: np.ndarray, prior_prob: np.ndarray) -> np.ndarray:
     """p(M | y) proportional to p(y | M) p(M)."""
+    from scipy.special import logsumexp  # SciPy on first use: ``import multilevel.bayes`` stays light
+
     lw = np.asarray(log_ml) + np.log(np.asarray(prior_prob))
     return np.exp(lw - logsumexp(lw))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -12,10 +12,12 @@ from ..._display import TextViews
 from ..._exceptions import ArgumentError, ModelSpecificationError
 from ..._protocol import FitProtocol, confint_frame, parse_level, tidy_frame
 from ._averaging import exact_transform, inclusion, linear_scale, weighted_moments, weighted_quantile
-from ._integrate import ModelIntegral
 from ._spec import ComponentModel
 from ._tables import (SCALE_NAMES, ModelsOverview, RobmaSummary, components_frame, estimates_frame,
                       interpret_text)
+
+if TYPE_CHECKING:
+    from ._integrate import ModelIntegral
 
 __all__ = ["RobmaFit", "RobmaData", "ModelResult"]
 
@@ -54,7 +56,7 @@ class ModelResult:
     Cohen's d scale)."""
 
     model: ComponentModel
-    integral: ModelIntegral
+    integral: "ModelIntegral"
     samples: dict[str, np.ndarray]
 
     @property
