@@ -20,7 +20,7 @@ def robma(yi, vi=None, *, sei=None, measure: str, data=None, model_type: str | N
           prior_bias=None, prior_effect_null: Prior | None = None,
           prior_heterogeneity_null: Prior | None = None, prior_bias_null: bool = True,
           effect_direction: str = "positive", cutoffs: str = "normal", method: str = "auto",
-          draws: int = 20000, seed: int | None = None) -> RobmaFit:
+          draws: int = 10000, seed: int | None = None) -> RobmaFit:
     r"""Robust Bayesian meta-analysis: model averaging over the presence of an effect,
     heterogeneity and publication bias (RoBMA, Bartos et al. 2023; RoBMA-PSMA by default).
 
@@ -89,7 +89,8 @@ def robma(yi, vi=None, *, sei=None, measure: str, data=None, model_type: str | N
         parameters and adaptive importance sampling for larger ones (see
         :mod:`multilevel.bayes.robma._integrate`); ``"quadrature"`` up to three.
     draws : int
-        Size of each model's posterior sample.
+        Size of each model's posterior sample (importance sampling: rounded up to eight sets of
+        a power of 2 points, 16,384 for the default 10,000).
     seed : int, optional
         Random seed (importance sampling and the draws); a fit is reproducible for a seed.
 

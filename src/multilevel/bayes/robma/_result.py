@@ -87,7 +87,7 @@ class RobmaFit(FitProtocol, TextViews):
     Examples
     --------
     >>> import multilevel as ml
-    >>> dat = ml.datasets.load("molloy2014")
+    >>> dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))
     >>> fit = ml.robma("yi", "vi", measure="ZCOR", data=dat, seed=1)
     >>> len(fit.models)
     36
@@ -141,7 +141,8 @@ class RobmaFit(FitProtocol, TextViews):
         Examples
         --------
         >>> import multilevel as ml
-        >>> fit = ml.robma("yi", "vi", measure="ZCOR", data=ml.datasets.load("molloy2014"), seed=1)
+        >>> dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))
+        >>> fit = ml.robma("yi", "vi", measure="ZCOR", data=dat, model_type="PP", draws=2000, seed=1)
         >>> x, w = fit.mixture("mu")
         >>> round(float(w.sum()), 6)
         1.0
@@ -187,9 +188,10 @@ class RobmaFit(FitProtocol, TextViews):
         Examples
         --------
         >>> import multilevel as ml
-        >>> fit = ml.robma("yi", "vi", measure="ZCOR", data=ml.datasets.load("molloy2014"), seed=1)
-        >>> list(fit.components().index)
-        ['Effect', 'Heterogeneity', 'Bias']
+        >>> dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))
+        >>> fit = ml.robma("yi", "vi", measure="ZCOR", data=dat, model_type="PP", draws=2000, seed=1)
+        >>> fit.components()["Models"].tolist()
+        ['6/12', '6/12', '8/12']
         """
         rows = []
         for name, key in (("Effect", "mu"), ("Heterogeneity", "tau"), ("Bias", None)):
@@ -204,7 +206,8 @@ class RobmaFit(FitProtocol, TextViews):
         Examples
         --------
         >>> import multilevel as ml
-        >>> fit = ml.robma("yi", "vi", measure="ZCOR", data=ml.datasets.load("molloy2014"), seed=1)
+        >>> dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))
+        >>> fit = ml.robma("yi", "vi", measure="ZCOR", data=dat, model_type="PP", draws=2000, seed=1)
         >>> fit.inclusion_bf("effect") > 1
         True
         """
@@ -231,7 +234,8 @@ class RobmaFit(FitProtocol, TextViews):
         Examples
         --------
         >>> import multilevel as ml
-        >>> fit = ml.robma("yi", "vi", measure="ZCOR", data=ml.datasets.load("molloy2014"), seed=1)
+        >>> dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))
+        >>> fit = ml.robma("yi", "vi", measure="ZCOR", data=dat, model_type="PP", draws=2000, seed=1)
         >>> list(fit.summary(output_scale="r").to_frame().columns)
         ['Mean', 'Median', '0.025', '0.975']
         """
@@ -249,9 +253,10 @@ class RobmaFit(FitProtocol, TextViews):
         Examples
         --------
         >>> import multilevel as ml
-        >>> fit = ml.robma("yi", "vi", measure="ZCOR", data=ml.datasets.load("molloy2014"), seed=1)
+        >>> dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))
+        >>> fit = ml.robma("yi", "vi", measure="ZCOR", data=dat, model_type="PP", draws=2000, seed=1)
         >>> fit.models_overview().to_frame().shape[0]
-        36
+        12
         """
         rows = []
         for i, (r, p0, p1) in enumerate(zip(self.models, self.prior_prob, self.post_prob), start=1):
@@ -269,7 +274,8 @@ class RobmaFit(FitProtocol, TextViews):
         Examples
         --------
         >>> import multilevel as ml
-        >>> fit = ml.robma("yi", "vi", measure="ZCOR", data=ml.datasets.load("molloy2014"), seed=1)
+        >>> dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))
+        >>> fit = ml.robma("yi", "vi", measure="ZCOR", data=dat, model_type="PP", draws=2000, seed=1)
         >>> fit.interpret().startswith("Robust Bayesian meta-analysis found")
         True
         """
@@ -320,7 +326,8 @@ class RobmaFit(FitProtocol, TextViews):
         Examples
         --------
         >>> import multilevel as ml
-        >>> fit = ml.robma("yi", "vi", measure="ZCOR", data=ml.datasets.load("molloy2014"), seed=1)
+        >>> dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))
+        >>> fit = ml.robma("yi", "vi", measure="ZCOR", data=dat, model_type="PP", draws=2000, seed=1)
         >>> list(fit.confint(90).columns)
         ['kind', 'estimate', 'lower', 'upper']
         """
@@ -341,7 +348,8 @@ class RobmaFit(FitProtocol, TextViews):
         Examples
         --------
         >>> import multilevel as ml
-        >>> fit = ml.robma("yi", "vi", measure="ZCOR", data=ml.datasets.load("molloy2014"), seed=1)
+        >>> dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))
+        >>> fit = ml.robma("yi", "vi", measure="ZCOR", data=dat, model_type="PP", draws=2000, seed=1)
         >>> fit.tidy()["term"].iloc[0]
         '(Intercept)'
         """
@@ -362,7 +370,8 @@ class RobmaFit(FitProtocol, TextViews):
         Examples
         --------
         >>> import multilevel as ml
-        >>> fit = ml.robma("yi", "vi", measure="ZCOR", data=ml.datasets.load("molloy2014"), seed=1)
+        >>> dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))
+        >>> fit = ml.robma("yi", "vi", measure="ZCOR", data=dat, model_type="PP", draws=2000, seed=1)
         >>> list(fit.predict().index)
         ['mu', 'prediction']
         """
@@ -385,8 +394,9 @@ class RobmaFit(FitProtocol, TextViews):
         Examples
         --------
         >>> import multilevel as ml
-        >>> fit = ml.robma("yi", "vi", measure="ZCOR", data=ml.datasets.load("molloy2014"), seed=1)
-        >>> sorted(fit.to_inference_data(36).posterior.data_vars)
+        >>> dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))
+        >>> fit = ml.robma("yi", "vi", measure="ZCOR", data=dat, model_type="PP", draws=2000, seed=1)
+        >>> sorted(fit.to_inference_data(12).posterior.data_vars)
         ['PEESE', 'mu', 'tau']
         """
         import arviz as az
@@ -405,6 +415,87 @@ class RobmaFit(FitProtocol, TextViews):
         if "omega" in res.samples:
             post["omega"] = res.samples["omega"][idx][None, :, :]
         return az.from_dict(posterior=post, observed_data={"y": self.data.y})
+
+    # ----------------------------------------------------------------- plots
+    @property
+    def _measure_factor(self) -> float:
+        from ._spec import measure_scale
+
+        return measure_scale(self.measure)
+
+    def plot(self, parameter: str = "mu", *, prior: bool = False, conditional: bool = False,
+             output_scale=None, ax=None):
+        """Model-averaged (or conditional) posterior of ``parameter`` (``"mu"``, ``"tau"``,
+        ``"PET"``, ``"PEESE"``): the continuous part as a density, the point mass of the models
+        without the parameter as an arrow (right axis), the prior dashed (``prior=True``).
+        Returns the matplotlib Figure.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))
+        >>> fig = ml.robma("yi", "vi", measure="ZCOR", data=dat, draws=2000, seed=1).plot("mu", prior=True)
+        """
+        from ._plots import plot_parameter
+
+        return plot_parameter(self, parameter, prior=prior, conditional=conditional,
+                              output_scale=output_scale, ax=ax).figure
+
+    def plot_weightfunction(self, *, conditional: bool = False, level=0.95, ax=None):
+        """The estimated weight function: model-averaged (or conditional) weights of the
+        one-sided p-value intervals with the central ``level`` interval. Returns the Figure.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))
+        >>> fig = ml.robma("yi", "vi", measure="ZCOR", data=dat, draws=2000, seed=1).plot_weightfunction()
+        """
+        from ._plots import plot_weightfunction
+
+        return plot_weightfunction(self, conditional=conditional, level=level, ax=ax).figure
+
+    def plot_petpeese(self, *, level=0.95, ax=None):
+        """The model-averaged PET-PEESE regression of the effect size on the standard error
+        (Cohen's d scale) with the central ``level`` band and the estimates. Returns the Figure.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))
+        >>> fig = ml.robma("yi", "vi", measure="ZCOR", data=dat, draws=2000, seed=1).plot_petpeese()
+        """
+        from ._plots import plot_petpeese
+
+        return plot_petpeese(self, level=level, ax=ax).figure
+
+    def plot_models(self, parameter: str = "mu", *, conditional: bool = False, level=0.95, ax=None):
+        """Each model's posterior mean and central ``level`` interval of ``parameter`` (marker
+        size by posterior probability) and the model-averaged estimate. Returns the Figure.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))
+        >>> fig = ml.robma("yi", "vi", measure="ZCOR", data=dat, draws=2000, seed=1).plot_models()
+        """
+        from ._plots import plot_models
+
+        return plot_models(self, parameter, conditional=conditional, level=level, ax=ax).figure
+
+    def forest(self, *, level=0.95, ax=None):
+        """Forest plot: estimates with central ``level`` confidence intervals (Cohen's d scale
+        for standardized measures) and the model-averaged mu. Returns the Figure.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))
+        >>> fig = ml.robma("yi", "vi", measure="ZCOR", data=dat, draws=2000, seed=1).forest()
+        """
+        from ._plots import forest
+
+        return forest(self, level=level, ax=ax).figure
 
     def __str__(self) -> str:
         return str(self.summary())
