@@ -117,6 +117,9 @@ def _gauss_closed_form(tau: float, mu_sd: float) -> float:
 
 def test_fixed_effect_model_marginal_likelihood_is_gaussian():
     f = ModelPosterior(_model(tau=NULL), Y, SE, 1.0)
+    assert f.collapsed and f.dim == 0
+    assert integrate_model(f).log_ml == pytest.approx(_gauss_closed_form(0.0, 1.0), abs=1e-10)
+    f.collapsed, f.sites = False, ("mu",)  # mu integrated numerically instead
     for method in ("quadrature", "importance"):
         res = integrate_model(f, method=method, seed=3)
         assert res.log_ml == pytest.approx(_gauss_closed_form(0.0, 1.0), abs=max(4 * res.error, 1e-7))
@@ -125,8 +128,7 @@ def test_fixed_effect_model_marginal_likelihood_is_gaussian():
 def test_measure_scale_rescales_the_priors():
     """Fisher's z data with c = 1/2: mu_z = mu_d / 2 ~ N(0, 1/4), the Gaussian closed form again."""
     f = ModelPosterior(_model(tau=NULL), Y, SE, 0.5)
-    res = integrate_model(f, method="quadrature", seed=3)
-    assert res.log_ml == pytest.approx(_gauss_closed_form(0.0, 0.5), abs=1e-7)
+    assert integrate_model(f).log_ml == pytest.approx(_gauss_closed_form(0.0, 0.5), abs=1e-10)
 
 
 def _composite_rule(centre: int, tail: int):
@@ -185,6 +187,10 @@ def test_marginal_likelihood_agrees_with_brute_force_quadrature(case):
         assert grid.log_ml == pytest.approx(exact, abs=2e-5)
     imp = integrate_model(f, method="importance", seed=5)
     assert abs(imp.log_ml - exact) <= 4 * imp.error and imp.error < 0.02
+    if f.collapsed:  # mu integrated in closed form: the same as mu on the brute-force grid
+        g = ModelPosterior(model, Y, SE, 1.0)
+        g.collapsed, g.sites = False, model.free
+        assert _brute_force(g, nodes if g.dim < 3 else 45) == pytest.approx(exact, abs=2e-5)
 
 
 def test_importance_error_estimate_matches_the_spread_over_seeds():
@@ -198,15 +204,18 @@ def test_importance_error_estimate_matches_the_spread_over_seeds():
 def test_posterior_sample_matches_brute_force_moments():
     """Posterior mean and SD of mu in the mu + tau + PET model: weighted sample vs quadrature."""
     f = ModelPosterior(_model(bias=prior_pet()), Y, SE, 1.0)
-    res = integrate_model(f, seed=2, draws=40000)
+    res = integrate_model(f, method="importance", seed=2, draws=40000)
     vals, _ = f.constrain(res.U)
+    vals["mu"] = f.draw_mu(vals, np.random.default_rng(1))  # mu is integrated out, then drawn
     m = res.weights @ vals["mu"]
     sd = math.sqrt(res.weights @ (vals["mu"] - m) ** 2)
-    U, logw = _tensor_grid(f, 45, 15)  # brute-force moments on the tensor grid
-    lp = f(U) + logw
+    g = ModelPosterior(_model(bias=prior_pet()), Y, SE, 1.0)
+    g.collapsed, g.sites = False, ("mu", "tau", "PET")  # the same posterior with mu on the grid
+    U, logw = _tensor_grid(g, 45, 15)  # brute-force moments on the tensor grid
+    lp = g(U) + logw
     p = np.exp(lp - lp.max())
     p /= p.sum()
-    mu = f.constrain(U)[0]["mu"]
+    mu = g.constrain(U)[0]["mu"]
     m_exact = p @ mu
     sd_exact = math.sqrt(p @ (mu - m_exact) ** 2)
     ess = res.ess

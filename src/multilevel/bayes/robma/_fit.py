@@ -19,7 +19,7 @@ def robma(yi, vi=None, *, sei=None, measure: str, data=None, model_type: str | N
           prior_effect: Prior | None = None, prior_heterogeneity: Prior | None = None,
           prior_bias=None, prior_effect_null: Prior | None = None,
           prior_heterogeneity_null: Prior | None = None, prior_bias_null: bool = True,
-          effect_direction: str = "positive", cutoffs: str = "normal", method: str = "auto",
+          effect_direction: str = "positive", cutoffs: str | None = None, method: str = "auto",
           draws: int = 10000, seed: int | None = None) -> RobmaFit:
     r"""Robust Bayesian meta-analysis: model averaging over the presence of an effect,
     heterogeneity and publication bias (RoBMA, Bartos et al. 2023; RoBMA-PSMA by default).
@@ -38,7 +38,9 @@ def robma(yi, vi=None, *, sei=None, measure: str, data=None, model_type: str | N
     selection models (the weighted normal, see :mod:`multilevel.bayes.robma._likelihood`).
     The parameters and their priors are on the Cohen's d scale; :math:`c` is RoBMA's linear
     factor to the scale of the data (1 for ``"SMD"``, 1/2 for ``"ZCOR"``, :math:`\pi/\sqrt 3`
-    for ``"OR"``, 1 for ``"GEN"``).
+    for ``"OR"``, 1 for ``"GEN"``). The data are fitted on the scale of ``measure``, as RoBMA
+    fits them with ``transformation`` set to that measure (RoBMA's own default converts Cohen's
+    d to Fisher's z first; the two differ slightly because the prior rescaling is linear).
 
     Default ensemble (RoBMA 3's RoBMA-PSMA, 36 models): effect and heterogeneity each null
     (a point at 0) or present with prior weight 1 each; bias absent (weight 1) or one of
@@ -80,10 +82,13 @@ def robma(yi, vi=None, *, sei=None, measure: str, data=None, model_type: str | N
         The expected direction of the effect: one-sided p-values and the PET / PEESE shifts
         are taken in that direction (estimates are flipped for fitting, mu is reported in the
         data's direction).
-    cutoffs : {"normal", "t"}
-        p-values of the weight functions: from the z statistic :math:`y_i / s_i`, or (``"t"``,
-        ``measure="SMD"`` only) from the t statistic of a two-group design of equal sizes,
-        :math:`n_i = (y_i^2 + 8) / (2 s_i^2)` with :math:`n_i - 2` degrees of freedom.
+    cutoffs : {None, "normal", "t"}
+        p-values of the weight functions: from the z statistic :math:`y_i / s_i` (``"normal"``),
+        or (``"t"``, ``measure="SMD"`` only) from the t statistic of a two-group design of equal
+        sizes, :math:`n_i = (y_i^2 + 8) / (2 s_i^2)` with :math:`n_i - 2` degrees of freedom (the
+        cut-off on the d scale is :math:`2 t_{n_i-2}^{-1}(1 - c) / \sqrt{n_i}`). Default (None):
+        ``"t"`` for ``"SMD"``, as RoBMA treats Cohen's d input, ``"normal"`` otherwise. An
+        estimate exactly at a cut-off counts as significant.
     method : {"auto", "quadrature", "importance"}
         Integration of each model: ``"auto"`` uses quadrature for models with at most two free
         parameters and adaptive importance sampling for larger ones (see
@@ -102,8 +107,10 @@ def robma(yi, vi=None, *, sei=None, measure: str, data=None, model_type: str | N
     -----
     No MCMC and no compilation: each model's marginal likelihood and posterior come from
     quadrature or importance sampling, with the error of the log marginal likelihood in
-    :meth:`RobmaFit.models_overview`. The cluster (multilevel) level of RoBMA is not part of
-    this function.
+    :meth:`RobmaFit.models_overview`. In the models without a weight function mu enters a
+    Gaussian likelihood linearly and is integrated out in closed form (then drawn from its
+    normal conditional), which leaves at most two parameters (tau and PET or PEESE) for the
+    quadrature. The cluster (multilevel) level of RoBMA is not part of this function.
 
     References
     ----------
@@ -121,6 +128,7 @@ def robma(yi, vi=None, *, sei=None, measure: str, data=None, model_type: str | N
     """
     measure = normalize_measure(measure)
     direction = _direction(effect_direction)
+    cutoffs = ("t" if measure == "SMD" else "normal") if cutoffs is None else cutoffs
     if cutoffs not in ("normal", "t") or (cutoffs == "t" and measure != "SMD"):
         raise ModelSpecificationError(
             f"cutoffs must be 'normal', or 't' for measure 'SMD'; got cutoffs={cutoffs!r} with measure {measure!r}")
@@ -133,6 +141,8 @@ def robma(yi, vi=None, *, sei=None, measure: str, data=None, model_type: str | N
     models = _ensemble(model_type, prior_effect, prior_heterogeneity, prior_bias, prior_effect_null,
                        prior_heterogeneity_null, prior_bias_null)
     _check_identifiable(models, y.size)
+    if cutoffs == "t" and any(m.bias is not None and m.bias.kind == "weightfunction" for m in models):
+        _check_t_cutoffs(y, se, bd)
     seed = int(np.random.default_rng().integers(2**31 - 1)) if seed is None else int(seed)
     rd = RobmaData(y, se, tuple(str(r) for r in (bd.row_names or range(1, y.size + 1))), measure, direction,
                    cutoffs, bd.n_dropped)
@@ -194,6 +204,17 @@ def _check_identifiable(models, k: int) -> None:
             f"with {worst.bias_label()}, has {worst.dim} free parameters: {', '.join(worst.free)}); got k = {k}")
 
 
+def _check_t_cutoffs(y, se, bd) -> None:
+    """The t-test p-values need a sample size n = (d^2 + 8) / (2 se^2) above 2."""
+    n = (y**2 + 8) / (2 * se**2)
+    bad = ~(n > 2)
+    if bad.any():
+        raise DataError(
+            "the weight functions' p-values (cutoffs='t') are t tests on n - 2 degrees of freedom with "
+            "n = (d^2 + 8) / (2 se^2); these estimates give n <= 2 (standard errors too large for a "
+            f"Cohen's d), use cutoffs='normal'; {offending_rows(bad, list(bd.row_names) or None, se)}")
+
+
 def _cuts(models) -> tuple[float, ...]:
     cuts = set()
     for m in models:
@@ -209,6 +230,8 @@ def _fit_model(model, rd: RobmaData, method: str, draws: int, seed: int) -> Mode
     f = ModelPosterior(model, rd.y, rd.se, measure_scale(rd.measure), rd.cutoff_rule, rd.direction)
     res = integrate(f, method=method, draws=draws, seed=seed)
     vals, _ = f.constrain(res.U)
+    if f.collapsed:
+        vals["mu"] = f.draw_mu(vals, np.random.default_rng(seed + 1))
     n = res.U.shape[0]
     samples = {k: (np.broadcast_to(v, (n,)).copy() if v.ndim == 1 else v) for k, v in vals.items()}
     return ModelResult(model, res, samples)

@@ -150,7 +150,8 @@ def integrate(f: ModelPosterior, *, method: str = "auto", draws: int = 10000, se
     """
     rng = np.random.default_rng(seed)
     if f.dim == 0:
-        return ModelIntegral(float(f(np.zeros((1, 0)))[0]), 0.0, "exact", np.zeros((1, 0)), np.ones(1))
+        n = draws if getattr(f, "collapsed", False) else 1  # a collapsed mu is drawn per point
+        return ModelIntegral(float(f(np.zeros((1, 0)))[0]), 0.0, "exact", np.zeros((n, 0)), np.full(n, 1.0 / n))
     if method == "quadrature" or (method == "auto" and f.dim <= 2):
         return _quadrature(f, draws, rng)
     return _importance(f, draws, rng)

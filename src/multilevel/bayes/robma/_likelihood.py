@@ -57,7 +57,7 @@ class SelectionData:
         else:
             self.crit = se[:, None] * special.ndtri(1 - tail)[None, :]
         stat = np.abs(y) if self.two_sided else y
-        self.interval = np.sum(stat[:, None] <= self.crit, axis=1)
+        self.interval = np.sum(stat[:, None] < self.crit, axis=1)  # at a cut-off: significant (p <= step)
 
 
 def selection_data(wf: WeightFunction | None, y, se, rule: str = "normal") -> SelectionData | None:

@@ -51,7 +51,11 @@ class ModelPosterior:
     def __init__(self, model: ComponentModel, y: np.ndarray, se: np.ndarray, scale: float,
                  rule: str = "normal", direction: float = 1.0):
         self.model, self.y, self.se, self.c, self.direction = model, direction * y, se, scale, direction
-        self.sites = model.free
+        # mu enters a Gaussian likelihood linearly without selection: integrated out in closed form
+        self.collapsed = (model.effect and model.mu.family == "normal" and math.isinf(model.mu.lower)
+                          and math.isinf(model.mu.upper)
+                          and (model.bias is None or model.bias.kind != "weightfunction"))
+        self.sites = tuple(s for s in model.free if not (self.collapsed and s == "mu"))
         self._logpdf = {n: log_density(p) for n, p in (("mu", model.mu), ("tau", model.tau)) if not p.is_point}
         if model.bias is not None and model.bias.kind != "weightfunction":
             self._logpdf[model.bias.kind] = log_density(model.bias.coefficient)
@@ -72,8 +76,8 @@ class ModelPosterior:
         n, m = U.shape[0], self.model
         vals, logp, col = {}, np.zeros(n), 0
         for name, p in (("mu", m.mu), ("tau", m.tau)):
-            if p.is_point:
-                vals[name] = np.full(n, p.params[0])
+            if p.is_point or (name == "mu" and self.collapsed):
+                vals[name] = np.full(n, p.params[0])  # collapsed mu: its prior mean, integrated below
                 continue
             vals[name], lj = _to_constrained(U[:, col], p.lower, p.upper)
             logp = logp + lj + self._logpdf[name](vals[name])
@@ -102,16 +106,39 @@ class ModelPosterior:
         return np.broadcast_to(mean, shape), np.broadcast_to(sd, shape)
 
     def loglik(self, vals: dict) -> np.ndarray:
-        """Log-likelihood (G,) at the constrained parameters ``vals``."""
+        """Log-likelihood (G,) at the constrained parameters ``vals`` (collapsed: integrated over mu)."""
         n = len(vals["mu"])
         step = max(64, _CHUNK // self.y.size)
         out = np.empty(n)
         for i in range(0, n, step):
             rows = slice(i, min(n, i + step))
             mean, sd = self._mean_sd(vals, rows)
+            if self.collapsed:
+                out[rows] = self._collapsed_loglik(mean, sd**2)
+                continue
             omega = vals["omega"][rows] if "omega" in vals else None
             out[rows] = loglik(self.y, mean, sd, self.sel, omega)
         return out
+
+    def _collapsed_loglik(self, mean, var):
+        """log N(y; mean, diag(var) + a 11') with a = (c s0)^2, s0 the prior SD of mu and ``mean``
+        at mu's prior mean (matrix determinant lemma and Sherman-Morrison)."""
+        a = (self.c * self.model.mu.params[1]) ** 2
+        r = self.y[None, :] - mean
+        s_inv, s_r = np.sum(1 / var, axis=1), np.sum(r / var, axis=1)
+        quad = np.sum(r * r / var, axis=1) - a * s_r**2 / (1 + a * s_inv)
+        logdet = np.sum(np.log(var), axis=1) + np.log1p(a * s_inv)
+        return -0.5 * (self.y.size * math.log(2 * math.pi) + logdet + quad)
+
+    def draw_mu(self, vals: dict, rng) -> np.ndarray:
+        """Draws of a collapsed mu from its normal conditional posterior given the other parameters."""
+        m0, s0 = self.model.mu.params
+        x = self.direction * self.c
+        vals = dict(vals, mu=np.zeros(len(vals["tau"])))
+        mean, sd = self._mean_sd(vals, slice(None))
+        prec = 1 / s0**2 + x**2 * np.sum(1 / sd**2, axis=1)
+        centre = (m0 / s0**2 + x * np.sum((self.y[None, :] - mean) / sd**2, axis=1)) / prec
+        return centre + rng.standard_normal(centre.size) / np.sqrt(prec)
 
     def __call__(self, U) -> np.ndarray:
         vals, logp = self.constrain(U)
