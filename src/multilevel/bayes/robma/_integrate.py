@@ -103,7 +103,7 @@ def _t_draws(mean, cov, n, rng):
     u = qmc.Sobol(d + 1, scramble=True, seed=rng).random_base2(max(1, math.ceil(math.log2(n))))
     u = np.clip(u, 1e-12, 1 - 1e-12)
     z = special.ndtri(u[:, :d])
-    g = stats.chi2.ppf(u[:, d], _DF) / _DF
+    g = special.chdtri(_DF, 1 - u[:, d]) / _DF  # the chi-square quantile
     U = mean + (z / np.sqrt(g)[:, None]) @ L.T
     return U, stats.multivariate_t(mean, cov, df=_DF).logpdf(U).reshape(len(U))
 

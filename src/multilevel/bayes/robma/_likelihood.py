@@ -58,6 +58,7 @@ class SelectionData:
             self.crit = se[:, None] * special.ndtri(1 - tail)[None, :]
         stat = np.abs(y) if self.two_sided else y
         self.interval = np.sum(stat[:, None] < self.crit, axis=1)  # at a cut-off: significant (p <= step)
+        self.counts = np.bincount(self.interval, minlength=len(steps) + 1).astype(float)
 
 
 def selection_data(wf: WeightFunction | None, y, se, rule: str = "normal") -> SelectionData | None:
@@ -86,11 +87,14 @@ def log_normalizer(sel: SelectionData, mean: np.ndarray, sd: np.ndarray, omega: 
 
 def loglik(y: np.ndarray, mean: np.ndarray, sd: np.ndarray, sel: SelectionData | None = None,
            omega: np.ndarray | None = None) -> np.ndarray:
-    """Log-likelihood (G,) at G parameter points: ``mean`` and ``sd`` (G, k) or broadcastable,
-    ``omega`` (G, J) the interval weights of the weight function ``sel`` (None: no selection)."""
+    """Log-likelihood (G,) at G parameter points: ``mean`` and ``sd`` (G, k) or broadcastable
+    (rows of 1 for parameters that do not vary), ``omega`` (G, J) the interval weights of the
+    weight function ``sel`` (None: no selection)."""
     z = (y[None, :] - mean) / sd
-    out = -0.5 * z * z - np.log(sd) - _LN_SQRT_2PI
+    out = -0.5 * np.sum(z * z, axis=1) - np.sum(np.log(sd), axis=1) - y.size * _LN_SQRT_2PI
     if sel is not None:
+        shape = (omega.shape[0], y.size)
+        mean, sd = np.broadcast_to(mean, shape), np.broadcast_to(sd, shape)
         with np.errstate(divide="ignore"):
-            out = out + np.log(omega[:, sel.interval]) - log_normalizer(sel, mean, sd, omega)
-    return out.sum(axis=1)
+            out = out + np.log(omega) @ sel.counts - np.sum(log_normalizer(sel, mean, sd, omega), axis=1)
+    return out

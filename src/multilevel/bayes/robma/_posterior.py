@@ -101,9 +101,11 @@ class ModelPosterior:
             mean = mean + vals["PET"][rows, None] * se[None, :]
         if "PEESE" in vals:
             mean = mean + (vals["PEESE"][rows, None] / c) * se[None, :] ** 2
-        sd = np.sqrt(se[None, :] ** 2 + (c * vals["tau"][rows, None]) ** 2)
-        shape = (len(vals["mu"][rows]), se.size)
-        return np.broadcast_to(mean, shape), np.broadcast_to(sd, shape)
+        tau = vals["tau"][rows, None]
+        if np.all(tau == tau[0]):  # a point prior: one row, broadcast by the likelihood
+            tau = tau[:1]
+        sd = np.sqrt(se[None, :] ** 2 + (c * tau) ** 2)
+        return mean, sd
 
     def loglik(self, vals: dict) -> np.ndarray:
         """Log-likelihood (G,) at the constrained parameters ``vals`` (collapsed: integrated over mu)."""
@@ -114,7 +116,8 @@ class ModelPosterior:
             rows = slice(i, min(n, i + step))
             mean, sd = self._mean_sd(vals, rows)
             if self.collapsed:
-                out[rows] = self._collapsed_loglik(mean, sd**2)
+                shape = (rows.stop - rows.start, self.y.size)
+                out[rows] = self._collapsed_loglik(np.broadcast_to(mean, shape), np.broadcast_to(sd, shape) ** 2)
                 continue
             omega = vals["omega"][rows] if "omega" in vals else None
             out[rows] = loglik(self.y, mean, sd, self.sel, omega)
@@ -134,8 +137,9 @@ class ModelPosterior:
         """Draws of a collapsed mu from its normal conditional posterior given the other parameters."""
         m0, s0 = self.model.mu.params
         x = self.direction * self.c
-        vals = dict(vals, mu=np.zeros(len(vals["tau"])))
-        mean, sd = self._mean_sd(vals, slice(None))
+        n = len(vals["tau"])
+        vals = dict(vals, mu=np.zeros(n))
+        mean, sd = np.broadcast_arrays(*self._mean_sd(vals, slice(None)), np.zeros((n, self.y.size)))[:2]
         prec = 1 / s0**2 + x**2 * np.sum(1 / sd**2, axis=1)
         centre = (m0 / s0**2 + x * np.sum((self.y[None, :] - mean) / sd**2, axis=1)) / prec
         return centre + rng.standard_normal(centre.size) / np.sqrt(prec)
