@@ -229,3 +229,9 @@ def test_plots_return_figures(robma_fit, call):
 def test_plot_rejects_unknown_parameter(robma_fit):
     with pytest.raises(ml.ArgumentError, match="parameter"):
         robma_fit.plot("rho")
+
+
+def test_summary_of_the_models(robma_fit):
+    assert str(robma_fit.summary("models")) == str(robma_fit.models_overview())
+    with pytest.raises(ml.ArgumentError, match="type"):
+        robma_fit.summary("diagnostics")

@@ -155,7 +155,3 @@ def integrate(f: ModelPosterior, *, method: str = "auto", draws: int = 10000, se
     if method == "quadrature" or (method == "auto" and f.dim <= 2):
         return _quadrature(f, draws, rng)
     return _importance(f, draws, rng)
-
-
-def log_sum_exp(x) -> float:
-    return float(special.logsumexp(x))

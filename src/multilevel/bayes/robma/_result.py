@@ -225,11 +225,12 @@ class RobmaFit(FitProtocol, TextViews):
         vw = [self.mixture(n, conditional=conditional, output_scale=output_scale) for n in names]
         return estimates_frame(names, vw, probs)
 
-    def summary(self, *, conditional: bool = False, output_scale=None, level=0.95) -> RobmaSummary:
+    def summary(self, type: str = "ensemble", *, conditional: bool = False, output_scale=None,
+                level=0.95) -> RobmaSummary | ModelsOverview:
         """RoBMA's summary: the Components table and the model-averaged estimates
         (``conditional=True``: each parameter averaged over the models that include it), on
         ``output_scale`` (``"d"``, ``"r"``, ``"z"``, ``"logOR"``; default Cohen's d) with
-        central ``level`` intervals.
+        central ``level`` intervals; ``type="models"`` gives :meth:`models_overview`.
 
         Examples
         --------
@@ -239,6 +240,11 @@ class RobmaFit(FitProtocol, TextViews):
         >>> list(fit.summary(output_scale="r").to_frame().columns)
         ['Mean', 'Median', '0.025', '0.975']
         """
+        if type == "models":
+            parse_level(level)
+            return self.models_overview()
+        if type != "ensemble":
+            raise ArgumentError(f"type must be 'ensemble' or 'models', got {type!r}")
         scale = self._output_scale(output_scale)
         est = self.estimates(conditional=conditional, output_scale=output_scale, level=level)
         note = (f"The estimates are summarized on the {SCALE_NAMES[scale]} scale "
