@@ -18,7 +18,9 @@ of estimates whose p-value falls in interval j: one-sided p-values
 :math:`1 - \Phi(y / s_i)` (in the expected direction of the effect) or two-sided
 :math:`2(1 - \Phi(|y| / s_i))`. The cut-offs on the estimate scale are
 :math:`s_i \Phi^{-1}(1 - c_j)` (one-sided) and :math:`\pm s_i \Phi^{-1}(1 - c_j / 2)`
-(two-sided), as RoBMA's JAGS distributions ``dwnorm_1s`` and ``dwnorm_2s`` take them. The
+(two-sided), or from t tests for Cohen's d (:class:`SelectionData`), as RoBMA's JAGS
+distributions ``dwnorm_1s`` and ``dwnorm_2s`` take them; an estimate exactly at a cut-off
+counts as significant. The
 normalizer is written as :math:`\omega_J + \sum_{j<J} (\omega_j - \omega_{j+1})
 \Pr(Y \text{ beyond } c_j)`, a sum of non-negative terms.
 """
