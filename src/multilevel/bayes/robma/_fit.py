@@ -9,6 +9,8 @@ from ..._exceptions import ArgumentError, DataError, ModelSpecificationError
 from .._design import prepare
 from .._priors import Prior, prior
 from ._averaging import posterior_probabilities
+from ._integrate import integrate
+from ._posterior import ModelPosterior
 from ._result import ModelResult, RobmaData, RobmaFit
 from ._spec import BiasPrior, default_bias_priors, make_ensemble, measure_scale, normalize_measure
 
@@ -224,9 +226,6 @@ def _cuts(models) -> tuple[float, ...]:
 
 
 def _fit_model(model, rd: RobmaData, method: str, draws: int, seed: int) -> ModelResult:
-    from ._integrate import integrate  # SciPy on first use: ``import multilevel.bayes`` stays light
-    from ._posterior import ModelPosterior
-
     f = ModelPosterior(model, rd.y, rd.se, measure_scale(rd.measure), rd.cutoff_rule, rd.direction)
     res = integrate(f, method=method, draws=draws, seed=seed)
     vals, _ = f.constrain(res.U)

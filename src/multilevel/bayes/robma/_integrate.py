@@ -26,7 +26,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, special, stats
 
 from .._grid import _derivatives, build_grid
 from ._posterior import ModelPosterior
@@ -64,6 +63,8 @@ def _value_and_gradient(f, u, h=1e-5):
 
 
 def _mode(f: ModelPosterior):
+    from scipy import optimize  # SciPy on first use: ``import multilevel.bayes`` stays light
+
     res = optimize.minimize(lambda u: _value_and_gradient(f, u), f.start(), jac=True, method="BFGS",
                             options={"gtol": 1e-6})
     u = res.x
@@ -96,6 +97,7 @@ def _t_draws(mean, cov, n, rng):
     """Draws from a multivariate t and their log density: randomized quasi-Monte Carlo
     (scrambled Sobol points, ``n`` rounded up to a power of 2, through the inverse normal and
     chi-square distribution functions), unbiased like plain Monte Carlo and more even."""
+    from scipy import special, stats
     from scipy.stats import qmc
 
     L = np.linalg.cholesky(cov)

@@ -30,7 +30,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import special
 
 from ._spec import WeightFunction
 
@@ -50,6 +49,8 @@ class SelectionData:
     """
 
     def __init__(self, wf: WeightFunction, y: np.ndarray, se: np.ndarray, rule: str = "normal"):
+        from scipy import special  # SciPy on first use: ``import multilevel.bayes`` stays light
+
         steps = np.asarray(wf.steps)
         self.two_sided = wf.side == "two.sided"
         tail = steps / 2 if self.two_sided else steps
@@ -77,6 +78,8 @@ def omega_from_eta(eta: np.ndarray) -> np.ndarray:
 
 def log_normalizer(sel: SelectionData, mean: np.ndarray, sd: np.ndarray, omega: np.ndarray) -> np.ndarray:
     """log sum_j omega_j P(Y in I_j), (G, k), for Y ~ N(mean, sd^2)."""
+    from scipy import special
+
     out = np.broadcast_to(omega[:, -1:], mean.shape).copy()
     for j in range(sel.crit.shape[1]):
         c = sel.crit[None, :, j]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..._exceptions import ArgumentError
+from ..._protocol import parse_level
 from ._averaging import weighted_moments, weighted_quantile
 
 __all__ = ["plot_parameter", "plot_weightfunction", "plot_petpeese", "plot_models", "forest"]
@@ -101,8 +102,6 @@ def _prior_curve(fit, parameter, grid, conditional, output_scale, ax):
 def plot_weightfunction(fit, *, conditional=False, level=0.95, ax=None):
     """Model-averaged (or conditional) weights of the one-sided p-value intervals: the mean as
     a step function with the central ``level`` interval shaded."""
-    from ..._protocol import parse_level
-
     a = (1 - parse_level(level)) / 2
     ax = _axes(ax)
     names = fit._omega_names()
@@ -131,8 +130,6 @@ def plot_petpeese(fit, *, level=0.95, ax=None, draws=4000):
     """Model-averaged PET-PEESE regression: the expected estimate mu + PET se + PEESE se^2
     (Cohen's d scale) against the standard error, with the central ``level`` band and the
     estimates."""
-    from ..._protocol import parse_level
-
     a = (1 - parse_level(level)) / 2
     ax = _axes(ax)
     mu, w = fit.mixture("mu")  # the three mixtures list the same draws in the same order
@@ -155,8 +152,6 @@ def plot_petpeese(fit, *, level=0.95, ax=None, draws=4000):
 def plot_models(fit, parameter="mu", *, conditional=False, level=0.95, ax=None):
     """Posterior mean and central ``level`` interval of ``parameter`` in each model (markers
     sized by the posterior probability), with the model-averaged estimate at the bottom."""
-    from ..._protocol import parse_level
-
     a = (1 - parse_level(level)) / 2
     ax = _axes(ax)
     rows = []
@@ -183,8 +178,6 @@ def forest(fit, *, level=0.95, ax=None):
     """Observed estimates with central ``level`` confidence intervals (Cohen's d scale for the
     standardized measures) and the model-averaged mu with its credible interval."""
     from scipy.stats import norm
-
-    from ..._protocol import parse_level
 
     lev = parse_level(level)
     z = norm.ppf(0.5 + lev / 2)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import gammaln
 
 from .._grid import _to_constrained
 from ._likelihood import loglik, omega_from_eta, selection_data
@@ -62,6 +61,8 @@ class ModelPosterior:
         wf = model.bias.weightfunction if model.bias is not None else None
         self.sel = selection_data(wf, self.y, se, rule)
         if wf is not None:
+            from scipy.special import gammaln  # SciPy on first use
+
             a = np.asarray(wf.alpha)
             self.alpha = a
             self.log_dirichlet_const = float(gammaln(a.sum()) - gammaln(a).sum())

@@ -12,7 +12,8 @@ from ..._display import TextViews
 from ..._exceptions import ArgumentError, ModelSpecificationError
 from ..._protocol import FitProtocol, confint_frame, parse_level, tidy_frame
 from ._averaging import exact_transform, inclusion, linear_scale, weighted_moments, weighted_quantile
-from ._spec import ComponentModel
+from . import _plots
+from ._spec import ComponentModel, measure_scale
 from ._tables import (SCALE_NAMES, ModelsOverview, RobmaSummary, components_frame, estimates_frame,
                       interpret_text)
 
@@ -219,7 +220,16 @@ class RobmaFit(FitProtocol, TextViews):
 
     def estimates(self, *, conditional: bool = False, output_scale=None, level=0.95) -> pd.DataFrame:
         """Model-averaged (or conditional) posterior mean, median and central ``level`` interval
-        of mu, tau, the weights omega of the one-sided p-value intervals, PET and PEESE."""
+        of mu, tau, the weights omega of the one-sided p-value intervals, PET and PEESE.
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))
+        >>> fit = ml.robma("yi", "vi", measure="ZCOR", data=dat, model_type="PP", draws=2000, seed=1)
+        >>> list(fit.estimates(conditional=True).index)
+        ['mu', 'tau', 'PET', 'PEESE']
+        """
         names = self._parameters(conditional)
         probs = _tails(level)
         vw = [self.mixture(n, conditional=conditional, output_scale=output_scale) for n in names]
@@ -300,7 +310,16 @@ class RobmaFit(FitProtocol, TextViews):
         return pd.Series([weighted_moments(x, w)[0]], index=pd.Index(self.coef_names))
 
     def vcov(self) -> pd.DataFrame:
-        """Model-averaged posterior variance of mu (a 1 x 1 frame)."""
+        """Model-averaged posterior variance of mu (a 1 x 1 frame).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))
+        >>> fit = ml.robma("yi", "vi", measure="ZCOR", data=dat, model_type="PP", draws=2000, seed=1)
+        >>> fit.vcov().shape
+        (1, 1)
+        """
         x, w = self.mixture("mu")
         sd = weighted_moments(x, w)[1]
         return pd.DataFrame([[sd**2]], index=self.coef_names, columns=self.coef_names)
@@ -425,8 +444,6 @@ class RobmaFit(FitProtocol, TextViews):
     # ----------------------------------------------------------------- plots
     @property
     def _measure_factor(self) -> float:
-        from ._spec import measure_scale
-
         return measure_scale(self.measure)
 
     def plot(self, parameter: str = "mu", *, prior: bool = False, conditional: bool = False,
@@ -442,9 +459,7 @@ class RobmaFit(FitProtocol, TextViews):
         >>> dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))
         >>> fig = ml.robma("yi", "vi", measure="ZCOR", data=dat, draws=2000, seed=1).plot("mu", prior=True)
         """
-        from ._plots import plot_parameter
-
-        return plot_parameter(self, parameter, prior=prior, conditional=conditional,
+        return _plots.plot_parameter(self, parameter, prior=prior, conditional=conditional,
                               output_scale=output_scale, ax=ax).figure
 
     def plot_weightfunction(self, *, conditional: bool = False, level=0.95, ax=None):
@@ -457,9 +472,7 @@ class RobmaFit(FitProtocol, TextViews):
         >>> dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))
         >>> fig = ml.robma("yi", "vi", measure="ZCOR", data=dat, draws=2000, seed=1).plot_weightfunction()
         """
-        from ._plots import plot_weightfunction
-
-        return plot_weightfunction(self, conditional=conditional, level=level, ax=ax).figure
+        return _plots.plot_weightfunction(self, conditional=conditional, level=level, ax=ax).figure
 
     def plot_petpeese(self, *, level=0.95, ax=None):
         """The model-averaged PET-PEESE regression of the effect size on the standard error
@@ -471,9 +484,7 @@ class RobmaFit(FitProtocol, TextViews):
         >>> dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))
         >>> fig = ml.robma("yi", "vi", measure="ZCOR", data=dat, draws=2000, seed=1).plot_petpeese()
         """
-        from ._plots import plot_petpeese
-
-        return plot_petpeese(self, level=level, ax=ax).figure
+        return _plots.plot_petpeese(self, level=level, ax=ax).figure
 
     def plot_models(self, parameter: str = "mu", *, conditional: bool = False, level=0.95, ax=None):
         """Each model's posterior mean and central ``level`` interval of ``parameter`` (marker
@@ -485,9 +496,7 @@ class RobmaFit(FitProtocol, TextViews):
         >>> dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))
         >>> fig = ml.robma("yi", "vi", measure="ZCOR", data=dat, draws=2000, seed=1).plot_models()
         """
-        from ._plots import plot_models
-
-        return plot_models(self, parameter, conditional=conditional, level=level, ax=ax).figure
+        return _plots.plot_models(self, parameter, conditional=conditional, level=level, ax=ax).figure
 
     def forest(self, *, level=0.95, ax=None):
         """Forest plot: estimates with central ``level`` confidence intervals (Cohen's d scale
@@ -499,9 +508,7 @@ class RobmaFit(FitProtocol, TextViews):
         >>> dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))
         >>> fig = ml.robma("yi", "vi", measure="ZCOR", data=dat, draws=2000, seed=1).forest()
         """
-        from ._plots import forest
-
-        return forest(self, level=level, ax=ax).figure
+        return _plots.forest(self, level=level, ax=ax).figure
 
     def __str__(self) -> str:
         return str(self.summary())

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..._display import FrameMapping, TextReport
 from ..._rformat import render_table
+from ._averaging import weighted_moments, weighted_quantile
 
 __all__ = ["RobmaSummary", "ModelsOverview", "interpret_text", "SCALE_NAMES"]
 
@@ -134,8 +135,6 @@ def components_frame(rows: list[tuple[str, int, int, float, float, float]]) -> p
 
 def estimates_frame(names, values_weights, probs) -> pd.DataFrame:
     """Mean, Median and the quantiles ``probs`` of weighted samples, one row per name."""
-    from ._averaging import weighted_moments, weighted_quantile
-
     rows = []
     for x, w in values_weights:
         m, _ = weighted_moments(x, w)
