@@ -113,6 +113,13 @@ def rma_mv_fit(konst):
 
 
 @pytest.fixture(scope="session")
+def robma_fit():
+    """The RoBMA-PSMA ensemble on the Fisher's z of molloy2014 (smaller posterior samples)."""
+    dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))
+    return ml.robma("yi", "vi", measure="ZCOR", data=dat, seed=1, draws=4000)
+
+
+@pytest.fixture(scope="session")
 def brma_fit(konst):
     """A multilevel brma fit with few draws: enough to exercise every method, not for inference."""
     with warnings.catch_warnings():

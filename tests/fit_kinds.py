@@ -20,4 +20,5 @@ FIT_FIXTURES = {
     ml.SelmodelFit: "selmodel_fit",
     ml.RmaGlmmFit: "rma_glmm_fit",
     ml.RobustRmaFit: "robust_rma_fit",
+    ml.RobmaFit: "robma_fit",
 }

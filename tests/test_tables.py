@@ -75,6 +75,8 @@ PRODUCERS = {
     "OmnibusTest": (("rma_fit",), lambda f: ml.anova(f, btt=1)),
     "BrmaSummary": (("brma_fit",), lambda f: f.summary()),
     "HeterogeneitySummary": (("brma_fit",), lambda f: f.summary_heterogeneity()),
+    "RobmaSummary": (("robma_fit",), lambda f: f.summary()),
+    "ModelsOverview": (("robma_fit",), lambda f: f.models_overview()),
     "GlmerSummary": (("glmer_fit",), lambda f: f.summary()),
     "FixedEffectsZTable": (("glmer_fit",), lambda f: f.summary().fixed),
     "RegtestResult": (("bcg_rr",), lambda d: ml.regtest(ml.rma("yi", "vi", data=d))),

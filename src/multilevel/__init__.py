@@ -6,7 +6,8 @@ Three capabilities share formulas, data handling, result objects and plots:
   baselines :func:`lm` and :func:`lm_list`, and generalized linear mixed models
   as lme4's ``glmer`` (:func:`glmer`);
 * frequentist meta-analysis as metafor (:func:`escalc`, :func:`rma`, :func:`rma_mv`);
-* Bayesian multilevel meta-analysis as RoBMA's ``brma`` (:func:`brma`).
+* Bayesian multilevel meta-analysis as RoBMA's ``brma`` (:func:`brma`) and RoBMA's robust
+  Bayesian model averaging over publication-bias models (:func:`robma`).
 
 ``import multilevel`` is light: each public name is imported from its subpackage the first
 time it is used (``ml.lmer`` loads :mod:`multilevel.lmm`, ``ml.brma`` :mod:`multilevel.bayes`).
@@ -50,7 +51,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
               "rstandard", "rstudent", "StandardizedResiduals", "ClusterResiduals", "hatvalues", "cooks_distance",
               "dfbetas", "baujat", "radial", "qqnorm", "gosh", "GoshResult", "vif", "VifResult", "permutest",
               "PermutationTest", "labbe", "rma_glmm", "RmaGlmmFit", "RobustRmaFit"),
-    ".bayes": ("brma", "BrmaFit", "prior", "Prior", "Priors", "bayes_factor"),
+    ".bayes": ("brma", "BrmaFit", "prior", "Prior", "Priors", "bayes_factor", "robma", "RobmaFit",
+               "prior_weightfunction", "prior_pet", "prior_peese"),
 }
 _SUBPACKAGES = ("datasets", "formula", "lmm", "glmm", "ols", "meta", "bayes")
 _export, _dir, _ = attach(__name__, _EXPORTS)
@@ -86,4 +88,5 @@ if TYPE_CHECKING:  # static analysers and documentation tools see the eager impo
                        gosh, hatvalues, hc, influence, labbe, leave1out, permutest, qqnorm, radial, ranktest,
                        regtest, rma, rma_glmm, rma_mh, rma_mv, rma_peto, rstandard, rstudent, selmodel, trimfill,
                        vif)
-    from .bayes import (BrmaFit, Prior, Priors, bayes_factor, brma, prior)
+    from .bayes import (BrmaFit, Prior, Priors, RobmaFit, bayes_factor, brma, prior, prior_peese, prior_pet,
+                        prior_weightfunction, robma)

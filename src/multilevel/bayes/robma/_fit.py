@@ -1,0 +1,236 @@
+"""``robma``: robust Bayesian model averaging over effect, heterogeneity and publication bias."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..._data import offending_rows
+from ..._exceptions import ArgumentError, DataError, ModelSpecificationError
+from .._design import prepare
+from .._priors import Prior, prior
+from ._averaging import posterior_probabilities
+from ._integrate import integrate
+from ._posterior import ModelPosterior
+from ._result import ModelResult, RobmaData, RobmaFit
+from ._spec import BiasPrior, default_bias_priors, make_ensemble, measure_scale, normalize_measure
+
+__all__ = ["robma"]
+
+
+def robma(yi, vi=None, *, sei=None, measure: str, data=None, model_type: str | None = "PSMA",
+          prior_effect: Prior | None = None, prior_heterogeneity: Prior | None = None,
+          prior_bias=None, prior_effect_null: Prior | None = None,
+          prior_heterogeneity_null: Prior | None = None, prior_bias_null: bool = True,
+          effect_direction: str = "positive", cutoffs: str | None = None, method: str = "auto",
+          draws: int = 10000, seed: int | None = None) -> RobmaFit:
+    r"""Robust Bayesian meta-analysis: model averaging over the presence of an effect,
+    heterogeneity and publication bias (RoBMA, Bartos et al. 2023; RoBMA-PSMA by default).
+
+    Every combination of an effect component (:math:`\mu = 0` or :math:`\mu \sim N(0, 1)`),
+    a heterogeneity component (:math:`\tau = 0` or :math:`\tau \sim InvGamma(1, 0.15)`) and a
+    bias component (none, a step weight function, PET or PEESE) is a model; with the study
+    effects integrated out, estimate :math:`y_i` with standard error :math:`s_i` follows
+
+    .. math::
+
+        y_i \sim N(c\mu + b(s_i), s_i^2 + c^2\tau^2), \quad b(s) = \mathrm{PET}\, s
+        \text{ or } (\mathrm{PEESE}/c)\, s^2 \text{ or } 0,
+
+    weighted by the step weight function :math:`\omega` of the estimate's p-value for the
+    selection models (the weighted normal, see :mod:`multilevel.bayes.robma._likelihood`).
+    The parameters and their priors are on the Cohen's d scale; :math:`c` is RoBMA's linear
+    factor to the scale of the data (1 for ``"SMD"``, 1/2 for ``"ZCOR"``, :math:`\pi/\sqrt 3`
+    for ``"OR"``, 1 for ``"GEN"``). The data are fitted on the scale of ``measure``, as RoBMA
+    fits them with ``transformation`` set to that measure (RoBMA's own default converts Cohen's
+    d to Fisher's z first; the two differ slightly because the prior rescaling is linear).
+
+    Default ensemble (RoBMA 3's RoBMA-PSMA, 36 models): effect and heterogeneity each null
+    (a point at 0) or present with prior weight 1 each; bias absent (weight 1) or one of
+    two-sided weight functions with cut-offs (.05) and (.05, .10), one-sided (.05),
+    (.025, .05), (.05, .5) and (.025, .05, .5), each with a cumulative Dirichlet(1, ..., 1)
+    prior on the weights and prior weight 1/12, PET :math:`\sim Cauchy(0, 1)` on
+    :math:`[0, \infty)` with weight 1/4 and PEESE :math:`\sim Cauchy(0, 5)` on
+    :math:`[0, \infty)` with weight 1/4. A model's prior probability is the product of its
+    components' weights, normalized: 1/8 for each of the four models without bias, 1/96 for
+    each weight-function model, 1/32 for each PET or PEESE model (bias and no bias 1/2 each).
+
+    Parameters
+    ----------
+    yi, vi : str or array
+        Effect sizes and sampling variances (column names in ``data`` or arrays).
+    sei : str or array, optional
+        Standard errors instead of ``vi``.
+    measure : str
+        ``"SMD"`` (Cohen's d), ``"ZCOR"`` (Fisher's z), ``"COR"`` (correlations; fitted as
+        Fisher's z, :math:`z = \operatorname{atanh} r`, :math:`s_z = s_r / (1 - r^2)`),
+        ``"OR"`` (log odds ratios) or ``"GEN"`` (any other measure: priors used as given,
+        no transformation).
+    data : DataFrame or dict, optional
+    model_type : {"PSMA", "PP", "2w"}
+        The bias alternatives when ``prior_bias`` is not given: RoBMA-PSMA (above), RoBMA-PP
+        (PET and PEESE, 1/2 each) or the original RoBMA (the two two-sided weight functions,
+        1/2 each).
+    prior_effect, prior_heterogeneity : Prior, optional
+        Priors of mu and tau under the alternative (default ``prior("normal", 0, 1)`` and
+        ``prior("invgamma", 1, 0.15)``), Cohen's d scale.
+    prior_bias : sequence of BiasPrior, optional
+        Bias alternatives (:func:`prior_weightfunction`, :func:`prior_pet`,
+        :func:`prior_peese`) with their prior weights; replaces ``model_type``.
+    prior_effect_null, prior_heterogeneity_null : Prior, optional
+        Null priors (default point masses at 0).
+    prior_bias_null : bool
+        Include the models without publication bias (default True).
+    effect_direction : {"positive", "negative"}
+        The expected direction of the effect: one-sided p-values and the PET / PEESE shifts
+        are taken in that direction (estimates are flipped for fitting, mu is reported in the
+        data's direction).
+    cutoffs : {None, "normal", "t"}
+        p-values of the weight functions: from the z statistic :math:`y_i / s_i` (``"normal"``),
+        or (``"t"``, ``measure="SMD"`` only) from the t statistic of a two-group design of equal
+        sizes, :math:`n_i = (y_i^2 + 8) / (2 s_i^2)` with :math:`n_i - 2` degrees of freedom (the
+        cut-off on the d scale is :math:`2 t_{n_i-2}^{-1}(1 - c) / \sqrt{n_i}`). Default (None):
+        ``"t"`` for ``"SMD"``, as RoBMA treats Cohen's d input, ``"normal"`` otherwise. An
+        estimate exactly at a cut-off counts as significant.
+    method : {"auto", "quadrature", "importance"}
+        Integration of each model: ``"auto"`` uses quadrature for models with at most two free
+        parameters and adaptive importance sampling for larger ones (see
+        :mod:`multilevel.bayes.robma._integrate`); ``"quadrature"`` up to three.
+    draws : int
+        Size of each model's posterior sample (importance sampling: rounded up to eight sets of
+        a power of 2 points, 16,384 for the default 10,000).
+    seed : int, optional
+        Random seed (importance sampling and the draws); a fit is reproducible for a seed.
+
+    Returns
+    -------
+    RobmaFit
+
+    Notes
+    -----
+    No MCMC and no compilation: each model's marginal likelihood and posterior come from
+    quadrature or importance sampling, with the error of the log marginal likelihood in
+    :meth:`RobmaFit.models_overview`. In the models without a weight function mu enters a
+    Gaussian likelihood linearly and is integrated out in closed form (then drawn from its
+    normal conditional), which leaves at most two parameters (tau and PET or PEESE) for the
+    quadrature. The cluster (multilevel) level of RoBMA is not part of this function.
+
+    References
+    ----------
+    Bartos, F., Maier, M., Wagenmakers, E.-J., Doucouliagos, H., & Stanley, T. D. (2023).
+    Robust Bayesian meta-analysis: Model-averaging across complementary publication bias
+    adjustment methods. Research Synthesis Methods, 14(1), 99-116.
+
+    Examples
+    --------
+    >>> import multilevel as ml
+    >>> dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))
+    >>> fit = ml.robma("yi", "vi", measure="ZCOR", data=dat, seed=1)
+    >>> fit.components().loc["Effect", "Models"]
+    '18/36'
+    """
+    measure = normalize_measure(measure)
+    direction = _direction(effect_direction)
+    cutoffs = ("t" if measure == "SMD" else "normal") if cutoffs is None else cutoffs
+    if cutoffs not in ("normal", "t") or (cutoffs == "t" and measure != "SMD"):
+        raise ModelSpecificationError(
+            f"cutoffs must be 'normal', or 't' for measure 'SMD'; got cutoffs={cutoffs!r} with measure {measure!r}")
+    if method not in ("auto", "quadrature", "importance"):
+        raise ArgumentError(f"method must be 'auto', 'quadrature' or 'importance', got {method!r}")
+    if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 100:
+        raise ArgumentError(f"draws must be an integer of at least 100, got {draws!r}")
+    bd = prepare(yi, vi, sei, cluster=None, mods=None, scale=None, data=data)
+    y, se = _measure_data(bd, measure)
+    models = _ensemble(model_type, prior_effect, prior_heterogeneity, prior_bias, prior_effect_null,
+                       prior_heterogeneity_null, prior_bias_null)
+    _check_identifiable(models, y.size)
+    if cutoffs == "t" and any(m.bias is not None and m.bias.kind == "weightfunction" for m in models):
+        _check_t_cutoffs(y, se, bd)
+    seed = int(np.random.default_rng().integers(2**31 - 1)) if seed is None else int(seed)
+    rd = RobmaData(y, se, tuple(str(r) for r in (bd.row_names or range(1, y.size + 1))), measure, direction,
+                   cutoffs, bd.n_dropped)
+    results = tuple(_fit_model(m, rd, method, int(draws), seed + 101 * i) for i, m in enumerate(models))
+    prior_prob = np.array([m.prior_prob for m in models])
+    post = posterior_probabilities(np.array([r.log_ml for r in results]), prior_prob)
+    return RobmaFit(rd, results, prior_prob, post, _cuts(models), seed,
+                    model_type if prior_bias is None else None)
+
+
+def _direction(effect_direction) -> int:
+    if effect_direction not in ("positive", "negative"):
+        raise ArgumentError(f"effect_direction must be 'positive' or 'negative', got {effect_direction!r}")
+    return 1 if effect_direction == "positive" else -1
+
+
+def _measure_data(bd, measure: str):
+    y, se = bd.y.astype(float), np.sqrt(bd.v)
+    labels = list(bd.row_names) or None
+    if measure == "COR":
+        bad = ~(np.abs(y) < 1)
+        if bad.any():
+            raise DataError(f"measure 'COR' needs correlations in (-1, 1); {offending_rows(bad, labels, y)}")
+        y, se = np.arctanh(y), se / (1 - y**2)
+    if measure == "ZCOR":
+        bad = np.abs(y) > 5
+        if bad.any():
+            raise DataError(f"measure 'ZCOR' (Fisher's z) values beyond +-5 (|r| > 0.9999) do not look like "
+                            f"Fisher's z; {offending_rows(bad, labels, y)}")
+    return y, se
+
+
+def _ensemble(model_type, p_mu, p_tau, p_bias, p_mu0, p_tau0, bias_null: bool):
+    for name, p in (("prior_effect", p_mu), ("prior_heterogeneity", p_tau), ("prior_effect_null", p_mu0),
+                    ("prior_heterogeneity_null", p_tau0)):
+        if p is not None and not isinstance(p, Prior):
+            raise ModelSpecificationError(f"{name} must be a prior (see ml.prior), got {p!r}")
+    p_tau = p_tau or prior("invgamma", 1, 0.15)
+    p_tau0 = p_tau0 or prior("point", 0)
+    for name, p in (("prior_heterogeneity", p_tau), ("prior_heterogeneity_null", p_tau0)):
+        if p.lower < 0:
+            raise ModelSpecificationError(f"{name} must be a prior on [0, Inf), got {p}")
+    if p_bias is None:
+        bias = default_bias_priors(model_type)
+    else:
+        bias = tuple([p_bias] if isinstance(p_bias, BiasPrior) else p_bias)
+        if not bias or not all(isinstance(b, BiasPrior) for b in bias):
+            raise ModelSpecificationError("prior_bias must be a list of ml.prior_weightfunction, ml.prior_pet "
+                                          "or ml.prior_peese")
+    return make_ensemble([p_mu or prior("normal", 0, 1)], [p_mu0 or prior("point", 0)], [p_tau], [p_tau0],
+                         bias, bias_null)
+
+
+def _check_identifiable(models, k: int) -> None:
+    worst = max(models, key=lambda m: m.dim)
+    if k < 2 or k < worst.dim:
+        raise DataError(
+            f"robma needs at least {max(2, worst.dim)} estimates for this ensemble (its largest model, "
+            f"with {worst.bias_label()}, has {worst.dim} free parameters: {', '.join(worst.free)}); got k = {k}")
+
+
+def _check_t_cutoffs(y, se, bd) -> None:
+    """The t-test p-values need a sample size n = (d^2 + 8) / (2 se^2) above 2."""
+    n = (y**2 + 8) / (2 * se**2)
+    bad = ~(n > 2)
+    if bad.any():
+        raise DataError(
+            "the weight functions' p-values (cutoffs='t') are t tests on n - 2 degrees of freedom with "
+            "n = (d^2 + 8) / (2 se^2); these estimates give n <= 2 (standard errors too large for a "
+            f"Cohen's d), use cutoffs='normal'; {offending_rows(bad, list(bd.row_names) or None, se)}")
+
+
+def _cuts(models) -> tuple[float, ...]:
+    cuts = set()
+    for m in models:
+        if m.bias is not None and m.bias.kind == "weightfunction":
+            cuts |= set(m.bias.weightfunction.one_sided_steps)
+    return tuple(sorted(cuts))
+
+
+def _fit_model(model, rd: RobmaData, method: str, draws: int, seed: int) -> ModelResult:
+    f = ModelPosterior(model, rd.y, rd.se, measure_scale(rd.measure), rd.cutoff_rule, rd.direction)
+    res = integrate(f, method=method, draws=draws, seed=seed)
+    vals, _ = f.constrain(res.U)
+    if f.collapsed:
+        vals["mu"] = f.draw_mu(vals, np.random.default_rng(seed + 1))
+    n = res.U.shape[0]
+    samples = {k: (np.broadcast_to(v, (n,)).copy() if v.ndim == 1 else v) for k, v in vals.items()}
+    return ModelResult(model, res, samples)
