@@ -1,9 +1,9 @@
 # JAGS + bridge sampling of the 36 RoBMA-PSMA models on the 50-study benchmark data, with
-# RoBMA's default MCMC settings; see robma_vs_jags.py. Needs tools/fixtures/robma_models.R.
+# RoBMA's default MCMC settings; see benchmarks/bench_robma.py. Needs tools/fixtures/robma_models.R.
 suppressPackageStartupMessages({library(rjags); library(coda); library(bridgesampling); library(jsonlite)})
 args <- commandArgs(FALSE)
 here <- dirname(normalizePath(sub("--file=", "", grep("--file=", args, value = TRUE))))
-source(file.path(here, "..", "fixtures", "robma_models.R"))
+source(file.path(here, "..", "..", "tools", "fixtures", "robma_models.R"))
 d <- fromJSON(file.path(here, "bench50.json"))
 ds <- list(yi = d$yi, sei = d$sei, vi = d$sei^2, cutoff_rule = "normal")
 settings <- list(chains = 3, adapt = 500, burnin = 2000, draws = 5000, thin = 1)

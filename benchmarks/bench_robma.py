@@ -1,10 +1,10 @@
 """Benchmark: ``ml.robma`` (default RoBMA-PSMA ensemble, 36 models) against JAGS + bridge sampling.
 
-1. ``python tools/bench/robma_vs_jags.py data``   writes the 50-study dataset (bench50.json)
-2. ``Rscript tools/bench/robma_vs_jags.R``        fits the 36 models in JAGS with RoBMA's default
+1. ``python benchmarks/bench_robma.py data``   writes the 50-study dataset (bench50.json)
+2. ``Rscript benchmarks/robma/robma_vs_jags.R``        fits the 36 models in JAGS with RoBMA's default
    MCMC settings (3 chains, 500 adaptation, 2000 burn-in, 5000 draws) and bridge sampling
    (models from tools/fixtures/robma_models.R), writes jags_result.json
-3. ``python tools/bench/robma_vs_jags.py``        times ml.robma on the same data and compares the
+3. ``python benchmarks/bench_robma.py``        times ml.robma on the same data and compares the
    log marginal likelihoods and the times (wall clock and CPU)
 
 The dataset is simulated: 200 two-group studies (n from 20 to 199, true d ~ N(0.2, 0.15^2)),
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).parent / "robma"
 
 
 def make_data():
