@@ -129,7 +129,7 @@ def numeric_column(data: pd.DataFrame, name: str, *, role: str = "response", wha
     if pd.api.types.is_bool_dtype(col):
         return col.to_numpy(dtype=float)
     values = col.to_numpy(dtype=float, na_value=np.nan)
-    if finite:
+    if finite and np.isinf(values).any():  # labels only for the message
         refuse_infinite(values, what, labels if labels is not None else row_labels(data, len(values)))
     return values
 

@@ -185,11 +185,24 @@ def _evaluate(parsed: ParsedFormula, df: pd.DataFrame, drop_na: bool, coding: tu
     return df, y, fixed, blocks, 0
 
 
-def _row_labels(df: pd.DataFrame) -> list[str]:
-    """Row names for messages: R's 1-based numbers of the user's rows, or the table's own labels."""
-    if df.attrs.get("r_row_numbers"):
-        return [str(i + 1) for i in df.index]
-    return [str(i) for i in df.index]
+class _RowLabels:
+    """Row names for messages, made when a message asks for one (a fit with no offending
+    row names none): R's 1-based numbers of the user's rows, or the table's own labels."""
+
+    def __init__(self, df: pd.DataFrame):
+        self._index, self._shift = df.index, 1 if df.attrs.get("r_row_numbers") else 0
+
+    def __getitem__(self, i: int) -> str:
+        label = self._index[i]
+        return str(label + self._shift) if self._shift else str(label)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+
+def _row_labels(df: pd.DataFrame) -> _RowLabels:
+    """Row names for messages (see :class:`_RowLabels`)."""
+    return _RowLabels(df)
 
 
 def _check_coded_factors(parsed: ParsedFormula, df: pd.DataFrame, coding: tuple) -> None:
@@ -231,7 +244,7 @@ def _response(parsed: ParsedFormula, df: pd.DataFrame) -> np.ndarray:
     return np.array(y, dtype=float)
 
 
-def _check_finite(matrix: np.ndarray, names: tuple[str, ...], what: str, labels: list[str]) -> None:
+def _check_finite(matrix: np.ndarray, names: tuple[str, ...], what: str, labels) -> None:
     finite = np.isfinite(matrix)
     if finite.all():
         return

@@ -43,6 +43,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack, solve_triangular
 
 from ._lapack import dpotrf_upper
+from ._onefactor import level_products, schur_update
 from ._schur import block_bounds, dense_map, general_map, grouped_map_y, grouped_maps, split_maps, two_thread_map
 
 try:  # y += A x for a CSC matrix, in place (no temporary of size r * r)
@@ -162,6 +163,8 @@ class PLSProblem:
     (same structure, new response, cheap), ``lower`` and ``theta_start``.
     """
 
+    _level_blocks = False  # one term with k >= 2 columns, large: the update of :mod:`._onefactor`
+
     def __init__(self, X: np.ndarray, y: np.ndarray, terms):
         self.X = np.ascontiguousarray(X, dtype=float)
         self.y = np.ascontiguousarray(y, dtype=float)
@@ -222,16 +225,18 @@ class PLSProblem:
         ks = k1 * (k1 + 1) // 2
         self.dense = (self.n * self.r <= _DENSE_SETUP_MAX
                       and self.r * self.r * self.terms[0].num_levels * ks <= _DENSE_P_MAX)
+        t1 = self.terms[0]
         if self.dense:
-            t1 = self.terms[0]
-            self.Z1T = np.zeros((t1.q, self.n))  # Z_1' as a dense array
-            for a in range(k1):
-                self.Z1T[t1.codes * k1 + a, np.arange(self.n)] = t1.Z[:, a]
+            self.Z1T = t1.expanded().T.tocsr()
             cols = [t.expanded().toarray() for t in rest] + [self.X]
             self.R_noy = np.hstack(cols) if cols else np.zeros((self.n, 0))
             self.RT_noy = self.R_noy.T
-            self.A1r_noy = self.Z1T @ self.R_noy
+            self.A1r_noy = np.asarray(self.Z1T @ self.R_noy)
             Arr = self.RT_noy @ self.R_noy
+        elif not rest and k1 > 1:
+            self._level_blocks = True
+            self.A1r_noy = level_products(t1.codes, t1.Z, self.X, t1.num_levels)
+            Arr = self.X.T @ self.X
         else:  # Z sparse, X dense: [Z_rest, X]'[Z_rest, X] and Z_1'[Z_rest, X] by blocks
             self.Z1T = self.terms[0].expanded().T.tocsr()
             Zr = sp.hstack([t.expanded() for t in rest], format="csr") if rest else sp.csr_matrix((self.n, 0))
@@ -254,7 +259,7 @@ class PLSProblem:
                 self._main_maps = [sp.csc_matrix((-P.data, P.indices, P.indptr), shape=P.shape)]
                 self._map_rows = None
         self.Arr = np.zeros((self.r, self.r))
-        if self.dense:
+        if self.dense or self._level_blocks:
             self.Arr[:-1, :-1] = Arr
         else:  # scatter the sparse product straight into place (no second dense copy)
             qr = self.q_rest
@@ -276,8 +281,14 @@ class PLSProblem:
 
     def _set_response(self, y):
         self.y = y
+        t1 = self.terms[0]
+        k1 = t1.k
+        if self._level_blocks:
+            self.A1r = np.hstack([self.A1r_noy, level_products(t1.codes, t1.Z, y[:, None], t1.num_levels)])
+            self.Arr[-1, :-1] = self.X.T @ y
+            self.Arr[-1, -1] = y @ y
+            return
         A1y = self.Z1T @ y
-        k1 = self.terms[0].k
         if self.dense:
             self.A1r = np.hstack([self.A1r_noy, A1y[:, None]])
             self.P = dense_map(self.A1r, k1, self.terms[0].num_levels, self.r)
@@ -403,6 +414,8 @@ class PLSProblem:
         r, qr = self.r, self.q_rest
         if self.dense:
             C = self.Arr - (self.P @ w).reshape(r, r)
+        elif self._level_blocks:
+            C = self.Arr - schur_update(self.A1r, w, self.terms[0].k)
         else:
             C = self._workspace()
             helper = getattr(self._local, "helper", None)

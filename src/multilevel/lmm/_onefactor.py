@@ -1,0 +1,58 @@
+"""One grouping factor with a random slope: the Schur update as one matrix product (arrays only).
+
+For a model with a single random-effects term of ``k >= 2`` columns, such as
+``y ~ x + (x | g)``, the rest of the penalized system is ``[X, y]`` alone
+(``r = p + 1`` columns). Eliminating the block-diagonal first block updates it by
+
+.. math::
+
+    \\sum_j A_j' W_j A_j = B' (W B), \\qquad A_j = Z_j'[X, y] \\; (k \\times r),
+
+with ``B`` the ``A_j`` stacked (``levels * k`` rows) and ``W`` block diagonal.
+``W B`` is a few vectorized operations over the levels (closed form for
+``k = 2``), and ``B'(W B)`` one BLAS product of inner dimension ``levels * k``:
+no precomputed map of size ``levels * k (k + 1) / 2 * r^2`` (see :mod:`._schur`)
+and memory ``levels * k * r`` numbers, read twice per evaluation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["level_products", "schur_update"]
+
+
+def level_products(codes: np.ndarray, Z: np.ndarray, R: np.ndarray, num_levels: int) -> np.ndarray:
+    """``Z_j'R_j`` for every level ``j`` (rows with ``codes == j``), stacked: ``(levels * k, c)``.
+
+    Row ``j * k + a`` holds ``sum_{i in j} Z[i, a] R[i, :]``, the layout of ``Z_1'R`` for
+    level-major columns of ``Z_1``. Columns of ones in ``Z`` are not multiplied.
+    """
+    k, c = Z.shape[1], R.shape[1]
+    out = np.empty((num_levels, k, c))
+    for a in range(k):
+        za = Z[:, a]
+        ones = bool(np.all(za == 1.0))
+        for d in range(c):
+            weights = R[:, d] if ones else za * R[:, d]
+            out[:, a, d] = np.bincount(codes, weights=weights, minlength=num_levels)
+    return out.reshape(num_levels * k, c)
+
+
+def schur_update(A: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
+    """``sum_j A_j' W_j A_j`` (``r x r``) for ``A`` from :func:`level_products` (``(levels * k, r)``)
+    and ``w`` the upper triangles of the symmetric ``W_j`` stacked row-wise (``levels * k (k + 1) / 2``)."""
+    nl = A.shape[0] // k
+    B = A.reshape(nl, k, -1)
+    if k == 2:
+        w = w.reshape(nl, 3)
+        WB = B * w[:, (0, 2), None]  # diagonal of W_j, then the off-diagonal on the swapped rows
+        WB += B[:, ::-1] * w[:, 1:2, None]
+    else:
+        a, b = np.triu_indices(k)
+        W = np.empty((nl, k, k))
+        ws = w.reshape(nl, a.size)
+        W[:, a, b] = ws
+        W[:, b, a] = ws
+        WB = W @ B
+    return A.T @ WB.reshape(A.shape)
