@@ -223,6 +223,8 @@ def rows_used(data: Any, row_index: pd.Index) -> pd.DataFrame | None:
         df = as_dataframe(data)
     except Exception:  # noqa: BLE001 - the fit stands without a copy of its data
         return None
+    if row_index.equals(df.index) and df.index.is_unique:  # every row used: no look-up by label
+        return df.copy()
     if not df.index.is_unique or not row_index.isin(df.index).all():
         return None
     return df.loc[row_index].copy()

@@ -143,18 +143,40 @@ def _table(parsed: ParsedFormula, data, drop_na: bool) -> tuple[pd.DataFrame, in
         df = as_dataframe(data)
         columns = _used_columns(parsed, df.columns)
         check_columns(df, columns)
-        df = df[columns]
+        df = _select(df, columns)
     # messages number rows as R does (1-based) when the table has pandas' default index, also
     # after rows with missing values are dropped; any other index is reported by its labels
     df.attrs["r_row_numbers"] = isinstance(df.index, pd.RangeIndex) and df.index.start == 0 \
         and df.index.step == 1
-    if not any(df[c].hasnans for c in columns):
+    if not any(_has_missing(df[c]) for c in columns):
         return df, 0
     if not drop_na:
         _refuse_missing(df, columns)
     out, dropped = drop_missing(df, columns)
     out.attrs["r_row_numbers"] = df.attrs["r_row_numbers"]
     return out, dropped
+
+
+def _select(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The columns used, as a new table (``df[columns]``, by position when the names are unique:
+    pandas' label look-up costs more than the rest of a small fit's formula)."""
+    if not df.columns.is_unique:
+        return df[columns]
+    if len(columns) == df.shape[1] and all(a == b for a, b in zip(df.columns, columns)):
+        return df.copy(deep=False)
+    return df.take(df.columns.get_indexer(columns), axis=1)
+
+
+def _has_missing(col: pd.Series) -> bool:
+    """``col.hasnans`` without pandas' overhead for floats and categoricals."""
+    dtype = col.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return bool((col.array.codes < 0).any())
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        return bool(np.isnan(col.to_numpy()).any())
+    if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+        return False
+    return bool(col.hasnans)
 
 
 def _evaluate(parsed: ParsedFormula, df: pd.DataFrame, drop_na: bool, coding: tuple = ()):

@@ -56,3 +56,30 @@ def schur_update(A: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
         W[:, b, a] = ws
         WB = W @ B
     return A.T @ WB.reshape(A.shape)
+
+
+def augmented_2x2(A_sym: np.ndarray) -> np.ndarray:
+    """``[a00, a01, a11, det A_j, 1]`` per level from the upper triangles ``[a00, a01, a11]`` of
+    the ``2 x 2`` blocks ``A_j = Z_j'Z_j``: what :func:`first_block_2x2` is linear in."""
+    a00, a01, a11 = A_sym[:, 0], A_sym[:, 1], A_sym[:, 2]
+    return np.column_stack([a00, a01, a11, a00 * a11 - a01 * a01, np.ones(A_sym.shape[0])])
+
+
+def first_block_2x2(aug: np.ndarray, t00: float, t10: float, t11: float) -> tuple[float, np.ndarray]:
+    """``(log det of the M_j summed, upper triangles of the W_j)`` for 2 x 2 blocks.
+
+    With ``T = [[t00, 0], [t10, t11]]``, ``M_j = T'A_jT + I`` and ``W_j = T M_j^{-1} T'``:
+    ``det M_j = 1 + tr(T'A_jT) + det(T)^2 det(A_j)`` and
+    ``W_j det M_j = T adj(M_j) T' = det(T)^2 adj(A_j) + T T'``, both linear in
+    ``aug = [a00, a01, a11, det A_j, 1]`` (:func:`augmented_2x2`): one product with a
+    ``5 x 4`` matrix gives ``det M_j`` and ``W_j det M_j`` for every level.
+    """
+    d2 = (t00 * t11) ** 2
+    s00, s01, s11 = t00 * t00, t00 * t10, t10 * t10 + t11 * t11  # T T'
+    G = np.array(((s00, 0.0, 0.0, d2), (2.0 * s01, 0.0, -d2, 0.0), (s11, d2, 0.0, 0.0), (d2, 0.0, 0.0, 0.0),
+                  (1.0, s00, s01, s11)))
+    out = aug @ G
+    det = out[:, 0]
+    W = out[:, 1:]
+    W /= det[:, None]
+    return float(np.log(det).sum()), W.reshape(-1)

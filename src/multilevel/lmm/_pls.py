@@ -43,7 +43,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack, solve_triangular
 
 from ._lapack import dpotrf_upper
-from ._onefactor import level_products, schur_update
+from ._onefactor import augmented_2x2, first_block_2x2, level_products, schur_update
 from ._schur import block_bounds, dense_map, general_map, grouped_map_y, grouped_maps, split_maps, two_thread_map
 
 try:  # y += A x for a CSC matrix, in place (no temporary of size r * r)
@@ -380,22 +380,12 @@ class PLSProblem:
         return M
 
     def _first_block_2x2(self, T1):
-        """Closed form of :meth:`_first_block` for 2 x 2 blocks (the common random slope).
-
-        With ``M_j = T'A_jT + I`` (entries m00, m01, m11, linear in A_j) and
-        ``W_j = T adj(M_j) T' / det(M_j)``, both are one small matrix product.
-        """
-        t00, _, t10, t11 = T1.ravel().tolist()
-        KK = np.array((t00 * t00, 0.0, 0.0, 2.0 * t00 * t10, t00 * t11, 0.0, t10 * t10, t10 * t11, t11 * t11,
-                       0.0, 0.0, t11 * t11, 0.0, -t00 * t11, -2.0 * t10 * t11, t00 * t00, t00 * t10, t10 * t10))
-        K, Kw = KK[:9].reshape(3, 3), KK[9:].reshape(3, 3)
-        Mf = self._A11_sym @ K  # columns m00, m01, m11 of T'A_jT
-        Mf += self._eye_2x2
-        det = Mf[:, 0] * Mf[:, 2]
-        det -= Mf[:, 1] * Mf[:, 1]
-        W = Mf @ Kw  # Kw rows: coefficients of m00, m01, m11 in w00, w01, w11 (times det)
-        W /= det[:, None]
-        return float(np.log(det).sum()), W.reshape(-1)
+        """Closed form of :meth:`_first_block` for 2 x 2 blocks (the common random slope; see
+        :func:`~._onefactor.first_block_2x2`)."""
+        aug = getattr(self, "_A11_aug", None)
+        if aug is None:
+            aug = self._A11_aug = augmented_2x2(self._A11_sym)
+        return first_block_2x2(aug, float(T1[0, 0]), float(T1[1, 0]), float(T1[1, 1]))
 
     def _rest_scale(self, templates) -> np.ndarray:
         d = np.ones(self.r)
