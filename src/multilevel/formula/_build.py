@@ -113,8 +113,8 @@ def model_frame(formula: str, data, *, drop_na: bool = True, contrasts=None, che
     """
     parsed = parse_formula(formula)
     coding = check_contrasts(contrasts)
-    df, n_dropped = _table(parsed, data, drop_na)
-    df, y, fixed, blocks, n_undefined = _evaluate(parsed, df, drop_na, coding)
+    df, n_dropped, r_numbers = _table(parsed, data, drop_na)
+    df, y, fixed, blocks, n_undefined = _evaluate(parsed, df, drop_na, coding, r_numbers)
     n_dropped += n_undefined
     if blocks:
         check_blocks(blocks, len(df), check_nobs=check_nobs)
@@ -133,8 +133,9 @@ def model_frame(formula: str, data, *, drop_na: bool = True, contrasts=None, che
     )
 
 
-def _table(parsed: ParsedFormula, data, drop_na: bool) -> tuple[pd.DataFrame, int]:
-    """The columns used, as pandas, without rows with missing values."""
+def _table(parsed: ParsedFormula, data, drop_na: bool) -> tuple[pd.DataFrame, int, bool]:
+    """The columns used, as pandas, without rows with missing values; the number of rows dropped,
+    and whether messages number the rows as R does (see :class:`_RowLabels`)."""
     if is_polars(data):  # convert only the columns used
         columns = _used_columns(parsed, data.columns)
         check_columns(pd.DataFrame(columns=data.columns), columns)
@@ -146,15 +147,13 @@ def _table(parsed: ParsedFormula, data, drop_na: bool) -> tuple[pd.DataFrame, in
         df = _select(df, columns)
     # messages number rows as R does (1-based) when the table has pandas' default index, also
     # after rows with missing values are dropped; any other index is reported by its labels
-    df.attrs["r_row_numbers"] = isinstance(df.index, pd.RangeIndex) and df.index.start == 0 \
-        and df.index.step == 1
+    r_numbers = isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1
     if not any(_has_missing(df[c]) for c in columns):
-        return df, 0
+        return df, 0, r_numbers
     if not drop_na:
         _refuse_missing(df, columns)
     out, dropped = drop_missing(df, columns)
-    out.attrs["r_row_numbers"] = df.attrs["r_row_numbers"]
-    return out, dropped
+    return out, dropped, r_numbers
 
 
 def _select(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -179,7 +178,7 @@ def _has_missing(col: pd.Series) -> bool:
     return bool(col.hasnans)
 
 
-def _evaluate(parsed: ParsedFormula, df: pd.DataFrame, drop_na: bool, coding: tuple = ()):
+def _evaluate(parsed: ParsedFormula, df: pd.DataFrame, drop_na: bool, coding: tuple = (), r_numbers: bool = False):
     """Response, fixed design and blocks; rows where a transform is undefined (NaN, such as
     ``log`` of a negative number) are dropped as R's ``na.omit`` drops them."""
     y = _response(parsed, df)
@@ -195,9 +194,9 @@ def _evaluate(parsed: ParsedFormula, df: pd.DataFrame, drop_na: bool, coding: tu
         k = int(undefined.sum())
         warnings.warn(f"{k} row{'s' if k > 1 else ''} where a transformation is undefined (NaN) dropped "
                       f"({len(df) - k} of {len(df)} rows used)", MissingDataWarning, stacklevel=4)
-        df, y, fixed, blocks, _ = _evaluate(parsed, df.loc[~undefined], drop_na, coding)
+        df, y, fixed, blocks, _ = _evaluate(parsed, df.loc[~undefined], drop_na, coding, r_numbers)
         return df, y, fixed, blocks, k
-    labels = _row_labels(df)
+    labels = _RowLabels(df.index, r_numbers)
     _check_finite(fixed.matrix, fixed.names, "fixed-effects", labels)
     for block in blocks:
         _check_finite(block.Z, block.column_names, f"random-effects term ({block.term})", labels)
@@ -211,8 +210,8 @@ class _RowLabels:
     """Row names for messages, made when a message asks for one (a fit with no offending
     row names none): R's 1-based numbers of the user's rows, or the table's own labels."""
 
-    def __init__(self, df: pd.DataFrame):
-        self._index, self._shift = df.index, 1 if df.attrs.get("r_row_numbers") else 0
+    def __init__(self, index: pd.Index, r_numbers: bool):
+        self._index, self._shift = index, 1 if r_numbers else 0
 
     def __getitem__(self, i: int) -> str:
         label = self._index[i]
@@ -220,11 +219,6 @@ class _RowLabels:
 
     def __len__(self) -> int:
         return len(self._index)
-
-
-def _row_labels(df: pd.DataFrame) -> _RowLabels:
-    """Row names for messages (see :class:`_RowLabels`)."""
-    return _RowLabels(df)
 
 
 def _check_coded_factors(parsed: ParsedFormula, df: pd.DataFrame, coding: tuple) -> None:

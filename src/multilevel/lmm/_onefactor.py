@@ -17,9 +17,12 @@ and memory ``levels * k * r`` numbers, read twice per evaluation.
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
-__all__ = ["level_products", "schur_update"]
+import numpy as np
+from scipy.linalg import lapack
+
+__all__ = ["level_products", "schur_update", "augmented_2x2", "first_block_2x2", "small_slope_objective"]
 
 
 def level_products(codes: np.ndarray, Z: np.ndarray, R: np.ndarray, num_levels: int) -> np.ndarray:
@@ -76,10 +79,65 @@ def first_block_2x2(aug: np.ndarray, t00: float, t10: float, t11: float) -> tupl
     """
     d2 = (t00 * t11) ** 2
     s00, s01, s11 = t00 * t00, t00 * t10, t10 * t10 + t11 * t11  # T T'
-    G = np.array(((s00, 0.0, 0.0, d2), (2.0 * s01, 0.0, -d2, 0.0), (s11, d2, 0.0, 0.0), (d2, 0.0, 0.0, 0.0),
-                  (1.0, s00, s01, s11)))
+    G = np.array((s00, 0.0, 0.0, d2, 2.0 * s01, 0.0, -d2, 0.0, s11, d2, 0.0, 0.0, d2, 0.0, 0.0, 0.0,
+                  1.0, s00, s01, s11)).reshape(5, 4)
     out = aug @ G
-    det = out[:, 0]
-    W = out[:, 1:]
-    W /= det[:, None]
-    return float(np.log(det).sum()), W.reshape(-1)
+    W = out[:, 1:] / out[:, :1]  # contiguous: its rows stacked are the map's argument
+    return float(np.log(out[:, 0]).sum()), W.reshape(-1)
+
+
+_LOG2PI = float(np.log(2.0 * np.pi))
+
+
+def small_slope_objective(problem, reml: bool):
+    """``theta -> deviance`` of a small problem with one 2 x 2 term and a dense map ``problem.P``.
+
+    The operations of :meth:`PLSProblem.deviance` in the same order, so the same numbers,
+    without the general path's bookkeeping: on a problem of sleepstudy's size an evaluation
+    is a few array calls, and their overhead is most of its cost.
+    """
+    aug = getattr(problem, "_A11_aug", None)
+    if aug is None:
+        aug = augmented_2x2(problem._A11_sym)
+    P, Arr, r, p = problem.P, problem.Arr, problem.r, problem.p
+    m = problem.n - p if reml else problem.n
+    potrf = lapack.dpotrf
+
+    def deviance(theta) -> float:
+        t00, t10, t11 = np.asarray(theta, dtype=float).tolist()
+        logdet, w = first_block_2x2(aug, t00, t10, t11)
+        C = Arr - (P @ w).reshape(r, r)
+        U, info = potrf(C.T, lower=0, clean=0, overwrite_a=1)
+        if info != 0:
+            return np.inf
+        diag = U.diagonal().tolist()
+        pwrss = diag[-1] ** 2
+        if reml:
+            return logdet + 2.0 * sum(map(math.log, diag[:p])) + m * (1.0 + _LOG2PI + np.log(pwrss / m))
+        return logdet + m * (1.0 + _LOG2PI + np.log(pwrss / m))
+
+    def many(thetas) -> list[float]:
+        """The deviance at several points at once (the convergence check's finite differences)."""
+        th = np.asarray(thetas, dtype=float)
+        t00, t10, t11 = th[:, 0], th[:, 1], th[:, 2]
+        d2 = (t00 * t11) ** 2
+        G = np.zeros((th.shape[0], 5, 4))  # first_block_2x2's matrix, one per point
+        G[:, 0, 0], G[:, 1, 0], G[:, 2, 0], G[:, 3, 0], G[:, 4, 0] = t00 * t00, 2.0 * t00 * t10, \
+            t10 * t10 + t11 * t11, d2, 1.0
+        G[:, 0, 3], G[:, 1, 2], G[:, 2, 1] = d2, -d2, d2
+        G[:, 4, 1:] = G[:, :3, 0] * (1.0, 0.5, 1.0)
+        out = aug @ G
+        det = out[:, :, 0]
+        W = out[:, :, 1:] / det[:, :, None]
+        C = Arr - (W.reshape(th.shape[0], -1) @ P.T).reshape(-1, r, r)
+        try:
+            diag = np.diagonal(np.linalg.cholesky(C), axis1=1, axis2=2)
+        except np.linalg.LinAlgError:
+            return [deviance(t) for t in th]
+        dev = np.log(det).sum(axis=1) + m * (1.0 + _LOG2PI + np.log(diag[:, -1] ** 2 / m))
+        if reml:
+            dev += 2.0 * np.log(diag[:, :p]).sum(axis=1)
+        return dev.tolist()
+
+    deviance.many = many
+    return deviance

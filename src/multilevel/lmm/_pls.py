@@ -34,6 +34,7 @@ Nothing here imports pandas, formulas or result classes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import threading
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack, solve_triangular
 
 from ._lapack import dpotrf_upper
-from ._onefactor import augmented_2x2, first_block_2x2, level_products, schur_update
+from ._onefactor import augmented_2x2, first_block_2x2, level_products, schur_update, small_slope_objective
 from ._schur import block_bounds, dense_map, general_map, grouped_map_y, grouped_maps, split_maps, two_thread_map
 
 try:  # y += A x for a CSC matrix, in place (no temporary of size r * r)
@@ -60,9 +61,17 @@ _DENSE_SETUP_MAX = 2_000_000  # n * r below which the designs are kept dense
 _GIL_FREE_MIN_R = 64  # rest matrices at least this large are factored with the GIL released
 
 
+@functools.lru_cache(maxsize=32)
+def _triu_indices(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.triu_indices(k)``, read-only and made once per ``k`` (NumPy's costs a small fit's evaluation)."""
+    rows, cols = np.triu_indices(k)
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
+
+
 def theta_template_indices(k: int) -> tuple[np.ndarray, np.ndarray]:
     """Row and column indices of the lower triangle of a ``k x k`` template, column-wise (lme4's order)."""
-    rows, cols = np.triu_indices(k)
+    rows, cols = _triu_indices(k)
     return cols, rows
 
 
@@ -211,7 +220,7 @@ class PLSProblem:
                 A[:, b, a] = v
         self.A11 = A
         self._k1_values, self._k1_groups, self._k1_mult = A[:, 0, 0], None, None  # see _group_levels
-        self._sym_a, self._sym_b = np.triu_indices(k)
+        self._sym_a, self._sym_b = _triu_indices(k)
         self._A11_sym = np.ascontiguousarray(A[:, self._sym_a, self._sym_b])
         self._eye_2x2 = np.array([1.0, 0.0, 1.0])
 
@@ -227,11 +236,12 @@ class PLSProblem:
                       and self.r * self.r * self.terms[0].num_levels * ks <= _DENSE_P_MAX)
         t1 = self.terms[0]
         if self.dense:
-            self.Z1T = t1.expanded().T.tocsr()
             cols = [t.expanded().toarray() for t in rest] + [self.X]
             self.R_noy = np.hstack(cols) if cols else np.zeros((self.n, 0))
             self.RT_noy = self.R_noy.T
-            self.A1r_noy = np.asarray(self.Z1T @ self.R_noy)
+            self.Z1T = t1.expanded().T.tocsr() if rest else None  # one term: sums per level
+            self.A1r_noy = (np.asarray(self.Z1T @ self.R_noy) if rest
+                            else level_products(t1.codes, t1.Z, self.R_noy, t1.num_levels))
             Arr = self.RT_noy @ self.R_noy
         elif not rest and k1 > 1:
             self._level_blocks = True
@@ -288,7 +298,10 @@ class PLSProblem:
             self.Arr[-1, :-1] = self.X.T @ y
             self.Arr[-1, -1] = y @ y
             return
-        A1y = self.Z1T @ y
+        if self.Z1T is None:
+            A1y = level_products(t1.codes, t1.Z, y[:, None], t1.num_levels)[:, 0]
+        else:
+            A1y = self.Z1T @ y
         if self.dense:
             self.A1r = np.hstack([self.A1r_noy, A1y[:, None]])
             self.P = dense_map(self.A1r, k1, self.terms[0].num_levels, self.r)
@@ -520,6 +533,8 @@ class PLSProblem:
 
     def objective(self, reml: bool):
         """``theta -> deviance`` as a plain function (for optimizers)."""
+        if self.dense and self.r <= 16 and len(self.terms) == 1 and self.terms[0].k == 2:
+            return small_slope_objective(self, reml)
         return lambda theta: self.deviance(theta, reml)
 
     # ---------------------------------------------------------------- solution
