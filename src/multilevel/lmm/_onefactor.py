@@ -83,7 +83,7 @@ def first_block_2x2(aug: np.ndarray, t00: float, t10: float, t11: float) -> tupl
                   1.0, s00, s01, s11)).reshape(5, 4)
     out = aug @ G
     W = out[:, 1:] / out[:, :1]  # contiguous: its rows stacked are the map's argument
-    return float(np.log(out[:, 0]).sum()), W.reshape(-1)
+    return float(np.add.reduce(np.log(out[:, 0]))), W.reshape(-1)
 
 
 _LOG2PI = float(np.log(2.0 * np.pi))

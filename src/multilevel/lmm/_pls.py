@@ -569,7 +569,9 @@ class PLSProblem:
         dev_ml = logdet + n * (1.0 + _LOG2PI + np.log(pwrss / n))
         nmp = n - p
         dev_reml = logdet + logdet_rx + nmp * (1.0 + _LOG2PI + np.log(pwrss / nmp))
-        RX = np.triu(L[qr:qr + p, qr:qr + p].T)
+        RX = np.zeros((p, p))
+        iu = _triu_indices(p)
+        RX[iu] = L[qr:qr + p, qr:qr + p].T[iu]
         return PLSSolution(theta=theta, beta=beta, u=u, b=blist, sigma_ml=float(np.sqrt(pwrss / n)),
                            sigma_reml=float(np.sqrt(pwrss / nmp)) if nmp > 0 else np.nan,
                            logdet_L=logdet, logdet_RX=logdet_rx, pwrss=pwrss, RX=RX, fitted=fitted,
