@@ -195,7 +195,7 @@ def numeric_column(data: pd.DataFrame, name: str, *, role: str = "response", wha
     if pd.api.types.is_bool_dtype(col):
         return col.to_numpy(dtype=float)
     values = col.to_numpy(dtype=float, na_value=np.nan)
-    if finite:
+    if finite and np.isinf(values).any():  # labels only for the message
         refuse_infinite(values, what, labels if labels is not None else row_labels(data, len(values)))
     return values
 
@@ -289,6 +289,8 @@ def rows_used(data: Any, row_index: pd.Index) -> pd.DataFrame | None:
         df = as_dataframe(data)
     except Exception:  # noqa: BLE001 - the fit stands without a copy of its data
         return None
+    if row_index.equals(df.index) and df.index.is_unique:  # every row used: no look-up by label
+        return df.copy()
     if not df.index.is_unique or not row_index.isin(df.index).all():
         return None
     return df.loc[row_index].copy()

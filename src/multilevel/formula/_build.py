@@ -114,8 +114,8 @@ def model_frame(formula: str, data, *, drop_na: bool = True, contrasts=None, che
     """
     parsed = parse_formula(formula)
     coding = check_contrasts(contrasts)
-    df, missing = _table(parsed, data, drop_na)
-    df, y, fixed, blocks, undefined = _evaluate(parsed, df, drop_na, coding)
+    df, missing, r_numbers = _table(parsed, data, drop_na)
+    df, y, fixed, blocks, undefined = _evaluate(parsed, df, drop_na, coding, r_numbers)
     dropped_rows = missing + undefined
     if blocks:
         check_blocks(blocks, len(df), check_nobs=check_nobs)
@@ -135,8 +135,9 @@ def model_frame(formula: str, data, *, drop_na: bool = True, contrasts=None, che
     )
 
 
-def _table(parsed: ParsedFormula, data, drop_na: bool) -> tuple[pd.DataFrame, int]:
-    """The columns used, as pandas, without rows with missing values."""
+def _table(parsed: ParsedFormula, data, drop_na: bool) -> tuple[pd.DataFrame, int, bool]:
+    """The columns used, as pandas, without rows with missing values; the number of rows dropped,
+    and whether messages number the rows as R does (see :class:`_RowLabels`)."""
     if is_polars(data):  # convert only the columns used
         columns = _used_columns(parsed, data.columns)
         check_columns(pd.DataFrame(columns=data.columns), columns)
@@ -145,21 +146,41 @@ def _table(parsed: ParsedFormula, data, drop_na: bool) -> tuple[pd.DataFrame, in
         df = as_dataframe(data)
         columns = _used_columns(parsed, df.columns)
         check_columns(df, columns)
-        df = df[columns]
+        df = _select(df, columns)
     # messages number rows as R does (1-based) when the table has pandas' default index, also
     # after rows with missing values are dropped; any other index is reported by its labels
-    df.attrs["r_row_numbers"] = isinstance(df.index, pd.RangeIndex) and df.index.start == 0 \
-        and df.index.step == 1
-    if not any(df[c].hasnans for c in columns):
-        return df, ()
+    r_numbers = isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1
+    if not any(_has_missing(df[c]) for c in columns):
+        return df, (), r_numbers
     if not drop_na:
         _refuse_missing(df, columns)
-    out, dropped = drop_missing(df, columns, labels=_row_labels(df))
-    out.attrs["r_row_numbers"] = df.attrs["r_row_numbers"]
-    return out, dropped
+    out, dropped = drop_missing(df, columns, labels=_RowLabels(df.index, r_numbers))
+    return out, dropped, r_numbers
 
 
-def _evaluate(parsed: ParsedFormula, df: pd.DataFrame, drop_na: bool, coding: tuple = ()):
+def _select(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The columns used, as a new table (``df[columns]``, by position when the names are unique:
+    pandas' label look-up costs more than the rest of a small fit's formula)."""
+    if not df.columns.is_unique:
+        return df[columns]
+    if len(columns) == df.shape[1] and all(a == b for a, b in zip(df.columns, columns)):
+        return df.copy(deep=False)
+    return df.take(df.columns.get_indexer(columns), axis=1)
+
+
+def _has_missing(col: pd.Series) -> bool:
+    """``col.hasnans`` without pandas' overhead for floats and categoricals."""
+    dtype = col.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return bool((col.array.codes < 0).any())
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        return bool(np.isnan(col.to_numpy()).any())
+    if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+        return False
+    return bool(col.hasnans)
+
+
+def _evaluate(parsed: ParsedFormula, df: pd.DataFrame, drop_na: bool, coding: tuple = (), r_numbers: bool = False):
     """Response, fixed design and blocks; rows where a transform is undefined (NaN, such as
     ``log`` of a negative number) are dropped as R's ``na.omit`` drops them."""
     y = _response(parsed, df)
@@ -172,12 +193,12 @@ def _evaluate(parsed: ParsedFormula, df: pd.DataFrame, drop_na: bool, coding: tu
     for block in blocks:
         undefined |= np.isnan(block.Z).any(axis=1)
     if undefined.any() and drop_na and not undefined.all():
-        labels = _row_labels(df)
+        labels = _RowLabels(df.index, r_numbers)
         dropped = tuple(labels[i] for i in np.flatnonzero(undefined))
         warn_dropped(dropped, len(df), undefined=True)
-        df, y, fixed, blocks, _ = _evaluate(parsed, df.loc[~undefined], drop_na, coding)
+        df, y, fixed, blocks, _ = _evaluate(parsed, df.loc[~undefined], drop_na, coding, r_numbers)
         return df, y, fixed, blocks, dropped
-    labels = _row_labels(df)
+    labels = _RowLabels(df.index, r_numbers)
     _check_finite(fixed.matrix, fixed.names, "fixed-effects", labels)
     for block in blocks:
         _check_finite(block.Z, block.column_names, f"random-effects term ({block.term})", labels)
@@ -187,11 +208,19 @@ def _evaluate(parsed: ParsedFormula, df: pd.DataFrame, drop_na: bool, coding: tu
     return df, y, fixed, blocks, ()
 
 
-def _row_labels(df: pd.DataFrame) -> list[str]:
-    """Row names for messages: R's 1-based numbers of the user's rows, or the table's own labels."""
-    if df.attrs.get("r_row_numbers"):
-        return [str(i + 1) for i in df.index]
-    return [str(i) for i in df.index]
+class _RowLabels:
+    """Row names for messages, made when a message asks for one (a fit with no offending
+    row names none): R's 1-based numbers of the user's rows, or the table's own labels."""
+
+    def __init__(self, index: pd.Index, r_numbers: bool):
+        self._index, self._shift = index, 1 if r_numbers else 0
+
+    def __getitem__(self, i: int) -> str:
+        label = self._index[i]
+        return str(label + self._shift) if self._shift else str(label)
+
+    def __len__(self) -> int:
+        return len(self._index)
 
 
 def _check_coded_factors(parsed: ParsedFormula, df: pd.DataFrame, coding: tuple) -> None:
@@ -233,7 +262,7 @@ def _response(parsed: ParsedFormula, df: pd.DataFrame) -> np.ndarray:
     return np.array(y, dtype=float)
 
 
-def _check_finite(matrix: np.ndarray, names: tuple[str, ...], what: str, labels: list[str]) -> None:
+def _check_finite(matrix: np.ndarray, names: tuple[str, ...], what: str, labels) -> None:
     finite = np.isfinite(matrix)
     if finite.all():
         return

@@ -22,6 +22,7 @@ from formulaic.transforms import TRANSFORMS
 from .._exceptions import DataError, FormulaError, UnknownColumnError
 from ._factors import as_r_factors, r_factor
 from ._names import r_columns, variable_order
+from . import _recipes
 from ._quoting import factor_names, quote_dotted
 from ._rcoding import MATERIALIZER
 
@@ -101,8 +102,22 @@ def materialize(text: str, data: pd.DataFrame, formula: str, contrasts: tuple = 
     """Evaluate formula text (a right-hand side) on ``data``.
 
     ``contrasts``: ``(column, R contrast name)`` pairs coding those factors (see
-    :func:`~._contrasts.check_contrasts`).
+    :func:`~._contrasts.check_contrasts`). Designs of numeric columns are built from a
+    recipe kept per formula text and column types (:mod:`._recipes`) after the first table.
     """
+    try:
+        key = _recipes.recipe_key(text, contrasts, data, formula_variables(text, formula))
+    except FormulaError:  # formulaic reports it below
+        key = None
+    recipe = _recipes.lookup(key)
+    if recipe is not None:
+        return Design(recipe.matrix(data), recipe.names, recipe.spec, recipe.columns)
+    design = _materialize(text, data, formula, contrasts)
+    _recipes.remember(key, design, data)
+    return design
+
+
+def _materialize(text: str, data: pd.DataFrame, formula: str, contrasts: tuple) -> Design:
     order = _variable_order(text)
     try:
         with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):

@@ -27,13 +27,15 @@ def as_r_factors(df: pd.DataFrame, *, drop_unused_levels: bool = True) -> pd.Dat
     changed = {}
     for name in df.columns:
         col = df[name]
+        if isinstance(col.dtype, np.dtype) and col.dtype.kind in "iuf":  # numbers stay numbers
+            continue
         if col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
             changed[name] = string_factor(col)
         elif pd.api.types.is_bool_dtype(col.dtype):
             values = np.where(col.to_numpy(dtype=bool), "TRUE", "FALSE")
             changed[name] = pd.Categorical(values, categories=["FALSE", "TRUE"])
         elif isinstance(col.dtype, pd.CategoricalDtype) and drop_unused_levels:
-            counts = np.bincount(col.cat.codes.to_numpy() + 1, minlength=len(col.cat.categories) + 1)
+            counts = np.bincount(col.array.codes + 1, minlength=len(col.dtype.categories) + 1)
             if (counts[1:] == 0).any():
                 changed[name] = col.cat.remove_unused_categories()
     if not changed:

@@ -17,8 +17,8 @@ __all__ = ["grouping_factor", "build_blocks", "check_blocks"]
 def _factor(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """R's ``factor(x)`` with unused levels dropped: (0-based codes, levels)."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        codes = values.cat.codes.to_numpy()
-        categories = values.cat.categories
+        codes = np.asarray(values.array.codes)
+        categories = values.dtype.categories
         used = np.bincount(codes, minlength=len(categories)) > 0
         if used.all():
             return codes.astype(np.intp, copy=False), categories

@@ -121,6 +121,7 @@ def moment_start(problem: PLSProblem) -> np.ndarray:
 
 
 PARALLEL_MIN_R = 400  # Schur complements at least this large: derivative checks in threads
+SMALL_NR = 20_000  # rows times columns of [X, y] (and later terms) up to which BLAS threads are left alone
 
 
 def _parallel_map(fn, points, helper=None):
@@ -177,6 +178,9 @@ def _fit_threads(problem: PLSProblem, threads):
     poorly at this size and spin while we do the sparse update) and the independent
     convergence-check evaluations two at a time.
     """
+    if problem.n * problem.r <= SMALL_NR and threads == "auto":  # BLAS runs no thread on arrays this small
+        yield map
+        return
     if not _two_threads(problem, threads):
         with blas_threads(threads):
             yield map

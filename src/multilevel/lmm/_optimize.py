@@ -261,7 +261,8 @@ def finite_derivatives(fn, x, fx, lower, delta: float = 1e-4, map_fn=map):
     one-sided steps shortened at the lower bounds.
 
     The ``2 n + 2 n (n - 1)`` evaluations are independent: ``map_fn(fn, points)`` (in order,
-    e.g. a thread pool's ``map``) evaluates them.
+    e.g. a thread pool's ``map``) evaluates them, or ``fn.many(points)`` when ``fn`` has it
+    (and ``map_fn`` is the builtin ``map``).
     """
     x = np.asarray(x, dtype=float)
     nx = x.size
@@ -284,7 +285,8 @@ def finite_derivatives(fn, x, fx, lower, delta: float = 1e-4, map_fn=map):
         points += [at([j], [xadd]), at([j], [xsub])]
         for i in range(j):
             points += [at([i, j], [a, b]) for a in (xadd, xsub) for b in (xadd, xsub)]
-    values = iter(list(map_fn(fn, points)))
+    many = getattr(fn, "many", None)  # an objective that evaluates many points at once
+    values = iter(list(many(points) if many is not None and map_fn is map else map_fn(fn, points)))
     g = np.empty(nx)
     H = np.empty((nx, nx))
     for j in range(nx):

@@ -34,6 +34,7 @@ Nothing here imports pandas, formulas or result classes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import threading
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack, solve_triangular
 
 from ._lapack import dpotrf_upper
+from ._onefactor import augmented_2x2, first_block_2x2, level_products, schur_update, small_slope_objective
 from ._schur import block_bounds, dense_map, general_map, grouped_map_y, grouped_maps, split_maps, two_thread_map
 
 try:  # y += A x for a CSC matrix, in place (no temporary of size r * r)
@@ -59,9 +61,17 @@ _DENSE_SETUP_MAX = 2_000_000  # n * r below which the designs are kept dense
 _GIL_FREE_MIN_R = 64  # rest matrices at least this large are factored with the GIL released
 
 
+@functools.lru_cache(maxsize=32)
+def _triu_indices(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.triu_indices(k)``, read-only and made once per ``k`` (NumPy's costs a small fit's evaluation)."""
+    rows, cols = np.triu_indices(k)
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
+
+
 def theta_template_indices(k: int) -> tuple[np.ndarray, np.ndarray]:
     """Row and column indices of the lower triangle of a ``k x k`` template, column-wise (lme4's order)."""
-    rows, cols = np.triu_indices(k)
+    rows, cols = _triu_indices(k)
     return cols, rows
 
 
@@ -163,6 +173,7 @@ class PLSProblem:
     """
 
     formulation = "dense"  # see ._formulation
+    _level_blocks = False  # one term with k >= 2 columns, large: the update of :mod:`._onefactor`
 
     def __init__(self, X: np.ndarray, y: np.ndarray, terms):
         self.X = np.ascontiguousarray(X, dtype=float)
@@ -210,7 +221,7 @@ class PLSProblem:
                 A[:, b, a] = v
         self.A11 = A
         self._k1_values, self._k1_groups, self._k1_mult = A[:, 0, 0], None, None  # see _group_levels
-        self._sym_a, self._sym_b = np.triu_indices(k)
+        self._sym_a, self._sym_b = _triu_indices(k)
         self._A11_sym = np.ascontiguousarray(A[:, self._sym_a, self._sym_b])
         self._eye_2x2 = np.array([1.0, 0.0, 1.0])
 
@@ -224,16 +235,19 @@ class PLSProblem:
         ks = k1 * (k1 + 1) // 2
         self.dense = (self.n * self.r <= _DENSE_SETUP_MAX
                       and self.r * self.r * self.terms[0].num_levels * ks <= _DENSE_P_MAX)
+        t1 = self.terms[0]
         if self.dense:
-            t1 = self.terms[0]
-            self.Z1T = np.zeros((t1.q, self.n))  # Z_1' as a dense array
-            for a in range(k1):
-                self.Z1T[t1.codes * k1 + a, np.arange(self.n)] = t1.Z[:, a]
             cols = [t.expanded().toarray() for t in rest] + [self.X]
             self.R_noy = np.hstack(cols) if cols else np.zeros((self.n, 0))
             self.RT_noy = self.R_noy.T
-            self.A1r_noy = self.Z1T @ self.R_noy
+            self.Z1T = t1.expanded().T.tocsr() if rest else None  # one term: sums per level
+            self.A1r_noy = (np.asarray(self.Z1T @ self.R_noy) if rest
+                            else level_products(t1.codes, t1.Z, self.R_noy, t1.num_levels))
             Arr = self.RT_noy @ self.R_noy
+        elif not rest and k1 > 1:
+            self._level_blocks = True
+            self.A1r_noy = level_products(t1.codes, t1.Z, self.X, t1.num_levels)
+            Arr = self.X.T @ self.X
         else:  # Z sparse, X dense: [Z_rest, X]'[Z_rest, X] and Z_1'[Z_rest, X] by blocks
             self.Z1T = self.terms[0].expanded().T.tocsr()
             Zr = sp.hstack([t.expanded() for t in rest], format="csr") if rest else sp.csr_matrix((self.n, 0))
@@ -256,7 +270,7 @@ class PLSProblem:
                 self._main_maps = [sp.csc_matrix((-P.data, P.indices, P.indptr), shape=P.shape)]
                 self._map_rows = None
         self.Arr = np.zeros((self.r, self.r))
-        if self.dense:
+        if self.dense or self._level_blocks:
             self.Arr[:-1, :-1] = Arr
         else:  # scatter the sparse product straight into place (no second dense copy)
             qr = self.q_rest
@@ -278,8 +292,17 @@ class PLSProblem:
 
     def _set_response(self, y):
         self.y = y
-        A1y = self.Z1T @ y
-        k1 = self.terms[0].k
+        t1 = self.terms[0]
+        k1 = t1.k
+        if self._level_blocks:
+            self.A1r = np.hstack([self.A1r_noy, level_products(t1.codes, t1.Z, y[:, None], t1.num_levels)])
+            self.Arr[-1, :-1] = self.X.T @ y
+            self.Arr[-1, -1] = y @ y
+            return
+        if self.Z1T is None:
+            A1y = level_products(t1.codes, t1.Z, y[:, None], t1.num_levels)[:, 0]
+        else:
+            A1y = self.Z1T @ y
         if self.dense:
             self.A1r = np.hstack([self.A1r_noy, A1y[:, None]])
             self.P = dense_map(self.A1r, k1, self.terms[0].num_levels, self.r)
@@ -371,22 +394,12 @@ class PLSProblem:
         return M
 
     def _first_block_2x2(self, T1):
-        """Closed form of :meth:`_first_block` for 2 x 2 blocks (the common random slope).
-
-        With ``M_j = T'A_jT + I`` (entries m00, m01, m11, linear in A_j) and
-        ``W_j = T adj(M_j) T' / det(M_j)``, both are one small matrix product.
-        """
-        t00, _, t10, t11 = T1.ravel().tolist()
-        KK = np.array((t00 * t00, 0.0, 0.0, 2.0 * t00 * t10, t00 * t11, 0.0, t10 * t10, t10 * t11, t11 * t11,
-                       0.0, 0.0, t11 * t11, 0.0, -t00 * t11, -2.0 * t10 * t11, t00 * t00, t00 * t10, t10 * t10))
-        K, Kw = KK[:9].reshape(3, 3), KK[9:].reshape(3, 3)
-        Mf = self._A11_sym @ K  # columns m00, m01, m11 of T'A_jT
-        Mf += self._eye_2x2
-        det = Mf[:, 0] * Mf[:, 2]
-        det -= Mf[:, 1] * Mf[:, 1]
-        W = Mf @ Kw  # Kw rows: coefficients of m00, m01, m11 in w00, w01, w11 (times det)
-        W /= det[:, None]
-        return float(np.log(det).sum()), W.reshape(-1)
+        """Closed form of :meth:`_first_block` for 2 x 2 blocks (the common random slope; see
+        :func:`~._onefactor.first_block_2x2`)."""
+        aug = getattr(self, "_A11_aug", None)
+        if aug is None:
+            aug = self._A11_aug = augmented_2x2(self._A11_sym)
+        return first_block_2x2(aug, float(T1[0, 0]), float(T1[1, 0]), float(T1[1, 1]))
 
     def _rest_scale(self, templates) -> np.ndarray:
         d = np.ones(self.r)
@@ -405,6 +418,8 @@ class PLSProblem:
         r, qr = self.r, self.q_rest
         if self.dense:
             C = self.Arr - (self.P @ w).reshape(r, r)
+        elif self._level_blocks:
+            C = self.Arr - schur_update(self.A1r, w, self.terms[0].k)
         else:
             C = self._workspace()
             helper = getattr(self._local, "helper", None)
@@ -519,6 +534,8 @@ class PLSProblem:
 
     def objective(self, reml: bool):
         """``theta -> deviance`` as a plain function (for optimizers)."""
+        if self.dense and self.r <= 16 and len(self.terms) == 1 and self.terms[0].k == 2:
+            return small_slope_objective(self, reml)
         return lambda theta: self.deviance(theta, reml)
 
     # ---------------------------------------------------------------- solution
@@ -553,7 +570,9 @@ class PLSProblem:
         dev_ml = logdet + n * (1.0 + _LOG2PI + np.log(pwrss / n))
         nmp = n - p
         dev_reml = logdet + logdet_rx + nmp * (1.0 + _LOG2PI + np.log(pwrss / nmp))
-        RX = np.triu(L[qr:qr + p, qr:qr + p].T)
+        RX = np.zeros((p, p))
+        iu = _triu_indices(p)
+        RX[iu] = L[qr:qr + p, qr:qr + p].T[iu]
         return PLSSolution(theta=theta, beta=beta, u=u, b=blist, sigma_ml=float(np.sqrt(pwrss / n)),
                            sigma_reml=float(np.sqrt(pwrss / nmp)) if nmp > 0 else np.nan,
                            logdet_L=logdet, logdet_RX=logdet_rx, pwrss=pwrss, RX=RX, fitted=fitted,
