@@ -212,6 +212,63 @@ def test_permutest_sampled_within_monte_carlo_error(datasets):
     assert np.all(np.abs(got - want) <= 4 * se), (got, want, se)
 
 
+# ------------------------------------------------------------------------------------------ permci
+# tools/fixtures/meta_permci.R: permutest(permci = TRUE) with exact tests; the bounds are step points
+# of the permutation p-value found by Brent's method as R's uniroot, so they agree to rounding.
+PERMCI = json.loads((Path(__file__).parents[1] / "fixtures" / "meta" / "meta_permci.json").read_text())
+
+
+@pytest.mark.parametrize("case", list(PERMCI["permci"]))
+def test_permci_exact(datasets, case):
+    ref = PERMCI["permci"][case]
+    call = ref["call"]
+    data = datasets.get(call["data"], datasets["bcg"].head(7))
+    fit = ml.rma("yi", "vi", data=data, method=call["method"], test=call["test"], mods=call["mods"])
+    permci = True if ref["permci"] is True else [ref["permci"] - 1]
+    res = ml.permutest(fit, exact=True, permci=permci)
+    frame = res.to_frame()
+    close(frame["ci_lb"], ref["ci_lb"], rtol=1e-10)
+    close(frame["ci_ub"], ref["ci_ub"], rtol=1e-10)
+    close(frame["pval"], ref["pval"], rtol=1e-12)
+    assert lines(res) == [s.rstrip() for s in ref["printed"]]
+
+
+def test_permci_too_few_permutations_warns_and_keeps_wald_limits(datasets):
+    fit = ml.rma("yi", "vi", data=datasets["bcg"].head(4))
+    assert "too low" in PERMCI["too_few_warning"]
+    with pytest.warns(ml.ConvergenceWarning, match="too low"):
+        res = ml.permutest(fit, exact=True, permci=True)
+    close(res.to_frame()["ci_lb"], fit.ci_lb)
+    assert not res.permci
+
+
+def test_permci_sampled_brackets_the_estimate_and_is_reproducible(datasets):
+    """Random permutations: the bounds bracket the estimate, lie outside a narrow band around it, and
+    the one-sided permutation p-values just inside and outside each bound straddle alpha/2."""
+    from multilevel.meta.diagnostics import _permci, _permutest
+    from multilevel.meta.diagnostics._refit import spec_of
+
+    fit = ml.rma("yi", "vi", data=datasets["bcg"], mods="~ ablat")
+    a = ml.permutest(fit, iter=200, seed=5, permci=["ablat"]).to_frame()
+    b = ml.permutest(fit, iter=200, seed=5, permci=[1]).to_frame()
+    np.testing.assert_array_equal(a.to_numpy(), b.to_numpy())
+    lb, ub = a.loc["ablat", "ci_lb"], a.loc["ablat", "ci_ub"]
+    beta = fit.beta.iloc[1]
+    assert lb < beta < ub and np.isnan(a.loc["intrcpt", "ci_lb"])
+    spec = spec_of(fit)
+
+    def perm_z(s):
+        rng = np.random.default_rng(5)
+        return np.array([r.zval for r in _permutest._fits(s, fit, False, 200, rng)])
+
+    tol = _permci.ROOT_TOL
+    p = lambda v, greater: _permci._one_sided_pval(spec, 1, v, perm_z, greater, 1.49e-8)  # noqa: E731
+    assert p(lb - 2 * tol, True) <= 0.025 <= p(lb + 2 * tol, True)
+    assert p(ub + 2 * tol, False) <= 0.025 <= p(ub - 2 * tol, False)
+    with pytest.raises(ml.ArgumentError, match="permci"):
+        ml.permutest(fit, permci=["slope"])
+
+
 # ------------------------------------------------------------------------------------------ rma.mv
 # tools/fixtures/meta_influence_mv.R: dat.konstantopoulos2011, dat.assink2016 (three-level) and
 # dat.berkey1998 (struct "UN"). metafor refits each deletion with nlminb, which stops within ~1e-7 of
