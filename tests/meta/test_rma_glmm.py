@@ -163,7 +163,7 @@ def test_double_zero_tables_are_omitted_with_a_warning():
 
 @pytest.mark.parametrize(("kwargs", "error", "match"), [
     ({"measure": "RR"}, ml.ArgumentError, "measure 'OR'"),
-    ({"model": "CM.EL"}, ml.ArgumentError, "conditional model 'CM.EL'"),
+    ({"model": "CM.AL"}, ml.ArgumentError, "CM.AL"),
     ({"model": "UM"}, ml.ArgumentError, "model must be one of"),
     ({"method": "REML"}, ml.ArgumentError, "method must be one of"),
     ({"nAGQ": 0}, ml.ArgumentError, "nAGQ"),

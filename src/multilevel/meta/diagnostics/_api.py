@@ -112,11 +112,23 @@ def rstudent(fit: Any) -> uni.StandardizedResiduals:
     return uni.rstudent_rma(fit)
 
 
-def hatvalues(fit: Any) -> pd.Series:
+def hatvalues(fit: Any, *, type: str = "diagonal") -> pd.Series | pd.DataFrame:
     r"""Leverages: the diagonal of :math:`H = X (X^\top W X)^{-1} X^\top W` (metafor's ``hatvalues``).
 
     :math:`W` is :math:`\mathrm{diag}(1/(v_i + \hat\tau^2))` for rma fits (or the user weights)
     and :math:`M^{-1}` for rma_mv fits.
+
+    Parameters
+    ----------
+    fit : RmaFit or RmaMvFit
+    type : {"diagonal", "matrix"}
+        The leverages :math:`h_{ii}` (set to 1 within :math:`10\epsilon` of 1, as R's
+        ``lm.influence``) or the whole hat matrix :math:`H`.
+
+    Returns
+    -------
+    pandas.Series or pandas.DataFrame
+        Indexed (and, for the matrix, with columns) by the estimates' labels.
 
     Examples
     --------
@@ -126,8 +138,12 @@ def hatvalues(fit: Any) -> pd.Series:
     1    0.0506
     2    0.0636
     Name: hat, dtype: float64
+    >>> ml.hatvalues(ml.rma("yi", "vi", data=dat), type="matrix").shape
+    (13, 13)
     """
-    return mv.hatvalues_mv(fit) if _is_mv(fit) else uni.hatvalues_rma(fit)
+    if type not in ("diagonal", "matrix"):
+        raise ArgumentError(f"hatvalues: type must be 'diagonal' or 'matrix', not {type!r}")
+    return mv.hatvalues_mv(fit, type) if _is_mv(fit) else uni.hatvalues_rma(fit, type)
 
 
 def cooks_distance(fit: Any, *, cluster: Any = None) -> pd.Series:

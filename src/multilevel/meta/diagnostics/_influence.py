@@ -11,7 +11,8 @@ import pandas as pd
 from ..._display import FrameMapping, TextReport
 from ..._exceptions import ArgumentError, ModelSpecificationError
 from ..shared._format import DEFAULT_DIGITS
-from ._case import CaseDeletion, case_deletion, flag_influential, hat_diagonal, standardized, weights_percent
+from ._case import (CaseDeletion, case_deletion, flag_influential, hat_diagonal, hat_matrix, standardized,
+                    weights_percent)
 from ._kinds import check_rma
 from ._plot_tables import plot_influence
 from ._refit import spec_of
@@ -164,11 +165,14 @@ def rstudent_rma(fit: Any) -> StandardizedResiduals:
     return StandardizedResiduals(frame, ("resid", "se", "z"))
 
 
-def hatvalues_rma(fit: Any) -> pd.Series:
-    """Leverages (diagonal of the hat matrix) of an rma fit, indexed by study."""
+def hatvalues_rma(fit: Any, type: str = "diagonal") -> pd.Series | pd.DataFrame:
+    """Leverages (diagonal of the hat matrix) of an rma fit, indexed by study, or the whole matrix."""
     check_rma(fit, "hatvalues")
+    labels = pd.Index(list(fit.slab))
+    if type == "matrix":
+        return pd.DataFrame(hat_matrix(fit.design.X, fit.vi, fit.tau2, fit.weights), index=labels, columns=labels)
     h = hat_diagonal(fit.design.X, fit.vi, fit.tau2, fit.weights)
-    return pd.Series(h, index=pd.Index(list(fit.slab)), name="hat")
+    return pd.Series(h, index=labels, name="hat")
 
 
 def weights_rma(fit: Any) -> pd.Series:

@@ -30,9 +30,9 @@ class _SharedDiagnostics:
         """Standardized residuals; see :func:`multilevel.rstandard`."""
         return rstandard(self, **options)
 
-    def hatvalues(self) -> Any:
-        """Leverages; see :func:`multilevel.hatvalues`."""
-        return hatvalues(self)
+    def hatvalues(self, **options: Any) -> Any:
+        """Leverages or the hat matrix; see :func:`multilevel.hatvalues`."""
+        return hatvalues(self, **options)
 
     def cooks_distance(self, **options: Any) -> Any:
         """Cook's distances; see :func:`multilevel.cooks_distance`."""

@@ -37,12 +37,15 @@ def _hat(fit: Any) -> tuple[np.ndarray, np.ndarray]:
     return H, M
 
 
-def hatvalues_mv(fit: Any) -> pd.Series:
-    """Leverages of an rma_mv fit, indexed by the estimates' labels."""
+def hatvalues_mv(fit: Any, type: str = "diagonal") -> pd.Series | pd.DataFrame:
+    """Leverages of an rma_mv fit, indexed by the estimates' labels, or the whole hat matrix."""
     H, _ = _hat(fit)
+    labels = pd.Index(list(fit._eff.slab))
+    if type == "matrix":
+        return pd.DataFrame(H, index=labels, columns=labels)
     h = np.diag(H).copy()
     h[h > 1 - 10 * _EPS] = 1.0
-    return pd.Series(h, index=pd.Index(list(fit._eff.slab)), name="hat")
+    return pd.Series(h, index=labels, name="hat")
 
 
 def cluster_values(fit: Any, cluster: Any) -> np.ndarray:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from math import factorial
 from typing import Any
@@ -10,11 +13,12 @@ import numpy as np
 import pandas as pd
 
 from ..._display import FrameMapping, TextReport
-from ..._exceptions import ArgumentError
+from ..._exceptions import ArgumentError, ConvergenceWarning
 from ..._rformat import render_table, signif_stars, SIGNIF_LEGEND
 from ..shared._format import DEFAULT_DIGITS, fcf, fmt_pval, format_btt
 from ._kinds import check_rma
 from ._batch import batch_refit
+from ._permci import permutation_ci
 from ._refit import Spec, spec_of
 from ._tables import metafor_names
 
@@ -58,6 +62,7 @@ class PermutationTest(TextReport, FrameMapping):
     int_only: bool = True
     test: str = "z"
     digits: int = DEFAULT_DIGITS
+    permci: bool = False
 
     def to_frame(self) -> pd.DataFrame:
         """``estimate, se, zval`` (``tval``), ``pval`` (permutation based), ``ci_lb, ci_ub``.
@@ -88,16 +93,27 @@ class PermutationTest(TextReport, FrameMapping):
         if self.test == "knha":
             cols["df"] = [f"{v:g}" for v in f["df"]]
         cols["pval\u00b9"] = [v + " " for v in fmt_pval(f["pval"], d)]
-        cols.update({"ci.lb": fcf(f["ci_lb"], d), "ci.ub": fcf(f["ci_ub"], d)})
+        if self.permci:
+            cols.update({"ci.lb\u00b9": [v + " " for v in fcf(f["ci_lb"], d)],
+                         "ci.ub\u00b9": [v + " " for v in fcf(f["ci_ub"], d)]})
+        else:
+            cols.update({"ci.lb": fcf(f["ci_lb"], d), "ci.ub": fcf(f["ci_ub"], d)})
         cols[""] = signif_stars(f["pval"].to_numpy())
         lines += ["Model Results:", ""]
         if self.int_only:
             lines += render_table({k: v for k, v in cols.items()}, None, sep="  ").splitlines()
         else:
             lines += render_table(cols, metafor_names(f.index), sep="  ").splitlines()
-        lines += ["", "---", SIGNIF_LEGEND, "", f"1) p-value{'' if self.int_only else 's'} based on permutation testing",
+        lines += ["", "---", SIGNIF_LEGEND, "", self._legend(),
                   ""]
         return "\n".join(lines)
+
+    def _legend(self) -> str:
+        return _legend_text(self.int_only, self.permci)
+
+
+def _legend_text(int_only: bool, permci: bool) -> str:
+    return f"1) p-value{'' if int_only else 's'}{' and CI bounds' if permci else ''} based on permutation testing"
 
 
 def _unique_permutations(codes: list[int]):
@@ -157,7 +173,8 @@ def _fits(spec: Spec, fit: Any, exact: bool, iterations: int, rng: np.random.Gen
     yield from batch_refit(spec, np.ones(orders.shape, dtype=bool), Xs=X[orders])
 
 
-def permutest(fit: Any, *, iter: int = 1000, exact: bool = False, seed: int | None = None) -> PermutationTest:
+def permutest(fit: Any, *, iter: int = 1000, exact: bool = False, seed: int | None = None,
+              permci: bool | Sequence[str | int] = False) -> PermutationTest:
     r"""Permutation test of the coefficients of an :func:`~multilevel.rma` fit (metafor's ``permutest``).
 
     For a model without moderators the signs of the effect sizes are flipped (all :math:`2^k`
@@ -175,6 +192,12 @@ def permutest(fit: Any, *, iter: int = 1000, exact: bool = False, seed: int | No
         Force the exact test; it is also used when it needs at most ``iter`` permutations.
     seed : int, optional
         Seed of the random permutations.
+    permci : bool or sequence of str or int
+        Replace the Wald limits by permutation-based ones (of all coefficients, or of those named or
+        at the given positions): the values :math:`b` at which the one-sided permutation p-value of
+        :math:`\beta_j = b`, computed by refitting the model to :math:`y - b x_j`, equals
+        :math:`\alpha/2`, found by Brent's method as metafor does. Random permutations are redrawn
+        from the same seed at every :math:`b`.
 
     Returns
     -------
@@ -192,20 +215,62 @@ def permutest(fit: Any, *, iter: int = 1000, exact: bool = False, seed: int | No
     >>> res = ml.permutest(ml.rma("yi", "vi", data=dat.head(6)))
     >>> res.exact, res.iterations, round(float(res.to_frame()["pval"].iloc[0]), 4)
     (True, 64, 0.0312)
+    >>> ci = ml.permutest(ml.rma("yi", "vi", data=dat.head(6)), permci=True).to_frame()
+    >>> ci[["ci_lb", "ci_ub"]].round(4)
+              ci_lb   ci_ub
+    intrcpt -1.5853 -0.2176
     """
     check_rma(fit, "permutest")
     if not isinstance(iter, (int, np.integer)) or iter < 2:
         raise ArgumentError(f"iter must be an integer of at least 2, not {iter!r}")
+    coefs = _permci_coefs(fit, permci)
     spec = spec_of(fit)
     n_exact = _num_exact(fit, spec.X)
     exact = bool(exact or n_exact <= iter)
     iterations = int(n_exact) if exact else int(iter)
-    rng = np.random.default_rng(seed)
-    zs, QMs = [], []
-    for res in _fits(spec, fit, exact, iterations, rng):
-        zs.append(np.full(fit.p, np.nan) if res is None else res.zval)
-        QMs.append(np.nan if res is None else res.QM)
-    return _result(fit, np.array(zs), np.array(QMs), exact, iterations)
+    if seed is None:  # one seed for every refit of the permci search
+        seed = int(np.random.default_rng().integers(2**63 - 1))
+
+    def perm_z(s: Spec, with_qm: bool = False):
+        zs, QMs = [], []
+        for res in _fits(s, fit, exact, iterations, np.random.default_rng(seed)):
+            zs.append(np.full(fit.p, np.nan) if res is None else res.zval)
+            QMs.append(np.nan if res is None else res.QM)
+        return (np.array(zs), np.array(QMs)) if with_qm else np.array(zs)
+
+    zperm, QMperm = perm_z(spec, with_qm=True)
+    out = _result(fit, zperm, QMperm, exact, iterations)
+    if not coefs:
+        return out
+    half_alpha = (100 - float(fit.level)) / 100 / 2
+    if 1 / iterations > half_alpha:
+        warnings.warn(f"cannot obtain {100 * (1 - 2 * half_alpha):g}% permutation-based confidence limits: "
+                      f"the number of permutations ({iterations}) is too low", ConvergenceWarning, stacklevel=2)
+        return out
+    c = fit.coefficients
+    lb, ub = permutation_ci(spec, np.asarray(c[0]), np.asarray(c[4]), np.asarray(c[5]), coefs, perm_z, _COMPTOL)
+    frame = out.frame.assign(ci_lb=lb, ci_ub=ub)
+    return dataclasses.replace(out, frame=frame, permci=True)
+
+
+def _permci_coefs(fit: Any, permci: Any) -> list[int]:
+    """Positions of the coefficients whose limits are searched (``permci`` as names or positions)."""
+    if permci is None or permci is False:
+        return []
+    if permci is True:
+        return list(range(fit.p))
+    names = list(fit.design.names)
+    items = [permci] if isinstance(permci, (str, int, np.integer)) else list(permci)
+    out = []
+    for item in items:
+        if isinstance(item, str) and item in names:
+            out.append(names.index(item))
+        elif isinstance(item, (int, np.integer)) and not isinstance(item, bool) and 0 <= item < fit.p:
+            out.append(int(item))
+        else:
+            raise ArgumentError(f"permci: {item!r} is not a coefficient of the model; use True, names "
+                                f"({', '.join(names)}) or positions 0 to {fit.p - 1}")
+    return sorted(set(out))
 
 
 def _result(fit: Any, zperm: np.ndarray, QMperm: np.ndarray, exact: bool, iterations: int) -> PermutationTest:

@@ -16,7 +16,7 @@ from ..._protocol import level_percent
 from ._case import hat_matrix
 from ._influence import rstandard_rma, rstudent_rma
 from ._kinds import check_rma
-from ._points import baujat_points, qq_points, radial_points
+from ._points import baujat_points, qq_envelope, qq_points, radial_points
 
 __all__ = ["baujat", "radial", "qqnorm"]
 
@@ -133,8 +133,9 @@ def _arc(ax: Any, slopes: np.ndarray, radius: Any, asp: float, zlim: tuple[float
 
 
 def qqnorm(fit: Any, *, type: str = "rstandard", envelope: bool = True, level: float | None = None,
-           reps: int = 1000, seed: int | None = 1, ax: Any = None) -> Any:
-    """Normal quantile-quantile plot of the standardized residuals (metafor's ``qqnorm``).
+           bonferroni: bool = False, reps: int = 1000, smooth: bool = True, bass: float = 0.0, seed: int | None = 1,
+           ax: Any = None) -> Any:
+    r"""Normal quantile-quantile plot of the standardized residuals (metafor's ``qqnorm``).
 
     Parameters
     ----------
@@ -142,13 +143,19 @@ def qqnorm(fit: Any, *, type: str = "rstandard", envelope: bool = True, level: f
     type : {"rstandard", "rstudent"}
         Internally standardized or externally studentized residuals.
     envelope : bool
-        Draw a pseudo confidence envelope from ``reps`` simulated residual vectors
-        :math:`(I - H) z`, :math:`z \\sim N(0, I)` (standardized).
+        Draw metafor's pseudo confidence envelope: ``reps`` vectors :math:`(I - H) z`,
+        :math:`z \sim N(0, I)`, each sorted; at each order statistic the :math:`\alpha/2` and
+        :math:`1 - \alpha/2` quantiles over the vectors.
     level : float, optional
         Level of the envelope, a proportion or a percentage (default: the fit's).
+    bonferroni : bool
+        Use the quantiles :math:`\alpha/(2k)` and :math:`1 - \alpha/(2k)`.
     reps, seed : int
         Simulated vectors and the seed of their draws (fixed by default, so that the plot
         is reproducible; None draws afresh).
+    smooth, bass
+        Smooth the envelope with Friedman's super smoother (R's ``supsmu``) and its bass
+        control (0 to 10; larger values give smoother lines), as metafor does.
 
     Examples
     --------
@@ -161,6 +168,10 @@ def qqnorm(fit: Any, *, type: str = "rstandard", envelope: bool = True, level: f
     check_rma(fit, "qqnorm")
     if type not in ("rstandard", "rstudent"):
         raise ArgumentError(f"type must be 'rstandard' or 'rstudent', not {type!r}")
+    if not isinstance(reps, (int, np.integer)) or reps < 2:
+        raise ArgumentError(f"reps must be an integer of at least 2, not {reps!r}")
+    if not 0 <= float(bass) <= 10:
+        raise ArgumentError(f"bass must be between 0 and 10, not {bass!r}")
     res = rstandard_rma(fit) if type == "rstandard" else rstudent_rma(fit)
     z = res.frame["z"].to_numpy()
     z = z[np.isfinite(z)]
@@ -169,20 +180,11 @@ def qqnorm(fit: Any, *, type: str = "rstandard", envelope: bool = True, level: f
     ax.axline((0, 0), slope=1, color="black", linewidth=1)
     lev = fit.level if level is None else level_percent(level)
     if envelope:
-        _envelope(ax, fit, z.shape[0], lev, reps, seed)
+        H = hat_matrix(fit.design.X, fit.vi, fit.tau2, fit.weights)
+        draws = np.random.default_rng(seed).standard_normal((fit.k, reps))
+        for x, y in qq_envelope(H, draws, lev, bonferroni=bonferroni, smooth=smooth, bass=bass):
+            ax.plot(x, y, color="black", linestyle=":", gid="envelope")
     ax.scatter(qx, qy, s=16, color="black", zorder=3)
     ax.set_xlabel("Theoretical Quantiles")
     ax.set_ylabel("Sample Quantiles")
     return fig
-
-
-def _envelope(ax: Any, fit: Any, k: int, level: float, reps: int, seed: int | None) -> None:
-    alpha = 1 - level / 100
-    rng = np.random.default_rng(seed)
-    H = hat_matrix(fit.design.X, fit.vi, fit.tau2, fit.weights)
-    ei = (np.eye(fit.k) - H) @ rng.standard_normal((fit.k, reps))
-    ei = np.sort(ei / ei.std(axis=0, ddof=1), axis=0)
-    lb, ub = np.quantile(ei, alpha / 2, axis=1), np.quantile(ei, 1 - alpha / 2, axis=1)
-    q = special.ndtri((np.arange(1, k + 1) - (3 / 8 if k <= 10 else 0.5)) / (k + 1 - 2 * (3 / 8 if k <= 10 else 0.5)))
-    ax.plot(q, lb, color="black", linestyle=":", gid="envelope")
-    ax.plot(q, ub, color="black", linestyle=":", gid="envelope")

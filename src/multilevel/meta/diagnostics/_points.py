@@ -13,8 +13,9 @@ from scipy import special
 
 from ._case import leave_one_out_fits
 from ._refit import spec_of
+from ._supsmu import supsmu
 
-__all__ = ["baujat_points", "radial_points", "ppoints", "qq_points"]
+__all__ = ["baujat_points", "radial_points", "ppoints", "qq_points", "qq_envelope"]
 
 
 def baujat_points(fit: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -54,3 +55,24 @@ def qq_points(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ranks = np.empty(z.shape[0], dtype=int)
     ranks[np.argsort(z, kind="stable")] = np.arange(z.shape[0])
     return q[ranks], z
+
+
+def qq_envelope(H: np.ndarray, draws: np.ndarray, level: float, *, bonferroni: bool = False, smooth: bool = True,
+                bass: float = 0.0) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    r"""metafor's pseudo confidence envelope of a normal QQ plot: the lower and upper lines ``(x, y)``.
+
+    Each column of ``draws`` (:math:`k \times` reps standard normals) gives residuals
+    :math:`(I - H) z`, which are sorted; the envelope at the :math:`i`-th order statistic is the
+    :math:`\alpha/2` and :math:`1 - \alpha/2` quantiles over the columns (:math:`\alpha/(2k)` with
+    ``bonferroni``), placed at the normal quantiles and, with ``smooth``, passed through the super
+    smoother (:func:`supsmu`, with ``bass``). ``level`` is in percent.
+    """
+    k = H.shape[0]
+    alpha = 1 - level / 100
+    tail = alpha / 2 / (k if bonferroni else 1)
+    ei = np.sort((np.eye(k) - H) @ draws, axis=0)
+    lines = []
+    for prob in (tail, 1 - tail):
+        qx, qy = qq_points(np.quantile(ei, prob, axis=1))
+        lines.append(supsmu(qx, qy, bass=bass) if smooth else (qx, qy))
+    return lines[0], lines[1]

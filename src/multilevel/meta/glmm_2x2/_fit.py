@@ -19,7 +19,7 @@ from ._result import RmaGlmmFit
 __all__ = ["rma_glmm"]
 
 _TABLE_ARGS = ("ai", "bi", "ci", "di", "n1i", "n2i")
-_MODELS = {"UM.FS": _models.fixed_study, "UM.RS": _models.random_study}
+_MODELS = {"UM.FS": _models.fixed_study, "UM.RS": _models.random_study, "CM.EL": _models.conditional_exact}
 _METHODS = {"ML": "ML", "EE": "EE", "FE": "EE", "CE": "EE"}
 
 
@@ -55,14 +55,17 @@ def rma_glmm(*, ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None, 
         Effect measure (log odds ratio).
     data : DataFrame, optional
         Table holding the columns.
-    model : {"UM.FS", "UM.RS"}
-        Unconditional model with fixed study intercepts or with random (normal) study intercepts.
+    model : {"UM.FS", "UM.RS", "CM.EL"}
+        Unconditional model with fixed study intercepts or with random (normal) study intercepts,
+        or the conditional model with the exact likelihood (the events of the treatment group given
+        each table's total events).
     method : {"ML", "EE"}
         ``"ML"``: the log odds ratios vary between studies (variance ``tau2``, estimated by
         maximum likelihood); ``"EE"`` (or ``"FE"``, ``"CE"``): one common log odds ratio.
     nAGQ : int
         Quadrature points for the fits with one scalar random effect (``UM.FS`` with ``ML``,
         ``UM.RS`` with ``EE``); ``UM.RS`` with ``ML`` always uses the Laplace approximation.
+        ``CM.EL`` integrates adaptively (QUADPACK) and ignores it.
     level : float
         Confidence level, a proportion (0.95) or a percentage (95).
 
@@ -101,7 +104,16 @@ def rma_glmm(*, ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None, 
     :math:`c_{ij}`, not :math:`t_{ij}`). ``UM.FS`` has fixed study intercepts :math:`\alpha_i`;
     ``UM.RS`` a common intercept plus a normal study effect of variance :math:`\sigma^2`. The
     likelihood integrates the random effects by adaptive Gauss-Hermite quadrature or the Laplace
-    approximation (:func:`~multilevel.glmer`). The Wald-type and likelihood-ratio tests for
+    approximation (:func:`~multilevel.glmer`).
+
+    ``CM.EL`` conditions on the total events :math:`m_i` of each table: the events
+    :math:`a_i` of the treatment group follow Fisher's noncentral hypergeometric distribution
+    with log odds ratio :math:`\theta_i` (:math:`\theta_i = \mu` for ``EE``,
+    :math:`\theta_i \sim N(\mu, \tau^2)` for ``ML``, integrated out by adaptive quadrature as
+    metafor does); the standard errors come from the Hessian of the log-likelihood in
+    :math:`(\mu, \log\tau^2)`, computed exactly for ``EE`` and by Richardson extrapolation for
+    ``ML`` (metafor's default extrapolation over 16 step halvings ends in rounding noise; the
+    results agree with metafor's at numDeriv's usual 4). The Wald-type and likelihood-ratio tests for
     heterogeneity compare the equal-effects fit with the saturated one (a log odds ratio per
     study); I^2 and H^2 use the typical variance of the study outcomes of
     :func:`~multilevel.escalc` (1/2 added to tables with a zero cell).
@@ -140,8 +152,9 @@ def rma_glmm(*, ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None, 
     """
     if str(measure).upper() != "OR":
         raise ArgumentError(f"rma_glmm fits measure 'OR' (2x2 tables), not {measure!r}")
-    if model in ("CM.EL", "CM.AL"):
-        raise ArgumentError(f"the conditional model {model!r} is not available; use 'UM.FS' or 'UM.RS'")
+    if model == "CM.AL":
+        raise ArgumentError("the conditional model with the approximate likelihood 'CM.AL' is not available; "
+                            "use 'CM.EL' (exact likelihood), 'UM.FS' or 'UM.RS'")
     if model not in _MODELS:
         raise ArgumentError(f"model must be one of {', '.join(map(repr, _MODELS))}, not {model!r}")
     if method not in _METHODS:
@@ -157,8 +170,11 @@ def rma_glmm(*, ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None, 
     if k < 2 and (meth == "ML" or model == "UM.RS"):
         raise ModelSpecificationError(f"model {model!r} with method {meth!r} needs at least 2 tables, not k = {k}; "
                                       "use model='UM.FS' with method='EE'")
-    nagq = 1 if (model == "UM.RS" and meth == "ML") else int(nAGQ)
-    fit = _MODELS[model](_core.long_layout(*cells), k, meth, nagq)
+    if model == "CM.EL":
+        fit = _models.conditional_exact(cells, k, meth)
+    else:
+        nagq = 1 if (model == "UM.RS" and meth == "ML") else int(nAGQ)
+        fit = _MODELS[model](_core.long_layout(*cells), k, meth, nagq)
     for category, msg in fit.messages:
         warnings.warn(msg, category, stacklevel=2)
     vt = _core.typical_variance(vi)
@@ -167,5 +183,5 @@ def rma_glmm(*, ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None, 
     return RmaGlmmFit(model=model, method=meth, estimate=fit.beta, se=float(np.sqrt(fit.var)), tau2=fit.tau2,
                       sigma2=fit.sigma2, QE_Wld=wald, QE_LRT=lrt, QE_df=k - 1,
                       I2=100 * fit.tau2 / (vt + fit.tau2), H2=fit.tau2 / vt + 1, vt=vt, k=k, level=pct,
-                      ll=fit.ll, ll_qe=fit.ll_qe, parms=fit.parms, k_eff=2 * k,
-                      messages=tuple(msg for _, msg in fit.messages), dropped_rows=dropped)
+                      ll=fit.ll, ll_qe=fit.ll_qe, parms=fit.parms, k_eff=k if model == "CM.EL" else 2 * k,
+                      messages=tuple(msg for _, msg in fit.messages), se_tau2=fit.se_tau2, dropped_rows=dropped)

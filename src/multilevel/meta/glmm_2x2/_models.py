@@ -1,6 +1,7 @@
-"""The unconditional models of :func:`rma_glmm`: fixed study effects (``UM.FS``) and random
-study effects (``UM.RS``), each as the equal-effects, saturated and random-effects fit that
-metafor's ``rma.glmm`` compares (internal)."""
+"""The models of :func:`rma_glmm`: the unconditional ones with fixed study effects (``UM.FS``) and
+random study effects (``UM.RS``), and the conditional model with the exact likelihood (``CM.EL``),
+each as the equal-effects, saturated and random-effects fit that metafor's ``rma.glmm`` compares
+(internal)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ...glmm import glmer
-from . import _core
+from . import _conditional, _core
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class ModelFit:
     qe_wald: float
     parms: int
     messages: tuple[tuple[type, str], ...]
+    se_tau2: float = float("nan")
 
 
 def _frame(long: dict[str, np.ndarray], k: int, interactions: int = 0) -> pd.DataFrame:
@@ -80,3 +82,15 @@ def random_study(long: dict[str, np.ndarray], k: int, method: str, nagq: int) ->
     fit, msgs = _glmer("cbind(xi, mi) ~ 0 + intrcpt + const + (1 | study) + (0 + group | study)", frame, nagq)
     return ModelFit(float(fit.fixef.iloc[0]), float(fit.vcov().iloc[0, 0]), float(fit.theta[1] ** 2),
                     float(fit.theta[0] ** 2), fit.loglik, fe.loglik, qe.loglik, wald, 4, msgs)
+
+
+def conditional_exact(cells: list[np.ndarray], k: int, method: str) -> ModelFit:
+    """CM.EL: Fisher's noncentral hypergeometric likelihood of each table, the log odds ratios
+    normal across tables when ML (see :mod:`._conditional`)."""
+    tables = _conditional.Tables.from_cells(*cells)
+    fe = _conditional.fe_fit(tables)
+    ll_qe, wald = _conditional.saturated_fit(tables) if k > 1 else (fe.ll, float("nan"))
+    if method != "ML":
+        return ModelFit(fe.beta, fe.var, 0.0, float("nan"), fe.ll, fe.ll, ll_qe, wald, 1, ())
+    ml = _conditional.ml_fit(tables, fe.beta)
+    return ModelFit(ml.beta, ml.var, ml.tau2, float("nan"), ml.ll, fe.ll, ll_qe, wald, 2, (), ml.se_tau2)

@@ -16,12 +16,13 @@ from ..shared._format import DEFAULT_DIGITS, fcf, fitstats_lines, fmt_pval, mode
 __all__ = ["RmaGlmmFit"]
 
 _MODEL_TYPES = {"UM.FS": "Unconditional Model with Fixed Study Effects",
-                "UM.RS": "Unconditional Model with Random Study Effects"}
+                "UM.RS": "Unconditional Model with Random Study Effects",
+                "CM.EL": "Conditional Model with Exact Likelihood"}
 
 
 @dataclass(frozen=True, eq=False, repr=False)
 class RmaGlmmFit(PooledEstimate, TextReport):
-    """Result of :func:`~multilevel.rma_glmm` (frozen).
+    r"""Result of :func:`~multilevel.rma_glmm` (frozen).
 
     Attributes
     ----------
@@ -48,6 +49,9 @@ class RmaGlmmFit(PooledEstimate, TextReport):
     dropped_rows : tuple of str
         Labels of the tables dropped for missing values or for no events (or no non-events) in
         both groups, as every fit records them.
+    se_tau2 : float
+        Standard error of ``tau2`` (``CM.EL`` with ``ML``, by the delta rule from the Hessian in
+        :math:`\log\tau^2`; NaN otherwise).
 
     Examples
     --------
@@ -80,6 +84,7 @@ class RmaGlmmFit(PooledEstimate, TextReport):
     k_eff: int
     messages: tuple = ()
     dropped_rows: tuple[str, ...] = ()
+    se_tau2: float = float("nan")
 
     @property
     def QEp_Wld(self) -> float:
@@ -225,7 +230,8 @@ class RmaGlmmSummary(TextReport, FrameMapping):
         f, d = self.fit, self.digits
         out = []
         if f.method == "ML":
-            out += [f"tau^2 (estimated amount of total heterogeneity): {fcf(f.tau2, d)[0]}",
+            se = f" (SE = {fcf(f.se_tau2, d)[0]})" if np.isfinite(f.se_tau2) else ""
+            out += [f"tau^2 (estimated amount of total heterogeneity): {fcf(f.tau2, d)[0]}{se}",
                     f"tau (square root of estimated tau^2 value):      {fcf(np.sqrt(f.tau2), d)[0]}",
                     f"I^2 (total heterogeneity / total variability):   {fcf(f.I2, d)[0]}%",
                     f"H^2 (total variability / sampling variability):  {fcf(f.H2, d)[0]}", ""]
