@@ -43,7 +43,8 @@ class OptimizerSummary:
         lme4's post-fit checks that failed (singular fit, gradient, Hessian).
     gradient, hessian : ndarray or None
         Finite-difference derivatives of the deviance where lme4's checks were run (not computed
-        for singular fits): the optimizer's optimum, before a final Newton step (see ``notes``).
+        for singular fits): the optimizer's optimum, before a final Newton step (see ``notes``),
+        unless the gradient check failed there: then the checks are run again after the step.
     notes : tuple of str
         What was done beyond lme4's single optimizer run, each with the criterion before and
         after and the evaluations it took: a restart from a start rescaled to unit-size design
@@ -319,8 +320,8 @@ def _finish(fn, res, report, problem, boundary_tol, notes, check):
     notes.append(f"{label} ({_count(better.feval)}): criterion {res.fun:.10f} -> {better.fun:.10f} "
                  f"(lower by {res.fun - better.fun:.2g})")
     better = type(res)(better.x, better.fun, res.feval, res.code, res.message, res.optimizer)
-    if is_singular_theta(better.x, problem.lower) != report.is_singular:
-        report = check(better)
+    if is_singular_theta(better.x, problem.lower) != report.is_singular or _gradient_failed(report):
+        report = check(better)  # the checks describe the optimum returned
     return better, report
 
 
