@@ -9,7 +9,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from ..._exceptions import ModelSpecificationError, MultilevelWarning
 from ..._display import TextViews
@@ -18,12 +17,12 @@ from ..._protocol import (FITSTATS_INDEX, FitProtocol, confint_frame, level_perc
 from ..diagnostics._methods import RmaDiagnostics
 from ..plots._forest import forest
 from ..plots._funnel import funnel
-from ..shared._btt import resolve_btt
 from ..shared._contrasts import wald_test
 from ..shared._input import EffectData, ModeratorsDesign, prepare_effects
 from ._anova import anova_rma
 from ._robust import robust_rma
-from ._core import TAU2_METHODS, estimate_tau2, fit_statistics, fixed_effects, heterogeneity
+from ._core import TAU2_METHODS
+from ._estimate import _btt, _r2, _wald, fit_fields  # noqa: F401  (re-exported: importable from here as before)
 from ._infer import blup, predict, qprofile_confint, qprofile_limits
 from ._print import RmaSummary
 
@@ -496,59 +495,6 @@ class RmaFit(RmaDiagnostics, FitProtocol, TextViews):
         return funnel(self, **options)
 
 
-def _btt(design: ModeratorsDesign) -> tuple[int, ...]:
-    p = design.X.shape[1]
-    if design.intercept and p > 1:
-        return tuple(range(1, p))
-    return tuple(range(p))
-
-
-def _wald(beta, vb, btt, test, k, p, level):
-    """z- or t-tests, confidence limits and the omnibus test of coefficients ``btt``."""
-    se = np.sqrt(np.diag(vb))
-    zval = beta / se
-    idx = np.asarray(btt)
-    sub = vb[np.ix_(idx, idx)]
-    QM = float(beta[idx] @ np.linalg.solve(sub, beta[idx]))
-    alpha = 1 - level / 100
-    if test == "knha":
-        ddf = k - p
-        QM /= len(idx)
-        QMp = float(special.fdtrc(len(idx), ddf, QM)) if ddf > 0 else float("nan")
-        pval = 2 * special.stdtr(ddf, -np.abs(zval))
-        crit = float(-special.stdtrit(ddf, alpha / 2))
-        return se, zval, pval, crit, QM, QMp, (len(idx), ddf), ddf
-    QMp = float(special.chdtrc(len(idx), QM))
-    pval = 2 * special.ndtr(-np.abs(zval))
-    crit = float(-special.ndtri(alpha / 2))
-    return se, zval, pval, crit, QM, QMp, (len(idx), None), None
-
-
-def _r2(eff: EffectData, method: str, tau2: float, beta: np.ndarray) -> float | None:
-    """metafor's R^2: relative reduction of tau^2 against the intercept-only model (FE: weighted adj. R^2)."""
-    design = eff.design
-    if design.int_only or not design.intercept:
-        return None
-    y, v, X = eff.yi, eff.vi, design.X
-    if method in ("EE", "FE", "CE"):
-        if np.var(y) == 0:
-            return 0.0
-        w = 1.0 / v if eff.weights is None else eff.weights
-        fitted = X @ beta
-        ybar = np.sum(w * y) / w.sum()
-        r2 = 1 - np.sum(w * (y - fitted) ** 2) / np.sum(w * (y - ybar) ** 2)
-        k, p = X.shape
-        adj = 1 - (1 - r2) * (k - 1) / (k - p)
-        return max(0.0, 100 * adj)
-    try:
-        tau2_re = estimate_tau2(y, v, np.ones((len(y), 1)), method).tau2
-    except ModelSpecificationError:
-        return float("nan")
-    if tau2_re == 0:
-        return 0.0
-    return max(0.0, 100 * (tau2_re - tau2) / tau2_re)
-
-
 def rma(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = None, method: str = "REML",
         test: str = "z", mods: Any = None, level: float = 95, intercept: bool = True,
         slab: Any = None, weights: Any = None, btt: Any = None) -> RmaFit:
@@ -640,27 +586,7 @@ def rma(yi: Any, vi: Any = None, *, sei: Any = None, data: Any = None, method: s
 
 
 def _fit(eff: EffectData, method: str, test: str, level: float, btt: Any = None) -> RmaFit:
-    y, v, X = eff.yi, eff.vi, eff.design.X
-    k, p = X.shape
     if method in ("EE", "FE", "CE") and test == "knha":
         warnings.warn(f"Knapp-Hartung adjustment is not meant for {method} models", MultilevelWarning,
                       stacklevel=3)
-    est = estimate_tau2(y, v, X, method)
-    fe = fixed_effects(y, v, X, est.tau2, knha=test == "knha", weights=eff.weights)
-    btt = _btt(eff.design) if btt is None else tuple(int(b) for b in resolve_btt(btt, eff.design.names,
-                                                                                   eff.design.intercept))
-    se, zval, pval, crit, QM, QMp, QMdf, ddf = _wald(fe.beta, fe.vb, btt, test, k, p, level)
-    QE, vt, I2, H2 = heterogeneity(y, v, X, est.tau2, method in ("EE", "FE", "CE"))
-    QEp = float(special.chdtrc(k - p, QE)) if k > p else 1.0
-    parms = p + (0 if method in ("EE", "FE", "CE") else 1)
-    fstats = fit_statistics(y, v, X, est.tau2, fe.rss, parms)
-    coefs = np.vstack([fe.beta, se, zval, pval, fe.beta - crit * se, fe.beta + crit * se])
-    coefs.flags.writeable = False
-    vcov = np.array(fe.vb)
-    vcov.flags.writeable = False
-    return RmaFit(
-        coefficients=coefs, vcov_array=vcov, tau2=est.tau2, se_tau2=est.se, QE=QE, QEp=QEp, QM=QM, QMp=QMp, QMdf=QMdf, I2=float(I2), H2=float(H2),
-        R2=_r2(eff, method, est.tau2, fe.beta), vt=float(vt), k=k, p=p, method=method, test=test,
-        level=level, ddf=ddf, s2w=fe.s2w, btt=btt, yi=y, vi=v, design=eff.design, slab=eff.slab,
-        fit_stats=fstats, num_dropped=eff.num_dropped, weights=eff.weights,
-        dropped_rows=eff.dropped_rows)
+    return RmaFit(**fit_fields(eff, method, test, level, btt))
