@@ -20,68 +20,23 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..shared._roots import r_uniroot
 from ._refit import Spec, refit
 
 __all__ = ["zeroin", "permutation_ci"]
 
-_EPS = np.finfo(float).eps
-ROOT_TOL = _EPS**0.25
+ROOT_TOL = np.finfo(float).eps ** 0.25
 MAX_ITER = 100
 
 
 def zeroin(f: Callable[[float], float], lo: float, hi: float, flo: float, fhi: float,
            tol: float = ROOT_TOL, maxiter: int = MAX_ITER) -> float | None:
-    """Brent's root finder (bisection, secant and inverse quadratic steps), as R's ``uniroot``.
-
-    Returns None when ``f`` has the same sign at both ends (R's ``uniroot`` stops there).
-    """
+    """The library's root finder (:func:`~multilevel.meta.shared._roots.r_uniroot`, R's ``uniroot``)
+    on a bracket whose end values are known; None when ``f`` has the same sign at both ends or an
+    end value is not finite (where R's ``uniroot`` stops), the last iterate at the iteration limit."""
     if not (np.isfinite(flo) and np.isfinite(fhi)) or flo * fhi > 0:
         return None
-    if flo == 0.0:
-        return lo
-    if fhi == 0.0:
-        return hi
-    a, b, fa, fb = lo, hi, flo, fhi
-    c, fc = a, fa
-    for _ in range(maxiter + 1):
-        prev = b - a
-        if abs(fc) < abs(fb):  # b is the best guess, c the other end of the bracket
-            a, b, c = b, c, b
-            fa, fb, fc = fb, fc, fb
-        tol_act = 2 * _EPS * abs(b) + tol / 2
-        step = (c - b) / 2
-        if abs(step) <= tol_act or fb == 0.0:
-            return b
-        if abs(prev) >= tol_act and abs(fa) > abs(fb):
-            step = _interpolated(a, b, c, fa, fb, fc, prev, tol_act, step)
-        if abs(step) < tol_act:
-            step = tol_act if step > 0 else -tol_act
-        a, fa = b, fb
-        b += step
-        fb = f(b)
-        if (fb > 0 and fc > 0) or (fb < 0 and fc < 0):
-            c, fc = a, fa
-    return b
-
-
-def _interpolated(a: float, b: float, c: float, fa: float, fb: float, fc: float, prev: float, tol_act: float,
-                  bisect: float) -> float:
-    """The secant (two points) or inverse quadratic step, if it stays inside the bracket and shrinks."""
-    cb = c - b
-    if a == c:
-        t1 = fb / fa
-        p, q = cb * t1, 1.0 - t1
-    else:
-        q, t1, t2 = fa / fc, fb / fc, fb / fa
-        p = t2 * (cb * q * (q - t1) - (b - a) * (t1 - 1.0))
-        q = (q - 1.0) * (t1 - 1.0) * (t2 - 1.0)
-    if p > 0:
-        q = -q
-    else:
-        p = -p
-    if p < 0.75 * cb * q - abs(tol_act * q) / 2 and p < abs(prev * q / 2):
-        return p / q
-    return bisect
+    return r_uniroot(f, lo, hi, tol=tol, maxiter=maxiter, f_lower=flo, f_upper=fhi, last_at_limit=True)
 
 
 PermZ = Callable[[Spec], np.ndarray]

@@ -11,12 +11,16 @@ __all__ = ["r_uniroot"]
 
 
 def r_uniroot(fn: Any, lower: float, upper: float, *, tol: float = np.finfo(float).eps ** 0.25,
-              maxiter: int = 1000, f_lower: float | None = None, f_upper: float | None = None) -> float:
+              maxiter: int = 1000, f_lower: float | None = None, f_upper: float | None = None,
+              last_at_limit: bool = False) -> float:
     """Root of ``fn`` in ``[lower, upper]`` by Brent's method with R's ``uniroot`` stopping rule.
 
     metafor finds tau^2 (PM estimator, Q-profile and profile-likelihood limits)
     with ``uniroot(tol = .Machine$double.eps^0.25)``; using the same algorithm and
     tolerance returns the same iterate, so results agree far below that tolerance.
+
+    With ``last_at_limit``, the last iterate is returned when the iteration limit is reached
+    (R's ``uniroot`` warns and returns it) instead of raising.
 
     Raises
     ------
@@ -71,4 +75,6 @@ def r_uniroot(fn: Any, lower: float, upper: float, *, tol: float = np.finfo(floa
         fb = float(fn(b))
         if (fb > 0 and fc > 0) or (fb < 0 and fc < 0):
             c, fc = a, fa
+    if last_at_limit:
+        return b
     raise ValueError("iteration limit reached in root finding")
