@@ -28,11 +28,11 @@ import numpy as np
 import pandas as pd
 import scipy
 
-from ..._data import offending_rows
-from ..._exceptions import DataError, ModelSpecificationError
+from ..._exceptions import ModelSpecificationError
 from ..._rformat import signif_stars
 from ..shared._format import (_matrix_lines, _r_round_str, fcf, fmt_pval, moderators_lines, print_vector_lines,
                       signif_legend_lines)
+from ._clusters import cluster_values
 from ._fit import evaluate_at
 from ._predict import dense_marginal
 from ._print import fit_lines
@@ -44,21 +44,7 @@ FOOTSYM = "\u00b9"  # metafor's first footnote symbol
 
 
 def _cluster_codes(fit: Any, cluster: Any) -> tuple[np.ndarray, int]:
-    eff = fit._eff
-    if isinstance(cluster, str):
-        if eff.frame is None or cluster not in eff.frame.columns:
-            raise DataError(f"cluster column {cluster!r} not found in the data of the fit")
-        values = eff.frame[cluster].to_numpy()
-    else:
-        values = np.asarray(cluster)
-        n_all = eff.k + eff.num_dropped
-        if values.shape[0] == n_all and n_all != eff.k:
-            values = values[eff.rows]
-        if values.shape[0] != eff.k:
-            raise DataError(f"cluster has {values.shape[0]} values but the model has {eff.k} estimates")
-    missing = pd.isna(pd.Series(values)).to_numpy()
-    if missing.any():
-        raise DataError(f"the cluster variable has missing values; {offending_rows(missing, list(eff.slab))}")
+    values = cluster_values(fit, cluster)
     _, codes = np.unique(values.astype(str) if values.dtype == object else values, return_inverse=True)
     return codes.reshape(-1), int(codes.max()) + 1
 
