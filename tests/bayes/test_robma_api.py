@@ -164,7 +164,9 @@ def test_robma_compiles_nothing():
 # --------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize(("kwargs", "error", "match"), [
     ({"measure": "XYZ"}, ml.ModelSpecificationError, "unknown measure 'XYZ'"),
-    ({"measure": "ZCOR", "cutoffs": "t"}, ml.ModelSpecificationError, "cutoffs"),
+    ({"measure": "OR", "cutoffs": "t"}, ml.ModelSpecificationError, "cutoffs"),
+    ({"measure": "GEN", "cutoffs": "t"}, ml.ModelSpecificationError, "a t test needs a sample size"),
+    ({"measure": "ZCOR", "cutoffs": "z"}, ml.ModelSpecificationError, "cutoffs"),
     ({"measure": "ZCOR", "effect_direction": "up"}, ml.ArgumentError, "effect_direction"),
     ({"measure": "ZCOR", "draws": 10}, ml.ArgumentError, "draws"),
     ({"measure": "ZCOR", "method": "nuts"}, ml.ArgumentError, "method"),

@@ -18,7 +18,8 @@ __all__ = ["load", "list_datasets", "dataset_info", "checksum"]
 _ALIASES = {"dat.konstantopoulos2011": "konstantopoulos2011", "dat.assink2016": "assink2016",
             "dat.bcg": "bcg", "dat.berkey1998": "berkey1998",
             "dat.hackshaw1998": "hackshaw1998", "dat.molloy2014": "molloy2014",
-            "dat.ishak2007": "ishak2007", "dat.fine1993": "fine1993"}
+            "dat.ishak2007": "ishak2007", "dat.fine1993": "fine1993",
+            "dat.lehmann2018": "lehmann2018"}
 
 
 @lru_cache(maxsize=1)

@@ -10,6 +10,7 @@ from .._design import prepare
 from .._priors import Prior, prior
 from ._averaging import posterior_probabilities
 from ._integrate import integrate
+from ._likelihood import cutoff_rule, t_rule_sample_size
 from ._posterior import ModelPosterior
 from ._result import ModelResult, RobmaData, RobmaFit
 from ._spec import BiasPrior, default_bias_priors, make_ensemble, measure_scale, normalize_measure
@@ -86,11 +87,16 @@ def robma(yi, vi=None, *, sei=None, measure: str, data=None, model_type: str | N
         data's direction).
     cutoffs : {None, "normal", "t"}
         p-values of the weight functions: from the z statistic :math:`y_i / s_i` (``"normal"``),
-        or (``"t"``, ``measure="SMD"`` only) from the t statistic of a two-group design of equal
-        sizes, :math:`n_i = (y_i^2 + 8) / (2 s_i^2)` with :math:`n_i - 2` degrees of freedom (the
-        cut-off on the d scale is :math:`2 t_{n_i-2}^{-1}(1 - c) / \sqrt{n_i}`). Default (None):
-        ``"t"`` for ``"SMD"``, as RoBMA treats Cohen's d input, ``"normal"`` otherwise. An
-        estimate exactly at a cut-off counts as significant.
+        or (``"t"``) from a t test on :math:`n_i - 2` degrees of freedom with the sample size
+        recovered from the estimate and its standard error, as RoBMA 2-3 computes them: for
+        ``"SMD"`` a two-group design of equal sizes, :math:`n_i = (y_i^2 + 8) / (2 s_i^2)` (the
+        cut-off on the d scale is :math:`2 t_{n_i-2}^{-1}(1 - c) / \sqrt{n_i}`); for ``"ZCOR"``
+        :math:`n_i = 3 + 1 / s_i^2` (cut-off :math:`t_{n_i-2}^{-1}(1 - c)\, s_i`); for ``"COR"``
+        the n of the correlation's Cohen's d (cut-off :math:`t / \sqrt{n_i - 2 + t^2}` on the r
+        scale, then Fisher's z); see :class:`multilevel.bayes.robma._likelihood.SelectionData`.
+        Default (None): ``"t"`` for ``"SMD"``, ``"ZCOR"`` and ``"COR"``, ``"normal"`` for
+        ``"OR"`` (RoBMA's t test of a log odds ratio has infinite degrees of freedom) and
+        ``"GEN"``. An estimate exactly at a cut-off counts as significant.
     method : {"auto", "quadrature", "importance"}
         Integration of each model: ``"auto"`` uses quadrature for models with at most two free
         parameters and adaptive importance sampling for larger ones (see
@@ -130,10 +136,12 @@ def robma(yi, vi=None, *, sei=None, measure: str, data=None, model_type: str | N
     """
     measure = normalize_measure(measure)
     direction = _direction(effect_direction)
-    cutoffs = ("t" if measure == "SMD" else "normal") if cutoffs is None else cutoffs
-    if cutoffs not in ("normal", "t") or (cutoffs == "t" and measure != "SMD"):
+    cutoffs = ("t" if measure in ("SMD", "ZCOR", "COR") else "normal") if cutoffs is None else cutoffs
+    if cutoffs not in ("normal", "t") or (cutoffs == "t" and measure not in ("SMD", "ZCOR", "COR")):
         raise ModelSpecificationError(
-            f"cutoffs must be 'normal', or 't' for measure 'SMD'; got cutoffs={cutoffs!r} with measure {measure!r}")
+            f"cutoffs must be 'normal', or 't' for measures 'SMD', 'ZCOR' and 'COR' (a t test needs a "
+            f"sample size derivable from the estimate and its standard error); got cutoffs={cutoffs!r} "
+            f"with measure {measure!r}")
     if method not in ("auto", "quadrature", "importance"):
         raise ArgumentError(f"method must be 'auto', 'quadrature' or 'importance', got {method!r}")
     if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 100:
@@ -144,7 +152,7 @@ def robma(yi, vi=None, *, sei=None, measure: str, data=None, model_type: str | N
                        prior_heterogeneity_null, prior_bias_null)
     _check_identifiable(models, y.size)
     if cutoffs == "t" and any(m.bias is not None and m.bias.kind == "weightfunction" for m in models):
-        _check_t_cutoffs(y, se, bd)
+        _check_t_cutoffs(y, se, bd, cutoff_rule("t", measure))
     seed = int(np.random.default_rng().integers(2**31 - 1)) if seed is None else int(seed)
     rd = RobmaData(y, se, tuple(str(r) for r in (bd.row_names or range(1, y.size + 1))), measure, direction,
                    cutoffs, bd.n_dropped)
@@ -206,15 +214,15 @@ def _check_identifiable(models, k: int) -> None:
             f"with {worst.bias_label()}, has {worst.dim} free parameters: {', '.join(worst.free)}); got k = {k}")
 
 
-def _check_t_cutoffs(y, se, bd) -> None:
-    """The t-test p-values need a sample size n = (d^2 + 8) / (2 se^2) above 2."""
-    n = (y**2 + 8) / (2 * se**2)
-    bad = ~(n > 2)
+def _check_t_cutoffs(y, se, bd, rule: str) -> None:
+    """The t-test p-values need a recovered sample size n above 2 (see ``t_rule_sample_size``)."""
+    bad = ~(t_rule_sample_size(rule, y, se) > 2)
     if bad.any():
         raise DataError(
-            "the weight functions' p-values (cutoffs='t') are t tests on n - 2 degrees of freedom with "
-            "n = (d^2 + 8) / (2 se^2); these estimates give n <= 2 (standard errors too large for a "
-            f"Cohen's d), use cutoffs='normal'; {offending_rows(bad, list(bd.row_names) or None, se)}")
+            "the weight functions' p-values (cutoffs='t') are t tests on n - 2 degrees of freedom with the "
+            "sample size n recovered from the estimate and its standard error; these estimates give n <= 2 "
+            f"(standard errors too large for the measure), use cutoffs='normal'; "
+            f"{offending_rows(bad, list(bd.row_names) or None, se)}")
 
 
 def _cuts(models) -> tuple[float, ...]:
@@ -226,7 +234,8 @@ def _cuts(models) -> tuple[float, ...]:
 
 
 def _fit_model(model, rd: RobmaData, method: str, draws: int, seed: int) -> ModelResult:
-    f = ModelPosterior(model, rd.y, rd.se, measure_scale(rd.measure), rd.cutoff_rule, rd.direction)
+    f = ModelPosterior(model, rd.y, rd.se, measure_scale(rd.measure), cutoff_rule(rd.cutoff_rule, rd.measure),
+                       rd.direction)
     res = integrate(f, method=method, draws=draws, seed=seed)
     vals, _ = f.constrain(res.U)
     if f.collapsed:

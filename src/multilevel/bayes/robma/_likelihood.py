@@ -18,7 +18,8 @@ of estimates whose p-value falls in interval j: one-sided p-values
 :math:`1 - \Phi(y / s_i)` (in the expected direction of the effect) or two-sided
 :math:`2(1 - \Phi(|y| / s_i))`. The cut-offs on the estimate scale are
 :math:`s_i \Phi^{-1}(1 - c_j)` (one-sided) and :math:`\pm s_i \Phi^{-1}(1 - c_j / 2)`
-(two-sided), or from t tests for Cohen's d (:class:`SelectionData`), as RoBMA's JAGS
+(two-sided), or from t tests for Cohen's d, correlations and Fisher's z
+(:class:`SelectionData`), as RoBMA's JAGS
 distributions ``dwnorm_1s`` and ``dwnorm_2s`` take them; an estimate exactly at a cut-off
 counts as significant. The
 normalizer is written as :math:`\omega_J + \sum_{j<J} (\omega_j - \omega_{j+1})
@@ -33,7 +34,7 @@ import numpy as np
 
 from ._spec import WeightFunction
 
-__all__ = ["SelectionData", "selection_data", "omega_from_eta", "loglik", "log_normalizer"]
+__all__ = ["SelectionData", "selection_data", "cutoff_rule", "t_rule_sample_size", "omega_from_eta", "loglik", "log_normalizer"]
 
 _LN_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -42,10 +43,18 @@ class SelectionData:
     """The data-dependent part of a weight function: cut-offs (k, J-1) on the estimate scale
     (decreasing in j) and the interval of each observed estimate.
 
-    ``rule="normal"``: p-values of the z statistic ``y / se``. ``rule="t"`` (standardized mean
-    differences of two groups of equal size): the sample size is recovered from the estimate and
-    its standard error, ``n = (d^2 + 8) / (2 se^2)``, and the cut-offs are
-    ``2 t_{n-2}^{-1}(1 - c) / sqrt(n)``.
+    ``rule="normal"``: p-values of the z statistic ``y / se``. The t rules recover a sample size
+    n from the estimate and its standard error and take the p-values from a t test on n - 2
+    degrees of freedom, as RoBMA does for data entered as Cohen's d, correlations or Fisher's z
+    (:func:`cutoff_rule`):
+
+    * ``"t"`` (Cohen's d of two groups of equal size): ``n = (d^2 + 8) / (2 se^2)``, cut-offs
+      ``2 t_{n-2}^{-1}(1 - c) / sqrt(n)``;
+    * ``"t_z"`` (Fisher's z): ``n = 3 + 1 / se^2``, cut-offs ``t_{n-2}^{-1}(1 - c) se``;
+    * ``"t_r"`` (correlations fitted as Fisher's z, ``y = atanh(r)``, ``se = se_r / (1 - r^2)``):
+      n from r and se_r through Cohen's d (``d = 2r / sqrt(1 - r^2)``,
+      ``se_d = 2 se_r / (1 - r^2)^{3/2}``, n as for d), cut-offs
+      ``atanh(t / sqrt(n - 2 + t^2))`` with ``t = t_{n-2}^{-1}(1 - c)``.
     """
 
     def __init__(self, wf: WeightFunction, y: np.ndarray, se: np.ndarray, rule: str = "normal"):
@@ -54,14 +63,42 @@ class SelectionData:
         steps = np.asarray(wf.steps)
         self.two_sided = wf.side == "two.sided"
         tail = steps / 2 if self.two_sided else steps
-        if rule == "t":
-            n = (y**2 + 8) / (2 * se**2)
-            self.crit = 2 * special.stdtrit(n[:, None] - 2, 1 - tail[None, :]) / np.sqrt(n)[:, None]
-        else:
+        if rule == "normal":
             self.crit = se[:, None] * special.ndtri(1 - tail)[None, :]
+        else:
+            n = t_rule_sample_size(rule, y, se)
+            t = special.stdtrit(n[:, None] - 2, 1 - tail[None, :])
+            if rule == "t":
+                self.crit = 2 * t / np.sqrt(n)[:, None]
+            elif rule == "t_z":
+                self.crit = t * se[:, None]
+            else:
+                self.crit = np.arctanh(t / np.sqrt(n[:, None] - 2 + t**2))
         stat = np.abs(y) if self.two_sided else y
         self.interval = np.sum(stat[:, None] < self.crit, axis=1)  # at a cut-off: significant (p <= step)
         self.counts = np.bincount(self.interval, minlength=len(steps) + 1).astype(float)
+
+
+_T_RULES = {"SMD": "t", "ZCOR": "t_z", "COR": "t_r"}
+
+
+def cutoff_rule(cutoffs: str, measure: str) -> str:
+    """The rule of :class:`SelectionData` for ``cutoffs`` (``"normal"`` or ``"t"``) and a measure
+    (RoBMA's: t tests for Cohen's d, correlations and Fisher's z; the normal for log odds ratios,
+    whose t test has infinite degrees of freedom, and for other measures)."""
+    return "normal" if cutoffs == "normal" else _T_RULES[measure]
+
+
+def t_rule_sample_size(rule: str, y: np.ndarray, se: np.ndarray) -> np.ndarray:
+    """The sample size n that the t rule ``rule`` recovers from estimates and standard errors
+    (on the fitting scale; see :class:`SelectionData`)."""
+    if rule == "t":
+        return (y**2 + 8) / (2 * se**2)
+    if rule == "t_z":
+        return 3 + 1 / se**2
+    r = np.tanh(y)
+    d, se_d = 2 * r / np.sqrt(1 - r**2), 2 * se / np.sqrt(1 - r**2)  # se_r = se (1 - r^2)
+    return (d**2 + 8) / (2 * se_d**2)
 
 
 def selection_data(wf: WeightFunction | None, y, se, rule: str = "normal") -> SelectionData | None:
