@@ -41,6 +41,11 @@ METHODS = {
     "RmaMvFit.plot_profile": ("rma_mv_fit", lambda f, **kw: f.plot_profile(["sigma2.1"], steps=3, **kw)),
     "RmaFit.forest": ("rma_fit", lambda f, **kw: f.forest(**kw)),
     "RmaFit.funnel": ("rma_fit", lambda f, **kw: f.funnel(**kw)),
+    "RobmaFit.plot": ("robma_fit", lambda f, **kw: f.plot("mu", prior=True, **kw)),
+    "RobmaFit.plot_weightfunction": ("robma_fit", lambda f, **kw: f.plot_weightfunction(**kw)),
+    "RobmaFit.plot_petpeese": ("robma_fit", lambda f, **kw: f.plot_petpeese(**kw)),
+    "RobmaFit.plot_models": ("robma_fit", lambda f, **kw: f.plot_models(**kw)),
+    "RobmaFit.forest": ("robma_fit", lambda f, **kw: f.forest(**kw)),
 }
 
 
@@ -77,3 +82,10 @@ def test_plot_without_kept_data_asks_for_it(lmer_fit):
     bare = dataclasses.replace(lmer_fit, _data=None)
     with pytest.raises(ml.ArgumentError, match="data="):
         ml.plot_lmer(bare)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in METHODS if n.startswith("RobmaFit.")))
+def test_robma_plots_have_axis_labels_and_a_title(request, name):
+    fixture, call = METHODS[name]
+    ax = call(request.getfixturevalue(fixture)).axes[0]
+    assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()

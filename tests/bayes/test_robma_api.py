@@ -237,3 +237,25 @@ def test_summary_of_the_models(robma_fit):
     assert str(robma_fit.summary("models")) == str(robma_fit.models_overview())
     with pytest.raises(ml.ArgumentError, match="type"):
         robma_fit.summary("diagnostics")
+
+
+def test_weight_function_plot_labels_the_cutoffs_as_robma_prints_them(robma_fit):
+    import matplotlib.pyplot as plt
+
+    ax = robma_fit.plot_weightfunction().axes[0]
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == ["0", ".025", ".05", ".5", ".95", ".975", "1"]
+    assert ax.get_xlabel() == "p-value (one-sided)" and ax.get_ylabel() == "Selection weight (omega)"
+    assert ax.get_title() == "Model-averaged weight function"
+    assert robma_fit.plot_weightfunction(conditional=True).axes[0].get_title() == "Conditional weight function"
+    plt.close("all")
+
+
+def test_posterior_plot_names_the_scale_and_the_point_mass(robma_fit):
+    import matplotlib.pyplot as plt
+
+    fig = robma_fit.plot("mu", prior=True, output_scale="r")
+    assert fig.axes[0].get_xlabel() == "Effect size (mu), correlation scale"
+    assert fig.axes[1].get_ylabel() == "Probability of mu = 0"
+    assert robma_fit.plot("PET").axes[0].get_xlabel() == "PET coefficient"
+    plt.close("all")

@@ -13,6 +13,10 @@ import numpy as np
 from ..._exceptions import ArgumentError
 from ..._protocol import parse_level
 from ._averaging import weighted_moments, weighted_quantile
+from ._tables import SCALE_NAMES
+
+_PARAMETER_NAMES = {"mu": "Effect size (mu)", "tau": "Heterogeneity (tau)", "PET": "PET coefficient",
+                    "PEESE": "PEESE coefficient"}
 
 __all__ = ["plot_parameter", "plot_weightfunction", "plot_petpeese", "plot_models", "forest"]
 
@@ -23,6 +27,25 @@ def _axes(ax):
     import matplotlib.pyplot as plt
 
     return plt.subplots()[1]
+
+
+def _scale_label(fit, parameter, output_scale=None) -> str:
+    """Axis label of ``parameter`` with its scale (PET has none: it multiplies a standard error)."""
+    name = _PARAMETER_NAMES.get(parameter, parameter)
+    if parameter == "PET":
+        return name
+    scale = SCALE_NAMES[fit._output_scale(output_scale)]
+    return f"{name}, {scale} scale" if fit._output_scale(output_scale) is not None else name
+
+
+def _kind(conditional: bool) -> str:
+    return "Conditional" if conditional else "Model-averaged"
+
+
+def _p_label(p: float) -> str:
+    """A p-value cut-off as RoBMA prints it (no leading zero: .025, .5; 0 and 1 as they are)."""
+    text = f"{p:g}"
+    return text[1:] if text.startswith("0.") else text
 
 
 def _weighted_kde(x, w, grid, lower):
@@ -59,8 +82,11 @@ def plot_parameter(fit, parameter="mu", *, prior=False, conditional=False, outpu
         ax.plot(grid, (1 - spike) * _weighted_kde(xc, wc, grid, lower), color="black", label="Posterior")
         if prior:
             _prior_curve(fit, parameter, grid, conditional, output_scale, ax)
-    ax.set_xlabel(parameter)
+    ax.set_xlabel(_scale_label(fit, parameter, output_scale))
     ax.set_ylabel("Density")
+    ax.set_title(f"{_kind(conditional)} posterior of {parameter}" + (" and prior" if prior else ""))
+    if prior and cont.any():
+        ax.legend(*_unique_legend(ax), frameon=False, fontsize=8, loc="upper left")
     if spike > 0 and not conditional:
         right = ax.twinx()
         right.annotate("", xy=(null, spike), xytext=(null, 0), arrowprops={"arrowstyle": "-|>", "lw": 2})
@@ -69,8 +95,14 @@ def plot_parameter(fit, parameter="mu", *, prior=False, conditional=False, outpu
             right.annotate("", xy=(null, p0), xytext=(null, 0),
                            arrowprops={"arrowstyle": "-|>", "lw": 1, "color": "grey", "linestyle": "--"})
         right.set_ylim(0, 1)
-        right.set_ylabel("Probability")
+        right.set_ylabel(f"Probability of {parameter} = {null:g}")
     return ax
+
+
+def _unique_legend(ax):
+    handles, labels = ax.get_legend_handles_labels()
+    seen = dict(zip(labels, handles))
+    return list(seen.values()), list(seen)
 
 
 def _has(model, parameter) -> bool:
@@ -101,7 +133,8 @@ def _prior_curve(fit, parameter, grid, conditional, output_scale, ax):
 
 def plot_weightfunction(fit, *, conditional=False, level=0.95, ax=None):
     """Model-averaged (or conditional) weights of the one-sided p-value intervals: the mean as
-    a step function with the central ``level`` interval shaded."""
+    a step function with the central ``level`` interval shaded, the cut-offs on the x axis
+    labelled as RoBMA prints them (.025, .05, ...)."""
     a = (1 - parse_level(level)) / 2
     ax = _axes(ax)
     names = fit._omega_names()
@@ -120,9 +153,10 @@ def plot_weightfunction(fit, *, conditional=False, level=0.95, ax=None):
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.05)
     ax.set_xticks(edges)
-    ax.set_xticklabels([f"{e:g}" for e in edges], rotation=45)
+    ax.set_xticklabels([_p_label(e) for e in edges], rotation=90, fontsize=8)
     ax.set_xlabel("p-value (one-sided)")
-    ax.set_ylabel("Selection probability")
+    ax.set_ylabel("Selection weight (omega)")
+    ax.set_title(f"{_kind(conditional)} weight function")
     return ax
 
 
@@ -144,8 +178,10 @@ def plot_petpeese(fit, *, level=0.95, ax=None, draws=4000):
     ax.fill_between(se_d, band[0], band[2], color="lightgrey")
     ax.plot(se_d, curves.mean(0), color="black")
     ax.scatter(fit.data.se / c, fit.data.direction * fit.data.y / c, s=12, color="black", alpha=0.6)
-    ax.set_xlabel("Standard error")
-    ax.set_ylabel("Effect size")
+    scale = SCALE_NAMES["d" if fit.measure != "GEN" else None]
+    ax.set_xlabel(f"Standard error ({scale} scale)" if fit.measure != "GEN" else "Standard error")
+    ax.set_ylabel(f"Effect size ({scale} scale)" if fit.measure != "GEN" else "Effect size")
+    ax.set_title("Model-averaged PET-PEESE regression")
     return ax
 
 
@@ -170,7 +206,9 @@ def plot_models(fit, parameter="mu", *, conditional=False, level=0.95, ax=None):
                 markersize=3 + 9 * np.sqrt(p))
     ax.set_yticks(ypos)
     ax.set_yticklabels([r[0] for r in rows], fontsize=6)
-    ax.set_xlabel(parameter)
+    ax.set_xlabel(_scale_label(fit, parameter) if parameter in _PARAMETER_NAMES else parameter)
+    ax.set_ylabel("Model (marker size: posterior probability)")
+    ax.set_title(f"{parameter} in each model and model-averaged" + (" (conditional)" if conditional else ""))
     return ax
 
 
@@ -194,5 +232,7 @@ def forest(fit, *, level=0.95, ax=None):
     ax.set_yticks([*ypos, 1])
     ax.set_yticklabels([*fit.data.labels, "RoBMA"], fontsize=7)
     ax.axvline(0, color="grey", lw=0.5, linestyle="--")
-    ax.set_xlabel("Effect size")
+    ax.set_xlabel("Effect size" + (f" ({SCALE_NAMES['d']} scale)" if fit.measure != "GEN" else ""))
+    ax.set_ylabel("Study")
+    ax.set_title(f"Observed estimates ({parse_level(level):.0%} CI) and model-averaged mu")
     return ax
