@@ -259,3 +259,12 @@ def test_posterior_plot_names_the_scale_and_the_point_mass(robma_fit):
     assert fig.axes[1].get_ylabel() == "Probability of mu = 0"
     assert robma_fit.plot("PET").axes[0].get_xlabel() == "PET coefficient"
     plt.close("all")
+
+
+def test_weight_function_plot_can_space_the_cutoffs_evenly(robma_fit):
+    import matplotlib.pyplot as plt
+
+    ax = robma_fit.plot_weightfunction(rescale_x=True).axes[0]
+    np.testing.assert_allclose(ax.get_xticks(), np.linspace(0, 1, 7))
+    assert [t.get_text() for t in ax.get_xticklabels()][1:3] == [".025", ".05"]
+    plt.close("all")

@@ -96,3 +96,14 @@ def test_correlations_too_imprecise_for_a_t_test():
         ml.robma(r, vi, measure="COR", model_type="2w")
     fit = ml.robma(r, vi, measure="COR", model_type="2w", cutoffs="normal", draws=500, seed=1)
     assert fit.data.cutoff_rule == "normal"
+
+
+def test_cohens_d_too_imprecise_for_a_t_test():
+    # n = (d^2 + 8) / (2 se^2) = (1 + 8) / (2 * 5) = 0.9 for the second estimate
+    with pytest.raises(ml.DataError, match=r"cutoffs='t'.* n <= 2 .* offending rows: 2 \(2.23607\)"):
+        ml.robma([0.2, 1.0, 0.1, 0.3, 0.2, 0.4], [0.01, 5.0, 0.01, 0.01, 0.01, 0.01], measure="SMD")
+
+
+def test_t_cutoffs_need_a_measure_with_a_sample_size():
+    with pytest.raises(ml.ModelSpecificationError, match="'SMD', 'ZCOR' and 'COR'.*measure 'OR'"):
+        ml.robma([0.2, 1.0, 0.1, 0.3, 0.2, 0.4], [0.01] * 6, measure="OR", cutoffs="t")

@@ -131,10 +131,11 @@ def _prior_curve(fit, parameter, grid, conditional, output_scale, ax):
         ax.plot(grid, scale * pr.pdf(grid), color="grey", linestyle="--", label="Prior")
 
 
-def plot_weightfunction(fit, *, conditional=False, level=0.95, ax=None):
+def plot_weightfunction(fit, *, conditional=False, level=0.95, rescale_x=False, ax=None):
     """Model-averaged (or conditional) weights of the one-sided p-value intervals: the mean as
     a step function with the central ``level`` interval shaded, the cut-offs on the x axis
-    labelled as RoBMA prints them (.025, .05, ...)."""
+    labelled as RoBMA prints them (.025, .05, ...); ``rescale_x`` spaces the cut-offs evenly
+    (RoBMA's ``rescale_x``)."""
     a = (1 - parse_level(level)) / 2
     ax = _axes(ax)
     names = fit._omega_names()
@@ -147,13 +148,14 @@ def plot_weightfunction(fit, *, conditional=False, level=0.95, ax=None):
         lo.append(q[0])
         hi.append(q[1])
     steps = lambda v: np.repeat(v, 2)  # noqa: E731
-    xs = np.column_stack([edges[:-1], edges[1:]]).reshape(-1)
+    at = np.linspace(0.0, 1.0, edges.size) if rescale_x else edges
+    xs = np.column_stack([at[:-1], at[1:]]).reshape(-1)
     ax.fill_between(xs, steps(lo), steps(hi), color="lightgrey", step=None)
     ax.plot(xs, steps(mean), color="black")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.05)
-    ax.set_xticks(edges)
-    ax.set_xticklabels([_p_label(e) for e in edges], rotation=90, fontsize=8)
+    ax.set_xticks(at)
+    ax.set_xticklabels([_p_label(e) for e in edges], rotation=0 if rescale_x else 90, fontsize=8)
     ax.set_xlabel("p-value (one-sided)")
     ax.set_ylabel("Selection weight (omega)")
     ax.set_title(f"{_kind(conditional)} weight function")

@@ -462,9 +462,10 @@ class RobmaFit(FitProtocol, TextViews):
         return _plots.plot_parameter(self, parameter, prior=prior, conditional=conditional,
                               output_scale=output_scale, ax=ax).figure
 
-    def plot_weightfunction(self, *, conditional: bool = False, level=0.95, ax=None):
+    def plot_weightfunction(self, *, conditional: bool = False, level=0.95, rescale_x: bool = False, ax=None):
         """The estimated weight function: model-averaged (or conditional) weights of the
-        one-sided p-value intervals with the central ``level`` interval. Returns the Figure.
+        one-sided p-value intervals with the central ``level`` interval; ``rescale_x=True``
+        spaces the cut-offs evenly on the x axis. Returns the Figure.
 
         Examples
         --------
@@ -472,7 +473,8 @@ class RobmaFit(FitProtocol, TextViews):
         >>> dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))
         >>> fig = ml.robma("yi", "vi", measure="ZCOR", data=dat, draws=2000, seed=1).plot_weightfunction()
         """
-        return _plots.plot_weightfunction(self, conditional=conditional, level=level, ax=ax).figure
+        return _plots.plot_weightfunction(self, conditional=conditional, level=level, rescale_x=rescale_x,
+                                          ax=ax).figure
 
     def plot_petpeese(self, *, level=0.95, ax=None):
         """The model-averaged PET-PEESE regression of the effect size on the standard error
