@@ -11,6 +11,7 @@ from .._priors import Prior, prior
 from ._averaging import posterior_probabilities
 from ._integrate import integrate
 from ._posterior import ModelPosterior
+from ._regfit import fit_regression
 from ._result import ModelResult, RobmaData, RobmaFit
 from ._spec import BiasPrior, default_bias_priors, make_ensemble, measure_scale, normalize_measure
 
@@ -153,8 +154,6 @@ def robma(yi, vi=None, *, sei=None, measure: str, data=None, model_type: str | N
     models = _ensemble(model_type, prior_effect, prior_heterogeneity, prior_bias, prior_effect_null,
                        prior_heterogeneity_null, prior_bias_null)
     if mods is not None:
-        from ._regfit import fit_regression
-
         return fit_regression(mods, yi, vi, sei, data, measure=measure, direction=direction, cutoffs=cutoffs,
                               method=method, draws=int(draws), seed=seed, base=models,
                               model_type=model_type if prior_bias is None else None,

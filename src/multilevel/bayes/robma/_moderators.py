@@ -25,6 +25,7 @@ import pandas as pd
 
 from ..._data import as_dataframe, check_columns, drop_missing, row_labels, warn_dropped
 from ..._exceptions import ArgumentError, DataError, FormulaError, ModelSpecificationError
+from ...formula._quoting import formula_columns
 
 __all__ = ["ModeratorTerm", "ModeratorDesign", "moderator_formula", "moderator_rows", "moderator_design",
            "meandif_contrast"]
@@ -98,12 +99,9 @@ def moderator_formula(mods) -> str:
 
 
 def _formula_columns(formula: str) -> list[str]:
-    from ..._exceptions import FormulaError as _FE
-    from ...formula._quoting import formula_columns
-
     try:
         return formula_columns(formula)
-    except _FE:
+    except FormulaError:
         raise
     except Exception as err:  # formulaic raises several parser types
         raise FormulaError(f"cannot parse the formula: {err}", formula) from None

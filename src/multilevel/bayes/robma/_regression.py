@@ -126,6 +126,7 @@ class RegressionPosterior:
         self.A = direction * scale * (np.column_stack(blocks) if blocks else np.zeros((y.size, 0)))
         self.m0, self.v0 = np.asarray(m0, float), np.asarray(v0, float)
         self.collapsed = self.A.shape[1] > 0
+        self._AA = (self.A[:, :, None] * self.A[:, None, :]).reshape(y.size, -1)  # rows: a_i a_i'
         self.b_mean, self.b_sd = b_mean, b_sd
         self.free_mu = model.effect and not self.collapse_mu
         self.free_beta = self.X.shape[1] if not self.collapse_beta else 0
@@ -178,7 +179,8 @@ class RegressionPosterior:
             logp = logp + lj + self._logpdf[b.kind](vals[b.kind])
         elif b is not None:
             Z = np.column_stack([U[:, col:], np.zeros(n)])
-            log_eta = Z - np.logaddexp.reduce(Z, axis=1, keepdims=True)
+            top = Z.max(axis=1, keepdims=True)
+            log_eta = Z - top - np.log(np.sum(np.exp(Z - top), axis=1, keepdims=True))
             vals["omega"] = omega_from_eta(np.exp(log_eta))
             logp = logp + self.log_dirichlet_const + log_eta @ self.alpha
         return vals, logp
@@ -201,8 +203,9 @@ class RegressionPosterior:
     def _precision(self, var):
         """W = 1 / var (g, k), P = S^-1 + A' W A (g, q, q)."""
         W = 1.0 / var
-        P = np.einsum("ki,gk,kj->gij", self.A, W, self.A, optimize=True)
-        P[:, np.arange(self.m0.size), np.arange(self.m0.size)] += 1.0 / self.v0
+        q = self.m0.size
+        P = (W @ self._AA).reshape(-1, q, q)
+        P[:, np.arange(q), np.arange(q)] += 1.0 / self.v0
         return W, P
 
     def _collapsed_loglik(self, mean, var):

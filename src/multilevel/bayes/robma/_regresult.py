@@ -20,7 +20,7 @@ from ._averaging import inclusion, linear_scale
 from ._moderators import ModeratorDesign
 from ._regtables import RegModelsOverview, RobmaRegSummary
 from ._result import RobmaFit, _tails
-from ._tables import SCALE_NAMES, components_frame, estimates_frame
+from ._tables import SCALE_NAMES, _evidence, _num, components_frame, estimates_frame
 
 __all__ = ["RobmaRegFit"]
 
@@ -198,6 +198,64 @@ class RobmaRegFit(RobmaFit):
         frame = super().models_overview().to_frame()
         frame.insert(3, "Moderators", [r.model.moderators_label() for r in self.models])
         return RegModelsOverview(frame)
+
+    def interpret(self, *, output_scale=None, level=0.95) -> str:
+        """Sentences on the evidence for the effect, heterogeneity, publication bias and each
+        moderator, with the model-averaged estimates (the moderators' effects as in
+        :meth:`moderator_estimates`).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("OR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> fit = ml.robma("yi", "vi", measure="OR", mods="~ ablat", data=dat, model_type="PP",
+        ...                effect_direction="negative", draws=2000, seed=1)
+        >>> "the moderation by ablat" in fit.interpret()
+        True
+        """
+        base = super().interpret(output_scale=output_scale, level=level).splitlines()
+        est = self.moderator_estimates(output_scale=output_scale, level=level)
+        table = self.moderator_components()
+        lo, hi = est.columns[2], est.columns[3]
+        pct = f"{parse_level(level) * 100:g}%"
+        lines = []
+        for term in self.design.terms:
+            text = _evidence(f"the moderation by {term.name}", float(table.loc[term.name, "Inclusion BF"]), "BFmod")
+            parts = [f"{n} = {_num(est.loc[n, 'Mean'])}, {pct} CI [{_num(est.loc[n, lo])}, {_num(est.loc[n, hi])}]"
+                     for n in term.effect_names()]
+            lines.append(f"{text}, with mean model-averaged estimate {'; '.join(parts)}.")
+        return "\n".join(base[:-1] + lines + base[-1:])
+
+    def to_inference_data(self, model: int, *, draws: int = 10000):
+        """ArviZ InferenceData of component ``model`` (1-based): as :meth:`RobmaFit.to_inference_data`,
+        with the effects of the moderators the model includes (names of :meth:`moderator_estimates`).
+
+        Examples
+        --------
+        >>> import multilevel as ml
+        >>> dat = ml.escalc("OR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+        >>> fit = ml.robma("yi", "vi", measure="OR", mods="~ ablat", data=dat, model_type="PP",
+        ...                effect_direction="negative", draws=2000, seed=1)
+        >>> sorted(fit.to_inference_data(24).posterior.data_vars)
+        ['PEESE', 'ablat', 'mu', 'tau']
+        """
+        idata = super().to_inference_data(model, draws=draws)
+        res = self.models[int(model) - 1]
+        idx = self._resampled(int(model), draws)
+        for i, term in enumerate(self.design.terms):
+            if res.model.included[i]:
+                effects = res.samples["beta"][idx][:, list(term.columns)] @ term.effect_map().T
+                for j, name in enumerate(term.effect_names()):
+                    idata.posterior[name] = (("chain", "draw"), effects[None, :, j])
+        return idata
+
+    def _resampled(self, model: int, draws: int) -> np.ndarray:
+        """The draws :meth:`RobmaFit.to_inference_data` picks (the same generator and steps)."""
+        res = self.models[model - 1]
+        rng = np.random.default_rng(self.seed + model)
+        cw = np.cumsum(res.weights)
+        idx = np.minimum(np.searchsorted(cw, (rng.random() + np.arange(draws)) / draws * cw[-1]), cw.size - 1)
+        return rng.permutation(idx)
 
     # ----------------------------------------------------------------- protocol verbs
     @property
