@@ -239,3 +239,31 @@ def test_arrays_with_data(bcg):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert fit.data.k == 13
+
+
+def test_interpret_and_inference_data(robma_reg_fit):
+    text = robma_reg_fit.interpret()
+    assert "evidence in favor of the moderation by ablat" in text
+    assert "alloc [dif: random] =" in text
+    idata = robma_reg_fit.to_inference_data(48, draws=500)  # the last model has both moderators
+    post = idata.posterior
+    assert {"mu", "tau", "ablat", "alloc [dif: alternate]"} <= set(post.data_vars)
+    levels = sum(post[f"alloc [dif: {lev}]"].values for lev in ("alternate", "random", "systematic"))
+    np.testing.assert_allclose(levels, 0, atol=1e-12)
+    assert "ablat" not in robma_reg_fit.to_inference_data(2, draws=100).posterior  # no moderator in model 2
+
+
+def test_smd_with_t_cutoffs_and_missing_effect_sizes():
+    """Cohen's d input (t-test cut-offs), a text factor, a row without an effect size."""
+    rng = np.random.default_rng(4)
+    n = rng.integers(20, 120, 14)
+    d = 0.3 + rng.normal(0, 0.2, 14)
+    dat = pd.DataFrame({"d": d, "se": np.sqrt(4 / n + d**2 / (2 * n)), "g": list("ab") * 7,
+                        "x": rng.normal(size=14)}, index=[f"s{i}" for i in range(14)])
+    dat.loc["s5", "d"] = np.nan
+    with pytest.warns(MissingDataWarning):
+        fit = ml.robma("d", sei="se", measure="SMD", mods="~ g + x", data=dat, draws=500, seed=2,
+                       prior_bias=[ml.prior_weightfunction("one.sided", [0.05]), ml.prior_pet()])
+    assert fit.data.k == 13 and "s5" not in fit.data.labels
+    assert fit.data.cutoff_rule == "t"
+    assert list(fit.moderator_estimates().index) == ["intercept", "g [dif: a]", "g [dif: b]", "x"]
