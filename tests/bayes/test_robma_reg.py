@@ -267,3 +267,13 @@ def test_smd_with_t_cutoffs_and_missing_effect_sizes():
     assert fit.data.k == 13 and "s5" not in fit.data.labels
     assert fit.data.cutoff_rule == "t"
     assert list(fit.moderator_estimates().index) == ["intercept", "g [dif: a]", "g [dif: b]", "x"]
+
+
+def test_point_prior_on_the_effect(bcg):
+    """An effect fixed at a point (not 0) under the alternative: mu is not a free parameter."""
+    fit = ml.robma("yi", "vi", measure="OR", mods="~ ablat", data=bcg, prior_bias=ml.prior_pet(),
+                   prior_effect=ml.prior("point", -0.2), effect_direction="negative", draws=500, seed=1)
+    last = fit.models[-1]
+    assert last.model.free == ("ablat[0]", "tau", "PET")
+    np.testing.assert_allclose(last.samples["mu"], -0.2)
+    assert np.isfinite(last.log_ml)

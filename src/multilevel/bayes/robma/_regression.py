@@ -128,7 +128,7 @@ class RegressionPosterior:
         self.collapsed = self.A.shape[1] > 0
         self._AA = (self.A[:, :, None] * self.A[:, None, :]).reshape(y.size, -1)  # rows: a_i a_i'
         self.b_mean, self.b_sd = b_mean, b_sd
-        self.free_mu = model.effect and not self.collapse_mu
+        self.free_mu = not model.mu.is_point and not self.collapse_mu
         self.free_beta = self.X.shape[1] if not self.collapse_beta else 0
         self.sites = tuple(s for s in model.free if not (
             (s == "mu" and not self.free_mu) or ("[" in s and not self.free_beta)))
