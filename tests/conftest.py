@@ -120,6 +120,16 @@ def robma_fit():
 
 
 @pytest.fixture(scope="session")
+def robma_reg_fit():
+    """A RoBMA meta-regression on the log odds ratios of bcg (two moderators; bias: one weight
+    function and PET, 48 models; small samples)."""
+    dat = ml.escalc("OR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
+    bias = [ml.prior_weightfunction("one.sided", [0.025, 0.05]), ml.prior_pet()]
+    return ml.robma("yi", "vi", measure="OR", mods="~ ablat + alloc", data=dat, prior_bias=bias,
+                    effect_direction="negative", seed=1, draws=2000)
+
+
+@pytest.fixture(scope="session")
 def brma_fit(konst):
     """A multilevel brma fit with few draws: enough to exercise every method, not for inference."""
     with warnings.catch_warnings():

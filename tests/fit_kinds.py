@@ -21,4 +21,5 @@ FIT_FIXTURES = {
     ml.RmaGlmmFit: "rma_glmm_fit",
     ml.RobustRmaFit: "robust_rma_fit",
     ml.RobmaFit: "robma_fit",
+    ml.RobmaRegFit: "robma_reg_fit",
 }

@@ -77,6 +77,8 @@ PRODUCERS = {
     "HeterogeneitySummary": (("brma_fit",), lambda f: f.summary_heterogeneity()),
     "RobmaSummary": (("robma_fit",), lambda f: f.summary()),
     "ModelsOverview": (("robma_fit",), lambda f: f.models_overview()),
+    "RobmaRegSummary": (("robma_reg_fit",), lambda f: f.summary()),
+    "RegModelsOverview": (("robma_reg_fit",), lambda f: f.models_overview()),
     "GlmerSummary": (("glmer_fit",), lambda f: f.summary()),
     "FixedEffectsZTable": (("glmer_fit",), lambda f: f.summary().fixed),
     "RegtestResult": (("bcg_rr",), lambda d: ml.regtest(ml.rma("yi", "vi", data=d))),

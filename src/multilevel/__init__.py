@@ -52,7 +52,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
               "dfbetas", "baujat", "radial", "qqnorm", "gosh", "GoshResult", "vif", "VifResult", "permutest",
               "PermutationTest", "labbe", "rma_glmm", "RmaGlmmFit", "RobustRmaFit"),
     ".bayes": ("brma", "BrmaFit", "prior", "Prior", "Priors", "bayes_factor", "robma", "RobmaFit",
-               "prior_weightfunction", "prior_pet", "prior_peese"),
+               "RobmaRegFit", "prior_weightfunction", "prior_pet", "prior_peese"),
 }
 _SUBPACKAGES = ("datasets", "formula", "lmm", "glmm", "ols", "meta", "bayes")
 _export, _dir, _ = attach(__name__, _EXPORTS)
@@ -88,5 +88,5 @@ if TYPE_CHECKING:  # static analysers and documentation tools see the eager impo
                        gosh, hatvalues, hc, influence, labbe, leave1out, permutest, qqnorm, radial, ranktest,
                        regtest, rma, rma_glmm, rma_mh, rma_mv, rma_peto, rstandard, rstudent, selmodel, trimfill,
                        vif)
-    from .bayes import (BrmaFit, Prior, Priors, RobmaFit, bayes_factor, brma, prior, prior_peese, prior_pet,
+    from .bayes import (BrmaFit, Prior, Priors, RobmaFit, RobmaRegFit, bayes_factor, brma, prior, prior_peese, prior_pet,
                         prior_weightfunction, robma)

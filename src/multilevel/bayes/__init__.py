@@ -8,7 +8,7 @@ imported only when a model is fitted, so ``import multilevel`` stays light.
 from ._compare_api import bayes_factor
 from ._fit import BrmaFit, brma
 from ._priors import Prior, Priors, prior
-from .robma import RobmaFit, prior_peese, prior_pet, prior_weightfunction, robma
+from .robma import RobmaFit, RobmaRegFit, prior_peese, prior_pet, prior_weightfunction, robma
 
-__all__ = ["brma", "BrmaFit", "prior", "Prior", "Priors", "bayes_factor", "robma", "RobmaFit",
+__all__ = ["brma", "BrmaFit", "prior", "Prior", "Priors", "bayes_factor", "robma", "RobmaFit", "RobmaRegFit",
            "prior_weightfunction", "prior_pet", "prior_peese"]

@@ -5,7 +5,8 @@ sampling, so an ensemble compiles nothing.
 """
 
 from ._fit import robma
+from ._regresult import RobmaRegFit
 from ._result import RobmaFit
 from ._spec import prior_peese, prior_pet, prior_weightfunction
 
-__all__ = ["robma", "RobmaFit", "prior_weightfunction", "prior_pet", "prior_peese"]
+__all__ = ["robma", "RobmaFit", "RobmaRegFit", "prior_weightfunction", "prior_pet", "prior_peese"]

@@ -12,6 +12,7 @@ from ._averaging import posterior_probabilities
 from ._integrate import integrate
 from ._likelihood import cutoff_rule, t_rule_sample_size
 from ._posterior import ModelPosterior
+from ._regfit import fit_regression
 from ._result import ModelResult, RobmaData, RobmaFit
 from ._spec import BiasPrior, default_bias_priors, make_ensemble, measure_scale, normalize_measure
 
@@ -23,7 +24,8 @@ def robma(yi, vi=None, *, sei=None, measure: str, data=None, model_type: str | N
           prior_bias=None, prior_effect_null: Prior | None = None,
           prior_heterogeneity_null: Prior | None = None, prior_bias_null: bool = True,
           effect_direction: str = "positive", cutoffs: str | None = None, method: str = "auto",
-          draws: int = 10000, seed: int | None = None) -> RobmaFit:
+          draws: int = 10000, seed: int | None = None, mods=None, prior_covariates: Prior | None = None,
+          prior_factors: Prior | None = None) -> RobmaFit:
     r"""Robust Bayesian meta-analysis: model averaging over the presence of an effect,
     heterogeneity and publication bias (RoBMA, Bartos et al. 2023; RoBMA-PSMA by default).
 
@@ -106,6 +108,17 @@ def robma(yi, vi=None, *, sei=None, measure: str, data=None, model_type: str | N
         a power of 2 points, 16,384 for the default 10,000).
     seed : int, optional
         Random seed (importance sampling and the draws); a fit is reproducible for a seed.
+    mods : str or list of str, optional
+        Moderators (RoBMA.reg): a formula such as ``"~ x1 + f"`` or a list of column names of
+        ``data``. Every model of the ensemble is fitted with and without each moderator
+        (prior weight 1 each, so :math:`36 \times 2^m` models for m moderators); the mean of
+        estimate i becomes :math:`c(\mu + x_i'\beta)`, mu being the effect at the mean of the
+        moderators. Continuous moderators are standardized; factors get the "meandif" contrast
+        (see :mod:`multilevel.bayes.robma._moderators`). Returns a :class:`RobmaRegFit`.
+    prior_covariates, prior_factors : Prior, optional
+        Normal priors of a continuous moderator's coefficient and of the meandif coefficients
+        of a factor when present (default ``prior("normal", 0, 0.25)`` each, RoBMA.reg's
+        defaults, Cohen's d scale); absent moderators have their coefficients at 0.
 
     Returns
     -------
@@ -146,10 +159,17 @@ def robma(yi, vi=None, *, sei=None, measure: str, data=None, model_type: str | N
         raise ArgumentError(f"method must be 'auto', 'quadrature' or 'importance', got {method!r}")
     if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 100:
         raise ArgumentError(f"draws must be an integer of at least 100, got {draws!r}")
-    bd = prepare(yi, vi, sei, cluster=None, mods=None, scale=None, data=data)
-    y, se = _measure_data(bd, measure)
     models = _ensemble(model_type, prior_effect, prior_heterogeneity, prior_bias, prior_effect_null,
                        prior_heterogeneity_null, prior_bias_null)
+    if mods is not None:
+        return fit_regression(mods, yi, vi, sei, data, measure=measure, direction=direction, cutoffs=cutoffs,
+                              method=method, draws=int(draws), seed=seed, base=models,
+                              model_type=model_type if prior_bias is None else None,
+                              prior_covariates=prior_covariates, prior_factors=prior_factors,
+                              measure_data=_measure_data, check_identifiable=_check_identifiable,
+                              check_t_cutoffs=_check_t_cutoffs, cuts_of=_cuts)
+    bd = prepare(yi, vi, sei, cluster=None, mods=None, scale=None, data=data)
+    y, se = _measure_data(bd, measure)
     _check_identifiable(models, y.size)
     if cutoffs == "t" and any(m.bias is not None and m.bias.kind == "weightfunction" for m in models):
         _check_t_cutoffs(y, se, bd, cutoff_rule("t", measure))
