@@ -1,6 +1,7 @@
 """Input handling for brma: effect sizes, variances, clusters and the two designs.
 
-Continuous predictors are standardized (as RoBMA does before applying its default priors);
+Continuous columns of the model frame are standardized after the formula's transformations, as
+RoBMA does before applying its default priors (:mod:`._standardize`);
 factors get treatment contrasts. The designs are built as every fixed-effects design of the
 package (:func:`multilevel.formula._design.rhs_design`: R's coding and column names) and kept
 for ``predict(newdata)``.
@@ -19,6 +20,7 @@ from .._data import (as_dataframe, check_columns, drop_missing, numeric_column,
 from .._effects import check_lengths, check_variances
 from .._exceptions import DataError, FormulaError, ModelSpecificationError
 from ..formula._quoting import formula_columns
+from ._standardize import StandardizedFormula, standardize_formula
 
 __all__ = ["BrmaData", "prepare", "model_args", "new_design"]
 
@@ -38,7 +40,6 @@ class BrmaData:
     Z_names: tuple[str, ...]
     mods_spec: Any
     scale_spec: Any
-    centers: dict[str, tuple[float, float]]
     back_X: np.ndarray | None  # maps standardized coefficients to the original scale
     back_Z: np.ndarray | None  # the same for (log tau, delta)
     labels: tuple
@@ -76,48 +77,51 @@ def _formula_vars(formula: str) -> list[str]:
         raise FormulaError(f"cannot parse the formula: {err}", formula) from None
 
 
-def _standardize(df: pd.DataFrame, names: list[str]) -> tuple[pd.DataFrame, dict]:
-    out, centers = df.copy(), {}
-    for name in names:
-        col = df[name]
-        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-            m, s = float(col.mean()), float(col.std(ddof=1))
-            if not s > 0:
-                raise ModelSpecificationError(f"the predictor {name!r} is constant")
-            centers[name] = (m, s)
-            out[name] = (col - m) / s
-    return out, centers
-
-
-def _design(formula, df, std_df, *, intercept: bool):
-    """Design of ``formula`` on the standardized predictors (what is sampled), its names as R's
-    ``model.matrix`` gives them (the intercept named ``Intercept``), the design (for new data) and
-    the matrix mapping standardized coefficients back to the original scale."""
+def _design(formula, df, *, intercept: bool):
+    """Design of ``formula`` on the standardized model frame (what is sampled), its names as R's
+    ``model.matrix`` gives them (the intercept named ``Intercept``), what rebuilds it for new data
+    and the matrix mapping standardized coefficients back to the original scale."""
     from ..formula._design import rhs_design  # formulaic: loaded only for models with moderators
 
     try:
         with np.errstate(divide="ignore", invalid="ignore"):
-            design = rhs_design(formula, std_df)
-            raw = rhs_design(formula, df).matrix
-    except FormulaError:
+            standard = standardize_formula(formula, df)
+            design = rhs_design(standard.text, standard.frame(df))
+            raw = rhs_design(formula, df)
+    except (FormulaError, ModelSpecificationError):
         raise
     except Exception as err:
         raise FormulaError(f"cannot build the design: {err}", formula) from None
-    names = list(design.names)
+    names = standard.rename(design.names)
     if "(Intercept)" not in names:
         raise FormulaError("a moderator formula without an intercept is not supported", formula)
-    X, Xr = design.matrix, raw
-    if names[0] != "(Intercept)":
-        order = [names.index("(Intercept)")] + [j for j, n in enumerate(names) if n != "(Intercept)"]
-        X, Xr, names = X[:, order], Xr[:, order], [names[j] for j in order]
+    aligned = sorted(names) == sorted(raw.names)
+    order = [names.index(n) for n in raw.names] if aligned else list(range(len(names)))  # R's order
+    order.sort(key=lambda j: names[j] != "(Intercept)")
+    X, names = design.matrix[:, order], [names[j] for j in order]
+    Xr = raw.matrix[:, [raw.names.index(n) for n in names]] if aligned else None
     names[0] = "Intercept"
     if np.linalg.matrix_rank(X) < X.shape[1]:
         raise ModelSpecificationError(f"the design of {formula!r} is rank deficient: "
                                       f"{', '.join(map(repr, _redundant(X, names)))} duplicate earlier columns")
-    back = np.linalg.lstsq(Xr, X, rcond=None)[0]
-    ok = np.allclose(Xr @ back, X, atol=1e-8 * max(1.0, np.abs(X).max()))
+    back = np.linalg.lstsq(Xr, X, rcond=None)[0] if Xr is not None else None
+    ok = back is not None and np.allclose(Xr @ back, X, atol=1e-8 * max(1.0, np.abs(X).max()))
     first = 0 if intercept else 1
-    return X[:, first:], tuple(names[first:]), design, (back if ok else None)
+    return X[:, first:], tuple(names[first:]), _Rebuild(design, standard, tuple(order)), (back if ok else None)
+
+
+@dataclass(frozen=True)
+class _Rebuild:
+    """What builds a design's columns for new data: the rewritten formula's design, the
+    standardization of its continuous factors and the column order."""
+
+    design: Any
+    standard: StandardizedFormula
+    order: tuple[int, ...]
+
+    def matrix(self, newdata: pd.DataFrame, what: str) -> np.ndarray:
+        frame = self.standard.frame(newdata, new=True, what=what)
+        return self.design.rebuild(frame, what)[:, list(self.order)]
 
 
 def _redundant(X: np.ndarray, names: list[str]) -> list[str]:
@@ -231,20 +235,19 @@ def _build(df, y, var, is_se, cl, mods, scale, mod_vars, scale_vars, dropped) ->
         if len(labels) < 2:
             raise ModelSpecificationError(
                 f"the cluster column {cl!r} has a single level; fit without cluster instead")
-    std_df, centers = _standardize(df, sorted(set(mod_vars) | set(scale_vars)))
     if mods is not None:
-        X, X_names, mods_spec, back_X = _design(mods, df, std_df, intercept=True)
+        X, X_names, mods_spec, back_X = _design(mods, df, intercept=True)
     else:
         X, X_names, mods_spec, back_X = np.ones((len(df), 1)), ("Intercept",), None, np.eye(1)
     if scale is not None:
-        Z, Z_names, scale_spec, back_Z = _design(scale, df, std_df, intercept=False)
+        Z, Z_names, scale_spec, back_Z = _design(scale, df, intercept=False)
     else:
         Z, Z_names, scale_spec, back_Z = np.zeros((len(df), 0)), (), None, None
     if len(yv) <= X.shape[1]:
         raise ModelSpecificationError(f"{len(yv)} estimates cannot inform {X.shape[1]} coefficients")
     return BrmaData(yv, vv, codes, labels, cl if cl and not cl.startswith(".") else
                     ("cluster" if cl else None), X, X_names, Z, Z_names, mods_spec, scale_spec,
-                    centers, back_X, back_Z, tuple(df.index), len(dropped), tuple(rows), dropped)
+                    back_X, back_Z, tuple(df.index), len(dropped), tuple(rows), dropped)
 
 
 def model_args(bd: BrmaData) -> tuple:
@@ -255,13 +258,7 @@ def model_args(bd: BrmaData) -> tuple:
 
 def new_design(data: BrmaData, newdata, which: str) -> np.ndarray:
     """Design rows for ``newdata`` (standardized as the fit's data were)."""
-    design = data.mods_spec if which == "mods" else data.scale_spec
-    df = as_dataframe(newdata, what="newdata").copy()
-    for name, (m, s) in data.centers.items():
-        if name in df.columns:
-            df[name] = (df[name] - m) / s
-    M = design.rebuild(df, "moderators" if which == "mods" else "scale design")
-    names = list(design.names)
-    order = [names.index("(Intercept)")] + [j for j, n in enumerate(names) if n != "(Intercept)"]
-    M = M[:, order]
+    rebuild = data.mods_spec if which == "mods" else data.scale_spec
+    df = as_dataframe(newdata, what="newdata")
+    M = rebuild.matrix(df, "moderators" if which == "mods" else "scale design")
     return M if which == "mods" else M[:, 1:]
