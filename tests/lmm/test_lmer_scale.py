@@ -73,7 +73,8 @@ def test_matrix_free_pieces_match_dense(problems, theta):
     acc = free.accuracy
     assert rx_f == pytest.approx(rx, rel=1e-10)
     assert pw_f == pytest.approx(pw, rel=1e-10)
-    assert acc.cg_residual < 1e-9 and acc.quadrature_change < 1e-8
+    assert acc.cg_residual <= free.fit_cg_tol
+    assert acc.quadrature_change < 1e-4 * acc.standard_error  # 5 Lanczos steps: quadrature error negligible
     assert acc.standard_error < 0.01  # deflation and the control variate (plain Hutchinson: about 0.25)
     assert abs(ld_f - ld) < 5 * acc.standard_error + 1e-9
 
