@@ -40,6 +40,8 @@ FORMULATIONS = ("auto", "dense", "matrix-free")
 DENSE_ALWAYS = 2_000  # later-term coefficients below which the dense Schur complement is always used
 DENSE_PREFERENCE = 20.0  # dense kept while its estimated operations are at most this many times larger
 _DENSE_LIMIT = 10_000  # as _schur.MAX_DENSE_REST (the caller passes its own)
+CG_ITERATIONS = 7  # per column of [X, y] to a relative residual of 1e-8 (ratings-like data: 6 to 8)
+FIT_EVALUATIONS = 30  # evaluations of a matrix-free fit (BOBYQA and the convergence checks: 26 to 30)
 
 
 def _all_scalar(terms) -> bool:
@@ -52,8 +54,10 @@ def cost_estimates(terms, p: int, probes: int = MatrixFreeProblem.DEFAULT_PROBES
 
     Dense: ``r^3 / 3`` (the Cholesky factor) plus two per entry of the Schur-update map
     (bounded by ``sum_j d_j (d_j + 1) / 2`` pairs). Matrix-free: four per nonzero of
-    ``Z_1'Z_r`` per product, ``probes * steps`` products for the log-determinant and about
-    ``30 (p + 1)`` for the solves.
+    ``Z_1'Z_r`` per product, ``(probes + deflation vectors) * steps`` products for the
+    log-determinant, about ``CG_ITERATIONS`` per column of ``[X, y]`` for the solves, and the
+    final evaluation (up to ``DEFAULT_MAX_PROBES * steps`` products and the Ritz vectors)
+    spread over ``FIT_EVALUATIONS`` evaluations.
     """
     first, rest = terms[0], terms[1:]
     q_rest = sum(t.q for t in rest)
@@ -68,8 +72,10 @@ def cost_estimates(terms, p: int, probes: int = MatrixFreeProblem.DEFAULT_PROBES
         pairs += d
         nnz += key.size
     dense = r ** 3 / 3.0 + float((pairs * (pairs + 1)).sum())
-    free = 4.0 * nnz * (probes * steps + MatrixFreeProblem.ritz_steps + 30 * (p + 1))
-    return dense, free
+    mf = MatrixFreeProblem
+    final = (mf.DEFAULT_MAX_PROBES * steps + mf.ritz_steps) / FIT_EVALUATIONS
+    products = (probes + mf.DEFAULT_DEFLATE) * steps + CG_ITERATIONS * (p + 1) + final
+    return dense, 4.0 * nnz * products
 
 
 def choose_formulation(terms, p: int, max_dense: int = _DENSE_LIMIT) -> str | None:
