@@ -56,7 +56,7 @@ def cost_estimates(terms, p: int, probes: int = MatrixFreeProblem.DEFAULT_PROBES
     (bounded by ``sum_j d_j (d_j + 1) / 2`` pairs). Matrix-free: four per nonzero of
     ``Z_1'Z_r`` per product, ``(probes + deflation vectors) * steps`` products for the
     log-determinant, about ``CG_ITERATIONS`` per column of ``[X, y]`` for the solves, and the
-    final evaluation (up to ``DEFAULT_MAX_PROBES * steps`` products and the Ritz vectors)
+    final evaluation (up to ``max_probes * steps`` products and the Ritz vectors)
     spread over ``FIT_EVALUATIONS`` evaluations.
     """
     first, rest = terms[0], terms[1:]
@@ -73,7 +73,8 @@ def cost_estimates(terms, p: int, probes: int = MatrixFreeProblem.DEFAULT_PROBES
         nnz += key.size
     dense = r ** 3 / 3.0 + float((pairs * (pairs + 1)).sum())
     mf = MatrixFreeProblem
-    final = (mf.DEFAULT_MAX_PROBES * steps + mf.ritz_steps) / FIT_EVALUATIONS
+    max_probes = float(np.clip(mf.PROBE_VISITS / max(nnz, 1), *mf.MAX_PROBES_RANGE))
+    final = (max_probes * steps + mf.ritz_steps) / FIT_EVALUATIONS
     products = (probes + mf.DEFAULT_DEFLATE) * steps + CG_ITERATIONS * (p + 1) + final
     return dense, 4.0 * nnz * products
 
