@@ -10,14 +10,18 @@ Two formulations (arrays only):
     ``sum_j d_j^2 / 2``, ``d_j`` the later-term levels of first-term level ``j``).
 ``"matrix-free"`` (:class:`~._matfree.MatrixFreeProblem`, all terms scalar)
     Conjugate-gradient solves and a stochastic Lanczos log-determinant: ``O(nnz(Z_1'Z_r))``
-    per product, ``(probes * steps + (p + 1) * iterations)`` products per evaluation;
+    per product, ``((probes + 1) * steps + (p + 1) * iterations)`` products per evaluation
+    (about 43 with the defaults) and a final evaluation with up to ``max_probes`` probes;
     the log-determinant carries a reported standard error.
 
 :func:`choose_formulation` takes ``"dense"`` while it is cheap (``q_rest <=
 DENSE_ALWAYS``) or, up to ``MAX_DENSE_REST``, while its estimated operations are at most
 ``DENSE_PREFERENCE`` times those of the matrix-free evaluation (the dense result is exact,
 so it is kept when it is not much slower); beyond, ``"matrix-free"`` for all-scalar terms.
-The sizes are measured on ratings-like data (see ``benchmarks/README.md``).
+On ratings-like data with ``rows = 100 x items`` and ``users = 5 x items``
+(``benchmarks/_ratings.py``) the estimates put the switch between 3,000 items (dense, 12.6 times
+the matrix-free operations) and 4,000 items (29 times: matrix-free); at 1M rows and 50,000 users,
+from 4,000 items on (26 times).
 
 A sparse Cholesky factor of the Schur complement (SuperLU through ``scipy.sparse.linalg.splu``
 with a minimum-degree ordering) was measured and not kept: with Zipf-like activity a few
