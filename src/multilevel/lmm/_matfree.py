@@ -194,7 +194,8 @@ class MatrixFreeProblem(PLSProblem):
             self.num_probes = self.PROBE_BLOCK if A1r.nnz <= self.CHEAP_NNZ else self.DEFAULT_PROBES
         if self.max_probes <= 0:
             lo, hi = self.MAX_PROBES_RANGE
-            self.max_probes = int(np.clip(self.PROBE_VISITS // max(A1r.nnz, 1), lo, hi)) // self.PROBE_BLOCK * self.PROBE_BLOCK
+            cap = int(np.clip(self.PROBE_VISITS // max(A1r.nnz, 1), lo, hi))
+            self.max_probes = cap // self.PROBE_BLOCK * self.PROBE_BLOCK
         self.max_probes = max(self.max_probes, self.num_probes)
         self.probes = self._probe_columns(0, self.num_probes)
         self._deflate_vectors, self._lock = None, threading.Lock()
