@@ -10,7 +10,9 @@ popularity), ``y ~ x + (1 | user) + (1 | item)`` by REML. Run from the repositor
 Each fit runs in a fresh process (data generated there; generation is not timed). Reported:
 wall-clock and CPU seconds of the fit (``ml.lmer`` on the DataFrame), optimizer evaluations,
 the formulation chosen, the peak resident set size of the process (``ru_maxrss``), theta,
-logLik and, for the matrix-free formulation, the standard error of the log-determinant. lme4
+logLik and, for the matrix-free formulation, the standard errors of the log-determinant and of logLik
+and the probes of the final evaluation (``--check-dense``: also the exact logLik at the same theta
+from the dense formulation, and the difference). lme4
 is timed inside R (``system.time`` around ``lmer``; reading the data is not timed) with a
 time limit; statsmodels' ``MixedLM`` needs dense ``n x levels`` designs for crossed variance
 components and is only attempted up to ``--sm-max-cells`` cells.
@@ -44,10 +46,19 @@ with warnings.catch_warnings():
     fit = ml.lmer({formula!r}, df, REML=True, formulation={formulation!r})
 wall, cpu = time.perf_counter() - t0, time.process_time() - c0
 acc = getattr(fit._problem, "accuracy", None)
-print(json.dumps(dict(wall_s=wall, cpu_s=cpu, feval=fit.optinfo.feval, formulation=fit._problem.formulation,
-                      maxrss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-                      theta=[float(t) for t in fit.theta], loglik=float(fit.loglik), sigma=float(fit.sigma),
-                      fixef=[float(b) for b in fit.fixef], logdet_se=None if acc is None else acc.standard_error)))
+out = dict(wall_s=wall, cpu_s=cpu, feval=fit.optinfo.feval, formulation=fit._problem.formulation,
+           maxrss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+           theta=[float(t) for t in fit.theta], loglik=float(fit.loglik), sigma=float(fit.sigma),
+           fixef=[float(b) for b in fit.fixef], logdet_se=None if acc is None else acc.standard_error,
+           loglik_se=None if acc is None else acc.standard_error / 2, probes=None if acc is None else acc.probes)
+if {check_dense!r} and fit._problem.formulation == "matrix-free":  # the exact criterion at the same theta
+    from multilevel.lmm._pls import PLSProblem
+    p = fit._problem
+    c1 = time.process_time()
+    exact = PLSProblem(p.X, p.y, p.terms).solve(fit.theta)
+    out.update(loglik_dense_at_theta=-exact.deviance_reml / 2, dense_check_cpu_s=time.process_time() - c1,
+               loglik_error=float(fit.loglik) + exact.deviance_reml / 2)
+print(json.dumps(out))
 """
 
 _R = """
@@ -85,8 +96,9 @@ def _run(cmd, timeout):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def ours(n, nu, ni, formulation="auto", timeout=3600):
-    code = _OURS.format(here=HERE, n=n, nu=nu, ni=ni, formula=FORMULA, formulation=formulation)
+def ours(n, nu, ni, formulation="auto", timeout=3600, check_dense=False):
+    code = _OURS.format(here=HERE, n=n, nu=nu, ni=ni, formula=FORMULA, formulation=formulation,
+                        check_dense=bool(check_dense))
     return _run([sys.executable, "-c", code], timeout)
 
 
@@ -120,11 +132,13 @@ def main(argv=None):
     ap.add_argument("--formulation", default="auto", choices=["auto", "dense", "matrix-free"])
     ap.add_argument("--lme4", action="store_true", help="also fit with lme4 (Rscript)")
     ap.add_argument("--statsmodels", action="store_true", help="also fit with statsmodels MixedLM")
+    ap.add_argument("--check-dense", action="store_true",
+                    help="matrix-free fits: also the exact (dense) logLik at the fitted theta (up to 10,000 items)")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds allowed to lme4 and statsmodels")
     ap.add_argument("--sm-max-cells", type=float, default=2e8, help="largest n x levels design tried")
     args = ap.parse_args(argv)
     n, nu, ni = SHAPES[args.shape] if args.shape else (args.rows, args.users, args.items)
-    out = {"rows": n, "users": nu, "items": ni, "ours": ours(n, nu, ni, args.formulation)}
+    out = {"rows": n, "users": nu, "items": ni, "ours": ours(n, nu, ni, args.formulation, check_dense=args.check_dense)}
     if args.lme4:
         out["lme4"] = lme4(n, nu, ni, args.timeout)
     if args.statsmodels:

@@ -228,6 +228,9 @@ def fit_problem(problem: PLSProblem, reml: bool = True, *, optimizer="bobyqa", s
         that does not lower the criterion. False: lme4's procedure only.
     """
     opt = get_optimizer(optimizer)
+    tuned = getattr(problem, "tuned_optimizer", None)  # a formulation's own tolerances for the default
+    if tuned is not None:
+        opt = tuned(opt)
     fn = problem.objective(reml)
     x0 = moment_start(problem) if start is None else np.asarray(start, dtype=float)
     if x0.shape != problem.theta_start.shape:

@@ -10,14 +10,18 @@ Two formulations (arrays only):
     ``sum_j d_j^2 / 2``, ``d_j`` the later-term levels of first-term level ``j``).
 ``"matrix-free"`` (:class:`~._matfree.MatrixFreeProblem`, all terms scalar)
     Conjugate-gradient solves and a stochastic Lanczos log-determinant: ``O(nnz(Z_1'Z_r))``
-    per product, ``(probes * steps + (p + 1) * iterations)`` products per evaluation;
+    per product, ``((probes + 1) * steps + (p + 1) * iterations)`` products per evaluation
+    (about 43 with the defaults) and a final evaluation with up to ``max_probes`` probes;
     the log-determinant carries a reported standard error.
 
 :func:`choose_formulation` takes ``"dense"`` while it is cheap (``q_rest <=
 DENSE_ALWAYS``) or, up to ``MAX_DENSE_REST``, while its estimated operations are at most
 ``DENSE_PREFERENCE`` times those of the matrix-free evaluation (the dense result is exact,
 so it is kept when it is not much slower); beyond, ``"matrix-free"`` for all-scalar terms.
-The sizes are measured on ratings-like data (see ``benchmarks/README.md``).
+On ratings-like data with ``rows = 100 x items`` and ``users = 5 x items``
+(``benchmarks/_ratings.py``) the estimates put the switch between 3,000 items (dense, 12.6 times
+the matrix-free operations) and 4,000 items (29 times: matrix-free); at 1M rows and 50,000 users,
+from 4,000 items on (26 times).
 
 A sparse Cholesky factor of the Schur complement (SuperLU through ``scipy.sparse.linalg.splu``
 with a minimum-degree ordering) was measured and not kept: with Zipf-like activity a few
@@ -40,6 +44,8 @@ FORMULATIONS = ("auto", "dense", "matrix-free")
 DENSE_ALWAYS = 2_000  # later-term coefficients below which the dense Schur complement is always used
 DENSE_PREFERENCE = 20.0  # dense kept while its estimated operations are at most this many times larger
 _DENSE_LIMIT = 10_000  # as _schur.MAX_DENSE_REST (the caller passes its own)
+CG_ITERATIONS = 7  # per column of [X, y] to a relative residual of 1e-8 (ratings-like data: 6 to 8)
+FIT_EVALUATIONS = 30  # evaluations of a matrix-free fit (BOBYQA and the convergence checks: 26 to 30)
 
 
 def _all_scalar(terms) -> bool:
@@ -52,8 +58,10 @@ def cost_estimates(terms, p: int, probes: int = MatrixFreeProblem.DEFAULT_PROBES
 
     Dense: ``r^3 / 3`` (the Cholesky factor) plus two per entry of the Schur-update map
     (bounded by ``sum_j d_j (d_j + 1) / 2`` pairs). Matrix-free: four per nonzero of
-    ``Z_1'Z_r`` per product, ``probes * steps`` products for the log-determinant and about
-    ``30 (p + 1)`` for the solves.
+    ``Z_1'Z_r`` per product, ``(probes + deflation vectors) * steps`` products for the
+    log-determinant, about ``CG_ITERATIONS`` per column of ``[X, y]`` for the solves, and the
+    final evaluation (up to ``max_probes * steps`` products and the Ritz vectors)
+    spread over ``FIT_EVALUATIONS`` evaluations.
     """
     first, rest = terms[0], terms[1:]
     q_rest = sum(t.q for t in rest)
@@ -68,8 +76,11 @@ def cost_estimates(terms, p: int, probes: int = MatrixFreeProblem.DEFAULT_PROBES
         pairs += d
         nnz += key.size
     dense = r ** 3 / 3.0 + float((pairs * (pairs + 1)).sum())
-    free = 4.0 * nnz * (probes * steps + MatrixFreeProblem.ritz_steps + 30 * (p + 1))
-    return dense, free
+    mf = MatrixFreeProblem
+    max_probes = float(np.clip(mf.PROBE_VISITS / max(nnz, 1), *mf.MAX_PROBES_RANGE))
+    final = (max_probes * steps + mf.ritz_steps) / FIT_EVALUATIONS
+    products = (probes + mf.DEFAULT_DEFLATE) * steps + CG_ITERATIONS * (p + 1) + final
+    return dense, 4.0 * nnz * products
 
 
 def choose_formulation(terms, p: int, max_dense: int = _DENSE_LIMIT) -> str | None:
