@@ -17,6 +17,7 @@ and memory ``levels * k * r`` numbers, read twice per evaluation.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -134,22 +135,30 @@ def level_slope_objective(problem, reml: bool):
     r, p = problem.r, problem.p
     m = problem.n - p if reml else problem.n
     nm = K.shape[0] // 4
-    potrf, dot, log, reduce, recip = lapack.dpotrf, np.dot, np.log, np.add.reduce, np.reciprocal
+    potrf, dot, log, reduce, array, recip = lapack.dpotrf, np.dot, np.log, np.add.reduce, np.array, np.reciprocal
+    arr = Arr[_tril(r)].tolist()  # the lower triangle, row by row (as the products' rows)
+
+    def rest_diagonal(v, t00, t10, t11):
+        """The diagonal of the Cholesky factor of the rest ``C = Arr - U`` (None: not positive definite)."""
+        d2, s00, s01, s11 = (t00 * t11) ** 2, t00 * t00, t00 * t10, t10 * t10 + t11 * t11
+        if r == 3:  # y ~ x + (x | g): six numbers, cheaper as floats than as arrays
+            v = v.tolist()
+            return _cholesky3_diagonal([a - (d2 * v[i] + s00 * v[i + 6] + s01 * v[i + 12] + s11 * v[i + 18])
+                                        for i, a in enumerate(arr)])
+        C = Arr - dot(array((d2, s00, s01, s11)), v.reshape(4, nm)).take(full)
+        U, info = potrf(C.T, lower=0, clean=0, overwrite_a=1)
+        return U.diagonal().tolist() if info == 0 else None
 
     def criterion(logdet, v, t00, t10, t11) -> float:
-        d2 = (t00 * t11) ** 2
-        U = dot((d2, t00 * t00, t00 * t10, t10 * t10 + t11 * t11), v.reshape(4, nm))
-        C = Arr - U.take(full)
-        U, info = potrf(C.T, lower=0, clean=0, overwrite_a=1)
-        if info != 0:
+        diag = rest_diagonal(v, t00, t10, t11)
+        if diag is None:
             return np.inf
-        diag = U.diagonal().tolist()
         dev = logdet + m * (1.0 + _LOG2PI + math.log(diag[-1] ** 2 / m))
         return dev + 2.0 * sum(map(math.log, diag[:p])) if reml else dev
 
     def deviance(theta) -> float:
         t00, t10, t11 = theta.tolist() if isinstance(theta, np.ndarray) else map(float, theta)
-        det = dot((t00 * t00, 2.0 * t00 * t10, t10 * t10 + t11 * t11, (t00 * t11) ** 2, 1.0), aug)
+        det = array((t00 * t00, 2.0 * t00 * t10, t10 * t10 + t11 * t11, (t00 * t11) ** 2, 1.0)) @ aug
         logdet = float(reduce(log(det)))
         return criterion(logdet, dot(K, recip(det, out=det)), t00, t10, t11)
 
@@ -159,7 +168,7 @@ def level_slope_objective(problem, reml: bool):
         d2, s00, s01, s11 = (t00 * t11) ** 2, t00 * t00, t00 * t10, t10 * t10 + t11 * t11
         det = np.stack([s00, 2.0 * s01, s11, d2, np.ones(len(th))]).T @ aug
         logdet = log(det).sum(axis=1)
-        V = (recip(det, out=det) @ K.T).reshape(len(th), 4, nm)
+        V = (np.reciprocal(det, out=det) @ K.T).reshape(len(th), 4, nm)
         U = np.einsum("pe,pem->pm", np.stack([d2, s00, s01, s11], axis=1), V)
         try:
             diag = np.diagonal(np.linalg.cholesky(Arr - U[:, full]), axis1=1, axis2=2)
@@ -172,6 +181,29 @@ def level_slope_objective(problem, reml: bool):
 
     deviance.many = many
     return deviance
+
+
+@functools.lru_cache(maxsize=16)
+def _tril(r: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.tril_indices(r)``, made once per size."""
+    return np.tril_indices(r)
+
+
+def _cholesky3_diagonal(c):
+    """The diagonal of the Cholesky factor of a 3 x 3 matrix given by its lower triangle
+    ``[c00, c10, c11, c20, c21, c22]`` (floats); None when it is not positive definite."""
+    c00, c10, c11, c20, c21, c22 = c
+    if not c00 > 0.0:
+        return None
+    l00 = math.sqrt(c00)
+    l10, l20 = c10 / l00, c20 / l00
+    s = c11 - l10 * l10
+    if not s > 0.0:
+        return None
+    l11 = math.sqrt(s)
+    l21 = (c21 - l20 * l10) / l11
+    s = c22 - l20 * l20 - l21 * l21
+    return [l00, l11, math.sqrt(s)] if s > 0.0 else None
 
 
 def _slope_cache(problem):
@@ -189,9 +221,10 @@ def _slope_cache(problem):
     K = slope_products(S, problem.A1r)
     r = problem.r
     full = np.empty((r, r), dtype=np.intp)
-    full[np.tril_indices(r)] = np.arange(r * (r + 1) // 2)
-    full.T[np.tril_indices(r)] = full[np.tril_indices(r)]
-    Arr = np.tril(problem.Arr) + np.tril(problem.Arr, -1).T
+    full[_tril(r)] = np.arange(r * (r + 1) // 2)
+    full.T[_tril(r)] = full[_tril(r)]
+    Arr = problem.Arr.copy()
+    Arr.T[_tril(r)] = Arr[_tril(r)]  # the lower triangle mirrored
     problem._slope_products = (problem.A1r, K, aug, full, Arr)
     return K, aug, full, Arr
 
