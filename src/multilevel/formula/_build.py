@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -245,15 +246,22 @@ def _check_coded_factors(parsed: ParsedFormula, df: pd.DataFrame, coding: tuple)
                                 f"(it holds {df[name].dtype} values)")
 
 
-def _used_columns(parsed: ParsedFormula, available) -> list[str]:
-    """Columns named anywhere in the formula, in order of first appearance."""
+def _used_columns(parsed: ParsedFormula, available=None) -> list[str]:
+    """Columns named anywhere in the formula, in order of first appearance (``available`` is
+    not consulted: the caller checks the names against the table)."""
+    return list(_named_columns(parsed))
+
+
+@functools.lru_cache(maxsize=256)
+def _named_columns(parsed: ParsedFormula) -> tuple[str, ...]:
+    """:func:`_used_columns`, worked out once per parsed formula (repeated fits)."""
     found = response_columns(parsed.response_code, CONTEXT)
     found.update(formula_variables(parsed.fixed, parsed.formula))
     for term in parsed.terms:
         found.update(formula_variables(term.lhs, parsed.formula))
         found.update(term.group.variables())
     text = parsed.formula
-    return sorted(found, key=lambda c: (text.find(c) if c in text else len(text), c))
+    return tuple(sorted(found, key=lambda c: (text.find(c) if c in text else len(text), c)))
 
 
 def _refuse_missing(df: pd.DataFrame, columns: list[str]) -> None:
