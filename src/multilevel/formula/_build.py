@@ -115,8 +115,8 @@ def model_frame(formula: str, data, *, drop_na: bool = True, contrasts=None, che
     """
     parsed = parse_formula(formula)
     coding = check_contrasts(contrasts)
-    df, missing, r_numbers = _table(parsed, data, drop_na)
-    df, y, fixed, blocks, undefined = _evaluate(parsed, df, drop_na, coding, r_numbers)
+    df, missing, r_numbers, series = _table(parsed, data, drop_na)
+    df, y, fixed, blocks, undefined = _evaluate(parsed, df, drop_na, coding, r_numbers, series)
     dropped_rows = missing + undefined
     if blocks:
         check_blocks(blocks, len(df), check_nobs=check_nobs)
@@ -136,9 +136,11 @@ def model_frame(formula: str, data, *, drop_na: bool = True, contrasts=None, che
     )
 
 
-def _table(parsed: ParsedFormula, data, drop_na: bool) -> tuple[pd.DataFrame, int, bool]:
+def _table(parsed: ParsedFormula, data, drop_na: bool) -> tuple[pd.DataFrame, int, bool, dict]:
     """The columns used, as pandas, without rows with missing values; the number of rows dropped,
-    and whether messages number the rows as R does (see :class:`_RowLabels`)."""
+    whether messages number the rows as R does (see :class:`_RowLabels`), and the columns as
+    Series when no row was dropped (empty otherwise; a look-up by name costs more than a small
+    fit's formula, so the Series are looked up once)."""
     if is_polars(data):  # convert only the columns used
         columns = _used_columns(parsed, data.columns)
         check_columns(pd.DataFrame(columns=data.columns), columns)
@@ -151,12 +153,13 @@ def _table(parsed: ParsedFormula, data, drop_na: bool) -> tuple[pd.DataFrame, in
     # messages number rows as R does (1-based) when the table has pandas' default index, also
     # after rows with missing values are dropped; any other index is reported by its labels
     r_numbers = isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1
-    if not any(_has_missing(df[c]) for c in columns):
-        return df, (), r_numbers
+    series = {c: df[c] for c in columns}
+    if not any(_has_missing(col) for col in series.values()):
+        return df, (), r_numbers, series
     if not drop_na:
         _refuse_missing(df, columns)
     out, dropped = drop_missing(df, columns, labels=_RowLabels(df.index, r_numbers))
-    return out, dropped, r_numbers
+    return out, dropped, r_numbers, {}
 
 
 def _select(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -181,11 +184,13 @@ def _has_missing(col: pd.Series) -> bool:
     return bool(col.hasnans)
 
 
-def _evaluate(parsed: ParsedFormula, df: pd.DataFrame, drop_na: bool, coding: tuple = (), r_numbers: bool = False):
+def _evaluate(parsed: ParsedFormula, df: pd.DataFrame, drop_na: bool, coding: tuple = (), r_numbers: bool = False,
+              series: dict | None = None):
     """Response, fixed design and blocks; rows where a transform is undefined (NaN, such as
-    ``log`` of a negative number) are dropped as R's ``na.omit`` drops them."""
+    ``log`` of a negative number) are dropped as R's ``na.omit`` drops them. ``series``: columns
+    of ``df`` already looked up."""
     y = _response(parsed, df)
-    df = as_r_factors(df)
+    df = as_r_factors(df, series=series)
     _check_coded_factors(parsed, df, coding)
     fixed = materialize(parsed.fixed, df, parsed.formula, coding)
     known = {} if coding else {parsed.fixed: fixed}  # with contrasts the bars' designs differ
