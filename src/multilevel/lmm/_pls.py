@@ -214,7 +214,7 @@ class PLSProblem:
             A1y = self.Z1T @ y
         if self.dense:
             self.A1r = np.hstack([self.A1r_noy, A1y[:, None]])
-            self.P = dense_map(self.A1r, k1, self.terms[0].num_levels, self.r)
+            self.__dict__.pop("P", None)  # the dense map of this response, made when first used
         else:
             right = sp.hstack([self.A1r_noy, sp.csr_matrix(A1y[:, None])], format="csr")
             self.A1r = right
@@ -236,6 +236,15 @@ class PLSProblem:
         self.Arr[-1, -1] = y @ y
         if not self.dense:  # the entries of Arr's lower triangle that can be nonzero, and their values
             self._arr_values = self.Arr.reshape(-1)[self._arr_index]
+
+    def __getattr__(self, name):
+        """``P``, the dense Schur-update map (dense problems), made on first use: the one-slope
+        objective and solution (:mod:`._onefactor`) do not read it."""
+        if name == "P" and self.__dict__.get("dense"):
+            t1 = self.terms[0]
+            P = self.P = dense_map(self.A1r, t1.k, t1.num_levels, self.r)
+            return P
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @contextlib.contextmanager
     def helper_thread(self, helper):
