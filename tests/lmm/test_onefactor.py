@@ -100,3 +100,17 @@ def test_many_falls_back_point_by_point_when_a_point_is_not_positive_definite():
     bad = np.array([[1.0, 0.0, 1.0], [np.nan, 0.0, 1.0]])
     out = fn.many(bad)
     assert out[0] == pytest.approx(fn(bad[0]), rel=1e-12) and not np.isfinite(out[1])
+
+
+@pytest.mark.parametrize("data, formula", [("slopes", "y ~ x + z + (x | g)"),
+                                           ("sleepstudy", "Reaction ~ Days + (Days | Subject)")])
+@pytest.mark.parametrize("reml", [True, False])
+def test_fit_matches_the_general_path(data, formula, reml, monkeypatch):
+    """Whole fits: the one-slope objective and solution against the general per-level path."""
+    df = _slopes(7_600) if data == "slopes" else ml.datasets.load("sleepstudy")
+    fast = ml.lmer(formula, df, REML=reml)
+    monkeypatch.setattr(_pls.PLSProblem, "_one_slope", lambda self: False)
+    general = ml.lmer(formula, df, REML=reml)
+    assert fast.loglik == pytest.approx(general.loglik, rel=1e-10)
+    np.testing.assert_allclose(fast.fixef, general.fixef, rtol=1e-6)
+    np.testing.assert_allclose(fast.theta, general.theta, rtol=1e-5, atol=1e-7)

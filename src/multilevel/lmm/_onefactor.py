@@ -13,6 +13,23 @@ with ``B`` the ``A_j`` stacked (``levels * k`` rows) and ``W`` block diagonal.
 ``k = 2``), and ``B'(W B)`` one BLAS product of inner dimension ``levels * k``:
 no precomputed map of size ``levels * k (k + 1) / 2 * r^2`` (see :mod:`._schur`)
 and memory ``levels * k * r`` numbers, read twice per evaluation.
+
+For ``k = 2`` the objective goes further (:func:`level_slope_objective`). With
+``T`` the template, ``W_j = (det(T)^2 adj(Z_j'Z_j) + T T') / det M_j`` and
+``det M_j = 1 + tr(Z_j'Z_j T T') + det(T)^2 det(Z_j'Z_j)``, so the whole update is
+
+.. math::
+
+    \\sum_j A_j' W_j A_j = \\det(T)^2 \\sum_j h_j A_j' \\operatorname{adj}(Z_j'Z_j) A_j
+    + \\sum_{(a, b)} (T T')_{ab} \\sum_j h_j A_j' E_{ab} A_j, \\qquad h_j = 1 / \\det M_j,
+
+(pairs ``a <= b``; ``E_aa = e_a e_a'``, ``E_01 = e_0 e_1' + e_1 e_0'``): four sums over the
+levels, weighted by ``h``, of products fixed before the optimization
+(:func:`slope_products`, ``4 r (r + 1) / 2`` numbers per level): one evaluation is a
+product of the ``(5, levels)`` rows ``[Z_j'Z_j, det, 1]`` with five numbers (``det M_j``),
+the sum of ``log det M_j``, and one matrix-vector product with ``h``; then the
+``r x r`` Cholesky factor. The solution at the optimum is closed form per level
+(:func:`level_slope_solve`).
 """
 
 from __future__ import annotations
@@ -21,7 +38,7 @@ import functools
 import math
 
 import numpy as np
-from scipy.linalg import lapack, solve_triangular
+from scipy.linalg import lapack
 
 from ._pls_types import PLSSolution
 
@@ -250,7 +267,7 @@ def level_slope_solve(problem, theta: np.ndarray) -> PLSSolution:
     diag = np.diagonal(L)
     logdet_rx = 2.0 * float(np.log(diag[:p]).sum())
     pwrss = float(diag[-1]) ** 2
-    beta = solve_triangular(L[:-1, :-1], L[-1, :-1], lower=True, trans="T", check_finite=False)
+    beta, _ = lapack.dtrtrs(L[:-1, :-1], L[-1, :-1], lower=1, trans=1)  # L_X' beta = L_yX
     b, u = _slope_modes(problem, beta, aug, det, t00, t10, t11)
     Z = problem.terms[0].Z
     codes = problem.terms[0].codes
