@@ -154,6 +154,7 @@ def level_slope_objective(problem, reml: bool):
     nm = K.shape[0] // 4
     potrf, dot, log, reduce, array, recip = lapack.dpotrf, np.dot, np.log, np.add.reduce, np.array, np.reciprocal
     arr = Arr[_tril(r)].tolist()  # the lower triangle, row by row (as the products' rows)
+    few = aug.shape[1] <= _FEW_LEVELS
 
     def rest_diagonal(v, t00, t10, t11):
         """The diagonal of the Cholesky factor of the rest ``C = Arr - U`` (None: not positive definite)."""
@@ -176,7 +177,7 @@ def level_slope_objective(problem, reml: bool):
     def deviance(theta) -> float:
         t00, t10, t11 = theta.tolist() if isinstance(theta, np.ndarray) else map(float, theta)
         det = array((t00 * t00, 2.0 * t00 * t10, t10 * t10 + t11 * t11, (t00 * t11) ** 2, 1.0)) @ aug
-        logdet = float(reduce(log(det)))
+        logdet = _log_product(det.tolist()) if few else float(reduce(log(det)))
         return criterion(logdet, dot(K, recip(det, out=det)), t00, t10, t11)
 
     def many(thetas) -> list[float]:
@@ -198,6 +199,15 @@ def level_slope_objective(problem, reml: bool):
 
     deviance.many = many
     return deviance
+
+
+_FEW_LEVELS = 64  # levels up to which log det is summed in floats (array calls cost more)
+
+
+def _log_product(values: list) -> float:
+    """``sum(log(values))`` for a few numbers ``>= 1``: the log of their product when it is finite."""
+    prod = math.prod(values)
+    return math.log(prod) if prod < math.inf else math.fsum(map(math.log, values))
 
 
 @functools.lru_cache(maxsize=16)
