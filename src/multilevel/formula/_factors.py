@@ -31,7 +31,7 @@ def as_r_factors(df: pd.DataFrame, *, drop_unused_levels: bool = True, series: d
         dtype = col.dtype
         if isinstance(dtype, np.dtype) and dtype.kind in "iuf":  # numbers stay numbers
             continue
-        if isinstance(dtype, pd.CategoricalDtype):  # first: pandas' dtype predicates cost more than a small fit's column
+        if isinstance(dtype, pd.CategoricalDtype):  # first: pandas' dtype predicates below cost more
             if drop_unused_levels:
                 codes = col.array.codes
                 if np.bincount(codes[codes >= 0], minlength=len(dtype.categories)).min(initial=1) == 0:

@@ -154,7 +154,6 @@ def level_slope_objective(problem, reml: bool):
     nm = K.shape[0] // 4
     potrf, dot, log, reduce, array, recip = lapack.dpotrf, np.dot, np.log, np.add.reduce, np.array, np.reciprocal
     arr = Arr[_tril(r)].tolist()  # the lower triangle, row by row (as the products' rows)
-    few = aug.shape[1] <= _FEW_LEVELS
 
     def rest_diagonal(v, t00, t10, t11):
         """The diagonal of the Cholesky factor of the rest ``C = Arr - U`` (None: not positive definite)."""
@@ -177,7 +176,7 @@ def level_slope_objective(problem, reml: bool):
     def deviance(theta) -> float:
         t00, t10, t11 = theta.tolist() if isinstance(theta, np.ndarray) else map(float, theta)
         det = array((t00 * t00, 2.0 * t00 * t10, t10 * t10 + t11 * t11, (t00 * t11) ** 2, 1.0)) @ aug
-        logdet = _log_product(det.tolist()) if few else float(reduce(log(det)))
+        logdet = float(reduce(log(det)))
         return criterion(logdet, dot(K, recip(det, out=det)), t00, t10, t11)
 
     def many(thetas) -> list[float]:
@@ -199,15 +198,6 @@ def level_slope_objective(problem, reml: bool):
 
     deviance.many = many
     return deviance
-
-
-_FEW_LEVELS = 64  # levels up to which log det is summed in floats (array calls cost more)
-
-
-def _log_product(values: list) -> float:
-    """``sum(log(values))`` for a few numbers ``>= 1``: the log of their product when it is finite."""
-    prod = math.prod(values)
-    return math.log(prod) if prod < math.inf else math.fsum(map(math.log, values))
 
 
 @functools.lru_cache(maxsize=16)
@@ -288,8 +278,9 @@ def level_slope_solve(problem, theta: np.ndarray) -> PLSSolution:
     nmp = n - p
     dev_reml = logdet + logdet_rx + nmp * (1.0 + _LOG2PI + np.log(pwrss / nmp))
     RX = np.triu(L[:p, :p].T)
+    sigma_reml = float(np.sqrt(pwrss / nmp)) if nmp > 0 else np.nan
     return PLSSolution(theta=np.asarray(theta, dtype=float), beta=beta, u=u, b=[b],
-                       sigma_ml=float(np.sqrt(pwrss / n)), sigma_reml=float(np.sqrt(pwrss / nmp)) if nmp > 0 else np.nan,
+                       sigma_ml=float(np.sqrt(pwrss / n)), sigma_reml=sigma_reml,
                        logdet_L=logdet, logdet_RX=logdet_rx, pwrss=pwrss, RX=RX, fitted=fitted,
                        deviance_ml=float(dev_ml), deviance_reml=float(dev_reml))
 
