@@ -4,9 +4,13 @@ Times ``ml.lmer`` (REML) side by side with mixedlm (the ``mixedlm`` package, a
 Rust core), lme4 ``lmer`` (through ``Rscript``, timed inside R: start-up and
 data loading excluded) and statsmodels ``MixedLM`` on simulated data with 8
 rows per group (2,000,000 rows have 250,000 groups), and ``Reaction ~ Days +
-(Days | Subject)`` on sleepstudy. Every number is the best of ``--repeat`` runs;
-the Python fits are interleaved (ours, mixedlm, statsmodels, ours, ...) so that
-a busy machine slows them alike. Peak memory of our fit is measured in a fresh
+(Days | Subject)`` on sleepstudy. Every cell is the CPU time of the fitting
+process (all its threads; R: user + system) and, in parentheses, the wall time,
+each the best of ``--repeat`` runs; the Python fits are interleaved (ours,
+mixedlm, statsmodels, ours, ...) so that a busy machine slows them alike.
+mixedlm runs its Rust thread pool on every core for large problems;
+``--mixedlm-threads 1`` pins it to one thread (then its CPU time is not inflated
+by threads waiting on each other on a busy machine). Peak memory of our fit is measured in a fresh
 process (``tracemalloc`` peak and maximum resident set size).
 
 Run from the repository root::
@@ -14,6 +18,7 @@ Run from the repository root::
     python benchmarks/bench_slopes.py                       # all sizes
     python benchmarks/bench_slopes.py --sizes 10000,100000 --repeat 5
     python benchmarks/bench_slopes.py --sizes sleepstudy --repeat 30
+    python benchmarks/bench_slopes.py --sizes 1000000 --mixedlm-threads 1 --no-r
 
 lme4 is skipped for a size once one of its fits has taken longer than
 ``--r-limit`` seconds (then every larger size is skipped as well), statsmodels
@@ -34,8 +39,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-
-from _timing import best_of
 
 FORMULA = "y ~ x + (x | g)"
 SLEEP = "Reaction ~ Days + (Days | Subject)"
@@ -80,28 +83,26 @@ def python_fits(df, formula, group, sm_fixed, sm_re, *, statsmodels: bool):
     return fits
 
 
-def time_interleaved(fits: dict, repeat: int, inner: int, cpu: bool = False) -> dict:
-    """Best time per fit of each callable, the callables taking turns in every repeat
-    (``cpu``: the process's CPU time, all its threads, instead of the wall clock)."""
-    best = {name: np.inf for name in fits}
+def time_interleaved(fits: dict, repeat: int, inner: int) -> dict:
+    """Best ``(wall, cpu)`` seconds per fit of each callable, the callables taking turns in every
+    repeat; ``cpu`` is the process's CPU time (all its threads), best of the repeats separately."""
+    best = {name: [np.inf, np.inf] for name in fits}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for fn in fits.values():  # warm-up: imports, caches
             fn()
         for _ in range(repeat):
             for name, fn in fits.items():
-                best[name] = min(best[name], _cpu_of(fn, inner) if cpu else best_of(fn, 1, inner=inner))
-    return best
+                w0, c0 = time.perf_counter(), time.process_time()
+                for _ in range(inner):
+                    fn()
+                wall, cpu = (time.perf_counter() - w0) / inner, (time.process_time() - c0) / inner
+                best[name] = [min(best[name][0], wall), min(best[name][1], cpu)]
+    return {name: tuple(v) for name, v in best.items()}
 
 
-def _cpu_of(fn, inner: int) -> float:
-    t0 = time.process_time()
-    for _ in range(inner):
-        fn()
-    return (time.process_time() - t0) / inner
-
-
-def time_lme4(df, formula, size: str, repeat: int, inner: int, cpu: bool = False) -> float | None:
+def time_lme4(df, formula, size: str, repeat: int, inner: int) -> tuple[float, float] | None:
+    """Best ``(wall, cpu)`` seconds of lme4's fit (``cpu``: user + system), timed inside R."""
     rscript = shutil.which("Rscript")
     if rscript is None:
         return None
@@ -116,16 +117,17 @@ def time_lme4(df, formula, size: str, repeat: int, inner: int, cpu: bool = False
 suppressMessages(library(lme4))
 {load}
 f <- function() suppressMessages(lmer({formula}, data = d, REML = TRUE))
-clock <- function(s) if ({str(cpu).upper()}) s[["user.self"]] + s[["sys.self"]] else s[["elapsed"]]
-t0 <- clock(system.time(f()))
-ts <- if ({repeat} > 1) replicate({repeat} - 1, clock(system.time(for (i in seq_len({inner})) f())) / {inner}) else t0
-cat(min(c(t0, ts)), "\\n")
+both <- function(s) c(s[["elapsed"]], s[["user.self"]] + s[["sys.self"]])
+t0 <- both(system.time(f()))
+ts <- if ({repeat} > 1) replicate({repeat} - 1, both(system.time(for (i in seq_len({inner})) f())) / {inner}) else matrix(t0)
+cat(min(t0[1], ts[1, ]), min(t0[2], ts[2, ]), "\n")
 """
         out = subprocess.run([rscript, "-e", code], capture_output=True, text=True)
     if out.returncode != 0:
         print(out.stderr, file=sys.stderr)
         return None
-    return float(out.stdout.strip().split()[-1])
+    wall, cpu = out.stdout.strip().split()[-2:]
+    return float(wall), float(cpu)
 
 
 def memory_ours(size: str) -> dict:
@@ -166,12 +168,15 @@ def main(argv=None) -> None:
     parser.add_argument("--r-limit", type=float, default=300.0, help="skip lme4 beyond a fit this slow (s)")
     parser.add_argument("--sm-max", type=int, default=100_000, help="largest size for statsmodels")
     parser.add_argument("--no-memory", action="store_true")
-    parser.add_argument("--cpu", action="store_true",
-                        help="CPU time of the fitting process instead of wall time (fairer on a busy machine)")
+    parser.add_argument("--mixedlm-threads", type=int, default=None,
+                        help="threads of mixedlm's Rust pool (RAYON_NUM_THREADS; default: its own choice, "
+                             "which uses both cores on large problems)")
     args = parser.parse_args(argv)
+    if args.mixedlm_threads is not None:  # read once, when mixedlm's pool starts
+        os.environ["RAYON_NUM_THREADS"] = str(args.mixedlm_threads)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"machine: {os.cpu_count()} cpus, load average {load:.1f}; best of N; ratios are other / ours; "
-          f"{'CPU' if args.cpu else 'wall'} time")
+          f"mixedlm threads: {args.mixedlm_threads or 'default'}; each cell CPU time (wall time)")
     print("| size | ours | mixedlm | lme4 | statsmodels | mixedlm/ours | lme4/ours | sm/ours | peak MiB (traced / RSS) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     r_ok = not args.no_r
@@ -181,20 +186,28 @@ def main(argv=None) -> None:
         repeat = args.repeat or (30 if n < 1000 else 7 if n <= 100_000 else 3)
         inner = 10 if n < 1000 else 1
         fits = python_fits(df, formula, group, sm_fixed, sm_re, statsmodels=n <= args.sm_max)
-        t = time_interleaved(fits, repeat, inner, args.cpu)
+        t = time_interleaved(fits, repeat, inner)
         r = None
         if r_ok:
             t0 = time.perf_counter()
-            r = time_lme4(df, formula, size, max(1, min(repeat, 5)) if n <= 100_000 else 1, inner, args.cpu)
-            if r is None or r > args.r_limit or time.perf_counter() - t0 > 3 * args.r_limit:
+            r = time_lme4(df, formula, size, max(1, min(repeat, 5)) if n <= 100_000 else 1, inner)
+            if r is None or r[0] > args.r_limit or time.perf_counter() - t0 > 3 * args.r_limit:
                 r_ok = False  # larger sizes would take longer still
+        t["lme4"] = r
         mem = {"traced_mib": np.nan, "maxrss_mib": np.nan} if args.no_memory else memory_ours(size)
         label = "sleepstudy" if size == "sleepstudy" else f"{n:,} rows / {n // ROWS_PER_GROUP:,} groups"
-        ours = t["ours"]
-        print(f"| {label} | {_fmt(ours)} | {_fmt(t.get('mixedlm'))} | {_fmt(r)} | {_fmt(t.get('statsmodels'))} "
-              f"| {_ratio(t.get('mixedlm'), ours)} | {_ratio(r, ours)} | {_ratio(t.get('statsmodels'), ours)} "
-              f"| {mem['traced_mib']:.0f} / {mem['maxrss_mib']:.0f} |", flush=True)
+        print(f"| {label} | " + " | ".join(_both(t.get(k)) for k in ("ours", "mixedlm", "lme4", "statsmodels"))
+              + " | " + " | ".join(_ratios(t.get(k), t["ours"]) for k in ("mixedlm", "lme4", "statsmodels"))
+              + f" | {mem['traced_mib']:.0f} / {mem['maxrss_mib']:.0f} |", flush=True)
 
+
+def _both(t) -> str:
+    """``CPU (wall)`` of a ``(wall, cpu)`` pair."""
+    return "n/a" if t is None else f"{_fmt(t[1])} ({_fmt(t[0])})"
+
+
+def _ratios(other, ours) -> str:
+    return "n/a" if other is None else f"{_ratio(other[1], ours[1])} ({_ratio(other[0], ours[0])})"
 
 if __name__ == "__main__":
     main()

@@ -190,6 +190,11 @@ def numeric_column(data: pd.DataFrame, name: str, *, role: str = "response", wha
     """
     what = what or f"the {role} {name!r}"
     col = data[name]
+    if isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiu":  # numbers: pandas' predicates cost more
+        values = col.to_numpy(dtype=float)
+        if finite and np.isinf(values).any():
+            refuse_infinite(values, what, labels if labels is not None else row_labels(data, len(values)))
+        return values
     if isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object or pd.api.types.is_string_dtype(col):
         raise DataError(f"{what} must be numeric, but it holds {col.dtype} values")
     if pd.api.types.is_bool_dtype(col):

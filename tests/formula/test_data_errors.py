@@ -241,6 +241,20 @@ def test_undefined_transform_rows_dropped_as_na_omit(sleep):
     assert mf.nobs == 162
 
 
+def test_undefined_transform_in_a_random_effects_term_only_drops_those_rows(sleep):
+    """The rows are found column by column in each design (the fixed part has no NaN here)."""
+    with pytest.warns(MissingDataWarning, match="18 rows where a transformation is undefined"):
+        mf = ml.model_frame("Reaction ~ Days + (sqrt(Days - 1) | Subject)", sleep)
+    assert mf.nobs == 162 and not np.isnan(mf.blocks[0].Z).any()
+
+
+def test_finite_values_whose_sum_overflows_are_accepted(sleep):
+    """The finiteness check first looks at the sum; values near the largest double overflow it."""
+    big = sleep.assign(h=np.where(sleep["Days"] > 4, 1e308, -1e308))
+    mf = ml.model_frame("Reaction ~ h + (1 | Subject)", big)
+    assert np.isfinite(mf.X).all() and mf.X.shape == (180, 2)
+
+
 def test_infinite_values_name_rows_as_r_numbers_them_after_missing_rows_are_dropped():
     sleep = ml.datasets.load("sleepstudy")
     sleep.loc[4, "Days"] = np.inf

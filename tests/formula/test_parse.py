@@ -118,3 +118,20 @@ def test_unknown_function_is_a_formula_error():
     with pytest.raises(FormulaError, match="unknown function 'offset'") as info:
         ml.model_frame("Reaction ~ Days + offset(Days)", ml.datasets.load("sleepstudy"))
     assert info.value.position == 18
+
+
+def test_cached_formula_pieces_are_not_shared_with_callers():
+    """Names of expressions and the columns of a formula are cached per text; callers get copies."""
+    from multilevel.formula._bars import parse_formula
+    from multilevel.formula._build import _used_columns
+    from multilevel.formula._quoting import expression_names
+
+    variables, called = expression_names("log(x) + z")
+    variables.add("mutated")
+    called.clear()
+    assert expression_names("log(x) + z") == ({"x", "z"}, {"log"})
+    parsed = parse_formula("y ~ log(x) + (x | g)")
+    columns = _used_columns(parsed)
+    before = list(columns)
+    columns.append("mutated")
+    assert _used_columns(parsed) == before and sorted(before) == ["g", "x", "y"]

@@ -57,13 +57,41 @@ def test_level_blocks_solution_and_new_response(large, monkeypatch):
 
 
 @pytest.mark.parametrize("reml", [True, False])
-def test_small_objective_is_the_deviance_bit_for_bit(reml):
+def test_small_objective_is_the_deviance(reml):
     problem = problem_from_frame(model_frame("Reaction ~ Days + (Days | Subject)", ml.datasets.load("sleepstudy")))
     fn = problem.objective(reml)
     assert hasattr(fn, "many")
     values = [fn(theta) for theta in THETAS]
-    assert values == [problem.deviance(theta, reml) for theta in THETAS]
+    np.testing.assert_allclose(values, [problem.deviance(theta, reml) for theta in THETAS], rtol=1e-13)
     np.testing.assert_allclose(fn.many(THETAS), values, rtol=1e-12)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_level_objective_is_the_deviance(large, reml):
+    """The objective of :func:`level_slope_objective` (one product per evaluation) against the
+    per-level blocks of :meth:`PLSProblem.deviance`, one point at a time and several at once."""
+    fn = large.objective(reml)
+    values = [fn(theta) for theta in THETAS]
+    np.testing.assert_allclose(values, [large.deviance(theta, reml) for theta in THETAS], rtol=1e-12)
+    np.testing.assert_allclose(fn.many(THETAS), values, rtol=1e-12)
+
+
+def test_level_objective_follows_a_new_response(large):
+    y2 = large.y[::-1].copy()
+    other = large.with_response(y2)
+    theta = THETAS[1]
+    assert other.objective(True)(theta) == pytest.approx(other.deviance(theta, True), rel=1e-12)
+    assert large.objective(True)(theta) == pytest.approx(large.deviance(theta, True), rel=1e-12)
+
+
+@pytest.mark.parametrize("theta", THETAS[:3])
+def test_closed_form_solution_is_the_general_one(large, theta, monkeypatch):
+    ours = large.solve(theta)
+    monkeypatch.setattr(_pls.PLSProblem, "_one_slope", lambda self: False)
+    ref = large.solve(theta)
+    for name in ("beta", "u", "RX", "fitted", "logdet_L", "logdet_RX", "pwrss", "deviance_ml", "deviance_reml"):
+        np.testing.assert_allclose(getattr(ours, name), getattr(ref, name), rtol=1e-9, atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(ours.b[0], ref.b[0], rtol=1e-9, atol=1e-12)
 
 
 def test_many_falls_back_point_by_point_when_a_point_is_not_positive_definite():
@@ -72,3 +100,17 @@ def test_many_falls_back_point_by_point_when_a_point_is_not_positive_definite():
     bad = np.array([[1.0, 0.0, 1.0], [np.nan, 0.0, 1.0]])
     out = fn.many(bad)
     assert out[0] == pytest.approx(fn(bad[0]), rel=1e-12) and not np.isfinite(out[1])
+
+
+@pytest.mark.parametrize("data, formula", [("slopes", "y ~ x + z + (x | g)"),
+                                           ("sleepstudy", "Reaction ~ Days + (Days | Subject)")])
+@pytest.mark.parametrize("reml", [True, False])
+def test_fit_matches_the_general_path(data, formula, reml, monkeypatch):
+    """Whole fits: the one-slope objective and solution against the general per-level path."""
+    df = _slopes(7_600) if data == "slopes" else ml.datasets.load("sleepstudy")
+    fast = ml.lmer(formula, df, REML=reml)
+    monkeypatch.setattr(_pls.PLSProblem, "_one_slope", lambda self: False)
+    general = ml.lmer(formula, df, REML=reml)
+    assert fast.loglik == pytest.approx(general.loglik, rel=1e-10)
+    np.testing.assert_allclose(fast.fixef, general.fixef, rtol=1e-6)
+    np.testing.assert_allclose(fast.theta, general.theta, rtol=1e-5, atol=1e-7)

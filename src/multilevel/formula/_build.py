@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -114,8 +115,8 @@ def model_frame(formula: str, data, *, drop_na: bool = True, contrasts=None, che
     """
     parsed = parse_formula(formula)
     coding = check_contrasts(contrasts)
-    df, missing, r_numbers = _table(parsed, data, drop_na)
-    df, y, fixed, blocks, undefined = _evaluate(parsed, df, drop_na, coding, r_numbers)
+    df, missing, r_numbers, series = _table(parsed, data, drop_na)
+    df, y, fixed, blocks, undefined = _evaluate(parsed, df, drop_na, coding, r_numbers, series)
     dropped_rows = missing + undefined
     if blocks:
         check_blocks(blocks, len(df), check_nobs=check_nobs)
@@ -135,9 +136,11 @@ def model_frame(formula: str, data, *, drop_na: bool = True, contrasts=None, che
     )
 
 
-def _table(parsed: ParsedFormula, data, drop_na: bool) -> tuple[pd.DataFrame, int, bool]:
+def _table(parsed: ParsedFormula, data, drop_na: bool) -> tuple[pd.DataFrame, int, bool, dict]:
     """The columns used, as pandas, without rows with missing values; the number of rows dropped,
-    and whether messages number the rows as R does (see :class:`_RowLabels`)."""
+    whether messages number the rows as R does (see :class:`_RowLabels`), and the columns as
+    Series when no row was dropped (empty otherwise; a look-up by name costs more than a small
+    fit's formula, so the Series are looked up once)."""
     if is_polars(data):  # convert only the columns used
         columns = _used_columns(parsed, data.columns)
         check_columns(pd.DataFrame(columns=data.columns), columns)
@@ -150,12 +153,13 @@ def _table(parsed: ParsedFormula, data, drop_na: bool) -> tuple[pd.DataFrame, in
     # messages number rows as R does (1-based) when the table has pandas' default index, also
     # after rows with missing values are dropped; any other index is reported by its labels
     r_numbers = isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1
-    if not any(_has_missing(df[c]) for c in columns):
-        return df, (), r_numbers
+    series = {c: df[c] for c in columns}
+    if not any(_has_missing(col) for col in series.values()):
+        return df, (), r_numbers, series
     if not drop_na:
         _refuse_missing(df, columns)
     out, dropped = drop_missing(df, columns, labels=_RowLabels(df.index, r_numbers))
-    return out, dropped, r_numbers
+    return out, dropped, r_numbers, {}
 
 
 def _select(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -180,18 +184,18 @@ def _has_missing(col: pd.Series) -> bool:
     return bool(col.hasnans)
 
 
-def _evaluate(parsed: ParsedFormula, df: pd.DataFrame, drop_na: bool, coding: tuple = (), r_numbers: bool = False):
+def _evaluate(parsed: ParsedFormula, df: pd.DataFrame, drop_na: bool, coding: tuple = (), r_numbers: bool = False,
+              series: dict | None = None):
     """Response, fixed design and blocks; rows where a transform is undefined (NaN, such as
-    ``log`` of a negative number) are dropped as R's ``na.omit`` drops them."""
+    ``log`` of a negative number) are dropped as R's ``na.omit`` drops them. ``series``: columns
+    of ``df`` already looked up."""
     y = _response(parsed, df)
-    df = as_r_factors(df)
+    df = as_r_factors(df, series=series)
     _check_coded_factors(parsed, df, coding)
     fixed = materialize(parsed.fixed, df, parsed.formula, coding)
     known = {} if coding else {parsed.fixed: fixed}  # with contrasts the bars' designs differ
     blocks = build_blocks(parsed.terms, df, parsed.formula, known=known)
-    undefined = np.isnan(y) | np.isnan(fixed.matrix).any(axis=1)
-    for block in blocks:
-        undefined |= np.isnan(block.Z).any(axis=1)
+    undefined = _undefined_rows(y, fixed.matrix, *(block.Z for block in blocks))
     if undefined.any() and drop_na and not undefined.all():
         labels = _RowLabels(df.index, r_numbers)
         dropped = tuple(labels[i] for i in np.flatnonzero(undefined))
@@ -206,6 +210,18 @@ def _evaluate(parsed: ParsedFormula, df: pd.DataFrame, drop_na: bool, coding: tu
         raise DataError(f"the response {parsed.response!r} has infinite or undefined values; "
                         f"{offending_rows(~np.isfinite(y), labels, y)}")
     return df, y, fixed, blocks, ()
+
+
+def _undefined_rows(y: np.ndarray, *matrices: np.ndarray) -> np.ndarray:
+    """Rows with a NaN in ``y`` or in any of the matrices (column by column: a reduction along
+    the short axis of a tall array is many times slower than one down each column)."""
+    undefined = np.isnan(y)
+    for matrix in matrices:
+        if not np.isnan(matrix.sum()):  # NaN (or inf - inf) anywhere makes the sum NaN
+            continue
+        for j in range(matrix.shape[1]):
+            undefined |= np.isnan(matrix[:, j])
+    return undefined
 
 
 class _RowLabels:
@@ -235,15 +251,22 @@ def _check_coded_factors(parsed: ParsedFormula, df: pd.DataFrame, coding: tuple)
                                 f"(it holds {df[name].dtype} values)")
 
 
-def _used_columns(parsed: ParsedFormula, available) -> list[str]:
-    """Columns named anywhere in the formula, in order of first appearance."""
+def _used_columns(parsed: ParsedFormula, available=None) -> list[str]:
+    """Columns named anywhere in the formula, in order of first appearance (``available`` is
+    not consulted: the caller checks the names against the table)."""
+    return list(_named_columns(parsed))
+
+
+@functools.lru_cache(maxsize=256)
+def _named_columns(parsed: ParsedFormula) -> tuple[str, ...]:
+    """:func:`_used_columns`, worked out once per parsed formula (repeated fits)."""
     found = response_columns(parsed.response_code, CONTEXT)
     found.update(formula_variables(parsed.fixed, parsed.formula))
     for term in parsed.terms:
         found.update(formula_variables(term.lhs, parsed.formula))
         found.update(term.group.variables())
     text = parsed.formula
-    return sorted(found, key=lambda c: (text.find(c) if c in text else len(text), c))
+    return tuple(sorted(found, key=lambda c: (text.find(c) if c in text else len(text), c)))
 
 
 def _refuse_missing(df: pd.DataFrame, columns: list[str]) -> None:
@@ -263,6 +286,8 @@ def _response(parsed: ParsedFormula, df: pd.DataFrame) -> np.ndarray:
 
 
 def _check_finite(matrix: np.ndarray, names: tuple[str, ...], what: str, labels) -> None:
+    if np.isfinite(matrix.sum()):  # a sum overflows only with values near the largest double: checked below
+        return
     finite = np.isfinite(matrix)
     if finite.all():
         return

@@ -10,12 +10,13 @@ from ._collate import r_sorted
 __all__ = ["as_r_factors", "string_factor", "r_factor"]
 
 
-def as_r_factors(df: pd.DataFrame, *, drop_unused_levels: bool = True) -> pd.DataFrame:
+def as_r_factors(df: pd.DataFrame, *, drop_unused_levels: bool = True, series: dict | None = None) -> pd.DataFrame:
     """Columns become R factors where R would make them factors.
 
     Booleans become factors FALSE/TRUE, strings factors with R's sorted levels;
     unused levels of categoricals are dropped (as lme4's model frame) unless
     ``drop_unused_levels`` is False (as ``model.frame``'s default, which metafor uses).
+    ``series`` may hold columns of ``df`` already looked up (by name).
 
     Examples
     --------
@@ -26,18 +27,20 @@ def as_r_factors(df: pd.DataFrame, *, drop_unused_levels: bool = True) -> pd.Dat
     """
     changed = {}
     for name in df.columns:
-        col = df[name]
-        if isinstance(col.dtype, np.dtype) and col.dtype.kind in "iuf":  # numbers stay numbers
+        col = series[name] if series and name in series else df[name]
+        dtype = col.dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "iuf":  # numbers stay numbers
             continue
-        if col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
+        if isinstance(dtype, pd.CategoricalDtype):  # first: pandas' dtype predicates below cost more
+            if drop_unused_levels:
+                codes = col.array.codes
+                if np.bincount(codes[codes >= 0], minlength=len(dtype.categories)).min(initial=1) == 0:
+                    changed[name] = col.cat.remove_unused_categories()
+        elif dtype == object or pd.api.types.is_string_dtype(dtype):
             changed[name] = string_factor(col)
-        elif pd.api.types.is_bool_dtype(col.dtype):
+        elif pd.api.types.is_bool_dtype(dtype):
             values = np.where(col.to_numpy(dtype=bool), "TRUE", "FALSE")
             changed[name] = pd.Categorical(values, categories=["FALSE", "TRUE"])
-        elif isinstance(col.dtype, pd.CategoricalDtype) and drop_unused_levels:
-            counts = np.bincount(col.array.codes + 1, minlength=len(col.dtype.categories) + 1)
-            if (counts[1:] == 0).any():
-                changed[name] = col.cat.remove_unused_categories()
     if not changed:
         return df
     df = df.copy()

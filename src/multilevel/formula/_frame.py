@@ -185,10 +185,13 @@ class ModelFrame:
         'Some predictor variables are on very different scales: consider rescaling'
         """
         X = self.X
-        continuous = ~np.all((X == 0.0) | (X == 1.0), axis=0)
-        if not continuous.any() or X.shape[0] < 2:
+        if X.shape[0] < 2:
             return None
-        log_sd = np.log(np.std(X[:, continuous], axis=0, ddof=1))
+        columns = [X[:, j] for j in range(X.shape[1])]  # one column at a time: fast on a tall X
+        continuous = [c for c in columns if not (c.min() >= 0.0 and c.max() <= 1.0 and np.all((c == 0.0) | (c == 1.0)))]
+        if not continuous:
+            return None
+        log_sd = np.log(np.array([np.std(c, ddof=1) for c in continuous]))
         spread = np.abs(log_sd[:, None] - log_sd[None, :])
         if np.any(np.abs(log_sd) > np.log(tol)) or np.any(spread > np.log(tol)):
             return "Some predictor variables are on very different scales: consider rescaling"

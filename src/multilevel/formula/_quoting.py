@@ -12,6 +12,7 @@ placeholders back.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 
 __all__ = ["NAMESPACES", "quote_dotted", "with_placeholders", "expression_names", "r_name", "q_column",
@@ -144,11 +145,18 @@ def expression_names(code: str) -> tuple[set[str], set[str]]:
     >>> sorted(expression_names("log(`Solar.R`) + Q('Temp F') * x")[0])
     ['Solar.R', 'Temp F', 'x']
     """
+    variables, called = _expression_names(code)
+    return set(variables), set(called)
+
+
+@functools.lru_cache(maxsize=1024)
+def _expression_names(code: str) -> tuple[frozenset[str], frozenset[str]]:
+    """:func:`expression_names`, worked out once per expression (repeated fits parse the same text)."""
     text, names = with_placeholders(code)
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError:
-        return {code.strip().strip("`")}, set()
+        return frozenset({code.strip().strip("`")}), frozenset()
     skip: set[int] = set()
     called: set[str] = set()
     variables: set[str] = set()
@@ -166,7 +174,7 @@ def expression_names(code: str) -> tuple[set[str], set[str]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and id(node) not in skip:
             variables.add(names.get(node.id, node.id))
-    return variables, called
+    return frozenset(variables), frozenset(called)
 
 
 def formula_columns(text: str) -> list[str]:

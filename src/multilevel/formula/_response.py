@@ -12,6 +12,7 @@ functions (``log``, ``sqrt``, ``exp``, ``np.*``, ``I``, ``cbind``).
 from __future__ import annotations
 
 import ast
+import functools
 
 import numpy as np
 import pandas as pd
@@ -35,11 +36,14 @@ def _cbind(*columns):
 LHS_FUNCTIONS = {"I": _identity, "cbind": _cbind}
 
 
+@functools.lru_cache(maxsize=256)
 def _tree(code: str) -> tuple[ast.Expression, dict[str, str]]:
+    """The parsed left-hand side and its placeholders, once per text (neither is modified by callers)."""
     text, names = with_placeholders(code)
     return ast.parse(text.strip(), mode="eval"), names
 
 
+@functools.lru_cache(maxsize=256)
 def response_name(code: str) -> str | None:
     """The column when the left-hand side is one (possibly quoted) column name, else None."""
     tree, names = _tree(code)

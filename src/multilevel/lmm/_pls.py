@@ -42,7 +42,8 @@ import scipy.sparse as sp
 from scipy.linalg import lapack, solve_triangular
 
 from ._lapack import dpotrf_upper
-from ._onefactor import augmented_2x2, first_block_2x2, level_products, schur_update, small_slope_objective
+from ._onefactor import (SLOPE_PRODUCTS_PER_ROW, augmented_2x2, first_block_2x2, level_products,
+                         level_slope_objective, level_slope_solve, schur_update)
 from ._pls_types import PLSSolution, TermStructure, _triu_indices, theta_template_indices  # re-exported
 from ._schur import block_bounds, dense_map, general_map, grouped_map_y, grouped_maps, split_maps, two_thread_map
 
@@ -213,7 +214,7 @@ class PLSProblem:
             A1y = self.Z1T @ y
         if self.dense:
             self.A1r = np.hstack([self.A1r_noy, A1y[:, None]])
-            self.P = dense_map(self.A1r, k1, self.terms[0].num_levels, self.r)
+            self.__dict__.pop("P", None)  # the dense map of this response, made when first used
         else:
             right = sp.hstack([self.A1r_noy, sp.csr_matrix(A1y[:, None])], format="csr")
             self.A1r = right
@@ -235,6 +236,15 @@ class PLSProblem:
         self.Arr[-1, -1] = y @ y
         if not self.dense:  # the entries of Arr's lower triangle that can be nonzero, and their values
             self._arr_values = self.Arr.reshape(-1)[self._arr_index]
+
+    def __getattr__(self, name):
+        """``P``, the dense Schur-update map (dense problems), made on first use: the one-slope
+        objective and solution (:mod:`._onefactor`) do not read it."""
+        if name == "P" and self.__dict__.get("dense"):
+            t1 = self.terms[0]
+            P = self.P = dense_map(self.A1r, t1.k, t1.num_levels, self.r)
+            return P
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @contextlib.contextmanager
     def helper_thread(self, helper):
@@ -440,16 +450,23 @@ class PLSProblem:
         return (logdet1 + 2.0 * float(np.log(diag[:qr]).sum()), 2.0 * float(np.log(diag[qr:qr + p]).sum()),
                 float(diag[-1]) ** 2)
 
+    def _one_slope(self) -> bool:
+        """One random-effects term of two columns, such as ``(x | g)``: see :mod:`._onefactor`."""
+        return (len(self.terms) == 1 and self.terms[0].k == 2 and (self.dense or self._level_blocks)
+                and 2 * self.r * (self.r + 1) * self.terms[0].num_levels <= SLOPE_PRODUCTS_PER_ROW * self.n)
+
     def objective(self, reml: bool):
         """``theta -> deviance`` as a plain function (for optimizers)."""
-        if self.dense and self.r <= 16 and len(self.terms) == 1 and self.terms[0].k == 2:
-            return small_slope_objective(self, reml)
+        if self._one_slope():
+            return level_slope_objective(self, reml)
         return lambda theta: self.deviance(theta, reml)
 
     # ---------------------------------------------------------------- solution
     def solve(self, theta: np.ndarray) -> PLSSolution:
         """All pieces of the PLS solution at ``theta`` (for ML and REML alike)."""
         theta = np.asarray(theta, dtype=float)
+        if self._one_slope():
+            return level_slope_solve(self, theta)
         templates, logdet1, U, info = self._factor(theta)
         M = self.first_block_matrices(templates[0])
         if info != 0:
