@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._exceptions import (ArgumentError, ConvergenceWarning, PredictorScaleWarning, RankDeficiencyWarning, RowsUnavailableError,
-                           SingularFitWarning, ModelSpecificationError)
+from .._exceptions import (ArgumentError, ConvergenceWarning, ModelSpecificationError, PredictorScaleWarning,
+                           RankDeficiencyWarning, RowsUnavailableError, SingularFitWarning)
 from ..formula._design import pivot_rank_columns
 from ..formula._frame import ModelFrame, RandomEffectsBlock
 from ..formula._groups import check_blocks
