@@ -6,6 +6,7 @@ popularity), ``y ~ x + (1 | user) + (1 | item)`` by REML. Run from the repositor
     python benchmarks/bench_scale.py --shape 1M              # ours only
     python benchmarks/bench_scale.py --shape 100k --lme4 --statsmodels
     python benchmarks/bench_scale.py --rows 200000 --users 20000 --items 4000 --formulation dense
+    python benchmarks/bench_scale.py --shape 100k --all --timeout 200 --json benchmarks/scale.json
 
 Each fit runs in a fresh process (data generated there; generation is not timed). Reported:
 wall-clock and CPU seconds of the fit (``ml.lmer`` on the DataFrame), optimizer evaluations,
@@ -13,9 +14,14 @@ the formulation chosen, the peak resident set size of the process (``ru_maxrss``
 logLik and, for the matrix-free formulation, the standard errors of the log-determinant and of logLik
 and the probes of the final evaluation (``--check-dense``: also the exact logLik at the same theta
 from the dense formulation, and the difference). lme4
-is timed inside R (``system.time`` around ``lmer``; reading the data is not timed) with a
-time limit; statsmodels' ``MixedLM`` needs dense ``n x levels`` designs for crossed variance
-components and is only attempted up to ``--sm-max-cells`` cells.
+is timed inside R (``system.time`` around ``lmer``; reading the data is not timed; peak memory
+is R's ``VmHWM``) with a time limit, as are mixedlm (``mixedlm.lmer``) and statsmodels'
+``MixedLM`` (crossed effects as variance components of one all-rows group), which needs dense
+``n x levels`` designs and is only attempted up to ``--sm-max-cells`` cells. A fit that does
+not finish within ``--timeout`` seconds is recorded as ``{"timeout": true, "cap_s": ...}``.
+
+``--json PATH`` adds the run to a JSON list in ``PATH`` (a run of the same size replaces the
+earlier one), with the load average and the time; ``plot_scale.py`` draws the file.
 """
 
 from __future__ import annotations
@@ -24,9 +30,11 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHAPES = {"20k": (20_000, 2_000, 500), "100k": (100_000, 10_000, 2_000), "300k": (300_000, 20_000, 6_000),
@@ -65,9 +73,11 @@ _R = """
 suppressPackageStartupMessages({{ library(lme4); library(jsonlite) }})
 d <- read.csv({path!r}); d$user <- factor(d$user); d$item <- factor(d$item)
 tm <- system.time(m <- lmer(y ~ x + (1 | user) + (1 | item), data = d, REML = TRUE))
+hwm <- grep("^VmHWM", readLines("/proc/self/status"), value = TRUE)
+hwm <- if (length(hwm)) as.numeric(gsub("[^0-9]", "", hwm)) / 2^20 else NA
 cat(toJSON(list(wall_s = unname(tm["elapsed"]), cpu_s = unname(tm["user.self"] + tm["sys.self"]),
                 theta = unname(getME(m, "theta")), loglik = as.numeric(logLik(m)), sigma = sigma(m),
-                maxrss_gib = NA), auto_unbox = TRUE, digits = NA), "\\n")
+                maxrss_gib = hwm), auto_unbox = TRUE, digits = NA), "\\n")
 """
 
 _SM = """
@@ -76,24 +86,45 @@ sys.path.insert(0, {here!r})
 from _ratings import ratings
 import statsmodels.formula.api as smf
 df = ratings({n}, {nu}, {ni}); df["one"] = 1
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     m = smf.mixedlm("y ~ x", df, groups="one", re_formula="0",
                     vc_formula={{"user": "0 + C(user)", "item": "0 + C(item)"}}).fit(reml=True)
-print(json.dumps(dict(wall_s=time.perf_counter() - t0, loglik=float(m.llf),
+print(json.dumps(dict(wall_s=time.perf_counter() - t0, cpu_s=time.process_time() - c0, loglik=float(m.llf),
                       maxrss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)))
 """
 
+_MIXEDLM = """
+import json, resource, sys, time, warnings
+sys.path.insert(0, {here!r})
+from _ratings import ratings
+import mixedlm
+df = ratings({n}, {nu}, {ni})
+t0, c0 = time.perf_counter(), time.process_time()
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    m = mixedlm.lmer({formula!r}, df, REML=True)
+wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+print(json.dumps(dict(wall_s=wall, cpu_s=cpu, loglik=float(m.logLik().value), sigma=float(m.sigma),
+                      maxrss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)))
+"""
+TOOLS = ("ours", "lme4", "mixedlm", "statsmodels")
+
 
 def _run(cmd, timeout):
+    """Run ``cmd`` in its own process group and parse the JSON on its last line; at ``timeout`` the
+    whole group is killed (Rscript starts R as a child, which would otherwise keep running)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"error": f"no fit within {timeout} s"}
-    if out.returncode != 0:
-        return {"error": (out.stderr.strip().splitlines() or ["failed"])[-1][:200]}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return {"error": f"no fit within {timeout:g} s", "timeout": True, "cap_s": float(timeout)}
+    if proc.returncode != 0:
+        return {"error": (stderr.strip().splitlines() or ["failed"])[-1][:200]}
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def ours(n, nu, ni, formulation="auto", timeout=3600, check_dense=False):
@@ -117,13 +148,18 @@ def lme4(n, nu, ni, timeout):
         return _run(["Rscript", script], timeout)
 
 
+def mixedlm(n, nu, ni, timeout):
+    code = _MIXEDLM.format(here=HERE, n=n, nu=nu, ni=ni, formula=FORMULA)
+    return _run([sys.executable, "-c", code], timeout)
+
+
 def statsmodels(n, nu, ni, timeout, max_cells):
     if n * (nu + ni) > max_cells:
-        return {"error": f"not attempted: dense {n} x {nu + ni} design"}
+        return {"error": f"not attempted: dense {n} x {nu + ni} design", "not_attempted": True}
     return _run([sys.executable, "-c", _SM.format(here=HERE, n=n, nu=nu, ni=ni)], timeout)
 
 
-def main(argv=None):
+def _arguments(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shape", choices=sorted(SHAPES), default=None)
     ap.add_argument("--rows", type=int)
@@ -131,23 +167,52 @@ def main(argv=None):
     ap.add_argument("--items", type=int)
     ap.add_argument("--formulation", default="auto", choices=["auto", "dense", "matrix-free"])
     ap.add_argument("--lme4", action="store_true", help="also fit with lme4 (Rscript)")
+    ap.add_argument("--mixedlm", action="store_true", help="also fit with mixedlm")
     ap.add_argument("--statsmodels", action="store_true", help="also fit with statsmodels MixedLM")
     ap.add_argument("--check-dense", action="store_true",
                     help="matrix-free fits: also the exact (dense) logLik at the fitted theta (up to 10,000 items)")
-    ap.add_argument("--timeout", type=float, default=600.0, help="seconds allowed to lme4 and statsmodels")
+    ap.add_argument("--all", action="store_true", help="all of --lme4 --mixedlm --statsmodels")
+    ap.add_argument("--timeout", type=float, default=600.0, help="seconds allowed to each other tool")
+    ap.add_argument("--ours-timeout", type=float, default=3600.0, help="seconds allowed to ours")
     ap.add_argument("--sm-max-cells", type=float, default=2e8, help="largest n x levels design tried")
-    args = ap.parse_args(argv)
+    ap.add_argument("--json", metavar="PATH", help="add the run to the JSON list in PATH (for plot_scale.py)")
+    return ap.parse_args(argv)
+
+
+def _save(path, record):
+    """Add ``record`` to the JSON list in ``path``, replacing a run of the same size."""
+    runs = []
+    if os.path.exists(path):
+        with open(path) as fh:
+            runs = json.load(fh)
+    size = tuple(record[k] for k in ("rows", "users", "items"))
+    runs = [r for r in runs if tuple(r[k] for k in ("rows", "users", "items")) != size] + [record]
+    runs.sort(key=lambda r: (r["rows"], r["items"]))
+    with open(path, "w") as fh:
+        json.dump(runs, fh, indent=1)
+        fh.write("\n")
+
+
+def main(argv=None):
+    args = _arguments(argv)
     n, nu, ni = SHAPES[args.shape] if args.shape else (args.rows, args.users, args.items)
-    out = {"rows": n, "users": nu, "items": ni, "ours": ours(n, nu, ni, args.formulation, check_dense=args.check_dense)}
-    if args.lme4:
+    out = {"rows": n, "users": nu, "items": ni, "formula": FORMULA, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+           time.gmtime()), "loadavg_start": os.getloadavg()[0], "cap_s": args.timeout}
+    out["ours"] = ours(n, nu, ni, args.formulation, args.ours_timeout, check_dense=args.check_dense)
+    if args.lme4 or args.all:
         out["lme4"] = lme4(n, nu, ni, args.timeout)
-    if args.statsmodels:
+    if args.mixedlm or args.all:
+        out["mixedlm"] = mixedlm(n, nu, ni, args.timeout)
+    if args.statsmodels or args.all:
         out["statsmodels"] = statsmodels(n, nu, ni, args.timeout, args.sm_max_cells)
-    for other in ("lme4", "statsmodels"):
+    out["loadavg_end"] = os.getloadavg()[0]
+    for other in TOOLS[1:]:
         if "wall_s" in out.get(other, {}) and "wall_s" in out["ours"]:
             out[f"ratio_{other}"] = out[other]["wall_s"] / out["ours"]["wall_s"]
             out[f"loglik_diff_{other}"] = out["ours"]["loglik"] - out[other]["loglik"]
     print(json.dumps(out, indent=1))
+    if args.json:
+        _save(args.json, out)
 
 
 if __name__ == "__main__":

@@ -121,11 +121,66 @@ def test_same_problem_at_fixed_theta(crossed, formula):
         np.testing.assert_allclose(a.u, b.u, rtol=1e-9, atol=1e-11)
 
 
-def test_missing_rows_dropped_and_counted(crossed):
-    formula = "y ~ x + (1 | g1) + (1 | g2)"
-    with pytest.warns(MissingDataWarning, match="4 rows with missing values dropped"):
-        fit = ml.lmer(formula, dd.from_pandas(crossed, npartitions=3))
-    assert fit.frame.n_dropped_na == 4 and fit.nobs == len(crossed) - 4
+def _warned(formula, data, **kw):
+    """The fit and the messages of its MissingDataWarnings."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = ml.lmer(formula, data, **kw)
+    return fit, [str(w.message) for w in caught if issubclass(w.category, MissingDataWarning)]
+
+
+@pytest.fixture(scope="module")
+def holes(crossed):
+    """Missing values in every partition of three, and rows where log(z) is undefined."""
+    df = crossed.assign(z=np.exp(crossed["x"].fillna(0.0)))
+    df.loc[[1500, 2999], "y"] = np.nan
+    df.loc[[1200, 2100], "f"] = None
+    df.loc[[7, 2500], "z"] = -1.0
+    return df
+
+
+@pytest.mark.parametrize("formula", ["y ~ x + (1 | g1) + (1 | g2)", "y ~ log(z) + f + (1 | g1) + (1 | g2)"])
+def test_missing_rows_warning_and_dropped_rows_as_in_memory(holes, formula):
+    """One missing-value rule: the in-memory wording, counts summed over partitions and the same
+    dropped_rows (R's 1-based numbers: the index is pandas' default one, split by from_pandas)."""
+    mem, mem_messages = _warned(formula, holes)
+    fit, messages = _warned(formula, dd.from_pandas(holes, npartitions=3))
+    assert messages == mem_messages and len(messages) >= 1
+    assert fit.dropped_rows == mem.dropped_rows and len(fit.dropped_rows) == fit.frame.n_dropped_na
+    assert fit.nobs == mem.nobs == len(holes) - len(mem.dropped_rows)
+    assert_same_fit(fit, mem)
+
+
+def test_missing_rows_named_by_index_labels(holes):
+    """A unique index known to Dask (known divisions) names the rows by its labels, as in memory."""
+    formula = "y ~ log(z) + f + (1 | g1) + (1 | g2)"
+    shifted = holes.set_axis(holes.index * 10 + 100_000)
+    mem, mem_messages = _warned(formula, shifted)
+    fit, messages = _warned(formula, dd.from_pandas(shifted, npartitions=4))
+    assert messages == mem_messages
+    assert fit.dropped_rows == mem.dropped_rows
+    assert fit.dropped_rows == ("100400", "112000", "115000", "121000", "129990", "100070", "125000")
+    assert messages[1] == ("2 rows where a transformation is undefined (NaN) dropped (2993 of 2995 rows used): "
+                           "rows 100070, 125000")
+
+
+def test_missing_rows_named_by_position_without_divisions(tmp_path, holes):
+    """Parquet files (each partition indexed from 0, divisions unknown) and an unsorted index: rows are
+    named by their 1-based position in partition order, as in memory after reset_index(drop=True)."""
+    formula = "y ~ log(z) + f + (1 | g1) + (1 | g2)"
+    mem, mem_messages = _warned(formula, holes)
+    dd.from_pandas(holes, npartitions=3).to_parquet(tmp_path / "holes", write_index=False)
+    fit, messages = _warned(formula, str(tmp_path / "holes"))
+    assert messages == mem_messages and fit.dropped_rows == mem.dropped_rows
+    unsorted = holes.set_axis(np.arange(len(holes))[::-1] + 5)
+    fit, messages = _warned(formula, dd.from_pandas(unsorted, npartitions=3, sort=False))
+    assert messages == mem_messages and fit.dropped_rows == mem.dropped_rows
+
+
+def test_every_row_missing():
+    df = pd.DataFrame({"y": [np.nan] * 6, "x": np.arange(6.0), "g": list("aabbcc")})
+    with pytest.raises(DataError, match=r"every row has a missing value in the columns used \(y, x, g\)"):
+        ml.lmer("y ~ x + (1 | g)", dd.from_pandas(df, npartitions=2))
 
 
 def test_parquet_path_and_glob(tmp_path, crossed):

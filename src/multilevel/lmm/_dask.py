@@ -17,18 +17,18 @@ here, and only when such a fit is requested.
 from __future__ import annotations
 
 import os
-import warnings
 
 import numpy as np
 import pandas as pd
 
-from .._exceptions import ArgumentError, DataError, MissingDataWarning, ModelSpecificationError, UnknownColumnError
+from .._data import warn_dropped
+from .._exceptions import ArgumentError, DataError, ModelSpecificationError, UnknownColumnError
 from ..formula._bars import parse_formula
 from ..formula._build import _used_columns
 from ..formula._factors import string_factor
 from ._dask_problem import fit_from_statistics, lme4_order
 from ..formula._contrasts import check_contrasts
-from ._dask_stats import PartitionSpec, merge_keys, merge_stats, partition_keys, partition_stats
+from ._dask_stats import PartitionSpec, merge_keys, merge_stats, partition_keys, partition_stats, row_names
 
 __all__ = ["is_dask_input", "dask_statistics", "lmer_dask"]
 
@@ -75,10 +75,14 @@ def _tree_reduce(delayed_parts, combine):
     return parts[0].compute()
 
 
-def _map_reduce(ddf, fn, combine, spec):
+def _map_reduce(ddf, fn, combine, spec, numbered: bool = False):
+    """``fn(partition, spec)`` (with ``numbered``: ``fn(partition, spec, i)``) on every partition, reduced."""
     from dask import delayed
 
-    return _tree_reduce([delayed(fn)(part, spec) for part in ddf.to_delayed()], combine)
+    parts = ddf.to_delayed()
+    if numbered:
+        return _tree_reduce([delayed(fn)(part, spec, i) for i, part in enumerate(parts)], combine)
+    return _tree_reduce([delayed(fn)(part, spec) for part in parts], combine)
 
 
 def _factor_columns(ddf, columns, group_cols) -> tuple[list, list]:
@@ -153,24 +157,35 @@ def dask_statistics(formula: str, data, contrasts=None):
     nls = [len(keys[t.group_name]) for t in parsed.terms]
     spec = PartitionSpec(formula, tuple(columns), coding, categories, values, tuple(lme4_order(nls)),
                          tuple(keys.items()))
-    stats = _map_reduce(ddf, partition_stats, merge_stats, spec)
-    dropped = stats["n_na"]
-    if dropped:
-        warnings.warn(f"{dropped} row{'s' if dropped > 1 else ''} with missing values dropped "
-                      f"({stats['n']} of {stats['n'] + dropped + stats['n_undefined']} rows used)",
-                      MissingDataWarning, stacklevel=4)
-    if stats["n_undefined"]:
-        k = stats["n_undefined"]
-        warnings.warn(f"{k} row{'s' if k > 1 else ''} where a transformation is undefined (NaN) dropped",
-                      MissingDataWarning, stacklevel=4)
-    if stats["n"] == 0:
-        raise DataError("every row has a missing value in the columns used "
-                        f"({', '.join(columns)})")
+    stats = _map_reduce(ddf, partition_stats, merge_stats, spec, numbered=True)
+    _drop_rows(stats, columns, bool(ddf.known_divisions))
     return parsed, spec, stats
 
 
-def lmer_dask(formula: str, data, REML: bool = True, *, contrasts=None, data_name=None, start=None, **fit_args):
+def _drop_rows(stats: dict, columns: list, known_divisions: bool) -> None:
+    """The library's missing-value rule (:func:`~multilevel._data.warn_dropped`) over all partitions:
+    the counts summed, the columns with a missing value, and the names of the dropped rows (index
+    labels when the index is known to be unique across partitions, else 1-based positions in
+    partition order; see :func:`~._dask_stats.row_names`), recorded in ``stats["dropped_rows"]``."""
+    parts = stats.pop("rows")
+    total = sum(d.num_rows for d in parts)
+    if stats["n"] == 0 and stats["n_undefined"] == 0 and total:
+        raise DataError(f"every row has a missing value in the columns used ({', '.join(columns)})")
+    labelled = known_divisions and all(d.index_unique for d in parts)
+    missing, undefined = row_names(parts, labelled)
+    na_columns = np.any([d.na_columns for d in parts], axis=0) if parts else np.zeros(len(columns), bool)
+    warn_dropped(missing, total, columns=[c for c, bad in zip(columns, na_columns) if bad])
+    warn_dropped(undefined, total - len(missing), undefined=True)
+    if stats["n"] == 0:
+        raise DataError("every row has a missing value or an undefined transformation in the columns used "
+                        f"({', '.join(columns)})")
+    stats["dropped_rows"] = missing + undefined
+
+
+def lmer_dask(formula: str, data, REML: bool = True, *, contrasts=None, data_name=None, start=None,
+              formulation: str = "auto", **fit_args):
     """:func:`~multilevel.lmer` on a Dask DataFrame or Parquet files (see its docstring, "Data beyond
     one machine")."""
     parsed, spec, stats = dask_statistics(formula, data, contrasts)
-    return fit_from_statistics(formula, parsed, spec, stats, REML, data_name=data_name, start=start, **fit_args)
+    return fit_from_statistics(formula, parsed, spec, stats, REML, data_name=data_name, start=start,
+                               formulation=formulation, **fit_args)

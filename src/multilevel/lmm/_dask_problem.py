@@ -1,12 +1,20 @@
 """The penalized least squares problem, model frame and fit of ``lmer`` from cross-products.
 
-:func:`problem_from_crossproducts` sets up a :class:`~._pls.PLSProblem` from the sums
-computed over partitions (:mod:`._dask_stats`) instead of from the rows: the same
-blocked structure (per-level blocks of the first term, the dense Schur complement of
-the rest, the precomputed update maps), so that every evaluation of the deviance is
-the in-memory one. Memory: ``A11`` holds ``levels_1 * k_1^2`` numbers, ``A1r`` at most
-``q_1 * r`` (sparse) and ``Arr`` ``r^2`` with ``r = q_rest + p + 1``; none depends on
-the number of rows.
+The formulation is chosen as for an in-memory fit (:func:`~._formulation.choose_formulation`,
+with its cost estimate computed from the sparsity of ``Z_1'Z_r``):
+
+* dense: :func:`problem_from_crossproducts` sets up a :class:`~._pls.PLSProblem` from the
+  sums computed over partitions (:mod:`._dask_stats`) instead of from the rows: the same
+  blocked structure (per-level blocks of the first term, the dense Schur complement of the
+  rest, the precomputed update maps), so that every evaluation of the deviance is the
+  in-memory one. Memory: ``A11`` holds ``levels_1 * k_1^2`` numbers, ``A1r`` at most
+  ``q_1 * r`` (sparse) and the Schur complement ``r^2`` with ``r = q_rest + p + 1``;
+* matrix-free (all terms scalar, large later terms): :class:`CrossProductMatrixFree`, the
+  :class:`~._matfree.MatrixFreeProblem` whose sparse products ``Z_1'Z_r``, ``Z_r'Z_r``,
+  ``Z'[X, y]`` are the summed ones. Memory: ``O(nnz(Z_1'Z_r) + q (m + p))`` (``m`` probes);
+  nothing of size ``q_rest^2``.
+
+None of it depends on the number of rows.
 """
 
 from __future__ import annotations
@@ -19,14 +27,16 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._exceptions import (ConvergenceWarning, PredictorScaleWarning, RankDeficiencyWarning, RowsUnavailableError,
-                           SingularFitWarning, ModelSpecificationError)
+from .._exceptions import (ArgumentError, ConvergenceWarning, ModelSpecificationError, PredictorScaleWarning,
+                           RankDeficiencyWarning, RowsUnavailableError, SingularFitWarning)
 from ..formula._design import pivot_rank_columns
 from ..formula._frame import ModelFrame, RandomEffectsBlock
 from ..formula._groups import check_blocks
 from . import _pls
 from ._dask_stats import key_labels
 from ._fit import fit_problem
+from ._formulation import FORMULATIONS, choose_formulation, pair_costs
+from ._matfree import MatrixFreeProblem
 from ._optimize import SINGULAR_MESSAGE
 from ._pls import PLSProblem, TermStructure
 from ._results import LinearMixedModel
@@ -35,8 +45,8 @@ from ._schur import (MAX_DENSE_REST, block_bounds, dense_map, general_map, group
                      two_thread_map)
 from ..formula._response import response_name
 
-__all__ = ["lme4_order", "problem_from_crossproducts", "CrossProductFrame", "DaskLinearMixedModel",
-           "fit_from_statistics"]
+__all__ = ["lme4_order", "problem_from_crossproducts", "CrossProductMatrixFree", "choose_from_crossproducts",
+           "CrossProductFrame", "DaskLinearMixedModel", "fit_from_statistics"]
 
 
 def lme4_order(nls) -> list[int]:
@@ -54,13 +64,8 @@ def problem_from_crossproducts(n: int, p: int, terms, A11, A1r: sp.csr_matrix, A
     pr.X, pr.y, pr.terms, pr.n, pr.p = np.empty((0, p)), np.empty(0), tuple(terms), int(n), int(p)
     pr._local = threading.local()
     pr._init_theta_layout()
-    t1 = pr.terms[0]
-    k1, nl = t1.k, t1.num_levels
-    pr.A11 = A11
-    pr._k1_values, pr._k1_groups, pr._k1_mult = A11[:, 0, 0], None, None
-    pr._sym_a, pr._sym_b = np.triu_indices(k1)
-    pr._A11_sym = np.ascontiguousarray(A11[:, pr._sym_a, pr._sym_b])
-    pr._eye_2x2 = np.array([1.0, 0.0, 1.0])
+    _set_first_block(pr, A11)
+    k1, nl = pr.terms[0].k, pr.terms[0].num_levels
     rest = pr.terms[1:]
     pr.q_rest = sum(t.q for t in rest)
     pr.r = r = pr.q_rest + p + 1
@@ -76,6 +81,92 @@ def problem_from_crossproducts(n: int, p: int, terms, A11, A1r: sp.csr_matrix, A
         return pr
     _sparse_rest(pr, A1r, Arr)
     return pr
+
+
+def _set_first_block(pr: PLSProblem, A11: np.ndarray) -> None:
+    """``PLSProblem._init_first_block`` from the summed blocks ``Z_1j'Z_1j``."""
+    pr.A11 = A11
+    pr._k1_values, pr._k1_groups, pr._k1_mult = A11[:, 0, 0], None, None
+    pr._sym_a, pr._sym_b = np.triu_indices(A11.shape[1])
+    pr._A11_sym = np.ascontiguousarray(A11[:, pr._sym_a, pr._sym_b])
+    pr._eye_2x2 = np.array([1.0, 0.0, 1.0])
+
+
+class CrossProductMatrixFree(MatrixFreeProblem):
+    """:class:`~._matfree.MatrixFreeProblem` set up from cross-products instead of rows.
+
+    ``A11`` (levels, 1, 1), ``A1r = Z_1'[Z_rest, X, y]`` and ``Arr = [Z_rest, X, y]'[Z_rest,
+    X, y]`` (sparse) give the products the in-memory problem forms from ``Z``: ``Z_1'Z_r``,
+    the diagonal and off-diagonal parts of ``Z_r'Z_r``, ``Z_1'[X, y]``, ``Z_r'[X, y]`` and
+    ``[X, y]'[X, y]``. The probes, Lanczos steps and tolerances are the in-memory defaults,
+    so that both fits evaluate the same criterion.
+    """
+
+    def __init__(self, n: int, p: int, terms, A11: np.ndarray, A1r: sp.csr_matrix, Arr: sp.csr_matrix):
+        self._cross = (A11, A1r.tocsr(), Arr.tocsr())
+        super().__init__(np.empty((0, p)), np.empty(0), terms)
+        self.n = int(n)
+        del self._cross
+
+    def _init_first_block(self):
+        _set_first_block(self, self._cross[0])
+
+    def _init_sparse(self):
+        _, A1r_all, Arr_all = self._cross
+        rest = self.terms[1:]
+        self.dense, self.rest_scalar = False, True
+        self.q_rest = qr = sum(t.q for t in rest)
+        self.r = qr + self.p + 1
+        self.rest_offsets = np.cumsum([0] + [t.q for t in rest])
+        self.a11 = self.A11[:, 0, 0]
+        self.Z1T = sp.csr_matrix((self.terms[0].q, 0))  # no rows
+        self.ZrT = sp.csr_matrix((qr, 0))
+        A1r = A1r_all[:, :qr].tocsr()
+        A1r.sum_duplicates()
+        self.A1r, self.A1rT = A1r, A1r.T.tocsr()
+        self.A1r_sq_T = A1r.multiply(A1r).T.tocsr()
+        Arr = Arr_all[:qr, :qr].tocsr()
+        self.Arr_diag = Arr.diagonal()
+        self.Arr_off = None if len(rest) == 1 else (Arr - sp.diags(self.Arr_diag)).tocsr()
+        if self.num_probes <= 0:
+            self.num_probes = 64 if A1r.nnz <= self.CHEAP_NNZ else 16
+        self.probes = np.random.default_rng(self.seed).choice([-1.0, 1.0], size=(qr, self.num_probes))
+        self._deflate_vectors, self._lock = None, threading.Lock()
+
+    def _set_response(self, y):
+        if y.size or not hasattr(self, "_cross"):
+            raise RowsUnavailableError(_ROWS_MESSAGE.format(what="a new response"))
+        _, A1r_all, Arr_all = self._cross
+        qr = self.q_rest
+        self.y = y
+        self.A1xy = A1r_all[:, qr:].toarray()
+        self.Arxy = Arr_all[:qr, qr:].toarray()
+        self.Axyxy = Arr_all[qr:, qr:].toarray()
+
+
+def choose_from_crossproducts(terms, p: int, A1r: sp.csr_matrix, formulation: str = "auto") -> str:
+    """The formulation of a fit from cross-products, by the in-memory rule (the cost estimate from the
+    nonzeros of ``Z_1'Z_r``, the first ``q_rest`` columns of ``A1r``); raises the in-memory errors."""
+    if formulation not in FORMULATIONS:
+        raise ArgumentError(f"formulation must be one of {', '.join(map(repr, FORMULATIONS))} (got {formulation!r})")
+    scalar = all(t.k == 1 for t in terms)
+    q_rest = sum(t.q for t in terms[1:])
+    if formulation == "matrix-free" and not scalar:
+        raise ArgumentError("formulation='matrix-free' needs scalar random-effects terms such as (1 | g)")
+    if q_rest > MAX_DENSE_REST and (formulation == "dense" or not scalar):
+        raise ModelSpecificationError(
+            f"the random-effects terms after the first have {q_rest} coefficients together; their Schur "
+            f"complement is factored as a dense matrix, which supports up to {MAX_DENSE_REST} (here it would "
+            f"need {8 * q_rest ** 2 / 2 ** 30:.1f} GiB); beyond, only models whose random-effects terms are all "
+            "scalar, such as (1 | g), are fitted (matrix-free)")
+    if formulation != "auto":
+        return formulation
+
+    def costs():
+        pattern = A1r[:, :q_rest].tocsr()
+        return pair_costs(np.diff(pattern.indptr), pattern.nnz, q_rest + p + 1, p)
+
+    return choose_formulation(terms, p, MAX_DENSE_REST, costs=costs)
 
 
 def _sparse_rest(pr: PLSProblem, A1r: sp.csr_matrix, Arr: sp.csr_matrix) -> None:
@@ -291,27 +382,27 @@ def _blocks(parsed, spec, stats):
     return tuple(blocks)
 
 
-def fit_from_statistics(formula, parsed, spec, stats, REML=True, *, data_name=None, start=None, **fit_args):
+def fit_from_statistics(formula, parsed, spec, stats, REML=True, *, data_name=None, start=None,
+                        formulation: str = "auto", **fit_args):
     """Fit the model from the merged cross-products of :func:`~._dask.dask_statistics`."""
     n, names = stats["n"], stats["names"]
     blocks = _blocks(parsed, spec, stats)
     check_blocks(blocks, n)
     q_rest = sum(b.num_levels * b.num_columns for b in blocks[1:])
-    if q_rest > MAX_DENSE_REST:
-
-        raise ModelSpecificationError(
-            f"the random-effects terms after the first have {q_rest} coefficients together; their Schur "
-            f"complement is factored as a dense matrix, which supports up to {MAX_DENSE_REST}")
+    terms = [TermStructure(np.empty(0, np.intp), np.empty((0, b.num_columns)), b.num_levels) for b in blocks]
     keep, dropped = _fixed_rank(stats, names, q_rest)
     r_full = stats["Arr"].shape[0]
     cols = np.concatenate([np.arange(q_rest), q_rest + keep, [r_full - 1]])
     A1r, Arr = stats["A1r"][:, cols].tocsr(), stats["Arr"][cols][:, cols].tocsr()
     p = len(keep)
+    formulation = choose_from_crossproducts(terms, p, A1r, formulation)
     msg = _scale_message(stats, Arr[q_rest:q_rest + p, q_rest:q_rest + p].toarray(), keep, n)
     if msg is not None:
         warnings.warn(msg, PredictorScaleWarning, stacklevel=3)
-    terms = [TermStructure(np.empty(0, np.intp), np.empty((0, b.num_columns)), b.num_levels) for b in blocks]
-    problem = problem_from_crossproducts(n, p, terms, stats["A11"], A1r, Arr)
+    if formulation == "matrix-free":
+        problem = CrossProductMatrixFree(n, p, terms, stats["A11"], A1r, Arr)
+    else:
+        problem = problem_from_crossproducts(n, p, terms, stats["A11"], A1r, Arr)
     moment, problem.column_rms = _start_and_scale(stats, [{"group": b.group} for b in blocks], n)
     if start is None:
         start = problem.theta_start if moment is None else moment
@@ -327,5 +418,5 @@ def fit_from_statistics(formula, parsed, spec, stats, REML=True, *, data_name=No
         row_index=pd.RangeIndex(0), n_dropped_na=stats["n_na"] + stats["n_undefined"], fixed_spec=fixed_spec,
         fixed_keep=keep if dropped else None,
         fixed_columns=None if np.array_equal(fixed_columns, np.arange(len(fixed_columns))) else fixed_columns,
-        n_rows=n)
+        n_rows=n, dropped_rows=tuple(stats.get("dropped_rows", ())))
     return DaskLinearMixedModel(formula, REML, frame, data_name, est, problem)

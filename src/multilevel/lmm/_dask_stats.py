@@ -30,7 +30,8 @@ from ..formula._build import _response
 from ..formula._design import materialize
 from ..formula._names import _level_label
 
-__all__ = ["PartitionSpec", "partition_keys", "merge_keys", "partition_stats", "merge_stats", "key_labels"]
+__all__ = ["PartitionSpec", "DroppedRows", "row_names", "partition_keys", "merge_keys", "partition_stats",
+           "merge_stats", "key_labels"]
 
 
 @dataclass(frozen=True)
@@ -54,14 +55,16 @@ class PartitionSpec:
 
 
 def _prepare(pdf: pd.DataFrame, spec: PartitionSpec):
-    """``(parsed formula, frame with global factors, y, X design, {lhs: Z}, dropped NA, dropped undefined)``."""
+    """``(parsed formula, frame with global factors, y, X design, {lhs: Z}, dropped rows)``; the dropped
+    rows are :class:`DroppedRows` of the partition."""
     parsed = parse_formula(spec.formula)
     df = pdf[list(spec.columns)]
-    missing = df.isna().any(axis=1).to_numpy()
-    n_na = int(missing.sum())
-    if n_na:
-        df = df.loc[~missing]
-    n_undefined = 0
+    na = df.isna()
+    missing = na.any(axis=1).to_numpy()
+    position = np.arange(len(df))
+    if missing.any():
+        df, position = df.loc[~missing], position[~missing]
+    undefined_at = []
     while True:
         y = _response(parsed, df)
         fdf = _global_factors(df, spec)
@@ -75,10 +78,57 @@ def _prepare(pdf: pd.DataFrame, spec: PartitionSpec):
             undefined |= np.isnan(design.matrix).any(axis=1)
         if not undefined.any():
             break
-        n_undefined += int(undefined.sum())
-        df = df.loc[~undefined]
+        undefined_at.append(position[undefined])
+        df, position = df.loc[~undefined], position[~undefined]
     _check_finite(y, fixed, lhs, parsed)
-    return parsed, fdf, y, fixed, lhs, n_na, n_undefined
+    dropped = DroppedRows.of(pdf.index, na.any(axis=0).to_numpy(), np.flatnonzero(missing),
+                             np.sort(np.concatenate(undefined_at)) if undefined_at else np.empty(0, np.int64))
+    return parsed, fdf, y, fixed, lhs, dropped
+
+
+@dataclass(frozen=True)
+class DroppedRows:
+    """The rows of one partition dropped for missing values (``missing``) and for undefined
+    transformations (``undefined``), as 0-based positions in the partition, with their index labels
+    and what is needed to tell whether the labels name rows across partitions."""
+
+    part: int
+    num_rows: int
+    na_columns: np.ndarray  # per column used: any missing value in the partition
+    missing: np.ndarray
+    undefined: np.ndarray
+    missing_labels: np.ndarray
+    undefined_labels: np.ndarray
+    index_unique: bool
+    range_start: int | None  # a RangeIndex with step 1: its start
+
+    @classmethod
+    def of(cls, index: pd.Index, na_columns, missing, undefined, part: int = 0) -> "DroppedRows":
+        ranged = isinstance(index, pd.RangeIndex) and index.step == 1
+        return cls(part, len(index), na_columns, missing, undefined, np.asarray(index[missing], dtype=object),
+                   np.asarray(index[undefined], dtype=object), bool(index.is_unique),
+                   int(index.start) if ranged else None)
+
+
+def row_names(parts: list, labelled: bool) -> tuple[tuple, tuple]:
+    """``(missing, undefined)`` names of the dropped rows of all partitions (ordered by partition).
+
+    ``labelled`` (the index is known to be unique across partitions): the index labels, as in
+    memory, with R's 1-based numbers when the whole index is ``0 .. n - 1``; otherwise 1-based
+    positions in the order of the partitions."""
+    parts = sorted(parts, key=lambda d: d.part)
+    offsets = np.cumsum([0] + [d.num_rows for d in parts])
+    default = labelled and all(d.range_start == int(o) for d, o in zip(parts, offsets))
+    out = []
+    for which in ("missing", "undefined"):
+        names = []
+        for d, offset in zip(parts, offsets):
+            if labelled and not default:
+                names.extend(str(label) for label in getattr(d, which + "_labels"))
+            else:
+                names.extend(str(int(offset) + int(i) + 1) for i in getattr(d, which))
+        out.append(tuple(names))
+    return out[0], out[1]
 
 
 def _check_finite(y, fixed, lhs, parsed):
@@ -161,9 +211,10 @@ def _expanded(codes: np.ndarray, Z: np.ndarray, num_levels: int) -> sp.csr_matri
     return sp.csr_matrix((Z.ravel(), (np.repeat(np.arange(n), k), cols)), shape=(n, num_levels * k))
 
 
-def partition_stats(pdf: pd.DataFrame, spec: PartitionSpec) -> dict:
-    """Sums of squares and cross-products of one partition (see the module docstring)."""
-    parsed, fdf, y, fixed, lhs, n_na, n_undefined = _prepare(pdf, spec)
+def partition_stats(pdf: pd.DataFrame, spec: PartitionSpec, part: int = 0) -> dict:
+    """Sums of squares and cross-products of one partition (number ``part``; see the module docstring)."""
+    parsed, fdf, y, fixed, lhs, dropped = _prepare(pdf, spec)
+    dropped = replace(dropped, part=int(part))
     n = y.size
     levels = dict(spec.levels)
     codes, Zs = [], []
@@ -189,7 +240,8 @@ def partition_stats(pdf: pd.DataFrame, spec: PartitionSpec) -> dict:
             if Z.shape[1] == 1 else None
         per_term.append({"sumsq": np.square(Z).sum(axis=0), "not_one": bool((Z != 1.0).any()),
                          "level_sums": level_sums})
-    return {"n": n, "n_na": n_na, "n_undefined": n_undefined, "names": tuple(fixed.names),
+    return {"n": n, "n_na": dropped.missing.size, "n_undefined": dropped.undefined.size, "rows": [dropped],
+            "names": tuple(fixed.names),
             "A11": A11, "A1r": (Z1T @ R).tocsr(), "Arr": (R.T @ R).tocsr(), "sum_y": float(y.sum()),
             "sum_x": X.sum(axis=0), "binary": np.all((X == 0.0) | (X == 1.0), axis=0), "terms": per_term,
             "specs": (fixed.spec, fixed.columns, {t: replace(d, matrix=d.matrix[:0]) for t, d in lhs.items()})}
@@ -206,5 +258,6 @@ def merge_stats(a: dict, b: dict) -> dict:
         terms.append({"sumsq": ta["sumsq"] + tb["sumsq"], "not_one": ta["not_one"] or tb["not_one"],
                       "level_sums": sums})
     out = {key: a[key] + b[key] for key in ("n", "n_na", "n_undefined", "A11", "A1r", "Arr", "sum_y", "sum_x")}
-    out.update(names=a["names"], binary=a["binary"] & b["binary"], terms=terms, specs=a["specs"])
+    out.update(names=a["names"], binary=a["binary"] & b["binary"], terms=terms, specs=a["specs"],
+               rows=a["rows"] + b["rows"])
     return out

@@ -37,8 +37,8 @@ import numpy as np
 from ._matfree import MatrixFreeProblem
 from ._pls import PLSProblem
 
-__all__ = ["FORMULATIONS", "choose_formulation", "make_problem", "cost_estimates", "DENSE_ALWAYS",
-           "DENSE_PREFERENCE"]
+__all__ = ["FORMULATIONS", "choose_formulation", "make_problem", "cost_estimates", "pair_costs",
+           "DENSE_ALWAYS", "DENSE_PREFERENCE"]
 
 FORMULATIONS = ("auto", "dense", "matrix-free")
 DENSE_ALWAYS = 2_000  # later-term coefficients below which the dense Schur complement is always used
@@ -75,6 +75,15 @@ def cost_estimates(terms, p: int, probes: int = MatrixFreeProblem.DEFAULT_PROBES
         d = np.bincount(key // t.num_levels, minlength=first.num_levels).astype(float) * t.k
         pairs += d
         nnz += key.size
+    return pair_costs(pairs, nnz, r, p, probes, steps)
+
+
+def pair_costs(pairs, nnz: int, r: int, p: int, probes: int = MatrixFreeProblem.DEFAULT_PROBES,
+               steps: int = MatrixFreeProblem.DEFAULT_STEPS) -> tuple[float, float]:
+    """:func:`cost_estimates` from ``pairs`` (the later-term coefficients that share each
+    first-term level, ``d_j``) and ``nnz`` (the distinct pairs of levels, the nonzeros of
+    ``Z_1'Z_r``): for a problem known by its cross-products rather than its rows."""
+    pairs = np.asarray(pairs, dtype=float)
     dense = r ** 3 / 3.0 + float((pairs * (pairs + 1)).sum())
     mf = MatrixFreeProblem
     max_probes = float(np.clip(mf.PROBE_VISITS / max(nnz, 1), *mf.MAX_PROBES_RANGE))
@@ -83,9 +92,11 @@ def cost_estimates(terms, p: int, probes: int = MatrixFreeProblem.DEFAULT_PROBES
     return dense, 4.0 * nnz * products
 
 
-def choose_formulation(terms, p: int, max_dense: int = _DENSE_LIMIT) -> str | None:
+def choose_formulation(terms, p: int, max_dense: int = _DENSE_LIMIT, *, costs=None) -> str | None:
     """``"dense"`` or ``"matrix-free"`` for these terms (see the module notes); None when neither
-    applies (later terms beyond ``max_dense`` that are not all scalar)."""
+    applies (later terms beyond ``max_dense`` that are not all scalar). ``costs``: a callable
+    giving ``(dense, matrix-free)`` estimates (:func:`pair_costs`) when the terms carry no rows;
+    by default :func:`cost_estimates`."""
     q_rest = sum(t.q for t in terms[1:])
     scalar = _all_scalar(terms)
     if q_rest <= DENSE_ALWAYS or (not scalar and q_rest <= max_dense):
@@ -94,7 +105,7 @@ def choose_formulation(terms, p: int, max_dense: int = _DENSE_LIMIT) -> str | No
         return None
     if q_rest > max_dense:
         return "matrix-free"
-    dense, free = cost_estimates(terms, p)
+    dense, free = cost_estimates(terms, p) if costs is None else costs()
     return "dense" if dense <= DENSE_PREFERENCE * free else "matrix-free"
 
 

@@ -208,7 +208,7 @@ def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=Non
                                 "Parquet files; fit in memory, or fold them into the response")
         return lmer_dask(formula, data, REML, contrasts=contrasts, data_name=data_name, start=start,
                          optimizer=optimizer, calc_derivs=calc_derivs, restart_edge=restart_edge,
-                         boundary_tol=boundary_tol, threads=blas_threads)
+                         boundary_tol=boundary_tol, threads=blas_threads, formulation=formulation)
 
     frame, wo = weighted_frame(formula, data, weights=weights, offset=offset, contrasts=contrasts)
     scale_msg = frame.scale_message()
