@@ -91,10 +91,19 @@ def _update(B: np.ndarray, t: np.ndarray, c: np.ndarray) -> bool:
     return True
 
 
+TrialFn = Callable[[np.ndarray], list]  # rows of parameters -> per row its value or the exception fn would raise
+
+
 def r_bfgs(fn: Callable[[np.ndarray], float], x0: np.ndarray, *, maxit: int = 100,
            reltol: float = math.sqrt(_EPS), abstol: float = -math.inf, ndeps: float = 1e-3,
-           gr: Callable[[np.ndarray], np.ndarray] | None = None, fn_many: ManyFn | None = None) -> BfgsResult:
+           gr: Callable[[np.ndarray], np.ndarray] | None = None, fn_many: ManyFn | None = None,
+           fn_trial: TrialFn | None = None) -> BfgsResult:
     """Minimise ``fn`` from ``x0`` as R's ``optim(method = "BFGS")`` with its default controls.
+
+    With ``fn_trial`` the backtracking line search evaluates its next step lengths (1, 0.2, 0.04,
+    ...) several at a time, as many as the previous search needed plus one, and then takes them
+    in order exactly as one at a time: the first acceptable point wins, the values of the later
+    ones are dropped, and an error is raised only if the search reaches the point that fails.
 
     Examples
     --------
@@ -112,6 +121,7 @@ def r_bfgs(fn: Callable[[np.ndarray], float], x0: np.ndarray, *, maxit: int = 10
     g = grad(b)
     ilast = gradcount
     B = np.eye(n)
+    batch = 2
     while True:
         if ilast == gradcount:
             B = np.eye(n)
@@ -119,18 +129,10 @@ def r_bfgs(fn: Callable[[np.ndarray], float], x0: np.ndarray, *, maxit: int = 10
         t = _direction(B, g)
         gradproj = float(t @ g)
         if gradproj < 0.0:
-            steplength, accpoint = 1.0, False
-            while True:
-                b = X + steplength * t
-                count = int(np.sum(_RELTEST + X == _RELTEST + b))
-                if count < n:
-                    f = float(fn(b))
-                    funcount += 1
-                    accpoint = math.isfinite(f) and f <= fmin + gradproj * steplength * _ACCTOL
-                    if not accpoint:
-                        steplength *= _STEPREDN
-                if count == n or accpoint:
-                    break
+            search = _LineSearch(fn, fn_trial, X, t, fmin, gradproj, batch, f)
+            b, f, steplength, count, used = search.run()
+            funcount += used
+            batch = min(used + 1, 8)
             enough = f > abstol and abs(f - fmin) > reltol * (abs(fmin) + reltol)
             if not enough:
                 count, fmin = n, f
@@ -153,6 +155,54 @@ def r_bfgs(fn: Callable[[np.ndarray], float], x0: np.ndarray, *, maxit: int = 10
         if count == n and ilast == gradcount:
             break
     return BfgsResult(b, fmin, it < maxit, funcount, gradcount)
+
+
+class _LineSearch:
+    """``vmmin``'s backtracking search along ``t`` from ``X``: step lengths 1, 0.2, 0.04, ... until
+    the Armijo condition holds or the step no longer changes ``X`` (``count == n``)."""
+
+    def __init__(self, fn, fn_trial: TrialFn | None, X: np.ndarray, t: np.ndarray, fmin: float, gradproj: float,
+                 batch: int, f: float):
+        self.fn, self.fn_trial, self.X, self.t = fn, fn_trial, X, t
+        self.fmin, self.gradproj, self.batch, self.f = fmin, gradproj, batch, f
+
+    def _candidates(self, steplength: float) -> tuple[list, list, list]:
+        """The next step lengths (up to ``batch`` that change ``X``), their points and counts."""
+        X, n = self.X, self.X.size
+        steps, points, counts = [], [], []
+        while len(steps) < self.batch:
+            b = X + steplength * self.t
+            count = int(np.sum(_RELTEST + X == _RELTEST + b))
+            steps.append(steplength)
+            points.append(b)
+            counts.append(count)
+            if count == n:
+                break
+            steplength *= _STEPREDN
+        return steps, points, counts
+
+    def run(self) -> tuple[np.ndarray, float, float, int, int]:
+        """(point, its value, step length, count, evaluations) where the search stops; the value
+        is that of the last point evaluated (the one before the search if none), as in ``vmmin``."""
+        n, f, used, steplength = self.X.size, self.f, 0, 1.0
+        while True:
+            steps, points, counts = self._candidates(steplength)
+            todo = [j for j, count in enumerate(counts) if count < n]
+            if self.fn_trial is not None and len(todo) > 1:
+                outcomes = self.fn_trial(np.vstack([points[j] for j in todo]))
+            else:
+                outcomes = [None] * len(todo)
+            for j, (steplength, b, count) in enumerate(zip(steps, points, counts)):
+                if count == n:
+                    return b, f, steplength, count, used
+                value = outcomes[j]
+                if isinstance(value, Exception):
+                    raise value
+                f = float(self.fn(b)) if value is None else value
+                used += 1
+                if math.isfinite(f) and f <= self.fmin + self.gradproj * steplength * _ACCTOL:
+                    return b, f, steplength, count, used
+            steplength = steps[-1] * _STEPREDN
 
 
 def richardson_hessian(fn: Callable[[np.ndarray], float], x: np.ndarray, *, d: float = 0.1, eps: float = 1e-4,

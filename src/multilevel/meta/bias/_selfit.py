@@ -20,7 +20,8 @@ import numpy as np
 
 from ..._exceptions import ConvergenceWarning, ModelSpecificationError
 from ._roptim import r_bfgs, richardson_hessian
-from ._selcore import SelectionData, SelectionSpec, clip_tau2, loglik, loglik_many, map_delta, unmap_delta
+from ._selcore import (SelectionData, SelectionSpec, clip_tau2, loglik, loglik_many, loglik_trial, map_delta,
+                       unmap_delta)
 
 __all__ = ["SelectionEstimate", "fit_selection", "Scaling", "scaling"]
 
@@ -72,6 +73,7 @@ class _Objective:
                  delta_fixed: np.ndarray):
         self.data, self.spec, self.p = data, spec, p
         self.tau2_fixed, self.delta_fixed = tau2_fixed, delta_fixed
+        self.memo: dict[bytes, float] = {}  # minus the log-likelihood of each parameter set computed
 
     def parts(self, par: np.ndarray, transformed: bool = True) -> tuple[np.ndarray, float, np.ndarray]:
         p = self.p
@@ -86,19 +88,55 @@ class _Objective:
         delta = np.where(np.isnan(self.delta_fixed), delta, self.delta_fixed)
         return beta, tau2, delta
 
+    def _key(self, parts: tuple[np.ndarray, float, np.ndarray]) -> bytes:
+        beta, tau2, delta = parts
+        return np.concatenate([beta, [tau2], delta]).tobytes()
+
+    def _value(self, parts: tuple[np.ndarray, float, np.ndarray]) -> float:
+        key = self._key(parts)
+        if key not in self.memo:
+            self.memo[key] = -loglik(self.data, *parts)
+        return self.memo[key]
+
     def __call__(self, par: np.ndarray) -> float:
-        return -loglik(self.data, *self.parts(par))
+        return self._value(self.parts(par))
 
     def many(self, pars: np.ndarray, transformed: bool = True) -> np.ndarray:
+        """Values at the rows of ``pars``. A parameter set met before (the tau^2 steps of a
+        gradient with tau^2 fixed, the optimum again for the Hessian) is looked up, not
+        recomputed: every path computes a set's likelihood to the same bits."""
         rows = [self.parts(par, transformed) for par in pars]
-        betas = np.vstack([b for b, _, _ in rows])
-        return -loglik_many(self.data, betas, np.array([t for _, t, _ in rows]), np.vstack([d for _, _, d in rows]))
+        keys = [self._key(row) for row in rows]
+        todo = list({key: j for j, key in enumerate(keys) if key not in self.memo}.values())
+        if todo:
+            betas = np.vstack([rows[j][0] for j in todo])
+            values = -loglik_many(self.data, betas, np.array([rows[j][1] for j in todo]),
+                                  np.vstack([rows[j][2] for j in todo]))
+            self.memo.update(zip((keys[j] for j in todo), values.tolist()))
+        return np.array([self.memo[key] for key in keys])
+
+    def trial(self, pars: np.ndarray) -> list[float | FloatingPointError]:
+        """Values at the rows of ``pars`` (on the optimisation scale), or for a row whose
+        integrals fail the error that ``self(row)`` would raise."""
+        rows = [self.parts(par) for par in pars]
+        keys = [self._key(row) for row in rows]
+        todo = list({key: j for j, key in enumerate(keys) if key not in self.memo}.values())
+        failed = {}
+        if todo:
+            outcomes = loglik_trial(self.data, np.vstack([rows[j][0] for j in todo]),
+                                    np.array([rows[j][1] for j in todo]), np.vstack([rows[j][2] for j in todo]))
+            for j, outcome in zip(todo, outcomes):
+                if isinstance(outcome, Exception):
+                    failed[keys[j]] = outcome
+                else:
+                    self.memo[keys[j]] = -outcome
+        return [failed[key] if key in failed else self.memo[key] for key in keys]
 
     def natural_many(self, thetas: np.ndarray) -> np.ndarray:
         return self.many(thetas, transformed=False)
 
     def natural(self, theta: np.ndarray) -> float:
-        return -loglik(self.data, *self.parts(theta, transformed=False))
+        return self._value(self.parts(theta, transformed=False))
 
 
 def _start(spec: SelectionSpec, beta0: np.ndarray, tau2_0: float, delta_fixed: np.ndarray) -> np.ndarray:
@@ -108,7 +146,7 @@ def _start(spec: SelectionSpec, beta0: np.ndarray, tau2_0: float, delta_fixed: n
 
 def _optimise(objective: _Objective, start: np.ndarray) -> np.ndarray:
     try:
-        res = r_bfgs(objective, start, fn_many=objective.many)
+        res = r_bfgs(objective, start, fn_many=objective.many, fn_trial=objective.trial)
     except FloatingPointError as exc:
         raise ModelSpecificationError(f"the selection model could not be fitted: {exc}") from None
     if not res.converged:
@@ -141,7 +179,7 @@ def fit_selection(data: SelectionData, spec: SelectionSpec, beta0: np.ndarray, t
     objective = _Objective(data, spec, p, tau2_fixed, delta_fixed)
     par = _optimise(objective, start)
     beta, tau2, delta = objective.parts(par)
-    ll = loglik(data, beta, tau2, delta)
+    ll = -objective.natural(np.concatenate([beta, [tau2], delta]))
     _warn_bounds(delta, spec)
     hest = np.concatenate([np.ones(p, bool), [tau2_fixed is None], np.isnan(delta_fixed)])
     theta = np.concatenate([beta, [tau2], delta])
@@ -158,8 +196,8 @@ def fit_selection(data: SelectionData, spec: SelectionSpec, beta0: np.ndarray, t
         zero_data = data if raw_X is None else dataclasses.replace(data, X=raw_X)
         zero = _Objective(zero_data, spec, p, 0.0, delta_fixed)
         try:
-            res0 = r_bfgs(zero, start, fn_many=zero.many)
-            ll0 = loglik(zero_data, *zero.parts(res0.par))
+            res0 = r_bfgs(zero, start, fn_many=zero.many, fn_trial=zero.trial)
+            ll0 = -zero(res0.par)
         except FloatingPointError:
             pass
     return SelectionEstimate(beta, tau2, delta, ll, H, cov, hest, ll0)
