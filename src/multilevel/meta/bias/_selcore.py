@@ -240,20 +240,22 @@ def loglik_many(data: SelectionData, betas: np.ndarray, tau2s: np.ndarray, delta
     return _loglik_rows(data, betas, tau2s, deltas, strict=True)[0]
 
 
-def loglik_trial(data: SelectionData, betas: np.ndarray, tau2s: np.ndarray, deltas: np.ndarray
-                 ) -> list[float | FloatingPointError]:
+def loglik_trial(data: SelectionData, betas: np.ndarray, tau2s: np.ndarray, deltas: np.ndarray,
+                 yhat: np.ndarray | None = None) -> list[float | FloatingPointError]:
     """:func:`loglik_many`, where a set whose integrals fail gives the error :func:`loglik`
-    would raise for it instead of raising (for points that may turn out not to be needed)."""
-    values, A = _loglik_rows(data, betas, tau2s, deltas, strict=False)
+    would raise for it instead of raising (for points that may turn out not to be needed).
+    ``yhat`` (rows: sets) replaces ``betas @ data.X.T`` for sets of fits with other designs."""
+    values, A = _loglik_rows(data, betas, tau2s, deltas, strict=False, yhat=yhat)
     bad = np.isnan(A)
     return [FloatingPointError(_integration_failure(int(np.argmax(row)))) if row.any() else float(value)
             for value, row in zip(values, bad)]
 
 
-def _loglik_rows(data: SelectionData, betas: np.ndarray, tau2s: np.ndarray, deltas: np.ndarray, strict: bool
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def _loglik_rows(data: SelectionData, betas: np.ndarray, tau2s: np.ndarray, deltas: np.ndarray, strict: bool,
+                 yhat: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     m = betas.shape[0]
-    yhat = betas @ data.X.T
+    if yhat is None:
+        yhat = betas @ data.X.T
     if data.kind == "stepfun":
         A = np.vstack([stepfun_integrals(data, yhat[j], tau2s[j], deltas[j]) for j in range(m)])
     else:

@@ -14,12 +14,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
+from collections.abc import Generator
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..._exceptions import ConvergenceWarning, ModelSpecificationError
-from ._roptim import r_bfgs, richardson_hessian
+from ._roptim import bfgs_steps, hessian_points, r_bfgs, richardson_hessian
 from ._selcore import (SelectionData, SelectionSpec, clip_tau2, loglik, loglik_many, loglik_trial, map_delta,
                        unmap_delta)
 
@@ -115,22 +116,17 @@ class _Objective:
             self.memo.update(zip((keys[j] for j in todo), values.tolist()))
         return np.array([self.memo[key] for key in keys])
 
-    def trial(self, pars: np.ndarray) -> list[float | FloatingPointError]:
-        """Values at the rows of ``pars`` (on the optimisation scale), or for a row whose
-        integrals fail the error that ``self(row)`` would raise."""
-        rows = [self.parts(par) for par in pars]
+    def trial(self, pars: np.ndarray, transformed: bool = True) -> list[float | FloatingPointError]:
+        """Values at the rows of ``pars``, or for a row whose integrals fail the error that
+        ``self(row)`` would raise."""
+        return _evaluate_together([(self, pars, transformed)])[0]
+
+    def pending(self, pars: np.ndarray, transformed: bool) -> tuple[list[bytes], list[tuple]]:
+        """The keys of the rows of ``pars`` and the parameter sets among them not computed yet."""
+        rows = [self.parts(par, transformed) for par in pars]
         keys = [self._key(row) for row in rows]
-        todo = list({key: j for j, key in enumerate(keys) if key not in self.memo}.values())
-        failed = {}
-        if todo:
-            outcomes = loglik_trial(self.data, np.vstack([rows[j][0] for j in todo]),
-                                    np.array([rows[j][1] for j in todo]), np.vstack([rows[j][2] for j in todo]))
-            for j, outcome in zip(todo, outcomes):
-                if isinstance(outcome, Exception):
-                    failed[keys[j]] = outcome
-                else:
-                    self.memo[keys[j]] = -outcome
-        return [failed[key] if key in failed else self.memo[key] for key in keys]
+        todo = {key: row for key, row in zip(keys, rows) if key not in self.memo}
+        return keys, list(todo.items())
 
     def natural_many(self, thetas: np.ndarray) -> np.ndarray:
         return self.many(thetas, transformed=False)
@@ -139,20 +135,100 @@ class _Objective:
         return self._value(self.parts(theta, transformed=False))
 
 
+def _evaluate_together(requests: list[tuple[_Objective, np.ndarray, bool]]) -> list[list]:
+    """Values (or the errors of failed integrals) of several objectives' rows, all the parameter
+    sets not computed yet in one batch of integrals. The objectives share their data but for the
+    design, whose fitted values are computed per objective."""
+    todo, blocks = [], []
+    for objective, pars, transformed in requests:
+        keys, sets = objective.pending(pars, transformed)
+        todo.append(keys)
+        blocks.append((objective, sets))
+    sets = [(objective, key, parts) for objective, block in blocks for key, parts in block]
+    errors = {}
+    if sets:
+        data = requests[0][0].data
+        betas = np.vstack([parts[0] for _, _, parts in sets])
+        yhat = np.vstack([np.vstack([parts[0] for _, parts in block]) @ objective.data.X.T
+                          for objective, block in blocks if block])
+        outcomes = loglik_trial(data, betas, np.array([parts[1] for _, _, parts in sets]),
+                                np.vstack([parts[2] for _, _, parts in sets]), yhat=yhat)
+        for (objective, key, _), outcome in zip(sets, outcomes):
+            if isinstance(outcome, Exception):
+                errors[id(objective), key] = outcome
+            else:
+                objective.memo[key] = -outcome
+    return [[errors.get((id(objective), key)) or objective.memo[key] for key in keys]
+            for (objective, _, _), keys in zip(requests, todo)]
+
+
+def _side_by_side(jobs: list[tuple[Generator, _Objective]]) -> list:
+    """Run the minimisations of :func:`._roptim.bfgs_steps` (or jobs that yield as they do)
+    together: each round, what all of them ask for is evaluated in one batch. Returns each
+    job's result, or the FloatingPointError it raised."""
+    results: list = [None] * len(jobs)
+    requests: dict[int, tuple[str, np.ndarray]] = {}
+
+    def advance(j: int, answer=None, error: Exception | None = None) -> None:
+        gen = jobs[j][0]
+        try:
+            requests[j] = gen.throw(error) if error is not None else gen.send(answer)
+        except StopIteration as stop:
+            results[j] = stop.value
+            requests.pop(j, None)
+        except FloatingPointError as exc:
+            results[j] = exc
+            requests.pop(j, None)
+
+    for j in range(len(jobs)):
+        advance(j)
+    while requests:
+        order = list(requests)
+        asked = [(jobs[j][1], np.atleast_2d(requests[j][1]), requests[j][0] != "prefetch") for j in order]
+        outcomes = _evaluate_together(asked)
+        for j, out in zip(order, outcomes):
+            kind = requests[j][0]
+            error = next((o for o in out if isinstance(o, Exception)), None)
+            if kind == "trial":
+                advance(j, out)
+            elif kind == "prefetch":
+                advance(j)
+            elif error is not None:
+                advance(j, error=error)
+            else:
+                advance(j, out[0] if kind == "one" else np.array(out))
+    return results
+
+
+def _fit_job(objective: _Objective, start: np.ndarray, hessian: bool) -> Generator:
+    """BFGS from ``start``; then, with ``hessian``, the points of the Hessian at the optimum
+    (natural scale) are asked for, so that they are computed with the other job's last steps."""
+    res = yield from bfgs_steps(start, batched=True, trials=True)
+    if hessian and res.converged:
+        beta, tau2, delta = objective.parts(res.par)
+        yield "prefetch", hessian_points(np.concatenate([beta, [tau2], delta]), r=6)
+    return res
+
+
 def _start(spec: SelectionSpec, beta0: np.ndarray, tau2_0: float, delta_fixed: np.ndarray) -> np.ndarray:
     init = np.where(np.isnan(delta_fixed), spec.init, delta_fixed)
     return np.concatenate([beta0, [math.log(tau2_0 + 0.001)], unmap_delta(init, spec.dmin, spec.dmax)])
 
 
-def _optimise(objective: _Objective, start: np.ndarray) -> np.ndarray:
-    try:
-        res = r_bfgs(objective, start, fn_many=objective.many, fn_trial=objective.trial)
-    except FloatingPointError as exc:
-        raise ModelSpecificationError(f"the selection model could not be fitted: {exc}") from None
+def _optimise(objective: _Objective, start: np.ndarray, zero: _Objective | None) -> tuple[np.ndarray, object]:
+    """BFGS for the model and, alongside (``zero``, the fit with tau^2 = 0, from the same start),
+    each round's points evaluated together. Returns the estimates and the other fit's result
+    (or its FloatingPointError, or None)."""
+    jobs = [(_fit_job(objective, start, hessian=True), objective)]
+    if zero is not None:
+        jobs.append((_fit_job(zero, start, hessian=False), zero))
+    res, *other = _side_by_side(jobs)
+    if isinstance(res, FloatingPointError):
+        raise ModelSpecificationError(f"the selection model could not be fitted: {res}") from None
     if not res.converged:
         raise ModelSpecificationError("the optimizer (BFGS) did not converge in 100 iterations; the selection "
                                       "model may not be identified by these data")
-    return res.par
+    return res.par, other[0] if other else None
 
 
 def _inverse(H: np.ndarray, hest: np.ndarray) -> np.ndarray | None:
@@ -172,12 +248,18 @@ def fit_selection(data: SelectionData, spec: SelectionSpec, beta0: np.ndarray, t
     """Maximum-likelihood fit, Hessian, and the fit with tau^2 = 0 for the heterogeneity LRT.
 
     As in metafor, the fit with tau^2 = 0 starts from the same values but uses the moderators
-    as given (``raw_X``), not standardised.
+    as given (``raw_X``), not standardised. The two fits do not depend on each other, so they
+    run side by side, their likelihoods computed in shared batches (each step as R's BFGS takes
+    it), and the Hessian's points are computed with the last steps of the second fit.
     """
     p = beta0.size
     start = _start(spec, beta0, tau2_0, delta_fixed)
     objective = _Objective(data, spec, p, tau2_fixed, delta_fixed)
-    par = _optimise(objective, start)
+    zero = None
+    if tau2_fixed is None:
+        zero_data = data if raw_X is None else dataclasses.replace(data, X=raw_X)
+        zero = _Objective(zero_data, spec, p, 0.0, delta_fixed)
+    par, res0 = _optimise(objective, start, zero)
     beta, tau2, delta = objective.parts(par)
     ll = -objective.natural(np.concatenate([beta, [tau2], delta]))
     _warn_bounds(delta, spec)
@@ -192,11 +274,8 @@ def fit_selection(data: SelectionData, spec: SelectionSpec, beta0: np.ndarray, t
         warnings.warn("the Hessian could not be inverted; standard errors are missing", ConvergenceWarning,
                       stacklevel=4)
     ll0 = float("nan")
-    if tau2_fixed is None:
-        zero_data = data if raw_X is None else dataclasses.replace(data, X=raw_X)
-        zero = _Objective(zero_data, spec, p, 0.0, delta_fixed)
+    if zero is not None and not isinstance(res0, FloatingPointError):
         try:
-            res0 = r_bfgs(zero, start, fn_many=zero.many, fn_trial=zero.trial)
             ll0 = -zero(res0.par)
         except FloatingPointError:
             pass

@@ -77,11 +77,14 @@ class Integrand:
         self.density_group, self.num_density = _groups(np.column_stack(
             [study.ravel(), yhat.ravel(), np.broadcast_to(tau2s[:, None], (m, k)).ravel()]))
         self.deltas = deltas
-        self.bounds = (data.pval_min, 1 - data.pval_min)  # p-values are clamped to these
         if data.kind == "beta":  # p^(d1 - 1) (1 - p)^(d2 - 1): each factor on its own parameter
             self.factors = [_groups(deltas[:, j:j + 1]) for j in range(2)]
         else:
             self.factors = [_groups(deltas)]
+        self.m = m
+        self.share_p = m > 2
+        self.share_density = self.num_density < m * k
+        self.any_shared = self.share_p or self.share_density or any(count < m for _, count in self.factors)
         self.tree = np.full(_TREE_SIZE, -1, dtype=np.int64)  # running number of each interval seen
         self.count = 0
         self.distinct = _Distinct()
@@ -115,53 +118,64 @@ class Integrand:
         number = number.reshape(-1)
         return number, int(number.max(initial=-1)) + 1
 
+    def _share(self, shared: bool, key, size: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(one row per distinct key, position of each row's key) when the factor is ``shared`` by
+        some parameter sets, else (None, None): every row computes its own."""
+        return self.distinct(key(), size) if shared else (None, None)
+
     def at_intervals(self, owners: np.ndarray, a: np.ndarray, b: np.ndarray, y: np.ndarray) -> np.ndarray:
         """The folded integrand at the (n, 15) nodes ``y`` of intervals ``(a, b)`` of integrals ``owners``."""
-        k, distinct = self.k, self.distinct
-        interval, count = self._intervals(a, b)
-        self.intervals = count
+        k = self.k
+        interval, count = self._intervals(a, b) if self.any_shared else (None, 0)
         s, i = np.divmod(owners, k)
-        first, at_p = distinct(interval * k + i, count * k)
-        nodes = y[first]
-        p = self._pvalues(np.concatenate([nodes, -nodes], axis=1), i[first])
-        low, high = self.bounds
-        self.clamped = (p == low) | (p == high)
-        w = self._selection(p, at_p, interval, s, i)
-        first, at_d = distinct(interval * self.num_density + self.density_group[owners], count * self.num_density)
-        nodes, rows = y[first], owners[first]
+        first, at_p = self._share(self.share_p, lambda: interval * k + i, count * k)
+        nodes, studies = _take(y, first), _take(i, first)
+        p = self._pvalues(np.concatenate([nodes, -nodes], axis=1), studies)
+        w = self._selection(p, at_p, interval, count, s, i)
+        first, at_d = self._share(self.share_density, lambda: interval * self.num_density + self.density_group[owners],
+                                  count * self.num_density)
+        nodes, rows = _take(y, first), _take(owners, first)
         dens = self._dnorm(np.concatenate([nodes, -nodes], axis=1), self.yhat[rows][:, None], self.sd[rows][:, None])
-        f = w * dens[at_d]
+        f = w * _take(dens, at_d)
         return f[:, :15] + f[:, 15:]
 
-    def _power(self, p: np.ndarray, rows: np.ndarray, complement: bool, exponent: np.ndarray) -> np.ndarray:
-        """``p[rows] ** exponent`` (of ``1 - p[rows]`` with ``complement``), row by row; the clamped
-        p-values (over half of them) share two values per row, whose powers are taken once."""
-        base = p[rows]
+    @staticmethod
+    def _power(p: np.ndarray, rows: np.ndarray | None, complement: bool, exponent: np.ndarray) -> np.ndarray:
+        """``p[rows] ** exponent`` (of ``1 - p[rows]`` with ``complement``), row by row."""
+        base = _take(p, rows)
         if complement:
             base = 1 - base
-        clamped = self.clamped[rows]
         with np.errstate(all="ignore"):
-            low, high = self.bounds
-            if complement:
-                low, high = 1 - high, 1 - low
-            out = np.where(base == low, (low ** exponent)[:, None], (high ** exponent)[:, None])
-            free = ~clamped
-            out[free] = base[free] ** np.broadcast_to(exponent[:, None], base.shape)[free]
-        return out
+            return base ** exponent[:, None]
 
-    def _selection(self, p: np.ndarray, at_p: np.ndarray, interval: np.ndarray, s: np.ndarray, i: np.ndarray
-                   ) -> np.ndarray:
-        """Selection weights of every row: each factor once per (interval, study, its parameter)."""
-        k, data, intervals = self.k, self.data, self.intervals
+    def _selection(self, p: np.ndarray, at_p: np.ndarray | None, interval: np.ndarray | None, intervals: int,
+                   s: np.ndarray, i: np.ndarray) -> np.ndarray:
+        """Selection weights of every row: each factor once per (interval, study, its parameter)
+        where parameter sets share it."""
+        k, data = self.k, self.data
         if data.kind == "beta":
             out = None
             for j, (group, count) in enumerate(self.factors):
-                first, at = self.distinct((interval * count + group[s]) * k + i, intervals * count * k)
-                part = self._power(p, at_p[first], j == 1, self.deltas[s[first], j] - 1)
-                out = part[at] if out is None else out * part[at]
+                first, at = self._share(count < self.m, lambda: (interval * count + group[s]) * k + i,
+                                        intervals * count * k)
+                part = self._power(p, _compose(at_p, first), j == 1, self.deltas[_take(s, first), j] - 1)
+                part = _take(part, at)
+                out = part if out is None else out * part
             return out
         group, count = self.factors[0]
-        first, at = self.distinct((interval * count + group[s]) * k + i, intervals * count * k)
-        w = self._weights(data.kind, p[at_p[first]], self.deltas[s[first]].T[:, :, None], data.prec[i[first]][:, None],
-                          data.steps)
-        return w[at]
+        first, at = self._share(count < self.m, lambda: (interval * count + group[s]) * k + i, intervals * count * k)
+        rows = _take(s, first)
+        w = self._weights(data.kind, _take(p, _compose(at_p, first)), self.deltas[rows].T[:, :, None],
+                          data.prec[_take(i, first)][:, None], data.steps)
+        return _take(w, at)
+
+
+def _take(values: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+    return values if rows is None else values[rows]
+
+
+def _compose(outer: np.ndarray | None, inner: np.ndarray | None) -> np.ndarray | None:
+    """The rows ``outer[inner]`` with None as the identity."""
+    if outer is None:
+        return inner
+    return outer if inner is None else outer[inner]
