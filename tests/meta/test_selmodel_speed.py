@@ -196,3 +196,15 @@ def test_parameter_sets_met_again_are_looked_up_with_the_same_value():
         warnings.simplefilter("ignore")
         fresh = make(0.0).many(gradient_points(start, 1e-3))
     assert np.array_equal(values, fresh)
+
+
+@pytest.mark.parametrize("size", [50, 10**8])  # a scratch table; sorting for a sparse key space
+def test_distinct_keys_by_table_or_by_sorting(size):
+    from multilevel.meta.bias._selint import _Distinct
+
+    distinct, rng = _Distinct(), np.random.default_rng(0)
+    for _ in range(3):  # the table is reused without clearing
+        key = rng.choice(rng.integers(0, size, 30), 200)
+        first, at = distinct(key, size)
+        assert np.array_equal(key[first][at], key)
+        assert first.size == np.unique(key).size

@@ -13,6 +13,8 @@ algorithms are used here, each written from its published description:
   evaluations without a reset, a backtracking line search from step 1 (Armijo constant 1e-4,
   reduction 0.2), and the stop when the objective changes by at most
   ``reltol * (|f| + reltol)``; the gradient is the central difference with step ``ndeps``.
+  Where the objective can evaluate several points at once, the line search tries its next
+  step lengths together and takes them in order, so the path is the same.
 * :func:`richardson_hessian` -- the Hessian of Linfield & Penny (2012, ``numDeriv``): central
   second differences at steps ``h = d |x|`` (``eps`` where ``|x|`` is below ``zero_tol``),
   halved ``r`` times and combined by Richardson extrapolation; the mixed derivatives come

@@ -17,7 +17,8 @@ computes it (QUADPACK's ``qagi``: the 15-point Gauss-Kronrod rule on the map
 error estimate exceeds the tolerance), so that the likelihood equals metafor's to rounding.
 The integrals of all studies, and of all parameter sets a gradient or Hessian needs, run
 together on arrays (:mod:`._qagi`, :mod:`._selquad`); the integrand is evaluated at the
-nodes of every open integral in one call.
+nodes of every open integral in one call, each of its factors once per distinct argument
+(:mod:`._selint`).
 """
 
 from __future__ import annotations

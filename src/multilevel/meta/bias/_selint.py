@@ -27,6 +27,7 @@ __all__ = ["Integrand"]
 
 _MAX_DEPTH = 16                   # intervals of width 2^-16 and wider are numbered through a table
 _TREE_SIZE = 1 << (_MAX_DEPTH + 1)
+_TABLE_MAX = 1 << 22              # keys beyond this many (and 8 per row) are made distinct by sorting
 
 
 def _groups(values: np.ndarray) -> tuple[np.ndarray, int]:
@@ -37,7 +38,8 @@ def _groups(values: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 class _Distinct:
-    """Distinct integer keys of a batch without sorting, through a scratch table indexed by key.
+    """Distinct integer keys of a batch without sorting, through a scratch table indexed by key
+    (by sorting when the key space is much larger than the batch).
 
     Only the entries of the keys in hand are written before they are read, so the table is
     never cleared between batches.
@@ -49,6 +51,9 @@ class _Distinct:
     def __call__(self, key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows holding one of each distinct ``key`` (values below ``size``) and, for every row,
         the position of its key among them."""
+        if size > max(8 * key.size, _TABLE_MAX):  # a sparse key space: sort instead
+            _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+            return first, inverse.reshape(-1)
         if self.table.size < size:
             self.table = np.empty(max(size, 2 * self.table.size), dtype=np.intp)
         table, rows = self.table, np.arange(key.size)
