@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["r_bfgs", "bfgs_steps", "BfgsResult", "central_gradient", "gradient_points", "hessian_points", "richardson_hessian"]
+__all__ = ["r_bfgs", "bfgs_steps", "BfgsResult", "central_gradient", "gradient_points", "hessian_points",
+           "richardson_hessian"]
 
 _EPS = np.finfo(float).eps
 _ACCTOL = 1e-4
