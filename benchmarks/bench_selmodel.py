@@ -112,6 +112,9 @@ def main() -> None:
         ours, theirs = py[key], r["time"][key]
         print(f"{labels.get(key, 'selmodel ' + key):<32}{ours['cpu'] * 1e3:>12.1f} ms{theirs['cpu'] * 1e3:>10.0f} ms"
               f"{theirs['cpu'] / ours['cpu']:>9.1f}x{ours['wall'] * 1e3:>13.1f} / {theirs['wall'] * 1e3:.0f} ms")
+    if "beta" in kinds:
+        ratio = r["time"]["beta"]["cpu"] / py["beta"]["cpu"]
+        print(f"selmodel beta speed-up on CPU time: {ratio:.1f}x (goal 10x: {'met' if ratio >= 10 else 'missed'})")
 
 
 if __name__ == "__main__":

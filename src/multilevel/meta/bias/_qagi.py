@@ -43,12 +43,15 @@ def kronrod_arrays(fold: Callable[[np.ndarray, np.ndarray], np.ndarray], owners:
                    a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``qk15i`` on intervals ``(a[j], b[j])`` of (0, 1] for integrals ``owners[j]``.
 
-    ``fold(owners, y)`` returns ``f(y) + f(-y)`` for the (m, 15) points ``y`` of each owner.
-    Returns the arrays (result, abserr, resabs, resasc).
+    ``fold(owners, y)`` returns ``f(y) + f(-y)`` for the (m, 15) points ``y`` of each owner; a
+    fold with a method ``at_intervals(owners, a, b, y)`` is called through it instead, so that it
+    can share work between rows on the same interval. Returns the arrays (result, abserr, resabs, resasc).
     """
     centr, hlgth = 0.5 * (a + b), 0.5 * (b - a)
     t = centr[:, None] + hlgth[:, None] * _OFFSETS[None, :]
-    fv = fold(owners, (1.0 - t) / t) / t / t
+    y = (1.0 - t) / t
+    at_intervals = getattr(fold, "at_intervals", None)
+    fv = (fold(owners, y) if at_intervals is None else at_intervals(owners, a, b, y)) / t / t
     # qk15i's sums, in its order (so that a rule does not depend on the other rows of the batch)
     fc = fv[:, 7]
     resg, resk = _WG[7] * fc, _WGK[7] * fc

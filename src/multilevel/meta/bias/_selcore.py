@@ -17,7 +17,8 @@ computes it (QUADPACK's ``qagi``: the 15-point Gauss-Kronrod rule on the map
 error estimate exceeds the tolerance), so that the likelihood equals metafor's to rounding.
 The integrals of all studies, and of all parameter sets a gradient or Hessian needs, run
 together on arrays (:mod:`._qagi`, :mod:`._selquad`); the integrand is evaluated at the
-nodes of every open integral in one call.
+nodes of every open integral in one call, each of its factors once per distinct argument
+(:mod:`._selint`).
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ import numpy as np
 from scipy import special
 
 from ._qagi import qagi_many
+from ._selint import Integrand
 
-__all__ = ["SelectionSpec", "selection_spec", "pvalues", "weights", "loglik", "loglik_many", "INT_TOL", "dnorm", "SELECTION_TYPES"]
+__all__ = ["SelectionSpec", "selection_spec", "pvalues", "weights", "loglik", "loglik_many", "loglik_trial", "INT_TOL",
+           "dnorm", "SELECTION_TYPES"]
 
 SELECTION_TYPES = ("beta", "halfnorm", "negexp", "logistic", "power", "negexppow", "stepfun")
 INT_TOL = np.finfo(float).eps ** 0.25  # integrate(rel.tol = abs.tol = .Machine$double.eps^0.25)
@@ -85,16 +88,21 @@ def dnorm(x: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
     underflowing ``exp`` is several times slower than a normal one)."""
     z = np.abs((x - mean) / sd)
     out = _SQRT_2PI_INV * np.exp(-0.5 * np.square(np.minimum(z, 5.0))) / sd
-    far = z >= 5
-    if far.any():
-        out[far] = 0.0
-        idx = np.nonzero(far & (z <= _DNORM_ZERO))
-        zf = z[idx]
+    z_flat, out_flat = z.reshape(-1), out.reshape(-1)  # (views: both are new arrays)
+    far = np.flatnonzero(z_flat >= 5)
+    if far.size:
+        out_flat[far] = 0.0
+        zf = z_flat[far]
+        inside = zf <= _DNORM_ZERO
+        idx, zf = far[inside], zf[inside]
         hi = np.round(zf * 65536.0) * (1 / 65536.0)  # ldexp(nearbyint(ldexp(z, 16)), -16)
         lo = zf - hi
+        if z.ndim == 2 and np.shape(sd) == (z.shape[0], 1):
+            sd_far = sd[:, 0][idx // z.shape[1]]
+        else:
+            sd_far = np.broadcast_to(sd, z.shape)[np.unravel_index(idx, z.shape)]
         with np.errstate(under="ignore"):
-            out[idx] = _SQRT_2PI_INV / np.broadcast_to(sd, z.shape)[idx] * (np.exp(-0.5 * hi * hi)
-                                                                             * np.exp((-0.5 * lo - hi) * lo))
+            out_flat[idx] = _SQRT_2PI_INV / sd_far * (np.exp(-0.5 * hi * hi) * np.exp((-0.5 * lo - hi) * lo))
     return out
 
 
@@ -155,34 +163,31 @@ class SelectionData:
     pvals: np.ndarray    # clamped to [pval_min, 1 - pval_min]
 
 
-def _integrand_pair(data: SelectionData, i: np.ndarray, yhat: np.ndarray, tau2: np.ndarray, delta: np.ndarray,
-                    y: np.ndarray) -> np.ndarray:
-    """``f(y) + f(-y)`` at the (n, 15) nodes ``y`` of the integrals of studies ``i``, with their
-    ``yhat`` and ``tau2`` as (n, 1) columns and ``delta`` as (deltas, n, 1)."""
-    v = data.v[i][:, None]
-    both = np.concatenate([y, -y], axis=1)
-    p = pvalues(both, v, data.alternative)
-    if data.pval_min > 0:
-        p = _clamp(p, data.pval_min)
-    f = weights(data.kind, p, delta, data.prec[i][:, None], data.steps) * dnorm(both, yhat, np.sqrt(v + tau2))
-    return f[:, :15] + f[:, 15:]
+def _clamped_pvalues(data: SelectionData):
+    """p-values (clamped to ``[pval_min, 1 - pval_min]``) at (n, 30) nodes of studies ``i``."""
+    def pvals(nodes: np.ndarray, i: np.ndarray) -> np.ndarray:
+        p = pvalues(nodes, data.v[i][:, None], data.alternative)
+        return _clamp(p, data.pval_min) if data.pval_min > 0 else p
+    return pvals
 
 
-def _integrals(data: SelectionData, yhat: np.ndarray, tau2s: np.ndarray, deltas: np.ndarray) -> np.ndarray:
+def _integrals(data: SelectionData, yhat: np.ndarray, tau2s: np.ndarray, deltas: np.ndarray, strict: bool = True
+               ) -> np.ndarray:
     """:math:`A_i` of every study (columns) at ``m`` parameter sets (rows of ``yhat``, ``tau2s``,
-    ``deltas``), each as R's ``integrate(-Inf, Inf)`` returns it, all computed together."""
+    ``deltas``), each as R's ``integrate(-Inf, Inf)`` returns it, all computed together. An
+    integral that fails raises FloatingPointError, or with ``strict=False`` is NaN."""
     m, k = yhat.shape
-    dcols = deltas.T[:, :, None]  # (deltas, m, 1)
-
-    def fold(owners: np.ndarray, y: np.ndarray) -> np.ndarray:
-        s, i = owners // k, owners % k
-        return _integrand_pair(data, i, yhat[s, i][:, None], tau2s[s][:, None], dcols[:, s], y)
-
+    fold = Integrand(data, yhat, tau2s, deltas, pvalues=_clamped_pvalues(data), weights=weights, dnorm=dnorm)
     values, codes = qagi_many(fold, m * k, epsabs=INT_TOL, epsrel=INT_TOL)
     bad = np.flatnonzero((codes != 0) | ~np.isfinite(values))
-    if bad.size:
-        raise FloatingPointError(f"could not integrate over the density of study {bad[0] % k + 1}")
+    if bad.size and strict:
+        raise FloatingPointError(_integration_failure(bad[0] % k))
+    values[bad] = np.nan
     return values.reshape(m, k)
+
+
+def _integration_failure(study: int) -> str:
+    return f"could not integrate over the density of study {study + 1}"
 
 
 def selection_integrals(data: SelectionData, yhat: np.ndarray, tau2: float, delta: np.ndarray) -> np.ndarray:
@@ -234,12 +239,29 @@ def loglik(data: SelectionData, beta: np.ndarray, tau2: float, delta: np.ndarray
 def loglik_many(data: SelectionData, betas: np.ndarray, tau2s: np.ndarray, deltas: np.ndarray) -> np.ndarray:
     """Log-likelihoods at ``m`` parameter sets (rows of ``betas``, ``tau2s``, ``deltas``), the
     integrals of all sets and studies computed together (each as :func:`loglik` computes it)."""
+    return _loglik_rows(data, betas, tau2s, deltas, strict=True)[0]
+
+
+def loglik_trial(data: SelectionData, betas: np.ndarray, tau2s: np.ndarray, deltas: np.ndarray,
+                 yhat: np.ndarray | None = None) -> list[float | FloatingPointError]:
+    """:func:`loglik_many`, where a set whose integrals fail gives the error :func:`loglik`
+    would raise for it instead of raising (for points that may turn out not to be needed).
+    ``yhat`` (rows: sets) replaces ``betas @ data.X.T`` for sets of fits with other designs."""
+    values, A = _loglik_rows(data, betas, tau2s, deltas, strict=False, yhat=yhat)
+    bad = np.isnan(A)
+    return [FloatingPointError(_integration_failure(int(np.argmax(row)))) if row.any() else float(value)
+            for value, row in zip(values, bad)]
+
+
+def _loglik_rows(data: SelectionData, betas: np.ndarray, tau2s: np.ndarray, deltas: np.ndarray, strict: bool,
+                 yhat: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     m = betas.shape[0]
-    yhat = betas @ data.X.T
+    if yhat is None:
+        yhat = betas @ data.X.T
     if data.kind == "stepfun":
         A = np.vstack([stepfun_integrals(data, yhat[j], tau2s[j], deltas[j]) for j in range(m)])
     else:
-        A = _integrals(data, yhat, tau2s, deltas)
+        A = _integrals(data, yhat, tau2s, deltas, strict)
     if data.kind == "stepfun":
         group = np.minimum(np.searchsorted(data.steps, data.pvals, side="left"), data.steps.size - 1)
         w = deltas[:, group] / data.prec[None, :]
@@ -247,7 +269,7 @@ def loglik_many(data: SelectionData, betas: np.ndarray, tau2s: np.ndarray, delta
         w = weights(data.kind, data.pvals[None, :], deltas.T[:, :, None], data.prec[None, :], data.steps)
     with np.errstate(all="ignore"):
         terms = np.log(w) + log_dnorm(data.y[None, :], yhat, np.sqrt(data.v[None, :] + tau2s[:, None])) - np.log(A)
-    return terms.sum(axis=1)
+    return terms.sum(axis=1), A
 
 
 def map_delta(x: np.ndarray, dmin: np.ndarray, dmax: np.ndarray) -> np.ndarray:

@@ -14,13 +14,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
+from collections.abc import Generator
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..._exceptions import ConvergenceWarning, ModelSpecificationError
-from ._roptim import r_bfgs, richardson_hessian
-from ._selcore import SelectionData, SelectionSpec, clip_tau2, loglik, loglik_many, map_delta, unmap_delta
+from ._roptim import bfgs_steps, hessian_points, r_bfgs, richardson_hessian
+from ._selcore import (SelectionData, SelectionSpec, clip_tau2, loglik, loglik_many, loglik_trial, map_delta,
+                       unmap_delta)
 
 __all__ = ["SelectionEstimate", "fit_selection", "Scaling", "scaling"]
 
@@ -72,6 +74,7 @@ class _Objective:
                  delta_fixed: np.ndarray):
         self.data, self.spec, self.p = data, spec, p
         self.tau2_fixed, self.delta_fixed = tau2_fixed, delta_fixed
+        self.memo: dict[bytes, float] = {}  # minus the log-likelihood of each parameter set computed
 
     def parts(self, par: np.ndarray, transformed: bool = True) -> tuple[np.ndarray, float, np.ndarray]:
         p = self.p
@@ -86,19 +89,125 @@ class _Objective:
         delta = np.where(np.isnan(self.delta_fixed), delta, self.delta_fixed)
         return beta, tau2, delta
 
+    def _key(self, parts: tuple[np.ndarray, float, np.ndarray]) -> bytes:
+        beta, tau2, delta = parts
+        return np.concatenate([beta, [tau2], delta]).tobytes()
+
+    def _value(self, parts: tuple[np.ndarray, float, np.ndarray]) -> float:
+        key = self._key(parts)
+        if key not in self.memo:
+            self.memo[key] = -loglik(self.data, *parts)
+        return self.memo[key]
+
     def __call__(self, par: np.ndarray) -> float:
-        return -loglik(self.data, *self.parts(par))
+        return self._value(self.parts(par))
 
     def many(self, pars: np.ndarray, transformed: bool = True) -> np.ndarray:
+        """Values at the rows of ``pars``. A parameter set met before (the tau^2 steps of a
+        gradient with tau^2 fixed, the optimum again for the Hessian) is looked up, not
+        recomputed: every path computes a set's likelihood to the same bits."""
         rows = [self.parts(par, transformed) for par in pars]
-        betas = np.vstack([b for b, _, _ in rows])
-        return -loglik_many(self.data, betas, np.array([t for _, t, _ in rows]), np.vstack([d for _, _, d in rows]))
+        keys = [self._key(row) for row in rows]
+        todo = list({key: j for j, key in enumerate(keys) if key not in self.memo}.values())
+        if todo:
+            betas = np.vstack([rows[j][0] for j in todo])
+            values = -loglik_many(self.data, betas, np.array([rows[j][1] for j in todo]),
+                                  np.vstack([rows[j][2] for j in todo]))
+            self.memo.update(zip((keys[j] for j in todo), values.tolist()))
+        return np.array([self.memo[key] for key in keys])
+
+    def trial(self, pars: np.ndarray, transformed: bool = True) -> list[float | FloatingPointError]:
+        """Values at the rows of ``pars``, or for a row whose integrals fail the error that
+        ``self(row)`` would raise."""
+        return _evaluate_together([(self, pars, transformed)])[0]
+
+    def pending(self, pars: np.ndarray, transformed: bool) -> tuple[list[bytes], list[tuple]]:
+        """The keys of the rows of ``pars`` and the parameter sets among them not computed yet."""
+        rows = [self.parts(par, transformed) for par in pars]
+        keys = [self._key(row) for row in rows]
+        todo = {key: row for key, row in zip(keys, rows) if key not in self.memo}
+        return keys, list(todo.items())
 
     def natural_many(self, thetas: np.ndarray) -> np.ndarray:
         return self.many(thetas, transformed=False)
 
     def natural(self, theta: np.ndarray) -> float:
-        return -loglik(self.data, *self.parts(theta, transformed=False))
+        return self._value(self.parts(theta, transformed=False))
+
+
+def _evaluate_together(requests: list[tuple[_Objective, np.ndarray, bool]]) -> list[list]:
+    """Values (or the errors of failed integrals) of several objectives' rows, all the parameter
+    sets not computed yet in one batch of integrals. The objectives share their data but for the
+    design, whose fitted values are computed per objective."""
+    todo, blocks = [], []
+    for objective, pars, transformed in requests:
+        keys, sets = objective.pending(pars, transformed)
+        todo.append(keys)
+        blocks.append((objective, sets))
+    sets = [(objective, key, parts) for objective, block in blocks for key, parts in block]
+    errors = {}
+    if sets:
+        data = requests[0][0].data
+        betas = np.vstack([parts[0] for _, _, parts in sets])
+        yhat = np.vstack([np.vstack([parts[0] for _, parts in block]) @ objective.data.X.T
+                          for objective, block in blocks if block])
+        outcomes = loglik_trial(data, betas, np.array([parts[1] for _, _, parts in sets]),
+                                np.vstack([parts[2] for _, _, parts in sets]), yhat=yhat)
+        for (objective, key, _), outcome in zip(sets, outcomes):
+            if isinstance(outcome, Exception):
+                errors[id(objective), key] = outcome
+            else:
+                objective.memo[key] = -outcome
+    return [[errors.get((id(objective), key)) or objective.memo[key] for key in keys]
+            for (objective, _, _), keys in zip(requests, todo)]
+
+
+def _side_by_side(jobs: list[tuple[Generator, _Objective]]) -> list:
+    """Run the minimisations of :func:`._roptim.bfgs_steps` (or jobs that yield as they do)
+    together: each round, what all of them ask for is evaluated in one batch. Returns each
+    job's result, or the FloatingPointError it raised."""
+    results: list = [None] * len(jobs)
+    requests: dict[int, tuple[str, np.ndarray]] = {}
+
+    def advance(j: int, answer=None, error: Exception | None = None) -> None:
+        gen = jobs[j][0]
+        try:
+            requests[j] = gen.throw(error) if error is not None else gen.send(answer)
+        except StopIteration as stop:
+            results[j] = stop.value
+            requests.pop(j, None)
+        except FloatingPointError as exc:
+            results[j] = exc
+            requests.pop(j, None)
+
+    for j in range(len(jobs)):
+        advance(j)
+    while requests:
+        order = list(requests)
+        asked = [(jobs[j][1], np.atleast_2d(requests[j][1]), requests[j][0] != "prefetch") for j in order]
+        outcomes = _evaluate_together(asked)
+        for j, out in zip(order, outcomes):
+            kind = requests[j][0]
+            error = next((o for o in out if isinstance(o, Exception)), None)
+            if kind == "trial":
+                advance(j, out)
+            elif kind == "prefetch":
+                advance(j)
+            elif error is not None:
+                advance(j, error=error)
+            else:
+                advance(j, out[0] if kind == "one" else np.array(out))
+    return results
+
+
+def _fit_job(objective: _Objective, start: np.ndarray, hessian: bool) -> Generator:
+    """BFGS from ``start``; then, with ``hessian``, the points of the Hessian at the optimum
+    (natural scale) are asked for, so that they are computed with the other job's last steps."""
+    res = yield from bfgs_steps(start, batched=True, trials=True)
+    if hessian and res.converged:
+        beta, tau2, delta = objective.parts(res.par)
+        yield "prefetch", hessian_points(np.concatenate([beta, [tau2], delta]), r=6)
+    return res
 
 
 def _start(spec: SelectionSpec, beta0: np.ndarray, tau2_0: float, delta_fixed: np.ndarray) -> np.ndarray:
@@ -106,15 +215,20 @@ def _start(spec: SelectionSpec, beta0: np.ndarray, tau2_0: float, delta_fixed: n
     return np.concatenate([beta0, [math.log(tau2_0 + 0.001)], unmap_delta(init, spec.dmin, spec.dmax)])
 
 
-def _optimise(objective: _Objective, start: np.ndarray) -> np.ndarray:
-    try:
-        res = r_bfgs(objective, start, fn_many=objective.many)
-    except FloatingPointError as exc:
-        raise ModelSpecificationError(f"the selection model could not be fitted: {exc}") from None
+def _optimise(objective: _Objective, start: np.ndarray, zero: _Objective | None) -> tuple[np.ndarray, object]:
+    """BFGS for the model and, alongside (``zero``, the fit with tau^2 = 0, from the same start),
+    each round's points evaluated together. Returns the estimates and the other fit's result
+    (or its FloatingPointError, or None)."""
+    jobs = [(_fit_job(objective, start, hessian=True), objective)]
+    if zero is not None:
+        jobs.append((_fit_job(zero, start, hessian=False), zero))
+    res, *other = _side_by_side(jobs)
+    if isinstance(res, FloatingPointError):
+        raise ModelSpecificationError(f"the selection model could not be fitted: {res}") from None
     if not res.converged:
         raise ModelSpecificationError("the optimizer (BFGS) did not converge in 100 iterations; the selection "
                                       "model may not be identified by these data")
-    return res.par
+    return res.par, other[0] if other else None
 
 
 def _inverse(H: np.ndarray, hest: np.ndarray) -> np.ndarray | None:
@@ -134,14 +248,20 @@ def fit_selection(data: SelectionData, spec: SelectionSpec, beta0: np.ndarray, t
     """Maximum-likelihood fit, Hessian, and the fit with tau^2 = 0 for the heterogeneity LRT.
 
     As in metafor, the fit with tau^2 = 0 starts from the same values but uses the moderators
-    as given (``raw_X``), not standardised.
+    as given (``raw_X``), not standardised. The two fits do not depend on each other, so they
+    run side by side, their likelihoods computed in shared batches (each step as R's BFGS takes
+    it), and the Hessian's points are computed with the last steps of the second fit.
     """
     p = beta0.size
     start = _start(spec, beta0, tau2_0, delta_fixed)
     objective = _Objective(data, spec, p, tau2_fixed, delta_fixed)
-    par = _optimise(objective, start)
+    zero = None
+    if tau2_fixed is None:
+        zero_data = data if raw_X is None else dataclasses.replace(data, X=raw_X)
+        zero = _Objective(zero_data, spec, p, 0.0, delta_fixed)
+    par, res0 = _optimise(objective, start, zero)
     beta, tau2, delta = objective.parts(par)
-    ll = loglik(data, beta, tau2, delta)
+    ll = -objective.natural(np.concatenate([beta, [tau2], delta]))
     _warn_bounds(delta, spec)
     hest = np.concatenate([np.ones(p, bool), [tau2_fixed is None], np.isnan(delta_fixed)])
     theta = np.concatenate([beta, [tau2], delta])
@@ -154,12 +274,9 @@ def fit_selection(data: SelectionData, spec: SelectionSpec, beta0: np.ndarray, t
         warnings.warn("the Hessian could not be inverted; standard errors are missing", ConvergenceWarning,
                       stacklevel=4)
     ll0 = float("nan")
-    if tau2_fixed is None:
-        zero_data = data if raw_X is None else dataclasses.replace(data, X=raw_X)
-        zero = _Objective(zero_data, spec, p, 0.0, delta_fixed)
+    if zero is not None and not isinstance(res0, FloatingPointError):
         try:
-            res0 = r_bfgs(zero, start, fn_many=zero.many)
-            ll0 = loglik(zero_data, *zero.parts(res0.par))
+            ll0 = -zero(res0.par)
         except FloatingPointError:
             pass
     return SelectionEstimate(beta, tau2, delta, ll, H, cov, hest, ll0)

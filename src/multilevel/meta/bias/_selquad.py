@@ -43,7 +43,8 @@ class _Batch:
 
     def __init__(self, st: dict, width: int):
         n = st["owner"].size
-        L = width
+        self.width = width  # columns the interval lists need at the hand-over (limit // 2 + 3)
+        L = min(8, width)   # the lists and the epsilon table grow with ``last`` (see ``widen``)
         self.owner = st["owner"]
         self.A, self.B, self.R, self.E = (np.zeros((n, L)) for _ in range(4))
         for col, suffix in enumerate("123", start=1):
@@ -55,7 +56,7 @@ class _Batch:
         self.IORD[:, 1] = np.where(first, 1, 2)
         self.IORD[:, 2] = np.where(first, np.where(e3 < e2, 2, 3), 1)
         self.IORD[:, 3] = np.where(first, np.where(e3 < e2, 3, 2), 3)
-        self.TAB = np.zeros((n, 53))
+        self.TAB = np.zeros((n, 8))
         self.TAB[:, 1], self.TAB[:, 2] = st["result"], st["tab2"]
         self.RES3LA = np.zeros((n, 4))
         self.nres = np.zeros(n, dtype=int)
@@ -77,7 +78,22 @@ class _Batch:
     def keep(self, mask: np.ndarray) -> None:
         """Drop the rows outside ``mask``."""
         for name, value in vars(self).items():
-            setattr(self, name, value[mask])
+            if isinstance(value, np.ndarray):
+                setattr(self, name, value[mask])
+
+    def widen(self, last: int) -> None:
+        """Make room for iteration ``last``: intervals up to ``last`` and the epsilon table up to
+        entry ``last + 2`` (at most 52). Columns past those in use are never read, so the lists are
+        zero-padded as ``qagie`` initialises them."""
+        for names, cap in ((("A", "B", "R", "E", "IORD"), self.width), (("TAB",), 53)):
+            have = getattr(self, names[0]).shape[1]
+            need = min(last + 3, cap)
+            if have < need:
+                cols = min(max(2 * have, need), cap)
+                for name in names:
+                    old = getattr(self, name)
+                    setattr(self, name, np.concatenate([old, np.zeros((old.shape[0], cols - have), old.dtype)],
+                                                       axis=1))
 
     @property
     def size(self) -> int:
@@ -318,6 +334,7 @@ def continue_many(fold: Fold, kronrod: Callable, st: dict, epsabs: float, epsrel
         if not b.size:
             break
         last += 1
+        b.widen(last)
         errbnd = _bisect(b, fold, kronrod, last, epsabs, epsrel)
         conv = b.errsum <= errbnd
         if conv.any():
@@ -361,7 +378,8 @@ def _state(b: _Batch, j: int, last: int, limit: int) -> dict:
     pad = limit + 1 - b.A.shape[1]
     out = {"last": last, "alist": b.A[j].tolist() + [0.0] * pad, "blist": b.B[j].tolist() + [0.0] * pad,
            "rlist": b.R[j].tolist() + [0.0] * pad, "elist": b.E[j].tolist() + [0.0] * pad,
-           "iord": b.IORD[j].tolist() + [0] * pad, "tab": b.TAB[j].tolist(), "res3la": b.RES3LA[j].tolist(),
+           "iord": b.IORD[j].tolist() + [0] * pad, "tab": b.TAB[j].tolist() + [0.0] * (53 - b.TAB.shape[1]),
+           "res3la": b.RES3LA[j].tolist(),
            "nres": int(b.nres[j])}
     for name in ("result", "defabs", "errmax", "area", "errsum", "abserr", "small", "erlarg", "ertest", "erlast",
                  "a1", "b1", "erro12", "correc"):
