@@ -113,25 +113,11 @@ class CrossProductMatrixFree(MatrixFreeProblem):
 
     def _init_sparse(self):
         _, A1r_all, Arr_all = self._cross
-        rest = self.terms[1:]
-        self.dense, self.rest_scalar = False, True
-        self.q_rest = qr = sum(t.q for t in rest)
-        self.r = qr + self.p + 1
-        self.rest_offsets = np.cumsum([0] + [t.q for t in rest])
-        self.a11 = self.A11[:, 0, 0]
+        self._init_rest_layout()
+        qr = self.q_rest
         self.Z1T = sp.csr_matrix((self.terms[0].q, 0))  # no rows
         self.ZrT = sp.csr_matrix((qr, 0))
-        A1r = A1r_all[:, :qr].tocsr()
-        A1r.sum_duplicates()
-        self.A1r, self.A1rT = A1r, A1r.T.tocsr()
-        self.A1r_sq_T = A1r.multiply(A1r).T.tocsr()
-        Arr = Arr_all[:qr, :qr].tocsr()
-        self.Arr_diag = Arr.diagonal()
-        self.Arr_off = None if len(rest) == 1 else (Arr - sp.diags(self.Arr_diag)).tocsr()
-        if self.num_probes <= 0:
-            self.num_probes = 64 if A1r.nnz <= self.CHEAP_NNZ else 16
-        self.probes = np.random.default_rng(self.seed).choice([-1.0, 1.0], size=(qr, self.num_probes))
-        self._deflate_vectors, self._lock = None, threading.Lock()
+        self._init_products(A1r_all[self.order1][:, :qr].tocsr(), Arr_all[:qr, :qr].tocsr())
 
     def _set_response(self, y):
         if y.size or not hasattr(self, "_cross"):
@@ -139,7 +125,7 @@ class CrossProductMatrixFree(MatrixFreeProblem):
         _, A1r_all, Arr_all = self._cross
         qr = self.q_rest
         self.y = y
-        self.A1xy = A1r_all[:, qr:].toarray()
+        self.A1xy = A1r_all[self.order1][:, qr:].toarray()
         self.Arxy = Arr_all[:qr, qr:].toarray()
         self.Axyxy = Arr_all[qr:, qr:].toarray()
 

@@ -168,6 +168,15 @@ class MatrixFreeProblem(PLSProblem):
 
     # ------------------------------------------------------------------ setup
     def _init_sparse(self):
+        self._init_rest_layout()
+        rest = self.terms[1:]
+        self.Z1T = self.terms[0].expanded().T.tocsr()[self.order1]
+        Zr = sp.hstack([t.expanded() for t in rest], format="csr")
+        self.ZrT = Zr.T.tocsr()
+        self._init_products((self.Z1T @ Zr).tocsr(), (self.ZrT @ Zr).tocsr())
+
+    def _init_rest_layout(self):
+        """Sizes of the later terms and the internal order of the first term's levels."""
         rest = self.terms[1:]
         self.dense = False
         self.q_rest = sum(t.q for t in rest)
@@ -178,18 +187,17 @@ class MatrixFreeProblem(PLSProblem):
         # A_1r read most often are then contiguous, which saves a quarter of the sparse products' time
         self.order1 = np.argsort(-self.A11[:, 0, 0], kind="stable")
         self.a11 = self.A11[self.order1, 0, 0]
-        self.Z1T = self.terms[0].expanded().T.tocsr()[self.order1]
-        Zr = sp.hstack([t.expanded() for t in rest], format="csr")
-        self.ZrT = Zr.T.tocsr()
-        A1r = (self.Z1T @ Zr).tocsr()
+
+    def _init_products(self, A1r: sp.csr_matrix, Arr: sp.csr_matrix):
+        """The operators of ``S`` from ``A_1r = Z_1'Z_r`` (rows in the internal order) and
+        ``A_rr = Z_r'Z_r``, and the probes."""
         A1r.sum_duplicates()
         self.A1r = A1r
         self.A1rT = A1r.T.tocsr()
         self._halves = tuple(_row_halves(M) for M in (A1r, self.A1rT))
         self.A1r_sq_T = A1r.multiply(A1r).T.tocsr()  # for the diagonal of S
-        Arr = (self.ZrT @ Zr).tocsr()
         self.Arr_diag = Arr.diagonal()
-        self.Arr_off = None if len(rest) == 1 else (Arr - sp.diags(self.Arr_diag)).tocsr()
+        self.Arr_off = None if len(self.terms) == 2 else (Arr - sp.diags(self.Arr_diag)).tocsr()
         if self.num_probes <= 0:  # default: more probes where products are cheap
             self.num_probes = self.PROBE_BLOCK if A1r.nnz <= self.CHEAP_NNZ else self.DEFAULT_PROBES
         if self.max_probes <= 0:
