@@ -89,7 +89,7 @@ def _rectangle_normalizer(wf_sel, rows, mean, cov, omega):
         if wf_sel.two_sided:
             c = crit[i]
             pts = np.concatenate([-c, c[::-1]])  # ascending
-            w = np.concatenate([omega[::-1], omega[1:]])  # weights of the 2J - 1 boxes
+            w = np.concatenate([omega, omega[-2::-1]])  # weights of the 2J - 1 boxes, |y| large first
         else:
             pts = crit[i][::-1]
             w = omega[::-1]
