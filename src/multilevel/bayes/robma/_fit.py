@@ -10,22 +10,22 @@ from .._design import prepare
 from .._priors import Prior, prior
 from ._averaging import posterior_probabilities
 from ._integrate import integrate
+from ._cluster import check_cluster_ids, cluster_fields, model_posterior
 from ._likelihood import cutoff_rule, t_rule_sample_size
-from ._posterior import ModelPosterior
 from ._regfit import fit_regression
 from ._result import ModelResult, RobmaData, RobmaFit
-from ._spec import BiasPrior, default_bias_priors, make_ensemble, measure_scale, normalize_measure
+from ._spec import BiasPrior, default_bias_priors, make_ensemble, normalize_measure
 
 __all__ = ["robma"]
 
 
-def robma(yi, vi=None, *, sei=None, measure: str, data=None, model_type: str | None = "PSMA",
+def robma(yi, vi=None, *, sei=None, measure: str, cluster=None, data=None, model_type: str | None = "PSMA",
           prior_effect: Prior | None = None, prior_heterogeneity: Prior | None = None,
           prior_bias=None, prior_effect_null: Prior | None = None,
           prior_heterogeneity_null: Prior | None = None, prior_bias_null: bool = True,
           effect_direction: str = "positive", cutoffs: str | None = None, method: str = "auto",
           draws: int = 10000, seed: int | None = None, mods=None, prior_covariates: Prior | None = None,
-          prior_factors: Prior | None = None) -> RobmaFit:
+          prior_factors: Prior | None = None, prior_heterogeneity_allocation: Prior | None = None) -> RobmaFit:
     r"""Robust Bayesian meta-analysis: model averaging over the presence of an effect,
     heterogeneity and publication bias (RoBMA, Bartos et al. 2023; RoBMA-PSMA by default).
 
@@ -68,6 +68,11 @@ def robma(yi, vi=None, *, sei=None, measure: str, data=None, model_type: str | N
         Fisher's z, :math:`z = \operatorname{atanh} r`, :math:`s_z = s_r / (1 - r^2)`),
         ``"OR"`` (log odds ratios) or ``"GEN"`` (any other measure: priors used as given,
         no transformation).
+    cluster : str or array, optional
+        Cluster of each estimate (RoBMA's ``study_ids``, as ``cluster`` of :func:`brma`): the
+        models with heterogeneity get a cluster level (see Notes) and the summary a
+        ``Hierarchical`` component and the estimate of rho. At least two clusters; no missing
+        ids (an estimate alone in its cluster needs an id of its own).
     data : DataFrame or dict, optional
     model_type : {"PSMA", "PP", "2w"}
         The bias alternatives when ``prior_bias`` is not given: RoBMA-PSMA (above), RoBMA-PP
@@ -119,6 +124,9 @@ def robma(yi, vi=None, *, sei=None, measure: str, data=None, model_type: str | N
         Normal priors of a continuous moderator's coefficient and of the meandif coefficients
         of a factor when present (default ``prior("normal", 0, 0.25)`` each, RoBMA.reg's
         defaults, Cohen's d scale); absent moderators have their coefficients at 0.
+    prior_heterogeneity_allocation : Prior, optional
+        Prior of rho, the share of tau^2 between clusters (with ``cluster``; default
+        ``prior("beta", 1, 1)``, RoBMA's ``priors_hierarchical``).
 
     Returns
     -------
@@ -131,7 +139,25 @@ def robma(yi, vi=None, *, sei=None, measure: str, data=None, model_type: str | N
     :meth:`RobmaFit.models_overview`. In the models without a weight function mu enters a
     Gaussian likelihood linearly and is integrated out in closed form (then drawn from its
     normal conditional), which leaves at most two parameters (tau and PET or PEESE) for the
-    quadrature. The cluster (multilevel) level of RoBMA is not part of this function.
+    quadrature.
+
+    With ``cluster`` (RoBMA 3's multilevel models), the estimates :math:`y_c` of cluster c
+    are jointly normal in every model with heterogeneity,
+
+    .. math::
+
+        y_c \sim N\big(c\mu 1 + b(s_c),\; \operatorname{diag}(s_c^2) + c^2\tau^2((1 - \rho) I
+        + \rho 11')\big), \qquad \rho \sim Beta(1, 1),
+
+    (RoBMA's parametrization: tau the total heterogeneity, :math:`\rho\tau^2` the covariance
+    of two estimates of a cluster); models without heterogeneity keep independent estimates
+    and no rho. PET and PEESE shift the mean as above. Selection models use RoBMA's
+    multivariate weighted normal: the normal density of :math:`y_c` times the product of the
+    weights of its estimates, divided by the expectation of that product under the normal,
+    which is computed as a one-dimensional integral over the cluster effect (see
+    :mod:`multilevel.bayes.robma._cluster`). The cluster effects and, without selection, mu
+    are integrated out in closed form, so a model has one more parameter (rho) than without
+    clusters.
 
     References
     ----------
@@ -161,21 +187,25 @@ def robma(yi, vi=None, *, sei=None, measure: str, data=None, model_type: str | N
         raise ArgumentError(f"draws must be an integer of at least 100, got {draws!r}")
     models = _ensemble(model_type, prior_effect, prior_heterogeneity, prior_bias, prior_effect_null,
                        prior_heterogeneity_null, prior_bias_null)
+    check_cluster_ids(cluster, data)
     if mods is not None:
+        if cluster is not None:
+            raise ModelSpecificationError("robma fits moderators (mods=) or a cluster level (cluster=), not both "
+                                          "in one ensemble")
         return fit_regression(mods, yi, vi, sei, data, measure=measure, direction=direction, cutoffs=cutoffs,
                               method=method, draws=int(draws), seed=seed, base=models,
                               model_type=model_type if prior_bias is None else None,
                               prior_covariates=prior_covariates, prior_factors=prior_factors,
                               measure_data=_measure_data, check_identifiable=_check_identifiable,
                               check_t_cutoffs=_check_t_cutoffs, cuts_of=_cuts)
-    bd = prepare(yi, vi, sei, cluster=None, mods=None, scale=None, data=data)
+    bd = prepare(yi, vi, sei, cluster=cluster, mods=None, scale=None, data=data)
     y, se = _measure_data(bd, measure)
     _check_identifiable(models, y.size)
     if cutoffs == "t" and any(m.bias is not None and m.bias.kind == "weightfunction" for m in models):
         _check_t_cutoffs(y, se, bd, cutoff_rule("t", measure))
     seed = int(np.random.default_rng().integers(2**31 - 1)) if seed is None else int(seed)
     rd = RobmaData(y, se, tuple(str(r) for r in (bd.row_names or range(1, y.size + 1))), measure, direction,
-                   cutoffs, bd.n_dropped)
+                   cutoffs, bd.n_dropped, *cluster_fields(bd, prior_heterogeneity_allocation))
     results = tuple(_fit_model(m, rd, method, int(draws), seed + 101 * i) for i, m in enumerate(models))
     prior_prob = np.array([m.prior_prob for m in models])
     post = posterior_probabilities(np.array([r.log_ml for r in results]), prior_prob)
@@ -254,8 +284,7 @@ def _cuts(models) -> tuple[float, ...]:
 
 
 def _fit_model(model, rd: RobmaData, method: str, draws: int, seed: int) -> ModelResult:
-    f = ModelPosterior(model, rd.y, rd.se, measure_scale(rd.measure), cutoff_rule(rd.cutoff_rule, rd.measure),
-                       rd.direction)
+    f = model_posterior(model, rd)
     res = integrate(f, method=method, draws=draws, seed=seed)
     vals, _ = f.constrain(res.U)
     if f.collapsed:

@@ -18,6 +18,7 @@ from ._tables import (SCALE_NAMES, ModelsOverview, RobmaSummary, components_fram
                       interpret_text)
 
 if TYPE_CHECKING:
+    from .._priors import Prior
     from ._integrate import ModelIntegral
 
 __all__ = ["RobmaFit", "RobmaData", "ModelResult"]
@@ -44,6 +45,9 @@ class RobmaData:
     direction: int
     cutoff_rule: str
     n_dropped: int = 0
+    cluster: np.ndarray | None = None  # cluster codes 0..C-1 (None: independent estimates)
+    cluster_labels: tuple | None = None
+    prior_rho: Prior | None = None
 
     @property
     def k(self) -> int:
@@ -72,7 +76,7 @@ class ModelResult:
 def _includes(model: ComponentModel, parameter: str) -> bool:
     if parameter == "mu":
         return model.effect
-    if parameter == "tau":
+    if parameter in ("tau", "rho"):  # with clusters, rho is in every model with heterogeneity
         return model.heterogeneity
     if parameter.startswith("omega"):
         return model.bias is not None and model.bias.kind == "weightfunction"
@@ -173,7 +177,7 @@ class RobmaFit(FitProtocol, TextViews):
         return x
 
     def _parameters(self, conditional: bool) -> list[str]:
-        names = ["mu", "tau"]
+        names = ["mu", "tau"] + (["rho"] if self.data.cluster is not None else [])
         if any(_includes(r.model, "omega") for r in self.models):
             names += self._omega_names()
         names += [b for b in ("PET", "PEESE") if any(_includes(r.model, b) for r in self.models)]
@@ -199,6 +203,9 @@ class RobmaFit(FitProtocol, TextViews):
             inc = np.array([r.model.effect if key == "mu" else r.model.heterogeneity if key == "tau"
                             else r.model.has_bias for r in self.models])
             rows.append((name, int(inc.sum()), len(inc), *inclusion(inc, self.prior_prob, self.post_prob)))
+        if self.data.cluster is not None:  # RoBMA's Hierarchical component: the models with rho
+            inc = np.array([r.model.heterogeneity for r in self.models])
+            rows.append(("Hierarchical", int(inc.sum()), len(inc), *inclusion(inc, self.prior_prob, self.post_prob)))
         return components_frame(rows)
 
     def inclusion_bf(self, component: str) -> float:
@@ -279,9 +286,16 @@ class RobmaFit(FitProtocol, TextViews):
             bf = (p1 / (1 - p1)) / (p0 / (1 - p0)) if p1 < 1 else np.inf
             rows.append({"Model": i, "Prior Effect": str(r.model.mu), "Prior Heterogeneity": str(r.model.tau),
                          "Prior Bias": "" if r.model.bias is None else str(r.model.bias),
+                         **self._hierarchical_prior(r.model),
                          "Prior prob.": p0, "log(marglik)": r.log_ml, "error": r.integral.error,
                          "method": r.integral.method, "Post. prob.": p1, "Inclusion BF": bf})
         return ModelsOverview(pd.DataFrame(rows).set_index("Model"))
+
+    def _hierarchical_prior(self, model: ComponentModel) -> dict:
+        """The "Prior Hierarchical" column of a clustered fit (rho's prior, in the models with tau)."""
+        if self.data.cluster is None:
+            return {}
+        return {"Prior Hierarchical": str(self.data.prior_rho) if model.heterogeneity else ""}
 
     def interpret(self, *, output_scale=None, level=0.95) -> str:
         """A few sentences on the evidence for the effect, heterogeneity and publication bias,
@@ -340,7 +354,7 @@ class RobmaFit(FitProtocol, TextViews):
 
     def _rows(self):
         names = self._parameters(False)
-        kinds = ["fixed" if n == "mu" else "random" if n == "tau" else "selection" for n in names]
+        kinds = ["fixed" if n == "mu" else "random" if n in ("tau", "rho") else "selection" for n in names]
         terms = ["(Intercept)" if n == "mu" else n for n in names]
         return names, terms, kinds
 
@@ -434,7 +448,7 @@ class RobmaFit(FitProtocol, TextViews):
         idx = np.minimum(np.searchsorted(cw, (rng.random() + np.arange(draws)) / draws * cw[-1]), cw.size - 1)
         idx = rng.permutation(idx)
         post = {}
-        for name in ("mu", "tau", "PET", "PEESE"):
+        for name in ("mu", "tau", "rho", "PET", "PEESE"):
             if name in res.samples and (name not in ("mu", "tau") or _includes(res.model, name)):
                 post[name] = res.samples[name][idx][None, :]
         if "omega" in res.samples:

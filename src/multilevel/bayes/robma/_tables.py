@@ -81,10 +81,10 @@ class ModelsOverview(TextReport, FrameMapping):
         return self.frame.copy()
 
     def __str__(self) -> str:
-        shown = self.frame[["Prior Effect", "Prior Heterogeneity", "Prior Bias", "Prior prob.",
-                            "log(marglik)", "Post. prob.", "Inclusion BF"]]
-        text = _frame_text(shown.rename_axis(None), {"log(marglik)": 2},
-                           left=("Prior Effect", "Prior Heterogeneity", "Prior Bias"))
+        priors = [c for c in ("Prior Effect", "Prior Heterogeneity", "Prior Bias", "Prior Hierarchical")
+                  if c in self.frame.columns]
+        shown = self.frame[[*priors, "Prior prob.", "log(marglik)", "Post. prob.", "Inclusion BF"]]
+        text = _frame_text(shown.rename_axis(None), {"log(marglik)": 2}, left=tuple(priors))
         return "Robust Bayesian meta-analysis\nModels overview:\n" + text
 
 
