@@ -159,19 +159,6 @@ class RmaMhFit(TableFit):
 
     method = "MH"
 
-    def to_frame(self) -> pd.DataFrame:
-        """The protocol's tidy table (:meth:`tidy`); metafor's model-results row is ``summary().to_frame()``.
-
-        Examples
-        --------
-        >>> import multilevel as ml
-        >>> fit = ml.rma_mh(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
-        >>> fit.to_frame().round(4)[["term", "estimate", "std_error"]]
-                      term  estimate  std_error
-        0  (Intercept)   -0.4734      0.041
-        """
-        return self.tidy()
-
 
 @dataclass(frozen=True, eq=False, repr=False)
 class RmaPetoFit(TableFit):
@@ -189,19 +176,6 @@ class RmaPetoFit(TableFit):
     """
 
     method = "Peto"
-
-    def to_frame(self) -> pd.DataFrame:
-        """The protocol's tidy table (:meth:`tidy`); metafor's model-results row is ``summary().to_frame()``.
-
-        Examples
-        --------
-        >>> import multilevel as ml
-        >>> fit = ml.rma_peto(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
-        >>> fit.to_frame().round(4)[["term", "estimate", "std_error"]]
-                  term  estimate  std_error
-        0  (Intercept)   -0.4744     0.0407
-        """
-        return self.tidy()
 
     @property
     def q_df(self) -> int:
