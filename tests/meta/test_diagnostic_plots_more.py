@@ -35,7 +35,7 @@ def data():
     bcg = ml.datasets.load("bcg")
     rr = ml.escalc("RR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=bcg)
     return {"bcg_tables": bcg, "bcg": rr, "bcg8": rr.head(8),
-            "nielweise2007": pd.DataFrame(FIXTURE["data"]["nielweise2007"])}
+            **{name: pd.DataFrame(FIXTURE["data"][name]) for name in ("nielweise2007", "nielweise2008", "hart1999")}}
 
 
 def test_fixture_versions():
@@ -97,24 +97,31 @@ def test_qqnorm_draws_the_smoothed_envelope(data):
 LABBE = FIXTURE["labbe"]
 
 
-def _labbe_fit(data, call):
+def _labbe_cells(call):
+    if call.get("rates"):
+        return {n: n for n in ("x1i", "t1i", "x2i", "t2i")}
+    if call.get("groups"):
+        return {"ai": "ai", "n1i": "n1i", "ci": "ci", "n2i": "n2i"}
+    return {"ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"}
+
+
+def _labbe_figure(data, call):
+    """The L'Abbe plot of the fixture's call: an rma_mh fit draws the tables it keeps, an rma fit
+    is given them."""
     dat = data["bcg_tables"] if call["data"] == "bcg" else data[call["data"]]
-    cells = ({"ai": "ai", "n1i": "n1i", "ci": "ci", "n2i": "n2i"} if call.get("groups")
-             else {"ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"})
+    cells = _labbe_cells(call)
     if call["fit"] == "rma_mh":
-        extra = {k: call[k] for k in ("add", "to") if k in call}
-        return ml.rma_mh(measure=call["measure"], data=dat, **cells, **extra), cells, dat, {}
+        extra = {k: call[k] for k in ("add", "to", "drop00") if k in call}
+        return ml.labbe(ml.rma_mh(measure=call["measure"], data=dat, **cells, **extra))
     es = ml.escalc(call["measure"], data=dat, **cells)
     fit = ml.rma("yi", "vi", data=es, method=call.get("method", "REML"))
-    return fit, cells, dat, {"measure": call["measure"]}
+    return ml.labbe(fit, data=dat, measure=call["measure"], **cells)
 
 
 @pytest.mark.parametrize("case", list(LABBE))
 def test_labbe_points_sizes_and_effect_line(data, case):
     ref = LABBE[case]
-    fit, cells, dat, extra = _labbe_fit(data, ref["call"])
-    fig = ml.labbe(fit, data=dat, **cells, **extra)
-    ax = fig.axes[0]
+    ax = _labbe_figure(data, ref["call"]).axes[0]
     order = np.argsort(-np.asarray(ref["cex"]), kind="stable")
     offsets = ax.collections[0].get_offsets()
     close(offsets[:, 0], np.asarray(ref["x"])[order])
@@ -141,3 +148,25 @@ def test_labbe_refuses_peto_fits_and_bad_tables(data):
     fit = ml.rma("yi", "vi", data=data["bcg"])
     with pytest.raises(ml.DataError, match="one value per study"):
         ml.labbe(fit, ai=[1, 2], bi=[3, 4], ci=[1, 2], di=[3, 4])
+    with pytest.raises(ml.DataError, match="one value per study"):
+        ml.labbe(mh, ai=[1, 2], bi=[3, 4], ci=[1, 2], di=[3, 4])
+    with pytest.raises(ml.ArgumentError, match="labbe needs ai"):
+        ml.labbe(fit)  # an rma fit keeps no tables
+    with pytest.raises(ml.ArgumentError, match="t1i"):
+        ml.labbe(fit, measure="IRR", x1i=[1, 2], x2i=[1, 2])
+
+
+def test_rma_mh_keeps_its_tables_as_given(data):
+    """The fit keeps every row's counts before any correction or dropping; they cannot be changed."""
+    nw = data["nielweise2007"]
+    with pytest.warns(ml.MissingDataWarning):  # the table without events, dropped at both stages
+        mh = ml.rma_mh(ai="ai", n1i="n1i", ci="ci", n2i="n2i", data=nw, measure="RR", drop00=(True, True))
+    np.testing.assert_array_equal(mh.counts["bi"], nw["n1i"] - nw["ai"])
+    np.testing.assert_array_equal(mh.counts["ci"], nw["ci"])
+    assert mh.counts["ai"].size == len(nw) == mh.k + 1
+    with pytest.raises(ValueError):
+        mh.counts["ai"][0] = 1.0
+    hart = data["hart1999"]
+    rates = ml.rma_mh(measure="IRD", x1i="x1i", t1i="t1i", x2i="x2i", t2i="t2i", data=hart)
+    assert sorted(rates.counts) == ["t1i", "t2i", "x1i", "x2i"]
+    np.testing.assert_array_equal(rates.counts["t2i"], hart["t2i"])

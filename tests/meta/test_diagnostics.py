@@ -40,6 +40,7 @@ def datasets():
     bcg = bcg.assign(n=bcg["tpos"] + bcg["tneg"] + bcg["cpos"] + bcg["cneg"])
     hack = ml.datasets.load("hackshaw1998")
     return {"bcg": bcg, "hackshaw1998": hack, "bcg8": bcg.head(8), "bcg6": bcg.head(6), "bcg10": bcg.head(10), "hackshaw9": hack.head(9),
+            "hackshaw8": hack.head(8),
             "konstantopoulos2011": ml.datasets.load("konstantopoulos2011")}
 
 

@@ -69,6 +69,11 @@ def pred_fit(case: str) -> ml.RmaMvFit:
                 dat, V = berkey()
                 fit = ml.rma_mv("yi", V, data=dat, mods="~ outcome - 1", random="~ outcome | trial",
                                 struct=case.split("_")[1].upper())
+            elif case == "konst_diag":
+                konst = ml.datasets.load("konstantopoulos2011")
+                konst = konst.assign(period=np.where(konst["year"] < 1990, "early", "late"))
+                fit = ml.rma_mv("yi", "vi", data=konst, random=["~ period | district", "~ period | study"],
+                                struct=["DIAG", "DIAG"])
             else:
                 fit = ml.rma_mv("yi", "vi", data=ml.datasets.load("assink2016"),
                                 random=["~ deltype | study", "~ deltype | esid"], struct=["DIAG", "DIAG"])
@@ -125,7 +130,8 @@ def test_btt_rma(name):
     ref = BTT[name]
     call = dict(ref["call"])
     call["btt"] = _btt_arg(call["btt"])
-    fit = ml.rma("yi", "vi", data=bcg(), **call)
+    data = ml.datasets.load(ref["data"]) if "data" in ref else bcg()
+    fit = ml.rma("yi", "vi", data=data, **call)
     assert [b + 1 for b in fit.btt] == list(np.atleast_1d(ref["btt"]))
     close(fit.QM, ref["QM"], TOL_EST)
     close(fit.QMp, ref["QMp"], TOL_EST, 1e-12)

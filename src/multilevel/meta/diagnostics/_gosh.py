@@ -176,9 +176,25 @@ def gosh(fit: Any, *, subsets: int | None = None, seed: int | None = None) -> Go
     for r, res in enumerate(batch_refit(spec, incl)):
         if res is not None:
             out[r, 1:] = [res.QE, res.I2, res.H2, res.tau2, *res.beta]
+    if fit.method == "DL" and fit.int_only and spec.weights is None:
+        _q_based_heterogeneity(out)
     names = ["estimate"] if fit.int_only else list(fit.design.names)
     frame = pd.DataFrame(out, columns=["k", "QE", "I2", "H2", "tau2", *names], index=pd.RangeIndex(1, len(out) + 1))
     return GoshResult(frame, incl, exact, k, fit.method)
+
+
+def _q_based_heterogeneity(out: np.ndarray) -> None:
+    """I^2 and H^2 of intercept-only DL subset fits from Q, as metafor's gosh computes them.
+
+    With the DL estimate, :math:`I^2 = 100 (Q - (k - 1)) / Q` equals the tau^2-based value
+    whenever tau^2 > 0; but metafor's gosh keeps :math:`H^2 = Q / (k - 1)` also when
+    :math:`Q < k - 1` (below 1, where an rma fit reports 1). Columns ``k, QE, I2, H2`` of ``out``.
+    """
+    k, q = out[:, 0], out[:, 1]
+    several = k > 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[several, 2] = np.maximum(0.0, 100 * (q[several] - (k[several] - 1)) / q[several])
+        out[several, 3] = q[several] / (k[several] - 1)
 
 
 def _comb(n: int, r: int) -> int:

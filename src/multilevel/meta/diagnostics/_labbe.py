@@ -1,4 +1,4 @@
-"""L'Abbe plot of a meta-analysis of 2x2 tables (metafor's ``labbe``)."""
+"""L'Abbe plot of a meta-analysis of 2x2 tables or incidence rates (metafor's ``labbe``)."""
 
 from __future__ import annotations
 
@@ -12,19 +12,30 @@ from ..._plots_common import new_axes
 from ..shared._input import column_values
 from ._kinds import RmaKind
 
-__all__ = ["labbe", "labbe_points", "arm_outcomes"]
+__all__ = ["labbe", "labbe_points", "arm_outcomes", "rate_arm_outcomes"]
 
-_ARM = {"RR": "log risk", "OR": "log odds", "RD": "proportion", "AS": "arcsine square root proportion"}
+_ARM = {"RR": "log risk", "OR": "log odds", "RD": "proportion", "AS": "arcsine square root proportion",
+        "IRR": "log incidence rate", "IRD": "incidence rate", "IRSD": "square root incidence rate"}
+_RATES = ("IRR", "IRD", "IRSD")
+_NO_ADD = ("AS", "IRSD")  # escalc adds nothing to these unless ``add`` is given
+_TABLE_NAMES = ("ai", "bi", "ci", "di")
+_RATE_NAMES = ("x1i", "x2i", "t1i", "t2i")
+
+
+def _corrected(xi: np.ndarray, zero: np.ndarray, add: float, to: str) -> np.ndarray:
+    """``xi`` with escalc's ``add``/``to`` rule applied for the rows flagged ``zero``."""
+    if to == "all" or (to == "if0all" and zero.any()):
+        return xi + add
+    if to == "only0":
+        return np.where(zero, xi + add, xi)
+    return xi
 
 
 def arm_outcomes(xi: np.ndarray, mi: np.ndarray, measure: str, add: float, to: str) -> tuple[np.ndarray, np.ndarray]:
     """Outcome and sampling variance of one arm (metafor's ``escalc`` PLN, PLO, PR or PAS), with ``add``/``to``."""
-    xi, mi = np.asarray(xi, dtype=float).copy(), np.asarray(mi, dtype=float).copy()
+    xi, mi = np.asarray(xi, dtype=float), np.asarray(mi, dtype=float)
     zero = (xi == 0) | (mi == 0)
-    if to == "all" or (to == "if0all" and zero.any()):
-        xi, mi = xi + add, mi + add
-    elif to == "only0":
-        xi[zero], mi[zero] = xi[zero] + add, mi[zero] + add
+    xi, mi = _corrected(xi, zero, add, to), _corrected(mi, zero, add, to)
     ni = xi + mi
     p = xi / ni
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -37,6 +48,20 @@ def arm_outcomes(xi: np.ndarray, mi: np.ndarray, measure: str, add: float, to: s
         return np.arcsin(np.sqrt(p)), 1 / (4 * ni)
 
 
+def rate_arm_outcomes(xi: np.ndarray, ti: np.ndarray, measure: str, add: float,
+                      to: str) -> tuple[np.ndarray, np.ndarray]:
+    """Outcome and sampling variance of one arm of incidence rates (metafor's ``escalc`` IRLN, IR or IRS)."""
+    xi, ti = np.asarray(xi, dtype=float), np.asarray(ti, dtype=float)
+    xi = _corrected(xi, xi == 0, add, to)
+    rate = xi / ti
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if measure == "IRR":
+            return np.log(rate), 1 / xi
+        if measure == "IRD":
+            return rate, xi / ti**2
+        return np.sqrt(rate), 1 / (4 * ti)
+
+
 def _point_sizes(vi: np.ndarray, plim: tuple[float, float]) -> np.ndarray:
     wi = np.sqrt(1 / vi)
     rng = wi.max() - wi.min()
@@ -47,9 +72,17 @@ def _point_sizes(vi: np.ndarray, plim: tuple[float, float]) -> np.ndarray:
 
 def labbe_points(ai, bi, ci, di, measure: str, add: float = 0.5, to: str = "only0",
                  plim: tuple[float, float] = (0.5, 3.5)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Control-arm outcomes (x), treatment-arm outcomes (y) and metafor's relative point sizes."""
-    yt, vt = arm_outcomes(ai, bi, measure, add, to)
-    yc, vc = arm_outcomes(ci, di, measure, add, to)
+    """Control-arm outcomes (x), treatment-arm outcomes (y) and metafor's relative point sizes.
+
+    For the incidence-rate measures ("IRR", "IRD", "IRSD") the four arrays are ``x1i, x2i,
+    t1i, t2i`` (events and person-times of the two groups).
+    """
+    if measure in _RATES:
+        yt, vt = rate_arm_outcomes(ai, ci, measure, add, to)
+        yc, vc = rate_arm_outcomes(bi, di, measure, add, to)
+    else:
+        yt, vt = arm_outcomes(ai, bi, measure, add, to)
+        yc, vc = arm_outcomes(ci, di, measure, add, to)
     ok = np.isfinite(yt) & np.isfinite(yc) & np.isfinite(vt) & np.isfinite(vc)
     return yc[ok], yt[ok], _point_sizes((vt + vc)[ok], plim)
 
@@ -57,9 +90,9 @@ def labbe_points(ai, bi, ci, di, measure: str, add: float = 0.5, to: str = "only
 def _effect_line(beta: float, xs: np.ndarray, ys: np.ndarray, measure: str) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = min(xs.min(), ys.min()), max(xs.max(), ys.max())
     rng = hi - lo
-    if measure == "RD":
+    if measure in ("RD", "IRD", "IRSD"):
         c = np.linspace(-beta if beta <= 0 else 0.0, 1.0 if beta <= 0 else 1 - beta, 1000)
-    elif measure == "RR":
+    elif measure in ("RR", "IRR"):
         c = np.linspace(lo - rng, -beta if beta > 0 else 0.0, 1000)
     elif measure == "OR":
         c = np.linspace(lo - rng, hi + rng, 1000)
@@ -88,15 +121,16 @@ def _fit_settings(fit: Any, measure: str | None, add: float | None,
         raise ArgumentError(f"labbe applies to fits from ml.rma or ml.rma_mh, not to a {type(fit).__name__}")
     if measure not in _ARM:
         raise ArgumentError(f"measure must be one of {', '.join(_ARM)} for a L'Abbe plot, not {measure!r}")
-    add = (0.0 if measure == "AS" else 0.5) if add is None else float(add)  # escalc's default for "AS" is 0
+    add = (0.0 if measure in _NO_ADD else 0.5) if add is None else float(add)
     to = "only0" if to is None else to
     if to not in ("all", "only0", "if0all", "none"):
         raise ArgumentError(f"to must be 'all', 'only0', 'if0all' or 'none', not {to!r}")
     return measure, add, to, beta, drop00
 
 
-def _cells(ai: Any, bi: Any, ci: Any, di: Any, n1i: Any, n2i: Any, data: Any) -> list[np.ndarray]:
+def _table_cells(given: dict, data: Any) -> list[np.ndarray]:
     """The four cells, with ``bi = n1i - ai`` and ``di = n2i - ci`` when group sizes are given."""
+    ai, bi, ci, di, n1i, n2i = (given[n] for n in ("ai", "bi", "ci", "di", "n1i", "n2i"))
     if (bi is None) == (n1i is None) or (di is None) == (n2i is None) or ai is None or ci is None:
         raise ArgumentError("labbe needs ai and ci with either bi and di (non-events) or n1i and n2i (group sizes)")
     a = column_values(ai, data, role="ai")
@@ -106,31 +140,84 @@ def _cells(ai: Any, bi: Any, ci: Any, di: Any, n1i: Any, n2i: Any, data: Any) ->
     return [np.asarray(v, dtype=float) for v in (a, b, c, d)]
 
 
+def _rate_cells(given: dict, data: Any, measure: str) -> list[np.ndarray]:
+    """Events and person-times ``x1i, x2i, t1i, t2i`` of the two groups."""
+    if any(given[n] is None for n in _RATE_NAMES):
+        raise ArgumentError(f"labbe of measure {measure!r} needs x1i, x2i (events) and t1i, t2i (person-times)")
+    return [np.asarray(column_values(given[n], data, role=n), dtype=float) for n in _RATE_NAMES]
+
+
+def _study_cells(fit: Any, measure: str, given: dict, data: Any) -> list[np.ndarray]:
+    """The counts given as arguments or, when none are, those an rma_mh fit keeps."""
+    names = _RATE_NAMES if measure in _RATES else _TABLE_NAMES
+    stored = getattr(fit, "counts", None)
+    if stored and all(v is None for v in given.values()):
+        return [np.asarray(stored[n], dtype=float) for n in names]
+    cells = _rate_cells(given, data, measure) if measure in _RATES else _table_cells(given, data)
+    n_rows = fit.k + fit.num_dropped if isinstance(fit, RmaKind) else stored[names[0]].shape[0]
+    if any(c.ndim != 1 or c.shape != (n_rows,) for c in cells):
+        raise DataError(f"{', '.join(names)} must have one value per study of the fit "
+                        f"({n_rows} rows, k = {fit.k}); got lengths {', '.join(str(np.size(c)) for c in cells)}")
+    return cells
+
+
+def _drop_double_zero(cells: list[np.ndarray], measure: str) -> list[np.ndarray]:
+    """Tables without events (or without non-events) in both groups set missing (``drop00``)."""
+    a, b, c, d = cells
+    both = (a == 0) & (b == 0) if measure in _RATES else ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
+    return [np.where(both, np.nan, v) for v in cells]
+
+
 def labbe(fit: Any, *, ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None, n1i: Any = None,
-          n2i: Any = None, data: Any = None, measure: str | None = None, add: float | None = None,
-          to: str | None = None, transf: Callable[[np.ndarray], np.ndarray] | None = None, ax: Any = None) -> Any:
-    """L'Abbe plot: treatment-arm against control-arm outcomes with the fitted effect (metafor's ``labbe``).
+          n2i: Any = None, x1i: Any = None, x2i: Any = None, t1i: Any = None, t2i: Any = None, data: Any = None,
+          measure: str | None = None, add: float | None = None, to: str | None = None,
+          transf: Callable[[np.ndarray], np.ndarray] | None = None, ax: Any = None) -> Any:
+    r"""L'Abbe plot: group-1 against group-2 arm outcomes with the fitted effect (metafor's ``labbe``).
 
     Parameters
     ----------
     fit : RmaFit or RmaMhFit
         An intercept-only :func:`~multilevel.rma` fit of effect sizes computed from the same 2x2
-        tables (e.g. by :func:`~multilevel.escalc`), or an :func:`~multilevel.rma_mh` fit (whose
-        measure, continuity correction and dropping of tables without events are used).
+        tables or incidence rates (e.g. by :func:`~multilevel.escalc`), or an
+        :func:`~multilevel.rma_mh` fit, which keeps its tables: its measure, continuity
+        correction and dropping of tables without events are used and no counts need be given.
         As metafor, :func:`~multilevel.rma_peto` fits are refused (their measure is "PETO").
     ai, bi, ci, di : str or array_like
         Events and non-events of the treatment (``ai``, ``bi``) and control (``ci``, ``di``) groups,
-        as given to :func:`~multilevel.escalc`.
+        as given to :func:`~multilevel.escalc` (for an rma_mh fit they replace its own tables).
     n1i, n2i : str or array_like
         Group sizes, instead of ``bi`` and ``di``.
-    measure : {"RR", "OR", "RD", "AS"}
+    x1i, x2i, t1i, t2i : str or array_like
+        Events and person-times of the two groups, for the measures "IRR", "IRD" and "IRSD".
+    measure : {"RR", "OR", "RD", "AS", "IRR", "IRD", "IRSD"}
         The rma fit's measure (default "RR"); the arms are drawn as log risks, log odds,
-        proportions or arcsine square-root proportions. An rma_mh fit knows its measure.
+        proportions, arcsine square-root proportions, log rates, rates or square-root rates.
+        An rma_mh fit knows its measure.
     add, to
         Continuity correction of the arms, as :func:`~multilevel.escalc` (default: the rma_mh
-        fit's, else 1/2 added to the arms of tables with a zero cell; none for "AS").
+        fit's, else 1/2 added to the arms with a zero count; none for "AS" and "IRSD").
     transf : callable, optional
         Applied to the arm outcomes and the lines (e.g. ``np.exp`` for risks).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ArgumentError
+        Not an rma or rma_mh fit, a measure without arms (e.g. an rma_peto fit), missing counts.
+    ModelSpecificationError
+        An rma fit with moderators.
+    DataError
+        Counts not of one value per study of the fit.
+
+    Notes
+    -----
+    Each study is a point :math:`(y_{2i}, y_{1i})` of its two arm outcomes (e.g. the log risks
+    :math:`\log(c_i / n_{2i})` and :math:`\log(a_i / n_{1i})` for "RR"), sized by
+    :math:`1/\sqrt{v_{1i} + v_{2i}}`; the dashed line :math:`y_1 = \hat\mu + y_2` is the
+    fitted effect and the solid line :math:`y_1 = y_2` no effect.
 
     Examples
     --------
@@ -140,20 +227,18 @@ def labbe(fit: Any, *, ai: Any = None, bi: Any = None, ci: Any = None, di: Any =
     >>> fig = ml.labbe(ml.rma("yi", "vi", data=dat), ai="tpos", bi="tneg", ci="cpos", di="cneg", data=bcg)
     >>> len(fig.axes[0].collections[0].get_offsets())
     13
-    >>> mh = ml.rma_mh(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=bcg, measure="OR")
-    >>> fig = ml.labbe(mh, ai="tpos", bi="tneg", ci="cpos", di="cneg", data=bcg)
+    >>> fig = ml.labbe(ml.rma_mh(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=bcg, measure="OR"))
+    >>> len(fig.axes[0].collections[0].get_offsets())
+    13
     """
     measure, add, to, beta, drop00 = _fit_settings(fit, measure, add, to)
-    cells = _cells(ai, bi, ci, di, n1i, n2i, data)
-    n_rows = fit.k + fit.num_dropped if isinstance(fit, RmaKind) else None
-    bad_rows = n_rows is not None and cells[0].shape[0] != n_rows
-    if any(c.ndim != 1 or c.shape != cells[0].shape for c in cells) or bad_rows:
-        raise DataError(f"ai, bi, ci and di must have one value per study of the fit (k = {fit.k})")
+    given = dict(ai=ai, bi=bi, ci=ci, di=di, n1i=n1i, n2i=n2i, x1i=x1i, x2i=x2i, t1i=t1i, t2i=t2i)
+    cells = _study_cells(fit, measure, given, data)
     if drop00:
-        a, b, c, d = cells
-        both = ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
-        cells = [np.where(both, np.nan, v) for v in cells]
+        cells = _drop_double_zero(cells, measure)
     x, y, size = labbe_points(*cells, measure, add, to)
+    if x.size == 0:
+        raise DataError("labbe: no study has finite arm outcomes to draw")
     cx, cy = _effect_line(beta, x, y, measure)
     if transf is not None:
         x, y, cx, cy = (np.asarray(transf(a), dtype=float) for a in (x, y, cx, cy))

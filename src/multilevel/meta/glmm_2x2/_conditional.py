@@ -18,7 +18,10 @@ computed as metafor does, with QUADPACK's adaptive quadrature over the real line
 subintervals), :math:`\theta` held within :math:`\pm\log 10^{12}` in both factors. The
 log-likelihood is maximized over :math:`(\mu, \log\tau^2)` and the covariance of the estimates is
 the inverse of its Hessian by Richardson extrapolation of central differences (numDeriv's
-defaults), the scheme metafor uses.
+defaults), the scheme metafor uses. As metafor, the Hessian is inverted by its Cholesky factor, or
+(with a warning) by a QR decomposition when it is not positive definite, and the standard error of
+:math:`\mu` is checked against that of Peto's random-effects (REML) model of the same tables
+(:func:`peto_se_ratio`): a ratio of 100 or more either way is reported.
 """
 
 from __future__ import annotations
@@ -28,10 +31,14 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import integrate, optimize
+from scipy import integrate, linalg, optimize
 from scipy.special import gammaln, logsumexp
 
-__all__ = ["Tables", "fe_fit", "saturated_fit", "ml_fit", "richardson_hessian"]
+from ..._exceptions import ConvergenceWarning, ModelSpecificationError, MultilevelError
+from ..univariate._core import estimate_tau2
+
+__all__ = ["Tables", "fe_fit", "saturated_fit", "ml_fit", "richardson_hessian", "ml_covariance",
+           "peto_se_ratio"]
 
 _CLAMP = math.log(1e12)
 _QUAD_TOL = np.finfo(float).eps ** 0.25
@@ -92,6 +99,7 @@ class CondFit:
     tau2: float
     se_tau2: float
     ll: float
+    messages: tuple[tuple[type, str], ...] = ()
 
 
 def fe_fit(tables: Tables, start: float = 0.0, tol: float = 1e-12, maxit: int = 100) -> CondFit:
@@ -194,6 +202,60 @@ def richardson_hessian(f, x: np.ndarray, d: float = 1e-4, eps: float = 1e-4, r: 
     return H
 
 
+def ml_covariance(H: np.ndarray) -> tuple[np.ndarray, tuple[tuple[type, str], ...]]:
+    """Inverse of the Hessian of the random-effects fit, as metafor's ``rma.glmm``: by its Cholesky
+    factor; when it is not positive definite, with a warning, by a QR decomposition.
+
+    Raises :class:`~multilevel.ModelSpecificationError` when it cannot be inverted, or when the
+    variance of the pooled log odds ratio comes out non-positive.
+    """
+    if not np.all(np.isfinite(H)):
+        raise ModelSpecificationError("cannot invert the Hessian of the ML model (CM.EL): it has non-finite "
+                                      "entries; the likelihood cannot be evaluated near the estimates")
+    messages: tuple[tuple[type, str], ...] = ()
+    try:
+        vb = linalg.cho_solve(linalg.cho_factor(H, lower=True), np.eye(H.shape[0]))
+    except linalg.LinAlgError:
+        messages = ((ConvergenceWarning, "the Hessian of the ML model (CM.EL) is not positive definite (its Cholesky "
+                     "factorization failed): it is inverted by a QR decomposition; treat the standard errors "
+                     "with caution"),)
+        q, r = np.linalg.qr(H)
+        d = np.abs(np.diag(r))
+        if d.min() <= 1e-7 * max(d.max(), np.finfo(float).tiny):
+            raise ModelSpecificationError("cannot invert the Hessian of the ML model (CM.EL): it is singular") from None
+        vb = linalg.solve_triangular(r, q.T)
+    if vb[0, 0] <= 0:
+        raise ModelSpecificationError("cannot compute the variance of the pooled log odds ratio of the ML model "
+                                      f"(CM.EL): the inverse Hessian gives {vb[0, 0]:.4g}")
+    return vb, messages
+
+
+def peto_se_ratio(ai: np.ndarray, bi: np.ndarray, ci: np.ndarray, di: np.ndarray, var: float) -> float:
+    """Standard error of Peto's random-effects (REML) pooled log odds ratio of the tables (nothing
+    added to zero cells) over ``sqrt(var)``; NaN when that model cannot be fitted.
+
+    metafor's ``rma.glmm`` compares the two (for one coefficient) to flag standard errors that a
+    poorly determined Hessian made unusually small (ratio >= 100) or large (ratio <= 1/100).
+    """
+    n1, n2 = ai + bi, ci + di
+    n, events = n1 + n2, ai + ci
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hyper_var = events * (n - events) * n1 * n2 / (n**2 * (n - 1))
+        ok = np.isfinite(hyper_var) & (hyper_var > 0)
+        yi, vi = (ai - events * n1 / n)[ok] / hyper_var[ok], 1 / hyper_var[ok]
+    if yi.size == 0 or not var > 0:
+        return float("nan")
+    tau2 = 0.0
+    if yi.size > 1:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                tau2 = estimate_tau2(yi, vi, np.ones((yi.size, 1)), "REML").tau2
+        except MultilevelError:
+            return float("nan")
+    return math.sqrt(1.0 / np.sum(1.0 / (vi + tau2)) / var)
+
+
 def ml_fit(tables: Tables, start_mu: float, tol: float = _QUAD_TOL) -> CondFit:
     r"""Random-effects fit: the integrated likelihood maximized over ``(mu, log tau2)`` (quadrature
     tolerance ``tol``; metafor's default :math:`\epsilon^{1/4}`)."""
@@ -203,11 +265,7 @@ def ml_fit(tables: Tables, start_mu: float, tol: float = _QUAD_TOL) -> CondFit:
     best = optimize.minimize(fun, np.array([start_mu, math.log(0.01 + 0.1)]), method="Nelder-Mead",
                              options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 4000, "maxfev": 8000})
     par = best.x
-    H = richardson_hessian(fun, par)
-    try:
-        vb = np.linalg.inv(H)
-    except np.linalg.LinAlgError:
-        vb = np.full(H.shape, np.nan)
+    vb, messages = ml_covariance(richardson_hessian(fun, par))
     tau2 = math.exp(par[1])
     se_tau2 = math.sqrt(vb[1, 1]) * tau2 if vb[1, 1] >= 0 else float("nan")
-    return CondFit(float(par[0]), float(vb[0, 0]), tau2, se_tau2, -float(best.fun))
+    return CondFit(float(par[0]), float(vb[0, 0]), tau2, se_tau2, -float(best.fun), messages)

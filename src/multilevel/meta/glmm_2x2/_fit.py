@@ -80,14 +80,19 @@ def rma_glmm(*, ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None, 
     ArgumentError
         Unknown ``measure``, ``model``, ``method`` or invalid ``level``.
     ModelSpecificationError
-        A single table with random effects (``method="ML"`` or ``model="UM.RS"``).
+        A single table with random effects (``method="ML"`` or ``model="UM.RS"``), or (``CM.EL``
+        with ``ML``) a Hessian that cannot be inverted or gives no positive variance.
 
     Warns
     -----
     MissingDataWarning
         Tables with missing values, or with no events (or no non-events) in both groups, are omitted.
     ConvergenceWarning, SingularFitWarning, SeparationWarning
-        Passed on from the mixed-model fits (:func:`~multilevel.glmer`).
+        Passed on from the mixed-model fits (:func:`~multilevel.glmer`). For ``CM.EL`` with
+        ``ML``, a ConvergenceWarning (as metafor warns) when the Hessian is not positive definite
+        (it is then inverted by a QR decomposition), or when the standard error of the pooled log
+        odds ratio is 100 times smaller or larger than that of Peto's random-effects model of the
+        same tables (a poorly determined Hessian, e.g. with tau^2 near 0).
 
     Notes
     -----

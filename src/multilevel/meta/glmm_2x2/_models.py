@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..._exceptions import ConvergenceWarning
 from ...glmm import glmer
 from . import _conditional, _core
 
@@ -93,4 +94,17 @@ def conditional_exact(cells: list[np.ndarray], k: int, method: str) -> ModelFit:
     if method != "ML":
         return ModelFit(fe.beta, fe.var, 0.0, float("nan"), fe.ll, fe.ll, ll_qe, wald, 1, ())
     ml = _conditional.ml_fit(tables, fe.beta)
-    return ModelFit(ml.beta, ml.var, ml.tau2, float("nan"), ml.ll, fe.ll, ll_qe, wald, 2, (), ml.se_tau2)
+    messages = ml.messages + _se_plausibility(_conditional.peto_se_ratio(*cells, ml.var))
+    return ModelFit(ml.beta, ml.var, ml.tau2, float("nan"), ml.ll, fe.ll, ll_qe, wald, 2, messages, ml.se_tau2)
+
+
+def _se_plausibility(ratio: float) -> tuple[tuple[type, str], ...]:
+    """metafor's warning when the standard error of the pooled log odds ratio is 100 times smaller
+    or larger than that of Peto's random-effects model of the same tables."""
+    if not np.isfinite(ratio) or 1 / 100 < ratio < 100:
+        return ()
+    size, times = ("small", ratio) if ratio >= 100 else ("large", 1 / ratio)
+    return ((ConvergenceWarning, f"the standard error of the pooled log odds ratio appears unusually {size} "
+             f"({times:.3g} times {'smaller' if size == 'small' else 'larger'} than that of Peto's random-effects "
+             "model of the same tables); the Hessian is poorly determined (e.g. tau^2 near 0): "
+             "treat the results with caution"),)

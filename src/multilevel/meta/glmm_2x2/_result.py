@@ -174,19 +174,6 @@ class RmaGlmmFit(PooledEstimate, TextReport):
                              "pval": [self.pval], "ci_lb": [self.ci_lb], "ci_ub": [self.ci_ub]},
                             index=pd.Index(PRINTED_TERMS))
 
-    def to_frame(self) -> pd.DataFrame:
-        """The protocol's tidy table (:meth:`tidy`); metafor's model-results row is ``summary().to_frame()``.
-
-        Examples
-        --------
-        >>> import multilevel as ml
-        >>> fit = ml.rma_glmm(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"),
-        ...                   method="EE")
-        >>> list(fit.to_frame().columns)[:4]
-        ['term', 'kind', 'estimate', 'std_error']
-        """
-        return self.tidy()
-
     def summary(self) -> RmaGlmmSummary:
         """The printed report with the fit statistics (metafor's ``summary``).
 

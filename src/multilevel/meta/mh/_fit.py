@@ -51,9 +51,9 @@ def _stages(add: Any, to: Any, drop00: Any) -> tuple[tuple, tuple, tuple]:
 
 
 def _prepare(measure: str, args: EscalcArgs, adds, tos, drops, given: dict) -> tuple[list[np.ndarray], np.ndarray,
-                                                                                    np.ndarray, tuple[str, ...]]:
-    """Study outcomes (escalc stage), the complete tables after the pooling-stage rule and the
-    labels of the tables dropped."""
+                                                                                    np.ndarray, tuple[str, ...], dict]:
+    """Study outcomes (escalc stage), the complete tables after the pooling-stage rule, the
+    labels of the tables dropped and the counts as given (every row, for :func:`labbe`)."""
     rates = measure in ("IRR", "IRD")
     opts = EscalcOptions(add=adds[0], to=tos[0], drop00=drops[0], vtype="LS", measure=measure)
     with warnings.catch_warnings():
@@ -61,6 +61,7 @@ def _prepare(measure: str, args: EscalcArgs, adds, tos, drops, given: dict) -> t
         yi, vi = compute_measure(measure, EscalcArgs(dict(args), args.labels), opts)
     raw = EscalcOptions(add=0.0, to="none", drop00=False, measure=measure)
     cells = list(rate_cells(args, raw)) if rates else table_cells_raw(args, measure)
+    as_given = _frozen_counts(_RATE_ARGS if rates else ("ai", "bi", "ci", "di"), cells)
     missing = incomplete_tables(cells, args, given)
     double0 = np.zeros(missing.shape, dtype=bool)
     if drops[1]:
@@ -78,7 +79,17 @@ def _prepare(measure: str, args: EscalcArgs, adds, tos, drops, given: dict) -> t
     if not ok.all():
         warnings.warn(f"{int((~ok).sum())} study outcome(s) yi/vi missing (omitted from the test for heterogeneity)",
                       MissingDataWarning, stacklevel=outside_stacklevel())
-    return cells, yi[ok], vi[ok], tuple(args.labels[i] for i in np.flatnonzero(~keep))
+    return cells, yi[ok], vi[ok], tuple(args.labels[i] for i in np.flatnonzero(~keep)), as_given
+
+
+def _frozen_counts(names: tuple[str, ...], cells: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Read-only copies of the counts (and person-times) of every row, keyed by argument name."""
+    counts = {}
+    for name, values in zip(names, cells):
+        values = np.array(values, dtype=float)
+        values.flags.writeable = False
+        counts[name] = values
+    return counts
 
 
 def _pool(measure: str, cells: list[np.ndarray], correct: bool) -> tuple[_core.Pooled, _core.TableTests]:
@@ -202,13 +213,13 @@ def rma_mh(*, ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None, n1
     names = _RATE_ARGS if key in ("IRR", "IRD") else _TABLE_ARGS
     _refuse_other(given, names, key)
     _, args = read_arguments({n: given[n] for n in names}, data, allowed=names, what="rma_mh")
-    cells, yi, vi, dropped = _prepare(key, args, adds, tos, drops, {n: given[n] for n in names})
+    cells, yi, vi, dropped, counts = _prepare(key, args, adds, tos, drops, {n: given[n] for n in names})
     pooled, tests = _pool(key, cells, bool(correct))
     qe, qep, i2, h2 = _core.heterogeneity(yi, vi, pooled.estimate)
     return RmaMhFit(measure=key, estimate=pooled.estimate, se=pooled.se, QE=qe, QEp=qep, I2=i2, H2=h2,
                     tests=tests, k=cells[0].size, k_yi=yi.size, level=pct, yi=yi, vi=vi,
                     fit_stats=_core.fit_statistics(yi, vi, qe), add=adds, to=tos, drop00=drops,
-                    correct=bool(correct), dropped_rows=dropped)
+                    correct=bool(correct), dropped_rows=dropped, counts=counts)
 
 
 def _refuse_other(given: dict, names: tuple[str, ...], measure: str) -> None:
@@ -277,7 +288,7 @@ def rma_peto(*, ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None, 
     adds, tos, drops = _stages(add, to, drop00)
     given = dict(ai=ai, bi=bi, ci=ci, di=di, n1i=n1i, n2i=n2i)
     _, args = read_arguments(given, data, allowed=_TABLE_ARGS, what="rma_peto")
-    cells, yi, vi, dropped = _prepare("PETO", args, adds, tos, drops, given)
+    cells, yi, vi, dropped, counts = _prepare("PETO", args, adds, tos, drops, given)
     pooled = _core.peto_pool(*cells)
     if np.isnan(pooled.estimate):
         raise DataError("one of the two outcomes never occurs in any table: Peto's method cannot be used")
@@ -286,4 +297,4 @@ def rma_peto(*, ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None, 
     return RmaPetoFit(measure="PETO", estimate=pooled.estimate, se=pooled.se, QE=qe, QEp=qep, I2=i2, H2=h2,
                       tests=_core.TableTests(k_pos=k_pos), k=cells[0].size, k_yi=yi.size, level=pct, yi=yi, vi=vi,
                       fit_stats=_core.fit_statistics(yi, vi, rss), add=adds, to=tos, drop00=drops,
-                      dropped_rows=dropped)
+                      dropped_rows=dropped, counts=counts)

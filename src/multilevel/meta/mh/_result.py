@@ -42,6 +42,11 @@ class TableFit(PooledEstimate, TextReport):
     dropped_rows : tuple of str
         Labels of the tables dropped for missing values (or by ``drop00`` at the pooling), as
         every fit records them.
+    counts : dict of str to numpy.ndarray
+        The counts of every row as given (read-only): ``ai``, ``bi``, ``ci``, ``di`` (``bi`` and
+        ``di`` derived from group sizes when those were given), or ``x1i``, ``x2i``, ``t1i``,
+        ``t2i`` for incidence rates, before any continuity correction or dropping (metafor's
+        ``outdat.f``). :func:`~multilevel.labbe` draws the arms from them.
 
     Notes
     -----
@@ -68,6 +73,7 @@ class TableFit(PooledEstimate, TextReport):
     drop00: tuple = field(repr=False, default=(True, False))
     correct: bool = field(repr=False, default=True)
     dropped_rows: tuple[str, ...] = field(repr=False, default=())
+    counts: dict = field(repr=False, default_factory=dict)
 
     method = "MH"
 
@@ -153,19 +159,6 @@ class RmaMhFit(TableFit):
 
     method = "MH"
 
-    def to_frame(self) -> pd.DataFrame:
-        """The protocol's tidy table (:meth:`tidy`); metafor's model-results row is ``summary().to_frame()``.
-
-        Examples
-        --------
-        >>> import multilevel as ml
-        >>> fit = ml.rma_mh(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
-        >>> fit.to_frame().round(4)[["term", "estimate", "std_error"]]
-                      term  estimate  std_error
-        0  (Intercept)   -0.4734      0.041
-        """
-        return self.tidy()
-
 
 @dataclass(frozen=True, eq=False, repr=False)
 class RmaPetoFit(TableFit):
@@ -183,19 +176,6 @@ class RmaPetoFit(TableFit):
     """
 
     method = "Peto"
-
-    def to_frame(self) -> pd.DataFrame:
-        """The protocol's tidy table (:meth:`tidy`); metafor's model-results row is ``summary().to_frame()``.
-
-        Examples
-        --------
-        >>> import multilevel as ml
-        >>> fit = ml.rma_peto(ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
-        >>> fit.to_frame().round(4)[["term", "estimate", "std_error"]]
-                  term  estimate  std_error
-        0  (Intercept)   -0.4744     0.0407
-        """
-        return self.tidy()
 
     @property
     def q_df(self) -> int:

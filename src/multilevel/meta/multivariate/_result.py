@@ -25,6 +25,7 @@ from ._print import fit_text, RmaMvSummary, anova_fits
 from ._profile import ConfintReport, component_names, confint_frame as profile_frame, profile
 from ._robust import robust
 from ..shared._contrasts import wald_test
+from ..shared._sizes import EstimateCounts
 
 __all__ = ["Components", "RmaMvFit"]
 
@@ -60,7 +61,7 @@ def _fit_stats(ll_ml: float, ll_reml: float, ll_qe: float, parms: int, k: int, p
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class RmaMvFit(RmaMvDiagnostics, FitProtocol, TextViews):
+class RmaMvFit(RmaMvDiagnostics, EstimateCounts, FitProtocol, TextViews):
     """A fitted multivariate / multilevel meta-analytic model (metafor's ``rma.mv``).
 
     Attributes
@@ -272,21 +273,6 @@ class RmaMvFit(RmaMvDiagnostics, FitProtocol, TextViews):
         """
         idx = pd.Index(self.coef_names)
         return pd.DataFrame(self.vb_array, index=idx, columns=idx)
-
-    @property
-    def nobs(self) -> int:
-        """Number of estimates ``k``."""
-        return int(self.k)
-
-    @property
-    def df_resid(self) -> int:
-        """Residual degrees of freedom ``k - p``."""
-        return int(self.k - self.p)
-
-    @property
-    def num_params(self) -> int:
-        """Parameters counted by the fit statistics (metafor's ``parms``)."""
-        return int(self.parms)
 
     @property
     def aic(self) -> float:

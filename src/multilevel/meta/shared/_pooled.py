@@ -2,7 +2,7 @@
 
 A class using :class:`PooledEstimate` provides ``estimate``, ``se``, ``level`` (percent) and
 ``k`` (tables used); the mixin derives the Wald statistics, the confidence limits and the
-protocol verbs that depend on them alone.
+protocol verbs that depend on them alone (``to_frame()`` from the result protocol).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
-from ..._protocol import confint_frame, level_percent, tidy_frame
+from ..._protocol import FitProtocol, confint_frame, level_percent, tidy_frame
 
 __all__ = ["PooledEstimate", "POOLED_TERMS", "PRINTED_TERMS"]
 
@@ -21,8 +21,10 @@ POOLED_TERMS = ["(Intercept)"]
 PRINTED_TERMS = ["intrcpt"]
 
 
-class PooledEstimate:
-    """Mixin: z test, Wald limits, ``params``, ``vcov()``, ``nobs``, ``confint()`` and ``tidy()``."""
+class PooledEstimate(FitProtocol):
+    """Mixin: z test, Wald limits, ``params``, ``vcov()``, ``nobs``, ``confint()`` and ``tidy()``;
+    :class:`~multilevel._protocol.FitProtocol` adds ``to_frame()`` (the tidy table; metafor's
+    model-results row is ``summary().to_frame()``)."""
 
     __slots__ = ()
 

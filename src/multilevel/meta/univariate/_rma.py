@@ -18,6 +18,7 @@ from ..diagnostics._methods import RmaDiagnostics
 from ..plots._forest import forest
 from ..plots._funnel import funnel
 from ..shared._contrasts import wald_test
+from ..shared._sizes import EstimateCounts
 from ..shared._input import EffectData, ModeratorsDesign, prepare_effects
 from ._anova import anova_rma
 from ._robust import robust_rma
@@ -30,7 +31,7 @@ __all__ = ["rma", "RmaFit"]
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class RmaFit(RmaDiagnostics, FitProtocol, TextViews):
+class RmaFit(RmaDiagnostics, EstimateCounts, FitProtocol, TextViews):
     """Result of :func:`rma` (frozen).
 
     Attributes
@@ -180,21 +181,6 @@ class RmaFit(RmaDiagnostics, FitProtocol, TextViews):
         """
         names = self.coef_names
         return pd.DataFrame(self.vcov_array.copy(), index=names, columns=names)
-
-    @property
-    def nobs(self) -> int:
-        """Number of estimates ``k``."""
-        return int(self.k)
-
-    @property
-    def df_resid(self) -> int:
-        """Residual degrees of freedom ``k - p``."""
-        return int(self.k - self.p)
-
-    @property
-    def num_params(self) -> int:
-        """Parameters counted by the fit statistics (metafor's ``parms``)."""
-        return self.parms
 
     @property
     def aic(self) -> float:
