@@ -224,3 +224,9 @@ def test_prior_of_rho_needs_clusters_and_the_unit_interval():
         ml.robma(Y, sei=SE, measure="SMD", prior_heterogeneity_allocation=prior("beta", 2, 2))
     with pytest.raises(ModelSpecificationError, match=r"prior on \[0, 1\]"):
         ml.robma(Y, sei=SE, measure="SMD", cluster=CODES, prior_heterogeneity_allocation=prior("normal", 0, 1))
+
+
+def test_moderators_with_clusters_are_refused():
+    data = pd.DataFrame({"yi": Y, "vi": SE**2, "study": CODES, "x": np.arange(K, dtype=float)})
+    with pytest.raises(ModelSpecificationError, match=r"mods=.*cluster=.*not both"):
+        ml.robma("yi", "vi", measure="SMD", cluster="study", mods="~ x", data=data)
