@@ -45,6 +45,7 @@ from .._grid import _to_constrained
 from .._priors import Prior, prior
 from ._likelihood import cutoff_rule
 from ._posterior import ModelPosterior, log_density
+from ._spec import measure_scale
 
 __all__ = ["Clusters", "ClusteredPosterior", "check_cluster_ids", "cluster_fields", "model_posterior"]
 
@@ -219,8 +220,6 @@ class ClusteredPosterior(ModelPosterior):
 def model_posterior(model, rd) -> ModelPosterior:
     """The log posterior of component ``model`` for the data ``rd``: with clusters (and
     heterogeneity) the clustered one, otherwise the estimates are independent."""
-    from ._spec import measure_scale
-
     args = (model, rd.y, rd.se, measure_scale(rd.measure), cutoff_rule(rd.cutoff_rule, rd.measure), rd.direction)
     if rd.cluster is None or not model.heterogeneity:
         return ModelPosterior(*args)
