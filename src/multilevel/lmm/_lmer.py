@@ -162,10 +162,13 @@ def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=Non
     categoricals, whose levels are then fixed for every partition), the grouping levels
     that occur, and the sums over partitions of what the penalized least squares core
     consumes: the ``k x k`` blocks ``Z_1j'Z_1j`` of the first term per level,
-    ``Z_1'[Z_rest, X, y]`` (sparse) and ``[Z_rest, X, y]'[Z_rest, X, y]``. Their size is
-    ``O(levels_1 k_1^2 + q_1 r + r^2)`` with ``r = q_rest + p + 1`` (``q_rest`` the
-    random-effects coefficients of the later terms), independent of the number of
-    rows. The fit is then the in-memory one: at the same theta the criterion, estimates
+    ``Z_1'[Z_rest, X, y]`` (sparse) and ``[Z_rest, X, y]'[Z_rest, X, y]`` (sparse), whose
+    size depends on the levels and the distinct level pairs, not on the number of rows.
+    The formulation is chosen as in memory: the dense one also holds an ``r x r`` matrix
+    (``r = q_rest + p + 1``, ``q_rest`` the random-effects coefficients of the later
+    terms); the matrix-free one only the sparse sums and a few vectors per probe, so
+    later terms with tens of thousands of levels fit (see the ``dask`` page of the
+    documentation). The fit is then the in-memory one: at the same theta the criterion, estimates
     and random effects agree with an in-memory fit to rounding; after optimization
     they agree to the optimizer's tolerance (about 1e-8 on small problems: the sums
     are added in another order, which moves the optimizer's path in the last digits).
