@@ -43,7 +43,6 @@ from ..._data import offending_rows
 from ..._exceptions import DataError, ModelSpecificationError
 from .._grid import _to_constrained
 from .._priors import Prior, prior
-from ._likelihood import cutoff_rule
 from ._posterior import ModelPosterior, log_density
 from ._spec import measure_scale
 
@@ -220,7 +219,7 @@ class ClusteredPosterior(ModelPosterior):
 def model_posterior(model, rd) -> ModelPosterior:
     """The log posterior of component ``model`` for the data ``rd``: with clusters (and
     heterogeneity) the clustered one, otherwise the estimates are independent."""
-    args = (model, rd.y, rd.se, measure_scale(rd.measure), cutoff_rule(rd.cutoff_rule, rd.measure), rd.direction)
+    args = (model, rd.y, rd.se, measure_scale(rd.measure), rd.selection_rule, rd.direction)
     if rd.cluster is None or not model.heterogeneity:
         return ModelPosterior(*args)
     return ClusteredPosterior(*args, Clusters(rd.cluster), rd.prior_rho)

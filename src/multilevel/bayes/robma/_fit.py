@@ -201,8 +201,7 @@ def robma(yi, vi=None, *, sei=None, measure: str, cluster=None, data=None, model
     bd = prepare(yi, vi, sei, cluster=cluster, mods=None, scale=None, data=data)
     y, se = _measure_data(bd, measure)
     _check_identifiable(models, y.size)
-    if cutoffs == "t" and any(m.bias is not None and m.bias.kind == "weightfunction" for m in models):
-        _check_t_cutoffs(y, se, bd, cutoff_rule("t", measure))
+    _check_t_cutoffs(models, cutoffs, measure, y, se, bd)
     seed = int(np.random.default_rng().integers(2**31 - 1)) if seed is None else int(seed)
     rd = RobmaData(y, se, tuple(str(r) for r in (bd.row_names or range(1, y.size + 1))), measure, direction,
                    cutoffs, bd.n_dropped, *cluster_fields(bd, prior_heterogeneity_allocation))
@@ -264,9 +263,12 @@ def _check_identifiable(models, k: int) -> None:
             f"with {worst.bias_label()}, has {worst.dim} free parameters: {', '.join(worst.free)}); got k = {k}")
 
 
-def _check_t_cutoffs(y, se, bd, rule: str) -> None:
-    """The t-test p-values need a recovered sample size n above 2 (see ``t_rule_sample_size``)."""
-    bad = ~(t_rule_sample_size(rule, y, se) > 2)
+def _check_t_cutoffs(models, cutoffs: str, measure: str, y, se, bd) -> None:
+    """With weight functions in the ensemble, the t-test p-values need a recovered sample size
+    n above 2 (see ``t_rule_sample_size``)."""
+    if cutoffs != "t" or not any(m.bias is not None and m.bias.kind == "weightfunction" for m in models):
+        return
+    bad = ~(t_rule_sample_size(cutoff_rule("t", measure), y, se) > 2)
     if bad.any():
         raise DataError(
             "the weight functions' p-values (cutoffs='t') are t tests on n - 2 degrees of freedom with the "

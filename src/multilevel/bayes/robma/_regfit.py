@@ -17,7 +17,6 @@ from ._moderators import moderator_design, moderator_formula, moderator_rows
 from ._regression import RegressionPosterior, regression_ensemble
 from ._regresult import RobmaRegFit
 from ._result import ModelResult, RobmaData
-from ._likelihood import cutoff_rule
 from ._spec import measure_scale
 
 __all__ = ["fit_regression", "moderator_prior"]
@@ -55,8 +54,7 @@ def fit_regression(mods, yi, vi, sei, data, *, measure: str, direction: int, cut
     if y.size <= 1 + design.X.shape[1]:
         raise DataError(f"{y.size} estimates cannot inform the intercept and {design.X.shape[1]} moderator "
                         f"coefficients of {formula!r}; a meta-regression needs more estimates than coefficients")
-    if cutoffs == "t" and any(m.bias is not None and m.bias.kind == "weightfunction" for m in models):
-        check_t_cutoffs(y, se, bd, cutoff_rule("t", measure))
+    check_t_cutoffs(models, cutoffs, measure, y, se, bd)
     seed = int(np.random.default_rng().integers(2**31 - 1)) if seed is None else int(seed)
     rd = RobmaData(y, se, tuple(str(r) for r in (bd.row_names or range(1, y.size + 1))), measure, direction,
                    cutoffs, bd.n_dropped)
@@ -67,8 +65,7 @@ def fit_regression(mods, yi, vi, sei, data, *, measure: str, direction: int, cut
 
 
 def _fit_model(model, rd: RobmaData, X: np.ndarray, method: str, draws: int, seed: int) -> ModelResult:
-    f = RegressionPosterior(model, rd.y, rd.se, X, measure_scale(rd.measure),
-                            cutoff_rule(rd.cutoff_rule, rd.measure), rd.direction)
+    f = RegressionPosterior(model, rd.y, rd.se, X, measure_scale(rd.measure), rd.selection_rule, rd.direction)
     res = integrate(f, method=method, draws=draws, seed=seed)
     vals, _ = f.constrain(res.U)
     n = res.U.shape[0]

@@ -13,6 +13,7 @@ from ..._exceptions import ArgumentError, ModelSpecificationError
 from ..._protocol import FitProtocol, confint_frame, parse_level, tidy_frame
 from ._averaging import exact_transform, inclusion, linear_scale, weighted_moments, weighted_quantile
 from . import _plots
+from ._likelihood import cutoff_rule
 from ._spec import ComponentModel, measure_scale
 from ._tables import (SCALE_NAMES, ModelsOverview, RobmaSummary, components_frame, estimates_frame,
                       interpret_text)
@@ -52,6 +53,12 @@ class RobmaData:
     @property
     def k(self) -> int:
         return int(self.y.size)
+
+    @property
+    def selection_rule(self) -> str:
+        """The rule of the weight functions' p-values for :class:`~._likelihood.SelectionData`
+        (``cutoff_rule`` resolved for the measure)."""
+        return cutoff_rule(self.cutoff_rule, self.measure)
 
 
 @dataclass(frozen=True)
