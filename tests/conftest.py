@@ -113,6 +113,11 @@ def rma_mv_fit(konst):
 
 
 @pytest.fixture(scope="session")
+def robust_rma_mv_fit(konst):
+    return ml.rma_mv("yi", "vi", random="~ 1 | district/school", data=konst, mods="~ year").robust("district")
+
+
+@pytest.fixture(scope="session")
 def robma_fit():
     """The RoBMA-PSMA ensemble on the Fisher's z of molloy2014 (smaller posterior samples)."""
     dat = ml.escalc("ZCOR", ri="ri", ni="ni", data=ml.datasets.load("molloy2014"))

@@ -20,6 +20,7 @@ FIT_FIXTURES = {
     ml.SelmodelFit: "selmodel_fit",
     ml.RmaGlmmFit: "rma_glmm_fit",
     ml.RobustRmaFit: "robust_rma_fit",
+    ml.RobustRmaMvFit: "robust_rma_mv_fit",
     ml.RobmaFit: "robma_fit",
     ml.RobmaRegFit: "robma_reg_fit",
 }

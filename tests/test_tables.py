@@ -69,7 +69,7 @@ PRODUCERS = {
     "AnovaRmaMv": (("konst",), lambda k: ml.anova(*_rma_mv_ml_pair(k))),
     "ConfintReport": (("rma_mv_fit",), lambda f: f.confint_report()),
     "ProfileLikelihood": (("rma_mv_fit",), lambda f: f.profile("sigma2.1", steps=5)),
-    "RobustRmaMv": (("rma_mv_fit",), lambda f: f.robust("district")),
+    "RobustRmaMv": (("rma_mv_fit",), lambda f: f.robust("district").summary()),
     "RobustRma": (("bcg_rr",), lambda d: ml.rma("yi", "vi", data=d).robust("alloc", data=d).summary()),
     "LinearHypotheses": (("rma_fit",), lambda f: ml.anova(f, X=[[0, 1]])),
     "OmnibusTest": (("rma_fit",), lambda f: ml.anova(f, btt=1)),

@@ -50,7 +50,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
               "influence", "InfluenceDiagnostics", "leave1out", "LeaveOneOut", "cumul", "CumulativeResults",
               "rstandard", "rstudent", "StandardizedResiduals", "ClusterResiduals", "hatvalues", "cooks_distance",
               "dfbetas", "baujat", "radial", "qqnorm", "gosh", "GoshResult", "vif", "VifResult", "permutest",
-              "PermutationTest", "labbe", "rma_glmm", "RmaGlmmFit", "RobustRmaFit"),
+              "PermutationTest", "labbe", "rma_glmm", "RmaGlmmFit", "RobustRmaFit", "RobustRmaMvFit"),
     ".bayes": ("brma", "BrmaFit", "prior", "Prior", "Priors", "bayes_factor", "robma", "RobmaFit",
                "RobmaRegFit", "prior_weightfunction", "prior_pet", "prior_peese"),
 }
@@ -83,7 +83,7 @@ if TYPE_CHECKING:  # static analysers and documentation tools see the eager impo
                       plot_residuals)
     from .meta import (ClusterResiduals, CumulativeResults, FsnResult, GoshResult, HcResult, InfluenceDiagnostics,
                        LeaveOneOut, PermutationTest, RanktestResult, RegtestResult, RmaFit, RmaGlmmFit, RmaMhFit,
-                       RmaMvFit, RmaPetoFit, RmaTrimfillFit, RobustRmaFit, SelmodelFit, StandardizedResiduals, VifResult,
+                       RmaMvFit, RmaPetoFit, RmaTrimfillFit, RobustRmaFit, RobustRmaMvFit, SelmodelFit, StandardizedResiduals, VifResult,
                        WeightedRegression, baujat, cooks_distance, cumul, dfbetas, escalc, forest, fsn, funnel,
                        gosh, hatvalues, hc, influence, labbe, leave1out, permutest, qqnorm, radial, ranktest,
                        regtest, rma, rma_glmm, rma_mh, rma_mv, rma_peto, rstandard, rstudent, selmodel, trimfill,

@@ -15,7 +15,7 @@ from .diagnostics import (ClusterResiduals, CumulativeResults, GoshResult, Influ
 from .effects import escalc
 from .glmm_2x2 import RmaGlmmFit, rma_glmm
 from .mh import RmaMhFit, RmaPetoFit, rma_mh, rma_peto
-from .multivariate import RmaMvFit, rma_mv
+from .multivariate import RmaMvFit, RobustRmaMvFit, rma_mv
 from .plots import forest, funnel
 from .univariate import RmaFit, RobustRmaFit, rma
 
@@ -26,4 +26,4 @@ __all__: list[str] = ["escalc", "rma", "RmaFit", "forest", "funnel", "rma_mv", "
                        "LeaveOneOut", "cumul", "CumulativeResults", "rstandard", "rstudent", "StandardizedResiduals",
                        "ClusterResiduals", "hatvalues", "cooks_distance", "dfbetas", "baujat", "radial", "qqnorm",
                        "gosh", "GoshResult", "vif", "VifResult", "permutest", "PermutationTest", "labbe", "rma_glmm", "RmaGlmmFit",
-                       "RobustRmaFit"]
+                       "RobustRmaFit", "RobustRmaMvFit"]

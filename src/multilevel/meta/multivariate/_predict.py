@@ -36,7 +36,8 @@ def dense_marginal(fit: Any) -> np.ndarray:
 
 
 def predict(fit: Any, newmods: Any, level: float, tau2_levels: Any = None,
-            gamma2_levels: Any = None, newdata: Any = None) -> pd.DataFrame:
+            gamma2_levels: Any = None, newdata: Any = None, *, vb: np.ndarray | None = None,
+            row_df: Any = None) -> pd.DataFrame:
     """metafor's ``predict.rma`` for ``rma.mv``: CI from ``vb``, PI adding the heterogeneity.
 
     With several ``tau2`` (``gamma2``) values (HCS, HAR, DIAG, UN) the
@@ -46,6 +47,10 @@ def predict(fit: Any, newmods: Any, level: float, tau2_levels: Any = None,
     intercept-only model predicts at every level (every combination with two
     terms), and a model with moderators gives the fitted values, each with the
     level of its own estimate (as metafor).
+
+    ``vb`` replaces the fit's covariance matrix of the coefficients and ``row_df`` (a callable
+    from the new design rows to one t df per row) its critical value: a cluster-robust fit's
+    predictions (metafor's ``predict`` of a ``robust.rma`` object).
     """
     given = new_rows(fit._eff.design, newmods, newdata)  # newdata: a table of moderator values
     if given is not None:
@@ -57,10 +62,14 @@ def predict(fit: Any, newmods: Any, level: float, tau2_levels: Any = None,
     n = Xn.shape[0]
     tl = _levels(fit._g, len(fit.tau2), tl, n, "tau2_levels")
     gl = _levels(fit._h, len(fit.gamma2), gl, n, "gamma2_levels")
-    beta, vb = fit.beta.to_numpy(), fit.vb.to_numpy()
+    beta = fit.beta.to_numpy()
+    vb = fit.vb.to_numpy() if vb is None else vb
     pred = Xn @ beta
     se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", Xn, vb, Xn), 0.0))
-    crit = crit_value(fit, level)
+    if row_df is None:
+        crit = crit_value(fit, level)
+    else:
+        crit = scipy.stats.t.ppf(1 - (1 - level / 100.0) / 2, row_df(Xn))
     het = np.full(n, float(np.sum(fit.sigma2)))
     for values, idx in ((fit.tau2, tl), (fit.gamma2, gl)):
         if len(values) == 1:

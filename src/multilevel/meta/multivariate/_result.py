@@ -24,6 +24,7 @@ from ._predict import predict, ranef, i2
 from ._print import fit_text, RmaMvSummary, anova_fits
 from ._profile import ConfintReport, component_names, confint_frame as profile_frame, profile
 from ._robust import robust
+from ._robust_fit import RobustRmaMvFit
 from ..shared._contrasts import wald_test
 from ..shared._sizes import EstimateCounts
 
@@ -522,7 +523,8 @@ class RmaMvFit(RmaMvDiagnostics, EstimateCounts, FitProtocol, TextViews):
 
     def robust(self, cluster: Any, *, clubsandwich: bool = False, adjust: bool = True,
                clubSandwich: bool | None = None) -> Any:  # noqa: N803 (metafor's spelling)
-        """Cluster-robust tests and intervals (CR1 as metafor's ``robust()``; CR2 with ``clubsandwich``).
+        """Cluster-robust tests and intervals (CR1 as metafor's ``robust()``; CR2 with ``clubsandwich``):
+        a :class:`~multilevel.RobustRmaMvFit`.
 
         ``cluster`` is a column of the data or one value per estimate
         (``clubSandwich=`` is accepted as metafor spells it). CR2 uses
@@ -534,13 +536,13 @@ class RmaMvFit(RmaMvDiagnostics, EstimateCounts, FitProtocol, TextViews):
         >>> import multilevel as ml
         >>> fit = ml.rma_mv("yi", "vi", random="~ 1 | district/school",
         ...                 data=ml.datasets.load("konstantopoulos2011"))
-        >>> fit.robust("district").to_frame().round(4)
+        >>> fit.robust("district").summary().to_frame().round(4)
                  estimate      se    tval    df    pval   ci_lb  ci_ub
         intrcpt    0.1847  0.0845  2.1859  10.0  0.0537 -0.0036  0.373
         """
         if clubSandwich is not None:
             clubsandwich = clubSandwich
-        return robust(self, cluster, clubsandwich=clubsandwich, adjust=adjust)
+        return RobustRmaMvFit(self, robust(self, cluster, clubsandwich=clubsandwich, adjust=adjust))
 
     @classmethod
     def _wald(cls, fit: Any, *, X: Any = None, btt: Any = None, rhs: Any = None) -> Any:

@@ -21,7 +21,8 @@ several constraints is not implemented).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,7 @@ from ._predict import dense_marginal
 from ._print import fit_lines
 from ..._display import FrameMapping, TextReport
 
-__all__ = ["RobustRmaMv", "robust", "cr2_adjustments"]
+__all__ = ["RobustRmaMv", "robust", "cr2_adjustments", "satterthwaite_df"]
 
 FOOTSYM = "\u00b9"  # metafor's first footnote symbol
 
@@ -87,7 +88,7 @@ def robust(fit: Any, cluster: Any, *, clubsandwich: bool = False, adjust: bool =
         M = dense_marginal(fit)
         W = np.linalg.inv(M)
         A = cr2_adjustments(M, X, B, codes, n)
-        vb, df = _cr2(B @ X.T @ W, A, e, codes, n, M, X, B, W)
+        vb, df, maps = _cr2(B @ X.T @ W, A, e, codes, n, M, X, B, W)
         est = "CR2"
     else:
         # X'W has columns (W X)_i: computed cluster block by cluster block of M
@@ -99,11 +100,13 @@ def robust(fit: Any, cluster: Any, *, clubsandwich: bool = False, adjust: bool =
             vb *= n / (n - p)
         df = np.full(p, float(n - p))
         est = "CR1" if adjust else "CR0"
-    return RobustRmaMv.build(fit, vb, df, n, np.bincount(codes), est)
+        maps = M = None
+    out = RobustRmaMv.build(fit, vb, df, n, np.bincount(codes), est)
+    return out if maps is None else dataclasses.replace(out, cr2_maps=maps, working=M)
 
 
 def _cr2(bread: np.ndarray, A: list[np.ndarray], e: np.ndarray, codes: np.ndarray, n: int, M: np.ndarray,
-         X: np.ndarray, B: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+         X: np.ndarray, B: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     p, k = bread.shape
     IH = np.eye(k) - X @ B @ X.T @ W
     vb = np.zeros((p, p))
@@ -114,12 +117,18 @@ def _cr2(bread: np.ndarray, A: list[np.ndarray], e: np.ndarray, codes: np.ndarra
         u = Pc @ e[r]
         vb += np.outer(u, u)
         maps[c] = Pc @ IH[r]
-    df = np.empty(p)
-    for j in range(p):
-        Pj = maps[:, j, :]
-        Q = Pj @ M @ Pj.T
-        df[j] = np.trace(Q) ** 2 / np.sum(Q * Q)
-    return vb, df
+    return vb, satterthwaite_df(maps, M, np.eye(p)), maps
+
+
+def satterthwaite_df(maps: np.ndarray, M: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """Satterthwaite df of the CR2 variance of each contrast ``C[i] @ beta``: ``tr(Q)^2 / sum(Q^2)``
+    with ``Q = P M P'`` and ``P = sum_j C[i, j] P_j`` (``maps[:, j, :]``, clusters by estimates)."""
+    out = np.empty(C.shape[0])
+    for i, c in enumerate(C):
+        P = np.tensordot(maps, c, axes=([1], [0]))
+        Q = P @ M @ P.T
+        out[i] = np.trace(Q) ** 2 / np.sum(Q * Q)
+    return out
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -140,6 +149,8 @@ class RobustRmaMv(TextReport, FrameMapping):
     num_clusters: int
     cluster_sizes: np.ndarray
     estimator: str
+    cr2_maps: np.ndarray | None = field(default=None, repr=False)  # CR2: cluster maps and working model
+    working: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, fit: Any, vb: np.ndarray, df: np.ndarray, n: int, sizes: np.ndarray, est: str,
@@ -163,6 +174,14 @@ class RobustRmaMv(TextReport, FrameMapping):
     @property
     def beta(self) -> pd.Series:
         return self.fit.beta
+
+    def contrast_df(self, C: np.ndarray) -> np.ndarray:
+        """t df of the linear combinations ``C @ beta`` (one per row of ``C``), as metafor's
+        ``predict`` of a robust model: ``n - p`` for CR1 and CR0, Satterthwaite's for CR2."""
+        C = np.atleast_2d(np.asarray(C, dtype=float))
+        if self.cr2_maps is None:
+            return np.full(C.shape[0], float(self.num_clusters - self.fit.p))
+        return satterthwaite_df(self.cr2_maps, self.working, C)
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame({"estimate": self.beta, "se": self.se, "tval": self.tval, "df": self.df,
