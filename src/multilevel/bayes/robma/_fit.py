@@ -189,15 +189,13 @@ def robma(yi, vi=None, *, sei=None, measure: str, cluster=None, data=None, model
                        prior_heterogeneity_null, prior_bias_null)
     check_cluster_ids(cluster, data)
     if mods is not None:
-        if cluster is not None:
-            raise ModelSpecificationError("robma fits moderators (mods=) or a cluster level (cluster=), not both "
-                                          "in one ensemble")
         return fit_regression(mods, yi, vi, sei, data, measure=measure, direction=direction, cutoffs=cutoffs,
                               method=method, draws=int(draws), seed=seed, base=models,
                               model_type=model_type if prior_bias is None else None,
                               prior_covariates=prior_covariates, prior_factors=prior_factors,
                               measure_data=_measure_data, check_identifiable=_check_identifiable,
-                              check_t_cutoffs=_check_t_cutoffs, cuts_of=_cuts)
+                              check_t_cutoffs=_check_t_cutoffs, cuts_of=_cuts, cluster=cluster,
+                              prior_rho=prior_heterogeneity_allocation)
     bd = prepare(yi, vi, sei, cluster=cluster, mods=None, scale=None, data=data)
     y, se = _measure_data(bd, measure)
     _check_identifiable(models, y.size)
