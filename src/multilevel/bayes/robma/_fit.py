@@ -72,7 +72,8 @@ def robma(yi, vi=None, *, sei=None, measure: str, cluster=None, data=None, model
         Cluster of each estimate (RoBMA's ``study_ids``, as ``cluster`` of :func:`brma`): the
         models with heterogeneity get a cluster level (see Notes) and the summary a
         ``Hierarchical`` component and the estimate of rho. At least two clusters; no missing
-        ids (an estimate alone in its cluster needs an id of its own).
+        ids (an estimate alone in its cluster needs an id of its own). Combines with ``mods``
+        (RoBMA.reg with ``study_ids``).
     data : DataFrame or dict, optional
     model_type : {"PSMA", "PP", "2w"}
         The bias alternatives when ``prior_bias`` is not given: RoBMA-PSMA (above), RoBMA-PP
@@ -120,6 +121,8 @@ def robma(yi, vi=None, *, sei=None, measure: str, cluster=None, data=None, model
         estimate i becomes :math:`c(\mu + x_i'\beta)`, mu being the effect at the mean of the
         moderators. Continuous moderators are standardized; factors get the "meandif" contrast
         (see :mod:`multilevel.bayes.robma._moderators`). Returns a :class:`RobmaRegFit`.
+        With ``cluster`` as well, the models with heterogeneity get the cluster level (see
+        Notes).
     prior_covariates, prior_factors : Prior, optional
         Normal priors of a continuous moderator's coefficient and of the meandif coefficients
         of a factor when present (default ``prior("normal", 0, 0.25)`` each, RoBMA.reg's
@@ -158,6 +161,14 @@ def robma(yi, vi=None, *, sei=None, measure: str, cluster=None, data=None, model
     :mod:`multilevel.bayes.robma._cluster`). The cluster effects and, without selection, mu
     are integrated out in closed form, so a model has one more parameter (rho) than without
     clusters.
+
+    ``mods`` and ``cluster`` combine: the mean of estimate i becomes
+    :math:`c(\mu + x_i'\beta) + b(s_i)` with the same cluster covariance. Without a weight
+    function mu and the moderators' coefficients are integrated out in closed form under that
+    covariance (see :mod:`multilevel.bayes.robma._regcluster`), leaving tau, rho and PET or
+    PEESE; the selection models sample the coefficients with the other parameters. The
+    summary then has the Hierarchical component and rho beside the Meta-regression
+    components.
 
     References
     ----------
