@@ -226,7 +226,12 @@ def test_prior_of_rho_needs_clusters_and_the_unit_interval():
         ml.robma(Y, sei=SE, measure="SMD", cluster=CODES, prior_heterogeneity_allocation=prior("normal", 0, 1))
 
 
-def test_moderators_with_clusters_are_refused():
+def test_moderators_with_clusters_fit_the_clustered_regression():
+    """mods and cluster combine (tests/bayes/test_robma_regcluster.py checks the models)."""
     data = pd.DataFrame({"yi": Y, "vi": SE**2, "study": CODES, "x": np.arange(K, dtype=float)})
-    with pytest.raises(ModelSpecificationError, match=r"mods=.*cluster=.*not both"):
-        ml.robma("yi", "vi", measure="SMD", cluster="study", mods="~ x", data=data)
+    fit = ml.robma("yi", "vi", measure="SMD", cluster="study", mods="~ x", data=data, prior_bias=prior_pet(),
+                   prior_bias_null=False, draws=500, seed=1)
+    assert isinstance(fit, ml.RobmaRegFit) and len(fit.models) == 8
+    assert "Hierarchical" in fit.components().index and "rho" in fit.estimates().index
+    assert list(fit.moderator_components().index) == ["x"]
+    assert [("rho" in r.samples) for r in fit.models] == [r.model.heterogeneity for r in fit.models]

@@ -46,7 +46,7 @@ from .._priors import Prior, prior
 from ._posterior import ModelPosterior, log_density
 from ._spec import measure_scale
 
-__all__ = ["Clusters", "ClusteredPosterior", "check_cluster_ids", "cluster_fields", "model_posterior"]
+__all__ = ["Clusters", "ClusterAlgebra", "ClusteredPosterior", "check_cluster_ids", "cluster_fields", "model_posterior"]
 
 _Z_MAX = 8.0
 _CHUNK = 2**21  # elements of the (points, estimates, nodes) arrays evaluated at once
@@ -116,13 +116,13 @@ class Clusters:
         return np.add.reduceat(x[..., self.order], self.starts, axis=-1)
 
 
-class ClusteredPosterior(ModelPosterior):
-    """:class:`ModelPosterior` of a model with heterogeneity and clusters: rho is the last
-    free parameter (logit scale); the likelihood is the per-cluster multivariate (weighted)
-    normal of the module docstring."""
+class ClusterAlgebra:
+    """The per-cluster algebra shared by the clustered posteriors (with and without
+    moderators): rho as the last free parameter (logit scale), the compound-symmetric sums and
+    the selection normalizers. Needs ``clusters``, ``p_rho``, ``sel``, ``se``, ``c`` and the
+    base class's ``constrain``."""
 
-    def __init__(self, model, y, se, scale, rule, direction, clusters: Clusters, p_rho: Prior):
-        super().__init__(model, y, se, scale, rule, direction)
+    def _init_clusters(self, clusters: Clusters, p_rho: Prior) -> None:
         self.clusters, self.p_rho = clusters, p_rho
         self._rho_logpdf = log_density(p_rho)
         self.sites = (*self.sites, "rho")
@@ -133,18 +133,11 @@ class ClusteredPosterior(ModelPosterior):
         vals["rho"], lj = _to_constrained(U[:, -1], max(self.p_rho.lower, 0.0), min(self.p_rho.upper, 1.0))
         return vals, logp + lj + self._rho_logpdf(vals["rho"])
 
-    def _parts(self, vals: dict, rows: slice):
-        """Mean (G, k) at the parameters, within-cluster variances d (G, k), between-cluster
-        variance a (G, 1) on the data's scale."""
-        c, se = self.c, self.se
-        mean = self.direction * c * vals["mu"][rows, None] + np.zeros(se.size)
-        if "PET" in vals:
-            mean = mean + vals["PET"][rows, None] * se[None, :]
-        if "PEESE" in vals:
-            mean = mean + (vals["PEESE"][rows, None] / c) * se[None, :] ** 2
-        t2 = (c * vals["tau"][rows, None]) ** 2
+    def _variances(self, vals: dict, rows: slice):
+        """Within-cluster variances d (G, k) and between-cluster variance a (G, 1), data scale."""
+        t2 = (self.c * vals["tau"][rows, None]) ** 2
         rho = vals["rho"][rows, None]
-        return mean, se[None, :] ** 2 + t2 * (1 - rho), t2 * rho
+        return self.se[None, :] ** 2 + t2 * (1 - rho), t2 * rho
 
     def _sums(self, r, d, a):
         """Per point: (r'V^-1 r, log|V|, 1'V^-1 1, 1'V^-1 r) for V = blockdiag(D_c + a 11')."""
@@ -155,24 +148,6 @@ class ClusteredPosterior(ModelPosterior):
         quad = np.sum(w * r * r, axis=1) - np.sum(a * f * sr**2, axis=1)
         logdet = np.sum(np.log(d), axis=1) - np.sum(np.log(f), axis=1)
         return quad, logdet, np.sum(s1 * f, axis=1), np.sum(sr * f, axis=1)
-
-    def loglik(self, vals: dict) -> np.ndarray:
-        n = len(vals["tau"])
-        step = max(16, _CHUNK // (self.y.size * 33))
-        out = np.empty(n)
-        for i in range(0, n, step):
-            rows = slice(i, min(n, i + step))
-            mean, d, a = self._parts(vals, rows)
-            quad, logdet, s11, s1r = self._sums(self.y[None, :] - mean, d, a)
-            if self.collapsed:  # mu ~ N(m0, s0^2) integrated out: one more rank-one term
-                b = (self.c * self.model.mu.params[1]) ** 2
-                quad, logdet = quad - b * s1r**2 / (1 + b * s11), logdet + np.log1p(b * s11)
-            out[rows] = -0.5 * (self.y.size * math.log(2 * math.pi) + logdet + quad)
-            if self.sel is not None:
-                omega = vals["omega"][rows]
-                with np.errstate(divide="ignore"):
-                    out[rows] += np.log(omega) @ self.sel.counts - self._log_normalizers(mean, d, a, omega)
-        return out
 
     def _log_normalizers(self, mean, d, a, omega) -> np.ndarray:
         """sum over clusters of log E[prod_i omega(Y_i)], (G,), by the trapezoid rule in z with
@@ -203,6 +178,45 @@ class ClusteredPosterior(ModelPosterior):
         S = np.add.reduceat(np.log(A)[:, self.clusters.order], self.clusters.starts, axis=1) + logw
         top = S.max(axis=2)
         return np.sum(top + np.log(np.sum(np.exp(S - top[:, :, None]), axis=2)), axis=1)
+
+
+class ClusteredPosterior(ClusterAlgebra, ModelPosterior):
+    """:class:`ModelPosterior` of a model with heterogeneity and clusters: rho is the last
+    free parameter (logit scale); the likelihood is the per-cluster multivariate (weighted)
+    normal of the module docstring."""
+
+    def __init__(self, model, y, se, scale, rule, direction, clusters: Clusters, p_rho: Prior):
+        super().__init__(model, y, se, scale, rule, direction)
+        self._init_clusters(clusters, p_rho)
+
+    def _parts(self, vals: dict, rows: slice):
+        """Mean (G, k) at the parameters, within-cluster variances d (G, k), between-cluster
+        variance a (G, 1) on the data's scale."""
+        c, se = self.c, self.se
+        mean = self.direction * c * vals["mu"][rows, None] + np.zeros(se.size)
+        if "PET" in vals:
+            mean = mean + vals["PET"][rows, None] * se[None, :]
+        if "PEESE" in vals:
+            mean = mean + (vals["PEESE"][rows, None] / c) * se[None, :] ** 2
+        return (mean, *self._variances(vals, rows))
+
+    def loglik(self, vals: dict) -> np.ndarray:
+        n = len(vals["tau"])
+        step = max(16, _CHUNK // (self.y.size * 33))
+        out = np.empty(n)
+        for i in range(0, n, step):
+            rows = slice(i, min(n, i + step))
+            mean, d, a = self._parts(vals, rows)
+            quad, logdet, s11, s1r = self._sums(self.y[None, :] - mean, d, a)
+            if self.collapsed:  # mu ~ N(m0, s0^2) integrated out: one more rank-one term
+                b = (self.c * self.model.mu.params[1]) ** 2
+                quad, logdet = quad - b * s1r**2 / (1 + b * s11), logdet + np.log1p(b * s11)
+            out[rows] = -0.5 * (self.y.size * math.log(2 * math.pi) + logdet + quad)
+            if self.sel is not None:
+                omega = vals["omega"][rows]
+                with np.errstate(divide="ignore"):
+                    out[rows] += np.log(omega) @ self.sel.counts - self._log_normalizers(mean, d, a, omega)
+        return out
 
     def draw_mu(self, vals: dict, rng) -> np.ndarray:
         """Draws of a collapsed mu from its normal conditional given tau, rho and the bias."""

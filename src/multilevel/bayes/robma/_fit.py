@@ -72,7 +72,8 @@ def robma(yi, vi=None, *, sei=None, measure: str, cluster=None, data=None, model
         Cluster of each estimate (RoBMA's ``study_ids``, as ``cluster`` of :func:`brma`): the
         models with heterogeneity get a cluster level (see Notes) and the summary a
         ``Hierarchical`` component and the estimate of rho. At least two clusters; no missing
-        ids (an estimate alone in its cluster needs an id of its own).
+        ids (an estimate alone in its cluster needs an id of its own). Combines with ``mods``
+        (RoBMA.reg with ``study_ids``).
     data : DataFrame or dict, optional
     model_type : {"PSMA", "PP", "2w"}
         The bias alternatives when ``prior_bias`` is not given: RoBMA-PSMA (above), RoBMA-PP
@@ -120,6 +121,8 @@ def robma(yi, vi=None, *, sei=None, measure: str, cluster=None, data=None, model
         estimate i becomes :math:`c(\mu + x_i'\beta)`, mu being the effect at the mean of the
         moderators. Continuous moderators are standardized; factors get the "meandif" contrast
         (see :mod:`multilevel.bayes.robma._moderators`). Returns a :class:`RobmaRegFit`.
+        With ``cluster`` as well, the models with heterogeneity get the cluster level (see
+        Notes).
     prior_covariates, prior_factors : Prior, optional
         Normal priors of a continuous moderator's coefficient and of the meandif coefficients
         of a factor when present (default ``prior("normal", 0, 0.25)`` each, RoBMA.reg's
@@ -159,6 +162,14 @@ def robma(yi, vi=None, *, sei=None, measure: str, cluster=None, data=None, model
     are integrated out in closed form, so a model has one more parameter (rho) than without
     clusters.
 
+    ``mods`` and ``cluster`` combine: the mean of estimate i becomes
+    :math:`c(\mu + x_i'\beta) + b(s_i)` with the same cluster covariance. Without a weight
+    function mu and the moderators' coefficients are integrated out in closed form under that
+    covariance (see :mod:`multilevel.bayes.robma._regcluster`), leaving tau, rho and PET or
+    PEESE; the selection models sample the coefficients with the other parameters. The
+    summary then has the Hierarchical component and rho beside the Meta-regression
+    components.
+
     References
     ----------
     Bartos, F., Maier, M., Wagenmakers, E.-J., Doucouliagos, H., & Stanley, T. D. (2023).
@@ -189,15 +200,13 @@ def robma(yi, vi=None, *, sei=None, measure: str, cluster=None, data=None, model
                        prior_heterogeneity_null, prior_bias_null)
     check_cluster_ids(cluster, data)
     if mods is not None:
-        if cluster is not None:
-            raise ModelSpecificationError("robma fits moderators (mods=) or a cluster level (cluster=), not both "
-                                          "in one ensemble")
         return fit_regression(mods, yi, vi, sei, data, measure=measure, direction=direction, cutoffs=cutoffs,
                               method=method, draws=int(draws), seed=seed, base=models,
                               model_type=model_type if prior_bias is None else None,
                               prior_covariates=prior_covariates, prior_factors=prior_factors,
                               measure_data=_measure_data, check_identifiable=_check_identifiable,
-                              check_t_cutoffs=_check_t_cutoffs, cuts_of=_cuts)
+                              check_t_cutoffs=_check_t_cutoffs, cuts_of=_cuts, cluster=cluster,
+                              prior_rho=prior_heterogeneity_allocation)
     bd = prepare(yi, vi, sei, cluster=cluster, mods=None, scale=None, data=data)
     y, se = _measure_data(bd, measure)
     _check_identifiable(models, y.size)

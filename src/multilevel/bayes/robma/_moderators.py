@@ -107,20 +107,20 @@ def _formula_columns(formula: str) -> list[str]:
         raise FormulaError(f"cannot parse the formula: {err}", formula) from None
 
 
-def moderator_rows(yi, vi, sei, mods: str, data):
-    """The data table for a regression and the argument names: arrays given for ``yi``, ``vi``
-    or ``sei`` become columns, rows with a missing moderator are dropped (with the package's
-    missing-data warning) and the index names the rows as messages name them (1-based
+def moderator_rows(yi, vi, sei, mods: str, data, cluster=None):
+    """The data table for a regression and the argument names: arrays given for ``yi``, ``vi``,
+    ``sei`` or ``cluster`` become columns, rows with a missing moderator are dropped (with the
+    package's missing-data warning) and the index names the rows as messages name them (1-based
     positions unless the data carry their own unique labels).
 
-    Returns ``(table, yi, vi, sei)`` with column names for the three arguments."""
+    Returns ``(table, yi, vi, sei, cluster)`` with column names for the four arguments."""
     if data is None:
         raise DataError("mods needs data: give the moderators' table as data=")
     df = as_dataframe(data).copy()
     if isinstance(df.index, pd.RangeIndex) or not df.index.is_unique:
         df.index = pd.RangeIndex(1, len(df) + 1)
     args = {}
-    for role, value in (("yi", yi), ("vi", vi), ("sei", sei)):
+    for role, value in (("yi", yi), ("vi", vi), ("sei", sei), ("cluster", cluster)):
         if value is None or isinstance(value, str):
             args[role] = value
             continue
@@ -138,7 +138,7 @@ def moderator_rows(yi, vi, sei, mods: str, data):
         warn_dropped(dropped, len(labels), columns=missing)
     if df.empty:
         raise DataError(f"every row has a missing value in the moderators {', '.join(missing)}")
-    return df, args["yi"], args["vi"], args["sei"]
+    return df, args["yi"], args["vi"], args["sei"], args["cluster"]
 
 
 def moderator_design(mods: str, df: pd.DataFrame) -> ModeratorDesign:

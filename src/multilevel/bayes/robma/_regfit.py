@@ -14,10 +14,11 @@ from .._priors import Prior, prior
 from ._averaging import posterior_probabilities
 from ._integrate import integrate
 from ._moderators import moderator_design, moderator_formula, moderator_rows
-from ._regression import RegressionPosterior, regression_ensemble
+from ._cluster import cluster_fields
+from ._regcluster import regression_posterior
+from ._regression import regression_ensemble
 from ._regresult import RobmaRegFit
 from ._result import ModelResult, RobmaData
-from ._spec import measure_scale
 
 __all__ = ["fit_regression", "moderator_prior"]
 
@@ -34,8 +35,10 @@ def moderator_prior(p: Prior | None, name: str) -> Prior:
 
 def fit_regression(mods, yi, vi, sei, data, *, measure: str, direction: int, cutoffs: str, method: str,
                    draws: int, seed: int | None, base, model_type, prior_covariates, prior_factors,
-                   measure_data, check_identifiable, check_t_cutoffs, cuts_of) -> RobmaRegFit:
-    """Fit every model of ``base`` with and without each moderator of ``mods``.
+                   measure_data, check_identifiable, check_t_cutoffs, cuts_of, cluster=None,
+                   prior_rho=None) -> RobmaRegFit:
+    """Fit every model of ``base`` with and without each moderator of ``mods`` (with a cluster
+    level in the models with heterogeneity when ``cluster`` is given, see :mod:`._regcluster`).
 
     ``measure_data``, ``check_identifiable``, ``check_t_cutoffs`` and ``cuts_of`` are the
     helpers of :mod:`._fit` shared with the ensemble without moderators.
@@ -43,8 +46,8 @@ def fit_regression(mods, yi, vi, sei, data, *, measure: str, direction: int, cut
     formula = moderator_formula(mods)
     p_cont = moderator_prior(prior_covariates, "prior_covariates")
     p_fac = moderator_prior(prior_factors, "prior_factors")
-    df, yi, vi, sei = moderator_rows(yi, vi, sei, formula, data)
-    bd = prepare(yi, vi, sei, cluster=None, mods=None, scale=None, data=df)
+    df, yi, vi, sei, cluster = moderator_rows(yi, vi, sei, formula, data, cluster)
+    bd = prepare(yi, vi, sei, cluster=cluster, mods=None, scale=None, data=df)
     design = moderator_design(formula, df.loc[list(bd.labels)])
     y, se = measure_data(bd, measure)
     terms = design.terms
@@ -57,7 +60,7 @@ def fit_regression(mods, yi, vi, sei, data, *, measure: str, direction: int, cut
     check_t_cutoffs(models, cutoffs, measure, y, se, bd)
     seed = int(np.random.default_rng().integers(2**31 - 1)) if seed is None else int(seed)
     rd = RobmaData(y, se, tuple(str(r) for r in (bd.row_names or range(1, y.size + 1))), measure, direction,
-                   cutoffs, bd.n_dropped)
+                   cutoffs, bd.n_dropped, *cluster_fields(bd, prior_rho))
     results = tuple(_fit_model(m, rd, design.X, method, draws, seed + 101 * i) for i, m in enumerate(models))
     prior_prob = np.array([m.prior_prob for m in models])
     post = posterior_probabilities(np.array([r.log_ml for r in results]), prior_prob)
@@ -65,7 +68,7 @@ def fit_regression(mods, yi, vi, sei, data, *, measure: str, direction: int, cut
 
 
 def _fit_model(model, rd: RobmaData, X: np.ndarray, method: str, draws: int, seed: int) -> ModelResult:
-    f = RegressionPosterior(model, rd.y, rd.se, X, measure_scale(rd.measure), rd.selection_rule, rd.direction)
+    f = regression_posterior(model, rd, X)
     res = integrate(f, method=method, draws=draws, seed=seed)
     vals, _ = f.constrain(res.U)
     n = res.U.shape[0]

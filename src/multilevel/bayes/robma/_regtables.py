@@ -57,12 +57,13 @@ class RobmaRegSummary(TextReport, FrameMapping):
 @dataclass(frozen=True, repr=False)
 class RegModelsOverview(ModelsOverview):
     """One row per component model of a meta-regression: the priors of the effect,
-    heterogeneity and bias, the moderators included, prior probability, log marginal likelihood
-    (with its error and method), posterior probability and inclusion Bayes factor."""
+    heterogeneity and bias, the moderators included, the prior of rho (with clusters), prior
+    probability, log marginal likelihood (with its error and method), posterior probability and
+    inclusion Bayes factor."""
 
     def __str__(self) -> str:
-        shown = self.frame[["Prior Effect", "Prior Heterogeneity", "Prior Bias", "Moderators", "Prior prob.",
-                            "log(marglik)", "Post. prob.", "Inclusion BF"]]
-        text = _frame_text(shown.rename_axis(None), {"log(marglik)": 2},
-                           left=("Prior Effect", "Prior Heterogeneity", "Prior Bias", "Moderators"))
+        left = [c for c in ("Prior Effect", "Prior Heterogeneity", "Prior Bias", "Moderators", "Prior Hierarchical")
+                if c in self.frame.columns]
+        shown = self.frame[[*left, "Prior prob.", "log(marglik)", "Post. prob.", "Inclusion BF"]]
+        text = _frame_text(shown.rename_axis(None), {"log(marglik)": 2}, left=tuple(left))
         return "Robust Bayesian meta-regression\nModels overview:\n" + text
