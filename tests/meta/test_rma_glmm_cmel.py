@@ -17,16 +17,22 @@ What is compared (test_matches_metafor, one row per case and quantity):
   evaluated at metafor's points by the same quadrature rule and the ML standard errors and p-values
   agree to ~1e-7, the quadrature's error included.
 * metafor's ML fits with its exact density (dnoncenhypergeom) and integrals to 1e-10 (cases
-  *_ML_r4_tight; dat.collins1985b and dat.nielweise2007, where the default tolerance's error moves
-  se_tau2 by 4e-3 and the p-value by 7e-4): every quantity against our fit with integrals to 1e-10
-  (test_matches_metafor_with_tight_integrals; ~1e-7).
-* dat.hine1989 (test_hine_* below): metafor 3.8-1 stops at tau^2 = 7.0e-5 (beta 0.578366) where the
+  *_ML_r4_tight, all three data sets; the default tolerance's error moves metafor's se_tau2 of
+  dat.collins1985b by 4e-3 and its p-value of dat.nielweise2007 by 7e-4 from these, and ours alike):
+  every quantity against our fit with integrals to 1e-10 (test_matches_metafor_with_tight_integrals;
+  ~1e-7).
+* the fit statistics and (at metafor's estimates) the printed output of every *_r4 case
+  (test_fit_statistics_and_print).
+* dat.hine1989 (test_hine_*): metafor 3.8-1 stops at tau^2 = 7.0e-5 (beta 0.578366) where the
   quadrature, at neighbouring points, misses the normal density narrower than its first subintervals
-  and the likelihood jumps down; the maximum is at tau^2 = 0 (the slope there is -4.56). Ours is the
-  equal-effects fit with tau^2 = 0: its logLik is compared as >= metafor's; metafor's point is checked
-  to be on the likelihood (its logLik recomputed with integrals to 1e-10, to 1e-4) and its beta
-  against the maximum over beta at metafor's tau^2 (integrals to 1e-10, 1.5e-5 apart), and metafor's
-  warning of an unusually small standard error (from its Hessian at that point, 6.3e-7) is not given.
+  and the likelihood jumps down (by ~8); the maximum is at tau^2 = 0, where the likelihood's slope is
+  -4.556. Ours is the equal-effects fit with tau^2 = 0. Compared: beta, se, zval, pval, the limits and
+  logLik with metafor's equal-effects fit (case hine1989_EE_r4), the likelihood-ratio test with
+  metafor's ML fit, logLik >= metafor's ML logLik (by 3.2e-4), the slope at tau^2 = 0 with a
+  difference quotient of the likelihood (integrals to 1e-10) to 1e-3; metafor's point is on the
+  likelihood (its logLik recomputed with integrals to 1e-10, to 1e-4) and its beta is the maximum
+  over beta at its tau^2 (integrals to 1e-10; 1.5e-5 apart, compared to 1e-4); metafor's warning of an
+  unusually small standard error (from its Hessian at that point, 6.3e-7) is not given.
 """
 
 import dataclasses
@@ -195,6 +201,7 @@ def test_hessian_that_gives_no_variance_raises(H):
 
 
 HINE = FIXTURE["warning_cases"]["hine1989_ML"]
+HINE_EE = FIXTURE["warning_cases"]["hine1989_EE_r4"]
 
 
 def test_peto_standard_error_ratio_matches_metafor():
@@ -207,11 +214,15 @@ def test_peto_standard_error_ratio_matches_metafor():
 
 def test_hine_tau2_is_on_the_boundary():
     """dat.hine1989: the likelihood decreases from tau^2 = 0 on; the fit is the equal-effects one with
-    tau^2 = 0, whose log-likelihood is above that of metafor 3.8-1's stopping point, without metafor's
-    warning of an unusually small standard error (its Hessian there gave 6.3e-7)."""
+    tau^2 = 0 (metafor's equal-effects fit), whose log-likelihood is above that of metafor 3.8-1's
+    stopping point, without metafor's warning of an unusually small standard error (its Hessian there
+    gave 6.3e-7)."""
     tables = _tables("hine1989")
     fe = _conditional.fe_fit(tables)
-    assert _conditional.boundary_slope(tables, fe.beta) == pytest.approx(-4.556, abs=1e-3)
+    slope = _conditional.boundary_slope(tables, fe.beta)
+    assert slope == pytest.approx(-4.556, abs=1e-3)
+    ll = -_conditional.ml_deviance(tables, np.array([fe.beta, np.log(1e-4)]), tol=1e-10)
+    np.testing.assert_allclose((ll - fe.ll) / 1e-4, slope, rtol=1e-3)  # the likelihood's own slope
     assert "unusually small" in "".join(np.atleast_1d(HINE["warnings"]))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -223,6 +234,8 @@ def test_hine_tau2_is_on_the_boundary():
     assert fit.loglik >= HINE["logLik"] and fit.loglik - HINE["logLik"] == pytest.approx(3.18e-4, abs=1e-6)
     for q in ("QE_LRT", "QEp_LRT", "QE_df", "k", "vt"):  # QE_Wld: metafor's 16-halving Hessian
         np.testing.assert_allclose(_ours(fit, q), HINE[q], rtol=RTOL)
+    for q in ("beta", "se", "zval", "pval", "ci_lb", "ci_ub", "logLik"):  # metafor's equal-effects fit
+        np.testing.assert_allclose(_ours(fit, q), HINE_EE[q], rtol=RTOL)
 
 
 def test_hine_metafor_stops_on_the_likelihood_below_its_maximum():
