@@ -2,26 +2,37 @@
 written by tools/fixtures/meta_rma_glmm_cmel.R): the conditional model with the exact (noncentral
 hypergeometric) likelihood, random-effects (ML) and equal-effects fits, to relative 1e-4, on dat.bcg,
 dat.collins1985b and dat.nielweise2007 (zero cells, one table without events, which both drop), and
-metafor's warning of an unusually small standard error on dat.hine1989 (tau^2 going to 0).
+dat.hine1989, where the likelihood decreases from tau^2 = 0 on.
 
-metafor's Hessians use numDeriv's Richardson extrapolation over 16 step halvings, which ends in
-rounding noise (its Wald statistic of dat.bcg's saturated model is 268.6 where the Hessian at the
-optimum gives 163.09); the quantities that come from a Hessian (standard errors, z, p, limits, the
-SE of tau^2, the Wald-type test) are compared with the same fits at numDeriv's default of 4
-halvings (cases *_r4), the others with metafor's defaults. For the random-effects fits the
-Hessian is of an integrated likelihood whose noise (BiasedUrn's densities are accurate to 1e-10)
-the extrapolation still amplifies: the standard error of tau^2 of dat.collins1985b moves by 4e-3.
-Those are compared with metafor's fits with its exact density (dnoncenhypergeom) and integrals to
-1e-10 (cases *_ML_r4_tight), which agree with ours to ~1e-5. The p-value of dat.bcg's pooled log
-odds ratio (z = -4.19) is left out: p changes z^2 = 17.5 times as much as the standard error, so
-the ~7e-6 left between two numerical Hessians becomes 1.2e-4.
+What is compared (test_matches_metafor, one row per case and quantity):
 
-dat.nielweise2007's random-effects fit at the default quadrature tolerance (eps^(1/4), metafor's)
-has more quadrature noise in its Hessian than metafor's: its standard error of tau^2 is 3e-4 from
-metafor's (whose default and tight fits agree to 4e-6) and its p-value (z = -3.85) 5e-4. Those two
-are compared with a fit whose integrals are computed to 1e-8 (test_nielweise_hessian_with_tight_integrals),
-which agrees with metafor's tight fit to ~3e-6; the default fit's other quantities are compared as for
-the other data sets.
+* metafor's defaults (cases without suffix; Hessians by numDeriv's Richardson extrapolation over 16
+  step halvings, which ends in rounding noise: its Wald statistic of dat.bcg's saturated model is
+  268.6 where the Hessian at the optimum gives 163.09): the quantities that do not come from a
+  Hessian (beta, tau2, I2, H2, vt, the likelihood-ratio test, logLik, AIC, BIC, QE_df, k, parms).
+* the same fits with numDeriv's default of 4 halvings (cases *_r4; for ML metafor's default
+  quadrature, R's integrate to eps^(1/4) of BiasedUrn's densities): the quantities from a Hessian
+  (se, zval, pval, ci_lb, ci_ub, se_tau2, the Wald-type test), every one of them, against our
+  default fit. With numDeriv's steps (the first a tenth of each coordinate) the likelihood is
+  evaluated at metafor's points by the same quadrature rule and the ML standard errors and p-values
+  agree to ~1e-7, the quadrature's error included.
+* metafor's ML fits with its exact density (dnoncenhypergeom) and integrals to 1e-10 (cases
+  *_ML_r4_tight, all three data sets; the default tolerance's error moves metafor's se_tau2 of
+  dat.collins1985b by 4e-3 and its p-value of dat.nielweise2007 by 7e-4 from these, and ours alike):
+  every quantity against our fit with integrals to 1e-10 (test_matches_metafor_with_tight_integrals;
+  ~1e-7).
+* the fit statistics and (at metafor's estimates) the printed output of every *_r4 case
+  (test_fit_statistics_and_print).
+* dat.hine1989 (test_hine_*): metafor 3.8-1 stops at tau^2 = 7.0e-5 (beta 0.578366) where the
+  quadrature, at neighbouring points, misses the normal density narrower than its first subintervals
+  and the likelihood jumps down (by ~8); the maximum is at tau^2 = 0, where the likelihood's slope is
+  -4.556. Ours is the equal-effects fit with tau^2 = 0. Compared: beta, se, zval, pval, the limits and
+  logLik with metafor's equal-effects fit (case hine1989_EE_r4), the likelihood-ratio test with
+  metafor's ML fit, logLik >= metafor's ML logLik (by 3.2e-4), the slope at tau^2 = 0 with a
+  difference quotient of the likelihood (integrals to 1e-10) to 1e-3; metafor's point is on the
+  likelihood (its logLik recomputed with integrals to 1e-10, to 1e-4) and its beta is the maximum
+  over beta at its tau^2 (integrals to 1e-10; 1.5e-5 apart, compared to 1e-4); metafor's warning of an
+  unusually small standard error (from its Hessian at that point, 6.3e-7) is not given.
 """
 
 import dataclasses
@@ -32,10 +43,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import optimize
 from scipy.stats import norm
 
 import multilevel as ml
-from multilevel.meta.glmm_2x2 import _conditional
+from multilevel.meta.glmm_2x2 import _conditional, _models
 
 FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "meta" / "meta_rma_glmm_cmel.json").read_text())
 CASES = FIXTURE["cases"]
@@ -60,22 +72,33 @@ def _ours(fit: ml.RmaGlmmFit, quantity: str) -> float:
     return values[quantity]
 
 
-# Hessian quantities that the default quadrature's noise moves beyond 1e-4 (see the module docstring)
-_NOISY = {("bcg_ML_r4_tight", "pval"), ("nielweise2007_ML_r4_tight", "pval"), ("nielweise2007_ML_r4_tight", "se_tau2")}
-
-
 def _pairs():
     for name, case in CASES.items():
         call = case["call"]
-        if call["hessian_r"] == 16:
-            quantities = DEFAULT
-        elif call["method"] == "EE" or call.get("quad_tol"):
-            quantities = HESSIAN
-        else:  # metafor's ML Hessian with BiasedUrn's densities: only the saturated model's test
-            quantities = ("QE_Wld", "QEp_Wld")
+        if call.get("quad_tol"):
+            continue  # test_matches_metafor_with_tight_integrals
+        quantities = DEFAULT if call["hessian_r"] == 16 else HESSIAN
         for q in quantities:
-            if case.get(q) is not None and (name, q) not in _NOISY:
+            if case.get(q) is not None:
                 yield name, q
+
+
+def _tables(data: str) -> _conditional.Tables:
+    cells = [np.asarray(FIXTURE["data"][data][c], dtype=float) for c in ("ai", "bi", "ci", "di")]
+    ai, bi, ci, di = cells
+    keep = ~(((ai == 0) & (ci == 0)) | ((bi == 0) & (di == 0)))
+    return _conditional.Tables.from_cells(*(c[keep] for c in cells))
+
+
+@lru_cache(maxsize=None)
+def _tight_fit(data: str) -> dict[str, float]:
+    tables = _tables(data)
+    fit = _conditional.ml_fit(tables, _conditional.fe_fit(tables), tol=1e-10)
+    se = np.sqrt(fit.var)
+    half = norm.ppf(0.975) * se
+    return {"beta": fit.beta, "se": se, "zval": fit.beta / se, "pval": 2 * norm.sf(abs(fit.beta / se)),
+            "ci_lb": fit.beta - half, "ci_ub": fit.beta + half, "tau2": fit.tau2, "se_tau2": fit.se_tau2,
+            "logLik": fit.ll}
 
 
 def test_fixture_versions():
@@ -89,8 +112,16 @@ def test_matches_metafor(name, quantity):
     np.testing.assert_allclose(got, case[quantity], rtol=RTOL, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", [n for n, c in CASES.items() if c["call"]["hessian_r"] == 4
-                                  and (c["call"]["method"] == "EE" or c["call"].get("quad_tol"))])
+@pytest.mark.parametrize(("name", "quantity"), [(n, q) for n, c in CASES.items() if c["call"].get("quad_tol")
+                                                for q in ("beta", "se", "zval", "pval", "ci_lb", "ci_ub", "tau2",
+                                                          "se_tau2", "logLik")])
+def test_matches_metafor_with_tight_integrals(name, quantity):
+    """metafor's exact densities and integrals to 1e-10 against ours to 1e-10."""
+    case = CASES[name]
+    np.testing.assert_allclose(_tight_fit(case["call"]["data"])[quantity], case[quantity], rtol=RTOL)
+
+
+@pytest.mark.parametrize("name", [n for n, c in CASES.items() if c["call"]["hessian_r"] == 4])
 def test_fit_statistics_and_print(name):
     case = CASES[name]
     fit = _fit(case["call"]["data"], case["call"]["method"])
@@ -111,8 +142,21 @@ def test_wald_statistic_of_the_saturated_model_is_exact():
 def test_richardson_hessian_of_a_polynomial():
     f = lambda x: x[0] ** 3 + 2 * x[0] * x[1] ** 2 - x[1]  # noqa: E731
     H = _conditional.richardson_hessian(f, np.array([0.7, -1.3]))
-    # exact for a cubic but for rounding, which the extrapolation to h/8 amplifies to ~1e-6
-    np.testing.assert_allclose(H, [[6 * 0.7, 4 * -1.3], [4 * -1.3, 4 * 0.7]], rtol=1e-5)
+    # second differences of a cubic are exact but for rounding
+    np.testing.assert_allclose(H, [[6 * 0.7, 4 * -1.3], [4 * -1.3, 4 * 0.7]], rtol=1e-8)
+
+
+def test_richardson_hessian_steps_are_numderivs():
+    """numDeriv's hessian (metafor's): first steps a tenth of each coordinate (1e-4 for a zero one),
+    then halved three times; with steps 1e-4 |x| the Hessian of dat.nielweise2007's integrated
+    likelihood picked up different quadrature error from metafor's (SE of tau^2 3e-4 apart)."""
+    x = np.array([0.7, 0.0, -2.0])
+    points = []
+    _conditional.richardson_hessian(lambda p: points.append(p.copy()) or float(p @ p), x)
+    steps = {float(np.max(np.abs(p - x))) for p in points[1:] if np.count_nonzero(p - x) == 1 and (p - x)[0]}
+    np.testing.assert_allclose(sorted(steps), [0.07 / 8, 0.07 / 4, 0.07 / 2, 0.07], rtol=1e-12)
+    steps = {float(np.max(np.abs(p - x))) for p in points[1:] if np.count_nonzero(p - x) == 1 and (p - x)[1]}
+    np.testing.assert_allclose(sorted(steps), [1e-4 / 8, 1e-4 / 4, 1e-4 / 2, 1e-4], rtol=1e-12)
 
 
 def test_density_is_fishers_noncentral_hypergeometric():
@@ -157,6 +201,7 @@ def test_hessian_that_gives_no_variance_raises(H):
 
 
 HINE = FIXTURE["warning_cases"]["hine1989_ML"]
+HINE_EE = FIXTURE["warning_cases"]["hine1989_EE_r4"]
 
 
 def test_peto_standard_error_ratio_matches_metafor():
@@ -167,36 +212,58 @@ def test_peto_standard_error_ratio_matches_metafor():
     assert ratio >= 100
 
 
-def test_unusually_small_standard_error_is_flagged_as_metafor_does():
-    """dat.hine1989: tau^2 goes to 0, where the Hessian of the integrated likelihood is poorly
-    determined; metafor and rma_glmm both warn that the standard error is unusually small (the
-    estimates at that flat boundary are not compared: both stop where the quadrature gives out)."""
+def test_hine_tau2_is_on_the_boundary():
+    """dat.hine1989: the likelihood decreases from tau^2 = 0 on; the fit is the equal-effects one with
+    tau^2 = 0 (metafor's equal-effects fit), whose log-likelihood is above that of metafor 3.8-1's
+    stopping point, without metafor's warning of an unusually small standard error (its Hessian there
+    gave 6.3e-7)."""
+    tables = _tables("hine1989")
+    fe = _conditional.fe_fit(tables)
+    slope = _conditional.boundary_slope(tables, fe.beta)
+    assert slope == pytest.approx(-4.556, abs=1e-3)
+    ll = -_conditional.ml_deviance(tables, np.array([fe.beta, np.log(1e-4)]), tol=1e-10)
+    np.testing.assert_allclose((ll - fe.ll) / 1e-4, slope, rtol=1e-3)  # the likelihood's own slope
     assert "unusually small" in "".join(np.atleast_1d(HINE["warnings"]))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         fit = ml.rma_glmm(model="CM.EL", **FIXTURE["data"]["hine1989"])
-    flagged = [w for w in caught if "unusually small" in str(w.message)]
-    assert len(flagged) == 1 and issubclass(flagged[0].category, ml.ConvergenceWarning)
-    assert fit.messages == (str(flagged[0].message),)
-    assert fit.tau2 < 1e-3 and fit.se < 1e-3 * np.sqrt(HINE["peto_vb"])
+    ee = ml.rma_glmm(model="CM.EL", method="EE", **FIXTURE["data"]["hine1989"])
+    assert fit.tau2 == 0 and fit.I2 == 0 and fit.H2 == 1 and np.isnan(fit.se_tau2) and fit.messages == ()
+    assert (fit.estimate, fit.se, fit.loglik) == (ee.estimate, ee.se, ee.loglik)
+    assert fit.parms == HINE["parms"] == 2
+    assert fit.loglik >= HINE["logLik"] and fit.loglik - HINE["logLik"] == pytest.approx(3.18e-4, abs=1e-6)
+    for q in ("QE_LRT", "QEp_LRT", "QE_df", "k", "vt"):  # QE_Wld: metafor's 16-halving Hessian
+        np.testing.assert_allclose(_ours(fit, q), HINE[q], rtol=RTOL)
+    for q in ("beta", "se", "zval", "pval", "ci_lb", "ci_ub", "logLik"):  # metafor's equal-effects fit
+        np.testing.assert_allclose(_ours(fit, q), HINE_EE[q], rtol=RTOL)
+
+
+def test_hine_metafor_stops_on_the_likelihood_below_its_maximum():
+    """metafor's point (tau^2 = 7.0e-5) is on the likelihood: its logLik recomputed with integrals to
+    1e-10 agrees, and its beta is the maximum over beta at that tau^2 to 1.5e-5. At the default
+    tolerance, a step away in beta the quadrature misses the normal density (sd 0.008) and the
+    likelihood drops by 8: the optimizer stops there."""
+    tables = _tables("hine1989")
+    log_tau2 = np.log(HINE["tau2"])
+    ll = -_conditional.ml_deviance(tables, np.array([HINE["beta"], log_tau2]), tol=1e-10)
+    np.testing.assert_allclose(ll, HINE["logLik"], rtol=RTOL)
+    best = optimize.minimize_scalar(lambda b: _conditional.ml_deviance(tables, np.array([b, log_tau2]), tol=1e-10),
+                                    bracket=(0.5, 0.6), tol=1e-10)
+    np.testing.assert_allclose(best.x, HINE["beta"], rtol=RTOL)
+    beside = np.array([_conditional.fe_fit(tables).beta, log_tau2])
+    assert _conditional.ml_deviance(tables, beside) > _conditional.ml_deviance(tables, beside, tol=1e-10) + 7
+
+
+@pytest.mark.parametrize(("ratio", "word"), [(150.0, "small"), (1 / 150, "large"), (99.0, None), (np.nan, None)])
+def test_standard_error_check_against_peto(ratio, word):
+    messages = _models._se_plausibility(ratio)
+    if word is None:
+        assert messages == ()
+    else:
+        assert [c for c, _ in messages] == [ml.ConvergenceWarning] and f"unusually {word}" in messages[0][1]
 
 
 def test_no_standard_error_warning_for_well_determined_fits():
     for name in ("bcg_ML", "collins1985b_ML", "nielweise2007_ML"):
         assert not any("unusually" in w or "Hessian" in w for w in np.atleast_1d(CASES[name]["warnings"]))
         assert _fit(name.split("_")[0], "ML").messages == ()
-
-
-def test_nielweise_hessian_with_tight_integrals():
-    """dat.nielweise2007 fitted with integrals to 1e-8: the standard errors and the p-value agree with
-    metafor's fit with integrals to 1e-10 (the default tolerance's noise is what the fit above shows)."""
-    ref = CASES["nielweise2007_ML_r4_tight"]
-    cells = [np.asarray(FIXTURE["data"]["nielweise2007"][c], dtype=float) for c in ("ai", "bi", "ci", "di")]
-    ai, bi, ci, di = cells
-    keep = ~(((ai == 0) & (ci == 0)) | ((bi == 0) & (di == 0)))
-    tables = _conditional.Tables.from_cells(*(c[keep] for c in cells))
-    fit = _conditional.ml_fit(tables, _conditional.fe_fit(tables).beta, tol=1e-8)
-    se = np.sqrt(fit.var)
-    pval = 2 * norm.sf(abs(fit.beta / se))
-    np.testing.assert_allclose([fit.beta, fit.tau2, se, fit.se_tau2, pval],
-                               [ref["beta"], ref["tau2"], ref["se"], ref["se_tau2"], ref["pval"]], rtol=RTOL)

@@ -118,10 +118,13 @@ def rma_glmm(*, ai: Any = None, bi: Any = None, ci: Any = None, di: Any = None, 
     metafor does); the standard errors come from the Hessian of the log-likelihood in
     :math:`(\mu, \log\tau^2)`, computed exactly for ``EE`` and by Richardson extrapolation for
     ``ML`` (metafor's default extrapolation over 16 step halvings ends in rounding noise; the
-    results agree with metafor's at numDeriv's usual 4). The Wald-type and likelihood-ratio tests for
-    heterogeneity compare the equal-effects fit with the saturated one (a log odds ratio per
-    study); I^2 and H^2 use the typical variance of the study outcomes of
-    :func:`~multilevel.escalc` (1/2 added to tables with a zero cell).
+    results agree with metafor's at numDeriv's usual 4). With ``ML``, :math:`\tau^2` is
+    estimated as 0 (the rest is then the ``EE`` fit) when the optimum of the integrated likelihood
+    found over :math:`\tau^2 > 0` is no better than the equal-effects fit (metafor 3.8-1 reports
+    instead the point, at a very small :math:`\tau^2`, where its optimizer stopped). The Wald-type
+    and likelihood-ratio tests for heterogeneity compare the equal-effects fit with the saturated
+    one (a log odds ratio per study); I^2 and H^2 use the typical variance of the study outcomes
+    of :func:`~multilevel.escalc` (1/2 added to tables with a zero cell).
 
     References
     ----------

@@ -93,7 +93,7 @@ def conditional_exact(cells: list[np.ndarray], k: int, method: str) -> ModelFit:
     ll_qe, wald = _conditional.saturated_fit(tables) if k > 1 else (fe.ll, float("nan"))
     if method != "ML":
         return ModelFit(fe.beta, fe.var, 0.0, float("nan"), fe.ll, fe.ll, ll_qe, wald, 1, ())
-    ml = _conditional.ml_fit(tables, fe.beta)
+    ml = _conditional.ml_fit(tables, fe)
     messages = ml.messages + _se_plausibility(_conditional.peto_se_ratio(*cells, ml.var))
     return ModelFit(ml.beta, ml.var, ml.tau2, float("nan"), ml.ll, fe.ll, ll_qe, wald, 2, messages, ml.se_tau2)
 

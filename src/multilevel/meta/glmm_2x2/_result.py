@@ -51,7 +51,7 @@ class RmaGlmmFit(PooledEstimate, TextReport):
         both groups, as every fit records them.
     se_tau2 : float
         Standard error of ``tau2`` (``CM.EL`` with ``ML``, by the delta rule from the Hessian in
-        :math:`\log\tau^2`; NaN otherwise).
+        :math:`\log\tau^2`; NaN otherwise, and when ``tau2`` is estimated as 0).
 
     Examples
     --------
