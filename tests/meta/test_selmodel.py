@@ -274,3 +274,61 @@ def test_dnorm_is_r_dnorm():
     want = [0.38138781546052414, 1.5628671089492902e-06, 1.4867195147342977e-06, 3.8200528986960064e-12,
             1.4736461348785476e-196, 5.434722104253712e-323]
     np.testing.assert_allclose(got[:-2], want, rtol=1e-14, atol=0)
+
+
+def test_fitted_values_are_the_same_bits_alone_and_in_a_batch():
+    # a parameter set's fitted values must not depend on the batch it is computed in (a BLAS product picks
+    # its kernel, and its rounding, by the shapes): summed column by column, as R's reference dgemv
+    from multilevel.meta.bias._selcore import fitted
+
+    rng = np.random.default_rng(3)
+    X = np.column_stack([np.ones(41), rng.normal(size=(41, 3))])
+    betas = rng.normal(size=(25, 4))
+    batch = fitted(X, betas)
+    for j in range(25):
+        alone = fitted(X, betas[j])
+        assert alone.tobytes() == batch[j].tobytes() == fitted(X, betas[j:j + 3])[0].tobytes()
+        by_hand = [((b[0] * x[0] + b[1] * x[1]) + b[2] * x[2]) + b[3] * x[3] for b, x in zip([betas[j]] * 41, X)]
+        assert alone.tolist() == by_hand
+
+
+@pytest.mark.parametrize("kind", ["beta", "halfnorm", "power"])
+def test_loglik_with_moderators_alone_equals_loglik_in_a_batch(kind):
+    # the optimiser's single points, its batched gradients and Hessian points, and the side-by-side fits with
+    # their own designs share one memo of likelihoods, which is sound only if every path gives the same bits
+    from multilevel.meta.bias._selcore import (SelectionData, fitted, loglik, loglik_many, loglik_trial, pvalues,
+                                               selection_spec)
+    from multilevel.meta.bias._selfit import scaling
+
+    dat = data_of("bcg")
+    fit = ml.rma("yi", "vi", data=dat, mods="~ ablat")
+    X = scaling(fit.design.X, False, True).X
+    spec = selection_spec(kind, 1)
+    p = np.clip(pvalues(fit.yi, fit.vi, "greater"), spec.pval_min, 1 - spec.pval_min)
+    data = SelectionData(kind, fit.yi, fit.vi, X, np.ones(fit.k), np.array([0.0]), "greater", spec.pval_min, p)
+    rng = np.random.default_rng(11)
+    m = 6
+    betas = np.column_stack([rng.normal(-0.7, 0.2, m), rng.normal(-0.3, 0.1, m)])
+    tau2s, deltas = rng.uniform(0.02, 0.4, m), rng.uniform(0.3, 2.5, (m, spec.deltas))
+    batch = loglik_many(data, betas, tau2s, deltas)
+    trial = loglik_trial(data, betas, tau2s, deltas, yhat=fitted(data.X, betas))
+    for j in range(m):
+        alone = loglik(data, betas[j], tau2s[j], deltas[j])
+        assert alone == batch[j] == trial[j]
+
+
+def test_moderators_are_standardised_as_r_scale():
+    # R 4.2.2: molloy <- escalc("ZCOR", ri = ri, ni = ni, data = dat.molloy2014); x <- molloy$meanage
+    # sprintf("%a", c(mean(x), sd(x), scale(x)[1:4], solve(mX) %*% rma(yi, vi, mods = ~ meanage, data = molloy)$beta))
+    # (mX as metafor's selmodel builds it); NumPy's pairwise mean is 1 ulp off here
+    from multilevel.meta.bias._selfit import scaling
+
+    x = np.asarray(FIXTURE["data"]["molloy2014"]["meanage"], dtype=float)
+    sc = scaling(np.column_stack([np.ones_like(x), x]), False, True)
+    hexes = lambda values: [float.fromhex(v) for v in values]  # noqa: E731
+    mean, sd = hexes(["0x1.9151eb851eb85p+5", "0x1.dee537d5671a5p+3"])
+    assert sc.mX[0, 1] == -(mean / sd) and sc.mX[1, 1] == 1 / sd
+    assert sc.X[:4, 1].tolist() == hexes(["-0x1.e1ca9995647e1p+0", "0x1.d4b48df57414ap-3", "-0x1.d1a04efcff464p-2",
+                                          "-0x1.219ae9d6ea02ep-1"])
+    beta = np.array(hexes(["0x1.18a6cc6cce51cp-2", "-0x1.3aee4a13cc16cp-9"]))
+    assert sc.scaled(beta).tolist() == hexes(["0x1.3a739444225e4p-3", "-0x1.2691751479e61p-5"])
