@@ -332,3 +332,15 @@ def test_moderators_are_standardised_as_r_scale():
                                           "-0x1.219ae9d6ea02ep-1"])
     beta = np.array(hexes(["0x1.18a6cc6cce51cp-2", "-0x1.3aee4a13cc16cp-9"]))
     assert sc.scaled(beta).tolist() == hexes(["0x1.3a739444225e4p-3", "-0x1.2691751479e61p-5"])
+
+
+def test_loglik_terms_are_summed_as_r_sum():
+    # R 4.2.2: sum(c(1e16, 1, 1, -1e16)) is 2 and sprintf("%a", sum(c(0.1, 0.2, 0.3, 1e-17, -0.6))) is
+    # "0x1.5cp-55" (long double, in order); NumPy's sum gives 0 and 0x1p-53. A last-bit difference of the
+    # log-likelihood moves the optimiser's finite-difference gradient by ulp / 0.002
+    from multilevel.meta.bias._selcore import r_sum
+
+    assert float(r_sum(np.array([1e16, 1.0, 1.0, -1e16]))) == 2.0
+    assert float(r_sum(np.array([0.1, 0.2, 0.3, 1e-17, -0.6]))) == float.fromhex("0x1.5cp-55")
+    rows = r_sum(np.array([[1e16, 1.0, 1.0, -1e16], [0.1, 0.2, 0.3, -0.6]]))
+    assert rows.tolist() == [2.0, float(r_sum(np.array([0.1, 0.2, 0.3, -0.6])))]

@@ -32,7 +32,7 @@ from scipy import special
 from ._qagi import qagi_many
 from ._selint import Integrand
 
-__all__ = ["SelectionSpec", "selection_spec", "pvalues", "weights", "fitted", "loglik", "loglik_many", "loglik_trial",
+__all__ = ["SelectionSpec", "selection_spec", "pvalues", "weights", "fitted", "r_sum", "loglik", "loglik_many", "loglik_trial",
            "INT_TOL", "dnorm", "SELECTION_TYPES"]
 
 SELECTION_TYPES = ("beta", "halfnorm", "negexp", "logistic", "power", "negexppow", "stepfun")
@@ -239,6 +239,14 @@ def fitted(X: np.ndarray, betas: np.ndarray) -> np.ndarray:
     return out[0] if np.ndim(betas) == 1 else out
 
 
+def r_sum(terms: np.ndarray) -> np.ndarray:
+    """Sums along the last axis as R's ``sum`` takes them: in order, in long double (80-bit on
+    x86-64), rounded once at the end. NumPy's pairwise sum differs in the last bit, which the
+    optimiser's finite-difference gradients and the Hessian's small steps turn into visible
+    differences."""
+    return np.cumsum(terms.astype(np.longdouble), axis=-1)[..., -1].astype(float)
+
+
 def loglik(data: SelectionData, beta: np.ndarray, tau2: float, delta: np.ndarray) -> float:
     """Log-likelihood of the selection model at (beta, tau2, delta)."""
     yhat = fitted(data.X, beta)
@@ -248,7 +256,7 @@ def loglik(data: SelectionData, beta: np.ndarray, tau2: float, delta: np.ndarray
         A = selection_integrals(data, yhat, tau2, delta)
     w = weights(data.kind, data.pvals, delta, data.prec, data.steps)
     with np.errstate(all="ignore"):
-        return float(np.sum(np.log(w) + log_dnorm(data.y, yhat, np.sqrt(data.v + tau2)) - np.log(A)))
+        return float(r_sum(np.log(w) + log_dnorm(data.y, yhat, np.sqrt(data.v + tau2)) - np.log(A)))
 
 
 def loglik_many(data: SelectionData, betas: np.ndarray, tau2s: np.ndarray, deltas: np.ndarray) -> np.ndarray:
@@ -284,7 +292,7 @@ def _loglik_rows(data: SelectionData, betas: np.ndarray, tau2s: np.ndarray, delt
         w = weights(data.kind, data.pvals[None, :], deltas.T[:, :, None], data.prec[None, :], data.steps)
     with np.errstate(all="ignore"):
         terms = np.log(w) + log_dnorm(data.y[None, :], yhat, np.sqrt(data.v[None, :] + tau2s[:, None])) - np.log(A)
-    return terms.sum(axis=1), A
+    return r_sum(terms), A
 
 
 def map_delta(x: np.ndarray, dmin: np.ndarray, dmax: np.ndarray) -> np.ndarray:
