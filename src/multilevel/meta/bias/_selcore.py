@@ -32,8 +32,8 @@ from scipy import special
 from ._qagi import qagi_many
 from ._selint import Integrand
 
-__all__ = ["SelectionSpec", "selection_spec", "pvalues", "weights", "fitted", "r_sum", "loglik", "loglik_many", "loglik_trial",
-           "INT_TOL", "dnorm", "SELECTION_TYPES"]
+__all__ = ["SelectionSpec", "selection_spec", "pvalues", "weights", "fitted", "r_sum", "loglik", "loglik_many",
+           "loglik_trial", "INT_TOL", "dnorm", "SELECTION_TYPES"]
 
 SELECTION_TYPES = ("beta", "halfnorm", "negexp", "logistic", "power", "negexppow", "stepfun")
 INT_TOL = np.finfo(float).eps ** 0.25  # integrate(rel.tol = abs.tol = .Machine$double.eps^0.25)
