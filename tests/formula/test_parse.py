@@ -135,3 +135,28 @@ def test_cached_formula_pieces_are_not_shared_with_callers():
     before = list(columns)
     columns.append("mutated")
     assert _used_columns(parsed) == before and sorted(before) == ["g", "x", "y"]
+
+
+def test_used_columns_match_whole_names_only():
+    """A short column name inside a function or another column's name (``g`` in ``log`` and in
+    ``lg``) does not move it forward: columns come in the order they are written, and the fit is
+    that of the same data under names that are no substrings of anything."""
+    import numpy as np
+    import pandas as pd
+
+    import multilevel as ml
+    from multilevel.formula._build import _used_columns
+
+    assert _used_columns(parse_formula("y ~ log(x) + lg + (1 | g)")) == ["y", "x", "lg", "g"]
+    assert _used_columns(parse_formula("y ~ lg + log(x) + (1 | g)")) == ["y", "lg", "x", "g"]
+    assert _used_columns(parse_formula("y ~ Q('g') + log(x) + (1 | lg)")) == ["y", "g", "x", "lg"]
+    sleep = ml.datasets.load("sleepstudy")
+    data = pd.DataFrame({"g": sleep["Subject"], "y": sleep["Reaction"], "x": sleep["Days"] + 1.0,
+                         "lg": np.cos(np.arange(len(sleep)))})
+    fit = ml.lmer("y ~ log(x) + lg + (1 | g)", data)
+    renamed = data.rename(columns={"g": "subject", "lg": "wave"})
+    plain = ml.lmer("y ~ log(x) + wave + (1 | subject)", renamed)
+    np.testing.assert_array_equal(fit.fixef.to_numpy(), plain.fixef.to_numpy())
+    assert fit.loglik == plain.loglik and fit.fixef.index[-1] == "lg"
+    frame = ml.model_frame("y ~ log(x) + lg + (1 | g)", data)
+    np.testing.assert_array_equal(frame.X, ml.model_frame("y ~ log(x) + wave + (1 | subject)", renamed).X)

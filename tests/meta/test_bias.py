@@ -223,6 +223,54 @@ def test_funnel_of_a_trimfill_fit_plots_every_study(datasets):
     plt.close(fig)
 
 
+FUNNEL_RTOL = 1e-6  # the drawn coordinates: the data exactly, the centre and the regions from the filled fit
+
+
+def trimfill_funnel(datasets, ref):
+    """ml.funnel of the trimfill fit with the case's options (metafor's vector ``level`` with
+    ``refline = 0`` is our contour-enhanced funnel)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    tf = run_trimfill(datasets, ref)
+    level = ref["level"]
+    if isinstance(level, list):
+        return tf, ml.funnel(tf, contours=[v / 100 for v in level], refline=ref["refline_arg"])
+    return tf, ml.funnel(tf, level=level, refline=ref["refline_arg"])
+
+
+def drawn(ax, gid):
+    return [a for a in [*ax.lines, *ax.collections] if a.get_gid() == gid]
+
+
+@pytest.mark.parametrize("key", list(FIXTURE["trimfill_funnel"]))
+def test_funnel_of_a_trimfill_fit_draws_what_metafor_draws(datasets, key):
+    """Points (observed solid, filled open), centre line, pseudo confidence regions and window
+    against the coordinates metafor's funnel() draws for the same trimfill fit."""
+    import matplotlib.pyplot as plt
+
+    ref = FIXTURE["trimfill_funnel"][key]
+    tf, fig = trimfill_funnel(datasets, ref)
+    ax = fig.axes[0]
+    fill = np.array(ref["fill"], dtype=bool)
+    assert tf.filled.tolist() == ref["fill"] and (tf.k0, tf.side) == (ref["k0"], ref["side"])
+    x, y = np.array(ref["x"]), np.array(ref["y"])
+    close(drawn(ax, "points")[0].get_offsets(), np.column_stack([x[~fill], y[~fill]]), FUNNEL_RTOL)
+    filled = drawn(ax, "filled")
+    assert len(filled) == int(fill.any())
+    if fill.any():
+        close(filled[0].get_offsets(), np.column_stack([x[fill], y[fill]]), FUNNEL_RTOL)
+    close(drawn(ax, "refline")[0].get_xdata(), [ref["refline"]] * 2, FUNNEL_RTOL, 1e-12)
+    lower, upper = drawn(ax, "region_lower"), drawn(ax, "region_upper")
+    assert len(lower) == len(upper) == len(ref["regions"])  # from the widest region to the narrowest
+    for lo, hi, want in zip(lower, upper, ref["regions"]):
+        at = np.array(want["y"])
+        close(np.interp(at, lo.get_ydata(), lo.get_xdata()), want["lower"], FUNNEL_RTOL, 1e-12)
+        close(np.interp(at, hi.get_ydata(), hi.get_xdata()), want["upper"], FUNNEL_RTOL, 1e-12)
+    close([*ax.get_xlim(), *ax.get_ylim()], ref["usr"], FUNNEL_RTOL, 1e-12)
+    plt.close(fig)
+
+
 def test_trimfill_keeps_the_fit_when_nothing_is_missing(datasets):
     fit = fit_of(datasets, FIXTURE["trimfill"]["bcg_left"]["fit"])
     tf = ml.trimfill(fit, side="left")

@@ -139,6 +139,7 @@ def test_funnel_draws_what_metafor_draws(name, level):
     region = by_gid(ax, "region")[0].get_paths()[0].vertices
     close([region[:, 0].min(), region[:, 0].max()], ref["region_x"], TOL_MODEL, ATOL_MODEL)
     close(region[:, 1].max(), ref["region_ymax"], TOL_MODEL)
+    close([*ax.get_xlim(), *ax.get_ylim()], ref["usr"], TOL_MODEL, ATOL_MODEL)  # R's plot window
     assert ax.get_xlabel() == ("Observed Outcome" if REF[name]["int_only"] else "Residual Value")
     assert ax.yaxis_inverted()
 

@@ -18,6 +18,7 @@ from ._factors import as_r_factors
 from ._frame import ModelFrame
 from ._groups import build_blocks, check_blocks
 from ._newdata import new_fixed_design, new_random_design
+from ._quoting import name_positions
 from ._response import evaluate_response, response_columns, response_name
 
 __all__ = ["model_frame", "new_fixed_design", "new_random_design"]
@@ -265,8 +266,8 @@ def _named_columns(parsed: ParsedFormula) -> tuple[str, ...]:
     for term in parsed.terms:
         found.update(formula_variables(term.lhs, parsed.formula))
         found.update(term.group.variables())
-    text = parsed.formula
-    return tuple(sorted(found, key=lambda c: (text.find(c) if c in text else len(text), c)))
+    first = name_positions(parsed.formula)  # whole names: `g` is not found inside `log`
+    return tuple(sorted(found, key=lambda c: (first.get(c, len(parsed.formula)), c)))
 
 
 def _refuse_missing(df: pd.DataFrame, columns: list[str]) -> None:

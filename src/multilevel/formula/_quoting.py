@@ -16,7 +16,7 @@ import functools
 import re
 
 __all__ = ["NAMESPACES", "quote_dotted", "with_placeholders", "expression_names", "r_name", "q_column",
-           "formula_columns"]
+           "formula_columns", "name_positions"]
 
 #: Names whose attributes are not columns (``np.log``, ``contr.sum``).
 NAMESPACES = frozenset({"np", "numpy", "contr"})
@@ -89,6 +89,28 @@ def _name_token(code: str, i: int) -> tuple[str, int]:
     if "." in name and not called and name.split(".", 1)[0] not in NAMESPACES:
         return f"`{name}`", j
     return name, j
+
+
+def name_positions(code: str) -> dict[str, int]:
+    """Where each name first occurs in ``code``, as whole tokens: a name inside another
+    (``g`` in ``log`` or ``lg``), in quoted text or in a number is not an occurrence.
+
+    Backtick-quoted names and ``Q("...")`` count as the name they quote.
+
+    >>> name_positions("y ~ log(x) + lg + (1 | g) + Q('Temp F')")
+    {'y': 0, 'log': 4, 'x': 8, 'lg': 13, 'g': 23, 'Temp F': 28}
+    """
+    found: dict[str, int] = {}
+    i = 0
+    while i < len(code):
+        start = i
+        text, i = _token(code, i)
+        if text.startswith("`") and len(text) > 1:
+            text = text[1:-1] if text.endswith("`") else text[1:]
+        elif not _NAME_START.match(text):
+            continue
+        found.setdefault(text, start)
+    return found
 
 
 _Q_CALL = re.compile(r"""\(\s*(?:"([^"`]*)"|'([^'`]*)')\s*\)""")

@@ -32,8 +32,8 @@ from scipy import special
 from ._qagi import qagi_many
 from ._selint import Integrand
 
-__all__ = ["SelectionSpec", "selection_spec", "pvalues", "weights", "loglik", "loglik_many", "loglik_trial", "INT_TOL",
-           "dnorm", "SELECTION_TYPES"]
+__all__ = ["SelectionSpec", "selection_spec", "pvalues", "weights", "fitted", "r_sum", "loglik", "loglik_many",
+           "loglik_trial", "INT_TOL", "dnorm", "SELECTION_TYPES"]
 
 SELECTION_TYPES = ("beta", "halfnorm", "negexp", "logistic", "power", "negexppow", "stepfun")
 INT_TOL = np.finfo(float).eps ** 0.25  # integrate(rel.tol = abs.tol = .Machine$double.eps^0.25)
@@ -224,16 +224,39 @@ def stepfun_integrals(data: SelectionData, yhat: np.ndarray, tau2: float, delta:
     return total + scale[:, -1] * last
 
 
+def fitted(X: np.ndarray, betas: np.ndarray) -> np.ndarray:
+    """Fitted values ``X beta``: (k,) for one parameter set, (m, k) for the rows of ``betas``.
+
+    Summed column by column, rounding after each product and sum, as the reference BLAS's
+    ``dgemv`` behind R's ``X %*% beta`` does. A parameter set's fitted values are then the
+    same bits whether it is computed alone or in a batch; a BLAS product (``X @ beta``,
+    ``betas @ X.T``) picks its kernel, and with it the rounding, by the shapes.
+    """
+    rows = np.atleast_2d(betas)
+    out = rows[:, :1] * X[None, :, 0]
+    for j in range(1, X.shape[1]):
+        out = out + rows[:, j:j + 1] * X[None, :, j]
+    return out[0] if np.ndim(betas) == 1 else out
+
+
+def r_sum(terms: np.ndarray) -> np.ndarray:
+    """Sums along the last axis as R's ``sum`` takes them: in order, in long double (80-bit on
+    x86-64), rounded once at the end. NumPy's pairwise sum differs in the last bit, which the
+    optimiser's finite-difference gradients and the Hessian's small steps turn into visible
+    differences."""
+    return np.cumsum(terms.astype(np.longdouble), axis=-1)[..., -1].astype(float)
+
+
 def loglik(data: SelectionData, beta: np.ndarray, tau2: float, delta: np.ndarray) -> float:
     """Log-likelihood of the selection model at (beta, tau2, delta)."""
-    yhat = data.X @ beta
+    yhat = fitted(data.X, beta)
     if data.kind == "stepfun":
         A = stepfun_integrals(data, yhat, tau2, delta)
     else:
         A = selection_integrals(data, yhat, tau2, delta)
     w = weights(data.kind, data.pvals, delta, data.prec, data.steps)
     with np.errstate(all="ignore"):
-        return float(np.sum(np.log(w) + log_dnorm(data.y, yhat, np.sqrt(data.v + tau2)) - np.log(A)))
+        return float(r_sum(np.log(w) + log_dnorm(data.y, yhat, np.sqrt(data.v + tau2)) - np.log(A)))
 
 
 def loglik_many(data: SelectionData, betas: np.ndarray, tau2s: np.ndarray, deltas: np.ndarray) -> np.ndarray:
@@ -246,7 +269,7 @@ def loglik_trial(data: SelectionData, betas: np.ndarray, tau2s: np.ndarray, delt
                  yhat: np.ndarray | None = None) -> list[float | FloatingPointError]:
     """:func:`loglik_many`, where a set whose integrals fail gives the error :func:`loglik`
     would raise for it instead of raising (for points that may turn out not to be needed).
-    ``yhat`` (rows: sets) replaces ``betas @ data.X.T`` for sets of fits with other designs."""
+    ``yhat`` (rows: sets) replaces ``fitted(data.X, betas)`` for sets of fits with other designs."""
     values, A = _loglik_rows(data, betas, tau2s, deltas, strict=False, yhat=yhat)
     bad = np.isnan(A)
     return [FloatingPointError(_integration_failure(int(np.argmax(row)))) if row.any() else float(value)
@@ -257,7 +280,7 @@ def _loglik_rows(data: SelectionData, betas: np.ndarray, tau2s: np.ndarray, delt
                  yhat: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     m = betas.shape[0]
     if yhat is None:
-        yhat = betas @ data.X.T
+        yhat = fitted(data.X, betas)
     if data.kind == "stepfun":
         A = np.vstack([stepfun_integrals(data, yhat[j], tau2s[j], deltas[j]) for j in range(m)])
     else:
@@ -269,7 +292,7 @@ def _loglik_rows(data: SelectionData, betas: np.ndarray, tau2s: np.ndarray, delt
         w = weights(data.kind, data.pvals[None, :], deltas.T[:, :, None], data.prec[None, :], data.steps)
     with np.errstate(all="ignore"):
         terms = np.log(w) + log_dnorm(data.y[None, :], yhat, np.sqrt(data.v[None, :] + tau2s[:, None])) - np.log(A)
-    return terms.sum(axis=1), A
+    return r_sum(terms), A
 
 
 def map_delta(x: np.ndarray, dmin: np.ndarray, dmax: np.ndarray) -> np.ndarray:

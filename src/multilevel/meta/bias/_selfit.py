@@ -21,8 +21,8 @@ import numpy as np
 
 from ..._exceptions import ConvergenceWarning, ModelSpecificationError
 from ._roptim import bfgs_steps, hessian_points, r_bfgs, richardson_hessian
-from ._selcore import (SelectionData, SelectionSpec, clip_tau2, loglik, loglik_many, loglik_trial, map_delta,
-                       unmap_delta)
+from ._selcore import (SelectionData, SelectionSpec, clip_tau2, fitted, loglik, loglik_many, loglik_trial,
+                       map_delta, unmap_delta)
 
 __all__ = ["SelectionEstimate", "fit_selection", "Scaling", "scaling"]
 
@@ -34,22 +34,58 @@ class Scaling:
     X: np.ndarray
     mX: np.ndarray | None
 
+    def scaled(self, beta: np.ndarray) -> np.ndarray:
+        """Raw coefficients on the scale of the standardised design, as metafor maps its start
+        (``solve(mX) %*% beta``: the triangular solve's inverse, then the product column by column)."""
+        if self.mX is None:
+            return beta
+        inverse = np.eye(self.mX.shape[0])
+        for j in range(1, inverse.shape[0]):
+            inverse[j, j] = 1.0 / self.mX[j, j]
+            inverse[0, j] = 0.0 - inverse[j, j] * self.mX[0, j]
+        return fitted(inverse, beta)
+
+
+_LD = np.longdouble  # R sums in long double (80-bit on x86-64)
+
+
+def _r_mean(x: np.ndarray) -> float:
+    """R's ``mean``/``colMeans``: the sum in long double, in order, divided in long double."""
+    return float(np.cumsum(x.astype(_LD))[-1] / _LD(x.size))
+
+
+def _r_sd(x: np.ndarray) -> float:
+    """R's ``sd``: the mean with one correction pass, then the squares summed in long double."""
+    n = _LD(x.size)
+    mean = np.cumsum(x.astype(_LD))[-1] / n
+    mean = float(mean + np.cumsum(x.astype(_LD) - mean)[-1] / n)
+    d = x - mean
+    return math.sqrt(float(np.cumsum((d * d).astype(_LD))[-1] / (n - 1)))
+
+
+def _r_scale(x: np.ndarray) -> np.ndarray:
+    """R's ``scale``: centred at :func:`_r_mean`, divided by the root of the summed squares over n - 1."""
+    d = x - _r_mean(x)
+    return d / math.sqrt(float(np.cumsum((d * d).astype(_LD))[-1]) / max(1, x.size - 1))
+
 
 def scaling(X: np.ndarray, int_only: bool, has_intercept: bool) -> Scaling:
-    """Standardise the columns of ``X`` that are not 0/1 dummies (models with an intercept only)."""
+    """Standardise the columns of ``X`` that are not 0/1 dummies (models with an intercept only),
+    with R's ``colMeans``, ``sd`` and ``scale`` to the last bit: the likelihood's Hessian is
+    taken with steps small enough to show last-bit differences of the design."""
     if int_only or not has_intercept:
         return Scaling(X, None)
     p = X.shape[1]
     is_dummy = np.array([np.all((X[:, j] == 0) | (X[:, j] == 1)) for j in range(p)])
-    mean, sd = X[:, 1:].mean(axis=0), X[:, 1:].std(axis=0, ddof=1)
+    mean = np.array([_r_mean(X[:, j]) for j in range(1, p)])
+    sd = np.array([_r_sd(X[:, j]) for j in range(1, p)])
     mX = np.zeros((p, p))
     mX[0, 0] = 1.0
     mX[0, 1:] = -np.where(is_dummy[1:], 0.0, mean / sd)
     mX[1:, 1:] = np.diag(np.where(is_dummy[1:], 1.0, 1.0 / sd))
     Xs = X.copy()
     for j in np.flatnonzero(~is_dummy):
-        col = X[:, j]
-        Xs[:, j] = (col - col.mean()) / col.std(ddof=1)
+        Xs[:, j] = _r_scale(X[:, j])
     return Scaling(Xs, mX)
 
 
@@ -149,7 +185,7 @@ def _evaluate_together(requests: list[tuple[_Objective, np.ndarray, bool]]) -> l
     if sets:
         data = requests[0][0].data
         betas = np.vstack([parts[0] for _, _, parts in sets])
-        yhat = np.vstack([np.vstack([parts[0] for _, parts in block]) @ objective.data.X.T
+        yhat = np.vstack([fitted(objective.data.X, np.vstack([parts[0] for _, parts in block]))
                           for objective, block in blocks if block])
         outcomes = loglik_trial(data, betas, np.array([parts[1] for _, _, parts in sets]),
                                 np.vstack([parts[2] for _, _, parts in sets]), yhat=yhat)

@@ -230,9 +230,7 @@ def selmodel(fit: RmaFit, type: str, *, alternative: str = "greater", steps: Any
     sc = scaling(base.design.X, base.int_only, base.design.intercept)
     steps_used = np.array([0.0]) if step_arr is None else step_arr
     data = SelectionData(kind, base.yi, base.vi, sc.X, preci, steps_used, alternative, spec.pval_min, clamped)
-    beta0 = base.coefficients[0].copy()
-    if sc.mX is not None:
-        beta0 = np.linalg.solve(sc.mX, beta0)
+    beta0 = sc.scaled(base.coefficients[0].copy())
     est = fit_selection(data, spec, beta0, 0.0 if fixed_model else base.tau2,
                         tau2_fixed=0.0 if fixed_model else None, delta_fixed=delta_fixed,
                         raw_X=base.design.X)

@@ -15,6 +15,7 @@ from ._source import funnel_data
 __all__ = ["funnel"]
 
 _REACH = 1.1  # the regions extend 10% below the largest standard error, as metafor's
+_AXIS_PAD = 0.04  # R's axes extend 4% beyond the limits asked for
 
 
 def _regions(ax: Any, centre: float, top: float, levels: list[float], shades: Sequence[str]) -> None:
@@ -24,17 +25,18 @@ def _regions(ax: Any, centre: float, top: float, levels: list[float], shades: Se
         z = scipy.stats.norm.isf((1 - levels[i]) / 2)
         left, right = centre - z * se_grid, centre + z * se_grid
         ax.fill_betweenx(se_grid, left, right, color=shades[i], zorder=0, linewidth=0, gid="region")
-        ax.plot(left, se_grid, color="black", linestyle=":", linewidth=1)
-        ax.plot(right, se_grid, color="black", linestyle=":", linewidth=1)
+        ax.plot(left, se_grid, color="black", linestyle=":", linewidth=1, gid="region_lower")
+        ax.plot(right, se_grid, color="black", linestyle=":", linewidth=1, gid="region_upper")
 
 
 def _limits(ax: Any, x: np.ndarray, se: np.ndarray, centre: float, widest: float) -> None:
-    """metafor's limits: the widest region at the largest SE and the points, plus 10% either side."""
+    """metafor's window: the widest region at the largest SE and the points, plus 10% either side,
+    and from the largest SE to 0; then 4% more on each side, as R's axes add (``xaxs = "r"``)."""
     half = scipy.stats.norm.isf((1 - widest) / 2) * se.max()
     lo, hi = min(centre - half, x.min()), max(centre + half, x.max())
-    pad = 0.1 * (hi - lo)
-    ax.set_xlim(lo - pad, hi + pad)
-    ax.set_ylim(se.max() * 1.04, 0.0)
+    lo, hi = lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo)
+    ax.set_xlim(lo - _AXIS_PAD * (hi - lo), hi + _AXIS_PAD * (hi - lo))
+    ax.set_ylim(se.max() * (1 + _AXIS_PAD), -_AXIS_PAD * se.max())
 
 
 def _shading(contours: Sequence[float] | None, level: float, shades: Sequence[str],
