@@ -227,8 +227,8 @@ def test_other_bad_input(bcg):
         ml.robma(bcg["yi"].to_numpy(), bcg["vi"].to_numpy(), measure="OR", mods="~ ablat")
     with pytest.raises(ModelSpecificationError, match="prior_covariates"):
         _pp(bcg, "~ ablat", prior_covariates=ml.prior("cauchy", 0, 1))
-    with pytest.raises(ArgumentError, match="newdata"):
-        _pp(bcg, "~ ablat").predict(newdata=bcg)
+    with pytest.raises(ArgumentError, match="newdata must be a data frame"):
+        _pp(bcg, "~ ablat").predict(newdata=bcg["ablat"].to_numpy())
 
 
 def test_arrays_with_data(bcg):

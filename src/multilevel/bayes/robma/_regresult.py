@@ -294,24 +294,46 @@ class RobmaRegFit(RobmaFit):
         extra = self._moderator_names()
         return names + extra, terms + extra, kinds + ["fixed"] * len(extra)
 
-    def predict(self, newdata=None, *, level=0.95, output_scale=None) -> pd.DataFrame:
-        """Model-averaged intercept (the effect at the mean of the moderators) and the
-        prediction for a new study there; predictions at other moderator values are not
-        available (``newdata`` must be None).
+    def predict(self, newdata=None, *, type: str = "terms", conditional: bool = False, level=0.95,
+                output_scale=None) -> pd.DataFrame:
+        r"""Model-averaged (or, ``conditional=True``, conditional on the effect) posterior predictions
+        at moderator values, as RoBMA's ``predict.RoBMA.reg``: ``type="terms"`` the mean effect
+        :math:`\mu + x'\beta`, ``type="effect"`` the true effect of a new study there (with the
+        heterogeneity, :math:`\mu + x'\beta + \tau z`); mean, median and central ``level``
+        interval on ``output_scale`` (default Cohen's d), one row per row of ``newdata``.
+
+        ``newdata`` holds the moderators (the columns of ``mods``); they are coded as at fit time
+        (continuous moderators standardized with the fitted mean and SD, factors in the meandif
+        contrast of the fitted levels). ``None`` predicts at the fitted estimates. The predictions
+        leave out the publication-bias adjustment (RoBMA's ``incorporate_publication_bias = FALSE``);
+        the predictions of new estimates (RoBMA's ``type = "response"``) are not available.
 
         Examples
         --------
+        >>> import pandas as pd
         >>> import multilevel as ml
         >>> dat = ml.escalc("OR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
         >>> fit = ml.robma("yi", "vi", measure="OR", mods="~ ablat", data=dat, model_type="PP",
         ...                effect_direction="negative", draws=2000, seed=1)
-        >>> list(fit.predict().index)
-        ['mu', 'prediction']
+        >>> pred = fit.predict(pd.DataFrame({"ablat": [10, 30, 50]}), output_scale="logOR")
+        >>> list(pred.columns)
+        ['Mean', 'Median', '0.025', '0.975']
+        >>> bool(pred["Mean"].is_monotonic_decreasing)
+        True
         """
-        if newdata is not None:
-            raise ArgumentError("predict(newdata=...) is not available for a robma meta-regression; "
-                                "predict() gives the effect at the mean of the moderators")
-        return super().predict(level=level, output_scale=output_scale)
+        from ._regpredict import moderator_matrix, prediction_samples
+
+        probs = _tails(level)
+        scale = self._output_scale(output_scale)
+        if newdata is None:
+            X, index = self.design.X, list(self.data.labels)
+        else:
+            X, index = moderator_matrix(self.design, newdata)
+        frames = [estimates_frame(range(len(rows)), [(row, w) for row in rows], probs)
+                  for rows, w in prediction_samples(self, X, kind=type, conditional=bool(conditional), scale=scale)]
+        out = pd.concat(frames, ignore_index=True)
+        out.index = pd.Index(index)
+        return out
 
     def __repr__(self) -> str:
         return (f"<RobmaRegFit: {len(self.models)} models, k = {self.data.k}, measure {self.measure}, "
