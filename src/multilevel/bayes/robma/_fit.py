@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..._data import offending_rows
+from ..._data import as_dataframe, check_columns, offending_rows, row_labels
 from ..._exceptions import ArgumentError, DataError, ModelSpecificationError
 from .._design import prepare
 from .._priors import Prior, prior
@@ -12,6 +12,7 @@ from ._averaging import posterior_probabilities
 from ._integrate import integrate
 from ._cluster import check_cluster_ids, cluster_fields, model_posterior
 from ._likelihood import cutoff_rule, t_rule_sample_size
+from ._measures import fitting_scale, se_from_n
 from ._regfit import fit_regression
 from ._result import ModelResult, RobmaData, RobmaFit
 from ._spec import BiasPrior, default_bias_priors, make_ensemble, normalize_measure
@@ -19,7 +20,7 @@ from ._spec import BiasPrior, default_bias_priors, make_ensemble, normalize_meas
 __all__ = ["robma"]
 
 
-def robma(yi, vi=None, *, sei=None, measure: str, cluster=None, data=None, model_type: str | None = "PSMA",
+def robma(yi, vi=None, *, sei=None, ni=None, measure: str, cluster=None, data=None, model_type: str | None = "PSMA",
           prior_effect: Prior | None = None, prior_heterogeneity: Prior | None = None,
           prior_bias=None, prior_effect_null: Prior | None = None,
           prior_heterogeneity_null: Prior | None = None, prior_bias_null: bool = True,
@@ -63,9 +64,14 @@ def robma(yi, vi=None, *, sei=None, measure: str, cluster=None, data=None, model
         Effect sizes and sampling variances (column names in ``data`` or arrays).
     sei : str or array, optional
         Standard errors instead of ``vi``.
+    ni : str or array, optional
+        Sample sizes instead of ``vi`` (measures ``"SMD"``, ``"ZCOR"`` and ``"COR"``): standard
+        errors by RoBMA's rules (``combine_data``), :math:`\sqrt{4/n + d^2/(2n)}` for Cohen's d,
+        :math:`1/\sqrt{n - 3}` for Fisher's z and for correlations (fitted as Fisher's z).
     measure : str
         ``"SMD"`` (Cohen's d), ``"ZCOR"`` (Fisher's z), ``"COR"`` (correlations; fitted as
-        Fisher's z, :math:`z = \operatorname{atanh} r`, :math:`s_z = s_r / (1 - r^2)`),
+        Fisher's z, :math:`z = \operatorname{atanh} r`, :math:`s_z = 1/\sqrt{n - 3}` with RoBMA's
+        sample size of r and its standard error, :math:`n = (1 - r^2/2)(1 - r^2)^2 / s_r^2`),
         ``"OR"`` (log odds ratios) or ``"GEN"`` (any other measure: priors used as given,
         no transformation).
     cluster : str or array, optional
@@ -99,7 +105,8 @@ def robma(yi, vi=None, *, sei=None, measure: str, cluster=None, data=None, model
         ``"SMD"`` a two-group design of equal sizes, :math:`n_i = (y_i^2 + 8) / (2 s_i^2)` (the
         cut-off on the d scale is :math:`2 t_{n_i-2}^{-1}(1 - c) / \sqrt{n_i}`); for ``"ZCOR"``
         :math:`n_i = 3 + 1 / s_i^2` (cut-off :math:`t_{n_i-2}^{-1}(1 - c)\, s_i`); for ``"COR"``
-        the n of the correlation's Cohen's d (cut-off :math:`t / \sqrt{n_i - 2 + t^2}` on the r
+        the correlation's sample size (above, :math:`n_i = 3 + 1 / s_i^2` on the Fisher's z scale;
+        cut-off :math:`t / \sqrt{n_i - 2 + t^2}` on the r
         scale, then Fisher's z); see :class:`multilevel.bayes.robma._likelihood.SelectionData`.
         Default (None): ``"t"`` for ``"SMD"``, ``"ZCOR"`` and ``"COR"``, ``"normal"`` for
         ``"OR"`` (RoBMA's t test of a log odds ratio has infinite degrees of freedom) and
@@ -185,6 +192,8 @@ def robma(yi, vi=None, *, sei=None, measure: str, cluster=None, data=None, model
         raise ArgumentError(f"method must be 'auto', 'quadrature' or 'importance', got {method!r}")
     if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 100:
         raise ArgumentError(f"draws must be an integer of at least 100, got {draws!r}")
+    if ni is not None:
+        sei = _sei_from_ni(yi, ni, vi, sei, data, measure)
     models = _ensemble(model_type, prior_effect, prior_heterogeneity, prior_bias, prior_effect_null,
                        prior_heterogeneity_null, prior_bias_null)
     check_cluster_ids(cluster, data)
@@ -219,19 +228,20 @@ def _direction(effect_direction) -> int:
 
 
 def _measure_data(bd, measure: str):
-    y, se = bd.y.astype(float), np.sqrt(bd.v)
-    labels = list(bd.row_names) or None
-    if measure == "COR":
-        bad = ~(np.abs(y) < 1)
-        if bad.any():
-            raise DataError(f"measure 'COR' needs correlations in (-1, 1); {offending_rows(bad, labels, y)}")
-        y, se = np.arctanh(y), se / (1 - y**2)
-    if measure == "ZCOR":
-        bad = np.abs(y) > 5
-        if bad.any():
-            raise DataError(f"measure 'ZCOR' (Fisher's z) values beyond +-5 (|r| > 0.9999) do not look like "
-                            f"Fisher's z; {offending_rows(bad, labels, y)}")
-    return y, se
+    return fitting_scale(measure, bd.y.astype(float), np.sqrt(bd.v), list(bd.row_names) or None)
+
+
+def _sei_from_ni(yi, ni, vi, sei, data, measure: str) -> np.ndarray:
+    """Standard errors from sample sizes ``ni`` (RoBMA's rules, see :mod:`._measures`)."""
+    if vi is not None or sei is not None:
+        raise ArgumentError("give one of vi (sampling variances), sei (standard errors) or ni (sample sizes)")
+    df = None if data is None else as_dataframe(data)
+    if df is not None:
+        check_columns(df, [c for c in (yi, ni) if isinstance(c, str)], context="robma call")
+    y, n = (np.asarray(df[v] if isinstance(v, str) else v, dtype=float) for v in (yi, ni))
+    if y.shape != n.shape or y.ndim != 1:
+        raise DataError(f"ni has shape {n.shape} but yi has shape {y.shape}")
+    return se_from_n(measure, y, n, row_labels(df, len(n)) if df is not None else None)
 
 
 def _ensemble(model_type, p_mu, p_tau, p_bias, p_mu0, p_tau0, bias_null: bool):
