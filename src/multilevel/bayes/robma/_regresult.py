@@ -16,13 +16,21 @@ import pandas as pd
 
 from ..._exceptions import ArgumentError, ModelSpecificationError
 from ..._protocol import parse_level
-from ._averaging import inclusion, linear_scale
+from ._averaging import linear_scale
 from ._moderators import ModeratorDesign
 from ._regtables import RegModelsOverview, RobmaRegSummary
 from ._result import RobmaFit, _tails
 from ._tables import SCALE_NAMES, _evidence, _num, components_frame, estimates_frame
 
 __all__ = ["RobmaRegFit"]
+
+
+def _term_prior(model, i: int, kind: str) -> str:
+    """A moderator's prior in a component model as RoBMA prints it (``Spike(0)`` when absent)."""
+    if not model.included[i]:
+        return "Spike(0)"
+    p = str(model.term_priors[i])
+    return p if kind == "continuous" else f"mean difference contrast: m{p}"
 
 
 @dataclass(frozen=True)
@@ -108,7 +116,7 @@ class RobmaRegFit(RobmaFit):
         rows = []
         for i, term in enumerate(self.design.terms):
             inc = np.array([r.model.included[i] for r in self.models])
-            rows.append((term.name, int(inc.sum()), len(inc), *inclusion(inc, self.prior_prob, self.post_prob)))
+            rows.append((term.name, int(inc.sum()), len(inc), *self._inclusion(inc)))
         return components_frame(rows)
 
     def inclusion_bf(self, component: str) -> float:
@@ -184,7 +192,10 @@ class RobmaRegFit(RobmaFit):
                                any(n.startswith("omega") for n in est.index))
 
     def models_overview(self) -> RegModelsOverview:
-        """One row per component model, with the moderators it includes.
+        """One row per component model, in RoBMA.reg's column order: the priors of the intercept,
+        of each moderator (``Spike(0)`` where the model leaves it out; a factor's meandif prior as
+        RoBMA prints it), the heterogeneity and the bias, then the probabilities and the log
+        marginal likelihood.
 
         Examples
         --------
@@ -192,11 +203,12 @@ class RobmaRegFit(RobmaFit):
         >>> dat = ml.escalc("OR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
         >>> fit = ml.robma("yi", "vi", measure="OR", mods="~ ablat", data=dat, model_type="PP",
         ...                effect_direction="negative", draws=2000, seed=1)
-        >>> fit.models_overview().to_frame()["Moderators"].iloc[-1]
-        'ablat'
+        >>> fit.models_overview().to_frame()["Prior ablat"].iloc[-1]
+        'Normal(0, 0.25)'
         """
-        frame = super().models_overview().to_frame()
-        frame.insert(3, "Moderators", [r.model.moderators_label() for r in self.models])
+        frame = super().models_overview().to_frame().rename(columns={"Prior Effect": "Prior intercept"})
+        for i, term in enumerate(self.design.terms):
+            frame.insert(1 + i, f"Prior {term.name}", [_term_prior(r.model, i, term.kind) for r in self.models])
         return RegModelsOverview(frame)
 
     def interpret(self, *, output_scale=None, level=0.95) -> str:
