@@ -83,8 +83,10 @@ class ModelResult:
 def _includes(model: ComponentModel, parameter: str) -> bool:
     if parameter == "mu":
         return model.effect
-    if parameter in ("tau", "rho"):  # with clusters, rho is in every model with heterogeneity
+    if parameter == "tau":
         return model.heterogeneity
+    if parameter == "rho":  # with clusters: the models with heterogeneity and rho's alternative prior
+        return model.hierarchical
     if parameter.startswith("omega"):
         return model.bias is not None and model.bias.kind == "weightfunction"
     return model.bias is not None and model.bias.kind == parameter
@@ -184,7 +186,7 @@ class RobmaFit(FitProtocol, TextViews):
         return x
 
     def _parameters(self, conditional: bool) -> list[str]:
-        names = ["mu", "tau"] + (["rho"] if self.data.cluster is not None else [])
+        names = ["mu", "tau"] + (["rho"] if any(r.model.hierarchical for r in self.models) else [])
         if any(_includes(r.model, "omega") for r in self.models):
             names += self._omega_names()
         names += [b for b in ("PET", "PEESE") if any(_includes(r.model, b) for r in self.models)]
@@ -210,8 +212,8 @@ class RobmaFit(FitProtocol, TextViews):
             inc = np.array([r.model.effect if key == "mu" else r.model.heterogeneity if key == "tau"
                             else r.model.has_bias for r in self.models])
             rows.append((name, int(inc.sum()), len(inc), *self._inclusion(inc)))
-        if self.data.cluster is not None:  # RoBMA's Hierarchical component: the models with rho
-            inc = np.array([r.model.heterogeneity for r in self.models])
+        inc = np.array([r.model.hierarchical for r in self.models])
+        if inc.any():  # RoBMA's Hierarchical component: the models with rho's alternative prior
             rows.append(("Hierarchical", int(inc.sum()), len(inc), *self._inclusion(inc)))
         return components_frame(rows)
 
@@ -312,7 +314,7 @@ class RobmaFit(FitProtocol, TextViews):
         """The "Prior Hierarchical" column of a clustered fit (rho's prior, in the models with tau)."""
         if self.data.cluster is None:
             return {}
-        return {"Prior Hierarchical": str(self.data.prior_rho) if model.heterogeneity else ""}
+        return {"Prior Hierarchical": "" if model.rho is None else str(model.rho)}
 
     def interpret(self, *, output_scale=None, level=0.95) -> str:
         """A few sentences on the evidence for the effect, heterogeneity and publication bias,
