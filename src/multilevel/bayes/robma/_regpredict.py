@@ -23,6 +23,8 @@ import pandas as pd
 
 from ..._data import as_dataframe, check_columns, is_polars, offending_rows, polars_to_pandas, row_labels
 from ..._exceptions import ArgumentError, DataError, ModelSpecificationError
+from ...formula._factors import as_r_factors
+from ...formula._quoting import quote_dotted
 from ._averaging import exact_transform
 from ._moderators import ModeratorDesign
 
@@ -50,9 +52,7 @@ def moderator_matrix(design: ModeratorDesign, newdata) -> tuple[np.ndarray, list
     Continuous moderators are standardized with the fitted mean and SD, factors coded with the
     fitted levels' meandif contrast. Missing columns raise :class:`UnknownColumnError`, missing
     values and factor levels not seen when fitting :class:`DataError` naming the rows."""
-    from ...formula._design import formula_variables
-    from ...formula._factors import as_r_factors
-    from ...formula._quoting import quote_dotted
+    from ...formula._design import formula_variables  # formulaic: loaded only for predictions
     from ...formula._names import _level_label
 
     df = _frame(newdata)

@@ -18,6 +18,7 @@ from ..._exceptions import ArgumentError, ModelSpecificationError
 from ..._protocol import parse_level
 from ._averaging import linear_scale
 from ._moderators import ModeratorDesign
+from ._regpredict import moderator_matrix, prediction_samples
 from ._regtables import RegModelsOverview, RobmaRegSummary
 from ._result import RobmaFit, _tails
 from ._tables import SCALE_NAMES, _evidence, _num, components_frame, estimates_frame
@@ -333,8 +334,6 @@ class RobmaRegFit(RobmaFit):
         >>> bool(pred["Mean"].is_monotonic_decreasing)
         True
         """
-        from ._regpredict import moderator_matrix, prediction_samples
-
         probs = _tails(level)
         scale = self._output_scale(output_scale)
         if newdata is None:
