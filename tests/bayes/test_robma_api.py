@@ -83,7 +83,9 @@ def test_cor_is_fitted_as_fishers_z(zdat):
     fit_r = ml.robma(dat["ri"], vi, measure="COR", seed=2, draws=1000, model_type="PP")
     y = np.arctanh(dat["ri"].to_numpy())
     np.testing.assert_allclose(fit_r.data.y, y)
-    np.testing.assert_allclose(fit_r.data.se, np.sqrt(vi) / (1 - dat["ri"] ** 2))
+    r = dat["ri"].to_numpy()
+    n = (1 - r**2 / 2) * (1 - r**2) ** 2 / vi.to_numpy()  # RoBMA's n of r and se_r; z's se 1 / sqrt(n - 3)
+    np.testing.assert_allclose(fit_r.data.se, 1 / np.sqrt(n - 3), rtol=1e-12)
 
 
 def test_custom_ensemble_and_prior_weights(zdat):

@@ -3,7 +3,8 @@
 The fixture (tests/fixtures/bayes/robma_cluster_jags.json, from
 tools/fixtures/robma_cluster_jags.R; models in tools/fixtures/robma_models.md, "Clusters") fits
 the models with heterogeneity (the ones with a cluster level) to four districts of
-dat.konstantopoulos2011, with the cluster effects sampled explicitly in JAGS and the marginal
+dat.konstantopoulos2011 (all 18: effect or not, times no bias, PET, PEESE and the six weight
+functions), with the cluster effects sampled explicitly in JAGS and the marginal
 likelihoods from bridge sampling of the marginal density written independently in R. Checked
 per model: posterior means of mu, tau, rho, PET, PEESE and the weights omega within 4 combined
 Monte Carlo standard errors, and the log marginal likelihood within 4 combined standard errors
@@ -57,9 +58,12 @@ def _ours(res, key):
     return weighted_moments(x, res.weights)
 
 
-def test_the_fixture_covers_the_models_with_effect_and_heterogeneity():
-    ids = {m["id"] for m in FIXTURE["fits"]}
-    assert {f"effect=alt|heterogeneity=alt|bias={b}" for b in ("none", "PET", "PEESE")} <= ids
+def test_the_fixture_covers_every_model_with_heterogeneity():
+    # 2 effects x 9 bias choices, the null-effect selection models included
+    ids = [m["id"] for m in FIXTURE["fits"]]
+    biases = ("none", "PET", "PEESE", *WF)
+    assert sorted(ids) == sorted(f"effect={e}|heterogeneity=alt|bias={b}" for e in ("alt", "null") for b in biases)
+    assert FIXTURE["models_fitted"] == FIXTURE["models_total"] == 18
     assert all(m["rhat"] < 1.1 for m in FIXTURE["fits"])
 
 

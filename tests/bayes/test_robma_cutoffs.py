@@ -16,6 +16,7 @@ from scipy import stats
 
 import multilevel as ml
 from multilevel.bayes.robma._likelihood import SelectionData, cutoff_rule, t_rule_sample_size
+from multilevel.bayes.robma._measures import fitting_scale
 from multilevel.bayes.robma._spec import WeightFunction
 
 ONE = WeightFunction("one.sided", (0.025, 0.05, 0.5), (1, 1, 1, 1))
@@ -54,7 +55,7 @@ def test_correlation_cutoffs_invert_the_t_test_of_r(wf):
     n = np.array([15.0, 40.0, 120.0])
     r = np.array([0.45, -0.2, 0.1])
     se_r = _robma_se_r(r, n)
-    y, se = np.arctanh(r), se_r / (1 - r**2)  # as ml.robma(measure="COR") fits them
+    y, se = fitting_scale("COR", r, se_r)  # as ml.robma(measure="COR") fits them
     np.testing.assert_allclose(t_rule_sample_size("t_r", y, se), n, rtol=1e-10)
     r_crit = np.tanh(SelectionData(wf, y, se, "t_r").crit)
     t = r_crit * np.sqrt((n[:, None] - 2) / (1 - r_crit**2))
@@ -92,10 +93,9 @@ def test_the_t_rule_changes_the_fit_of_fishers_z():
 def test_correlations_too_imprecise_for_a_t_test():
     r = [0.2, 0.3, 0.1, 0.25, 0.15, 0.3]
     vi = [0.01, 0.01, 0.9, 0.01, 0.01, 0.01]  # n recovered from r = .1, se = .95: about 1.1
-    with pytest.raises(ml.DataError, match=r"n <= 2 .* offending rows: 3"):
-        ml.robma(r, vi, measure="COR", model_type="2w")
-    fit = ml.robma(r, vi, measure="COR", model_type="2w", cutoffs="normal", draws=500, seed=1)
-    assert fit.data.cutoff_rule == "normal"
+    for cutoffs in ("t", "normal"):  # no standard error of Fisher's z, 1 / sqrt(n - 3), either way
+        with pytest.raises(ml.DataError, match=r"must exceed 3 .* offending rows: 3"):
+            ml.robma(r, vi, measure="COR", model_type="2w", cutoffs=cutoffs)
 
 
 def test_cohens_d_too_imprecise_for_a_t_test():

@@ -168,8 +168,10 @@ def test_summary_of_a_fit(robma_reg_fit):
     assert "Meta-regression components summary:" in lines and "Model-averaged meta-regression estimates:" in lines
     assert list(s.to_frame("moderators").index) == ["ablat", "alloc"]
     assert "Conditional meta-regression estimates:" in str(robma_reg_fit.summary(conditional=True))
-    assert list(robma_reg_fit.models_overview().to_frame()["Moderators"][::12]) == ["None", "ablat", "alloc",
-                                                                                     "ablat, alloc"]
+    overview = robma_reg_fit.models_overview().to_frame()
+    assert list(overview["Prior ablat"][::12]) == ["Spike(0)", "Normal(0, 0.25)", "Spike(0)", "Normal(0, 0.25)"]
+    meandif = "mean difference contrast: mNormal(0, 0.25)"
+    assert list(overview["Prior alloc"][::12]) == ["Spike(0)", "Spike(0)", meandif, meandif]
 
 
 # ----------------------------------------------------------------------------- the collapsed integral
@@ -227,8 +229,8 @@ def test_other_bad_input(bcg):
         ml.robma(bcg["yi"].to_numpy(), bcg["vi"].to_numpy(), measure="OR", mods="~ ablat")
     with pytest.raises(ModelSpecificationError, match="prior_covariates"):
         _pp(bcg, "~ ablat", prior_covariates=ml.prior("cauchy", 0, 1))
-    with pytest.raises(ArgumentError, match="newdata"):
-        _pp(bcg, "~ ablat").predict(newdata=bcg)
+    with pytest.raises(ArgumentError, match="newdata must be a data frame"):
+        _pp(bcg, "~ ablat").predict(newdata=bcg["ablat"].to_numpy())
 
 
 def test_arrays_with_data(bcg):

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-__all__ = ["posterior_probabilities", "inclusion", "weighted_quantile", "weighted_moments",
+__all__ = ["posterior_probabilities", "inclusion", "inclusion_bf", "weighted_quantile", "weighted_moments",
            "exact_transform", "linear_scale"]
 
 
@@ -25,16 +25,41 @@ def posterior_probabilities(log_ml: np.ndarray, prior_prob: np.ndarray) -> np.nd
     return np.exp(lw - logsumexp(lw))
 
 
-def inclusion(included: np.ndarray, prior_prob: np.ndarray, post_prob: np.ndarray):
-    """(prior probability, posterior probability, inclusion BF) of the models ``included``:
-    the change from prior to posterior odds of the component."""
+def inclusion(included: np.ndarray, prior_prob: np.ndarray, post_prob: np.ndarray, log_ml: np.ndarray):
+    """(prior probability, posterior probability, inclusion BF) of the models ``included``
+    (the BF by :func:`inclusion_bf`)."""
+    included = np.asarray(included, dtype=bool)
     p0, p1 = float(prior_prob[included].sum()), float(post_prob[included].sum())
-    if p0 in (0.0, 1.0):
-        return p0, p1, math.nan
-    with np.errstate(divide="ignore"):
-        if p1 >= 1.0:
-            return p0, p1, math.inf
-        return p0, p1, (p1 / (1 - p1)) / (p0 / (1 - p0))
+    return p0, p1, inclusion_bf(included, prior_prob, log_ml)
+
+
+def inclusion_bf(included: np.ndarray, prior_prob: np.ndarray, log_ml: np.ndarray) -> float:
+    r"""The inclusion Bayes factor of the models ``included`` against the others, from the log
+    marginal likelihoods as BayesTools computes it (``inclusion_BF`` with ``margliks``, which
+    RoBMA's tables and ``interpret`` report): with :math:`\ell` the log marginal likelihoods
+    shifted by their maximum,
+
+    .. math::
+
+        BF = \frac{\sum_{m \in A} e^{\ell_m} p_m / \sum_{m \notin A} e^{\ell_m} p_m}
+                  {\sum_{m \in A} p_m / \sum_{m \notin A} p_m},
+
+    infinite when the sum over the other models underflows to 0 (and 0 when the sum over
+    ``included`` does); infinite when every model is included, 0 when none is. Not from the
+    posterior probabilities: their sum rounds to 1 long before the odds are infinite."""
+    included = np.asarray(included, dtype=bool)
+    if included.all():
+        return math.inf
+    if not included.any():
+        return 0.0
+    ml = np.asarray(log_ml, dtype=float)
+    ml = ml - ml.max()
+    prior_prob = np.asarray(prior_prob, dtype=float)
+    alt, null = (float(np.sum(np.exp(ml[m]) * prior_prob[m])) for m in (included, ~included))
+    odds = float(prior_prob[included].sum()) / float(prior_prob[~included].sum())
+    if null == 0.0:
+        return math.inf if alt > 0 else math.nan
+    return alt / null / odds
 
 
 def weighted_moments(x: np.ndarray, w: np.ndarray) -> tuple[float, float]:

@@ -89,14 +89,13 @@ def cluster_fields(bd, p_rho) -> tuple:
     return bd.cluster, tuple(bd.cluster_labels), rho_prior(p_rho)
 
 
-def rho_prior(p: Prior | None) -> Prior:
+def rho_prior(p: Prior | None, name: str = "prior_heterogeneity_allocation") -> Prior:
     """The prior of rho: Beta(1, 1) by default (RoBMA's ``priors_hierarchical``); any prior on
-    a subset of [0, 1]."""
+    a subset of [0, 1], a point (rho fixed) included."""
     if p is None:
         return prior("beta", 1.0, 1.0)
-    if not isinstance(p, Prior) or p.is_point or p.lower < 0 or p.upper > 1:
-        raise ModelSpecificationError(
-            f"prior_heterogeneity_allocation must be a prior on [0, 1] (see ml.prior), got {p!r}")
+    if not isinstance(p, Prior) or p.lower < 0 or p.upper > 1:
+        raise ModelSpecificationError(f"{name} must be a prior on [0, 1] (see ml.prior), got {p!r}")
     return p
 
 
@@ -124,11 +123,18 @@ class ClusterAlgebra:
 
     def _init_clusters(self, clusters: Clusters, p_rho: Prior) -> None:
         self.clusters, self.p_rho = clusters, p_rho
-        self._rho_logpdf = log_density(p_rho)
-        self.sites = (*self.sites, "rho")
+        self.rho_free = not p_rho.is_point
+        if self.rho_free:
+            self._rho_logpdf = log_density(p_rho)
+            if "rho" not in self.sites:  # the model's free parameters list rho last
+                self.sites = (*self.sites, "rho")
 
     def constrain(self, U):
         U = np.atleast_2d(np.asarray(U, dtype=float))
+        if not self.rho_free:
+            vals, logp = super().constrain(U)
+            vals["rho"] = np.full(U.shape[0], self.p_rho.params[0])
+            return vals, logp
         vals, logp = super().constrain(U[:, :-1])
         vals["rho"], lj = _to_constrained(U[:, -1], max(self.p_rho.lower, 0.0), min(self.p_rho.upper, 1.0))
         return vals, logp + lj + self._rho_logpdf(vals["rho"])
@@ -181,9 +187,9 @@ class ClusterAlgebra:
 
 
 class ClusteredPosterior(ClusterAlgebra, ModelPosterior):
-    """:class:`ModelPosterior` of a model with heterogeneity and clusters: rho is the last
-    free parameter (logit scale); the likelihood is the per-cluster multivariate (weighted)
-    normal of the module docstring."""
+    """:class:`ModelPosterior` of a model with heterogeneity and clusters: rho (prior
+    ``model.rho``) is the last free parameter (logit scale), or fixed by a point prior; the
+    likelihood is the per-cluster multivariate (weighted) normal of the module docstring."""
 
     def __init__(self, model, y, se, scale, rule, direction, clusters: Clusters, p_rho: Prior):
         super().__init__(model, y, se, scale, rule, direction)
@@ -231,9 +237,10 @@ class ClusteredPosterior(ClusterAlgebra, ModelPosterior):
 
 
 def model_posterior(model, rd) -> ModelPosterior:
-    """The log posterior of component ``model`` for the data ``rd``: with clusters (and
-    heterogeneity) the clustered one, otherwise the estimates are independent."""
+    """The log posterior of component ``model`` for the data ``rd``: with clusters and a prior
+    of rho (the models with heterogeneity) the clustered one, otherwise the estimates are
+    independent."""
     args = (model, rd.y, rd.se, measure_scale(rd.measure), rd.selection_rule, rd.direction)
-    if rd.cluster is None or not model.heterogeneity:
+    if rd.cluster is None or model.rho is None:
         return ModelPosterior(*args)
-    return ClusteredPosterior(*args, Clusters(rd.cluster), rd.prior_rho)
+    return ClusteredPosterior(*args, Clusters(rd.cluster), model.rho)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from ..._data import offending_rows
+from ..._data import as_dataframe, check_columns, offending_rows, row_labels
 from ..._exceptions import ArgumentError, DataError, ModelSpecificationError
 from .._design import prepare
 from .._priors import Prior, prior
 from ._averaging import posterior_probabilities
 from ._integrate import integrate
-from ._cluster import check_cluster_ids, cluster_fields, model_posterior
+from ._cluster import check_cluster_ids, cluster_fields, model_posterior, rho_prior
 from ._likelihood import cutoff_rule, t_rule_sample_size
+from ._measures import fitting_scale, se_from_n
 from ._regfit import fit_regression
 from ._result import ModelResult, RobmaData, RobmaFit
 from ._spec import BiasPrior, default_bias_priors, make_ensemble, normalize_measure
@@ -19,13 +22,14 @@ from ._spec import BiasPrior, default_bias_priors, make_ensemble, normalize_meas
 __all__ = ["robma"]
 
 
-def robma(yi, vi=None, *, sei=None, measure: str, cluster=None, data=None, model_type: str | None = "PSMA",
+def robma(yi, vi=None, *, sei=None, ni=None, measure: str, cluster=None, data=None, model_type: str | None = "PSMA",
           prior_effect: Prior | None = None, prior_heterogeneity: Prior | None = None,
           prior_bias=None, prior_effect_null: Prior | None = None,
           prior_heterogeneity_null: Prior | None = None, prior_bias_null: bool = True,
           effect_direction: str = "positive", cutoffs: str | None = None, method: str = "auto",
           draws: int = 10000, seed: int | None = None, mods=None, prior_covariates: Prior | None = None,
-          prior_factors: Prior | None = None, prior_heterogeneity_allocation: Prior | None = None) -> RobmaFit:
+          prior_factors: Prior | None = None, prior_heterogeneity_allocation: Prior | None = None,
+          prior_heterogeneity_allocation_null: Prior | None = None) -> RobmaFit:
     r"""Robust Bayesian meta-analysis: model averaging over the presence of an effect,
     heterogeneity and publication bias (RoBMA, Bartos et al. 2023; RoBMA-PSMA by default).
 
@@ -63,9 +67,14 @@ def robma(yi, vi=None, *, sei=None, measure: str, cluster=None, data=None, model
         Effect sizes and sampling variances (column names in ``data`` or arrays).
     sei : str or array, optional
         Standard errors instead of ``vi``.
+    ni : str or array, optional
+        Sample sizes instead of ``vi`` (measures ``"SMD"``, ``"ZCOR"`` and ``"COR"``): standard
+        errors by RoBMA's rules (``combine_data``), :math:`\sqrt{4/n + d^2/(2n)}` for Cohen's d,
+        :math:`1/\sqrt{n - 3}` for Fisher's z and for correlations (fitted as Fisher's z).
     measure : str
         ``"SMD"`` (Cohen's d), ``"ZCOR"`` (Fisher's z), ``"COR"`` (correlations; fitted as
-        Fisher's z, :math:`z = \operatorname{atanh} r`, :math:`s_z = s_r / (1 - r^2)`),
+        Fisher's z, :math:`z = \operatorname{atanh} r`, :math:`s_z = 1/\sqrt{n - 3}` with RoBMA's
+        sample size of r and its standard error, :math:`n = (1 - r^2/2)(1 - r^2)^2 / s_r^2`),
         ``"OR"`` (log odds ratios) or ``"GEN"`` (any other measure: priors used as given,
         no transformation).
     cluster : str or array, optional
@@ -100,7 +109,8 @@ def robma(yi, vi=None, *, sei=None, measure: str, cluster=None, data=None, model
         ``"SMD"`` a two-group design of equal sizes, :math:`n_i = (y_i^2 + 8) / (2 s_i^2)` (the
         cut-off on the d scale is :math:`2 t_{n_i-2}^{-1}(1 - c) / \sqrt{n_i}`); for ``"ZCOR"``
         :math:`n_i = 3 + 1 / s_i^2` (cut-off :math:`t_{n_i-2}^{-1}(1 - c)\, s_i`); for ``"COR"``
-        the n of the correlation's Cohen's d (cut-off :math:`t / \sqrt{n_i - 2 + t^2}` on the r
+        the correlation's sample size (above, :math:`n_i = 3 + 1 / s_i^2` on the Fisher's z scale;
+        cut-off :math:`t / \sqrt{n_i - 2 + t^2}` on the r
         scale, then Fisher's z); see :class:`multilevel.bayes.robma._likelihood.SelectionData`.
         Default (None): ``"t"`` for ``"SMD"``, ``"ZCOR"`` and ``"COR"``, ``"normal"`` for
         ``"OR"`` (RoBMA's t test of a log odds ratio has infinite degrees of freedom) and
@@ -129,7 +139,15 @@ def robma(yi, vi=None, *, sei=None, measure: str, cluster=None, data=None, model
         defaults, Cohen's d scale); absent moderators have their coefficients at 0.
     prior_heterogeneity_allocation : Prior, optional
         Prior of rho, the share of tau^2 between clusters (with ``cluster``; default
-        ``prior("beta", 1, 1)``, RoBMA's ``priors_hierarchical``).
+        ``prior("beta", 1, 1)``, RoBMA's ``priors_hierarchical``): any prior on [0, 1], a point
+        (``prior("point", 0.5)``) fixing rho.
+    prior_heterogeneity_allocation_null : Prior, optional
+        The null prior of rho (RoBMA's ``priors_hierarchical_null``; default none): a prior on
+        [0, 1], usually ``prior("point", 0)`` (estimates of a cluster independent). Every model
+        is then fitted with the null and with the alternative prior of rho (prior weight 1 each,
+        72 models for RoBMA-PSMA; a model without heterogeneity has no rho, so its two versions
+        are the same model, each with half its prior probability), and the ``Hierarchical``
+        component tests rho's alternative against its null.
 
     Returns
     -------
@@ -196,8 +214,11 @@ def robma(yi, vi=None, *, sei=None, measure: str, cluster=None, data=None, model
         raise ArgumentError(f"method must be 'auto', 'quadrature' or 'importance', got {method!r}")
     if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 100:
         raise ArgumentError(f"draws must be an integer of at least 100, got {draws!r}")
+    if ni is not None:
+        sei = _sei_from_ni(yi, ni, vi, sei, data, measure)
     models = _ensemble(model_type, prior_effect, prior_heterogeneity, prior_bias, prior_effect_null,
-                       prior_heterogeneity_null, prior_bias_null)
+                       prior_heterogeneity_null, prior_bias_null, clustered=cluster is not None,
+                       p_rho=prior_heterogeneity_allocation, p_rho0=prior_heterogeneity_allocation_null)
     check_cluster_ids(cluster, data)
     if mods is not None:
         return fit_regression(mods, yi, vi, sei, data, measure=measure, direction=direction, cutoffs=cutoffs,
@@ -214,7 +235,7 @@ def robma(yi, vi=None, *, sei=None, measure: str, cluster=None, data=None, model
     seed = int(np.random.default_rng().integers(2**31 - 1)) if seed is None else int(seed)
     rd = RobmaData(y, se, tuple(str(r) for r in (bd.row_names or range(1, y.size + 1))), measure, direction,
                    cutoffs, bd.n_dropped, *cluster_fields(bd, prior_heterogeneity_allocation))
-    results = tuple(_fit_model(m, rd, method, int(draws), seed + 101 * i) for i, m in enumerate(models))
+    results = _fit_models(models, rd, method, int(draws), seed)
     prior_prob = np.array([m.prior_prob for m in models])
     post = posterior_probabilities(np.array([r.log_ml for r in results]), prior_prob)
     return RobmaFit(rd, results, prior_prob, post, _cuts(models), seed,
@@ -228,22 +249,24 @@ def _direction(effect_direction) -> int:
 
 
 def _measure_data(bd, measure: str):
-    y, se = bd.y.astype(float), np.sqrt(bd.v)
-    labels = list(bd.row_names) or None
-    if measure == "COR":
-        bad = ~(np.abs(y) < 1)
-        if bad.any():
-            raise DataError(f"measure 'COR' needs correlations in (-1, 1); {offending_rows(bad, labels, y)}")
-        y, se = np.arctanh(y), se / (1 - y**2)
-    if measure == "ZCOR":
-        bad = np.abs(y) > 5
-        if bad.any():
-            raise DataError(f"measure 'ZCOR' (Fisher's z) values beyond +-5 (|r| > 0.9999) do not look like "
-                            f"Fisher's z; {offending_rows(bad, labels, y)}")
-    return y, se
+    return fitting_scale(measure, bd.y.astype(float), np.sqrt(bd.v), list(bd.row_names) or None)
 
 
-def _ensemble(model_type, p_mu, p_tau, p_bias, p_mu0, p_tau0, bias_null: bool):
+def _sei_from_ni(yi, ni, vi, sei, data, measure: str) -> np.ndarray:
+    """Standard errors from sample sizes ``ni`` (RoBMA's rules, see :mod:`._measures`)."""
+    if vi is not None or sei is not None:
+        raise ArgumentError("give one of vi (sampling variances), sei (standard errors) or ni (sample sizes)")
+    df = None if data is None else as_dataframe(data)
+    if df is not None:
+        check_columns(df, [c for c in (yi, ni) if isinstance(c, str)], context="robma call")
+    y, n = (np.asarray(df[v] if isinstance(v, str) else v, dtype=float) for v in (yi, ni))
+    if y.shape != n.shape or y.ndim != 1:
+        raise DataError(f"ni has shape {n.shape} but yi has shape {y.shape}")
+    return se_from_n(measure, y, n, row_labels(df, len(n)) if df is not None else None)
+
+
+def _ensemble(model_type, p_mu, p_tau, p_bias, p_mu0, p_tau0, bias_null: bool, *, clustered: bool = False,
+              p_rho=None, p_rho0=None):
     for name, p in (("prior_effect", p_mu), ("prior_heterogeneity", p_tau), ("prior_effect_null", p_mu0),
                     ("prior_heterogeneity_null", p_tau0)):
         if p is not None and not isinstance(p, Prior):
@@ -260,16 +283,24 @@ def _ensemble(model_type, p_mu, p_tau, p_bias, p_mu0, p_tau0, bias_null: bool):
         if not bias or not all(isinstance(b, BiasPrior) for b in bias):
             raise ModelSpecificationError("prior_bias must be a list of ml.prior_weightfunction, ml.prior_pet "
                                           "or ml.prior_peese")
+    if not clustered and p_rho0 is not None:
+        raise ModelSpecificationError("prior_heterogeneity_allocation_null needs a cluster")
+    hierarchical = ([rho_prior(p_rho)], [] if p_rho0 is None else
+                    [rho_prior(p_rho0, "prior_heterogeneity_allocation_null")]) if clustered else (None, ())
     return make_ensemble([p_mu or prior("normal", 0, 1)], [p_mu0 or prior("point", 0)], [p_tau], [p_tau0],
-                         bias, bias_null)
+                         bias, bias_null, *hierarchical)
 
 
 def _check_identifiable(models, k: int) -> None:
+    """At least as many estimates as the largest model has free parameters (rho, the share of
+    tau^2 between clusters, counts in the models with a cluster level)."""
     worst = max(models, key=lambda m: m.dim)
     if k < 2 or k < worst.dim:
+        rho = " (rho: the share of tau^2 between clusters)" if "rho" in worst.free else ""
         raise DataError(
             f"robma needs at least {max(2, worst.dim)} estimates for this ensemble (its largest model, "
-            f"with {worst.bias_label()}, has {worst.dim} free parameters: {', '.join(worst.free)}); got k = {k}")
+            f"with {worst.bias_label()}, has {worst.dim} free parameters: {', '.join(worst.free)}{rho}); "
+            f"got k = {k}")
 
 
 def _check_t_cutoffs(models, cutoffs: str, measure: str, y, se, bd) -> None:
@@ -292,6 +323,18 @@ def _cuts(models) -> tuple[float, ...]:
         if m.bias is not None and m.bias.kind == "weightfunction":
             cuts |= set(m.bias.weightfunction.one_sided_steps)
     return tuple(sorted(cuts))
+
+
+def _fit_models(models, rd: RobmaData, method: str, draws: int, seed: int) -> tuple[ModelResult, ...]:
+    """Each model's result (model i with seed ``seed + 101 i``); a model repeated with another
+    prior probability (RoBMA's two versions of a model without rho) is fitted once."""
+    done, out = {}, []
+    for i, m in enumerate(models):
+        key = (m.mu, m.tau, m.bias, m.rho)
+        if key not in done:
+            done[key] = _fit_model(m, rd, method, draws, seed + 101 * i)
+        out.append(replace(done[key], model=m))
+    return tuple(out)
 
 
 def _fit_model(model, rd: RobmaData, method: str, draws: int, seed: int) -> ModelResult:

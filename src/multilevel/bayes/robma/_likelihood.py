@@ -51,10 +51,10 @@ class SelectionData:
     * ``"t"`` (Cohen's d of two groups of equal size): ``n = (d^2 + 8) / (2 se^2)``, cut-offs
       ``2 t_{n-2}^{-1}(1 - c) / sqrt(n)``;
     * ``"t_z"`` (Fisher's z): ``n = 3 + 1 / se^2``, cut-offs ``t_{n-2}^{-1}(1 - c) se``;
-    * ``"t_r"`` (correlations fitted as Fisher's z, ``y = atanh(r)``, ``se = se_r / (1 - r^2)``):
-      n from r and se_r through Cohen's d (``d = 2r / sqrt(1 - r^2)``,
-      ``se_d = 2 se_r / (1 - r^2)^{3/2}``, n as for d), cut-offs
-      ``atanh(t / sqrt(n - 2 + t^2))`` with ``t = t_{n-2}^{-1}(1 - c)``.
+    * ``"t_r"`` (correlations fitted as Fisher's z, ``y = atanh(r)``, ``se = 1 / sqrt(n - 3)`` with
+      RoBMA's sample size of r, see :mod:`._measures`): ``n = 3 + 1 / se^2``, cut-offs
+      ``atanh(t / sqrt(n - 2 + t^2))`` on the r scale of the t test of a correlation, with
+      ``t = t_{n-2}^{-1}(1 - c)``.
     """
 
     def __init__(self, wf: WeightFunction, y: np.ndarray, se: np.ndarray, rule: str = "normal"):
@@ -94,11 +94,7 @@ def t_rule_sample_size(rule: str, y: np.ndarray, se: np.ndarray) -> np.ndarray:
     (on the fitting scale; see :class:`SelectionData`)."""
     if rule == "t":
         return (y**2 + 8) / (2 * se**2)
-    if rule == "t_z":
-        return 3 + 1 / se**2
-    r = np.tanh(y)
-    d, se_d = 2 * r / np.sqrt(1 - r**2), 2 * se / np.sqrt(1 - r**2)  # se_r = se (1 - r^2)
-    return (d**2 + 8) / (2 * se_d**2)
+    return 3 + 1 / se**2  # "t_z" and "t_r": Fisher's z with se = 1 / sqrt(n - 3)
 
 
 def selection_data(wf: WeightFunction | None, y, se, rule: str = "normal") -> SelectionData | None:

@@ -18,7 +18,7 @@ over the levels of the factors). Interactions are not supported.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -55,6 +55,7 @@ class ModeratorTerm:
     scale: float = 1.0
     levels: tuple[str, ...] = ()
     contrast: np.ndarray | None = None
+    source_columns: tuple[int, ...] = ()  # its columns in the design built from the formula (``source``)
 
     @property
     def width(self) -> int:
@@ -74,11 +75,13 @@ class ModeratorTerm:
 
 @dataclass(frozen=True)
 class ModeratorDesign:
-    """The moderators' design ``X`` (k, p) without the intercept and its terms."""
+    """The moderators' design ``X`` (k, p) without the intercept and its terms; ``source`` is the
+    formula's design before the coding (it rebuilds the formula's columns for new data)."""
 
     formula: str
     X: np.ndarray
     terms: tuple[ModeratorTerm, ...]
+    source: object = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -179,11 +182,11 @@ def moderator_design(mods: str, df: pd.DataFrame) -> ModeratorDesign:
         else:
             block, term_info = _continuous_term(name, M, col)
         blocks.append(block)
-        terms.append(term_info)
+        terms.append(replace(term_info, source_columns=tuple(position[j] for j in cols)))
         col += block.shape[1]
     if not terms:
         raise FormulaError("mods names no moderator (only the intercept)", mods)
-    return ModeratorDesign(mods, np.column_stack(blocks), tuple(terms))
+    return ModeratorDesign(mods, np.column_stack(blocks), tuple(terms), design)
 
 
 def _continuous_term(name: str, M: np.ndarray, col: int):

@@ -109,8 +109,9 @@ class ClusteredRegressionPosterior(ClusterAlgebra, RegressionPosterior):
 
 def regression_posterior(model, rd, X: np.ndarray) -> RegressionPosterior:
     """The log posterior of the regression component ``model`` for the data ``rd``: with
-    clusters (and heterogeneity) the clustered one, otherwise the estimates are independent."""
+    clusters and a prior of rho (the models with heterogeneity) the clustered one, otherwise the
+    estimates are independent."""
     args = (model, rd.y, rd.se, X, measure_scale(rd.measure), rd.selection_rule, rd.direction)
-    if rd.cluster is None or not model.heterogeneity:
+    if rd.cluster is None or model.rho is None:
         return RegressionPosterior(*args)
-    return ClusteredRegressionPosterior(*args, Clusters(rd.cluster), rd.prior_rho)
+    return ClusteredRegressionPosterior(*args, Clusters(rd.cluster), model.rho)

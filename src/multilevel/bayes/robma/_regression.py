@@ -95,7 +95,8 @@ def regression_ensemble(base: tuple[ComponentModel, ...], terms: tuple[str, ...]
         included = tuple(bool(code >> j & 1) for j in range(m))
         for b in base:
             out.append(RegressionModel(b.mu, b.tau, b.bias, b.effect, b.heterogeneity, b.prior_prob / 2**m,
-                                       terms, included, widths, term_priors))
+                                       terms, included, widths, term_priors, rho=b.rho,
+                                       hierarchical=b.hierarchical))
     return tuple(out)
 
 

@@ -16,13 +16,22 @@ import pandas as pd
 
 from ..._exceptions import ArgumentError, ModelSpecificationError
 from ..._protocol import parse_level
-from ._averaging import inclusion, linear_scale
+from ._averaging import linear_scale
 from ._moderators import ModeratorDesign
+from ._regpredict import moderator_matrix, prediction_samples
 from ._regtables import RegModelsOverview, RobmaRegSummary
 from ._result import RobmaFit, _tails
 from ._tables import SCALE_NAMES, _evidence, _num, components_frame, estimates_frame
 
 __all__ = ["RobmaRegFit"]
+
+
+def _term_prior(model, i: int, kind: str) -> str:
+    """A moderator's prior in a component model as RoBMA prints it (``Spike(0)`` when absent)."""
+    if not model.included[i]:
+        return "Spike(0)"
+    p = str(model.term_priors[i])
+    return p if kind == "continuous" else f"mean difference contrast: m{p}"
 
 
 @dataclass(frozen=True)
@@ -108,7 +117,7 @@ class RobmaRegFit(RobmaFit):
         rows = []
         for i, term in enumerate(self.design.terms):
             inc = np.array([r.model.included[i] for r in self.models])
-            rows.append((term.name, int(inc.sum()), len(inc), *inclusion(inc, self.prior_prob, self.post_prob)))
+            rows.append((term.name, int(inc.sum()), len(inc), *self._inclusion(inc)))
         return components_frame(rows)
 
     def inclusion_bf(self, component: str) -> float:
@@ -184,7 +193,10 @@ class RobmaRegFit(RobmaFit):
                                any(n.startswith("omega") for n in est.index))
 
     def models_overview(self) -> RegModelsOverview:
-        """One row per component model, with the moderators it includes.
+        """One row per component model, in RoBMA.reg's column order: the priors of the intercept,
+        of each moderator (``Spike(0)`` where the model leaves it out; a factor's meandif prior as
+        RoBMA prints it), the heterogeneity and the bias, then the probabilities and the log
+        marginal likelihood.
 
         Examples
         --------
@@ -192,11 +204,12 @@ class RobmaRegFit(RobmaFit):
         >>> dat = ml.escalc("OR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
         >>> fit = ml.robma("yi", "vi", measure="OR", mods="~ ablat", data=dat, model_type="PP",
         ...                effect_direction="negative", draws=2000, seed=1)
-        >>> fit.models_overview().to_frame()["Moderators"].iloc[-1]
-        'ablat'
+        >>> fit.models_overview().to_frame()["Prior ablat"].iloc[-1]
+        'Normal(0, 0.25)'
         """
-        frame = super().models_overview().to_frame()
-        frame.insert(3, "Moderators", [r.model.moderators_label() for r in self.models])
+        frame = super().models_overview().to_frame().rename(columns={"Prior Effect": "Prior intercept"})
+        for i, term in enumerate(self.design.terms):
+            frame.insert(1 + i, f"Prior {term.name}", [_term_prior(r.model, i, term.kind) for r in self.models])
         return RegModelsOverview(frame)
 
     def interpret(self, *, output_scale=None, level=0.95) -> str:
@@ -294,24 +307,44 @@ class RobmaRegFit(RobmaFit):
         extra = self._moderator_names()
         return names + extra, terms + extra, kinds + ["fixed"] * len(extra)
 
-    def predict(self, newdata=None, *, level=0.95, output_scale=None) -> pd.DataFrame:
-        """Model-averaged intercept (the effect at the mean of the moderators) and the
-        prediction for a new study there; predictions at other moderator values are not
-        available (``newdata`` must be None).
+    def predict(self, newdata=None, *, type: str = "terms", conditional: bool = False, level=0.95,
+                output_scale=None) -> pd.DataFrame:
+        r"""Model-averaged (or, ``conditional=True``, conditional on the effect) posterior predictions
+        at moderator values, as RoBMA's ``predict.RoBMA.reg``: ``type="terms"`` the mean effect
+        :math:`\mu + x'\beta`, ``type="effect"`` the true effect of a new study there (with the
+        heterogeneity, :math:`\mu + x'\beta + \tau z`); mean, median and central ``level``
+        interval on ``output_scale`` (default Cohen's d), one row per row of ``newdata``.
+
+        ``newdata`` holds the moderators (the columns of ``mods``); they are coded as at fit time
+        (continuous moderators standardized with the fitted mean and SD, factors in the meandif
+        contrast of the fitted levels). ``None`` predicts at the fitted estimates. The predictions
+        leave out the publication-bias adjustment (RoBMA's ``incorporate_publication_bias = FALSE``);
+        the predictions of new estimates (RoBMA's ``type = "response"``) are not available.
 
         Examples
         --------
+        >>> import pandas as pd
         >>> import multilevel as ml
         >>> dat = ml.escalc("OR", ai="tpos", bi="tneg", ci="cpos", di="cneg", data=ml.datasets.load("bcg"))
         >>> fit = ml.robma("yi", "vi", measure="OR", mods="~ ablat", data=dat, model_type="PP",
         ...                effect_direction="negative", draws=2000, seed=1)
-        >>> list(fit.predict().index)
-        ['mu', 'prediction']
+        >>> pred = fit.predict(pd.DataFrame({"ablat": [10, 30, 50]}), output_scale="logOR")
+        >>> list(pred.columns)
+        ['Mean', 'Median', '0.025', '0.975']
+        >>> bool(pred["Mean"].is_monotonic_decreasing)
+        True
         """
-        if newdata is not None:
-            raise ArgumentError("predict(newdata=...) is not available for a robma meta-regression; "
-                                "predict() gives the effect at the mean of the moderators")
-        return super().predict(level=level, output_scale=output_scale)
+        probs = _tails(level)
+        scale = self._output_scale(output_scale)
+        if newdata is None:
+            X, index = self.design.X, list(self.data.labels)
+        else:
+            X, index = moderator_matrix(self.design, newdata)
+        frames = [estimates_frame(range(len(rows)), [(row, w) for row in rows], probs)
+                  for rows, w in prediction_samples(self, X, kind=type, conditional=bool(conditional), scale=scale)]
+        out = pd.concat(frames, ignore_index=True)
+        out.index = pd.Index(index)
+        return out
 
     def __repr__(self) -> str:
         return (f"<RobmaRegFit: {len(self.models)} models, k = {self.data.k}, measure {self.measure}, "

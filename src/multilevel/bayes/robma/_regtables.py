@@ -56,14 +56,9 @@ class RobmaRegSummary(TextReport, FrameMapping):
 
 @dataclass(frozen=True, repr=False)
 class RegModelsOverview(ModelsOverview):
-    """One row per component model of a meta-regression: the priors of the effect,
-    heterogeneity and bias, the moderators included, the prior of rho (with clusters), prior
-    probability, log marginal likelihood (with its error and method), posterior probability and
-    inclusion Bayes factor."""
+    """One row per component model of a meta-regression, in RoBMA.reg's column order: the priors
+    of the intercept (the effect), of each moderator (``Spike(0)`` where the model leaves it out),
+    the heterogeneity and the bias, then prior probability, log marginal likelihood (with its
+    error and method), posterior probability and inclusion Bayes factor."""
 
-    def __str__(self) -> str:
-        left = [c for c in ("Prior Effect", "Prior Heterogeneity", "Prior Bias", "Moderators", "Prior Hierarchical")
-                if c in self.frame.columns]
-        shown = self.frame[[*left, "Prior prob.", "log(marglik)", "Post. prob.", "Inclusion BF"]]
-        text = _frame_text(shown.rename_axis(None), {"log(marglik)": 2}, left=tuple(left))
-        return "Robust Bayesian meta-regression\nModels overview:\n" + text
+    title = "Robust Bayesian meta-regression"

@@ -11,7 +11,7 @@ import pandas as pd
 from ..._display import TextViews
 from ..._exceptions import ArgumentError, ModelSpecificationError
 from ..._protocol import FitProtocol, confint_frame, parse_level, tidy_frame
-from ._averaging import exact_transform, inclusion, linear_scale, weighted_moments, weighted_quantile
+from ._averaging import exact_transform, inclusion, inclusion_bf, linear_scale, weighted_moments, weighted_quantile
 from . import _plots
 from ._likelihood import cutoff_rule
 from ._spec import ComponentModel, measure_scale
@@ -83,8 +83,10 @@ class ModelResult:
 def _includes(model: ComponentModel, parameter: str) -> bool:
     if parameter == "mu":
         return model.effect
-    if parameter in ("tau", "rho"):  # with clusters, rho is in every model with heterogeneity
+    if parameter == "tau":
         return model.heterogeneity
+    if parameter == "rho":  # with clusters: the models with heterogeneity and rho's alternative prior
+        return model.hierarchical
     if parameter.startswith("omega"):
         return model.bias is not None and model.bias.kind == "weightfunction"
     return model.bias is not None and model.bias.kind == parameter
@@ -184,7 +186,7 @@ class RobmaFit(FitProtocol, TextViews):
         return x
 
     def _parameters(self, conditional: bool) -> list[str]:
-        names = ["mu", "tau"] + (["rho"] if self.data.cluster is not None else [])
+        names = ["mu", "tau"] + (["rho"] if any(r.model.hierarchical for r in self.models) else [])
         if any(_includes(r.model, "omega") for r in self.models):
             names += self._omega_names()
         names += [b for b in ("PET", "PEESE") if any(_includes(r.model, b) for r in self.models)]
@@ -209,11 +211,19 @@ class RobmaFit(FitProtocol, TextViews):
         for name, key in (("Effect", "mu"), ("Heterogeneity", "tau"), ("Bias", None)):
             inc = np.array([r.model.effect if key == "mu" else r.model.heterogeneity if key == "tau"
                             else r.model.has_bias for r in self.models])
-            rows.append((name, int(inc.sum()), len(inc), *inclusion(inc, self.prior_prob, self.post_prob)))
-        if self.data.cluster is not None:  # RoBMA's Hierarchical component: the models with rho
-            inc = np.array([r.model.heterogeneity for r in self.models])
-            rows.append(("Hierarchical", int(inc.sum()), len(inc), *inclusion(inc, self.prior_prob, self.post_prob)))
+            rows.append((name, int(inc.sum()), len(inc), *self._inclusion(inc)))
+        inc = np.array([r.model.hierarchical for r in self.models])
+        if inc.any():  # RoBMA's Hierarchical component: the models with rho's alternative prior
+            rows.append(("Hierarchical", int(inc.sum()), len(inc), *self._inclusion(inc)))
         return components_frame(rows)
+
+    @property
+    def _log_ml(self) -> np.ndarray:
+        return np.array([r.log_ml for r in self.models])
+
+    def _inclusion(self, included: np.ndarray):
+        """(prior, posterior probability, inclusion BF) of the models ``included`` (RoBMA's rule)."""
+        return inclusion(included, self.prior_prob, self.post_prob, self._log_ml)
 
     def inclusion_bf(self, component: str) -> float:
         """Inclusion Bayes factor of ``"effect"``, ``"heterogeneity"`` or ``"bias"``.
@@ -278,7 +288,9 @@ class RobmaFit(FitProtocol, TextViews):
                             any(n.startswith("omega") for n in est.index))
 
     def models_overview(self) -> ModelsOverview:
-        """One row per component model (RoBMA's ``summary(type = "models")``).
+        """One row per component model (RoBMA's ``summary(type = "models")``): the priors of the
+        effect, the heterogeneity, rho (with clusters: ``Prior Hierarchical``) and the bias, in
+        RoBMA's column order, then the probabilities, log marginal likelihood and inclusion BF.
 
         Examples
         --------
@@ -288,12 +300,12 @@ class RobmaFit(FitProtocol, TextViews):
         >>> fit.models_overview().to_frame().shape[0]
         12
         """
-        rows = []
+        rows, log_ml = [], self._log_ml
         for i, (r, p0, p1) in enumerate(zip(self.models, self.prior_prob, self.post_prob), start=1):
-            bf = (p1 / (1 - p1)) / (p0 / (1 - p0)) if p1 < 1 else np.inf
+            bf = inclusion_bf(np.arange(len(self.models)) == i - 1, self.prior_prob, log_ml)
             rows.append({"Model": i, "Prior Effect": str(r.model.mu), "Prior Heterogeneity": str(r.model.tau),
-                         "Prior Bias": "" if r.model.bias is None else str(r.model.bias),
                          **self._hierarchical_prior(r.model),
+                         "Prior Bias": "" if r.model.bias is None else str(r.model.bias),
                          "Prior prob.": p0, "log(marglik)": r.log_ml, "error": r.integral.error,
                          "method": r.integral.method, "Post. prob.": p1, "Inclusion BF": bf})
         return ModelsOverview(pd.DataFrame(rows).set_index("Model"))
@@ -302,7 +314,7 @@ class RobmaFit(FitProtocol, TextViews):
         """The "Prior Hierarchical" column of a clustered fit (rho's prior, in the models with tau)."""
         if self.data.cluster is None:
             return {}
-        return {"Prior Hierarchical": str(self.data.prior_rho) if model.heterogeneity else ""}
+        return {"Prior Hierarchical": "" if model.rho is None else str(model.rho)}
 
     def interpret(self, *, output_scale=None, level=0.95) -> str:
         """A few sentences on the evidence for the effect, heterogeneity and publication bias,

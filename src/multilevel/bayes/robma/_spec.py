@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -216,7 +216,9 @@ class Component:
 @dataclass(frozen=True)
 class ComponentModel:
     """One model of the ensemble: priors of mu and tau, the bias alternative (None: no bias)
-    and the prior probability."""
+    and the prior probability. With clusters, ``rho`` is the prior of rho in the models with
+    heterogeneity (None otherwise: independent estimates) and ``hierarchical`` says whether the
+    model has the Hierarchical component (heterogeneity and rho's alternative prior)."""
 
     mu: Prior
     tau: Prior
@@ -224,6 +226,8 @@ class ComponentModel:
     effect: bool
     heterogeneity: bool
     prior_prob: float
+    rho: Prior | None = field(default=None, kw_only=True)
+    hierarchical: bool = field(default=False, kw_only=True)
 
     @property
     def has_bias(self) -> bool:
@@ -238,6 +242,8 @@ class ComponentModel:
                 out += [f"eta{j}" for j in range(self.bias.num_free)]
             else:
                 out.append(self.bias.kind)
+        if self.rho is not None and not self.rho.is_point:
+            out.append("rho")
         return tuple(out)
 
     @property
@@ -252,17 +258,31 @@ def _choices(alternatives, nulls) -> list[Component]:
     return [Component(p, True, w) for p, w in nulls] + [Component(p, False, w) for p, w in alternatives]
 
 
-def make_ensemble(effect, effect_null, heterogeneity, heterogeneity_null, bias, bias_null: bool
-                  ) -> tuple[ComponentModel, ...]:
+def make_ensemble(effect, effect_null, heterogeneity, heterogeneity_null, bias, bias_null: bool,
+                  hierarchical=None, hierarchical_null=()) -> tuple[ComponentModel, ...]:
     """All combinations of the component choices (nulls first, as RoBMA orders them), with
     prior probabilities proportional to the product of the choices' prior weights (1 for the
-    effect and heterogeneity priors and for no bias, ``prior_weights`` for a bias alternative)."""
+    effect, heterogeneity and rho priors and for no bias, ``prior_weights`` for a bias
+    alternative).
+
+    With clusters, ``hierarchical`` (the alternative priors of rho) and ``hierarchical_null``
+    cross every combination as a fourth component, as RoBMA's ``.make_models`` does: a model
+    whose tau is the point 0 has no rho, so its versions with the null and the alternative prior
+    of rho are the same model twice (each with its share of the prior probability)."""
     eff = _choices([(p, 1.0) for p in effect], [(p, 1.0) for p in effect_null])
     het = _choices([(p, 1.0) for p in heterogeneity], [(p, 1.0) for p in heterogeneity_null])
     bia = ([Component(None, True, 1.0)] if bias_null else []) + [Component(b, False, b.prior_weights) for b in bias]
+    hie = [None] if hierarchical is None else _choices([(p, 1.0) for p in hierarchical],
+                                                        [(p, 1.0) for p in hierarchical_null])
     rows = []
-    for e, h, b in itertools.product(eff, het, bia):
-        rows.append((e, h, b, e.prior_weights * h.prior_weights * b.prior_weights))
-    total = sum(r[3] for r in rows)
-    return tuple(ComponentModel(e.prior, h.prior, b.prior, not e.is_null, not h.is_null, w / total)
-                 for e, h, b, w in rows)
+    for e, h, b, r in itertools.product(eff, het, bia, hie):
+        rows.append((e, h, b, r, e.prior_weights * h.prior_weights * b.prior_weights * (r.prior_weights if r else 1)))
+    total = sum(row[4] for row in rows)
+    return tuple(_model(e, h, b, r, w / total) for e, h, b, r, w in rows)
+
+
+def _model(e: Component, h: Component, b: Component, r: Component | None, prob: float) -> ComponentModel:
+    has_tau = not (h.prior.is_point and h.prior.params[0] == 0)  # RoBMA: rho only where tau is not 0
+    rho = r.prior if r is not None and has_tau else None
+    return ComponentModel(e.prior, h.prior, b.prior, not e.is_null, not h.is_null, prob, rho=rho,
+                          hierarchical=rho is not None and not r.is_null)

@@ -76,33 +76,35 @@ class ModelsOverview(TextReport, FrameMapping):
     (posterior over prior odds of the model against all others)."""
 
     frame: pd.DataFrame
+    title = "Robust Bayesian meta-analysis"
 
     def to_frame(self) -> pd.DataFrame:
         return self.frame.copy()
 
     def __str__(self) -> str:
-        priors = [c for c in ("Prior Effect", "Prior Heterogeneity", "Prior Bias", "Prior Hierarchical")
-                  if c in self.frame.columns]
+        priors = [c for c in self.frame.columns if c.startswith("Prior ") and c != "Prior prob."]  # frame order
         shown = self.frame[[*priors, "Prior prob.", "log(marglik)", "Post. prob.", "Inclusion BF"]]
         text = _frame_text(shown.rename_axis(None), {"log(marglik)": 2}, left=tuple(priors))
-        return "Robust Bayesian meta-analysis\nModels overview:\n" + text
+        return f"{self.title}\nModels overview:\n" + text
 
 
 def _strength(bf: float) -> str:
-    b = max(bf, 1 / bf) if bf > 0 else math.inf
-    if b < 3:
-        return "weak"
-    if b < 10:
+    b = max(bf, 1 / bf) if bf > 0 else math.inf  # RoBMA: |log BF| above log 10, above log 3
+    if b > 10:
+        return "strong"
+    if b > 3:
         return "moderate"
-    return "strong"
+    return "weak"
 
 
 def _evidence(name: str, bf: float, symbol: str) -> str:
-    if not math.isfinite(bf) and not (isinstance(bf, float) and math.isinf(bf)):
+    """RoBMA's sentence (BayesTools' ``interpret``): the BF with 2 decimals above 1, 3 below; Inf
+    when the models without the component have no posterior mass left (see ``inclusion_bf``)."""
+    if math.isnan(bf):
         return f"The ensemble did not compare models with and without {name}."
-    direction = "in favor of" if bf >= 1 else "against"
+    direction = "in favor of" if bf > 1 else "against"
     return (f"Robust Bayesian meta-analysis found {_strength(bf)} evidence {direction} {name}, "
-            f"{symbol} = {_num(bf, 3)}")
+            f"{symbol} = {_num(bf, 3 if bf < 1 else 2)}")
 
 
 def interpret_text(components: pd.DataFrame, estimates: pd.DataFrame, scale: str, level: float) -> str:
@@ -121,7 +123,7 @@ def interpret_text(components: pd.DataFrame, estimates: pd.DataFrame, scale: str
             text += (f", with mean model-averaged estimate {par} = {_num(row['Mean'])}, "
                      f"{pct} CI [{_num(row[lo])}, {_num(row[hi])}]")
         out.append(text + ".")
-    out.append(f"(Estimates on the {SCALE_NAMES.get(scale, scale)} scale.)")
+    out.append(f"(Estimates on the {SCALE_NAMES.get(scale, scale)} scale.)".replace("the the ", "the "))
     return "\n".join(out)
 
 
