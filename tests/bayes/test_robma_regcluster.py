@@ -40,7 +40,8 @@ B_SD = (0.25, 0.3)  # the priors of x and of f's coefficients
 
 def _model(bias=None, mu=MU, included=(True, True), tau=TAU):
     return RegressionModel(mu, tau, bias, not mu.is_point, not tau.is_point, 1.0, DESIGN.names, included,
-                           tuple(t.width for t in DESIGN.terms), tuple(prior("normal", 0, s) for s in B_SD))
+                           tuple(t.width for t in DESIGN.terms), tuple(prior("normal", 0, s) for s in B_SD),
+                           rho=None if tau.is_point else RHO, hierarchical=not tau.is_point)
 
 
 def _posterior(bias=None, mu=MU, included=(True, True), scale=1.0, direction=1.0):
@@ -184,7 +185,9 @@ def test_models_overview_names_the_prior_of_rho(fit):
     frame = fit.models_overview().to_frame()
     assert (frame["Prior Hierarchical"] != "").tolist() == [r.model.heterogeneity for r in fit.models]
     header = str(fit.models_overview()).splitlines()[2]
-    assert header.index("Moderators") < header.index("Prior Hierarchical") < header.index("Prior prob.")
+    # RoBMA.reg's order: intercept, moderators, heterogeneity, hierarchical, bias
+    assert (header.index("Prior intercept") < header.index("Prior year") < header.index("Prior Heterogeneity")
+            < header.index("Prior Hierarchical") < header.index("Prior Bias") < header.index("Prior prob."))
 
 
 def test_interpret_and_inference_data(fit):

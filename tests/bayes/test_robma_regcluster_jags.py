@@ -60,10 +60,10 @@ def rd():
 
 
 def _model(rec, design):
-    base = _ensemble("PSMA", None, None, None, None, None, True)
+    base = _ensemble("PSMA", None, None, None, None, None, True, clustered=True)
     b = base[(rec["effect"] == "alt") * 18 + (rec["heterogeneity"] == "alt") * 9 + BIAS.index(rec["bias"])]
     return RegressionModel(b.mu, b.tau, b.bias, b.effect, b.heterogeneity, 1.0, design.names, (True,), (1,),
-                           (prior("normal", 0, 0.25),))
+                           (prior("normal", 0, 0.25),), rho=b.rho, hierarchical=b.hierarchical)
 
 
 @pytest.fixture(scope="module")
