@@ -238,9 +238,12 @@ def test_two_thread_evaluations_equal_one_thread(monkeypatch):
 
     from multilevel.lmm import _fit
 
+    from multilevel.lmm import _pls
+
     X, y, terms, theta = _make([(60, 1), (400, 1)], n=2000)
     prob = PLSProblem(X, y, terms)
     assert not prob.dense and prob.r > 2 * 192
+    monkeypatch.setattr(_pls, "HELPER_MIN_R", 100)  # split this small problem's evaluations too
     ref, sol = prob.deviance(theta, True), prob.solve(theta)
     with ThreadPoolExecutor(1) as helper, prob.helper_thread(helper):
         assert prob.deviance(theta, True) == pytest.approx(ref, rel=1e-12)
@@ -252,6 +255,22 @@ def test_two_thread_evaluations_equal_one_thread(monkeypatch):
     assert parallel.deviance == pytest.approx(serial.deviance, rel=1e-10)
     np.testing.assert_allclose(parallel.theta, serial.theta, rtol=1e-4)
     np.testing.assert_allclose(parallel.optinfo.hessian, serial.optinfo.hessian, rtol=1e-3)
+
+
+def test_small_problems_do_not_split_evaluations():
+    """Below HELPER_MIN_R an evaluation runs on its own thread (the hand-offs cost more than they save)."""
+    from multilevel.lmm import _pls
+
+    class Refusing:
+        def submit(self, *args, **kwargs):
+            raise AssertionError("the helper thread was used")
+
+    X, y, terms, theta = _make([(60, 1), (400, 1)], n=2000)
+    prob = PLSProblem(X, y, terms)
+    assert not prob.dense and 2 * 192 < prob.r < _pls.HELPER_MIN_R
+    ref = prob.deviance(theta, True)
+    with prob.helper_thread(Refusing()):
+        assert prob.deviance(theta, True) == ref
 
 
 def test_grouped_maps_built_in_threads_equal_serial():

@@ -59,6 +59,10 @@ _LOG2PI = float(np.log(2.0 * np.pi))
 _DENSE_P_MAX = 200_000  # entries of the Schur-update map stored dense below this size
 _DENSE_SETUP_MAX = 2_000_000  # n * r below which the designs are kept dense
 _GIL_FREE_MIN_R = 64  # rest matrices at least this large are factored with the GIL released
+# Rest matrices at least this large split each evaluation with a helper thread. Below, a factor
+# takes a few milliseconds and the hand-offs (about five per evaluation, each waiting for the
+# other thread to be scheduled) cost more CPU than they save, and on a busy machine more time.
+HELPER_MIN_R = 1_000
 
 
 class PLSProblem:
@@ -250,10 +254,11 @@ class PLSProblem:
     def helper_thread(self, helper):
         """Within the block, evaluations on the calling thread share their work with ``helper``
         (an executor with one idle worker): the Schur update by rows, the Cholesky factor by
-        columns. For large problems with single-threaded BLAS; the results do not depend on
-        scheduling. Other threads are not affected."""
+        columns. For large problems (``r >= HELPER_MIN_R``) with single-threaded BLAS; smaller
+        ones ignore ``helper``. The results do not depend on scheduling. Other threads are not
+        affected."""
         before = getattr(self._local, "helper", None)
-        self._local.helper = helper if not self.dense else None
+        self._local.helper = helper if not self.dense and self.r >= HELPER_MIN_R else None
         try:
             yield self
         finally:
