@@ -257,8 +257,11 @@ def test_two_thread_evaluations_equal_one_thread(monkeypatch):
     np.testing.assert_allclose(parallel.optinfo.hessian, serial.optinfo.hessian, rtol=1e-3)
 
 
-def test_small_problems_do_not_split_evaluations():
-    """Below HELPER_MIN_R an evaluation runs on its own thread (the hand-offs cost more than they save)."""
+def test_small_problems_do_the_helpers_share_themselves(monkeypatch):
+    """Below HELPER_MIN_R the helper thread is not used (the hand-offs cost more than they save),
+    and the evaluation is the same to the last bit: the same pieces, one after the other."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from multilevel.lmm import _pls
 
     class Refusing:
@@ -268,9 +271,13 @@ def test_small_problems_do_not_split_evaluations():
     X, y, terms, theta = _make([(60, 1), (400, 1)], n=2000)
     prob = PLSProblem(X, y, terms)
     assert not prob.dense and 2 * 192 < prob.r < _pls.HELPER_MIN_R
-    ref = prob.deviance(theta, True)
     with prob.helper_thread(Refusing()):
-        assert prob.deviance(theta, True) == ref
+        inline = prob.deviance(theta, True), prob.solve(theta).beta
+    monkeypatch.setattr(_pls, "HELPER_MIN_R", 100)
+    with ThreadPoolExecutor(1) as helper, prob.helper_thread(helper):
+        threaded = prob.deviance(theta, True), prob.solve(theta).beta
+    assert inline[0] == threaded[0]
+    np.testing.assert_array_equal(inline[1], threaded[1])
 
 
 def test_grouped_maps_built_in_threads_equal_serial():
