@@ -305,3 +305,18 @@ def test_helper_thread_is_per_process(monkeypatch):
     monkeypatch.setattr(_fit.os, "getpid", lambda: -1)  # as in a forked child
     child = _fit._helper()
     assert child is not first and child.submit(lambda: 4).result() == 4
+
+
+def test_a_fit_loads_only_what_it_needs():
+    """A first ``lmer`` fit in a new process imports neither scipy.optimize (about 0.3 s; profile
+    intervals load it) nor the GLMM package (only weights, offsets and offset() terms need its
+    evaluator). Run in a subprocess: other tests have imported both here."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport multilevel as ml\n"
+            "fit = ml.lmer('diameter ~ 1 + (1 | plate) + (1 | sample)', ml.datasets.load('Penicillin'))\n"
+            "assert fit.optinfo.converged\n"
+            "print(sorted(m for m in ('scipy.optimize', 'scipy.stats', 'multilevel.glmm') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
