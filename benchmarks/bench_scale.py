@@ -9,7 +9,10 @@ popularity), ``y ~ x + (1 | user) + (1 | item)`` by REML. Run from the repositor
     python benchmarks/bench_scale.py --shape 100k --all --timeout 200 --json benchmarks/scale.json
 
 Each fit runs in a fresh process (data generated there; generation is not timed). Reported:
-wall-clock and CPU seconds of the fit (``ml.lmer`` on the DataFrame), optimizer evaluations,
+wall-clock and CPU seconds of the fit (``ml.lmer`` on the DataFrame; the first call in the
+process, which also imports the modules the fit needs: ``import multilevel`` and ``import
+mixedlm`` load them lazily), ``warm_wall_s`` and ``warm_cpu_s`` (the best of ``--warm`` further
+calls in the same process, as in a session that fits several models), optimizer evaluations,
 the formulation chosen, the peak resident set size of the process (``ru_maxrss``), theta,
 logLik and, for the matrix-free formulation, the standard errors of the log-determinant and of logLik
 and the probes of the final evaluation (``--check-dense``: also the exact logLik at the same theta
@@ -19,6 +22,12 @@ is R's ``VmHWM``) with a time limit, as are mixedlm (``mixedlm.lmer``) and stats
 ``MixedLM`` (crossed effects as variance components of one all-rows group), which needs dense
 ``n x levels`` designs and is only attempted up to ``--sm-max-cells`` cells. A fit that does
 not finish within ``--timeout`` seconds is recorded as ``{"timeout": true, "cap_s": ...}``.
+
+``--repeats N`` runs each Python tool in ``N`` fresh processes and keeps the best time of each
+kind (the machine may be shared: CPU times vary less than wall-clock times). The children get
+a bytecode cache (``PYTHONPYCACHEPREFIX``, in the temporary directory) even where
+``PYTHONDONTWRITEBYTECODE`` is set, and an untimed import fills it first: otherwise a pure-Python
+package is recompiled at every start, while installed packages ship their bytecode.
 
 ``--json PATH`` adds the run to a JSON list in ``PATH`` (a run of the same size replaces the
 earlier one), with the load average and the time; ``plot_scale.py`` draws the file.
@@ -48,13 +57,18 @@ sys.path.insert(0, {here!r})
 from _ratings import ratings
 import multilevel as ml
 df = ratings({n}, {nu}, {ni})
-t0, c0 = time.perf_counter(), time.process_time()
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    fit = ml.lmer({formula!r}, df, REML=True, formulation={formulation!r})
-wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+times = []
+for _ in range(1 + {warm}):
+    t0, c0 = time.perf_counter(), time.process_time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = ml.lmer({formula!r}, df, REML=True, formulation={formulation!r})
+    times.append((time.perf_counter() - t0, time.process_time() - c0))
+(wall, cpu), warm = times[0], times[1:] or [(None, None)]
 acc = getattr(fit._problem, "accuracy", None)
-out = dict(wall_s=wall, cpu_s=cpu, feval=fit.optinfo.feval, formulation=fit._problem.formulation,
+out = dict(wall_s=wall, cpu_s=cpu, warm_wall_s=min(w[0] for w in warm) if {warm} else None,
+           warm_cpu_s=min(w[1] for w in warm) if {warm} else None,
+           feval=fit.optinfo.feval, formulation=fit._problem.formulation,
            maxrss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
            theta=[float(t) for t in fit.theta], loglik=float(fit.loglik), sigma=float(fit.sigma),
            fixef=[float(b) for b in fit.fixef], logdet_se=None if acc is None else acc.standard_error,
@@ -73,9 +87,13 @@ _R = """
 suppressPackageStartupMessages({{ library(lme4); library(jsonlite) }})
 d <- read.csv({path!r}); d$user <- factor(d$user); d$item <- factor(d$item)
 tm <- system.time(m <- lmer(y ~ x + (1 | user) + (1 | item), data = d, REML = TRUE))
+warm <- lapply(seq_len({warm}), function(i) system.time(lmer(y ~ x + (1 | user) + (1 | item), data = d, REML = TRUE)))
+best <- function(f) if (length(warm)) min(sapply(warm, f)) else NULL
 hwm <- grep("^VmHWM", readLines("/proc/self/status"), value = TRUE)
 hwm <- if (length(hwm)) as.numeric(gsub("[^0-9]", "", hwm)) / 2^20 else NA
 cat(toJSON(list(wall_s = unname(tm["elapsed"]), cpu_s = unname(tm["user.self"] + tm["sys.self"]),
+                warm_wall_s = best(function(t) unname(t["elapsed"])),
+                warm_cpu_s = best(function(t) unname(t["user.self"] + t["sys.self"])),
                 theta = unname(getME(m, "theta")), loglik = as.numeric(logLik(m)), sigma = sigma(m),
                 maxrss_gib = hwm), auto_unbox = TRUE, digits = NA), "\\n")
 """
@@ -101,21 +119,36 @@ sys.path.insert(0, {here!r})
 from _ratings import ratings
 import mixedlm
 df = ratings({n}, {nu}, {ni})
-t0, c0 = time.perf_counter(), time.process_time()
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    m = mixedlm.lmer({formula!r}, df, REML=True)
-wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-print(json.dumps(dict(wall_s=wall, cpu_s=cpu, loglik=float(m.logLik().value), sigma=float(m.sigma),
+times = []
+for _ in range(1 + {warm}):
+    t0, c0 = time.perf_counter(), time.process_time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mixedlm.lmer({formula!r}, df, REML=True)
+    times.append((time.perf_counter() - t0, time.process_time() - c0))
+(wall, cpu), warm = times[0], times[1:]
+print(json.dumps(dict(wall_s=wall, cpu_s=cpu, warm_wall_s=min(w[0] for w in warm) if warm else None,
+                      warm_cpu_s=min(w[1] for w in warm) if warm else None,
+                      loglik=float(m.logLik().value), sigma=float(m.sigma),
                       maxrss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)))
 """
 TOOLS = ("ours", "lme4", "mixedlm", "statsmodels")
 
 
+def _child_env():
+    """The environment of the Python children: a bytecode cache outside the source tree, also where
+    ``PYTHONDONTWRITEBYTECODE`` is set (see the module notes)."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.setdefault("PYTHONPYCACHEPREFIX", os.path.join(tempfile.gettempdir(), "multilevel-bench-pycache"))
+    return env
+
+
 def _run(cmd, timeout):
     """Run ``cmd`` in its own process group and parse the JSON on its last line; at ``timeout`` the
     whole group is killed (Rscript starts R as a child, which would otherwise keep running)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env=_child_env())
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -127,13 +160,33 @@ def _run(cmd, timeout):
     return json.loads(stdout.strip().splitlines()[-1])
 
 
-def ours(n, nu, ni, formulation="auto", timeout=3600, check_dense=False):
+def _best(runs):
+    """The best of several runs of one tool: the first run's record with each time replaced by its
+    minimum over the runs that finished (``runs`` counts them); the first failure if none did."""
+    done = [r for r in runs if "wall_s" in r]
+    if not done:
+        return runs[0]
+    out = dict(done[0], runs=len(done))
+    for key in ("wall_s", "cpu_s", "warm_wall_s", "warm_cpu_s"):
+        values = [r[key] for r in done if r.get(key) is not None]
+        out[key] = min(values) if values else None
+    return out
+
+
+def _warm_cache(modules):
+    """Import ``modules`` once in a child, untimed, so that the timed children find their bytecode."""
+    code = "import importlib\nfor m in %r:\n    try:\n        importlib.import_module(m)\n" \
+           "    except ImportError:\n        pass\n" % (list(modules),)
+    subprocess.run([sys.executable, "-c", code], env=_child_env(), capture_output=True, check=False)
+
+
+def ours(n, nu, ni, formulation="auto", timeout=3600, check_dense=False, warm=0, repeats=1):
     code = _OURS.format(here=HERE, n=n, nu=nu, ni=ni, formula=FORMULA, formulation=formulation,
-                        check_dense=bool(check_dense))
-    return _run([sys.executable, "-c", code], timeout)
+                        check_dense=bool(check_dense), warm=int(warm))
+    return _best([_run([sys.executable, "-c", code], timeout) for _ in range(max(1, repeats))])
 
 
-def lme4(n, nu, ni, timeout):
+def lme4(n, nu, ni, timeout, warm=0):
     if shutil.which("Rscript") is None:
         return {"error": "Rscript not found"}
     sys.path.insert(0, HERE)
@@ -144,13 +197,13 @@ def lme4(n, nu, ni, timeout):
         ratings(n, nu, ni).to_csv(path, index=False, float_format="%.17g")
         script = os.path.join(tmp, "fit.R")
         with open(script, "w") as fh:
-            fh.write(_R.format(path=path))
+            fh.write(_R.format(path=path, warm=int(warm)))
         return _run(["Rscript", script], timeout)
 
 
-def mixedlm(n, nu, ni, timeout):
-    code = _MIXEDLM.format(here=HERE, n=n, nu=nu, ni=ni, formula=FORMULA)
-    return _run([sys.executable, "-c", code], timeout)
+def mixedlm(n, nu, ni, timeout, warm=0, repeats=1):
+    code = _MIXEDLM.format(here=HERE, n=n, nu=nu, ni=ni, formula=FORMULA, warm=int(warm))
+    return _best([_run([sys.executable, "-c", code], timeout) for _ in range(max(1, repeats))])
 
 
 def statsmodels(n, nu, ni, timeout, max_cells):
@@ -175,6 +228,10 @@ def _arguments(argv):
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds allowed to each other tool")
     ap.add_argument("--ours-timeout", type=float, default=3600.0, help="seconds allowed to ours")
     ap.add_argument("--sm-max-cells", type=float, default=2e8, help="largest n x levels design tried")
+    ap.add_argument("--warm", type=int, default=0,
+                    help="further fits in the same process after the first (ours and mixedlm; best reported)")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="fresh processes per Python tool (ours and mixedlm; best of each time reported)")
     ap.add_argument("--json", metavar="PATH", help="add the run to the JSON list in PATH (for plot_scale.py)")
     return ap.parse_args(argv)
 
@@ -198,17 +255,23 @@ def main(argv=None):
     n, nu, ni = SHAPES[args.shape] if args.shape else (args.rows, args.users, args.items)
     out = {"rows": n, "users": nu, "items": ni, "formula": FORMULA, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ",
            time.gmtime()), "loadavg_start": os.getloadavg()[0], "cap_s": args.timeout}
-    out["ours"] = ours(n, nu, ni, args.formulation, args.ours_timeout, check_dense=args.check_dense)
+    _warm_cache(["multilevel.lmm", "mixedlm", "statsmodels.formula.api"])
+    out["ours"] = ours(n, nu, ni, args.formulation, args.ours_timeout, check_dense=args.check_dense,
+                       warm=args.warm, repeats=args.repeats)
     if args.lme4 or args.all:
-        out["lme4"] = lme4(n, nu, ni, args.timeout)
+        out["lme4"] = lme4(n, nu, ni, args.timeout, warm=args.warm)
     if args.mixedlm or args.all:
-        out["mixedlm"] = mixedlm(n, nu, ni, args.timeout)
+        out["mixedlm"] = mixedlm(n, nu, ni, args.timeout, warm=args.warm, repeats=args.repeats)
     if args.statsmodels or args.all:
         out["statsmodels"] = statsmodels(n, nu, ni, args.timeout, args.sm_max_cells)
     out["loadavg_end"] = os.getloadavg()[0]
     for other in TOOLS[1:]:
         if "wall_s" in out.get(other, {}) and "wall_s" in out["ours"]:
             out[f"ratio_{other}"] = out[other]["wall_s"] / out["ours"]["wall_s"]
+            out[f"cpu_ratio_{other}"] = out[other]["cpu_s"] / out["ours"]["cpu_s"]
+            if out[other].get("warm_cpu_s") and out["ours"].get("warm_cpu_s"):
+                out[f"warm_ratio_{other}"] = out[other]["warm_wall_s"] / out["ours"]["warm_wall_s"]
+                out[f"warm_cpu_ratio_{other}"] = out[other]["warm_cpu_s"] / out["ours"]["warm_cpu_s"]
             out[f"loglik_diff_{other}"] = out["ours"]["loglik"] - out[other]["loglik"]
     print(json.dumps(out, indent=1))
     if args.json:

@@ -238,9 +238,12 @@ def test_two_thread_evaluations_equal_one_thread(monkeypatch):
 
     from multilevel.lmm import _fit
 
+    from multilevel.lmm import _pls
+
     X, y, terms, theta = _make([(60, 1), (400, 1)], n=2000)
     prob = PLSProblem(X, y, terms)
     assert not prob.dense and prob.r > 2 * 192
+    monkeypatch.setattr(_pls, "HELPER_MIN_R", 100)  # split this small problem's evaluations too
     ref, sol = prob.deviance(theta, True), prob.solve(theta)
     with ThreadPoolExecutor(1) as helper, prob.helper_thread(helper):
         assert prob.deviance(theta, True) == pytest.approx(ref, rel=1e-12)
@@ -252,6 +255,29 @@ def test_two_thread_evaluations_equal_one_thread(monkeypatch):
     assert parallel.deviance == pytest.approx(serial.deviance, rel=1e-10)
     np.testing.assert_allclose(parallel.theta, serial.theta, rtol=1e-4)
     np.testing.assert_allclose(parallel.optinfo.hessian, serial.optinfo.hessian, rtol=1e-3)
+
+
+def test_small_problems_do_the_helpers_share_themselves(monkeypatch):
+    """Below HELPER_MIN_R the helper thread is not used (the hand-offs cost more than they save),
+    and the evaluation is the same to the last bit: the same pieces, one after the other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from multilevel.lmm import _pls
+
+    class Refusing:
+        def submit(self, *args, **kwargs):
+            raise AssertionError("the helper thread was used")
+
+    X, y, terms, theta = _make([(60, 1), (400, 1)], n=2000)
+    prob = PLSProblem(X, y, terms)
+    assert not prob.dense and 2 * 192 < prob.r < _pls.HELPER_MIN_R
+    with prob.helper_thread(Refusing()):
+        inline = prob.deviance(theta, True), prob.solve(theta).beta
+    monkeypatch.setattr(_pls, "HELPER_MIN_R", 100)
+    with ThreadPoolExecutor(1) as helper, prob.helper_thread(helper):
+        threaded = prob.deviance(theta, True), prob.solve(theta).beta
+    assert inline[0] == threaded[0]
+    np.testing.assert_array_equal(inline[1], threaded[1])
 
 
 def test_grouped_maps_built_in_threads_equal_serial():
@@ -279,3 +305,18 @@ def test_helper_thread_is_per_process(monkeypatch):
     monkeypatch.setattr(_fit.os, "getpid", lambda: -1)  # as in a forked child
     child = _fit._helper()
     assert child is not first and child.submit(lambda: 4).result() == 4
+
+
+def test_a_fit_loads_only_what_it_needs():
+    """A first ``lmer`` fit in a new process imports neither scipy.optimize (about 0.3 s; profile
+    intervals load it) nor the GLMM package (only weights, offsets and offset() terms need its
+    evaluator). Run in a subprocess: other tests have imported both here."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport multilevel as ml\n"
+            "fit = ml.lmer('diameter ~ 1 + (1 | plate) + (1 | sample)', ml.datasets.load('Penicillin'))\n"
+            "assert fit.optinfo.converged\n"
+            "print(sorted(m for m in ('scipy.optimize', 'scipy.stats', 'multilevel.glmm') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"

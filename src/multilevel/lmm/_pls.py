@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
+from concurrent.futures import Future
 
 import numpy as np
 import scipy.sparse as sp
@@ -59,6 +60,21 @@ _LOG2PI = float(np.log(2.0 * np.pi))
 _DENSE_P_MAX = 200_000  # entries of the Schur-update map stored dense below this size
 _DENSE_SETUP_MAX = 2_000_000  # n * r below which the designs are kept dense
 _GIL_FREE_MIN_R = 64  # rest matrices at least this large are factored with the GIL released
+# Rest matrices at least this large split each evaluation with a helper thread. Below, a factor
+# takes a few milliseconds and the hand-offs (about five per evaluation, each waiting for the
+# other thread to be scheduled) cost more CPU than they save, and on a busy machine more time:
+# the same split pieces then run one after the other on the calling thread (the same numbers).
+HELPER_MIN_R = 1_000
+
+
+class _InlineHelper:
+    """An executor that runs each job at once on the calling thread (see ``HELPER_MIN_R``)."""
+
+    @staticmethod
+    def submit(fn, *args):
+        done = Future()
+        done.set_result(fn(*args))
+        return done
 
 
 class PLSProblem:
@@ -250,9 +266,12 @@ class PLSProblem:
     def helper_thread(self, helper):
         """Within the block, evaluations on the calling thread share their work with ``helper``
         (an executor with one idle worker): the Schur update by rows, the Cholesky factor by
-        columns. For large problems with single-threaded BLAS; the results do not depend on
-        scheduling. Other threads are not affected."""
+        columns. For large problems with single-threaded BLAS; below ``HELPER_MIN_R`` the
+        calling thread does the helper's share itself. The results do not depend on scheduling.
+        Other threads are not affected."""
         before = getattr(self._local, "helper", None)
+        if helper is not None and self.r < HELPER_MIN_R:
+            helper = _InlineHelper()
         self._local.helper = helper if not self.dense else None
         try:
             yield self

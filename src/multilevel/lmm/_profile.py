@@ -31,8 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy
-from scipy import optimize
+import scipy  # scipy.optimize and scipy.stats load on first use (they are slow to import)
 
 from .._exceptions import ModelSpecificationError
 from .._protocol import confint_frame, parse_level
@@ -213,7 +212,7 @@ def _crossing(setup: ProfileSetup, which: int, zeta, direction: int, z: float) -
         inner, step = outer, step * 1.6
     else:
         return float("nan")
-    return float(optimize.brentq(lambda x: zeta(x) - target, inner, outer, xtol=1e-10, rtol=1e-10))
+    return float(scipy.optimize.brentq(lambda x: zeta(x) - target, inner, outer, xtol=1e-10, rtol=1e-10))
 
 
 def profile_grid(setup: ProfileSetup, which: int, *, num: int = 15, zmax: float = 3.0) -> tuple[np.ndarray, np.ndarray]:

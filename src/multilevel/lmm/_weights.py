@@ -80,9 +80,13 @@ def weighted_frame(formula: str, data, *, weights=None, offset=None, contrasts=N
     """The model frame of ``formula`` without its ``offset()`` terms, and the :class:`WeightsOffset`
     of the rows used (None when the model has neither)."""
     from ..formula import model_frame
+
+    has_offset_term = isinstance(formula, str) and "offset(" in formula
+    if not has_offset_term and weights is None and offset is None:  # the common case: no glmm import
+        return model_frame(formula, data, contrasts=contrasts), None
     from ..glmm._response import _evaluate, split_formula
 
-    spec = split_formula(formula) if isinstance(formula, str) and "offset(" in formula else None
+    spec = split_formula(formula) if has_offset_term else None
     if spec is None and weights is None and offset is None:
         return model_frame(formula, data, contrasts=contrasts), None
     df = polars_to_pandas(data) if is_polars(data) else as_dataframe(data)
