@@ -18,9 +18,9 @@ The response is
 
 .. math::
 
-    y = 2 + 0.5 x + s_{student} + (t_{0,teacher} + t_{1,teacher} x) + \\varepsilon,\\quad
+    y = 2 + 0.5 x + s_{student} + (t_{0,teacher} + t_{1,teacher} x) + c_{school} + \\varepsilon,\\quad
     s \\sim N(0, 0.6^2),\\ t_0 \\sim N(0, 0.4^2),\\ t_1 \\sim N(0, 0.2^2),\\
-    \\varepsilon \\sim N(0, 1),
+    c \\sim N(0, 0.3^2),\\ \\varepsilon \\sim N(0, 1),
 
 with ``x`` standard normal per row (``corr(t_0, t_1) = 0.3``). The generator is
 deterministic for a given ``seed`` (NumPy's PCG64) and uses only NumPy.
@@ -86,7 +86,9 @@ def students_teachers(num_teachers: int, *, students_per_teacher: int = 5, class
     s = 0.6 * rng.standard_normal(num_students)
     cov = np.array([[0.16, 0.3 * 0.4 * 0.2], [0.3 * 0.4 * 0.2, 0.04]])
     t = rng.standard_normal((num_teachers, 2)) @ np.linalg.cholesky(cov).T
-    y = 2.0 + 0.5 * x + s[student] + t[teacher, 0] + t[teacher, 1] * x + rng.standard_normal(student.size)
+    c = 0.3 * rng.standard_normal(num_schools)
+    y = (2.0 + 0.5 * x + s[student] + t[teacher, 0] + t[teacher, 1] * x + c[school_of_teacher[teacher]]
+         + rng.standard_normal(student.size))
     out = {"y": y, "x": x, "student": student, "teacher": teacher, "school": school_of_teacher[teacher]}
     if not frame:
         return out
