@@ -5,8 +5,9 @@ school of the district).
 
 For each number of teachers: set-up, one evaluation of the REML criterion (at theta = (0.6, 0.4),
 best of ``--repeats``) and the whole fit of ``y ~ x + (1 | student) + (1 | teacher)`` per
-formulation, wall and CPU time (evaluations with one BLAS thread, as fits of large problems run) (the machine may be loaded by other work: CPU time is the fairer
-measure), and lme4's fit (timed inside R, CPU time from ``proc.time``) where ``--r-max`` allows.
+formulation, wall and CPU time (evaluations with one BLAS thread, as fits of large problems
+run; the machine may be loaded by other work: CPU time is the fairer measure), and lme4's fit
+(timed inside R, CPU time from ``proc.time``) where ``--r-max`` allows.
 The dense formulation is run up to ``--dense-max`` teachers (its evaluation grows as teachers^3).
 Prints a table and writes JSON (``--out``)::
 
@@ -69,7 +70,7 @@ def fit(df, formulation, formula=FORMULA):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         m, w, c = _clock(lambda: ml.lmer(formula, df, formulation=formulation))
-    return {"fit": [w, c], "criterion": -2.0 * m.loglik, "theta": m.theta.tolist(), "feval": m.optinfo.feval}
+    return {"fit": [w, c], "fit_criterion": -2.0 * m.loglik, "theta": m.theta.tolist(), "feval": m.optinfo.feval}
 
 
 R_FIT = r"""
@@ -83,7 +84,7 @@ for (i in seq_len(as.integer(a[3]))) {
   cur <- c(wall = t1[["elapsed"]], cpu = t1[["user.self"]] + t1[["sys.self"]])
   if (is.null(best) || cur[["wall"]] < best[["wall"]]) best <- cur
 }
-cat(toJSON(list(fit = unname(best), criterion = REMLcrit(m), theta = getME(m, "theta"),
+cat(toJSON(list(fit = unname(best), fit_criterion = REMLcrit(m), theta = getME(m, "theta"),
                 version = as.character(packageVersion("lme4"))), auto_unbox = TRUE, digits = NA))
 """
 
@@ -123,21 +124,22 @@ def _ms(pair):
 
 def report(row):
     print(f"\n{row['teachers']} teachers, {row['students']} students, {row['rows']} rows; auto: {row['auto']}")
-    print(f"  {'':16s} {'setup ms (wall/cpu)':>22s} {'evaluation ms':>22s} {'fit ms':>22s}  criterion")
+    print(f"  {'':16s} {'setup ms (wall/cpu)':>22s} {'evaluation ms':>22s} {'fit ms':>22s}  fitted criterion")
     for form in ("sparse", "dense", "matrix-free", "sparse slopes"):
         if form in row:
             r = row[form]
             f = _ms(r["fit"]) if "fit" in r else " " * 21
-            print(f"  {form:16s} {_ms(r['setup'])} {_ms(r['evaluation'])} {f}  {r['criterion']:.6f}")
+            print(f"  {form:16s} {_ms(r['setup'])} {_ms(r['evaluation'])} {f}  {r.get('fit_criterion', np.nan):.6f}")
     for key, form in (("lme4", "sparse"), ("lme4 slopes", "sparse slopes")):
         if key in row:
             r = row[key]
-            print(f"  {key:16s} {'':44s} {_ms(r['fit'])}  {r['criterion']:.6f}   lme4 {r['version']}")
+            print(f"  {key:16s} {'':44s} {_ms(r['fit'])}  {r['fit_criterion']:.6f}   lme4 {r['version']}")
             if "fit" in row[form]:
                 print(f"    ratio lme4 / {form}: wall {r['fit'][0] / row[form]['fit'][0]:.1f}x, "
                       f"CPU {r['fit'][1] / row[form]['fit'][1]:.1f}x")
     if "dense" in row:
-        print(f"  dense / sparse evaluation (CPU): {row['dense']['evaluation'][1] / row['sparse']['evaluation'][1]:.1f}x")
+        ratio = row["dense"]["evaluation"][1] / row["sparse"]["evaluation"][1]
+        print(f"  dense / sparse evaluation (CPU): {ratio:.1f}x")
     print(f"  matrix-free / sparse evaluation (CPU): "
           f"{row['matrix-free']['evaluation'][1] / row['sparse']['evaluation'][1]:.1f}x")
 

@@ -44,20 +44,35 @@ envelope in reverse Cuthill-McKee order. ``"sparse"`` is taken when that estimat
 ``SPARSE_MARGIN`` times below the dense one (within ``MAX_DENSE_REST``) or, beyond it, no larger
 than the dense evaluation at ``MAX_DENSE_REST``; against matrix-free (all-scalar terms) with the
 same ``DENSE_PREFERENCE`` as dense. Ratings-like data never pass the pair test (3,000 to 12,000
-items: 1,000 to 5,500 pairs per item), so their choice is unchanged.
+items: 2,400 to 5,500 pairs per item), so their choice is unchanged.
 
 Students x teachers within schools (``benchmarks/_nested_crossed.py``: 5 students per teacher, 4
 rows each, schools of 20 teachers, 10% of rows in another school of the district;
 ``benchmarks/bench_sparse.py``, CPU time per REML evaluation on a loaded machine):
 
-{TABLE}
+=========  =========  =========  =========  ===========  ==========  ===========  =========  =========
+teachers   rows       dense      sparse     matrix-free  sparse fit  matrix-free  dense fit  lme4 fit
+                      eval (ms)  eval (ms)  eval (ms)    (ms)        fit (ms)     (ms)       (ms)
+=========  =========  =========  =========  ===========  ==========  ===========  =========  =========
+600        12,000     6.3        3.3        18.4         317         2,958        432        734
+1,000      20,000     24.5       5.6
+1,500      30,000     75.1       7.8
+2,000      40,000     170        9.8        44.5         613         8,925        7,230      2,089
+5,000      100,000    2,400      26.5       83.6         1,155       13,961                  6,641
+10,000     200,000               52.5       202          3,487       33,370
+20,000     400,000               97.7       497          6,027       53,178
+=========  =========  =========  =========  ===========  ==========  ===========  =========  =========
 
-The dense/sparse crossover is below 1,000 teachers (600 teachers: dense 422 ms against 3.3 ms
-with multi-threaded BLAS stalling, about 5 ms against 3 ms on one thread); the
-estimates switch at about 700. Sparse is 4-6 times cheaper per evaluation than matrix-free
-at every size measured and exact, so matrix-free is no longer chosen for such designs.
-The sparse set-up is the chooser's pattern analysis (about 1 s at 20,000 teachers) plus the
-first factorization's ordering.
+(600 teachers: one run; 600 to 1,500 teachers: one-thread evaluations measured apart; dense fits
+beyond 2,000 and lme4 beyond 5,000 teachers were not run.) The dense/sparse crossover is below
+1,000 teachers: at 600 the dense evaluation takes 6.3 ms against 3.3 ms, and the chooser's
+estimates (dense 1.5 times the sparse one at 600 teachers, 2.7 times at 800) switch to sparse
+between 600 and 800. Sparse is 3-6 times cheaper per evaluation than matrix-free at every size
+measured (and exact); whole fits 9-15 times (the matrix-free final evaluation adds probes), so
+matrix-free is not chosen for such designs. With ``(x | teacher)`` (no matrix-free): sparse
+evaluations of 61 ms (2,000 teachers) and 185 ms (5,000), fits of 7.2 s and 15.2 s against
+lme4's 11.4 s and 28.2 s. The chooser's pattern analysis takes about 1 s of CPU at 20,000
+teachers; the sparse set-up 0.6 s (the first factorization's ordering included).
 """
 
 from __future__ import annotations
