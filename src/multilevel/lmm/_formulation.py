@@ -61,18 +61,20 @@ teachers   rows       dense      sparse     matrix-free  sparse fit  matrix-free
 5,000      100,000    2,400      26.5       83.6         1,155       13,961                  6,641
 10,000     200,000               52.5       202          3,487       33,370
 20,000     400,000               97.7       497          6,027       53,178
+50,000     1,000,000             249        449          17,648
 =========  =========  =========  =========  ===========  ==========  ===========  =========  =========
 
 (600 teachers: one run; 600 to 1,500 teachers: one-thread evaluations measured apart; dense fits
 beyond 2,000 and lme4 beyond 5,000 teachers were not run.) The dense/sparse crossover is below
 1,000 teachers: at 600 the dense evaluation takes 6.3 ms against 3.3 ms, and the chooser's
 estimates (dense 1.5 times the sparse one at 600 teachers, 2.7 times at 800) switch to sparse
-between 600 and 800. Sparse is 3-6 times cheaper per evaluation than matrix-free at every size
-measured (and exact); whole fits 9-15 times (the matrix-free final evaluation adds probes), so
-matrix-free is not chosen for such designs. With ``(x | teacher)`` (no matrix-free): sparse
+between 600 and 800. Sparse is 3-6 times cheaper per evaluation than matrix-free up to 20,000 teachers and 1.8 times
+at 50,000 (where matrix-free drops to 4 probes), and exact; whole fits 9-15 times (the
+matrix-free final evaluation adds probes), so matrix-free is not chosen for such designs. With ``(x | teacher)`` (no matrix-free): sparse
 evaluations of 61 ms (2,000 teachers) and 185 ms (5,000), fits of 7.2 s and 15.2 s against
 lme4's 11.4 s and 28.2 s. The chooser's pattern analysis takes about 1 s of CPU at 20,000
-teachers; the sparse set-up 0.6 s (the first factorization's ordering included).
+teachers and 2.3 s at 50,000; the sparse set-up 0.6 s and 2.0 s (the first factorization's
+ordering included).
 """
 
 from __future__ import annotations
