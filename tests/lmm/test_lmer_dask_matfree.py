@@ -124,6 +124,8 @@ def test_beyond_the_dense_wall_on_a_cluster(client, large):
 def test_errors_as_in_memory(small):
     ddf = dd.from_pandas(small, npartitions=2)
     with pytest.raises(ArgumentError, match="formulation must be one of"):
+        ml.lmer(CROSSED, ddf, formulation="supernodal")
+    with pytest.raises(ArgumentError, match="formulation='sparse' is not available for Dask"):
         ml.lmer(CROSSED, ddf, formulation="sparse")
     with pytest.raises(ArgumentError, match="needs scalar random-effects terms"):
         ml.lmer("y ~ x + (x | user) + (1 | item)", ddf, formulation="matrix-free")

@@ -142,14 +142,19 @@ def test_auto_chooses_from_the_structure(ratings):
     _, _, terms = _arrays(ratings)
     assert sum(t.q for t in terms[1:]) <= DENSE_ALWAYS
     assert choose_formulation(terms, 2) == "dense"
-    big = [TermStructure(np.arange(30_000) % 3_000, np.ones((30_000, 1)), 3_000),
-           TermStructure(np.arange(30_000) % 10_500, np.ones((30_000, 1)), 10_500)]
-    assert choose_formulation(big, 2) == "matrix-free"  # beyond the dense limit
-    mid = [TermStructure(np.arange(30_000) % 3_000, np.ones((30_000, 1)), 3_000),
-           TermStructure(np.arange(30_000) % 5_000, np.ones((30_000, 1)), 5_000)]
+    rng = np.random.default_rng(3)
+    users = np.concatenate([np.arange(3_000), rng.integers(0, 3_000, 27_000)])
+    items = np.concatenate([np.arange(10_500), rng.integers(0, 10_500, 19_500)])
+    big = [TermStructure(users, np.ones((30_000, 1)), 3_000), TermStructure(items, np.ones((30_000, 1)), 10_500)]
+    assert choose_formulation(big, 2) == "matrix-free"  # beyond the dense limit, randomly crossed: not sparse
+    local = [TermStructure(np.arange(30_000) % 3_000, np.ones((30_000, 1)), 3_000),
+             TermStructure(np.arange(30_000) % 10_500, np.ones((30_000, 1)), 10_500)]
+    assert choose_formulation(local, 2) == "sparse"  # each item shares users with 6 others only
+    mid = [TermStructure(users, np.ones((30_000, 1)), 3_000),
+           TermStructure(items % 5_000, np.ones((30_000, 1)), 5_000)]
     dense_ops, free_ops = cost_estimates(mid, 2)
     assert choose_formulation(mid, 2) == ("dense" if dense_ops <= 20 * free_ops else "matrix-free")
-    slopes = [TermStructure(np.arange(30_000) % 3_000, np.ones((30_000, 2)), 3_000), big[1]]
+    slopes = [TermStructure(users, np.ones((30_000, 2)), 3_000), big[1]]
     assert choose_formulation(slopes, 2) is None
     assert isinstance(make_problem(np.ones((30_000, 1)), np.zeros(30_000), big), MatrixFreeProblem)
 
@@ -164,7 +169,7 @@ def test_beyond_the_dense_limit_fits_matrix_free():
 
 def test_formulation_argument_errors(ratings):
     with pytest.raises(ml.ArgumentError, match="formulation must be one of"):
-        ml.lmer(FORMULA, ratings, formulation="sparse")
+        ml.lmer(FORMULA, ratings, formulation="supernodal")
     sleep = ml.datasets.load("sleepstudy")
     with pytest.raises(ml.ArgumentError, match="needs scalar random-effects terms"):
         ml.lmer("Reaction ~ Days + (Days | Subject)", sleep, formulation="matrix-free")

@@ -139,6 +139,9 @@ def choose_from_crossproducts(terms, p: int, A1r: sp.csr_matrix, formulation: st
     q_rest = sum(t.q for t in terms[1:])
     if formulation == "matrix-free" and not scalar:
         raise ArgumentError("formulation='matrix-free' needs scalar random-effects terms such as (1 | g)")
+    if formulation == "sparse":
+        raise ArgumentError("formulation='sparse' is not available for Dask DataFrames or Parquet files (its "
+                            "set-up reads the rows); use 'auto', 'dense' or 'matrix-free', or fit in memory")
     if q_rest > MAX_DENSE_REST and (formulation == "dense" or not scalar):
         raise ModelSpecificationError(
             f"the random-effects terms after the first have {q_rest} coefficients together; their Schur "
@@ -152,7 +155,7 @@ def choose_from_crossproducts(terms, p: int, A1r: sp.csr_matrix, formulation: st
         pattern = A1r[:, :q_rest].tocsr()
         return pair_costs(np.diff(pattern.indptr), pattern.nnz, q_rest + p + 1, p)
 
-    return choose_formulation(terms, p, MAX_DENSE_REST, costs=costs)
+    return choose_formulation(terms, p, MAX_DENSE_REST, costs=costs, sparse=False)
 
 
 def _sparse_rest(pr: PLSProblem, A1r: sp.csr_matrix, Arr: sp.csr_matrix) -> None:

@@ -25,23 +25,46 @@ __all__ = ["lmer", "problem_from_frame", "terms_from_frame", "MAX_DENSE_REST"]
 def problem_from_frame(frame: ModelFrame, *, check_nobs: bool = True, formulation: str = "auto") -> PLSProblem:
     """The numerical problem (arrays only) of a model frame; checks lme4's identifiability rules
     (``check_nobs=False``: not the number of levels or coefficients against the observations, as glmer).
-    ``formulation``: ``"auto"`` (chosen from the structure), ``"dense"`` or ``"matrix-free"``
-    (see :mod:`._formulation`)."""
+    ``formulation``: ``"auto"`` (chosen from the structure), ``"dense"``, ``"matrix-free"`` or
+    ``"sparse"`` (see :mod:`._formulation`)."""
     if formulation not in FORMULATIONS:
         raise ArgumentError(f"formulation must be one of {', '.join(map(repr, FORMULATIONS))} "
                             f"(got {formulation!r})")
-    terms = terms_from_frame(frame, check_nobs=check_nobs, dense_only=formulation == "dense")
+    terms = terms_from_frame(frame, check_nobs=check_nobs, dense_only=formulation == "dense",
+                             sparse=formulation in ("auto", "sparse"))
     if formulation == "matrix-free" and any(t.k != 1 for t in terms):
         raise ArgumentError("formulation='matrix-free' needs scalar random-effects terms such as (1 | g); "
                             f"{frame.formula!r} has a term with several columns")
-    return make_problem(frame.X, frame.y, terms, formulation, max_dense=MAX_DENSE_REST)
+    if formulation == "sparse" and len(terms) < 2:
+        raise ArgumentError("formulation='sparse' factors the random-effects terms after the first; "
+                            f"{frame.formula!r} has one term (use 'auto' or 'dense')")
+    try:
+        return make_problem(frame.X, frame.y, terms, formulation, max_dense=MAX_DENSE_REST)
+    except ValueError:
+        if formulation != "auto":
+            raise
+        raise _too_large(terms) from None
 
 
-def terms_from_frame(frame: ModelFrame, *, check_nobs: bool = True, dense_only: bool = True) -> list[TermStructure]:
+def _too_large(terms, dense_only: bool = False) -> ModelSpecificationError:
+    q_rest = sum(t.q for t in terms[1:])
+    why = ("; formulation='sparse' factors it as a sparse matrix when few of its levels share a level of the "
+           "first term" if dense_only else
+           ", or as a sparse matrix when few of its levels share a level of the first term (not so here)")
+    return ModelSpecificationError(
+        f"the random-effects terms after the first have {q_rest} coefficients together; their Schur "
+        f"complement is factored as a dense matrix, which supports up to {MAX_DENSE_REST} (here it would "
+        f"need {8 * q_rest ** 2 / 2 ** 30:.1f} GiB){why}; beyond, only models whose random-effects terms are "
+        "all scalar, such as (1 | g), are fitted (matrix-free)")
+
+
+def terms_from_frame(frame: ModelFrame, *, check_nobs: bool = True, dense_only: bool = True,
+                     sparse: bool = False) -> list[TermStructure]:
     """The random-effects terms (arrays only) of a model frame; checks lme4's identifiability rules
     (``check_nobs=False``: not the number of levels or coefficients against the observations, as glmer).
     With ``dense_only=False`` later terms beyond ``MAX_DENSE_REST`` coefficients are accepted when all
-    terms are scalar (the matrix-free formulation)."""
+    terms are scalar (the matrix-free formulation), and with ``sparse`` whatever their columns (the
+    sparse formulation decides)."""
     n = frame.nobs
     if not frame.blocks:
         raise ModelSpecificationError(
@@ -65,12 +88,8 @@ def terms_from_frame(frame: ModelFrame, *, check_nobs: bool = True, dense_only: 
         terms.append(TermStructure(np.asarray(blk.codes, dtype=np.intp), np.asarray(blk.Z, dtype=float),
                                    blk.num_levels))
     q_rest = sum(t.q for t in terms[1:])
-    if q_rest > MAX_DENSE_REST and (dense_only or any(t.k != 1 for t in terms)):
-        raise ModelSpecificationError(
-            f"the random-effects terms after the first have {q_rest} coefficients together; their "
-            f"Schur complement is factored as a dense matrix, which supports up to {MAX_DENSE_REST} "
-            f"(here it would need {8 * q_rest ** 2 / 2 ** 30:.1f} GiB); beyond, only models whose "
-            "random-effects terms are all scalar, such as (1 | g), are fitted (matrix-free)")
+    if q_rest > MAX_DENSE_REST and (dense_only or (any(t.k != 1 for t in terms) and not sparse)):
+        raise _too_large(terms, dense_only)
     return terms
 
 
@@ -133,15 +152,23 @@ def lmer(formula: str, data, REML: bool = True, *, optimizer="bobyqa", start=Non
     offset : str or array_like, optional
         A known term added to the linear predictor (besides ``offset(expr)`` terms of
         the formula), as lme4's ``offset``.
-    formulation : {"auto", "dense", "matrix-free"}
+    formulation : {"auto", "dense", "matrix-free", "sparse"}
         How the profiled criterion is evaluated. ``"dense"``: the exact dense Schur
-        complement of the later terms (up to 10,000 coefficients). ``"matrix-free"``
+        complement of the later terms (up to 10,000 coefficients). ``"sparse"``: the
+        same Schur complement kept sparse and factored by a sparse ``LDL'`` with a
+        fill-reducing ordering; exact, for any terms and any number of later levels, and
+        fast when the later factor crosses the first only locally (students and
+        teachers within schools: 20,000 teachers in about 0.1 s per evaluation), slow
+        when a few first-term levels connect most later levels. ``"matrix-free"``
         (models whose random-effects terms are all scalar, such as
         ``(1 | user) + (1 | item)``): conjugate-gradient solves and a stochastic
         Lanczos log-determinant with fixed probes, for later terms with tens of
         thousands of levels; its standard error is reported in ``optinfo.notes``.
-        ``"auto"`` (default) chooses from the sizes and the sparsity of the design
-        (dense whenever it is not much slower).
+        ``"auto"`` (default) chooses from the sizes and the sparsity of the design:
+        sparse when the envelope of the Schur complement predicts a factor at least
+        twice as cheap as the dense one, dense otherwise whenever it is not much
+        slower than matrix-free. Not available from Dask or Parquet data, whose
+        fits are dense or matrix-free.
 
     Returns
     -------
