@@ -23,6 +23,37 @@ On ratings-like data with ``rows = 100 x items`` and ``users = 5 x items``
 the matrix-free operations) and 4,000 items (29 times: matrix-free); at 1M rows and 50,000 users,
 from 4,000 items on (26 times).
 
+**Exact final evaluation.** A matrix-free fit finds theta with the stochastic criterion; its final
+evaluation at the optimum (logLik, the criteria, the fixed effects and ``R_X``, sigma, the random
+effects) is then done by the dense formulation (:meth:`~._matfree.MatrixFreeProblem.exact_solve`,
+chosen by :func:`~._fit.exact_final_affordable`) when it is affordable: ``q_rest <=
+EXACT_FINAL_REST`` (the dense formulation's own limit, ``MAX_DENSE_REST``; the evaluation holds
+about ``4 x 8 r^2`` bytes besides the fit's, 2.7 GiB at 9,000 items) and one dense evaluation's
+estimated operations at most ``EXACT_FINAL_RATIO`` (100) times one matrix-free evaluation's, which
+puts the exact step at about the fit's own time. Measured on ratings-like data (CPU seconds, REML;
+the dense step is the set-up of the dense problem plus one evaluation on two threads):
+
+=====================  ==========  ==========  ===========  =============
+rows / users / items   operations  fit (s)     exact (s)    exact / fit
+=====================  ==========  ==========  ===========  =============
+300k / 20k / 3,000          13  6.8         1.8          0.27
+300k / 20k / 4,000          30  5.8         2.9          0.49
+300k / 20k / 6,000         100  8.9         6.8          0.76
+1M / 50k / 6,000            87  7.7         10.0         1.30
+1M / 50k / 9,000           292  9.9         22.6         2.29
+1M / 50k / 12,000          690  12.8        43.2         3.38
+=====================  ==========  ==========  ===========  =============
+
+(operations: dense over matrix-free per evaluation by :func:`pair_costs`; measured at a load
+average of 12 to 17 on two cores, hence CPU seconds; the exact step's share of the set-up is 15-20%
+at 300k rows and about half at 1M, and its evaluation grows as ``r^3``: 2.7 GiB more peak memory at
+9,000 items, 4.1 GiB at 12,000). The limit of 100 keeps the exact step at about the fit's own time
+or less. Within it the fit reports an exact logLik (its ``accuracy`` records ``exact``); beyond
+it, the stochastic logLik with its standard error. Under ``"auto"`` the exact step applies
+between ``DENSE_PREFERENCE`` and ``EXACT_FINAL_RATIO``: with these shapes from 4,000 items (the
+switch to matrix-free) to about 5,900 items at 300k rows (58 at 5,000, 100.4 at 6,000) and about
+6,500 at 1M rows (137 at 7,000).
+
 A sparse Cholesky factor of the Schur complement (SuperLU through ``scipy.sparse.linalg.splu``
 with a minimum-degree ordering) was measured and not kept: with Zipf-like activity a few
 heavy first-term levels connect most later levels, the Schur complement of 12,000 items
@@ -46,6 +77,9 @@ DENSE_PREFERENCE = 20.0  # dense kept while its estimated operations are at most
 _DENSE_LIMIT = 10_000  # as _schur.MAX_DENSE_REST (the caller passes its own)
 CG_ITERATIONS = 7  # per column of [X, y] to a relative residual of 1e-8 (ratings-like data: 6 to 8)
 FIT_EVALUATIONS = 30  # evaluations of a matrix-free fit (BOBYQA and the convergence checks: 26 to 30)
+EXACT_FINAL_REST = _DENSE_LIMIT  # later-term coefficients up to which a matrix-free fit's optimum may be evaluated
+EXACT_FINAL_RATIO = 100.0  # exactly, while one dense evaluation's estimated operations are at most this many times
+# one matrix-free evaluation's (measured: the exact step then takes about the fit's own time; see the module notes)
 
 
 def _all_scalar(terms) -> bool:
