@@ -36,23 +36,24 @@ the dense step is the set-up of the dense problem plus one evaluation on two thr
 =====================  ==========  ==========  ===========  =============
 rows / users / items   operations  fit (s)     exact (s)    exact / fit
 =====================  ==========  ==========  ===========  =============
-300k / 20k / 3,000          13  6.8         1.8          0.27
-300k / 20k / 4,000          30  5.8         2.9          0.49
-300k / 20k / 6,000         100  8.9         6.8          0.76
+300k / 20k / 3,000          10  6.8         1.8          0.27
+300k / 20k / 4,000          25  5.8         2.9          0.49
+300k / 20k / 6,000          83  8.9         6.8          0.76
 1M / 50k / 6,000            87  7.7         10.0         1.30
 1M / 50k / 9,000           292  9.9         22.6         2.29
 1M / 50k / 12,000          690  12.8        43.2         3.38
 =====================  ==========  ==========  ===========  =============
 
-(operations: dense over matrix-free per evaluation by :func:`pair_costs`; measured at a load
+(operations: dense over matrix-free per evaluation by :func:`pair_costs` with the problem's own
+probes, 32 below ``CHEAP_NNZ`` user-item pairs as at 300k rows, else 4; measured at a load
 average of 12 to 17 on two cores, hence CPU seconds; the exact step's share of the set-up is 15-20%
 at 300k rows and about half at 1M, and its evaluation grows as ``r^3``: 2.7 GiB more peak memory at
 9,000 items, 4.1 GiB at 12,000). The limit of 100 keeps the exact step at about the fit's own time
 or less. Within it the fit reports an exact logLik (its ``accuracy`` records ``exact``); beyond
 it, the stochastic logLik with its standard error. Under ``"auto"`` the exact step applies
-between ``DENSE_PREFERENCE`` and ``EXACT_FINAL_RATIO``: with these shapes from 4,000 items (the
-switch to matrix-free) to about 5,900 items at 300k rows (58 at 5,000, 100.4 at 6,000) and about
-6,500 at 1M rows (137 at 7,000).
+where the chooser has taken ``"matrix-free"`` and the dense operations are at most
+``EXACT_FINAL_RATIO`` times: with these shapes from 4,000 items (the switch) to about 6,300 items
+at 300k rows (83 at 6,000, 196 at 8,000) and at 1M rows (87 at 6,000, 138 at 7,000).
 
 A sparse Cholesky factor of the Schur complement (SuperLU through ``scipy.sparse.linalg.splu``
 with a minimum-degree ordering) was measured and not kept: with Zipf-like activity a few
