@@ -14,8 +14,9 @@ process, which also imports the modules the fit needs: ``import multilevel`` and
 mixedlm`` load them lazily), ``warm_wall_s`` and ``warm_cpu_s`` (the best of ``--warm`` further
 calls in the same process, as in a session that fits several models), optimizer evaluations,
 the formulation chosen, the peak resident set size of the process (``ru_maxrss``), theta,
-logLik and, for the matrix-free formulation, the standard errors of the log-determinant and of logLik
-and the probes of the final evaluation (``--check-dense``: also the exact logLik at the same theta
+logLik and, for the matrix-free formulation, whether its final evaluation was exact (the dense
+formulation at the fitted theta, where affordable) or else the standard errors of the log-determinant
+and of logLik and the probes of the final evaluation (``--check-dense``: also the exact logLik at the same theta
 from the dense formulation, and the difference). lme4
 is timed inside R (``system.time`` around ``lmer``; reading the data is not timed; peak memory
 is R's ``VmHWM``) with a time limit, as are mixedlm (``mixedlm.lmer``) and statsmodels'
@@ -72,7 +73,8 @@ out = dict(wall_s=wall, cpu_s=cpu, warm_wall_s=min(w[0] for w in warm) if {warm}
            maxrss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
            theta=[float(t) for t in fit.theta], loglik=float(fit.loglik), sigma=float(fit.sigma),
            fixef=[float(b) for b in fit.fixef], logdet_se=None if acc is None else acc.standard_error,
-           loglik_se=None if acc is None else acc.standard_error / 2, probes=None if acc is None else acc.probes)
+           loglik_se=None if acc is None else acc.standard_error / 2, probes=None if acc is None else acc.probes,
+           loglik_exact=None if acc is None else acc.exact)
 if {check_dense!r} and fit._problem.formulation == "matrix-free":  # the exact criterion at the same theta
     from multilevel.lmm._pls import PLSProblem
     p = fit._problem

@@ -119,6 +119,16 @@ class CrossProductMatrixFree(MatrixFreeProblem):
         self.ZrT = sp.csr_matrix((qr, 0))
         self._init_products(A1r_all[self.order1][:, :qr].tocsr(), Arr_all[:qr, :qr].tocsr())
 
+    def dense_problem(self) -> PLSProblem:
+        """The dense formulation from the same cross-products (:func:`problem_from_crossproducts`),
+        reassembled from the sparse products this problem keeps."""
+        back = np.argsort(self.order1)
+        A1r = sp.hstack([self.A1r, sp.csr_matrix(self.A1xy)], format="csr")[back]
+        Arr_rest = sp.diags(self.Arr_diag) + (0 if self.Arr_off is None else self.Arr_off)
+        Arxy = sp.csr_matrix(self.Arxy)
+        Arr = sp.bmat([[Arr_rest, Arxy], [Arxy.T, sp.csr_matrix(self.Axyxy)]], format="csr")
+        return problem_from_crossproducts(self.n, self.p, self.terms, self.A11, A1r, Arr)
+
     def _set_response(self, y):
         if y.size or not hasattr(self, "_cross"):
             raise RowsUnavailableError(_ROWS_MESSAGE.format(what="a new response"))

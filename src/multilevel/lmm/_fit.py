@@ -20,9 +20,11 @@ from ._blas import blas_threads
 from ._optimize import (check_convergence, get_optimizer, is_singular_theta, newton_step, optimize_theta, polish,
                         rescaled_restart)
 from .._exceptions import ModelSpecificationError
+from ._formulation import EXACT_FINAL_RATIO, EXACT_FINAL_REST, pair_costs
 from ._pls import PLSProblem, PLSSolution
 
-__all__ = ["OptimizerSummary", "LmerEstimate", "fit_problem", "estimate_at", "moment_start", "theta_scale"]
+__all__ = ["OptimizerSummary", "LmerEstimate", "fit_problem", "estimate_at", "moment_start", "theta_scale",
+           "final_solve", "exact_final_affordable"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,13 +80,17 @@ class OptimizerSummary:
 
 @dataclass(frozen=True, eq=False)
 class LmerEstimate:
-    """Result of :func:`fit_problem`: ``theta``, the PLS ``solution`` there, ``reml``, checks."""
+    """Result of :func:`fit_problem`: ``theta``, the PLS ``solution`` there, ``reml``, checks, and
+    ``accuracy``: None for an exact formulation, else the problem's record of the final evaluation
+    (:class:`~._matfree.LogdetAccuracy`: a stochastic log-determinant and its standard error, or
+    ``exact`` when the final evaluation was done by the dense formulation, see :func:`final_solve`)."""
 
     theta: np.ndarray
     solution: PLSSolution
     reml: bool
     optinfo: OptimizerSummary
     is_singular: bool
+    accuracy: object = None
 
     @property
     def deviance(self) -> float:
@@ -253,7 +259,7 @@ def fit_problem(problem: PLSProblem, reml: bool = True, *, optimizer="bobyqa", s
             report = check(res) if res is not failed else report
         if reach:
             res, report = _finish(fn, res, report, problem, boundary_tol, notes, check)
-        solution = problem.solve(res.x)
+        solution = final_solve(problem, res.x)
     accuracy = getattr(problem, "accuracy", None)  # a stochastic formulation reports its error
     if accuracy is not None:
         notes.append(accuracy.describe())
@@ -262,7 +268,29 @@ def fit_problem(problem: PLSProblem, reml: bool = True, *, optimizer="bobyqa", s
         messages.insert(0, f"convergence code {res.code} from {res.optimizer}: {res.message}")
     info = OptimizerSummary(res.optimizer, first.feval, res.code, res.message, tuple(messages),
                             report.gradient, report.hessian, tuple(notes))
-    return LmerEstimate(res.x, solution, reml, info, report.is_singular)
+    return LmerEstimate(res.x, solution, reml, info, report.is_singular, accuracy)
+
+
+def exact_final_affordable(problem) -> bool:
+    """Whether the final evaluation of a stochastic formulation is done exactly by the dense one:
+    the problem can (``exact_solve``), its later terms have at most ``EXACT_FINAL_REST`` coefficients
+    and one dense evaluation's estimated operations are at most ``EXACT_FINAL_RATIO`` times those of
+    one of its own evaluations (:func:`~._formulation.pair_costs`; about the fit's own time, see
+    :mod:`._formulation`)."""
+    if getattr(problem, "exact_solve", None) is None or problem.q_rest > EXACT_FINAL_REST:
+        return False
+    pairs, nnz = problem.pair_pattern()
+    dense, own = pair_costs(pairs, nnz, problem.r, problem.p, problem.num_probes, problem.num_steps)
+    return dense <= EXACT_FINAL_RATIO * own
+
+
+def final_solve(problem, theta) -> PLSSolution:
+    """The PLS solution at the optimum: ``problem.solve(theta)``, or for a stochastic formulation
+    the exact one where :func:`exact_final_affordable`, so that logLik, the fixed effects, their
+    covariance, sigma and the random effects all come from the exact solve."""
+    if exact_final_affordable(problem):
+        return problem.exact_solve(theta)
+    return problem.solve(theta)
 
 
 def _gradient_failed(report) -> bool:
@@ -337,6 +365,6 @@ def estimate_at(problem: PLSProblem, theta, reml: bool = True, *, check: bool = 
     fn = problem.objective(reml)
     with blas_threads("auto"):
         report = check_convergence(fn, theta, fn(theta), problem.lower, calc_derivs=check)
-        solution = problem.solve(theta)
+        solution = final_solve(problem, theta)
     info = OptimizerSummary("none", 0, 0, "theta fixed", report.messages, report.gradient, report.hessian)
-    return LmerEstimate(theta, solution, reml, info, report.is_singular)
+    return LmerEstimate(theta, solution, reml, info, report.is_singular, getattr(problem, "accuracy", None))

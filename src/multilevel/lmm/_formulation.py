@@ -31,8 +31,40 @@ On ratings-like data with ``rows = 100 x items`` and ``users = 5 x items``
 the matrix-free operations) and 4,000 items (29 times: matrix-free); at 1M rows and 50,000 users,
 from 4,000 items on (26 times).
 
-A sparse Cholesky factor of the Schur complement (SuperLU through ``scipy.sparse.linalg.splu``
-with a minimum-degree ordering) was measured and not kept: with Zipf-like activity a few
+**Exact final evaluation.** A matrix-free fit finds theta with the stochastic criterion; its final
+evaluation at the optimum (logLik, the criteria, the fixed effects and ``R_X``, sigma, the random
+effects) is then done by the dense formulation (:meth:`~._matfree.MatrixFreeProblem.exact_solve`,
+chosen by :func:`~._fit.exact_final_affordable`) when it is affordable: ``q_rest <=
+EXACT_FINAL_REST`` (the dense formulation's own limit, ``MAX_DENSE_REST``; the evaluation holds
+about ``4 x 8 r^2`` bytes besides the fit's, 2.7 GiB at 9,000 items) and one dense evaluation's
+estimated operations at most ``EXACT_FINAL_RATIO`` (100) times one matrix-free evaluation's, which
+puts the exact step at about the fit's own time. Measured on ratings-like data (CPU seconds, REML;
+the dense step is the set-up of the dense problem plus one evaluation on two threads):
+
+=====================  ==========  ==========  ===========  =============
+rows / users / items   operations  fit (s)     exact (s)    exact / fit
+=====================  ==========  ==========  ===========  =============
+300k / 20k / 3,000          10  6.8         1.8          0.27
+300k / 20k / 4,000          25  5.8         2.9          0.49
+300k / 20k / 6,000          83  8.9         6.8          0.76
+1M / 50k / 6,000            87  7.7         10.0         1.30
+1M / 50k / 9,000           292  9.9         22.6         2.29
+1M / 50k / 12,000          690  12.8        43.2         3.38
+=====================  ==========  ==========  ===========  =============
+
+(operations: dense over matrix-free per evaluation by :func:`pair_costs` with the problem's own
+probes, 32 below ``CHEAP_NNZ`` user-item pairs as at 300k rows, else 4; measured at a load
+average of 12 to 17 on two cores, hence CPU seconds; the exact step's share of the set-up is 15-20%
+at 300k rows and about half at 1M, and its evaluation grows as ``r^3``: 2.7 GiB more peak memory at
+9,000 items, 4.1 GiB at 12,000). The limit of 100 keeps the exact step at about the fit's own time
+or less. Within it the fit reports an exact logLik (its ``accuracy`` records ``exact``); beyond
+it, the stochastic logLik with its standard error. Under ``"auto"`` the exact step applies
+where the chooser has taken ``"matrix-free"`` and the dense operations are at most
+``EXACT_FINAL_RATIO`` times: with these shapes from 4,000 items (the switch) to about 6,300 items
+at 300k rows (83 at 6,000, 196 at 8,000) and at 1M rows (87 at 6,000, 138 at 7,000).
+
+On ratings-like data a sparse factor of the Schur complement does not pay (measured with SuperLU
+through ``scipy.sparse.linalg.splu`` and a minimum-degree ordering): with Zipf-like activity a few
 heavy first-term levels connect most later levels, the Schur complement of 12,000 items
 is 31% nonzero (median item degree 3,083) and SuperLU did not factor the whole 59,000-level
 system of 1M rows, 50,000 users and 9,000 items within 300 s.
@@ -101,6 +133,9 @@ SPARSE_MIN = 500  # later-term coefficients from which the sparse factor is cons
 SPARSE_MARGIN = 2.0  # sparse taken over dense when its estimated cost is at least this many times lower
 SPARSE_PAIRS_PER_COEF = 1_000  # pattern of S analysed only with at most this many level pairs per coefficient
 SPARSE_FLOP_COST = 10.0  # time of one operation of the sparse factor in dense (LAPACK) operations
+EXACT_FINAL_REST = _DENSE_LIMIT  # later-term coefficients up to which a matrix-free fit's optimum may be evaluated
+EXACT_FINAL_RATIO = 100.0  # exactly, while one dense evaluation's estimated operations are at most this many times
+# one matrix-free evaluation's (measured: the exact step then takes about the fit's own time; see the module notes)
 
 
 def _all_scalar(terms) -> bool:

@@ -27,7 +27,9 @@ are the distinct pairs of levels: at most one per row). Then
   theta, so that the criterion is a smooth function of theta); the final evaluation adds
   blocks of probes until the standard error reaches ``target_se`` (or ``max_probes``). The
   standard error over the probes and the change of the quadrature over its last step are
-  reported (:attr:`MatrixFreeProblem.accuracy`).
+  reported (:attr:`MatrixFreeProblem.accuracy`). Where the dense Schur complement is affordable a
+  fit's final evaluation is instead exact (:meth:`MatrixFreeProblem.exact_solve`, the dense
+  formulation at the fitted theta; the limit is measured in :mod:`._formulation`).
 
 Cost per evaluation: ``O((k m + (p + 1) i) nnz(A_1r))`` operations (``k`` Lanczos steps, ``m``
 probes and deflation vectors, ``i`` CG iterations) and ``O(q (m + p))`` memory; the two sparse
@@ -78,6 +80,10 @@ class LogdetAccuracy:
     cg_residual : float
         Largest relative residual of the conjugate-gradient solves for ``[X, y]``.
     cg_iterations : int
+    exact : bool
+        The evaluation was exact (:meth:`MatrixFreeProblem.exact_solve`: the dense Cholesky
+        factor of the Schur complement); then ``standard_error``, ``quadrature_change``,
+        ``probes``, ``steps``, ``cg_residual`` and ``cg_iterations`` are 0.
     """
 
     estimate: float
@@ -87,13 +93,35 @@ class LogdetAccuracy:
     steps: int
     cg_residual: float
     cg_iterations: int
+    exact: bool = False
+
+    @classmethod
+    def exact_value(cls, estimate: float) -> "LogdetAccuracy":
+        """The record of an exact evaluation with log-determinant ``estimate``."""
+        return cls(float(estimate), 0.0, 0.0, 0, 0, 0.0, 0, exact=True)
+
+    @property
+    def loglik_standard_error(self) -> float:
+        """Standard error of logLik (and of half the deviance): half that of the log-determinant."""
+        return 0.5 * self.standard_error
 
     def describe(self) -> str:
         """One line for the fit's notes."""
+        if self.exact:
+            return (f"log-determinant of the later terms exact at the optimum (the optimization used the stochastic "
+                    f"Lanczos estimate; the final evaluation factored the dense Schur complement): "
+                    f"{self.estimate:.6f}; logLik, the estimates and the random effects are the dense solution's")
         return (f"log-determinant of the later terms by stochastic Lanczos quadrature ({self.probes} probes, "
                 f"{self.steps} steps): {self.estimate:.6f}, standard error {self.standard_error:.3g}, last-step "
                 f"change {self.quadrature_change:.2g}; conjugate gradients for [X, y] converged to relative "
                 f"residual {self.cg_residual:.1e} in {self.cg_iterations} iterations")
+
+    def summary_line(self) -> str:
+        """The line under the criterion in the printed fit."""
+        if self.exact:
+            return "logLik exact (matrix-free fit; final evaluation by the dense Schur complement)"
+        return (f"logLik approximate (matrix-free fit; stochastic log-determinant): standard error "
+                f"{self.loglik_standard_error:.2g}")
 
 
 class MatrixFreeProblem(PLSProblem):
@@ -379,6 +407,31 @@ class MatrixFreeProblem(PLSProblem):
                            sigma_reml=float(np.sqrt(pwrss / nmp)) if nmp > 0 else np.nan,
                            logdet_L=logdet, logdet_RX=logdet_rx, pwrss=pwrss, RX=RX, fitted=fitted,
                            deviance_ml=float(dev_ml), deviance_reml=float(dev_reml))
+
+    # ------------------------------------------------------ exact final evaluation
+    def pair_pattern(self) -> tuple[np.ndarray, int]:
+        """``(d_j, nnz)``: the later-term coefficients sharing each first-term level and the nonzeros
+        of ``Z_1'Z_r`` (the arguments of :func:`~._formulation.pair_costs`)."""
+        return np.diff(self.A1r.indptr), int(self.A1r.nnz)
+
+    def dense_problem(self) -> PLSProblem:
+        """The dense formulation of the same problem (:class:`~._pls.PLSProblem`; set up anew, not kept)."""
+        return PLSProblem(self.X, self.y, self.terms)
+
+    def exact_solve(self, theta) -> PLSSolution:
+        """The PLS solution at ``theta`` from the dense formulation (exact log-determinant, fixed effects,
+        ``R_X``, random effects): :meth:`solve` without the stochastic error, at the cost of one dense
+        set-up and evaluation (``8 r^2`` bytes; see :mod:`._formulation`). Within
+        :meth:`helper_thread` the dense evaluation shares its work with the same helper.
+        :attr:`accuracy` then records an exact evaluation."""
+        theta = np.asarray(theta, dtype=float)
+        dense = self.dense_problem()
+        with dense.helper_thread(getattr(self._local, "helper", None)):
+            solution = dense.solve(theta)
+        lam1 = self.templates(theta)[0][0, 0]
+        logdet1 = float(np.log(lam1 * lam1 * self.a11 + 1.0).sum())
+        self.accuracy = LogdetAccuracy.exact_value(solution.logdet_L - logdet1)
+        return solution
 
     def condvar(self, theta):
         raise ModelSpecificationError(

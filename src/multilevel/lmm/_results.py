@@ -399,7 +399,7 @@ class LinearMixedModel(FitProtocol, TextViews):
             corr = FixefCorrelation(names, V / np.outer(se, se))
         sol, ldw = self._estimate.solution, self._log_det_weights
         criteria = FitCriteria(self.REML, sol.deviance_reml - ldw, self.aic, self.bic, self.loglik,
-                               sol.deviance_ml - ldw, self.df_resid)
+                               sol.deviance_ml - ldw, self.df_resid, accuracy=self._accuracy_line())
         info = self.optinfo
         wo = self._weights
         return LmerSummary(self.REML, self.formula, self.data_name, criteria,
@@ -408,6 +408,11 @@ class LinearMixedModel(FitProtocol, TextViews):
                            info.optimizer, info.code, info.messages,
                            weights_name=None if wo is None else wo.weights_name,
                            offset_name=None if wo is None else wo.offset_name)
+
+    def _accuracy_line(self) -> str | None:
+        """How exact the criteria are, for a stochastic formulation (None: exact, as lme4's)."""
+        acc = getattr(self._estimate, "accuracy", None)
+        return None if acc is None else acc.summary_line()
 
     def __repr__(self) -> str:
         kind = "REML" if self.REML else "ML"
@@ -418,7 +423,7 @@ class LinearMixedModel(FitProtocol, TextViews):
         """lme4's ``print(m)`` (``str(fit.summary())`` is ``print(summary(m))``)."""
         sol, ldw = self._estimate.solution, self._log_det_weights
         criteria = FitCriteria(self.REML, sol.deviance_reml - ldw, self.aic, self.bic, self.loglik,
-                               sol.deviance_ml - ldw, self.df_resid, digits=4)
+                               sol.deviance_ml - ldw, self.df_resid, digits=4, accuracy=self._accuracy_line())
         info = self.optinfo
         return str(LmerPrint(model_title(self.REML), self.formula, self.data_name, criteria, self.varcorr_table, self.nobs,
                              self.ngroups, tuple(self.frame.fixed_names), self.fixef.to_numpy(), info.optimizer,

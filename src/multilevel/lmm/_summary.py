@@ -52,7 +52,12 @@ def _groups_line(nobs: int, ngroups: dict) -> str:
 # --------------------------------------------------------------------------- blocks
 @dataclass(frozen=True, repr=False)
 class FitCriteria(TextReport, FrameMapping):
-    """REML criterion (REML fits) or AIC, BIC, logLik, deviance, df.resid (ML fits)."""
+    """REML criterion (REML fits) or AIC, BIC, logLik, deviance, df.resid (ML fits).
+
+    ``accuracy``: for a matrix-free fit, a line printed under the criteria saying whether
+    logLik is exact or giving the standard error of its stochastic estimate; None (the
+    default: exact formulations) prints lme4's layout.
+    """
 
     REML: bool
     reml_criterion: float
@@ -62,6 +67,7 @@ class FitCriteria(TextReport, FrameMapping):
     deviance: float
     df_resid: int
     digits: int = 1  # decimals printed (1 in summary(), 4 in print())
+    accuracy: str | None = None
 
     def to_frame(self) -> pd.DataFrame:
         if self.REML:
@@ -70,6 +76,10 @@ class FitCriteria(TextReport, FrameMapping):
                              "deviance": [self.deviance], "df.resid": [self.df_resid]})
 
     def __str__(self) -> str:
+        text = self._criteria_text()
+        return text if self.accuracy is None else text + "\n" + self.accuracy
+
+    def _criteria_text(self) -> str:
         if self.REML:
             return ("REML criterion at convergence: "
                     + format_num([round(self.reml_criterion, self.digits)], 7)[0].strip())
