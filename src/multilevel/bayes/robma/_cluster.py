@@ -139,6 +139,16 @@ class ClusterAlgebra:
         vals["rho"], lj = _to_constrained(U[:, -1], max(self.p_rho.lower, 0.0), min(self.p_rho.upper, 1.0))
         return vals, logp + lj + self._rho_logpdf(vals["rho"])
 
+    def _cluster_loglik(self, vals: dict, rows: slice, mean, d, a, logdet, quad) -> np.ndarray:
+        """The rows' log-likelihood from the normal's log-determinant and quadratic form, with a
+        weight function's log weights of the observed intervals and its per-cluster normalizers."""
+        out = -0.5 * (self.y.size * math.log(2 * math.pi) + logdet + quad)
+        if self.sel is not None:
+            omega = vals["omega"][rows]
+            with np.errstate(divide="ignore"):
+                out = out + np.log(omega) @ self.sel.counts - self._log_normalizers(mean, d, a, omega)
+        return out
+
     def _variances(self, vals: dict, rows: slice):
         """Within-cluster variances d (G, k) and between-cluster variance a (G, 1), data scale."""
         t2 = (self.c * vals["tau"][rows, None]) ** 2
@@ -217,11 +227,7 @@ class ClusteredPosterior(ClusterAlgebra, ModelPosterior):
             if self.collapsed:  # mu ~ N(m0, s0^2) integrated out: one more rank-one term
                 b = (self.c * self.model.mu.params[1]) ** 2
                 quad, logdet = quad - b * s1r**2 / (1 + b * s11), logdet + np.log1p(b * s11)
-            out[rows] = -0.5 * (self.y.size * math.log(2 * math.pi) + logdet + quad)
-            if self.sel is not None:
-                omega = vals["omega"][rows]
-                with np.errstate(divide="ignore"):
-                    out[rows] += np.log(omega) @ self.sel.counts - self._log_normalizers(mean, d, a, omega)
+            out[rows] = self._cluster_loglik(vals, rows, mean, d, a, logdet, quad)
         return out
 
     def draw_mu(self, vals: dict, rng) -> np.ndarray:

@@ -29,8 +29,6 @@ coefficient is a free parameter of the importance sampler, as without clusters.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ._cluster import ClusterAlgebra, Clusters
@@ -85,11 +83,7 @@ class ClusteredRegressionPosterior(ClusterAlgebra, RegressionPosterior):
                 z = np.linalg.solve(L, b[:, :, None])[:, :, 0]
                 quad = quad - np.sum(z * z, axis=1)
                 logdet = logdet + np.sum(np.log(self.v0)) + 2 * np.sum(np.log(np.diagonal(L, axis1=1, axis2=2)), axis=1)
-            out[rows] = -0.5 * (self.y.size * math.log(2 * math.pi) + logdet + quad)
-            if self.sel is not None:
-                omega = vals["omega"][rows]
-                with np.errstate(divide="ignore"):
-                    out[rows] += np.log(omega) @ self.sel.counts - self._log_normalizers(mean, d, a, omega)
+            out[rows] = self._cluster_loglik(vals, rows, mean, d, a, logdet, quad)
         return out
 
     def draw_coefficients(self, vals: dict, rng) -> dict[str, np.ndarray]:

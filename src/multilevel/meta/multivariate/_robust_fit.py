@@ -75,10 +75,9 @@ class RobustRmaMvFit(RobustRmaFit):
         Examples
         --------
         >>> import multilevel as ml
-        >>> fit = ml.rma_mv("yi", "vi", random="~ 1 | district/school",
-        ...                 data=ml.datasets.load("konstantopoulos2011"))
-        >>> fit.robust("district").summary().to_frame().round(4)
-                 estimate      se    tval    df    pval   ci_lb  ci_ub
-        intrcpt    0.1847  0.0845  2.1859  10.0  0.0537 -0.0036  0.373
+        >>> dat = ml.datasets.load("konstantopoulos2011")
+        >>> report = ml.rma_mv("yi", "vi", random="~ 1 | district/school", data=dat).robust("district").summary()
+        >>> print(str(report).splitlines()[-2])
+        1) results based on cluster-robust inference (var-cov estimator: CR1,
         """
         return self.report
