@@ -63,6 +63,14 @@ where the chooser has taken ``"matrix-free"`` and the dense operations are at mo
 ``EXACT_FINAL_RATIO`` times: with these shapes from 4,000 items (the switch) to about 6,300 items
 at 300k rows (83 at 6,000, 196 at 8,000) and at 1M rows (87 at 6,000, 138 at 7,000).
 
+Where ``2 k + 2`` further dense evaluations also fit that budget (``(2 k + 3)`` times the ratio at
+most ``EXACT_FINAL_RATIO``, ``k`` thetas; forced matrix-free fits of small problems), theta itself is
+corrected by one Newton step on the exact criterion (:func:`~._fit.exact_newton`: its central-difference
+gradient with the convergence check's Hessian), kept only if it lowers the exact criterion: the
+fixed probes bias theta by about 1e-5 on such problems, the step brings it within 5e-7 of the dense
+optimum. Under ``"auto"`` the matrix-free fits start where the ratio exceeds ``DENSE_PREFERENCE``
+(20), so the step does not apply to two-theta models there.
+
 On ratings-like data a sparse factor of the Schur complement does not pay (measured with SuperLU
 through ``scipy.sparse.linalg.splu`` and a minimum-degree ordering): with Zipf-like activity a few
 heavy first-term levels connect most later levels, the Schur complement of 12,000 items
