@@ -259,8 +259,11 @@ def fit_problem(problem: PLSProblem, reml: bool = True, *, optimizer="bobyqa", s
             report = check(res) if res is not failed else report
         if reach:
             res, report = _finish(fn, res, report, problem, boundary_tol, notes, check)
-            res = exact_newton(problem, reml, res, report, notes)
-        solution = final_solve(problem, res.x)
+        ratio = _dense_ratio(problem)  # the dense problem is set up once for the Newton step and the final solve
+        dense = problem.dense_problem() if ratio <= EXACT_FINAL_RATIO else None
+        if reach and dense is not None:
+            res = exact_newton(dense, ratio, reml, res, report, notes)
+        solution = final_solve(problem, res.x, dense)
     accuracy = getattr(problem, "accuracy", None)  # a stochastic formulation reports its error
     if accuracy is not None:
         notes.append(accuracy.describe())
@@ -291,19 +294,19 @@ def _dense_ratio(problem) -> float:
     return dense / own
 
 
-def exact_newton(problem, reml: bool, res, report, notes: list[str]):
+def exact_newton(dense: PLSProblem, ratio: float, reml: bool, res, report, notes: list[str]):
     """One Newton step on the exact (dense) criterion from a stochastic formulation's optimum, where
     its ``2 k + 2`` dense evaluations (central-difference gradient, both ends of the step) still fit
     the budget of the exact final evaluation (``(2 k + 3)`` times the dense-to-own operations ratio
     at most ``EXACT_FINAL_RATIO``). The fixed probes bias theta by about their error (1e-5 relative
     on small problems); the step uses the convergence check's Hessian of the stochastic criterion
     and the exact gradient, and is kept only if it lowers the exact criterion. Singular optima and
-    fits without derivatives are left as they are."""
+    fits without derivatives are left as they are. ``dense``: the dense formulation of the problem;
+    ``ratio``: its operations per evaluation over the stochastic formulation's (:func:`_dense_ratio`)."""
     k = res.x.size
-    if (report.hessian is None or report.is_singular
-            or (2 * k + 3) * _dense_ratio(problem) > EXACT_FINAL_RATIO):
+    if report.hessian is None or report.is_singular or (2 * k + 3) * ratio > EXACT_FINAL_RATIO:
         return res
-    fn = problem.dense_problem().objective(reml)
+    fn = dense.objective(reml)
     x = np.asarray(res.x, dtype=float)
     f0 = float(fn(x))
     h = 1e-4 * np.maximum(np.abs(x), 1e-2)
@@ -311,23 +314,24 @@ def exact_newton(problem, reml: bool, res, report, notes: list[str]):
     for i in range(k):  # central differences; forward next to a bound
         up, down = x.copy(), x.copy()
         up[i] += h[i]
-        down[i] = down[i] - h[i] if down[i] - h[i] >= problem.lower[i] else down[i]
+        down[i] = down[i] - h[i] if down[i] - h[i] >= dense.lower[i] else down[i]
         grad[i] = (fn(up) - (f0 if down[i] == x[i] else fn(down))) / (up[i] - down[i])
     step = newton_step(fn, type(res)(x, f0, res.feval, res.code, res.message, res.optimizer), grad,
-                       report.hessian, problem.lower, min_decrease=0.0)
+                       report.hessian, dense.lower, min_decrease=0.0)
     if step is None:
         return res
     notes.append(f"Newton step on the exact criterion ({_count(2 * k + 2)}): {f0:.10f} -> {step.fun:.10f}")
     return type(res)(step.x, step.fun, res.feval, res.code, res.message, res.optimizer)
 
 
-def final_solve(problem, theta) -> PLSSolution:
+def final_solve(problem, theta, dense: PLSProblem | None = None) -> PLSSolution:
     """The PLS solution at the optimum: ``problem.solve(theta)``, or for a stochastic formulation
     the exact one where :func:`exact_final_affordable`, so that logLik, the fixed effects, their
-    covariance, sigma and the random effects all come from the exact solve."""
-    if exact_final_affordable(problem):
-        return problem.exact_solve(theta)
-    return problem.solve(theta)
+    covariance, sigma and the random effects all come from the exact solve. ``dense``: the dense
+    formulation already set up (then the exact solve is taken)."""
+    if dense is None and exact_final_affordable(problem):
+        dense = problem.dense_problem()
+    return problem.solve(theta) if dense is None else problem.exact_solve(theta, dense)
 
 
 def _gradient_failed(report) -> bool:

@@ -418,14 +418,15 @@ class MatrixFreeProblem(PLSProblem):
         """The dense formulation of the same problem (:class:`~._pls.PLSProblem`; set up anew, not kept)."""
         return PLSProblem(self.X, self.y, self.terms)
 
-    def exact_solve(self, theta) -> PLSSolution:
+    def exact_solve(self, theta, dense: PLSProblem | None = None) -> PLSSolution:
         """The PLS solution at ``theta`` from the dense formulation (exact log-determinant, fixed effects,
         ``R_X``, random effects): :meth:`solve` without the stochastic error, at the cost of one dense
         set-up and evaluation (``8 r^2`` bytes; see :mod:`._formulation`). Within
         :meth:`helper_thread` the dense evaluation shares its work with the same helper.
-        :attr:`accuracy` then records an exact evaluation."""
+        :attr:`accuracy` then records an exact evaluation. ``dense``: that formulation already set up
+        (:meth:`dense_problem`)."""
         theta = np.asarray(theta, dtype=float)
-        dense = self.dense_problem()
+        dense = self.dense_problem() if dense is None else dense
         with dense.helper_thread(getattr(self._local, "helper", None)):
             solution = dense.solve(theta)
         lam1 = self.templates(theta)[0][0, 0]
